@@ -1,0 +1,14 @@
+//! Doorstep's domain: the campaign's records (ward, residential group, household, visit, assist,
+//! literacy point, walk-in), the rules they must pass, the ward report's shape and the demo ward.
+//!
+//! This crate does no IO: no files, no network, no clock reads except where a caller asks for a
+//! new id. Everything that stores or moves records depends on it, never the other way round.
+
+pub mod demo;
+pub mod model;
+pub mod report;
+pub mod validate;
+
+pub use model::*;
+pub use strum::IntoEnumIterator;
+pub use validate::ValidationError;

@@ -1,0 +1,440 @@
+//! The campaign's records, named as the field names them.
+//!
+//! Every type here is plain data with serde: the store turns them into Automerge documents and
+//! SQL rows, the CLI and the app into JSON. Ids are UUIDv7, made on the device that creates the
+//! record, so a retried or replayed record is the same record everywhere.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use strum::{EnumIter, EnumString, IntoStaticStr};
+use uuid::Uuid;
+
+/// A record's id: a UUIDv7 made on the device that created the record.
+pub type Id = Uuid;
+
+/// Makes a new record id (UUIDv7: time-ordered, unique without coordination).
+pub fn new_id() -> Id {
+    Uuid::now_v7()
+}
+
+macro_rules! field_words {
+    ($t:ty) => {
+        impl $t {
+            /// The word used for this value in JSON, SQL, the CLI and the UI.
+            pub fn as_str(self) -> &'static str {
+                self.into()
+            }
+        }
+        impl std::fmt::Display for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+/// A service a team or a literacy point helps someone with.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    EnumString,
+    IntoStaticStr,
+    EnumIter,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum Service {
+    VneidInstall,
+    VneidActivate,
+    VneidLevel2Guide,
+    Ihanoi,
+    PublicServicePortal,
+    MpsPortal,
+    Etax,
+    Vssid,
+    CashlessPayment,
+    InternetAccess,
+    Other,
+}
+field_words!(Service);
+
+/// What happened at the door.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    EnumString,
+    IntoStaticStr,
+    EnumIter,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum Outcome {
+    Assisted,
+    NotHome,
+    Declined,
+    Revisit,
+}
+field_words!(Outcome);
+
+/// How far one assist got.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    EnumString,
+    IntoStaticStr,
+    EnumIter,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum AssistResult {
+    Done,
+    Partial,
+    NeedsFollowUp,
+}
+field_words!(AssistResult);
+
+/// The age band of the person helped: never a birth date.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    EnumString,
+    IntoStaticStr,
+    EnumIter,
+)]
+pub enum AgeBand {
+    #[serde(rename = "0_17")]
+    #[strum(serialize = "0_17")]
+    Under18,
+    #[serde(rename = "18_59")]
+    #[strum(serialize = "18_59")]
+    Adult,
+    #[serde(rename = "60_plus")]
+    #[strum(serialize = "60_plus")]
+    Elderly,
+}
+field_words!(AgeBand);
+
+/// Whether a household has internet at home.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Default,
+    Serialize,
+    Deserialize,
+    EnumString,
+    IntoStaticStr,
+    EnumIter,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum Internet {
+    Yes,
+    No,
+    #[default]
+    Unknown,
+}
+field_words!(Internet);
+
+/// One priority group of the campaign ("no one left behind").
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    EnumString,
+    IntoStaticStr,
+    EnumIter,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum Priority {
+    Elderly,
+    Disability,
+    Poor,
+    NearPoor,
+}
+field_words!(Priority);
+
+/// The priority groups a household or a person helped belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub struct PriorityFlags {
+    pub elderly: bool,
+    pub disability: bool,
+    pub poor: bool,
+    pub near_poor: bool,
+}
+
+impl PriorityFlags {
+    /// The flags named in `list`.
+    pub fn from_list(list: &[Priority]) -> Self {
+        let mut flags = Self::default();
+        for p in list {
+            flags.set(*p, true);
+        }
+        flags
+    }
+
+    pub fn get(&self, p: Priority) -> bool {
+        match p {
+            Priority::Elderly => self.elderly,
+            Priority::Disability => self.disability,
+            Priority::Poor => self.poor,
+            Priority::NearPoor => self.near_poor,
+        }
+    }
+
+    pub fn set(&mut self, p: Priority, value: bool) {
+        match p {
+            Priority::Elderly => self.elderly = value,
+            Priority::Disability => self.disability = value,
+            Priority::Poor => self.poor = value,
+            Priority::NearPoor => self.near_poor = value,
+        }
+    }
+
+    /// The flags that are set, in a fixed order.
+    pub fn list(&self) -> Vec<Priority> {
+        use strum::IntoEnumIterator;
+        Priority::iter().filter(|p| self.get(*p)).collect()
+    }
+
+    pub fn any(&self) -> bool {
+        self.elderly || self.disability || self.poor || self.near_poor
+    }
+}
+
+/// The ward: the unit a hub serves and a coordinator reports on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ward {
+    pub id: Id,
+    pub name: String,
+}
+
+/// A residential group (tổ dân phố): the households one community team covers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResidentialGroup {
+    pub id: Id,
+    pub name: String,
+}
+
+/// A mobile digital literacy point (điểm Bình dân học vụ số lưu động).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LiteracyPoint {
+    pub id: Id,
+    pub name: String,
+    pub place: Option<String>,
+}
+
+/// A household, found by its address path (group › alley › house number), never by GPS.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Household {
+    pub id: Id,
+    pub group_id: Id,
+    pub alley: String,
+    pub number: String,
+    pub members: Option<u32>,
+    pub priority: PriorityFlags,
+    pub internet: Internet,
+    /// The household agreed that its display name and phone may be recorded.
+    pub consent: bool,
+    pub name: Option<String>,
+    pub phone: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// One person helped with one service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Assist {
+    pub service: Service,
+    pub result: AssistResult,
+    pub age_band: Option<AgeBand>,
+    pub priority: PriorityFlags,
+}
+
+/// Something the team must come back for, e.g. "L2 at police station on Friday".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FollowUp {
+    pub date: NaiveDate,
+    pub reason: Option<String>,
+}
+
+/// A knock on a household's door and what came of it. Visits are only ever added.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Visit {
+    pub id: Id,
+    pub household_id: Id,
+    pub group_id: Id,
+    /// The device's clock when the visit was recorded (devices lie: see the sync issue).
+    pub device_time: DateTime<Utc>,
+    pub volunteer: String,
+    pub outcome: Outcome,
+    pub note: Option<String>,
+    pub follow_up: Option<FollowUp>,
+    pub assists: Vec<Assist>,
+}
+
+/// A person who walked up to a literacy point and was helped with one service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WalkIn {
+    pub id: Id,
+    pub point_id: Id,
+    pub device_time: DateTime<Utc>,
+    pub service: Service,
+    pub result: AssistResult,
+    pub age_band: Option<AgeBand>,
+    pub priority: PriorityFlags,
+}
+
+/// The fields of a household a person types in; the store adds id, group and time.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HouseholdDraft {
+    pub alley: String,
+    pub number: String,
+    pub members: Option<u32>,
+    pub priority: PriorityFlags,
+    pub internet: Internet,
+    pub consent: bool,
+    pub name: Option<String>,
+    pub phone: Option<String>,
+}
+
+impl HouseholdDraft {
+    /// The household this draft describes, once it has an id, a group and a time.
+    pub fn into_household(self, id: Id, group_id: Id, created_at: DateTime<Utc>) -> Household {
+        Household {
+            id,
+            group_id,
+            alley: self.alley,
+            number: self.number,
+            members: self.members,
+            priority: self.priority,
+            internet: self.internet,
+            consent: self.consent,
+            name: self.name,
+            phone: self.phone,
+            created_at,
+        }
+    }
+}
+
+/// A correction to a household: only the fields that are `Some` change, so two devices
+/// correcting different fields of one household both keep their correction.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HouseholdPatch {
+    pub alley: Option<String>,
+    pub number: Option<String>,
+    pub members: Option<u32>,
+    pub priority: Option<PriorityFlags>,
+    pub internet: Option<Internet>,
+    /// `Some(false)` withdraws consent, which also removes the name and phone.
+    pub consent: Option<bool>,
+    pub name: Option<String>,
+    pub phone: Option<String>,
+}
+
+impl HouseholdPatch {
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// The household as it is after this patch.
+    pub fn apply(&self, household: &Household) -> Household {
+        let mut h = household.clone();
+        if let Some(v) = &self.alley {
+            h.alley = v.clone();
+        }
+        if let Some(v) = &self.number {
+            h.number = v.clone();
+        }
+        if let Some(v) = self.members {
+            h.members = Some(v);
+        }
+        if let Some(v) = self.priority {
+            h.priority = v;
+        }
+        if let Some(v) = self.internet {
+            h.internet = v;
+        }
+        if let Some(v) = self.consent {
+            h.consent = v;
+            if !v {
+                h.name = None;
+                h.phone = None;
+            }
+        }
+        if let Some(v) = &self.name {
+            h.name = Some(v.clone());
+        }
+        if let Some(v) = &self.phone {
+            h.phone = Some(v.clone());
+        }
+        h
+    }
+}
+
+/// What a volunteer records at the door; the store adds the id and the household's group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VisitDraft {
+    pub household_id: Id,
+    pub device_time: DateTime<Utc>,
+    pub volunteer: String,
+    pub outcome: Outcome,
+    pub note: Option<String>,
+    pub follow_up: Option<FollowUp>,
+    pub assists: Vec<Assist>,
+}
+
+impl VisitDraft {
+    /// The visit this draft describes, once it has an id and its household's group.
+    pub fn into_visit(self, id: Id, group_id: Id) -> Visit {
+        Visit {
+            id,
+            household_id: self.household_id,
+            group_id,
+            device_time: self.device_time,
+            volunteer: self.volunteer,
+            outcome: self.outcome,
+            note: self.note,
+            follow_up: self.follow_up,
+            assists: self.assists,
+        }
+    }
+}

@@ -1,0 +1,511 @@
+//! How the campaign's records are laid out inside Automerge documents.
+//!
+//! Three kinds of document, as `sync-design.md` plans: the ward (`ward/<id>`: its name, its
+//! residential groups, its literacy points), one per residential group (`group/<id>`: its
+//! households and their visits) and one per literacy point (`point/<id>`: its walk-ins). Records
+//! are maps keyed by their UUIDv7 holding scalar fields, so concurrent edits of different fields
+//! of one household merge field by field; visits and walk-ins are written once and never edited.
+//!
+//! Every document starts with the same first change wherever it is created (fixed actor derived
+//! from the document's id, time 0), so two devices that create the same group's document
+//! independently hold one shared root and their maps merge instead of conflicting.
+
+use std::fmt;
+use std::str::FromStr;
+
+use automerge::transaction::{CommitOptions, Transactable};
+use automerge::{ActorId, AutoCommit, ObjId, ObjType, ReadDoc, ScalarValue, Value, ROOT};
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use doorstep_domain::*;
+
+use crate::StoreError;
+
+/// Which document: the ward, a residential group's, or a literacy point's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum DocId {
+    Ward(Id),
+    Group(Id),
+    Point(Id),
+}
+
+impl DocId {
+    fn owner(&self) -> Id {
+        match self {
+            DocId::Ward(id) | DocId::Group(id) | DocId::Point(id) => *id,
+        }
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            DocId::Ward(_) => "ward",
+            DocId::Group(_) => "group",
+            DocId::Point(_) => "point",
+        }
+    }
+}
+
+impl fmt::Display for DocId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.kind(), self.owner())
+    }
+}
+
+impl FromStr for DocId {
+    type Err = StoreError;
+    fn from_str(s: &str) -> Result<Self, StoreError> {
+        let bad = || StoreError::BadDocumentId(s.to_string());
+        let (kind, id) = s.split_once('/').ok_or_else(bad)?;
+        let id = Id::parse_str(id).map_err(|_| bad())?;
+        match kind {
+            "ward" => Ok(DocId::Ward(id)),
+            "group" => Ok(DocId::Group(id)),
+            "point" => Ok(DocId::Point(id)),
+            _ => Err(bad()),
+        }
+    }
+}
+
+const RECORD_MAPS: &[(&str, &[&str])] = &[
+    ("ward", &["groups", "points"]),
+    ("group", &["households", "visits"]),
+    ("point", &["walkins"]),
+];
+
+/// A new, empty document whose first change is the same on every device.
+pub fn new_document(id: DocId, device: &ActorId) -> Result<AutoCommit, StoreError> {
+    let mut doc = AutoCommit::new().with_actor(ActorId::from(id.owner().as_bytes()));
+    doc.put(ROOT, "id", id.to_string())?;
+    for (kind, maps) in RECORD_MAPS {
+        if *kind == id.kind() {
+            for map in *maps {
+                doc.put_object(ROOT, *map, ObjType::Map)?;
+            }
+        }
+    }
+    doc.commit_with(CommitOptions::default().with_time(0));
+    doc.set_actor(device.clone());
+    Ok(doc)
+}
+
+/// Checks that loaded bytes are the document they claim to be.
+pub fn check_identity(id: DocId, doc: &AutoCommit) -> Result<(), StoreError> {
+    let found = get_str(doc, &ROOT, "id")?;
+    if found.as_deref() == Some(id.to_string().as_str()) {
+        Ok(())
+    } else {
+        Err(StoreError::Document {
+            doc: id.to_string(),
+            reason: format!("it says it is {:?}", found.unwrap_or_default()),
+        })
+    }
+}
+
+fn record_map(doc: &AutoCommit, name: &str) -> Result<ObjId, StoreError> {
+    match doc.get(ROOT, name)? {
+        Some((Value::Object(ObjType::Map), id)) => Ok(id),
+        _ => Err(malformed(doc, format!("no {name} map"))),
+    }
+}
+
+fn malformed(doc: &AutoCommit, reason: String) -> StoreError {
+    let id = get_str(doc, &ROOT, "id").ok().flatten().unwrap_or_default();
+    StoreError::Document { doc: id, reason }
+}
+
+fn get_scalar(doc: &AutoCommit, obj: &ObjId, key: &str) -> Result<Option<ScalarValue>, StoreError> {
+    Ok(match doc.get(obj, key)? {
+        Some((Value::Scalar(v), _)) => Some(v.into_owned()),
+        _ => None,
+    })
+}
+
+fn get_str(doc: &AutoCommit, obj: &ObjId, key: &str) -> Result<Option<String>, StoreError> {
+    Ok(match get_scalar(doc, obj, key)? {
+        Some(ScalarValue::Str(s)) => Some(s.to_string()),
+        _ => None,
+    })
+}
+
+fn need_str(doc: &AutoCommit, obj: &ObjId, key: &str) -> Result<String, StoreError> {
+    get_str(doc, obj, key)?.ok_or_else(|| malformed(doc, format!("record without {key}")))
+}
+
+fn need<T: FromStr>(doc: &AutoCommit, obj: &ObjId, key: &str) -> Result<T, StoreError> {
+    let text = need_str(doc, obj, key)?;
+    text.parse()
+        .map_err(|_| malformed(doc, format!("{key} {text:?} is not known")))
+}
+
+fn optional<T: FromStr>(doc: &AutoCommit, obj: &ObjId, key: &str) -> Result<Option<T>, StoreError> {
+    match get_str(doc, obj, key)? {
+        Some(text) => text
+            .parse()
+            .map(Some)
+            .map_err(|_| malformed(doc, format!("{key} {text:?} is not known"))),
+        None => Ok(None),
+    }
+}
+
+fn get_bool(doc: &AutoCommit, obj: &ObjId, key: &str) -> Result<bool, StoreError> {
+    Ok(matches!(
+        get_scalar(doc, obj, key)?,
+        Some(ScalarValue::Boolean(true))
+    ))
+}
+
+fn get_int(doc: &AutoCommit, obj: &ObjId, key: &str) -> Result<Option<i64>, StoreError> {
+    Ok(match get_scalar(doc, obj, key)? {
+        Some(ScalarValue::Int(i)) => Some(i),
+        Some(ScalarValue::Uint(u)) => i64::try_from(u).ok(),
+        _ => None,
+    })
+}
+
+fn get_time(doc: &AutoCommit, obj: &ObjId, key: &str) -> Result<DateTime<Utc>, StoreError> {
+    get_int(doc, obj, key)?
+        .and_then(|ms| Utc.timestamp_millis_opt(ms).single())
+        .ok_or_else(|| malformed(doc, format!("record without {key}")))
+}
+
+fn put_opt_str(
+    doc: &mut AutoCommit,
+    obj: &ObjId,
+    key: &str,
+    value: &Option<String>,
+) -> Result<(), StoreError> {
+    match value {
+        Some(v) => doc.put(obj, key, v.as_str())?,
+        None => doc.delete(obj, key)?,
+    }
+    Ok(())
+}
+
+fn put_flags(doc: &mut AutoCommit, obj: &ObjId, flags: &PriorityFlags) -> Result<(), StoreError> {
+    doc.put(obj, "elderly", flags.elderly)?;
+    doc.put(obj, "disability", flags.disability)?;
+    doc.put(obj, "poor", flags.poor)?;
+    doc.put(obj, "near_poor", flags.near_poor)?;
+    Ok(())
+}
+
+fn get_flags(doc: &AutoCommit, obj: &ObjId) -> Result<PriorityFlags, StoreError> {
+    Ok(PriorityFlags {
+        elderly: get_bool(doc, obj, "elderly")?,
+        disability: get_bool(doc, obj, "disability")?,
+        poor: get_bool(doc, obj, "poor")?,
+        near_poor: get_bool(doc, obj, "near_poor")?,
+    })
+}
+
+fn record(doc: &AutoCommit, map: &ObjId, id: Id) -> Result<Option<ObjId>, StoreError> {
+    Ok(match doc.get(map, id.to_string())? {
+        Some((Value::Object(ObjType::Map), obj)) => Some(obj),
+        _ => None,
+    })
+}
+
+fn record_ids(doc: &AutoCommit, map: &ObjId) -> Vec<Id> {
+    doc.keys(map).filter_map(|k| Id::parse_str(&k).ok()).collect()
+}
+
+// ---- ward document ----
+
+/// Sets the ward's name.
+pub fn put_ward_name(doc: &mut AutoCommit, name: &str) -> Result<(), StoreError> {
+    doc.put(ROOT, "name", name)?;
+    Ok(())
+}
+
+/// Adds a residential group to the ward document.
+pub fn put_group(doc: &mut AutoCommit, group: &ResidentialGroup) -> Result<(), StoreError> {
+    let groups = record_map(doc, "groups")?;
+    let obj = doc.put_object(&groups, group.id.to_string(), ObjType::Map)?;
+    doc.put(&obj, "name", group.name.as_str())?;
+    Ok(())
+}
+
+/// Adds a literacy point to the ward document.
+pub fn put_point(doc: &mut AutoCommit, point: &LiteracyPoint) -> Result<(), StoreError> {
+    let points = record_map(doc, "points")?;
+    let obj = doc.put_object(&points, point.id.to_string(), ObjType::Map)?;
+    doc.put(&obj, "name", point.name.as_str())?;
+    put_opt_str(doc, &obj, "place", &point.place)?;
+    Ok(())
+}
+
+/// The ward, its groups and its points as the ward document holds them.
+pub fn read_ward(
+    id: Id,
+    doc: &AutoCommit,
+) -> Result<(Ward, Vec<ResidentialGroup>, Vec<LiteracyPoint>), StoreError> {
+    let ward = Ward {
+        id,
+        name: get_str(doc, &ROOT, "name")?.unwrap_or_default(),
+    };
+    let groups_map = record_map(doc, "groups")?;
+    let mut groups = Vec::new();
+    for gid in record_ids(doc, &groups_map) {
+        if let Some(obj) = record(doc, &groups_map, gid)? {
+            groups.push(ResidentialGroup {
+                id: gid,
+                name: need_str(doc, &obj, "name")?,
+            });
+        }
+    }
+    let points_map = record_map(doc, "points")?;
+    let mut points = Vec::new();
+    for pid in record_ids(doc, &points_map) {
+        if let Some(obj) = record(doc, &points_map, pid)? {
+            points.push(LiteracyPoint {
+                id: pid,
+                name: need_str(doc, &obj, "name")?,
+                place: get_str(doc, &obj, "place")?,
+            });
+        }
+    }
+    Ok((ward, groups, points))
+}
+
+// ---- group document ----
+
+/// Writes a new household, every field.
+pub fn put_household(doc: &mut AutoCommit, h: &Household) -> Result<(), StoreError> {
+    let map = record_map(doc, "households")?;
+    let obj = doc.put_object(&map, h.id.to_string(), ObjType::Map)?;
+    doc.put(&obj, "group_id", h.group_id.to_string())?;
+    doc.put(&obj, "created_at", h.created_at.timestamp_millis())?;
+    patch_household_fields(
+        doc,
+        &obj,
+        &HouseholdPatch {
+            alley: Some(h.alley.clone()),
+            number: Some(h.number.clone()),
+            members: h.members,
+            priority: Some(h.priority),
+            internet: Some(h.internet),
+            consent: Some(h.consent),
+            name: h.name.clone(),
+            phone: h.phone.clone(),
+        },
+    )
+}
+
+/// Writes only the fields a correction changes, so concurrent corrections merge per field.
+pub fn patch_household(
+    doc: &mut AutoCommit,
+    id: Id,
+    patch: &HouseholdPatch,
+) -> Result<(), StoreError> {
+    let map = record_map(doc, "households")?;
+    let obj = record(doc, &map, id)?.ok_or(StoreError::UnknownHousehold(id.to_string()))?;
+    patch_household_fields(doc, &obj, patch)
+}
+
+fn patch_household_fields(
+    doc: &mut AutoCommit,
+    obj: &ObjId,
+    p: &HouseholdPatch,
+) -> Result<(), StoreError> {
+    if let Some(v) = &p.alley {
+        doc.put(obj, "alley", v.as_str())?;
+    }
+    if let Some(v) = &p.number {
+        doc.put(obj, "number", v.as_str())?;
+    }
+    if let Some(v) = p.members {
+        doc.put(obj, "members", i64::from(v))?;
+    }
+    if let Some(v) = &p.priority {
+        put_flags(doc, obj, v)?;
+    }
+    if let Some(v) = p.internet {
+        doc.put(obj, "internet", v.as_str())?;
+    }
+    if let Some(v) = p.consent {
+        doc.put(obj, "consent", v)?;
+        if !v {
+            doc.delete(obj, "name")?;
+            doc.delete(obj, "phone")?;
+        }
+    }
+    if p.name.is_some() {
+        put_opt_str(doc, obj, "name", &p.name)?;
+    }
+    if p.phone.is_some() {
+        put_opt_str(doc, obj, "phone", &p.phone)?;
+    }
+    Ok(())
+}
+
+fn read_household_at(doc: &AutoCommit, obj: &ObjId, id: Id) -> Result<Household, StoreError> {
+    let consent = get_bool(doc, obj, "consent")?;
+    Ok(Household {
+        id,
+        group_id: need(doc, obj, "group_id")?,
+        alley: need_str(doc, obj, "alley")?,
+        number: need_str(doc, obj, "number")?,
+        members: get_int(doc, obj, "members")?.and_then(|m| u32::try_from(m).ok()),
+        priority: get_flags(doc, obj)?,
+        internet: optional(doc, obj, "internet")?.unwrap_or_default(),
+        consent,
+        // A consent withdrawn on one device and a name typed on another can merge into a name
+        // without consent: it is never shown or counted.
+        name: if consent { get_str(doc, obj, "name")? } else { None },
+        phone: if consent { get_str(doc, obj, "phone")? } else { None },
+        created_at: get_time(doc, obj, "created_at")?,
+    })
+}
+
+/// One household of a group document, if it is there.
+pub fn read_household(doc: &AutoCommit, id: Id) -> Result<Option<Household>, StoreError> {
+    let map = record_map(doc, "households")?;
+    record(doc, &map, id)?
+        .map(|obj| read_household_at(doc, &obj, id))
+        .transpose()
+}
+
+/// Every household of a group document.
+pub fn read_households(doc: &AutoCommit) -> Result<Vec<Household>, StoreError> {
+    let map = record_map(doc, "households")?;
+    let mut out = Vec::new();
+    for id in record_ids(doc, &map) {
+        if let Some(obj) = record(doc, &map, id)? {
+            out.push(read_household_at(doc, &obj, id)?);
+        }
+    }
+    Ok(out)
+}
+
+/// Writes a new visit with its assists.
+pub fn put_visit(doc: &mut AutoCommit, v: &Visit) -> Result<(), StoreError> {
+    let map = record_map(doc, "visits")?;
+    let obj = doc.put_object(&map, v.id.to_string(), ObjType::Map)?;
+    doc.put(&obj, "household_id", v.household_id.to_string())?;
+    doc.put(&obj, "group_id", v.group_id.to_string())?;
+    doc.put(&obj, "device_time", v.device_time.timestamp_millis())?;
+    doc.put(&obj, "volunteer", v.volunteer.as_str())?;
+    doc.put(&obj, "outcome", v.outcome.as_str())?;
+    if let Some(note) = &v.note {
+        doc.put(&obj, "note", note.as_str())?;
+    }
+    if let Some(f) = &v.follow_up {
+        doc.put(&obj, "follow_up_date", f.date.to_string())?;
+        if let Some(reason) = &f.reason {
+            doc.put(&obj, "follow_up_reason", reason.as_str())?;
+        }
+    }
+    let assists = doc.put_object(&obj, "assists", ObjType::List)?;
+    for (i, a) in v.assists.iter().enumerate() {
+        let a_obj = doc.insert_object(&assists, i, ObjType::Map)?;
+        doc.put(&a_obj, "service", a.service.as_str())?;
+        doc.put(&a_obj, "result", a.result.as_str())?;
+        if let Some(band) = a.age_band {
+            doc.put(&a_obj, "age_band", band.as_str())?;
+        }
+        put_flags(doc, &a_obj, &a.priority)?;
+    }
+    Ok(())
+}
+
+fn read_visit_at(doc: &AutoCommit, obj: &ObjId, id: Id) -> Result<Visit, StoreError> {
+    let follow_up = match get_str(doc, obj, "follow_up_date")? {
+        Some(date) => Some(FollowUp {
+            date: NaiveDate::from_str(&date)
+                .map_err(|_| malformed(doc, format!("follow-up date {date:?}")))?,
+            reason: get_str(doc, obj, "follow_up_reason")?,
+        }),
+        None => None,
+    };
+    let mut assists = Vec::new();
+    if let Some((Value::Object(ObjType::List), list)) = doc.get(obj, "assists")? {
+        for i in 0..doc.length(&list) {
+            if let Some((Value::Object(ObjType::Map), a)) = doc.get(&list, i)? {
+                assists.push(Assist {
+                    service: need(doc, &a, "service")?,
+                    result: need(doc, &a, "result")?,
+                    age_band: optional(doc, &a, "age_band")?,
+                    priority: get_flags(doc, &a)?,
+                });
+            }
+        }
+    }
+    Ok(Visit {
+        id,
+        household_id: need(doc, obj, "household_id")?,
+        group_id: need(doc, obj, "group_id")?,
+        device_time: get_time(doc, obj, "device_time")?,
+        volunteer: need_str(doc, obj, "volunteer")?,
+        outcome: need(doc, obj, "outcome")?,
+        note: get_str(doc, obj, "note")?,
+        follow_up,
+        assists,
+    })
+}
+
+/// One visit of a group document, if it is there.
+pub fn read_visit(doc: &AutoCommit, id: Id) -> Result<Option<Visit>, StoreError> {
+    let map = record_map(doc, "visits")?;
+    record(doc, &map, id)?
+        .map(|obj| read_visit_at(doc, &obj, id))
+        .transpose()
+}
+
+/// Every visit of a group document.
+pub fn read_visits(doc: &AutoCommit) -> Result<Vec<Visit>, StoreError> {
+    let map = record_map(doc, "visits")?;
+    let mut out = Vec::new();
+    for id in record_ids(doc, &map) {
+        if let Some(obj) = record(doc, &map, id)? {
+            out.push(read_visit_at(doc, &obj, id)?);
+        }
+    }
+    Ok(out)
+}
+
+// ---- point document ----
+
+/// Writes a new walk-in.
+pub fn put_walkin(doc: &mut AutoCommit, w: &WalkIn) -> Result<(), StoreError> {
+    let map = record_map(doc, "walkins")?;
+    let obj = doc.put_object(&map, w.id.to_string(), ObjType::Map)?;
+    doc.put(&obj, "point_id", w.point_id.to_string())?;
+    doc.put(&obj, "device_time", w.device_time.timestamp_millis())?;
+    doc.put(&obj, "service", w.service.as_str())?;
+    doc.put(&obj, "result", w.result.as_str())?;
+    if let Some(band) = w.age_band {
+        doc.put(&obj, "age_band", band.as_str())?;
+    }
+    put_flags(doc, &obj, &w.priority)
+}
+
+fn read_walkin_at(doc: &AutoCommit, obj: &ObjId, id: Id) -> Result<WalkIn, StoreError> {
+    Ok(WalkIn {
+        id,
+        point_id: need(doc, obj, "point_id")?,
+        device_time: get_time(doc, obj, "device_time")?,
+        service: need(doc, obj, "service")?,
+        result: need(doc, obj, "result")?,
+        age_band: optional(doc, obj, "age_band")?,
+        priority: get_flags(doc, obj)?,
+    })
+}
+
+/// One walk-in of a point document, if it is there.
+pub fn read_walkin(doc: &AutoCommit, id: Id) -> Result<Option<WalkIn>, StoreError> {
+    let map = record_map(doc, "walkins")?;
+    record(doc, &map, id)?
+        .map(|obj| read_walkin_at(doc, &obj, id))
+        .transpose()
+}
+
+/// Every walk-in of a point document.
+pub fn read_walkins(doc: &AutoCommit) -> Result<Vec<WalkIn>, StoreError> {
+    let map = record_map(doc, "walkins")?;
+    let mut out = Vec::new();
+    for id in record_ids(doc, &map) {
+        if let Some(obj) = record(doc, &map, id)? {
+            out.push(read_walkin_at(doc, &obj, id)?);
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,128 @@
+//! The device database's schema and its versioned migrations.
+//!
+//! `PRAGMA user_version` holds how many migrations ran. Migrations only ever append to
+//! `MIGRATIONS`; a database newer than this program is refused rather than guessed at.
+//! Tables come in two families: the documents (the source of truth) and the query tables
+//! (derived from the documents, rebuildable at any time).
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use crate::StoreError;
+
+const MIGRATIONS: &[&str] = &[
+    // 1: documents, device facts, query tables.
+    r#"
+    CREATE TABLE meta (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    ) STRICT;
+
+    -- Automerge documents: a saved snapshot plus the changes made since, in order.
+    CREATE TABLE documents (
+        doc_id   TEXT PRIMARY KEY,
+        kind     TEXT NOT NULL CHECK (kind IN ('ward', 'group', 'point')),
+        snapshot BLOB NOT NULL
+    ) STRICT;
+    CREATE TABLE document_changes (
+        seq    INTEGER PRIMARY KEY AUTOINCREMENT,
+        doc_id TEXT NOT NULL REFERENCES documents(doc_id),
+        bytes  BLOB NOT NULL
+    ) STRICT;
+    CREATE INDEX document_changes_by_doc ON document_changes(doc_id, seq);
+
+    -- Query tables: derived from the documents in the same transaction as each change.
+    CREATE TABLE residential_groups (
+        id   TEXT PRIMARY KEY,
+        name TEXT NOT NULL
+    ) STRICT;
+    CREATE TABLE literacy_points (
+        id    TEXT PRIMARY KEY,
+        name  TEXT NOT NULL,
+        place TEXT
+    ) STRICT;
+    CREATE TABLE households (
+        id         TEXT PRIMARY KEY,
+        group_id   TEXT NOT NULL,
+        alley      TEXT NOT NULL,
+        number     TEXT NOT NULL,
+        members    INTEGER,
+        elderly    INTEGER NOT NULL,
+        disability INTEGER NOT NULL,
+        poor       INTEGER NOT NULL,
+        near_poor  INTEGER NOT NULL,
+        internet   TEXT NOT NULL,
+        consent    INTEGER NOT NULL,
+        name       TEXT,
+        phone      TEXT,
+        created_at INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX households_by_address ON households(group_id, alley, number);
+    CREATE TABLE visits (
+        id               TEXT PRIMARY KEY,
+        household_id     TEXT NOT NULL,
+        group_id         TEXT NOT NULL,
+        device_time      INTEGER NOT NULL,
+        volunteer        TEXT NOT NULL,
+        outcome          TEXT NOT NULL,
+        note             TEXT,
+        follow_up_date   TEXT,
+        follow_up_reason TEXT
+    ) STRICT;
+    CREATE INDEX visits_by_household ON visits(household_id, device_time);
+    CREATE TABLE assists (
+        visit_id   TEXT NOT NULL,
+        position   INTEGER NOT NULL,
+        service    TEXT NOT NULL,
+        result     TEXT NOT NULL,
+        age_band   TEXT,
+        elderly    INTEGER NOT NULL,
+        disability INTEGER NOT NULL,
+        poor       INTEGER NOT NULL,
+        near_poor  INTEGER NOT NULL,
+        PRIMARY KEY (visit_id, position)
+    ) STRICT;
+    CREATE TABLE walkins (
+        id          TEXT PRIMARY KEY,
+        point_id    TEXT NOT NULL,
+        device_time INTEGER NOT NULL,
+        service     TEXT NOT NULL,
+        result      TEXT NOT NULL,
+        age_band    TEXT,
+        elderly     INTEGER NOT NULL,
+        disability  INTEGER NOT NULL,
+        poor        INTEGER NOT NULL,
+        near_poor   INTEGER NOT NULL
+    ) STRICT;
+    "#,
+];
+
+/// The query tables, in the order a dump or a rebuild walks them.
+pub const QUERY_TABLES: &[(&str, &str)] = &[
+    ("residential_groups", "id"),
+    ("literacy_points", "id"),
+    ("households", "id"),
+    ("visits", "id"),
+    ("assists", "visit_id, position"),
+    ("walkins", "id"),
+];
+
+/// Brings the database to the newest schema, in one transaction.
+pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let version = usize::try_from(version).unwrap_or(usize::MAX);
+    if version > MIGRATIONS.len() {
+        return Err(StoreError::SchemaTooNew {
+            found: version,
+            known: MIGRATIONS.len(),
+        });
+    }
+    for sql in &MIGRATIONS[version..] {
+        tx.execute_batch(sql)?;
+    }
+    if version < MIGRATIONS.len() {
+        tx.pragma_update(None, "user_version", MIGRATIONS.len() as i64)?;
+    }
+    tx.commit()?;
+    Ok(())
+}

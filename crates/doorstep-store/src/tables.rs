@@ -1,0 +1,294 @@
+//! The query tables: rows derived from the documents, so that lists and reports are SQL and
+//! the app starts without loading a single document.
+//!
+//! Rows are only ever written from what a document holds after a change (never from what a
+//! command meant to write), by the same functions whether one record changed or a whole
+//! document is rebuilt; that is why a rebuild equals what incremental updates produced.
+
+use std::str::FromStr;
+
+use automerge::AutoCommit;
+use chrono::{NaiveDate, TimeZone, Utc};
+use doorstep_domain::*;
+use rusqlite::types::ValueRef;
+use rusqlite::{params, Connection, Row};
+
+use crate::document::{self, DocId};
+use crate::schema::QUERY_TABLES;
+use crate::StoreError;
+
+pub fn upsert_household(conn: &Connection, h: &Household) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT OR REPLACE INTO households (id, group_id, alley, number, members, elderly,
+            disability, poor, near_poor, internet, consent, name, phone, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+    )?
+    .execute(params![
+        h.id.to_string(),
+        h.group_id.to_string(),
+        h.alley,
+        h.number,
+        h.members,
+        h.priority.elderly,
+        h.priority.disability,
+        h.priority.poor,
+        h.priority.near_poor,
+        h.internet.as_str(),
+        h.consent,
+        h.name,
+        h.phone,
+        h.created_at.timestamp_millis(),
+    ])?;
+    Ok(())
+}
+
+pub fn upsert_visit(conn: &Connection, v: &Visit) -> Result<(), StoreError> {
+    let id = v.id.to_string();
+    conn.prepare_cached(
+        "INSERT OR REPLACE INTO visits (id, household_id, group_id, device_time, volunteer,
+            outcome, note, follow_up_date, follow_up_reason)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?
+    .execute(params![
+        id,
+        v.household_id.to_string(),
+        v.group_id.to_string(),
+        v.device_time.timestamp_millis(),
+        v.volunteer,
+        v.outcome.as_str(),
+        v.note,
+        v.follow_up.as_ref().map(|f| f.date.to_string()),
+        v.follow_up.as_ref().and_then(|f| f.reason.clone()),
+    ])?;
+    conn.prepare_cached("DELETE FROM assists WHERE visit_id = ?1")?
+        .execute([&id])?;
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO assists (visit_id, position, service, result, age_band, elderly,
+            disability, poor, near_poor) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?;
+    for (i, a) in v.assists.iter().enumerate() {
+        insert.execute(params![
+            id,
+            i as i64,
+            a.service.as_str(),
+            a.result.as_str(),
+            a.age_band.map(AgeBand::as_str),
+            a.priority.elderly,
+            a.priority.disability,
+            a.priority.poor,
+            a.priority.near_poor,
+        ])?;
+    }
+    Ok(())
+}
+
+pub fn upsert_walkin(conn: &Connection, w: &WalkIn) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT OR REPLACE INTO walkins (id, point_id, device_time, service, result, age_band,
+            elderly, disability, poor, near_poor)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )?
+    .execute(params![
+        w.id.to_string(),
+        w.point_id.to_string(),
+        w.device_time.timestamp_millis(),
+        w.service.as_str(),
+        w.result.as_str(),
+        w.age_band.map(AgeBand::as_str),
+        w.priority.elderly,
+        w.priority.disability,
+        w.priority.poor,
+        w.priority.near_poor,
+    ])?;
+    Ok(())
+}
+
+/// Replaces every row derived from one document by what the document holds now.
+pub fn materialize_document(
+    conn: &Connection,
+    id: DocId,
+    doc: &AutoCommit,
+) -> Result<(), StoreError> {
+    match id {
+        DocId::Ward(ward_id) => {
+            let (_, groups, points) = document::read_ward(ward_id, doc)?;
+            conn.execute("DELETE FROM residential_groups", [])?;
+            conn.execute("DELETE FROM literacy_points", [])?;
+            for g in groups {
+                conn.execute(
+                    "INSERT INTO residential_groups (id, name) VALUES (?1, ?2)",
+                    params![g.id.to_string(), g.name],
+                )?;
+            }
+            for p in points {
+                conn.execute(
+                    "INSERT INTO literacy_points (id, name, place) VALUES (?1, ?2, ?3)",
+                    params![p.id.to_string(), p.name, p.place],
+                )?;
+            }
+        }
+        DocId::Group(group_id) => {
+            let gid = group_id.to_string();
+            conn.execute(
+                "DELETE FROM assists WHERE visit_id IN (SELECT id FROM visits WHERE group_id = ?1)",
+                [&gid],
+            )?;
+            conn.execute("DELETE FROM visits WHERE group_id = ?1", [&gid])?;
+            conn.execute("DELETE FROM households WHERE group_id = ?1", [&gid])?;
+            for h in document::read_households(doc)? {
+                upsert_household(conn, &h)?;
+            }
+            for v in document::read_visits(doc)? {
+                upsert_visit(conn, &v)?;
+            }
+        }
+        DocId::Point(point_id) => {
+            conn.execute(
+                "DELETE FROM walkins WHERE point_id = ?1",
+                [point_id.to_string()],
+            )?;
+            for w in document::read_walkins(doc)? {
+                upsert_walkin(conn, &w)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Empties every query table (before a rebuild).
+pub fn clear(conn: &Connection) -> Result<(), StoreError> {
+    for (table, _) in QUERY_TABLES {
+        conn.execute(&format!("DELETE FROM {table}"), [])?;
+    }
+    Ok(())
+}
+
+/// Every row of every query table as text, in key order: equal dumps mean equal tables.
+pub fn dump(conn: &Connection) -> Result<String, StoreError> {
+    let mut out = String::new();
+    for (table, key) in QUERY_TABLES {
+        out.push_str(&format!("# {table}\n"));
+        let mut stmt = conn.prepare(&format!("SELECT * FROM {table} ORDER BY {key}"))?;
+        let columns = stmt.column_count();
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            let cells: Vec<String> = (0..columns)
+                .map(|i| match row.get_ref(i) {
+                    Ok(ValueRef::Text(t)) => String::from_utf8_lossy(t).into_owned(),
+                    Ok(ValueRef::Null) => "NULL".into(),
+                    Ok(v) => format!("{v:?}"),
+                    Err(e) => format!("<{e}>"),
+                })
+                .collect();
+            out.push_str(&cells.join("|"));
+            out.push('\n');
+        }
+    }
+    Ok(out)
+}
+
+fn parse<T: FromStr>(row: &Row, i: usize) -> rusqlite::Result<T> {
+    let text: String = row.get(i)?;
+    text.parse().map_err(|_| {
+        rusqlite::Error::FromSqlConversionFailure(
+            i,
+            rusqlite::types::Type::Text,
+            format!("unexpected value {text:?}").into(),
+        )
+    })
+}
+
+fn parse_opt<T: FromStr>(row: &Row, i: usize) -> rusqlite::Result<Option<T>> {
+    match row.get::<_, Option<String>>(i)? {
+        Some(_) => parse(row, i).map(Some),
+        None => Ok(None),
+    }
+}
+
+fn time(row: &Row, i: usize) -> rusqlite::Result<chrono::DateTime<Utc>> {
+    let ms: i64 = row.get(i)?;
+    Ok(Utc.timestamp_millis_opt(ms).single().unwrap_or_default())
+}
+
+fn flags(row: &Row, first: usize) -> rusqlite::Result<PriorityFlags> {
+    Ok(PriorityFlags {
+        elderly: row.get(first)?,
+        disability: row.get(first + 1)?,
+        poor: row.get(first + 2)?,
+        near_poor: row.get(first + 3)?,
+    })
+}
+
+pub const HOUSEHOLD_COLUMNS: &str = "h.id, h.group_id, h.alley, h.number, h.members, h.elderly,
+    h.disability, h.poor, h.near_poor, h.internet, h.consent, h.name, h.phone, h.created_at";
+
+pub fn household_from_row(row: &Row) -> rusqlite::Result<Household> {
+    Ok(Household {
+        id: parse(row, 0)?,
+        group_id: parse(row, 1)?,
+        alley: row.get(2)?,
+        number: row.get(3)?,
+        members: row.get(4)?,
+        priority: flags(row, 5)?,
+        internet: parse(row, 9)?,
+        consent: row.get(10)?,
+        name: row.get(11)?,
+        phone: row.get(12)?,
+        created_at: time(row, 13)?,
+    })
+}
+
+pub const VISIT_COLUMNS: &str = "v.id, v.household_id, v.group_id, v.device_time, v.volunteer,
+    v.outcome, v.note, v.follow_up_date, v.follow_up_reason";
+
+/// A visit row; its assists are filled in by [`load_assists`].
+pub fn visit_from_row(row: &Row) -> rusqlite::Result<Visit> {
+    let date: Option<NaiveDate> = parse_opt(row, 7)?;
+    Ok(Visit {
+        id: parse(row, 0)?,
+        household_id: parse(row, 1)?,
+        group_id: parse(row, 2)?,
+        device_time: time(row, 3)?,
+        volunteer: row.get(4)?,
+        outcome: parse(row, 5)?,
+        note: row.get(6)?,
+        follow_up: date.map(|date| FollowUp {
+            date,
+            reason: row.get(8).ok().flatten(),
+        }),
+        assists: Vec::new(),
+    })
+}
+
+/// Fills in the assists of each visit.
+pub fn load_assists(conn: &Connection, visits: &mut [Visit]) -> Result<(), StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT service, result, age_band, elderly, disability, poor, near_poor
+         FROM assists WHERE visit_id = ?1 ORDER BY position",
+    )?;
+    for v in visits.iter_mut() {
+        v.assists = stmt
+            .query_map([v.id.to_string()], |row| {
+                Ok(Assist {
+                    service: parse(row, 0)?,
+                    result: parse(row, 1)?,
+                    age_band: parse_opt(row, 2)?,
+                    priority: flags(row, 3)?,
+                })
+            })?
+            .collect::<Result<_, _>>()?;
+    }
+    Ok(())
+}
+
+pub fn walkin_from_row(row: &Row) -> rusqlite::Result<WalkIn> {
+    Ok(WalkIn {
+        id: parse(row, 0)?,
+        point_id: parse(row, 1)?,
+        device_time: time(row, 2)?,
+        service: parse(row, 3)?,
+        result: parse(row, 4)?,
+        age_band: parse_opt(row, 5)?,
+        priority: flags(row, 6)?,
+    })
+}

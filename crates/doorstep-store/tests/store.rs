@@ -1,0 +1,428 @@
+//! The store's promises on real SQLite files: changes survive reopening, the query tables
+//! equal a rebuild from the documents, and replicas that merge converge with nothing lost.
+
+use chrono::{NaiveDate, Utc};
+use doorstep_domain::demo::{generate, DemoSpec};
+use doorstep_domain::*;
+use doorstep_store::{DocumentBytes, Store, StoreError};
+use proptest::prelude::*;
+use tempfile::TempDir;
+
+fn store(dir: &TempDir, name: &str) -> Store {
+    Store::open(&dir.path().join(name)).unwrap()
+}
+
+fn ward(dir: &TempDir) -> Store {
+    let mut s = store(dir, "a.sqlite");
+    s.init_ward("Phường Cửa Nam", &["Tổ 1".to_string(), "Tổ 2".to_string()])
+        .unwrap();
+    s.add_point("Điểm chợ", Some("Cổng chợ")).unwrap();
+    s
+}
+
+/// A second device holding a copy of `origin`'s ward.
+fn replica(dir: &TempDir, name: &str, origin: &mut Store) -> Store {
+    let mut s = store(dir, name);
+    s.merge_documents(&origin.export_documents().unwrap())
+        .unwrap();
+    s
+}
+
+fn draft(alley: &str, number: &str) -> HouseholdDraft {
+    HouseholdDraft {
+        alley: alley.into(),
+        number: number.into(),
+        ..Default::default()
+    }
+}
+
+fn visit(household_id: Id, outcome: Outcome, assists: Vec<Assist>) -> VisitDraft {
+    VisitDraft {
+        household_id,
+        device_time: Utc::now(),
+        volunteer: "Lan".into(),
+        outcome,
+        note: None,
+        follow_up: None,
+        assists,
+    }
+}
+
+fn assist(service: Service) -> Assist {
+    Assist {
+        service,
+        result: AssistResult::Done,
+        age_band: Some(AgeBand::Elderly),
+        priority: PriorityFlags::default(),
+    }
+}
+
+fn sync_both_ways(a: &mut Store, b: &mut Store) {
+    let from_a = a.export_documents().unwrap();
+    b.merge_documents(&from_a).unwrap();
+    let from_b = b.export_documents().unwrap();
+    a.merge_documents(&from_b).unwrap();
+}
+
+#[test]
+fn a_saved_visit_is_there_after_reopening() {
+    let dir = TempDir::new().unwrap();
+    let (household, saved) = {
+        let mut s = ward(&dir);
+        let group = s.group_by_name("Tổ 1").unwrap();
+        let h = s
+            .add_household(group.id, draft("Ngõ 5", "12"), Utc::now())
+            .unwrap();
+        let v = s
+            .add_visit(
+                visit(h.id, Outcome::Assisted, vec![assist(Service::VneidActivate)]),
+                Utc::now(),
+            )
+            .unwrap();
+        (h, v)
+    };
+    let s = store(&dir, "a.sqlite");
+    assert_eq!(s.household(household.id).unwrap(), household);
+    assert_eq!(s.visits(Some(household.id)).unwrap(), vec![saved]);
+}
+
+#[test]
+fn rebuild_equals_what_incremental_updates_produced() {
+    let dir = TempDir::new().unwrap();
+    let mut s = store(&dir, "demo.sqlite");
+    let today = Utc::now().date_naive();
+    s.insert_demo(&generate(&DemoSpec::new(400, 3, today)), |_| {})
+        .unwrap();
+    // Incremental changes on top of the demo: new records, corrections, walk-ins.
+    let group = s.groups().unwrap()[1].clone();
+    let h = s
+        .add_household(group.id, draft("Ngách 3/14", "7A"), Utc::now())
+        .unwrap();
+    let existing = s.households(None).unwrap()[10].clone();
+    s.update_household(
+        existing.id,
+        &HouseholdPatch {
+            internet: Some(Internet::No),
+            consent: Some(true),
+            name: Some("Bà Hoa".into()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    for _ in 0..300 {
+        s.add_visit(
+            visit(h.id, Outcome::Assisted, vec![assist(Service::Ihanoi)]),
+            Utc::now(),
+        )
+        .unwrap();
+    }
+    let point = s.points().unwrap()[0].clone();
+    s.add_walkin(
+        &WalkIn {
+            id: new_id(),
+            point_id: point.id,
+            device_time: Utc::now(),
+            service: Service::Etax,
+            result: AssistResult::Partial,
+            age_band: None,
+            priority: PriorityFlags::default(),
+        },
+        Utc::now(),
+    )
+    .unwrap();
+
+    let incremental = s.dump_query_tables().unwrap();
+    assert!(incremental.contains("Bà Hoa"));
+    let check = s.check().unwrap();
+    assert_eq!(check.integrity, "ok");
+    assert!(check.query_tables_match_documents);
+    s.rebuild().unwrap();
+    assert_eq!(s.dump_query_tables().unwrap(), incremental);
+    // And from a fresh process, loading compacted documents from disk.
+    drop(s);
+    let mut again = store(&dir, "demo.sqlite");
+    again.rebuild().unwrap();
+    assert_eq!(again.dump_query_tables().unwrap(), incremental);
+}
+
+#[test]
+fn concurrent_edits_of_one_household_merge_per_field_and_visits_accumulate() {
+    let dir = TempDir::new().unwrap();
+    let mut a = ward(&dir);
+    let group = a.group_by_name("Tổ 1").unwrap();
+    let h = a
+        .add_household(group.id, draft("Ngõ 5", "12"), Utc::now())
+        .unwrap();
+    let mut b = replica(&dir, "b.sqlite", &mut a);
+
+    // Offline, both devices correct different fields and record visits.
+    a.update_household(
+        h.id,
+        &HouseholdPatch {
+            internet: Some(Internet::Yes),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    b.update_household(
+        h.id,
+        &HouseholdPatch {
+            members: Some(4),
+            priority: Some(PriorityFlags::from_list(&[Priority::Elderly])),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    a.add_visit(visit(h.id, Outcome::NotHome, vec![]), Utc::now())
+        .unwrap();
+    b.add_visit(
+        visit(h.id, Outcome::Assisted, vec![assist(Service::VneidInstall)]),
+        Utc::now(),
+    )
+    .unwrap();
+    b.add_household(group.id, draft("Ngõ 9", "1"), Utc::now())
+        .unwrap();
+
+    sync_both_ways(&mut a, &mut b);
+
+    assert_eq!(
+        a.dump_query_tables().unwrap(),
+        b.dump_query_tables().unwrap()
+    );
+    let merged = a.household(h.id).unwrap();
+    assert_eq!(merged.internet, Internet::Yes);
+    assert_eq!(merged.members, Some(4));
+    assert!(merged.priority.elderly);
+    assert_eq!(a.visits(Some(h.id)).unwrap().len(), 2);
+    assert_eq!(a.households(None).unwrap().len(), 2);
+    // Merging again changes nothing.
+    let before = a.dump_query_tables().unwrap();
+    sync_both_ways(&mut a, &mut b);
+    assert_eq!(a.dump_query_tables().unwrap(), before);
+}
+
+#[test]
+fn a_name_typed_while_consent_was_withdrawn_elsewhere_is_never_shown() {
+    let dir = TempDir::new().unwrap();
+    let mut a = ward(&dir);
+    let group = a.group_by_name("Tổ 2").unwrap();
+    let mut with_consent = draft("Ngõ 1", "3");
+    with_consent.consent = true;
+    with_consent.name = Some("Ông Nam".into());
+    let h = a.add_household(group.id, with_consent, Utc::now()).unwrap();
+    let mut b = replica(&dir, "b.sqlite", &mut a);
+    a.update_household(
+        h.id,
+        &HouseholdPatch {
+            consent: Some(false),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    b.update_household(
+        h.id,
+        &HouseholdPatch {
+            phone: Some("0912345678".into()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    sync_both_ways(&mut a, &mut b);
+    for s in [&a, &b] {
+        let merged = s.household(h.id).unwrap();
+        assert!(!merged.consent);
+        assert_eq!((merged.name, merged.phone), (None, None));
+    }
+}
+
+#[test]
+fn garbage_or_foreign_documents_are_refused_and_change_nothing() {
+    let dir = TempDir::new().unwrap();
+    let mut a = ward(&dir);
+    let group = a.group_by_name("Tổ 1").unwrap();
+    a.add_household(group.id, draft("Ngõ 5", "12"), Utc::now())
+        .unwrap();
+    let before = a.dump_query_tables().unwrap();
+    let good = a.export_documents().unwrap();
+
+    let mut garbage = good.clone();
+    garbage.push(DocumentBytes {
+        id: format!("group/{}", group.id),
+        bytes: b"not automerge at all".to_vec(),
+    });
+    assert!(matches!(
+        a.merge_documents(&garbage),
+        Err(StoreError::Document { .. })
+    ));
+    let mut truncated = good.clone();
+    let last = truncated.last_mut().unwrap();
+    last.bytes.truncate(last.bytes.len() / 2);
+    assert!(a.merge_documents(&truncated).is_err());
+    let mislabelled = vec![DocumentBytes {
+        id: format!("group/{}", new_id()),
+        bytes: good[0].bytes.clone(),
+    }];
+    assert!(a.merge_documents(&mislabelled).is_err());
+    assert!(matches!(
+        a.merge_documents(&[DocumentBytes {
+            id: "nonsense".into(),
+            bytes: vec![]
+        }]),
+        Err(StoreError::BadDocumentId(_))
+    ));
+
+    let mut other = store(&dir, "other.sqlite");
+    other.init_ward("Phường Kiến Hưng", &["Tổ 1".into()]).unwrap();
+    assert!(matches!(
+        a.merge_documents(&other.export_documents().unwrap()),
+        Err(StoreError::OtherWard { .. })
+    ));
+    assert_eq!(a.dump_query_tables().unwrap(), before);
+    assert!(a.check().unwrap().query_tables_match_documents);
+}
+
+#[test]
+fn refused_records_change_nothing() {
+    let dir = TempDir::new().unwrap();
+    let mut a = ward(&dir);
+    let group = a.group_by_name("Tổ 1").unwrap();
+    let h = a
+        .add_household(group.id, draft("Ngõ 5", "12"), Utc::now())
+        .unwrap();
+    let before = a.dump_query_tables().unwrap();
+    assert!(a
+        .add_household(group.id, draft("Ngõ 5", ""), Utc::now())
+        .is_err());
+    let mut future = visit(h.id, Outcome::NotHome, vec![]);
+    future.device_time = Utc::now() + chrono::Duration::days(3);
+    assert!(a.add_visit(future, Utc::now()).is_err());
+    let mut id_in_note = visit(h.id, Outcome::Declined, vec![]);
+    id_in_note.note = Some("CCCD 001203004567".into());
+    assert!(a.add_visit(id_in_note, Utc::now()).is_err());
+    assert!(matches!(
+        a.add_visit(visit(new_id(), Outcome::NotHome, vec![]), Utc::now()),
+        Err(StoreError::UnknownHousehold(_))
+    ));
+    assert!(matches!(
+        a.group_by_name("Tổ 99"),
+        Err(StoreError::UnknownGroup(_))
+    ));
+    assert_eq!(a.dump_query_tables().unwrap(), before);
+    let report = a.report(NaiveDate::from_ymd_opt(2026, 1, 1).unwrap()).unwrap();
+    assert_eq!((report.households, report.visits), (1, 0));
+}
+
+/// One step of the convergence property.
+#[derive(Debug, Clone)]
+enum Op {
+    AddHousehold { replica: usize, group: usize },
+    Update { replica: usize, pick: usize, field: u8, value: u8 },
+    AddVisit { replica: usize, pick: usize, outcome: u8 },
+    AddWalkIn { replica: usize, service: u8 },
+    Merge { from: usize, to: usize },
+}
+
+const REPLICAS: usize = 3;
+
+fn op() -> impl Strategy<Value = Op> {
+    let r = 0..REPLICAS;
+    prop_oneof![
+        (r.clone(), 0..2usize).prop_map(|(replica, group)| Op::AddHousehold { replica, group }),
+        (r.clone(), any::<usize>(), 0..4u8, any::<u8>()).prop_map(
+            |(replica, pick, field, value)| Op::Update {
+                replica,
+                pick,
+                field,
+                value
+            }
+        ),
+        (r.clone(), any::<usize>(), 0..4u8)
+            .prop_map(|(replica, pick, outcome)| Op::AddVisit { replica, pick, outcome }),
+        (r.clone(), 0..11u8).prop_map(|(replica, service)| Op::AddWalkIn { replica, service }),
+        (r.clone(), r).prop_map(|(from, to)| Op::Merge { from, to }),
+    ]
+}
+
+fn merge_into(stores: &mut [Store], from: usize, to: usize) {
+    if from == to {
+        return;
+    }
+    let docs = stores[from].export_documents().unwrap();
+    stores[to].merge_documents(&docs).unwrap();
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    #[test]
+    fn replicas_converge_in_any_merge_order_with_nothing_lost(
+        ops in proptest::collection::vec(op(), 1..40),
+        order in Just((0..REPLICAS).flat_map(|a| (0..REPLICAS).map(move |b| (a, b))).collect::<Vec<_>>()).prop_shuffle(),
+    ) {
+        let dir = TempDir::new().unwrap();
+        let mut first = ward(&dir);
+        let mut stores = vec![];
+        for i in 1..REPLICAS {
+            stores.push(replica(&dir, &format!("r{i}.sqlite"), &mut first));
+        }
+        stores.insert(0, first);
+        let groups = stores[0].groups().unwrap();
+        let point = stores[0].points().unwrap()[0].id;
+        let (mut households, mut visits, mut walkins) = (0u64, 0u64, 0u64);
+        let services: Vec<Service> = Service::iter().collect();
+        let outcomes: Vec<Outcome> = Outcome::iter().collect();
+        for op in ops {
+            match op {
+                Op::AddHousehold { replica, group } => {
+                    let n = households.to_string();
+                    stores[replica].add_household(groups[group].id, draft("Ngõ 1", &n), Utc::now()).unwrap();
+                    households += 1;
+                }
+                Op::Update { replica, pick, field, value } => {
+                    let known = stores[replica].households(None).unwrap();
+                    if known.is_empty() { continue; }
+                    let h = &known[pick % known.len()];
+                    let patch = match field {
+                        0 => HouseholdPatch { members: Some(u32::from(value % 9) + 1), ..Default::default() },
+                        1 => HouseholdPatch { internet: Some([Internet::Yes, Internet::No, Internet::Unknown][usize::from(value % 3)]), ..Default::default() },
+                        2 => HouseholdPatch { alley: Some(format!("Ngõ {value}")), ..Default::default() },
+                        _ => HouseholdPatch { priority: Some(PriorityFlags { elderly: value % 2 == 0, poor: value % 3 == 0, ..Default::default() }), ..Default::default() },
+                    };
+                    stores[replica].update_household(h.id, &patch).unwrap();
+                }
+                Op::AddVisit { replica, pick, outcome } => {
+                    let known = stores[replica].households(None).unwrap();
+                    if known.is_empty() { continue; }
+                    let h = &known[pick % known.len()];
+                    let outcome = outcomes[usize::from(outcome)];
+                    let assists = if outcome == Outcome::Assisted { vec![assist(Service::VneidActivate)] } else { vec![] };
+                    stores[replica].add_visit(visit(h.id, outcome, assists), Utc::now()).unwrap();
+                    visits += 1;
+                }
+                Op::AddWalkIn { replica, service } => {
+                    let w = WalkIn { id: new_id(), point_id: point, device_time: Utc::now(), service: services[usize::from(service)], result: AssistResult::Done, age_band: None, priority: PriorityFlags::default() };
+                    stores[replica].add_walkin(&w, Utc::now()).unwrap();
+                    walkins += 1;
+                }
+                Op::Merge { from, to } => merge_into(&mut stores, from, to),
+            }
+        }
+        // Every pair in a random order, twice: enough for any change to reach everyone.
+        for _ in 0..2 {
+            for (from, to) in &order {
+                merge_into(&mut stores, *from, *to);
+            }
+        }
+        let dump = stores[0].dump_query_tables().unwrap();
+        for s in &mut stores[1..] {
+            prop_assert_eq!(&s.dump_query_tables().unwrap(), &dump);
+        }
+        let report = stores[0].report(Utc::now().date_naive()).unwrap();
+        prop_assert_eq!(report.households, households);
+        prop_assert_eq!(report.visits, visits);
+        prop_assert_eq!(report.walkins, walkins);
+        for s in &mut stores {
+            prop_assert!(s.check().unwrap().query_tables_match_documents);
+        }
+    }
+}
