@@ -1,1 +1,292 @@
-fn main(){}
+//! `doorstep`: the command-line face of a device's store.
+//!
+//! Each command is a short call into `doorstep-store`; this file only parses, opens the
+//! database and prints. Errors leave as one line on stderr with a non-zero exit code: 2 for a
+//! command line that does not parse, 1 for everything else. A refused command changed nothing.
+
+mod args;
+mod output;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use chrono::{SubsecRound, Utc};
+use clap::Parser;
+use doorstep_domain::demo::{generate, DemoSpec};
+use doorstep_domain::*;
+use doorstep_store::Store;
+
+use args::*;
+use output::Printer;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion)
+                || e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            {
+                let _ = e.print();
+                return if e.exit_code() == 0 {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::from(2)
+                };
+            }
+            eprintln!("{}", one_line(&e.render().to_string()));
+            return ExitCode::from(2);
+        }
+    };
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {}", one_line(&format!("{e:#}")));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Folds a multi-line message (clap's) into one line, without its usage hints.
+fn one_line(message: &str) -> String {
+    message
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("Usage:") && !l.starts_with("For more"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn default_db() -> anyhow::Result<PathBuf> {
+    let dir = dirs::data_dir()
+        .context("no data directory on this system: pass --db PATH")?
+        .join("doorstep");
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    Ok(dir.join("doorstep.sqlite"))
+}
+
+/// Opens the database; only commands that create a ward may create the file.
+fn open(path: &Path, may_create: bool) -> anyhow::Result<Store> {
+    if !may_create && !path.exists() {
+        bail!(
+            "no database at {}: run `doorstep ward init` or `doorstep demo` first",
+            path.display()
+        );
+    }
+    Store::open(path).with_context(|| format!("cannot open {}", path.display()))
+}
+
+fn parse_id(text: &str, what: &str) -> anyhow::Result<Id> {
+    Id::parse_str(text.trim()).map_err(|_| anyhow::anyhow!("unknown {what} {text:?}: not an id"))
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let path = match &cli.db {
+        Some(p) => p.clone(),
+        None => default_db()?,
+    };
+    let creates = matches!(
+        cli.command,
+        Command::Ward(WardCommand::Init { .. }) | Command::Demo { .. }
+    );
+    let mut store = open(&path, creates)?;
+    let out = Printer { json: cli.json };
+    let now = Utc::now().trunc_subsecs(3);
+    match cli.command {
+        Command::Ward(WardCommand::Init { name, groups }) => {
+            let (ward, groups) = store.init_ward(&name, &groups)?;
+            out.ward(&ward, &groups)
+        }
+        Command::Group(GroupCommand::List) => {
+            let report = store.report(now.date_naive())?;
+            out.groups(&store.groups()?, &report)
+        }
+        Command::Household(cmd) => household(&mut store, &out, cmd),
+        Command::Visit(cmd) => visit(&mut store, &out, cmd),
+        Command::Point(PointCommand::Add { name, place }) => {
+            out.point(&store.add_point(&name, place.as_deref())?)
+        }
+        Command::Point(PointCommand::List) => out.points(&store.points()?),
+        Command::Walkin(WalkinCommand::Add {
+            point,
+            service,
+            result,
+            age_band,
+            priority,
+            at,
+        }) => {
+            let point = store.point_by_name(&point)?;
+            let walkin = WalkIn {
+                id: new_id(),
+                point_id: point.id,
+                device_time: at.unwrap_or(now),
+                service,
+                result,
+                age_band,
+                priority: PriorityFlags::from_list(&priority),
+            };
+            out.walkin(&store.add_walkin(&walkin, now)?, &point)
+        }
+        Command::Report { today } => out.report(&store.report(today.unwrap_or(now.date_naive()))?),
+        Command::Demo {
+            households,
+            seed,
+            groups,
+        } => {
+            if households == 0 {
+                bail!("--households must be at least 1");
+            }
+            let mut spec = DemoSpec::new(households, seed, now.date_naive());
+            spec.groups = groups;
+            let demo = generate(&spec);
+            store.insert_demo(&demo, |p| {
+                eprintln!(
+                    "committed {}: {} households, {} visits",
+                    p.group.name, p.households, p.visits
+                )
+            })?;
+            out.demo(&demo, store.size_on_disk())
+        }
+        Command::Check => {
+            let check = store.check()?;
+            out.check(&check)?;
+            if check.integrity != "ok" || !check.query_tables_match_documents {
+                bail!("the database needs attention: run `doorstep rebuild`, then check again");
+            }
+            Ok(())
+        }
+        Command::Rebuild => {
+            store.rebuild()?;
+            out.check(&store.check()?)
+        }
+    }
+}
+
+fn household(store: &mut Store, out: &Printer, cmd: HouseholdCommand) -> anyhow::Result<()> {
+    let now = Utc::now().trunc_subsecs(3);
+    match cmd {
+        HouseholdCommand::Add {
+            group,
+            alley,
+            number,
+            fields,
+        } => {
+            let group = store.group_by_name(&group)?;
+            let draft = HouseholdDraft {
+                alley: alley.trim().to_string(),
+                number: number.trim().to_string(),
+                members: fields.members,
+                priority: PriorityFlags::from_list(&fields.priority),
+                internet: fields.internet.unwrap_or_default(),
+                consent: fields.consent,
+                name: fields.name,
+                phone: fields.phone,
+            };
+            let h = store.add_household(group.id, draft, now)?;
+            out.household(&h, &group.name)
+        }
+        HouseholdCommand::Update {
+            id,
+            alley,
+            number,
+            fields,
+            no_priority,
+            withdraw_consent,
+        } => {
+            let id = parse_id(&id, "household")?;
+            let priority = if no_priority {
+                Some(PriorityFlags::default())
+            } else if fields.priority.is_empty() {
+                None
+            } else {
+                Some(PriorityFlags::from_list(&fields.priority))
+            };
+            let consent = if withdraw_consent {
+                Some(false)
+            } else {
+                fields.consent.then_some(true)
+            };
+            let patch = HouseholdPatch {
+                alley: alley.map(|a| a.trim().to_string()),
+                number: number.map(|n| n.trim().to_string()),
+                members: fields.members,
+                priority,
+                internet: fields.internet,
+                consent,
+                name: fields.name,
+                phone: fields.phone,
+            };
+            let h = store.update_household(id, &patch)?;
+            out.household(&h, &group_name(store, h.group_id)?)
+        }
+        HouseholdCommand::List { group } => {
+            let group_id = match group {
+                Some(name) => Some(store.group_by_name(&name)?.id),
+                None => None,
+            };
+            let groups = store.groups()?;
+            out.households(&store.households(group_id)?, &groups)
+        }
+        HouseholdCommand::Show { id } => {
+            let id = parse_id(&id, "household")?;
+            let h = store.household(id)?;
+            let visits = store.visits(Some(id))?;
+            out.household_with_visits(&h, &group_name(store, h.group_id)?, &visits)
+        }
+    }
+}
+
+fn visit(store: &mut Store, out: &Printer, cmd: VisitCommand) -> anyhow::Result<()> {
+    let now = Utc::now().trunc_subsecs(3);
+    match cmd {
+        VisitCommand::Add {
+            household,
+            outcome,
+            assists,
+            note,
+            follow_up,
+            follow_up_reason,
+            volunteer,
+            at,
+        } => {
+            let household_id = parse_id(&household, "household")?;
+            let draft = VisitDraft {
+                household_id,
+                device_time: at.unwrap_or(now),
+                volunteer,
+                outcome,
+                note,
+                follow_up: follow_up.map(|date| FollowUp {
+                    date,
+                    reason: follow_up_reason,
+                }),
+                assists,
+            };
+            let v = store.add_visit(draft, now)?;
+            out.visit(&v)
+        }
+        VisitCommand::List { household } => {
+            let household = match household {
+                Some(h) => {
+                    let id = parse_id(&h, "household")?;
+                    store.household(id)?;
+                    Some(id)
+                }
+                None => None,
+            };
+            let visits = store.visits(household)?;
+            let households = store.households(None)?;
+            out.visits(&visits, &households)
+        }
+    }
+}
+
+fn group_name(store: &Store, id: Id) -> anyhow::Result<String> {
+    Ok(store
+        .groups()?
+        .into_iter()
+        .find(|g| g.id == id)
+        .map(|g| g.name)
+        .unwrap_or_else(|| id.to_string()))
+}

@@ -32,12 +32,16 @@ pub enum ValidationError {
     InvalidPhone(String),
     #[error("members must be between 1 and {MAX_MEMBERS}, got {0}")]
     MembersOutOfRange(u32),
-    #[error("visit is dated {device_time}, more than a day after now ({now}); check the device clock")]
+    #[error(
+        "visit is dated {device_time}, more than a day after now ({now}); check the device clock"
+    )]
     VisitInFuture {
         device_time: DateTime<Utc>,
         now: DateTime<Utc>,
     },
-    #[error("walk-in is dated {device_time}, more than a day after now ({now}); check the device clock")]
+    #[error(
+        "walk-in is dated {device_time}, more than a day after now ({now}); check the device clock"
+    )]
     WalkInInFuture {
         device_time: DateTime<Utc>,
         now: DateTime<Utc>,
@@ -116,7 +120,12 @@ pub fn check_phone(phone: &str) -> Result<(), ValidationError> {
         Some(rest) => rest.len() == 9 && !rest.starts_with('0'),
         None => compact.len() == 10 && compact.starts_with('0'),
     };
-    if national && compact.trim_start_matches('+').chars().all(|c| c.is_ascii_digit()) {
+    if national
+        && compact
+            .trim_start_matches('+')
+            .chars()
+            .all(|c| c.is_ascii_digit())
+    {
         Ok(())
     } else {
         Err(ValidationError::InvalidPhone(phone.to_string()))
@@ -313,6 +322,9 @@ mod tests {
             ..Default::default()
         }
         .apply(&h);
-        assert_eq!((after.name, after.phone, after.consent), (None, None, false));
+        assert_eq!(
+            (after.name, after.phone, after.consent),
+            (None, None, false)
+        );
     }
 }

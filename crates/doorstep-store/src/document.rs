@@ -205,7 +205,9 @@ fn record(doc: &AutoCommit, map: &ObjId, id: Id) -> Result<Option<ObjId>, StoreE
 }
 
 fn record_ids(doc: &AutoCommit, map: &ObjId) -> Vec<Id> {
-    doc.keys(map).filter_map(|k| Id::parse_str(&k).ok()).collect()
+    doc.keys(map)
+        .filter_map(|k| Id::parse_str(&k).ok())
+        .collect()
 }
 
 // ---- ward document ----
@@ -350,8 +352,16 @@ fn read_household_at(doc: &AutoCommit, obj: &ObjId, id: Id) -> Result<Household,
         consent,
         // A consent withdrawn on one device and a name typed on another can merge into a name
         // without consent: it is never shown or counted.
-        name: if consent { get_str(doc, obj, "name")? } else { None },
-        phone: if consent { get_str(doc, obj, "phone")? } else { None },
+        name: if consent {
+            get_str(doc, obj, "name")?
+        } else {
+            None
+        },
+        phone: if consent {
+            get_str(doc, obj, "phone")?
+        } else {
+            None
+        },
         created_at: get_time(doc, obj, "created_at")?,
     })
 }

@@ -29,7 +29,8 @@ use thiserror::Error;
 
 pub use document::DocId;
 
-/// After this many incremental changes a document is saved whole and its changes dropped.
+/// After this many incremental changes a document is saved whole and its changes dropped
+/// (or sooner: see [`Store::finish`]).
 const COMPACT_AFTER_CHANGES: i64 = 256;
 
 /// Why a store operation failed. Nothing was changed when one is returned.
@@ -238,9 +239,7 @@ impl Store {
         let mut stmt = self
             .conn
             .prepare_cached("SELECT id, name FROM residential_groups ORDER BY id")?;
-        let rows = stmt.query_map([], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-        })?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
         let mut out = Vec::new();
         for row in rows {
             let (id, name) = row?;
@@ -346,7 +345,9 @@ impl Store {
         let doc_id = DocId::Group(h.group_id);
         let mut work = Work::default();
         document::put_household(self.doc_mut(&mut work, doc_id)?, h)?;
-        self.finish(work, |tx, work| materialize_household(tx, work, doc_id, h.id))
+        self.finish(work, |tx, work| {
+            materialize_household(tx, work, doc_id, h.id)
+        })
     }
 
     /// Corrects a household; only the fields in `patch` change.
@@ -406,12 +407,10 @@ impl Store {
             .query_map([id.to_string()], tables::visit_from_row)?
             .collect::<Result<_, _>>()?;
         tables::load_assists(&self.conn, &mut visits)?;
-        visits
-            .pop()
-            .ok_or_else(|| StoreError::Document {
-                doc: format!("group/{id}"),
-                reason: "visit not found".into(),
-            })
+        visits.pop().ok_or_else(|| StoreError::Document {
+            doc: format!("group/{id}"),
+            reason: "visit not found".into(),
+        })
     }
 
     /// Records a visit whose id was made elsewhere (a replay is a no-op).
@@ -512,7 +511,10 @@ impl Store {
         let mut households = demo.households.iter().peekable();
         let mut visits_by_household: HashMap<Id, Vec<&Visit>> = HashMap::new();
         for v in &demo.visits {
-            visits_by_household.entry(v.household_id).or_default().push(v);
+            visits_by_household
+                .entry(v.household_id)
+                .or_default()
+                .push(v);
         }
         for group in &demo.groups {
             let doc_id = DocId::Group(group.id);
@@ -759,10 +761,17 @@ impl Store {
         materialize(&tx, &work)?;
         for (id, _) in &saved {
             let key = id.to_string();
-            let changes: i64 = tx
-                .prepare_cached("SELECT count(*) FROM document_changes WHERE doc_id = ?1")?
-                .query_row([&key], |r| r.get(0))?;
-            if changes >= COMPACT_AFTER_CHANGES {
+            let (changes, change_bytes, snapshot_bytes): (i64, i64, i64) = tx
+                .prepare_cached(
+                    "SELECT count(*), coalesce(sum(length(c.bytes)), 0), length(d.snapshot)
+                     FROM documents d JOIN document_changes c USING (doc_id)
+                     WHERE d.doc_id = ?1",
+                )?
+                .query_row([&key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            // Changes saved one by one are larger and slower to load than a snapshot: save
+            // the document whole once they outweigh it (amortised: each byte is rewritten a
+            // bounded number of times) or once there are many.
+            if changes >= COMPACT_AFTER_CHANGES || change_bytes > snapshot_bytes.max(4096) {
                 if let Some((_, doc, _)) = work.docs.iter_mut().find(|(d, _, _)| d == id) {
                     let snapshot = doc.save();
                     tx.execute(

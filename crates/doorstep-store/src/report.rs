@@ -10,9 +10,9 @@ use std::str::FromStr;
 
 use chrono::NaiveDate;
 use doorstep_domain::report::{FollowUpDue, GroupCoverage, PointCount, Report};
+use doorstep_domain::IntoEnumIterator;
 use doorstep_domain::{AssistResult, Outcome, Service};
 use rusqlite::Connection;
-use doorstep_domain::IntoEnumIterator;
 
 use crate::{Result, StoreError};
 

@@ -75,7 +75,11 @@ fn a_saved_visit_is_there_after_reopening() {
             .unwrap();
         let v = s
             .add_visit(
-                visit(h.id, Outcome::Assisted, vec![assist(Service::VneidActivate)]),
+                visit(
+                    h.id,
+                    Outcome::Assisted,
+                    vec![assist(Service::VneidActivate)],
+                ),
                 Utc::now(),
             )
             .unwrap();
@@ -272,7 +276,9 @@ fn garbage_or_foreign_documents_are_refused_and_change_nothing() {
     ));
 
     let mut other = store(&dir, "other.sqlite");
-    other.init_ward("Phường Kiến Hưng", &["Tổ 1".into()]).unwrap();
+    other
+        .init_ward("Phường Kiến Hưng", &["Tổ 1".into()])
+        .unwrap();
     assert!(matches!(
         a.merge_documents(&other.export_documents().unwrap()),
         Err(StoreError::OtherWard { .. })
@@ -308,18 +314,38 @@ fn refused_records_change_nothing() {
         Err(StoreError::UnknownGroup(_))
     ));
     assert_eq!(a.dump_query_tables().unwrap(), before);
-    let report = a.report(NaiveDate::from_ymd_opt(2026, 1, 1).unwrap()).unwrap();
+    let report = a
+        .report(NaiveDate::from_ymd_opt(2026, 1, 1).unwrap())
+        .unwrap();
     assert_eq!((report.households, report.visits), (1, 0));
 }
 
 /// One step of the convergence property.
 #[derive(Debug, Clone)]
 enum Op {
-    AddHousehold { replica: usize, group: usize },
-    Update { replica: usize, pick: usize, field: u8, value: u8 },
-    AddVisit { replica: usize, pick: usize, outcome: u8 },
-    AddWalkIn { replica: usize, service: u8 },
-    Merge { from: usize, to: usize },
+    AddHousehold {
+        replica: usize,
+        group: usize,
+    },
+    Update {
+        replica: usize,
+        pick: usize,
+        field: u8,
+        value: u8,
+    },
+    AddVisit {
+        replica: usize,
+        pick: usize,
+        outcome: u8,
+    },
+    AddWalkIn {
+        replica: usize,
+        service: u8,
+    },
+    Merge {
+        from: usize,
+        to: usize,
+    },
 }
 
 const REPLICAS: usize = 3;
@@ -336,8 +362,11 @@ fn op() -> impl Strategy<Value = Op> {
                 value
             }
         ),
-        (r.clone(), any::<usize>(), 0..4u8)
-            .prop_map(|(replica, pick, outcome)| Op::AddVisit { replica, pick, outcome }),
+        (r.clone(), any::<usize>(), 0..4u8).prop_map(|(replica, pick, outcome)| Op::AddVisit {
+            replica,
+            pick,
+            outcome
+        }),
         (r.clone(), 0..11u8).prop_map(|(replica, service)| Op::AddWalkIn { replica, service }),
         (r.clone(), r).prop_map(|(from, to)| Op::Merge { from, to }),
     ]

@@ -1,0 +1,286 @@
+//! The `doorstep` command line: its grammar, and the parsing of the field's words in it.
+//!
+//! The commands and flags listed in the foundation issue are a contract later issues and users
+//! build on: add to them, never change them.
+
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use clap::{Args, Parser, Subcommand};
+use doorstep_domain::*;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "doorstep",
+    version,
+    about = "Doorstep: record door-to-door and literacy-point digital assists, offline."
+)]
+pub struct Cli {
+    /// The device database (default: the platform's data directory).
+    #[arg(long, global = true, env = "DOORSTEP_DB")]
+    pub db: Option<PathBuf>,
+    /// Print one JSON document on stdout instead of a table.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// The ward this device works in.
+    #[command(subcommand)]
+    Ward(WardCommand),
+    /// Residential groups (tổ dân phố).
+    #[command(subcommand)]
+    Group(GroupCommand),
+    /// Households, found by group › alley › house number.
+    #[command(subcommand)]
+    Household(HouseholdCommand),
+    /// Visits to households.
+    #[command(subcommand)]
+    Visit(VisitCommand),
+    /// Literacy points (điểm Bình dân học vụ số).
+    #[command(subcommand)]
+    Point(PointCommand),
+    /// Walk-in assists at a literacy point.
+    #[command(subcommand)]
+    Walkin(WalkinCommand),
+    /// The ward report: coverage, assists by service, priority groups, follow-ups due.
+    Report {
+        /// Count follow-ups due on this day (default: today).
+        #[arg(long, value_parser = date)]
+        today: Option<NaiveDate>,
+    },
+    /// Build a realistic demo ward in an empty database.
+    Demo {
+        #[arg(long)]
+        households: u32,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Residential groups (default: about 250 households each).
+        #[arg(long)]
+        groups: Option<u32>,
+    },
+    /// Check the database file and that its query tables match its documents.
+    Check,
+    /// Recompute the query tables from the documents.
+    Rebuild,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WardCommand {
+    /// Create the ward and its residential groups.
+    Init {
+        #[arg(long)]
+        name: String,
+        #[arg(long = "group", required = true)]
+        groups: Vec<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GroupCommand {
+    /// List the ward's residential groups with their coverage.
+    List,
+}
+
+#[derive(Debug, Args)]
+pub struct HouseholdFields {
+    /// Household members.
+    #[arg(long)]
+    pub members: Option<u32>,
+    /// Priority group (repeat or separate with commas).
+    #[arg(long, value_delimiter = ',', value_parser = word::<Priority>)]
+    pub priority: Vec<Priority>,
+    /// Internet at home.
+    #[arg(long, value_parser = word::<Internet>)]
+    pub internet: Option<Internet>,
+    /// Display name (only with --consent).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Phone (only with --consent).
+    #[arg(long)]
+    pub phone: Option<String>,
+    /// The household consents to its name and phone being recorded.
+    #[arg(long)]
+    pub consent: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HouseholdCommand {
+    /// Record a new household.
+    Add {
+        #[arg(long)]
+        group: String,
+        #[arg(long)]
+        alley: String,
+        #[arg(long)]
+        number: String,
+        #[command(flatten)]
+        fields: HouseholdFields,
+    },
+    /// Correct a household: only the fields given change.
+    Update {
+        id: String,
+        #[arg(long)]
+        alley: Option<String>,
+        #[arg(long)]
+        number: Option<String>,
+        #[command(flatten)]
+        fields: HouseholdFields,
+        /// Clear every priority flag.
+        #[arg(long, conflicts_with = "priority")]
+        no_priority: bool,
+        /// Withdraw consent: the name and phone are removed.
+        #[arg(long, conflicts_with_all = ["consent", "name", "phone"])]
+        withdraw_consent: bool,
+    },
+    /// List households in walk order.
+    List {
+        #[arg(long)]
+        group: Option<String>,
+    },
+    /// One household with its visits.
+    Show { id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum VisitCommand {
+    /// Record a visit.
+    Add {
+        #[arg(long)]
+        household: String,
+        #[arg(long, value_parser = word::<Outcome>)]
+        outcome: Outcome,
+        /// SERVICE[:RESULT[:AGE_BAND[:FLAG+FLAG]]], e.g. vneid_activate:done:60_plus:elderly
+        #[arg(long = "assist", value_parser = assist)]
+        assists: Vec<Assist>,
+        #[arg(long)]
+        note: Option<String>,
+        #[arg(long, value_parser = date)]
+        follow_up: Option<NaiveDate>,
+        #[arg(long, requires = "follow_up")]
+        follow_up_reason: Option<String>,
+        /// Who recorded the visit.
+        #[arg(long, env = "DOORSTEP_VOLUNTEER", default_value = "volunteer")]
+        volunteer: String,
+        /// When the visit happened (RFC 3339; default: now).
+        #[arg(long, value_parser = time)]
+        at: Option<DateTime<Utc>>,
+    },
+    /// List visits, newest first.
+    List {
+        #[arg(long)]
+        household: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PointCommand {
+    /// Add a literacy point.
+    Add {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        place: Option<String>,
+    },
+    /// List literacy points.
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WalkinCommand {
+    /// Record a walk-in assist.
+    Add {
+        #[arg(long)]
+        point: String,
+        #[arg(long, value_parser = word::<Service>)]
+        service: Service,
+        #[arg(long, value_parser = word::<AssistResult>)]
+        result: AssistResult,
+        #[arg(long, value_parser = word::<AgeBand>)]
+        age_band: Option<AgeBand>,
+        #[arg(long, value_delimiter = ',', value_parser = word::<Priority>)]
+        priority: Vec<Priority>,
+        /// When the walk-in was helped (RFC 3339; default: now).
+        #[arg(long, value_parser = time)]
+        at: Option<DateTime<Utc>>,
+    },
+}
+
+/// Parses one of the field's words (a service, an outcome...), listing the known ones on error.
+pub fn word<T>(text: &str) -> Result<T, String>
+where
+    T: FromStr + IntoEnumIterator + std::fmt::Display,
+{
+    text.trim().parse().map_err(|_| {
+        let known: Vec<String> = T::iter().map(|v| v.to_string()).collect();
+        format!("unknown value {text:?}; use one of {}", known.join(", "))
+    })
+}
+
+fn date(text: &str) -> Result<NaiveDate, String> {
+    NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .map_err(|_| format!("{text:?} is not a date like 2026-07-15"))
+}
+
+fn time(text: &str) -> Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| format!("{text:?} is not a time like 2026-07-15T09:30:00+07:00"))
+}
+
+fn assist(text: &str) -> Result<Assist, String> {
+    let mut parts = text.split(':');
+    let service = word::<Service>(parts.next().unwrap_or_default())?;
+    let result = match parts.next() {
+        Some(r) if !r.is_empty() => word::<AssistResult>(r)?,
+        _ => AssistResult::Done,
+    };
+    let age_band = match parts.next() {
+        Some(b) if !b.is_empty() => Some(word::<AgeBand>(b)?),
+        _ => None,
+    };
+    let priority = match parts.next() {
+        Some(flags) if !flags.is_empty() => PriorityFlags::from_list(
+            &flags
+                .split('+')
+                .map(word::<Priority>)
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
+        _ => PriorityFlags::default(),
+    };
+    if parts.next().is_some() {
+        return Err(format!(
+            "{text:?} has too many parts; use SERVICE[:RESULT[:AGE_BAND[:FLAG+FLAG]]]"
+        ));
+    }
+    Ok(Assist {
+        service,
+        result,
+        age_band,
+        priority,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn assist_parts_default_to_done_and_unknown_age() {
+        let a = assist("vneid_activate").unwrap();
+        assert_eq!(
+            (a.service, a.result, a.age_band),
+            (Service::VneidActivate, AssistResult::Done, None)
+        );
+        let b = assist("ihanoi:partial:60_plus:elderly+poor").unwrap();
+        assert_eq!(b.result, AssistResult::Partial);
+        assert_eq!(b.age_band, Some(AgeBand::Elderly));
+        assert!(b.priority.elderly && b.priority.poor && !b.priority.disability);
+        assert!(assist("teleport").unwrap_err().contains("vneid_install"));
+        assert!(assist("ihanoi:done:60_plus:elderly:extra").is_err());
+    }
+}

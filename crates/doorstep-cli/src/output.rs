@@ -1,0 +1,368 @@
+//! What the CLI prints: one JSON document with `--json`, a readable table without.
+
+use std::collections::HashMap;
+use std::io::Write;
+
+use chrono::{DateTime, Local, Utc};
+use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, Table};
+use doorstep_domain::demo::DemoWard;
+use doorstep_domain::report::Report;
+use doorstep_domain::*;
+use doorstep_store::CheckReport;
+use serde::Serialize;
+use serde_json::json;
+
+/// Follow-ups listed in the readable report; `--json` has them all.
+const FOLLOW_UPS_SHOWN: usize = 15;
+
+pub struct Printer {
+    pub json: bool,
+}
+
+fn table(header: &[&str]) -> Table {
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED)
+        .set_header(header.to_vec());
+    t
+}
+
+fn local(t: DateTime<Utc>) -> String {
+    t.with_timezone(&Local).format("%Y-%m-%d %H:%M").to_string()
+}
+
+fn flags(p: &PriorityFlags) -> String {
+    p.list()
+        .iter()
+        .map(|f| f.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn assists(list: &[Assist]) -> String {
+    list.iter()
+        .map(|a| format!("{}:{}", a.service, a.result))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn percent(part: u64, whole: u64) -> String {
+    if whole == 0 {
+        "-".into()
+    } else {
+        format!("{:.0}%", 100.0 * part as f64 / whole as f64)
+    }
+}
+
+impl Printer {
+    fn emit(&self, value: &impl Serialize, text: impl FnOnce() -> String) -> anyhow::Result<()> {
+        let body = if self.json {
+            serde_json::to_string_pretty(value)?
+        } else {
+            text()
+        };
+        print(&body)
+    }
+
+    pub fn ward(&self, ward: &Ward, groups: &[ResidentialGroup]) -> anyhow::Result<()> {
+        let value = json!({ "id": ward.id, "name": ward.name, "groups": groups });
+        self.emit(&value, || {
+            let names: Vec<&str> = groups.iter().map(|g| g.name.as_str()).collect();
+            format!(
+                "Ward {} created with {} residential groups: {}",
+                ward.name,
+                groups.len(),
+                names.join(", ")
+            )
+        })
+    }
+
+    pub fn groups(&self, groups: &[ResidentialGroup], report: &Report) -> anyhow::Result<()> {
+        let rows: Vec<_> = groups
+            .iter()
+            .map(|g| {
+                let c = report.by_group.iter().find(|c| c.group == g.name);
+                json!({
+                    "id": g.id,
+                    "name": g.name,
+                    "households": c.map_or(0, |c| c.households),
+                    "visited": c.map_or(0, |c| c.visited),
+                })
+            })
+            .collect();
+        self.emit(&rows, || {
+            let mut t = table(&["Residential group", "Households", "Visited", "Coverage"]);
+            for c in &report.by_group {
+                t.add_row(vec![
+                    Cell::new(&c.group),
+                    Cell::new(c.households).set_alignment(CellAlignment::Right),
+                    Cell::new(c.visited).set_alignment(CellAlignment::Right),
+                    Cell::new(percent(c.visited, c.households)).set_alignment(CellAlignment::Right),
+                ]);
+            }
+            t.to_string()
+        })
+    }
+
+    pub fn household(&self, h: &Household, group: &str) -> anyhow::Result<()> {
+        self.emit(h, || {
+            format!(
+                "Household {}\n  {} › {} › {}\n  members: {}  priority: {}  internet: {}  consent: {}{}",
+                h.id,
+                group,
+                h.alley,
+                h.number,
+                h.members.map_or("-".into(), |m| m.to_string()),
+                if h.priority.any() { flags(&h.priority) } else { "-".into() },
+                h.internet,
+                if h.consent { "yes" } else { "no" },
+                match (&h.name, &h.phone) {
+                    (None, None) => String::new(),
+                    (n, p) => format!(
+                        "\n  name: {}  phone: {}",
+                        n.as_deref().unwrap_or("-"),
+                        p.as_deref().unwrap_or("-")
+                    ),
+                }
+            )
+        })
+    }
+
+    pub fn households(
+        &self,
+        households: &[Household],
+        groups: &[ResidentialGroup],
+    ) -> anyhow::Result<()> {
+        let names: HashMap<Id, &str> = groups.iter().map(|g| (g.id, g.name.as_str())).collect();
+        self.emit(&households, || {
+            let mut t = table(&[
+                "Group", "Alley", "No.", "Members", "Priority", "Internet", "Id",
+            ]);
+            for h in households {
+                t.add_row(vec![
+                    names.get(&h.group_id).copied().unwrap_or("?").to_string(),
+                    h.alley.clone(),
+                    h.number.clone(),
+                    h.members.map_or(String::new(), |m| m.to_string()),
+                    flags(&h.priority),
+                    h.internet.to_string(),
+                    h.id.to_string(),
+                ]);
+            }
+            format!("{t}\n{} households", households.len())
+        })
+    }
+
+    pub fn household_with_visits(
+        &self,
+        h: &Household,
+        group: &str,
+        visits: &[Visit],
+    ) -> anyhow::Result<()> {
+        if self.json {
+            let value = json!({ "household": h, "group": group, "visits": visits });
+            return print(&serde_json::to_string_pretty(&value)?);
+        }
+        self.household(h, group)?;
+        print(&visit_table(visits, &HashMap::new()).to_string())
+    }
+
+    pub fn visit(&self, v: &Visit) -> anyhow::Result<()> {
+        self.emit(v, || {
+            let mut text = format!("Visit {} recorded: {}", v.id, v.outcome);
+            if !v.assists.is_empty() {
+                text.push_str(&format!(" ({})", assists(&v.assists)));
+            }
+            if let Some(f) = &v.follow_up {
+                text.push_str(&format!(
+                    "; follow-up {} {}",
+                    f.date,
+                    f.reason.as_deref().unwrap_or("")
+                ));
+            }
+            text
+        })
+    }
+
+    pub fn visits(&self, visits: &[Visit], households: &[Household]) -> anyhow::Result<()> {
+        let addresses: HashMap<Id, String> = households
+            .iter()
+            .map(|h| (h.id, format!("{} › {}", h.alley, h.number)))
+            .collect();
+        self.emit(&visits, || {
+            format!(
+                "{}\n{} visits",
+                visit_table(visits, &addresses),
+                visits.len()
+            )
+        })
+    }
+
+    pub fn point(&self, p: &LiteracyPoint) -> anyhow::Result<()> {
+        self.emit(p, || format!("Literacy point {} added ({})", p.name, p.id))
+    }
+
+    pub fn points(&self, points: &[LiteracyPoint]) -> anyhow::Result<()> {
+        self.emit(&points, || {
+            let mut t = table(&["Literacy point", "Place", "Id"]);
+            for p in points {
+                t.add_row(vec![
+                    p.name.clone(),
+                    p.place.clone().unwrap_or_default(),
+                    p.id.to_string(),
+                ]);
+            }
+            t.to_string()
+        })
+    }
+
+    pub fn walkin(&self, w: &WalkIn, point: &LiteracyPoint) -> anyhow::Result<()> {
+        self.emit(w, || {
+            format!(
+                "Walk-in {} recorded at {}: {} {}",
+                w.id, point.name, w.service, w.result
+            )
+        })
+    }
+
+    pub fn report(&self, r: &Report) -> anyhow::Result<()> {
+        self.emit(r, || {
+            let mut text = format!(
+                "{} — report for {}\nHouseholds {}  visited {} ({})  assisted {}  with internet {}\n\
+                 Priority households {}  visited {} ({})\nVisits {}  assists {}  walk-ins {}  follow-ups due {}\n",
+                r.ward.as_deref().unwrap_or("(no ward)"),
+                r.today,
+                r.households,
+                r.households_visited,
+                percent(r.households_visited, r.households),
+                r.households_assisted,
+                r.households_with_internet,
+                r.priority_households,
+                r.priority_households_visited,
+                percent(r.priority_households_visited, r.priority_households),
+                r.visits,
+                r.assists,
+                r.walkins,
+                r.follow_ups_due,
+            );
+            let mut t = table(&["Service", "Done", "Partial", "Needs follow-up"]);
+            for (service, results) in &r.assists_by_service_and_result {
+                let get = |res| results.get(&res).copied().unwrap_or(0);
+                t.add_row(vec![
+                    service.to_string(),
+                    get(AssistResult::Done).to_string(),
+                    get(AssistResult::Partial).to_string(),
+                    get(AssistResult::NeedsFollowUp).to_string(),
+                ]);
+            }
+            text.push_str(&format!("{t}\n"));
+            let mut g = table(&["Residential group", "Households", "Visited", "Coverage", "Priority visited"]);
+            for c in &r.by_group {
+                g.add_row(vec![
+                    c.group.clone(),
+                    c.households.to_string(),
+                    c.visited.to_string(),
+                    percent(c.visited, c.households),
+                    format!("{}/{}", c.priority_visited, c.priority_households),
+                ]);
+            }
+            text.push_str(&g.to_string());
+            if !r.follow_ups.is_empty() {
+                let mut f = table(&["Follow-up due", "Group", "Alley", "No.", "Reason"]);
+                for d in r.follow_ups.iter().take(FOLLOW_UPS_SHOWN) {
+                    f.add_row(vec![
+                        d.date.to_string(),
+                        d.group.clone(),
+                        d.alley.clone(),
+                        d.number.clone(),
+                        d.reason.clone().unwrap_or_default(),
+                    ]);
+                }
+                text.push_str(&format!("\n{f}"));
+                if r.follow_ups.len() > FOLLOW_UPS_SHOWN {
+                    text.push_str(&format!(
+                        "\n…and {} more follow-ups due (all of them with --json)",
+                        r.follow_ups.len() - FOLLOW_UPS_SHOWN
+                    ));
+                }
+            }
+            text
+        })
+    }
+
+    pub fn demo(&self, demo: &DemoWard, bytes: u64) -> anyhow::Result<()> {
+        let value = json!({
+            "ward": demo.ward.name,
+            "groups": demo.groups.len(),
+            "points": demo.points.len(),
+            "households": demo.households.len(),
+            "visits": demo.visits.len(),
+            "walkins": demo.walkins.len(),
+            "database_bytes": bytes,
+        });
+        self.emit(&value, || {
+            format!(
+                "Demo ward {}: {} groups, {} households, {} visits, {} walk-ins at {} points ({:.1} MB on disk)",
+                demo.ward.name,
+                demo.groups.len(),
+                demo.households.len(),
+                demo.visits.len(),
+                demo.walkins.len(),
+                demo.points.len(),
+                bytes as f64 / 1e6
+            )
+        })
+    }
+
+    pub fn check(&self, check: &CheckReport) -> anyhow::Result<()> {
+        self.emit(check, || {
+            format!(
+                "integrity: {}\ndocuments: {}\nquery tables match documents: {}",
+                check.integrity,
+                check.documents,
+                if check.query_tables_match_documents {
+                    "yes"
+                } else {
+                    "NO"
+                }
+            )
+        })
+    }
+}
+
+/// Writes one document to stdout; a reader that went away (`| head`) is not an error.
+fn print(body: &str) -> anyhow::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    match writeln!(stdout, "{body}").and_then(|()| stdout.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
+}
+
+fn visit_table(visits: &[Visit], addresses: &HashMap<Id, String>) -> Table {
+    let mut header = vec!["Time", "Outcome", "Assists", "Follow-up", "Volunteer", "Id"];
+    if !addresses.is_empty() {
+        header.insert(1, "Household");
+    }
+    let mut t = table(&header);
+    for v in visits {
+        let mut row = vec![
+            local(v.device_time),
+            v.outcome.to_string(),
+            assists(&v.assists),
+            v.follow_up
+                .as_ref()
+                .map(|f| format!("{} {}", f.date, f.reason.as_deref().unwrap_or("")))
+                .unwrap_or_default(),
+            v.volunteer.clone(),
+            v.id.to_string(),
+        ];
+        if !addresses.is_empty() {
+            row.insert(
+                1,
+                addresses.get(&v.household_id).cloned().unwrap_or_default(),
+            );
+        }
+        t.add_row(row);
+    }
+    t
+}

@@ -1,0 +1,608 @@
+//! The `doorstep` command contract, through the real binary on real SQLite files: every
+//! command of the foundation issue, its JSON, its table, and its refusals (exit code, one line
+//! on stderr, nothing changed).
+
+mod support;
+
+use serde_json::Value;
+use support::Device;
+
+#[test]
+fn ward_init_creates_groups_that_group_list_shows() {
+    let d = Device::new();
+    let ward = d.json(&[
+        "ward",
+        "init",
+        "--name",
+        "Phường Cửa Nam",
+        "--group",
+        "Tổ 1",
+        "--group",
+        "Tổ 2",
+    ]);
+    assert_eq!(ward["name"], "Phường Cửa Nam");
+    assert_eq!(ward["groups"].as_array().unwrap().len(), 2);
+    let groups = d.json(&["group", "list"]);
+    let names: Vec<&str> = groups
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Tổ 1", "Tổ 2"]);
+    assert!(d.ok(&["group", "list"]).contains("Tổ 2"));
+    let (code, msg) = d.fails(&["ward", "init", "--name", "Again", "--group", "X"]);
+    assert_eq!(code, 1);
+    assert!(msg.contains("already holds ward"), "{msg}");
+}
+
+#[test]
+fn household_add_update_list_and_show() {
+    let d = Device::with_ward();
+    let h = d.json(&[
+        "household",
+        "add",
+        "--group",
+        "Tổ 1",
+        "--alley",
+        "Ngõ 12 Hàng Bông",
+        "--number",
+        "5",
+        "--members",
+        "3",
+        "--priority",
+        "elderly",
+        "--priority",
+        "poor",
+        "--internet",
+        "no",
+    ]);
+    let id = h["id"].as_str().unwrap().to_string();
+    assert_eq!(h["alley"], "Ngõ 12 Hàng Bông");
+    assert_eq!(h["members"], 3);
+    assert_eq!(h["priority"]["elderly"], true);
+    assert_eq!(h["priority"]["poor"], true);
+    assert_eq!(h["internet"], "no");
+    assert_eq!(h["consent"], false);
+
+    let updated = d.json(&[
+        "household",
+        "update",
+        &id,
+        "--internet",
+        "yes",
+        "--consent",
+        "--name",
+        "Bà Hoa",
+        "--phone",
+        "0912345678",
+    ]);
+    assert_eq!(updated["internet"], "yes");
+    assert_eq!(updated["name"], "Bà Hoa");
+    assert_eq!(updated["members"], 3, "fields not given stay");
+
+    d.add_household("Tổ 2", "Ngõ 3", "1");
+    d.add_household("Tổ 1", "Ngõ 12 Hàng Bông", "10");
+    d.add_household("Tổ 1", "Ngõ 12 Hàng Bông", "9");
+    let in_group: Vec<String> = d
+        .json(&["household", "list", "--group", "Tổ 1"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["number"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        in_group,
+        ["5", "9", "10"],
+        "walk order: alley, then house number"
+    );
+    assert_eq!(d.json(&["household", "list"]).as_array().unwrap().len(), 4);
+
+    let shown = d.json(&["household", "show", &id]);
+    assert_eq!(shown["household"]["id"], id.as_str());
+    assert_eq!(shown["group"], "Tổ 1");
+    assert!(d
+        .ok(&["household", "show", &id])
+        .contains("Ngõ 12 Hàng Bông"));
+
+    let withdrawn = d.json(&["household", "update", &id, "--withdraw-consent"]);
+    assert_eq!(withdrawn["name"], Value::Null);
+    assert_eq!(withdrawn["phone"], Value::Null);
+}
+
+#[test]
+fn visits_with_assists_and_follow_ups_reach_the_report() {
+    let d = Device::with_ward();
+    let a = d.add_household("Tổ 1", "Ngõ 5", "1");
+    let b = d.add_household("Tổ 2", "Ngõ 7", "2");
+    d.add_household("Tổ 2", "Ngõ 7", "4");
+    let v = d.json(&[
+        "visit",
+        "add",
+        "--household",
+        &a,
+        "--outcome",
+        "assisted",
+        "--assist",
+        "vneid_activate:done:60_plus:elderly",
+        "--assist",
+        "ihanoi:partial",
+        "--follow-up",
+        "2026-11-20",
+        "--follow-up-reason",
+        "L2 tại công an phường",
+        "--volunteer",
+        "Thu Trang",
+    ]);
+    assert!(v["id"].as_str().is_some());
+    assert_eq!(v["assists"][0]["service"], "vneid_activate");
+    assert_eq!(v["assists"][0]["age_band"], "60_plus");
+    assert_eq!(v["assists"][1]["result"], "partial");
+    assert_eq!(v["follow_up"]["date"], "2026-11-20");
+    d.json(&["visit", "add", "--household", &b, "--outcome", "not_home"]);
+    d.json(&[
+        "visit",
+        "add",
+        "--household",
+        &b,
+        "--outcome",
+        "revisit",
+        "--follow-up",
+        "2026-12-01",
+    ]);
+
+    assert_eq!(d.json(&["visit", "list"]).as_array().unwrap().len(), 3);
+    assert_eq!(
+        d.json(&["visit", "list", "--household", &b])
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    assert!(d.ok(&["visit", "list"]).contains("Ngõ 5 › 1"));
+
+    let r = d.json(&["report", "--today", "2026-11-25"]);
+    assert_eq!(r["households"], 3);
+    assert_eq!(r["households_visited"], 2);
+    assert_eq!(r["visits"], 3);
+    assert_eq!(r["assists_by_service"]["vneid_activate"], 1);
+    assert_eq!(r["assists_by_service"]["ihanoi"], 0, "partial is not done");
+    assert_eq!(r["assists_by_service_and_result"]["ihanoi"]["partial"], 1);
+    assert_eq!(r["walkins"], 0);
+    assert_eq!(
+        r["follow_ups_due"], 1,
+        "2026-12-01 is not due on 2026-11-25"
+    );
+    assert_eq!(r["follow_ups"][0]["household_id"], a.as_str());
+    let groups = r["by_group"].as_array().unwrap();
+    assert_eq!(groups[0]["group"], "Tổ 1");
+    assert_eq!(groups[0]["households"], 1);
+    assert_eq!(groups[0]["visited"], 1);
+    assert_eq!(groups[1]["households"], 2);
+    assert_eq!(groups[1]["visited"], 1);
+    // A later visit closes the follow-up.
+    d.json(&[
+        "visit",
+        "add",
+        "--household",
+        &a,
+        "--outcome",
+        "assisted",
+        "--assist",
+        "vneid_level2_guide",
+    ]);
+    assert_eq!(
+        d.json(&["report", "--today", "2026-11-25"])["follow_ups_due"],
+        0
+    );
+    assert!(d.ok(&["report"]).contains("Tổ 2"));
+}
+
+#[test]
+fn literacy_point_walkins_are_counted() {
+    let d = Device::with_ward();
+    let p = d.json(&[
+        "point",
+        "add",
+        "--name",
+        "Điểm chợ Cửa Nam",
+        "--place",
+        "Cổng chợ",
+    ]);
+    assert_eq!(p["place"], "Cổng chợ");
+    let w = d.json(&[
+        "walkin",
+        "add",
+        "--point",
+        "Điểm chợ Cửa Nam",
+        "--service",
+        "vneid_install",
+        "--result",
+        "done",
+        "--age-band",
+        "60_plus",
+        "--priority",
+        "elderly",
+    ]);
+    assert_eq!(w["service"], "vneid_install");
+    assert_eq!(w["priority"]["elderly"], true);
+    d.json(&[
+        "walkin",
+        "add",
+        "--point",
+        "Điểm chợ Cửa Nam",
+        "--service",
+        "etax",
+        "--result",
+        "needs_follow_up",
+    ]);
+    let r = d.json(&["report"]);
+    assert_eq!(r["walkins"], 2);
+    assert_eq!(r["walkins_by_point"][0]["walkins"], 2);
+    assert_eq!(r["assists_by_service"]["vneid_install"], 1);
+    assert!(d.ok(&["point", "list"]).contains("Cổng chợ"));
+}
+
+#[test]
+fn bad_input_exits_non_zero_with_one_line_and_changes_nothing() {
+    let d = Device::with_ward();
+    let h = d.add_household("Tổ 1", "Ngõ 5", "1");
+    d.ok(&["point", "add", "--name", "Điểm 1"]);
+    let before = d.state();
+    let unknown = "01a212c8-583d-7730-9a2f-7b10834cd04d";
+    let cases: Vec<(Vec<&str>, i32, &str)> = vec![
+        (
+            vec![
+                "household",
+                "add",
+                "--group",
+                "Tổ 9",
+                "--alley",
+                "Ngõ 1",
+                "--number",
+                "1",
+            ],
+            1,
+            "unknown residential group",
+        ),
+        (
+            vec![
+                "household",
+                "add",
+                "--group",
+                "Tổ 1",
+                "--alley",
+                "Ngõ 1",
+                "--number",
+                " ",
+            ],
+            1,
+            "house number is empty",
+        ),
+        (
+            vec![
+                "household",
+                "add",
+                "--group",
+                "Tổ 1",
+                "--alley",
+                "Ngõ 1",
+                "--number",
+                "2",
+                "--name",
+                "Bà Hoa",
+            ],
+            1,
+            "consent",
+        ),
+        (
+            vec![
+                "household",
+                "add",
+                "--group",
+                "Tổ 1",
+                "--alley",
+                "Ngõ 1",
+                "--number",
+                "2",
+                "--consent",
+                "--name",
+                "Hoa 001203004567",
+            ],
+            1,
+            "citizen ID",
+        ),
+        (
+            vec![
+                "household",
+                "add",
+                "--group",
+                "Tổ 1",
+                "--alley",
+                "Ngõ 1",
+                "--number",
+                "2",
+                "--consent",
+                "--phone",
+                "12",
+            ],
+            1,
+            "phone",
+        ),
+        (
+            vec![
+                "household",
+                "add",
+                "--group",
+                "Tổ 1",
+                "--alley",
+                "Ngõ 1",
+                "--number",
+                "2",
+                "--members",
+                "0",
+            ],
+            1,
+            "members",
+        ),
+        (
+            vec!["household", "add", "--group", "Tổ 1", "--alley", "Ngõ 1"],
+            2,
+            "--number",
+        ),
+        (
+            vec![
+                "household",
+                "add",
+                "--group",
+                "Tổ 1",
+                "--alley",
+                "Ngõ 1",
+                "--number",
+                "2",
+                "--priority",
+                "rich",
+            ],
+            2,
+            "elderly, disability",
+        ),
+        (
+            vec!["household", "update", unknown, "--members", "2"],
+            1,
+            "unknown household",
+        ),
+        (vec!["household", "update", &h], 1, "nothing to change"),
+        (
+            vec!["household", "update", &h, "--phone", "0912345678"],
+            1,
+            "consent",
+        ),
+        (
+            vec!["household", "show", "not-an-id"],
+            1,
+            "unknown household",
+        ),
+        (
+            vec![
+                "visit",
+                "add",
+                "--household",
+                unknown,
+                "--outcome",
+                "assisted",
+            ],
+            1,
+            "unknown household",
+        ),
+        (
+            vec!["visit", "add", "--household", &h, "--outcome", "gone"],
+            2,
+            "not_home",
+        ),
+        (
+            vec![
+                "visit",
+                "add",
+                "--household",
+                &h,
+                "--outcome",
+                "declined",
+                "--assist",
+                "ihanoi",
+            ],
+            1,
+            "outcome is assisted",
+        ),
+        (
+            vec![
+                "visit",
+                "add",
+                "--household",
+                &h,
+                "--outcome",
+                "assisted",
+                "--assist",
+                "teleport",
+            ],
+            2,
+            "vneid_install",
+        ),
+        (
+            vec![
+                "visit",
+                "add",
+                "--household",
+                &h,
+                "--outcome",
+                "revisit",
+                "--note",
+                "CMND 012345678",
+            ],
+            1,
+            "citizen ID",
+        ),
+        (
+            vec![
+                "visit",
+                "add",
+                "--household",
+                &h,
+                "--outcome",
+                "revisit",
+                "--follow-up",
+                "2026-12-01",
+                "--follow-up-reason",
+                "số 0012 0300 4567",
+            ],
+            1,
+            "citizen ID",
+        ),
+        (
+            vec![
+                "visit",
+                "add",
+                "--household",
+                &h,
+                "--outcome",
+                "revisit",
+                "--at",
+                "2099-01-01T00:00:00Z",
+            ],
+            1,
+            "more than a day",
+        ),
+        (
+            vec![
+                "visit",
+                "add",
+                "--household",
+                &h,
+                "--outcome",
+                "revisit",
+                "--follow-up",
+                "next friday",
+            ],
+            2,
+            "not a date",
+        ),
+        (
+            vec![
+                "visit",
+                "add",
+                "--household",
+                &h,
+                "--outcome",
+                "revisit",
+                "--follow-up-reason",
+                "x",
+            ],
+            2,
+            "--follow-up",
+        ),
+        (
+            vec!["visit", "list", "--household", unknown],
+            1,
+            "unknown household",
+        ),
+        (
+            vec!["point", "add", "--name", "Điểm 1"],
+            1,
+            "already exists",
+        ),
+        (
+            vec![
+                "walkin",
+                "add",
+                "--point",
+                "Điểm 9",
+                "--service",
+                "etax",
+                "--result",
+                "done",
+            ],
+            1,
+            "unknown literacy point",
+        ),
+        (
+            vec![
+                "walkin",
+                "add",
+                "--point",
+                "Điểm 1",
+                "--service",
+                "etax",
+                "--result",
+                "great",
+            ],
+            2,
+            "needs_follow_up",
+        ),
+        (vec!["demo", "--households", "10"], 1, "already holds ward"),
+        (vec!["report", "--today", "yesterday"], 2, "not a date"),
+    ];
+    for (args, code, needle) in cases {
+        let (got, msg) = d.fails(&args);
+        assert_eq!(got, code, "doorstep {args:?}: {msg}");
+        assert!(
+            msg.contains(needle),
+            "doorstep {args:?}: {msg:?} should mention {needle:?}"
+        );
+    }
+    assert_eq!(d.state(), before, "a refused command changed the database");
+    assert!(d
+        .ok(&["check"])
+        .contains("query tables match documents: yes"));
+}
+
+#[test]
+fn commands_on_a_missing_database_refuse_without_creating_it() {
+    let d = Device::new();
+    for args in [
+        vec!["household", "list"],
+        vec!["report"],
+        vec!["visit", "list"],
+    ] {
+        let (code, msg) = d.fails(&args);
+        assert_eq!(code, 1);
+        assert!(msg.contains("ward init"), "{msg}");
+    }
+    assert!(!d.db.exists());
+}
+
+#[test]
+fn demo_is_realistic_and_the_same_for_the_same_seed() {
+    let a = Device::new();
+    let b = Device::new();
+    let c = Device::new();
+    let summary = a.json(&["demo", "--households", "600", "--seed", "42"]);
+    b.json(&["demo", "--households", "600", "--seed", "42"]);
+    c.json(&["demo", "--households", "600", "--seed", "43"]);
+    assert_eq!(summary["households"], 600);
+    assert_eq!(a.state(), b.state());
+    assert_ne!(a.state()["households"], c.state()["households"]);
+
+    let r = a.json(&["report"]);
+    let households = r["households"].as_u64().unwrap();
+    let visited = r["households_visited"].as_u64().unwrap() as f64 / households as f64;
+    assert!((0.5..0.85).contains(&visited), "visited share {visited}");
+    assert!(r["priority_households"].as_u64().unwrap() > 60);
+    assert!(r["assists_by_service"]["vneid_activate"].as_u64().unwrap() > 0);
+    assert!(r["walkins"].as_u64().unwrap() > 0);
+    let first = &a.json(&["household", "list"])[0];
+    assert!(
+        first["alley"].as_str().unwrap().starts_with("Ng"),
+        "{first}"
+    );
+    assert!(a.ok(&["group", "list"]).contains("Tổ dân phố số 1"));
+    assert!(a.ok(&["check"]).contains("yes"));
+}
+
+#[test]
+fn rebuild_keeps_the_query_tables_equal() {
+    let d = Device::new();
+    d.json(&["demo", "--households", "300"]);
+    let before = d.state();
+    let check = d.json(&["rebuild"]);
+    assert_eq!(check["query_tables_match_documents"], true);
+    assert_eq!(d.state(), before);
+}
