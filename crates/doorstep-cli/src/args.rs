@@ -65,8 +65,87 @@ pub enum Command {
     },
     /// Check the database file and that its query tables match its documents.
     Check,
+    /// Run and administer a ward hub (works while the hub serves).
+    #[command(subcommand)]
+    Hub(HubCommand),
+    /// Join a ward hub with an invite code.
+    Join {
+        /// The hub's address, e.g. http://192.168.1.10:7300
+        #[arg(long)]
+        hub: String,
+        #[arg(long)]
+        code: String,
+    },
+    /// Sync with the hub: send what it lacks, receive what changed.
+    Sync {
+        /// Use this hub address from now on.
+        #[arg(long)]
+        hub: Option<String>,
+    },
+    /// This device: its hub, role, outbox (changes the hub has not acknowledged), last sync.
+    Status,
+    /// Make an invite code through the hub (coordinator devices).
+    Invite(InviteArgs),
     /// Recompute the query tables from the documents.
     Rebuild,
+}
+
+#[derive(Debug, Args)]
+pub struct InviteArgs {
+    #[arg(long, value_parser = word::<Role>)]
+    pub role: Role,
+    /// Who the invite is for.
+    #[arg(long)]
+    pub name: String,
+    /// Residential group (volunteers; repeat for several).
+    #[arg(long = "group")]
+    pub groups: Vec<String>,
+    /// Literacy point (students).
+    #[arg(long)]
+    pub point: Option<String>,
+    /// Hours until the code expires (default 24).
+    #[arg(long)]
+    pub expires: Option<u32>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HubCommand {
+    /// Create a hub for a ward in a data directory.
+    Init {
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long)]
+        ward: String,
+        #[arg(long = "group", required = true)]
+        groups: Vec<String>,
+    },
+    /// Serve the hub; the first line on stdout is `listening on http://HOST:PORT`.
+    Serve {
+        #[arg(long)]
+        data: PathBuf,
+        /// Address to listen on (port 0 picks a free one).
+        #[arg(long, default_value = "0.0.0.0:7300")]
+        listen: String,
+    },
+    /// Make a single-use invite code.
+    Invite {
+        #[arg(long)]
+        data: PathBuf,
+        #[command(flatten)]
+        invite: InviteArgs,
+    },
+    /// List enrolled devices.
+    Devices {
+        #[arg(long)]
+        data: PathBuf,
+    },
+    /// Revoke a device: its next request is refused.
+    Revoke {
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long)]
+        device: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -233,36 +312,7 @@ fn time(text: &str) -> Result<DateTime<Utc>, String> {
 }
 
 fn assist(text: &str) -> Result<Assist, String> {
-    let mut parts = text.split(':');
-    let service = word::<Service>(parts.next().unwrap_or_default())?;
-    let result = match parts.next() {
-        Some(r) if !r.is_empty() => word::<AssistResult>(r)?,
-        _ => AssistResult::Done,
-    };
-    let age_band = match parts.next() {
-        Some(b) if !b.is_empty() => Some(word::<AgeBand>(b)?),
-        _ => None,
-    };
-    let priority = match parts.next() {
-        Some(flags) if !flags.is_empty() => PriorityFlags::from_list(
-            &flags
-                .split('+')
-                .map(word::<Priority>)
-                .collect::<Result<Vec<_>, _>>()?,
-        ),
-        _ => PriorityFlags::default(),
-    };
-    if parts.next().is_some() {
-        return Err(format!(
-            "{text:?} has too many parts; use SERVICE[:RESULT[:AGE_BAND[:FLAG+FLAG]]]"
-        ));
-    }
-    Ok(Assist {
-        service,
-        result,
-        age_band,
-        priority,
-    })
+    text.parse()
 }
 
 #[cfg(test)]

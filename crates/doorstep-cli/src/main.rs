@@ -81,19 +81,54 @@ fn parse_id(text: &str, what: &str) -> anyhow::Result<Id> {
     Id::parse_str(text.trim()).map_err(|_| anyhow::anyhow!("unknown {what} {text:?}: not an id"))
 }
 
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
 fn run(cli: Cli) -> anyhow::Result<()> {
+    let out = Printer { json: cli.json };
+    let command = match cli.command {
+        Command::Hub(cmd) => return hub(&out, cmd),
+        command => command,
+    };
     let path = match &cli.db {
         Some(p) => p.clone(),
         None => default_db()?,
     };
     let creates = matches!(
-        cli.command,
-        Command::Ward(WardCommand::Init { .. }) | Command::Demo { .. }
+        command,
+        Command::Ward(WardCommand::Init { .. }) | Command::Demo { .. } | Command::Join { .. }
     );
     let mut store = open(&path, creates)?;
-    let out = Printer { json: cli.json };
     let now = Utc::now().trunc_subsecs(3);
-    match cli.command {
+    match command {
+        Command::Hub(_) => unreachable!("handled above"),
+        Command::Join { hub, code } => {
+            let identity = runtime()?.block_on(doorstep_sync::join(&mut store, &hub, &code))?;
+            let groups = store.groups()?;
+            let points = store.points()?;
+            out.joined(&identity, &groups, &points)
+        }
+        Command::Sync { hub } => {
+            let report = runtime()?.block_on(doorstep_sync::sync(&mut store, hub.as_deref()))?;
+            out.synced(&report)
+        }
+        Command::Status => {
+            let identity = store.identity()?;
+            let outbox = store.outbox_count()?;
+            let last_sync = store.last_sync()?;
+            let groups = store.groups()?;
+            let points = store.points()?;
+            out.status(identity.as_ref(), outbox, last_sync, &groups, &points)
+        }
+        Command::Invite(args) => {
+            let request = invite_request(args);
+            let invite = runtime()?.block_on(doorstep_sync::invite(&store, &request))?;
+            out.invite(&invite)
+        }
         Command::Ward(WardCommand::Init { name, groups }) => {
             let (ward, groups) = store.init_ward(&name, &groups)?;
             out.ward(&ward, &groups)
@@ -159,6 +194,58 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Rebuild => {
             store.rebuild()?;
             out.check(&store.check()?)
+        }
+    }
+}
+
+fn invite_request(args: InviteArgs) -> doorstep_sync::api::InviteRequest {
+    doorstep_sync::api::InviteRequest {
+        role: args.role,
+        name: args.name,
+        groups: args.groups,
+        point: args.point,
+        expires_hours: args.expires,
+    }
+}
+
+fn hub(out: &Printer, cmd: HubCommand) -> anyhow::Result<()> {
+    use doorstep_hub::Hub;
+    match cmd {
+        HubCommand::Init { data, ward, groups } => {
+            let (ward, groups) = Hub::init(&data, &ward, &groups)?;
+            out.ward(&ward, &groups)
+        }
+        HubCommand::Serve { data, listen } => {
+            tracing_subscriber::fmt()
+                .with_writer(std::io::stderr)
+                .with_env_filter(
+                    tracing_subscriber::EnvFilter::try_from_default_env()
+                        .unwrap_or_else(|_| "info,tower_http=info".into()),
+                )
+                .init();
+            let rt = runtime()?;
+            rt.block_on(async {
+                let listener = tokio::net::TcpListener::bind(&listen)
+                    .await
+                    .with_context(|| format!("cannot listen on {listen}"))?;
+                doorstep_hub::serve(&data, listener, |addr| {
+                    println!("listening on http://{addr}");
+                    use std::io::Write;
+                    let _ = std::io::stdout().flush();
+                })
+                .await?;
+                Ok(())
+            })
+        }
+        HubCommand::Invite { data, invite } => {
+            let mut hub = Hub::open(&data)?;
+            out.invite(&hub.invite(&invite_request(invite), Utc::now())?)
+        }
+        HubCommand::Devices { data } => out.devices(&Hub::open(&data)?.devices()?),
+        HubCommand::Revoke { data, device } => {
+            let id = parse_id(&device, "device")?;
+            Hub::open(&data)?.revoke(id, Utc::now())?;
+            out.revoked(id)
         }
     }
 }

@@ -5,10 +5,13 @@ use std::io::Write;
 
 use chrono::{DateTime, Local, Utc};
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, Table};
+use doorstep_domain::clock::{clock_flag, ClockFlag};
 use doorstep_domain::demo::DemoWard;
 use doorstep_domain::report::Report;
 use doorstep_domain::*;
-use doorstep_store::CheckReport;
+use doorstep_store::{CheckReport, DeviceIdentity};
+use doorstep_sync::api::{DeviceInfo, InviteResponse};
+use doorstep_sync::SyncReport;
 use serde::Serialize;
 use serde_json::json;
 
@@ -159,6 +162,7 @@ impl Printer {
         visits: &[Visit],
     ) -> anyhow::Result<()> {
         if self.json {
+            let visits: Vec<serde_json::Value> = visits.iter().map(visit_json).collect();
             let value = json!({ "household": h, "group": group, "visits": visits });
             return print(&serde_json::to_string_pretty(&value)?);
         }
@@ -188,7 +192,8 @@ impl Printer {
             .iter()
             .map(|h| (h.id, format!("{} › {}", h.alley, h.number)))
             .collect();
-        self.emit(&visits, || {
+        let flagged: Vec<serde_json::Value> = visits.iter().map(visit_json).collect();
+        self.emit(&flagged, || {
             format!(
                 "{}\n{} visits",
                 visit_table(visits, &addresses),
@@ -313,6 +318,141 @@ impl Printer {
         })
     }
 
+    pub fn joined(
+        &self,
+        identity: &DeviceIdentity,
+        groups: &[ResidentialGroup],
+        points: &[LiteracyPoint],
+    ) -> anyhow::Result<()> {
+        let mine = |ids: &[Id], all: Vec<(Id, String)>| -> Vec<String> {
+            all.into_iter()
+                .filter(|(id, _)| ids.contains(id))
+                .map(|(_, n)| n)
+                .collect()
+        };
+        let group_names = mine(
+            &identity.groups,
+            groups.iter().map(|g| (g.id, g.name.clone())).collect(),
+        );
+        let point_names = mine(
+            &identity.points,
+            points.iter().map(|p| (p.id, p.name.clone())).collect(),
+        );
+        let value = json!({
+            "device_id": identity.device_id,
+            "name": identity.name,
+            "role": identity.role,
+            "hub": identity.hub_url,
+            "ward_id": identity.ward_id,
+            "groups": group_names,
+            "points": point_names,
+        });
+        self.emit(&value, || {
+            format!(
+                "Joined {} as {} ({}); device {}{}{}\nRun `doorstep sync` to receive your records.",
+                identity.hub_url,
+                identity.name,
+                identity.role,
+                identity.device_id,
+                if group_names.is_empty() {
+                    String::new()
+                } else {
+                    format!("; groups: {}", group_names.join(", "))
+                },
+                if point_names.is_empty() {
+                    String::new()
+                } else {
+                    format!("; point: {}", point_names.join(", "))
+                },
+            )
+        })
+    }
+
+    pub fn synced(&self, r: &SyncReport) -> anyhow::Result<()> {
+        self.emit(r, || {
+            format!(
+                "Synced: sent {} documents ({} bytes), received {} ({} bytes), {} unchanged; outbox {}",
+                r.docs_sent, r.sent_bytes, r.docs_received, r.received_bytes, r.docs_unchanged, r.outbox
+            )
+        })
+    }
+
+    pub fn status(
+        &self,
+        identity: Option<&DeviceIdentity>,
+        outbox: u64,
+        last_sync: Option<DateTime<Utc>>,
+        groups: &[ResidentialGroup],
+        points: &[LiteracyPoint],
+    ) -> anyhow::Result<()> {
+        let name_of = |id: &Id| {
+            groups
+                .iter()
+                .map(|g| (g.id, &g.name))
+                .chain(points.iter().map(|p| (p.id, &p.name)))
+                .find(|(i, _)| i == id)
+                .map(|(_, n)| n.clone())
+                .unwrap_or_else(|| id.to_string())
+        };
+        let value = json!({
+            "joined": identity.is_some(),
+            "device_id": identity.map(|i| i.device_id),
+            "name": identity.map(|i| i.name.clone()),
+            "role": identity.map(|i| i.role),
+            "hub": identity.map(|i| i.hub_url.clone()),
+            "groups": identity.map(|i| i.groups.iter().map(name_of).collect::<Vec<_>>()).unwrap_or_default(),
+            "points": identity.map(|i| i.points.iter().map(name_of).collect::<Vec<_>>()).unwrap_or_default(),
+            "outbox": outbox,
+            "last_sync_at": last_sync,
+        });
+        self.emit(&value, || match identity {
+            None => format!("Not joined to a hub. Outbox: {outbox} changes."),
+            Some(i) => format!(
+                "Device {} ({}, {}) at {}\nOutbox: {outbox} changes not yet acknowledged by the hub\nLast sync: {}",
+                i.device_id,
+                i.name,
+                i.role,
+                i.hub_url,
+                last_sync.map_or("never".into(), local)
+            ),
+        })
+    }
+
+    pub fn invite(&self, invite: &InviteResponse) -> anyhow::Result<()> {
+        self.emit(invite, || {
+            format!(
+                "Invite code {} for {} ({}), single use, expires {}",
+                invite.code,
+                invite.name,
+                invite.role,
+                local(invite.expires_at)
+            )
+        })
+    }
+
+    pub fn devices(&self, devices: &[DeviceInfo]) -> anyhow::Result<()> {
+        self.emit(&devices, || {
+            let mut t = table(&["Device", "Name", "Role", "Joined", "Last seen", "Revoked"]);
+            for d in devices {
+                t.add_row(vec![
+                    d.device_id.to_string(),
+                    d.name.clone(),
+                    d.role.to_string(),
+                    local(d.joined_at),
+                    d.last_seen_at.map(local).unwrap_or_default(),
+                    d.revoked_at.map(local).unwrap_or_default(),
+                ]);
+            }
+            t.to_string()
+        })
+    }
+
+    pub fn revoked(&self, id: Id) -> anyhow::Result<()> {
+        self.emit(&json!({ "revoked": id }), || {
+            format!("Device {id} revoked: its next request will be refused")
+        })
+    }
+
     pub fn check(&self, check: &CheckReport) -> anyhow::Result<()> {
         self.emit(check, || {
             format!(
@@ -338,8 +478,32 @@ fn print(body: &str) -> anyhow::Result<()> {
     }
 }
 
+/// A visit as JSON, with its clock flag.
+fn visit_json(v: &Visit) -> serde_json::Value {
+    let mut value = serde_json::to_value(v).unwrap_or_default();
+    value["clock_flag"] = json!(clock_flag(v.device_time, v.received_at));
+    value
+}
+
+fn flag_text(v: &Visit) -> &'static str {
+    match clock_flag(v.device_time, v.received_at) {
+        None => "",
+        Some(ClockFlag::BeforeCampaign) => "⚠ device clock before the campaign",
+        Some(ClockFlag::AheadOfHub) => "⚠ device clock ahead of the hub",
+        Some(ClockFlag::LongBeforeHub) => "⚠ synced long after, or clock behind",
+    }
+}
+
 fn visit_table(visits: &[Visit], addresses: &HashMap<Id, String>) -> Table {
-    let mut header = vec!["Time", "Outcome", "Assists", "Follow-up", "Volunteer", "Id"];
+    let mut header = vec![
+        "Time",
+        "Outcome",
+        "Assists",
+        "Follow-up",
+        "Volunteer",
+        "Clock",
+        "Id",
+    ];
     if !addresses.is_empty() {
         header.insert(1, "Household");
     }
@@ -354,6 +518,7 @@ fn visit_table(visits: &[Visit], addresses: &HashMap<Id, String>) -> Table {
                 .map(|f| format!("{} {}", f.date, f.reason.as_deref().unwrap_or("")))
                 .unwrap_or_default(),
             v.volunteer.clone(),
+            flag_text(v).to_string(),
             v.id.to_string(),
         ];
         if !addresses.is_empty() {

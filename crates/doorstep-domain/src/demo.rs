@@ -332,6 +332,7 @@ pub fn generate(spec: &DemoSpec) -> DemoWard {
                         note,
                         follow_up,
                         assists,
+                        received_at: None,
                     });
                 }
             }

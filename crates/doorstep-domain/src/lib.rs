@@ -4,6 +4,7 @@
 //! This crate does no IO: no files, no network, no clock reads except where a caller asks for a
 //! new id. Everything that stores or moves records depends on it, never the other way round.
 
+pub mod clock;
 pub mod demo;
 pub mod model;
 pub mod report;

@@ -193,6 +193,32 @@ pub enum Priority {
 }
 field_words!(Priority);
 
+/// What a device may do in its ward: decides which documents it receives and may change.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    EnumString,
+    IntoStaticStr,
+    EnumIter,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum Role {
+    /// Door to door: its residential groups' documents.
+    Volunteer,
+    /// At a literacy point: its point's document.
+    Student,
+    /// The ward office: every document of the ward.
+    Coordinator,
+}
+field_words!(Role);
+
 /// The priority groups a household or a person helped belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 pub struct PriorityFlags {
@@ -289,6 +315,73 @@ pub struct Assist {
     pub priority: PriorityFlags,
 }
 
+impl Assist {
+    /// The assist as one short code, `SERVICE:RESULT[:AGE_BAND[:FLAG+FLAG]]`, e.g.
+    /// `vneid_activate:done:60_plus:elderly`: how the CLI takes it and documents store it.
+    pub fn code(&self) -> String {
+        let mut code = format!("{}:{}", self.service, self.result);
+        let flags: Vec<&str> = self.priority.list().iter().map(|p| p.as_str()).collect();
+        if self.age_band.is_some() || !flags.is_empty() {
+            code.push(':');
+            if let Some(band) = self.age_band {
+                code.push_str(band.as_str());
+            }
+        }
+        if !flags.is_empty() {
+            code.push(':');
+            code.push_str(&flags.join("+"));
+        }
+        code
+    }
+}
+
+impl std::str::FromStr for Assist {
+    type Err = String;
+
+    /// Reads `SERVICE[:RESULT[:AGE_BAND[:FLAG+FLAG]]]`; the result defaults to `done`.
+    fn from_str(text: &str) -> Result<Self, String> {
+        fn word<T: std::str::FromStr + strum::IntoEnumIterator + std::fmt::Display>(
+            text: &str,
+        ) -> Result<T, String> {
+            text.trim().parse().map_err(|_| {
+                let known: Vec<String> = T::iter().map(|v| v.to_string()).collect();
+                format!("unknown value {text:?}; use one of {}", known.join(", "))
+            })
+        }
+        let mut parts = text.split(':');
+        let service = word::<Service>(parts.next().unwrap_or_default())?;
+        let result = match parts.next() {
+            Some(r) if !r.is_empty() => word::<AssistResult>(r)?,
+            _ => AssistResult::Done,
+        };
+        let age_band = match parts.next() {
+            Some(b) if !b.is_empty() => Some(word::<AgeBand>(b)?),
+            _ => None,
+        };
+        let priority = match parts.next() {
+            Some(flags) if !flags.is_empty() => {
+                PriorityFlags::from_list(&flags.split('+').map(word::<Priority>).collect::<Result<
+                    Vec<_>,
+                    _,
+                >>(
+                )?)
+            }
+            _ => PriorityFlags::default(),
+        };
+        if parts.next().is_some() {
+            return Err(format!(
+                "{text:?} has too many parts; use SERVICE[:RESULT[:AGE_BAND[:FLAG+FLAG]]]"
+            ));
+        }
+        Ok(Assist {
+            service,
+            result,
+            age_band,
+            priority,
+        })
+    }
+}
+
 /// Something the team must come back for, e.g. "L2 at police station on Friday".
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FollowUp {
@@ -309,6 +402,10 @@ pub struct Visit {
     pub note: Option<String>,
     pub follow_up: Option<FollowUp>,
     pub assists: Vec<Assist>,
+    /// When the hub first received the visit, by the hub's clock; `None` until then. Not
+    /// part of what the volunteer records: a device learns it from the hub.
+    #[serde(default)]
+    pub received_at: Option<DateTime<Utc>>,
 }
 
 /// A person who walked up to a literacy point and was helped with one service.
@@ -435,6 +532,7 @@ impl VisitDraft {
             note: self.note,
             follow_up: self.follow_up,
             assists: self.assists,
+            received_at: None,
         }
     }
 }

@@ -6,15 +6,17 @@
 //! are maps keyed by their UUIDv7 holding scalar fields, so concurrent edits of different fields
 //! of one household merge field by field; visits and walk-ins are written once and never edited.
 //!
-//! Every document starts with the same first change wherever it is created (fixed actor derived
-//! from the document's id, time 0), so two devices that create the same group's document
+//! Every document starts with the same first change wherever it is created (fixed actor, time
+//! 0, the document's id in its root), so two devices that create the same group's document
 //! independently hold one shared root and their maps merge instead of conflicting.
 
 use std::fmt;
 use std::str::FromStr;
 
 use automerge::transaction::{CommitOptions, Transactable};
-use automerge::{ActorId, AutoCommit, ObjId, ObjType, ReadDoc, ScalarValue, Value, ROOT};
+use automerge::{
+    ActorId, AutoCommit, ChangeHash, ObjId, ObjType, ReadDoc, ScalarValue, Value, ROOT,
+};
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use doorstep_domain::*;
 
@@ -71,9 +73,14 @@ const RECORD_MAPS: &[(&str, &[&str])] = &[
     ("point", &["walkins"]),
 ];
 
+/// The actor of every document's first change. One byte: later changes that touch the
+/// record maps name it among their actors, so it costs one byte per change instead of 16.
+/// Device actors are 16 random bytes, so they never equal it.
+const ROOT_ACTOR: [u8; 1] = [0];
+
 /// A new, empty document whose first change is the same on every device.
 pub fn new_document(id: DocId, device: &ActorId) -> Result<AutoCommit, StoreError> {
-    let mut doc = AutoCommit::new().with_actor(ActorId::from(id.owner().as_bytes()));
+    let mut doc = AutoCommit::new().with_actor(ActorId::from(ROOT_ACTOR));
     doc.put(ROOT, "id", id.to_string())?;
     for (kind, maps) in RECORD_MAPS {
         if *kind == id.kind() {
@@ -188,6 +195,19 @@ fn put_flags(doc: &mut AutoCommit, obj: &ObjId, flags: &PriorityFlags) -> Result
     Ok(())
 }
 
+/// Writes only the flags that are set: for records written once (assists, walk-ins), where a
+/// missing flag reads as false and every byte counts on the wire.
+fn put_set_flags(
+    doc: &mut AutoCommit,
+    obj: &ObjId,
+    flags: &PriorityFlags,
+) -> Result<(), StoreError> {
+    for p in flags.list() {
+        doc.put(obj, p.as_str(), true)?;
+    }
+    Ok(())
+}
+
 fn get_flags(doc: &AutoCommit, obj: &ObjId) -> Result<PriorityFlags, StoreError> {
     Ok(PriorityFlags {
         elderly: get_bool(doc, obj, "elderly")?,
@@ -274,7 +294,6 @@ pub fn read_ward(
 pub fn put_household(doc: &mut AutoCommit, h: &Household) -> Result<(), StoreError> {
     let map = record_map(doc, "households")?;
     let obj = doc.put_object(&map, h.id.to_string(), ObjType::Map)?;
-    doc.put(&obj, "group_id", h.group_id.to_string())?;
     doc.put(&obj, "created_at", h.created_at.timestamp_millis())?;
     patch_household_fields(
         doc,
@@ -339,11 +358,16 @@ fn patch_household_fields(
     Ok(())
 }
 
-fn read_household_at(doc: &AutoCommit, obj: &ObjId, id: Id) -> Result<Household, StoreError> {
+fn read_household_at(
+    doc: &AutoCommit,
+    obj: &ObjId,
+    group_id: Id,
+    id: Id,
+) -> Result<Household, StoreError> {
     let consent = get_bool(doc, obj, "consent")?;
     Ok(Household {
         id,
-        group_id: need(doc, obj, "group_id")?,
+        group_id,
         alley: need_str(doc, obj, "alley")?,
         number: need_str(doc, obj, "number")?,
         members: get_int(doc, obj, "members")?.and_then(|m| u32::try_from(m).ok()),
@@ -366,21 +390,25 @@ fn read_household_at(doc: &AutoCommit, obj: &ObjId, id: Id) -> Result<Household,
     })
 }
 
-/// One household of a group document, if it is there.
-pub fn read_household(doc: &AutoCommit, id: Id) -> Result<Option<Household>, StoreError> {
+/// One household of group `group_id`'s document, if it is there.
+pub fn read_household(
+    doc: &AutoCommit,
+    group_id: Id,
+    id: Id,
+) -> Result<Option<Household>, StoreError> {
     let map = record_map(doc, "households")?;
     record(doc, &map, id)?
-        .map(|obj| read_household_at(doc, &obj, id))
+        .map(|obj| read_household_at(doc, &obj, group_id, id))
         .transpose()
 }
 
-/// Every household of a group document.
-pub fn read_households(doc: &AutoCommit) -> Result<Vec<Household>, StoreError> {
+/// Every household of group `group_id`'s document.
+pub fn read_households(doc: &AutoCommit, group_id: Id) -> Result<Vec<Household>, StoreError> {
     let map = record_map(doc, "households")?;
     let mut out = Vec::new();
     for id in record_ids(doc, &map) {
         if let Some(obj) = record(doc, &map, id)? {
-            out.push(read_household_at(doc, &obj, id)?);
+            out.push(read_household_at(doc, &obj, group_id, id)?);
         }
     }
     Ok(out)
@@ -390,10 +418,14 @@ pub fn read_households(doc: &AutoCommit) -> Result<Vec<Household>, StoreError> {
 pub fn put_visit(doc: &mut AutoCommit, v: &Visit) -> Result<(), StoreError> {
     let map = record_map(doc, "visits")?;
     let obj = doc.put_object(&map, v.id.to_string(), ObjType::Map)?;
-    doc.put(&obj, "household_id", v.household_id.to_string())?;
-    doc.put(&obj, "group_id", v.group_id.to_string())?;
-    doc.put(&obj, "device_time", v.device_time.timestamp_millis())?;
-    doc.put(&obj, "volunteer", v.volunteer.as_str())?;
+    // Short keys and packed values: a visit is the change that crosses the wire most often.
+    doc.put(
+        &obj,
+        "household",
+        ScalarValue::Bytes(v.household_id.as_bytes().to_vec()),
+    )?;
+    doc.put(&obj, "at", v.device_time.timestamp_millis())?;
+    doc.put(&obj, "by", v.volunteer.as_str())?;
     doc.put(&obj, "outcome", v.outcome.as_str())?;
     if let Some(note) = &v.note {
         doc.put(&obj, "note", note.as_str())?;
@@ -404,20 +436,15 @@ pub fn put_visit(doc: &mut AutoCommit, v: &Visit) -> Result<(), StoreError> {
             doc.put(&obj, "follow_up_reason", reason.as_str())?;
         }
     }
-    let assists = doc.put_object(&obj, "assists", ObjType::List)?;
-    for (i, a) in v.assists.iter().enumerate() {
-        let a_obj = doc.insert_object(&assists, i, ObjType::Map)?;
-        doc.put(&a_obj, "service", a.service.as_str())?;
-        doc.put(&a_obj, "result", a.result.as_str())?;
-        if let Some(band) = a.age_band {
-            doc.put(&a_obj, "age_band", band.as_str())?;
-        }
-        put_flags(doc, &a_obj, &a.priority)?;
+    if !v.assists.is_empty() {
+        // Assists are never edited: one atomic string of assist codes.
+        let codes: Vec<String> = v.assists.iter().map(Assist::code).collect();
+        doc.put(&obj, "assists", codes.join(" "))?;
     }
     Ok(())
 }
 
-fn read_visit_at(doc: &AutoCommit, obj: &ObjId, id: Id) -> Result<Visit, StoreError> {
+fn read_visit_at(doc: &AutoCommit, obj: &ObjId, group_id: Id, id: Id) -> Result<Visit, StoreError> {
     let follow_up = match get_str(doc, obj, "follow_up_date")? {
         Some(date) => Some(FollowUp {
             date: NaiveDate::from_str(&date)
@@ -426,47 +453,63 @@ fn read_visit_at(doc: &AutoCommit, obj: &ObjId, id: Id) -> Result<Visit, StoreEr
         }),
         None => None,
     };
-    let mut assists = Vec::new();
-    if let Some((Value::Object(ObjType::List), list)) = doc.get(obj, "assists")? {
-        for i in 0..doc.length(&list) {
-            if let Some((Value::Object(ObjType::Map), a)) = doc.get(&list, i)? {
-                assists.push(Assist {
-                    service: need(doc, &a, "service")?,
-                    result: need(doc, &a, "result")?,
-                    age_band: optional(doc, &a, "age_band")?,
-                    priority: get_flags(doc, &a)?,
-                });
-            }
-        }
+    let assists = match get_str(doc, obj, "assists")? {
+        Some(codes) => codes
+            .split_whitespace()
+            .map(|c| {
+                c.parse()
+                    .map_err(|e| malformed(doc, format!("assist {c:?}: {e}")))
+            })
+            .collect::<Result<_, _>>()?,
+        None => Vec::new(),
+    };
+    let household_id = match get_scalar(doc, obj, "household")? {
+        Some(ScalarValue::Bytes(b)) => Id::from_slice(&b).ok(),
+        _ => None,
     }
+    .ok_or_else(|| malformed(doc, "visit without household".into()))?;
     Ok(Visit {
         id,
-        household_id: need(doc, obj, "household_id")?,
-        group_id: need(doc, obj, "group_id")?,
-        device_time: get_time(doc, obj, "device_time")?,
-        volunteer: need_str(doc, obj, "volunteer")?,
+        household_id,
+        group_id,
+        device_time: get_time(doc, obj, "at")?,
+        volunteer: need_str(doc, obj, "by")?,
         outcome: need(doc, obj, "outcome")?,
         note: get_str(doc, obj, "note")?,
         follow_up,
         assists,
+        received_at: None,
     })
 }
 
-/// One visit of a group document, if it is there.
-pub fn read_visit(doc: &AutoCommit, id: Id) -> Result<Option<Visit>, StoreError> {
+/// One visit of group `group_id`'s document, if it is there, with the change that made it.
+pub fn read_visit(
+    doc: &AutoCommit,
+    group_id: Id,
+    id: Id,
+) -> Result<Option<(Visit, Option<ChangeHash>)>, StoreError> {
     let map = record_map(doc, "visits")?;
     record(doc, &map, id)?
-        .map(|obj| read_visit_at(doc, &obj, id))
+        .map(|obj| {
+            Ok((
+                read_visit_at(doc, &obj, group_id, id)?,
+                doc.hash_for_opid(&obj),
+            ))
+        })
         .transpose()
 }
 
-/// Every visit of a group document.
-pub fn read_visits(doc: &AutoCommit) -> Result<Vec<Visit>, StoreError> {
+/// Every visit of group `group_id`'s document, each with the change that made it.
+pub fn read_visits(
+    doc: &AutoCommit,
+    group_id: Id,
+) -> Result<Vec<(Visit, Option<ChangeHash>)>, StoreError> {
     let map = record_map(doc, "visits")?;
     let mut out = Vec::new();
     for id in record_ids(doc, &map) {
         if let Some(obj) = record(doc, &map, id)? {
-            out.push(read_visit_at(doc, &obj, id)?);
+            let hash = doc.hash_for_opid(&obj);
+            out.push((read_visit_at(doc, &obj, group_id, id)?, hash));
         }
     }
     Ok(out)
@@ -478,20 +521,24 @@ pub fn read_visits(doc: &AutoCommit) -> Result<Vec<Visit>, StoreError> {
 pub fn put_walkin(doc: &mut AutoCommit, w: &WalkIn) -> Result<(), StoreError> {
     let map = record_map(doc, "walkins")?;
     let obj = doc.put_object(&map, w.id.to_string(), ObjType::Map)?;
-    doc.put(&obj, "point_id", w.point_id.to_string())?;
     doc.put(&obj, "device_time", w.device_time.timestamp_millis())?;
     doc.put(&obj, "service", w.service.as_str())?;
     doc.put(&obj, "result", w.result.as_str())?;
     if let Some(band) = w.age_band {
         doc.put(&obj, "age_band", band.as_str())?;
     }
-    put_flags(doc, &obj, &w.priority)
+    put_set_flags(doc, &obj, &w.priority)
 }
 
-fn read_walkin_at(doc: &AutoCommit, obj: &ObjId, id: Id) -> Result<WalkIn, StoreError> {
+fn read_walkin_at(
+    doc: &AutoCommit,
+    obj: &ObjId,
+    point_id: Id,
+    id: Id,
+) -> Result<WalkIn, StoreError> {
     Ok(WalkIn {
         id,
-        point_id: need(doc, obj, "point_id")?,
+        point_id,
         device_time: get_time(doc, obj, "device_time")?,
         service: need(doc, obj, "service")?,
         result: need(doc, obj, "result")?,
@@ -500,21 +547,21 @@ fn read_walkin_at(doc: &AutoCommit, obj: &ObjId, id: Id) -> Result<WalkIn, Store
     })
 }
 
-/// One walk-in of a point document, if it is there.
-pub fn read_walkin(doc: &AutoCommit, id: Id) -> Result<Option<WalkIn>, StoreError> {
+/// One walk-in of point `point_id`'s document, if it is there.
+pub fn read_walkin(doc: &AutoCommit, point_id: Id, id: Id) -> Result<Option<WalkIn>, StoreError> {
     let map = record_map(doc, "walkins")?;
     record(doc, &map, id)?
-        .map(|obj| read_walkin_at(doc, &obj, id))
+        .map(|obj| read_walkin_at(doc, &obj, point_id, id))
         .transpose()
 }
 
-/// Every walk-in of a point document.
-pub fn read_walkins(doc: &AutoCommit) -> Result<Vec<WalkIn>, StoreError> {
+/// Every walk-in of point `point_id`'s document.
+pub fn read_walkins(doc: &AutoCommit, point_id: Id) -> Result<Vec<WalkIn>, StoreError> {
     let map = record_map(doc, "walkins")?;
     let mut out = Vec::new();
     for id in record_ids(doc, &map) {
         if let Some(obj) = record(doc, &map, id)? {
-            out.push(read_walkin_at(doc, &obj, id)?);
+            out.push(read_walkin_at(doc, &obj, point_id, id)?);
         }
     }
     Ok(out)

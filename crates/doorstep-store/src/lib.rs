@@ -10,15 +10,15 @@
 //! Merging another replica's documents ([`Store::merge_documents`]) goes through the same path:
 //! it is the CRDT heart the hub's sync uses.
 
-mod document;
+pub mod document;
 mod report;
 mod schema;
+mod sync;
 mod tables;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use automerge::transaction::CommitOptions;
 use automerge::{ActorId, AutoCommit, AutomergeError, ChangeHash};
 use chrono::{DateTime, NaiveDate, Utc};
 use doorstep_domain::demo::DemoWard;
@@ -28,6 +28,7 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBe
 use thiserror::Error;
 
 pub use document::DocId;
+pub use sync::{Applied, DeviceIdentity, IncomingDoc, OutgoingDoc};
 
 /// After this many incremental changes a document is saved whole and its changes dropped
 /// (or sooner: see [`Store::finish`]).
@@ -54,6 +55,8 @@ pub enum StoreError {
     DuplicatePoint(String),
     #[error("unknown literacy point {0:?}")]
     UnknownPoint(String),
+    #[error("a {role} device may not change {doc}")]
+    OutOfScope { role: Role, doc: String },
     #[error("nothing to change: give at least one field to update")]
     EmptyUpdate,
     #[error("{0:?} is not a document id (ward/ID, group/ID or point/ID)")]
@@ -296,6 +299,7 @@ impl Store {
     /// Adds a literacy point to the ward.
     pub fn add_point(&mut self, name: &str, place: Option<&str>) -> Result<LiteracyPoint> {
         let ward_id = self.require_ward()?;
+        self.check_scope(DocId::Ward(ward_id))?;
         check_text("point name", name, true)?;
         if let Some(place) = place {
             check_text("place", place, true)?;
@@ -343,10 +347,11 @@ impl Store {
             return Ok(());
         }
         let doc_id = DocId::Group(h.group_id);
+        self.check_scope(doc_id)?;
         let mut work = Work::default();
         document::put_household(self.doc_mut(&mut work, doc_id)?, h)?;
         self.finish(work, |tx, work| {
-            materialize_household(tx, work, doc_id, h.id)
+            materialize_household(tx, work, h.group_id, h.id)
         })
     }
 
@@ -358,9 +363,12 @@ impl Store {
         let current = self.household(id)?;
         check_household(&patch.apply(&current))?;
         let doc_id = DocId::Group(current.group_id);
+        self.check_scope(doc_id)?;
         let mut work = Work::default();
         document::patch_household(self.doc_mut(&mut work, doc_id)?, id, patch)?;
-        self.finish(work, |tx, work| materialize_household(tx, work, doc_id, id))?;
+        self.finish(work, |tx, work| {
+            materialize_household(tx, work, current.group_id, id)
+        })?;
         self.household(id)
     }
 
@@ -424,17 +432,18 @@ impl Store {
             )));
         }
         let doc_id = DocId::Group(v.group_id);
+        self.check_scope(doc_id)?;
         let mut work = Work::default();
         let doc = self.doc_mut(&mut work, doc_id)?;
-        if document::read_visit(doc, v.id)?.is_some() {
+        if document::read_visit(doc, v.group_id, v.id)?.is_some() {
             self.put_back(work);
             return Ok(());
         }
         document::put_visit(doc, v)?;
         self.finish(work, |tx, work| {
             let doc = doc_in(work, doc_id)?;
-            if let Some(visit) = document::read_visit(doc, v.id)? {
-                tables::upsert_visit(tx, &visit)?;
+            if let Some((visit, made_by)) = document::read_visit(doc, v.group_id, v.id)? {
+                tables::upsert_visit(tx, &visit, made_by)?;
             }
             Ok(())
         })
@@ -462,14 +471,15 @@ impl Store {
             return Err(StoreError::UnknownPoint(w.point_id.to_string()));
         }
         let doc_id = DocId::Point(w.point_id);
+        self.check_scope(doc_id)?;
         let mut work = Work::default();
         let doc = self.doc_mut(&mut work, doc_id)?;
-        if document::read_walkin(doc, w.id)?.is_none() {
+        if document::read_walkin(doc, w.point_id, w.id)?.is_none() {
             document::put_walkin(doc, w)?;
         }
         let mut stored = None;
         self.finish(work, |tx, work| {
-            stored = document::read_walkin(doc_in(work, doc_id)?, w.id)?;
+            stored = document::read_walkin(doc_in(work, doc_id)?, w.point_id, w.id)?;
             if let Some(w) = &stored {
                 tables::upsert_walkin(tx, w)?;
             }
@@ -507,7 +517,6 @@ impl Store {
             return Err(StoreError::WardExists(ward.name));
         }
         self.create_ward(&demo.ward, &demo.groups, &demo.points)?;
-        let now = Utc::now().timestamp();
         let mut households = demo.households.iter().peekable();
         let mut visits_by_household: HashMap<Id, Vec<&Visit>> = HashMap::new();
         for v in &demo.visits {
@@ -523,11 +532,11 @@ impl Store {
             let (mut h_count, mut v_count) = (0, 0);
             while let Some(h) = households.next_if(|h| h.group_id == group.id) {
                 document::put_household(doc, h)?;
-                doc.commit_with(CommitOptions::default().with_time(now));
+                doc.commit();
                 h_count += 1;
                 for v in visits_by_household.get(&h.id).into_iter().flatten() {
                     document::put_visit(doc, v)?;
-                    doc.commit_with(CommitOptions::default().with_time(now));
+                    doc.commit();
                     v_count += 1;
                 }
             }
@@ -546,7 +555,7 @@ impl Store {
             let doc = self.doc_mut(&mut work, doc_id)?;
             for w in demo.walkins.iter().filter(|w| w.point_id == point.id) {
                 document::put_walkin(doc, w)?;
-                doc.commit_with(CommitOptions::default().with_time(now));
+                doc.commit();
             }
             self.finish(work, |tx, work| {
                 tables::materialize_document(tx, doc_id, doc_in(work, doc_id)?)
@@ -737,10 +746,10 @@ impl Store {
         mut work: Work,
         materialize: impl FnOnce(&Transaction<'_>, &Work) -> Result<()>,
     ) -> Result<()> {
-        let time = Utc::now().timestamp();
         let mut saved = Vec::new();
         for (id, doc, heads) in work.docs.iter_mut() {
-            doc.commit_with(CommitOptions::default().with_time(time));
+            // No commit time: records carry their own device time, and the wire saves bytes.
+            doc.commit();
             let bytes = doc.save_after(heads);
             if !bytes.is_empty() {
                 saved.push((*id, bytes));
@@ -757,6 +766,10 @@ impl Store {
             .execute(params![key, id.kind()])?;
             tx.prepare_cached("INSERT INTO document_changes (doc_id, bytes) VALUES (?1, ?2)")?
                 .execute(params![key, bytes])?;
+            if let Some((_, doc, _)) = work.docs.iter_mut().find(|(d, _, _)| d == id) {
+                tx.prepare_cached("UPDATE documents SET heads = ?2 WHERE doc_id = ?1")?
+                    .execute(params![key, sync::encode_heads(&doc.get_heads())])?;
+            }
         }
         materialize(&tx, &work)?;
         for (id, _) in &saved {
@@ -796,8 +809,9 @@ fn doc_in(work: &Work, id: DocId) -> Result<&AutoCommit> {
         .ok_or_else(|| StoreError::BadDocumentId(id.to_string()))
 }
 
-fn materialize_household(tx: &Transaction<'_>, work: &Work, doc_id: DocId, id: Id) -> Result<()> {
-    if let Some(h) = document::read_household(doc_in(work, doc_id)?, id)? {
+fn materialize_household(tx: &Transaction<'_>, work: &Work, group_id: Id, id: Id) -> Result<()> {
+    if let Some(h) = document::read_household(doc_in(work, DocId::Group(group_id))?, group_id, id)?
+    {
         tables::upsert_household(tx, &h)?;
     }
     Ok(())

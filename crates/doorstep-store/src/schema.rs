@@ -94,6 +94,19 @@ const MIGRATIONS: &[&str] = &[
         near_poor   INTEGER NOT NULL
     ) STRICT;
     "#,
+    // 2: sync with a hub: what the hub has of each document, and when it received changes.
+    r#"
+    ALTER TABLE documents ADD COLUMN heads BLOB NOT NULL DEFAULT X'';
+    CREATE TABLE sync_state (
+        doc_id       TEXT PRIMARY KEY,
+        synced_heads BLOB NOT NULL
+    ) STRICT;
+    CREATE TABLE change_receipts (
+        hash        BLOB PRIMARY KEY,
+        received_at INTEGER NOT NULL
+    ) STRICT;
+    ALTER TABLE visits ADD COLUMN received_at INTEGER;
+    "#,
 ];
 
 /// The query tables, in the order a dump or a rebuild walks them.

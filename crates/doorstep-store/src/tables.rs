@@ -7,7 +7,7 @@
 
 use std::str::FromStr;
 
-use automerge::AutoCommit;
+use automerge::{AutoCommit, ChangeHash};
 use chrono::{NaiveDate, TimeZone, Utc};
 use doorstep_domain::*;
 use rusqlite::types::ValueRef;
@@ -42,12 +42,19 @@ pub fn upsert_household(conn: &Connection, h: &Household) -> Result<(), StoreErr
     Ok(())
 }
 
-pub fn upsert_visit(conn: &Connection, v: &Visit) -> Result<(), StoreError> {
+/// Writes a visit's rows; `made_by` is the change that created it, whose hub receipt (if
+/// this device has one) becomes the visit's `received_at`.
+pub fn upsert_visit(
+    conn: &Connection,
+    v: &Visit,
+    made_by: Option<ChangeHash>,
+) -> Result<(), StoreError> {
     let id = v.id.to_string();
     conn.prepare_cached(
         "INSERT OR REPLACE INTO visits (id, household_id, group_id, device_time, volunteer,
-            outcome, note, follow_up_date, follow_up_reason)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            outcome, note, follow_up_date, follow_up_reason, received_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,
+            (SELECT received_at FROM change_receipts WHERE hash = ?10))",
     )?
     .execute(params![
         id,
@@ -59,6 +66,7 @@ pub fn upsert_visit(conn: &Connection, v: &Visit) -> Result<(), StoreError> {
         v.note,
         v.follow_up.as_ref().map(|f| f.date.to_string()),
         v.follow_up.as_ref().and_then(|f| f.reason.clone()),
+        made_by.map(|h| h.0.to_vec()),
     ])?;
     conn.prepare_cached("DELETE FROM assists WHERE visit_id = ?1")?
         .execute([&id])?;
@@ -135,11 +143,11 @@ pub fn materialize_document(
             )?;
             conn.execute("DELETE FROM visits WHERE group_id = ?1", [&gid])?;
             conn.execute("DELETE FROM households WHERE group_id = ?1", [&gid])?;
-            for h in document::read_households(doc)? {
+            for h in document::read_households(doc, group_id)? {
                 upsert_household(conn, &h)?;
             }
-            for v in document::read_visits(doc)? {
-                upsert_visit(conn, &v)?;
+            for (v, made_by) in document::read_visits(doc, group_id)? {
+                upsert_visit(conn, &v, made_by)?;
             }
         }
         DocId::Point(point_id) => {
@@ -147,7 +155,7 @@ pub fn materialize_document(
                 "DELETE FROM walkins WHERE point_id = ?1",
                 [point_id.to_string()],
             )?;
-            for w in document::read_walkins(doc)? {
+            for w in document::read_walkins(doc, point_id)? {
                 upsert_walkin(conn, &w)?;
             }
         }
@@ -239,7 +247,7 @@ pub fn household_from_row(row: &Row) -> rusqlite::Result<Household> {
 }
 
 pub const VISIT_COLUMNS: &str = "v.id, v.household_id, v.group_id, v.device_time, v.volunteer,
-    v.outcome, v.note, v.follow_up_date, v.follow_up_reason";
+    v.outcome, v.note, v.follow_up_date, v.follow_up_reason, v.received_at";
 
 /// A visit row; its assists are filled in by [`load_assists`].
 pub fn visit_from_row(row: &Row) -> rusqlite::Result<Visit> {
@@ -257,6 +265,9 @@ pub fn visit_from_row(row: &Row) -> rusqlite::Result<Visit> {
             reason: row.get(8).ok().flatten(),
         }),
         assists: Vec::new(),
+        received_at: row
+            .get::<_, Option<i64>>(9)?
+            .and_then(|ms| Utc.timestamp_millis_opt(ms).single()),
     })
 }
 

@@ -1,0 +1,362 @@
+//! The hub's HTTP face (axum): routes, the JSON error every refusal carries, rate limiting of
+//! failed codes and tokens, and the OpenAPI description at `/openapi.json`.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::{Body, Bytes};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::Utc;
+use doorstep_sync::api::*;
+use doorstep_sync::wire::{self, SyncRequest, MAX_BODY};
+use serde::de::DeserializeOwned;
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+
+use crate::hub::Hub;
+use crate::storage::DeviceRecord;
+use crate::HubError;
+
+/// Failed invite codes or tokens one address may try per window before it must wait.
+const MAX_FAILURES: usize = 10;
+const FAILURE_WINDOW: Duration = Duration::from_secs(60);
+
+impl IntoResponse for HubError {
+    fn into_response(self) -> Response {
+        let status = match &self {
+            HubError::BadRequest(_) | HubError::Validation(_) => StatusCode::BAD_REQUEST,
+            HubError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            HubError::Forbidden { .. } => StatusCode::FORBIDDEN,
+            HubError::NotFound { .. } => StatusCode::NOT_FOUND,
+            HubError::Conflict { .. } => StatusCode::CONFLICT,
+            HubError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            HubError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            HubError::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
+            HubError::NoWard | HubError::Storage(_) | HubError::Store(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+        };
+        if status.is_server_error() {
+            tracing::error!(error = %self, "request failed");
+        } else {
+            tracing::info!(status = status.as_u16(), error = %self, "request refused");
+        }
+        let doc = match &self {
+            HubError::Forbidden { doc, .. }
+            | HubError::NotFound { doc, .. }
+            | HubError::Conflict { doc, .. }
+            | HubError::Invalid { doc, .. } => doc.clone(),
+            _ => None,
+        };
+        (
+            status,
+            Json(ApiError {
+                error: self.to_string(),
+                doc,
+            }),
+        )
+            .into_response()
+    }
+}
+
+/// Failed attempts per client address, to make guessing codes and tokens hopeless.
+#[derive(Default)]
+struct Limiter {
+    failures: HashMap<IpAddr, VecDeque<Instant>>,
+}
+
+impl Limiter {
+    fn blocked(&mut self, ip: IpAddr) -> bool {
+        let now = Instant::now();
+        let list = self.failures.entry(ip).or_default();
+        while list.front().is_some_and(|t| now - *t > FAILURE_WINDOW) {
+            list.pop_front();
+        }
+        list.len() >= MAX_FAILURES
+    }
+
+    fn failed(&mut self, ip: IpAddr) {
+        self.failures
+            .entry(ip)
+            .or_default()
+            .push_back(Instant::now());
+    }
+}
+
+#[derive(Clone)]
+struct AppState {
+    hub: Arc<Mutex<Hub>>,
+    limiter: Arc<Mutex<Limiter>>,
+}
+
+impl AppState {
+    /// Runs `f` on the hub off the async threads (SQLite and Automerge are blocking work).
+    async fn with_hub<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Hub) -> Result<T, HubError> + Send + 'static,
+    ) -> Result<T, HubError> {
+        let hub = self.hub.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut hub = hub
+                .lock()
+                .map_err(|_| HubError::Storage("hub state poisoned by an earlier panic".into()))?;
+            f(&mut hub)
+        })
+        .await
+        .map_err(|e| HubError::Storage(format!("hub task failed: {e}")))?
+    }
+
+    fn check_limit(&self, ip: IpAddr) -> Result<(), HubError> {
+        let blocked = self
+            .limiter
+            .lock()
+            .map(|mut l| l.blocked(ip))
+            .unwrap_or(false);
+        if blocked {
+            Err(HubError::TooManyAttempts)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn note_failure<T>(&self, ip: IpAddr, result: &Result<T, HubError>) {
+        if let Err(HubError::Unauthorized(_)) = result {
+            if let Ok(mut l) = self.limiter.lock() {
+                l.failed(ip);
+            }
+        }
+    }
+
+    /// The device behind the request's bearer token.
+    async fn device(&self, ip: IpAddr, headers: &HeaderMap) -> Result<DeviceRecord, HubError> {
+        self.check_limit(ip)?;
+        let token = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .map(str::to_string);
+        let result = match token {
+            Some(token) => {
+                self.with_hub(move |hub| hub.authenticate(&token, Utc::now()))
+                    .await
+            }
+            None => Err(HubError::Unauthorized(
+                "missing device token (Authorization: Bearer ...)".into(),
+            )),
+        };
+        self.note_failure(ip, &result);
+        result
+    }
+}
+
+async fn read_body(body: Body) -> Result<Bytes, HubError> {
+    axum::body::to_bytes(body, MAX_BODY)
+        .await
+        .map_err(|_| HubError::TooLarge)
+}
+
+fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, HubError> {
+    serde_json::from_slice(bytes).map_err(|e| HubError::BadRequest(format!("bad JSON body: {e}")))
+}
+
+#[utoipa::path(get, path = "/health", responses((status = 200, description = "The hub is up")))]
+async fn health() -> &'static str {
+    "ok"
+}
+
+#[utoipa::path(
+    post, path = "/v1/join",
+    request_body = JoinRequest,
+    responses(
+        (status = 200, body = JoinResponse, description = "Enrolled: the device's id, role, scope, token and ward document"),
+        (status = 401, body = ApiError, description = "Wrong, used or expired invite code"),
+        (status = 429, body = ApiError, description = "Too many failed attempts from this address"),
+    )
+)]
+async fn join(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    body: Body,
+) -> Result<Json<JoinResponse>, HubError> {
+    state.check_limit(addr.ip())?;
+    let request: JoinRequest = parse_json(&read_body(body).await?)?;
+    let result = state
+        .with_hub(move |hub| hub.join(&request.code, Utc::now()))
+        .await;
+    state.note_failure(addr.ip(), &result);
+    result.map(Json)
+}
+
+#[utoipa::path(
+    post, path = "/v1/sync",
+    request_body(content = Vec<u8>, content_type = "application/x-doorstep-sync",
+        description = "A SyncRequest: one format byte (0x10 plain, 0x11 deflate) and a postcard message {cursor, pushes: [{doc, changes}]}"),
+    responses(
+        (status = 200, content_type = "application/x-doorstep-sync", body = Vec<u8>,
+            description = "A SyncResponse: {cursor, more, hub_time, pulls: [{doc, snapshot, changes}]}"),
+        (status = 400, body = ApiError, description = "The body is not a sync message"),
+        (status = 401, body = ApiError, description = "Unknown, expired or revoked device token"),
+        (status = 403, body = ApiError, description = "A document outside this device's scope"),
+        (status = 409, body = ApiError, description = "Changes whose history the hub lacks"),
+        (status = 413, body = ApiError, description = "Body over 1 MiB"),
+        (status = 422, body = ApiError, description = "A record that breaks the rules (e.g. an ID number)"),
+    ),
+    security(("device_token" = []))
+)]
+async fn sync(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, HubError> {
+    let device = state.device(addr.ip(), &headers).await?;
+    let bytes = read_body(body).await?;
+    let request: SyncRequest =
+        wire::decode(&bytes).map_err(|e| HubError::BadRequest(e.to_string()))?;
+    let pushed = request.pushes.len();
+    let response = state
+        .with_hub(move |hub| hub.sync(&device, request, Utc::now()))
+        .await?;
+    tracing::debug!(pushed, pulled = response.pulls.len(), "sync round");
+    Ok((
+        [(header::CONTENT_TYPE, wire::CONTENT_TYPE)],
+        wire::encode(&response),
+    )
+        .into_response())
+}
+
+fn require_coordinator(device: &DeviceRecord) -> Result<(), HubError> {
+    if device.role == doorstep_domain::Role::Coordinator {
+        Ok(())
+    } else {
+        Err(HubError::Forbidden {
+            message: "only a coordinator's device may do this".into(),
+            doc: None,
+        })
+    }
+}
+
+#[utoipa::path(
+    post, path = "/v1/invites",
+    request_body = InviteRequest,
+    responses(
+        (status = 200, body = InviteResponse, description = "A single-use invite code"),
+        (status = 403, body = ApiError, description = "Not a coordinator's device"),
+    ),
+    security(("device_token" = []))
+)]
+async fn invite(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<InviteResponse>, HubError> {
+    let device = state.device(addr.ip(), &headers).await?;
+    require_coordinator(&device)?;
+    let request: InviteRequest = parse_json(&read_body(body).await?)?;
+    state
+        .with_hub(move |hub| hub.invite(&request, Utc::now()))
+        .await
+        .map(Json)
+}
+
+#[utoipa::path(
+    get, path = "/v1/devices",
+    responses((status = 200, body = Vec<DeviceInfo>, description = "Every enrolled device")),
+    security(("device_token" = []))
+)]
+async fn devices(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Result<Json<Vec<DeviceInfo>>, HubError> {
+    let device = state.device(addr.ip(), &headers).await?;
+    require_coordinator(&device)?;
+    state.with_hub(|hub| hub.devices()).await.map(Json)
+}
+
+#[utoipa::path(
+    post, path = "/v1/devices/{id}/revoke",
+    params(("id" = String, Path, description = "The device id")),
+    responses(
+        (status = 200, description = "Revoked: its next request is refused"),
+        (status = 404, body = ApiError, description = "No such device"),
+    ),
+    security(("device_token" = []))
+)]
+async fn revoke(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<StatusCode, HubError> {
+    let device = state.device(addr.ip(), &headers).await?;
+    require_coordinator(&device)?;
+    let id = doorstep_domain::Id::parse_str(&id).map_err(|_| HubError::NotFound {
+        message: format!("unknown device {id:?}"),
+        doc: None,
+    })?;
+    state
+        .with_hub(move |hub| hub.revoke(id, Utc::now()))
+        .await?;
+    Ok(StatusCode::OK)
+}
+
+struct TokenScheme;
+
+impl utoipa::Modify for TokenScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "device_token",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Doorstep ward hub", description = "Enrollment and sync of a ward's devices."),
+    paths(health, join, sync, invite, devices, revoke),
+    components(schemas(JoinRequest, JoinResponse, InviteRequest, InviteResponse, DeviceInfo, ApiError, Named)),
+    modifiers(&TokenScheme)
+)]
+struct ApiDoc;
+
+/// The OpenAPI description of every endpoint.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+/// The hub's routes. Serve with `into_make_service_with_connect_info::<SocketAddr>()`.
+pub fn router(hub: Hub) -> Router {
+    let state = AppState {
+        hub: Arc::new(Mutex::new(hub)),
+        limiter: Arc::new(Mutex::new(Limiter::default())),
+    };
+    Router::new()
+        .route("/health", get(health))
+        .route("/openapi.json", get(|| async { Json(openapi()) }))
+        .route("/v1/join", post(join))
+        .route("/v1/sync", post(sync))
+        .route("/v1/invites", post(invite))
+        .route("/v1/devices", get(devices))
+        .route("/v1/devices/{id}/revoke", post(revoke))
+        .fallback(|| async {
+            HubError::NotFound {
+                message: "no such endpoint: see /openapi.json".into(),
+                doc: None,
+            }
+        })
+        .layer(DefaultBodyLimit::disable())
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}

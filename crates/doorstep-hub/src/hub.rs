@@ -1,0 +1,585 @@
+//! The hub's rules, independent of HTTP: enrollment (invite codes, device tokens), who may
+//! read and change which document, and one sync round (apply a device's changes, answer with
+//! what changed in its scope since its cursor).
+//!
+//! A sync round is all or nothing: every pushed document is checked (scope, decodable changes,
+//! complete history, the document it claims to be, records that pass the domain's rules)
+//! before anything is stored; on any refusal the touched documents are dropped from memory and
+//! storage is unchanged.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+
+use automerge::{ActorId, AutoCommit, Change, ChangeHash};
+use base64::Engine;
+use chrono::{DateTime, Duration, Utc};
+use doorstep_domain::validate::{check_household, check_text, check_visit_content};
+use doorstep_domain::*;
+use doorstep_store::document::{self, DocId};
+use doorstep_sync::api::*;
+use doorstep_sync::wire::{Pull, PulledChange, SyncRequest, SyncResponse, WireDoc, BATCH_BYTES};
+use rand_core::{OsRng, TryRngCore};
+use sha2::{Digest, Sha256};
+
+use crate::sqlite::SqliteStorage;
+use crate::storage::*;
+use crate::HubError;
+
+/// How long an invite code lives unless told otherwise, and at most.
+pub const INVITE_HOURS: u32 = 24;
+pub const MAX_INVITE_HOURS: u32 = 168;
+/// A device token expires this long after its last use (every request renews it).
+pub const TOKEN_DAYS: i64 = 30;
+/// A document is saved whole once this many changes follow its snapshot.
+const COMPACT_AFTER: u64 = 500;
+/// Crockford's base32: no I, L, O or U to misread.
+const CODE_ALPHABET: &[u8] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+/// Invite code length: 10 symbols, 50 bits.
+const CODE_LEN: usize = 10;
+
+fn sha256_hex(text: &str) -> String {
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn random_bytes<const N: usize>() -> Result<[u8; N], HubError> {
+    let mut bytes = [0u8; N];
+    OsRng
+        .try_fill_bytes(&mut bytes)
+        .map_err(|e| HubError::Storage(format!("no randomness: {e}")))?;
+    Ok(bytes)
+}
+
+/// Normalizes a typed invite code: case, spaces and dashes do not matter, and the letters
+/// people confuse with digits read as those digits.
+pub fn normalize_code(typed: &str) -> String {
+    typed
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .map(|c| match c.to_ascii_uppercase() {
+            'O' => '0',
+            'I' | 'L' => '1',
+            c => c,
+        })
+        .collect()
+}
+
+fn new_code() -> Result<String, HubError> {
+    let bytes: [u8; CODE_LEN] = random_bytes()?;
+    let symbols: String = bytes
+        .iter()
+        .map(|b| CODE_ALPHABET[usize::from(b & 31)] as char)
+        .collect();
+    Ok(format!("{}-{}", &symbols[..5], &symbols[5..]))
+}
+
+/// The hub: its storage and the documents it has loaded.
+pub struct Hub {
+    storage: Box<dyn HubStorage>,
+    ward_id: Id,
+    actor: ActorId,
+    docs: HashMap<DocId, AutoCommit>,
+}
+
+impl Hub {
+    /// Creates a hub for a new ward in `dir`, with its residential groups.
+    pub fn init(
+        dir: &Path,
+        ward_name: &str,
+        groups: &[String],
+    ) -> Result<(Ward, Vec<ResidentialGroup>), HubError> {
+        let mut storage = SqliteStorage::open(dir)?;
+        if let Some((_, name)) = storage.ward()? {
+            return Err(HubError::BadRequest(format!(
+                "{} already holds the hub of ward {name:?}",
+                dir.display()
+            )));
+        }
+        check_text("ward name", ward_name, true)?;
+        if groups.is_empty() {
+            return Err(HubError::BadRequest(
+                "a ward needs at least one residential group".into(),
+            ));
+        }
+        let ward = Ward {
+            id: new_id(),
+            name: ward_name.trim().to_string(),
+        };
+        let mut made: Vec<ResidentialGroup> = Vec::new();
+        for g in groups {
+            check_text("group name", g, true)?;
+            if made.iter().any(|m| m.name == g.trim()) {
+                return Err(HubError::BadRequest(format!(
+                    "residential group {g:?} is named twice"
+                )));
+            }
+            made.push(ResidentialGroup {
+                id: new_id(),
+                name: g.trim().to_string(),
+            });
+        }
+        let actor = ActorId::from(new_id().as_bytes());
+        let mut changes = Vec::new();
+        let mut ward_doc = document::new_document(DocId::Ward(ward.id), &actor)?;
+        document::put_ward_name(&mut ward_doc, &ward.name)?;
+        for g in &made {
+            document::put_group(&mut ward_doc, g)?;
+        }
+        ward_doc.commit();
+        collect_changes(&mut ward_doc, DocId::Ward(ward.id), &[], &mut changes);
+        for g in &made {
+            let mut doc = document::new_document(DocId::Group(g.id), &actor)?;
+            collect_changes(&mut doc, DocId::Group(g.id), &[], &mut changes);
+        }
+        storage.append_changes(&changes, "hub", Utc::now())?;
+        storage.set_ward(ward.id, &ward.name)?;
+        Ok((ward, made))
+    }
+
+    /// Opens the hub in `dir`.
+    pub fn open(dir: &Path) -> Result<Hub, HubError> {
+        let storage = SqliteStorage::open(dir)?;
+        Self::with_storage(Box::new(storage)).map_err(|e| match e {
+            HubError::NoWard => HubError::BadRequest(format!(
+                "no hub in {}: run `doorstep hub init --data {} --ward NAME --group NAME`",
+                dir.display(),
+                dir.display()
+            )),
+            e => e,
+        })
+    }
+
+    pub fn with_storage(storage: Box<dyn HubStorage>) -> Result<Hub, HubError> {
+        let (ward_id, _) = storage.ward()?.ok_or(HubError::NoWard)?;
+        Ok(Hub {
+            storage,
+            ward_id,
+            actor: ActorId::from(new_id().as_bytes()),
+            docs: HashMap::new(),
+        })
+    }
+
+    fn doc(&mut self, id: DocId) -> Result<&mut AutoCommit, HubError> {
+        if !self.docs.contains_key(&id) {
+            let doc = match self.storage.load_document(id)? {
+                Some(bytes) => {
+                    let mut doc = AutoCommit::load(&bytes)
+                        .map_err(|e| HubError::Storage(format!("{id} cannot be loaded: {e}")))?;
+                    doc.set_actor(self.actor.clone());
+                    doc
+                }
+                None => document::new_document(id, &self.actor)?,
+            };
+            self.docs.insert(id, doc);
+        }
+        self.docs
+            .get_mut(&id)
+            .ok_or_else(|| HubError::Storage(format!("{id} vanished")))
+    }
+
+    /// The ward, its groups and points, as the hub's ward document holds them.
+    pub fn ward(&mut self) -> Result<(Ward, Vec<ResidentialGroup>, Vec<LiteracyPoint>), HubError> {
+        let id = self.ward_id;
+        let doc = self.doc(DocId::Ward(id))?;
+        Ok(document::read_ward(id, doc)?)
+    }
+
+    /// Makes an invite code for a device of `request.role`.
+    pub fn invite(
+        &mut self,
+        request: &InviteRequest,
+        now: DateTime<Utc>,
+    ) -> Result<InviteResponse, HubError> {
+        check_text("name", &request.name, true)?;
+        let (_, groups, points) = self.ward()?;
+        let mut named_groups = Vec::new();
+        for name in &request.groups {
+            let g = groups
+                .iter()
+                .find(|g| g.name == name.trim())
+                .ok_or_else(|| HubError::NotFound {
+                    message: format!("unknown residential group {name:?}"),
+                    doc: None,
+                })?;
+            named_groups.push(Named {
+                id: g.id,
+                name: g.name.clone(),
+            });
+        }
+        let mut named_points = Vec::new();
+        if let Some(name) = &request.point {
+            let p = points
+                .iter()
+                .find(|p| p.name == name.trim())
+                .ok_or_else(|| HubError::NotFound {
+                    message: format!("unknown literacy point {name:?}"),
+                    doc: None,
+                })?;
+            named_points.push(Named {
+                id: p.id,
+                name: p.name.clone(),
+            });
+        }
+        match request.role {
+            Role::Volunteer if named_groups.is_empty() => {
+                return Err(HubError::BadRequest(
+                    "a volunteer needs at least one residential group (--group)".into(),
+                ))
+            }
+            Role::Student if named_points.is_empty() => {
+                return Err(HubError::BadRequest(
+                    "a student needs a literacy point (--point)".into(),
+                ))
+            }
+            _ => {}
+        }
+        let hours = request.expires_hours.unwrap_or(INVITE_HOURS);
+        if hours == 0 || hours > MAX_INVITE_HOURS {
+            return Err(HubError::BadRequest(format!(
+                "an invite lives between 1 and {MAX_INVITE_HOURS} hours, not {hours}"
+            )));
+        }
+        let code = new_code()?;
+        let expires_at = now + Duration::hours(i64::from(hours));
+        self.storage.add_invite(
+            &sha256_hex(&normalize_code(&code)),
+            &InviteRecord {
+                role: request.role,
+                name: request.name.trim().to_string(),
+                groups: named_groups.iter().map(|g| g.id).collect(),
+                points: named_points.iter().map(|p| p.id).collect(),
+                expires_at,
+            },
+        )?;
+        Ok(InviteResponse {
+            code,
+            expires_at,
+            role: request.role,
+            name: request.name.trim().to_string(),
+            groups: named_groups,
+            points: named_points,
+        })
+    }
+
+    /// Redeems an invite code: enrolls a device and gives it a token and the ward document.
+    pub fn join(&mut self, code: &str, now: DateTime<Utc>) -> Result<JoinResponse, HubError> {
+        let token = format!(
+            "dst_{}",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random_bytes::<32>()?)
+        );
+        let expires = now + Duration::days(TOKEN_DAYS);
+        let device = self
+            .storage
+            .redeem_invite(
+                &sha256_hex(&normalize_code(code)),
+                now,
+                new_id(),
+                &sha256_hex(&token),
+                expires,
+            )?
+            .ok_or_else(|| {
+                HubError::Unauthorized(
+                    "invite code not valid: wrong, already used or expired".into(),
+                )
+            })?;
+        let (ward, groups, points) = self.ward()?;
+        let ward_document = self.doc(DocId::Ward(ward.id))?.save();
+        let named = |ids: &[Id], all: &[(Id, String)]| -> Vec<Named> {
+            all.iter()
+                .filter(|(id, _)| ids.contains(id))
+                .map(|(id, name)| Named {
+                    id: *id,
+                    name: name.clone(),
+                })
+                .collect()
+        };
+        let group_names: Vec<(Id, String)> = groups.into_iter().map(|g| (g.id, g.name)).collect();
+        let point_names: Vec<(Id, String)> = points.into_iter().map(|p| (p.id, p.name)).collect();
+        Ok(JoinResponse {
+            device_id: device.id,
+            name: device.name.clone(),
+            role: device.role,
+            ward_id: ward.id,
+            ward_name: ward.name,
+            groups: named(&device.groups, &group_names),
+            points: named(&device.points, &point_names),
+            token,
+            token_expires_at: expires,
+            ward_document: base64::engine::general_purpose::STANDARD.encode(ward_document),
+        })
+    }
+
+    /// The device a bearer token belongs to; renews the token.
+    pub fn authenticate(
+        &mut self,
+        token: &str,
+        now: DateTime<Utc>,
+    ) -> Result<DeviceRecord, HubError> {
+        let device = self
+            .storage
+            .device_by_token(&sha256_hex(token))?
+            .ok_or_else(|| HubError::Unauthorized("unknown device token".into()))?;
+        if device.revoked_at.is_some() {
+            return Err(HubError::Unauthorized(
+                "this device was revoked by the coordinator".into(),
+            ));
+        }
+        if device.token_expires_at <= now {
+            return Err(HubError::Unauthorized(
+                "device token expired: join again with a new invite code".into(),
+            ));
+        }
+        self.storage
+            .touch_device(device.id, now, now + Duration::days(TOKEN_DAYS))?;
+        Ok(device)
+    }
+
+    pub fn devices(&self) -> Result<Vec<DeviceInfo>, HubError> {
+        Ok(self
+            .storage
+            .devices()?
+            .into_iter()
+            .map(|d| DeviceInfo {
+                device_id: d.id,
+                name: d.name,
+                role: d.role,
+                groups: d.groups,
+                points: d.points,
+                joined_at: d.joined_at,
+                last_seen_at: d.last_seen_at,
+                revoked_at: d.revoked_at,
+            })
+            .collect())
+    }
+
+    pub fn revoke(&mut self, id: Id, now: DateTime<Utc>) -> Result<(), HubError> {
+        if self.storage.revoke(id, now)? {
+            Ok(())
+        } else {
+            Err(HubError::NotFound {
+                message: format!("unknown device {id}"),
+                doc: None,
+            })
+        }
+    }
+
+    /// The documents a device may read: `None` means all of the ward.
+    fn readable(&self, device: &DeviceRecord) -> Option<HashSet<DocId>> {
+        let ward = DocId::Ward(self.ward_id);
+        match device.role {
+            Role::Coordinator => None,
+            Role::Volunteer => Some(
+                std::iter::once(ward)
+                    .chain(device.groups.iter().map(|g| DocId::Group(*g)))
+                    .collect(),
+            ),
+            Role::Student => Some(
+                std::iter::once(ward)
+                    .chain(device.points.iter().map(|p| DocId::Point(*p)))
+                    .collect(),
+            ),
+        }
+    }
+
+    fn writable(&self, device: &DeviceRecord, doc: DocId) -> bool {
+        match (device.role, doc) {
+            (Role::Coordinator, DocId::Ward(w)) => w == self.ward_id,
+            (Role::Coordinator, _) => true,
+            (Role::Volunteer, DocId::Group(g)) => device.groups.contains(&g),
+            (Role::Student, DocId::Point(p)) => device.points.contains(&p),
+            _ => false,
+        }
+    }
+
+    /// One sync round for `device`.
+    pub fn sync(
+        &mut self,
+        device: &DeviceRecord,
+        request: SyncRequest,
+        now: DateTime<Utc>,
+    ) -> Result<SyncResponse, HubError> {
+        let mut pushes = Vec::with_capacity(request.pushes.len());
+        for push in request.pushes {
+            let doc = DocId::try_from(push.doc).map_err(|e| HubError::BadRequest(e.to_string()))?;
+            if !self.writable(device, doc) {
+                return Err(HubError::Forbidden {
+                    message: format!("a {} device may not change this document", device.role),
+                    doc: Some(doc.to_string()),
+                });
+            }
+            pushes.push((doc, push.changes));
+        }
+        // The ward document first: a coordinator's new literacy point is listed there.
+        pushes.sort_by_key(|(doc, _)| !matches!(doc, DocId::Ward(_)));
+        let touched: Vec<DocId> = pushes.iter().map(|(d, _)| *d).collect();
+        let result = self.apply(pushes, &device.id.to_string(), now);
+        if result.is_err() {
+            for doc in touched {
+                self.docs.remove(&doc);
+            }
+        }
+        result?;
+        let page = self.storage.pull(
+            request.cursor,
+            self.readable(device).as_ref(),
+            &device.id.to_string(),
+            BATCH_BYTES,
+        )?;
+        let mut pulls: Vec<Pull> = Vec::new();
+        for item in page.items {
+            let (doc, snapshot, change) = match item {
+                PullItem::Snapshot { doc, bytes, .. } => (doc, Some(bytes), None),
+                PullItem::Change {
+                    doc,
+                    received_at,
+                    bytes,
+                    ..
+                } => (
+                    doc,
+                    None,
+                    Some(PulledChange {
+                        received_at: received_at.timestamp_millis(),
+                        bytes,
+                    }),
+                ),
+            };
+            let wire = WireDoc::from(doc);
+            let at = match pulls.iter().position(|p| p.doc == wire) {
+                Some(i) => i,
+                None => {
+                    pulls.push(Pull {
+                        doc: wire,
+                        snapshot: None,
+                        changes: Vec::new(),
+                    });
+                    pulls.len() - 1
+                }
+            };
+            if snapshot.is_some() {
+                pulls[at].snapshot = snapshot;
+            }
+            pulls[at].changes.extend(change);
+        }
+        Ok(SyncResponse {
+            cursor: page.cursor,
+            more: page.more,
+            hub_time: now.timestamp_millis(),
+            pulls,
+        })
+    }
+
+    fn apply(
+        &mut self,
+        pushes: Vec<(DocId, Vec<Vec<u8>>)>,
+        origin: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), HubError> {
+        let mut changes = Vec::new();
+        let mut applied = Vec::new();
+        for (id, raw) in pushes {
+            if let DocId::Group(_) | DocId::Point(_) = id {
+                let (_, groups, points) = self.ward()?;
+                let listed = match id {
+                    DocId::Group(g) => groups.iter().any(|x| x.id == g),
+                    DocId::Point(p) => points.iter().any(|x| x.id == p),
+                    DocId::Ward(_) => true,
+                };
+                if !listed {
+                    return Err(HubError::NotFound {
+                        message: "the ward has no such residential group or literacy point".into(),
+                        doc: Some(id.to_string()),
+                    });
+                }
+            }
+            let doc = self.doc(id)?;
+            let before = doc.get_heads();
+            let bad = |message: String| HubError::BadRequest(message);
+            for (i, bytes) in raw.into_iter().enumerate() {
+                let change = Change::from_bytes(bytes).map_err(|e| HubError::Invalid {
+                    message: format!("change {i} is not an Automerge change: {e}"),
+                    doc: Some(id.to_string()),
+                })?;
+                doc.apply_changes([change])
+                    .map_err(|e| bad(format!("{id}: change {i} cannot be applied: {e}")))?;
+            }
+            if !doc.get_missing_deps(&[]).is_empty() {
+                return Err(HubError::Conflict {
+                    message: "changes whose history the hub does not hold: send the document's \
+                              whole history"
+                        .into(),
+                    doc: Some(id.to_string()),
+                });
+            }
+            document::check_identity(id, doc).map_err(|e| HubError::Invalid {
+                message: e.to_string(),
+                doc: Some(id.to_string()),
+            })?;
+            check_records(id, doc)?;
+            collect_changes(doc, id, &before, &mut changes);
+            applied.push(id);
+        }
+        if !changes.is_empty() {
+            self.storage.append_changes(&changes, origin, now)?;
+        }
+        for id in applied {
+            if self.storage.changes_since_snapshot(id)? >= COMPACT_AFTER {
+                let bytes = self.doc(id)?.save();
+                self.storage.compact(id, &bytes)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The changes of `doc` after `before`, ready to store.
+fn collect_changes(
+    doc: &mut AutoCommit,
+    id: DocId,
+    before: &[ChangeHash],
+    out: &mut Vec<NewChange>,
+) {
+    for mut change in doc.get_changes(before) {
+        out.push(NewChange {
+            doc: id,
+            hash: change.hash().0,
+            bytes: change.bytes().into_owned(),
+        });
+    }
+}
+
+/// Every record of a document must read and pass the domain's rules (a visit's date aside:
+/// device clocks are flagged, not refused): no ID numbers, no name without consent.
+fn check_records(id: DocId, doc: &AutoCommit) -> Result<(), HubError> {
+    let invalid = |message: String| HubError::Invalid {
+        message,
+        doc: Some(id.to_string()),
+    };
+    match id {
+        DocId::Ward(w) => {
+            let (_, groups, points) =
+                document::read_ward(w, doc).map_err(|e| invalid(e.to_string()))?;
+            for g in groups {
+                check_text("group name", &g.name, true)
+                    .map_err(|e| invalid(format!("group {}: {e}", g.id)))?;
+            }
+            for p in points {
+                check_text("point name", &p.name, true)
+                    .map_err(|e| invalid(format!("literacy point {}: {e}", p.id)))?;
+            }
+        }
+        DocId::Group(g) => {
+            for h in document::read_households(doc, g).map_err(|e| invalid(e.to_string()))? {
+                check_household(&h).map_err(|e| invalid(format!("household {}: {e}", h.id)))?;
+            }
+            for (v, _) in document::read_visits(doc, g).map_err(|e| invalid(e.to_string()))? {
+                check_visit_content(&v).map_err(|e| invalid(format!("visit {}: {e}", v.id)))?;
+            }
+        }
+        DocId::Point(p) => {
+            document::read_walkins(doc, p).map_err(|e| invalid(e.to_string()))?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,470 @@
+//! The hub's embedded storage: one SQLite file in the hub's data directory (WAL, fsync on
+//! commit), so that the admin commands can work on it while the hub serves.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use chrono::{DateTime, TimeZone, Utc};
+use doorstep_domain::{Id, Role};
+use doorstep_store::DocId;
+use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
+
+use crate::storage::*;
+use crate::HubError;
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) STRICT;
+CREATE TABLE IF NOT EXISTS documents (
+    doc_id       TEXT PRIMARY KEY,
+    snapshot     BLOB NOT NULL DEFAULT X'',
+    snapshot_seq INTEGER NOT NULL DEFAULT 0
+) STRICT;
+CREATE TABLE IF NOT EXISTS changes (
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    doc_id      TEXT NOT NULL REFERENCES documents(doc_id),
+    hash        BLOB NOT NULL UNIQUE,
+    origin      TEXT NOT NULL,
+    received_at INTEGER NOT NULL,
+    bytes       BLOB NOT NULL
+) STRICT;
+CREATE INDEX IF NOT EXISTS changes_by_doc ON changes(doc_id, seq);
+CREATE TABLE IF NOT EXISTS devices (
+    id               TEXT PRIMARY KEY,
+    name             TEXT NOT NULL,
+    role             TEXT NOT NULL,
+    groups           TEXT NOT NULL,
+    points           TEXT NOT NULL,
+    token_hash       TEXT NOT NULL UNIQUE,
+    token_expires_at INTEGER NOT NULL,
+    joined_at        INTEGER NOT NULL,
+    last_seen_at     INTEGER,
+    revoked_at       INTEGER
+) STRICT;
+CREATE TABLE IF NOT EXISTS invites (
+    code_hash  TEXT PRIMARY KEY,
+    role       TEXT NOT NULL,
+    name       TEXT NOT NULL,
+    groups     TEXT NOT NULL,
+    points     TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    used_at    INTEGER,
+    used_by    TEXT
+) STRICT;
+"#;
+
+/// The hub's SQLite file.
+pub struct SqliteStorage {
+    conn: Connection,
+}
+
+fn ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+fn time(ms: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
+}
+
+fn ids(json: &str) -> Vec<Id> {
+    serde_json::from_str(json).unwrap_or_default()
+}
+
+fn ids_json(ids: &[Id]) -> String {
+    serde_json::to_string(ids).unwrap_or_else(|_| "[]".into())
+}
+
+fn bad_row(what: &str) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(
+        0,
+        rusqlite::types::Type::Text,
+        format!("bad {what}").into(),
+    )
+}
+
+const DEVICE_COLUMNS: &str =
+    "id, name, role, groups, points, joined_at, last_seen_at, revoked_at, token_expires_at";
+
+fn device(row: &Row) -> rusqlite::Result<DeviceRecord> {
+    let id: String = row.get(0)?;
+    let role: String = row.get(2)?;
+    Ok(DeviceRecord {
+        id: Id::parse_str(&id).map_err(|_| bad_row("device id"))?,
+        name: row.get(1)?,
+        role: role.parse().map_err(|_| bad_row("role"))?,
+        groups: ids(&row.get::<_, String>(3)?),
+        points: ids(&row.get::<_, String>(4)?),
+        joined_at: time(row.get(5)?),
+        last_seen_at: row.get::<_, Option<i64>>(6)?.map(time),
+        revoked_at: row.get::<_, Option<i64>>(7)?.map(time),
+        token_expires_at: time(row.get(8)?),
+    })
+}
+
+impl SqliteStorage {
+    /// Opens (creating if needed) `hub.sqlite` in `dir`.
+    pub fn open(dir: &Path) -> Result<Self, HubError> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| HubError::Storage(format!("cannot create {}: {e}", dir.display())))?;
+        let conn = Connection::open(dir.join("hub.sqlite"))?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.execute_batch(SCHEMA)?;
+        Ok(SqliteStorage { conn })
+    }
+}
+
+impl HubStorage for SqliteStorage {
+    fn ward(&self) -> Result<Option<(Id, String)>, HubError> {
+        let get = |key: &str| -> Result<Option<String>, HubError> {
+            Ok(self
+                .conn
+                .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+                .optional()?)
+        };
+        Ok(match (get("ward_id")?, get("ward_name")?) {
+            (Some(id), Some(name)) => Id::parse_str(&id).ok().map(|id| (id, name)),
+            _ => None,
+        })
+    }
+
+    fn set_ward(&mut self, id: Id, name: &str) -> Result<(), HubError> {
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES ('ward_id', ?1)",
+            [id.to_string()],
+        )?;
+        tx.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES ('ward_name', ?1)",
+            [name],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn load_document(&self, doc: DocId) -> Result<Option<Vec<u8>>, HubError> {
+        let key = doc.to_string();
+        let Some(mut bytes) = self
+            .conn
+            .prepare_cached("SELECT snapshot FROM documents WHERE doc_id = ?1")?
+            .query_row([&key], |r| r.get::<_, Vec<u8>>(0))
+            .optional()?
+        else {
+            return Ok(None);
+        };
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT bytes FROM changes WHERE doc_id = ?1 ORDER BY seq")?;
+        let mut rows = stmt.query([&key])?;
+        while let Some(row) = rows.next()? {
+            let change: Vec<u8> = row.get(0)?;
+            bytes.extend_from_slice(&change);
+        }
+        Ok(Some(bytes))
+    }
+
+    fn document_ids(&self) -> Result<Vec<DocId>, HubError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT doc_id FROM documents ORDER BY doc_id")?;
+        let ids: Vec<String> = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        ids.iter()
+            .map(|s| {
+                s.parse()
+                    .map_err(|e: doorstep_store::StoreError| HubError::Storage(e.to_string()))
+            })
+            .collect()
+    }
+
+    fn append_changes(
+        &mut self,
+        changes: &[NewChange],
+        origin: &str,
+        received_at: DateTime<Utc>,
+    ) -> Result<(), HubError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        {
+            let mut doc =
+                tx.prepare_cached("INSERT OR IGNORE INTO documents (doc_id) VALUES (?1)")?;
+            let mut change = tx.prepare_cached(
+                "INSERT OR IGNORE INTO changes (doc_id, hash, origin, received_at, bytes)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            for c in changes {
+                let key = c.doc.to_string();
+                doc.execute([&key])?;
+                change.execute(params![
+                    key,
+                    c.hash.to_vec(),
+                    origin,
+                    ms(received_at),
+                    c.bytes
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn changes_since_snapshot(&self, doc: DocId) -> Result<u64, HubError> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT count(*) FROM changes WHERE doc_id = ?1")?
+            .query_row([doc.to_string()], |r| r.get::<_, i64>(0))? as u64)
+    }
+
+    fn compact(&mut self, doc: DocId, bytes: &[u8]) -> Result<(), HubError> {
+        let key = doc.to_string();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let last: Option<i64> = tx.query_row(
+            "SELECT max(seq) FROM changes WHERE doc_id = ?1",
+            [&key],
+            |r| r.get(0),
+        )?;
+        if let Some(last) = last {
+            tx.execute(
+                "UPDATE documents SET snapshot = ?2, snapshot_seq = ?3 WHERE doc_id = ?1",
+                params![key, bytes, last],
+            )?;
+            tx.execute("DELETE FROM changes WHERE doc_id = ?1", [&key])?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn pull(
+        &self,
+        cursor: u64,
+        scope: Option<&HashSet<DocId>>,
+        origin: &str,
+        max_bytes: usize,
+    ) -> Result<PullPage, HubError> {
+        let cursor_i = i64::try_from(cursor).unwrap_or(i64::MAX);
+        let in_scope = |doc: &DocId| scope.is_none_or(|s| s.contains(doc));
+        let parse =
+            |s: String| -> rusqlite::Result<DocId> { s.parse().map_err(|_| bad_row("doc id")) };
+        // One read transaction: the page and the cursor describe the same moment.
+        let tx = self.conn.unchecked_transaction()?;
+        let last: i64 = tx
+            .query_row(
+                "SELECT seq FROM sqlite_sequence WHERE name = 'changes'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?
+            .unwrap_or(0);
+        let mut snapshots: Vec<PullItem> = Vec::new();
+        {
+            let mut stmt = tx.prepare_cached(
+                "SELECT doc_id, snapshot_seq, snapshot FROM documents
+                 WHERE snapshot_seq > ?1 ORDER BY snapshot_seq",
+            )?;
+            let mut rows = stmt.query([cursor_i])?;
+            while let Some(row) = rows.next()? {
+                let doc = parse(row.get(0)?)?;
+                if in_scope(&doc) {
+                    snapshots.push(PullItem::Snapshot {
+                        doc,
+                        seq: row.get::<_, i64>(1)? as u64,
+                        bytes: row.get(2)?,
+                    });
+                }
+            }
+        }
+        let mut items = Vec::new();
+        let mut size = 0usize;
+        let mut snapshots = snapshots.into_iter().peekable();
+        let mut stmt = tx.prepare_cached(
+            "SELECT seq, doc_id, origin, received_at, bytes FROM changes
+             WHERE seq > ?1 ORDER BY seq",
+        )?;
+        let mut rows = stmt.query([cursor_i])?;
+        let mut next_change = || -> rusqlite::Result<Option<PullItem>> {
+            while let Some(row) = rows.next()? {
+                let doc = parse(row.get(1)?)?;
+                let from: String = row.get(2)?;
+                if in_scope(&doc) && from != origin {
+                    return Ok(Some(PullItem::Change {
+                        doc,
+                        seq: row.get::<_, i64>(0)? as u64,
+                        received_at: time(row.get(3)?),
+                        bytes: row.get(4)?,
+                    }));
+                }
+            }
+            Ok(None)
+        };
+        let mut change = next_change()?;
+        loop {
+            let seq_of = |i: &PullItem| match i {
+                PullItem::Snapshot { seq, .. } | PullItem::Change { seq, .. } => *seq,
+            };
+            let take_snapshot = match (snapshots.peek(), &change) {
+                (Some(s), Some(c)) => seq_of(s) <= seq_of(c),
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+                (None, None) => break,
+            };
+            let item = if take_snapshot {
+                snapshots.next()
+            } else {
+                change.take()
+            };
+            let Some(item) = item else { break };
+            let len = match &item {
+                PullItem::Snapshot { bytes, .. } | PullItem::Change { bytes, .. } => bytes.len(),
+            };
+            if !items.is_empty() && size + len > max_bytes {
+                return Ok(PullPage {
+                    cursor: seq_of(&item) - 1,
+                    items,
+                    more: true,
+                });
+            }
+            size += len;
+            items.push(item);
+            if !take_snapshot {
+                change = next_change()?;
+            }
+        }
+        Ok(PullPage {
+            items,
+            cursor: last.max(cursor_i) as u64,
+            more: false,
+        })
+    }
+
+    fn add_invite(&mut self, code_hash: &str, invite: &InviteRecord) -> Result<(), HubError> {
+        self.conn.execute(
+            "INSERT INTO invites (code_hash, role, name, groups, points, expires_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                code_hash,
+                invite.role.as_str(),
+                invite.name,
+                ids_json(&invite.groups),
+                ids_json(&invite.points),
+                ms(invite.expires_at)
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn redeem_invite(
+        &mut self,
+        code_hash: &str,
+        now: DateTime<Utc>,
+        device_id: Id,
+        token_hash: &str,
+        token_expires_at: DateTime<Utc>,
+    ) -> Result<Option<DeviceRecord>, HubError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let invite = tx
+            .query_row(
+                "SELECT role, name, groups, points FROM invites
+                 WHERE code_hash = ?1 AND used_at IS NULL AND expires_at > ?2",
+                params![code_hash, ms(now)],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, String>(3)?,
+                    ))
+                },
+            )
+            .optional()?;
+        let Some((role, name, groups, points)) = invite else {
+            return Ok(None);
+        };
+        let role: Role = role
+            .parse()
+            .map_err(|_| HubError::Storage(format!("invite with role {role:?}")))?;
+        tx.execute(
+            "UPDATE invites SET used_at = ?2, used_by = ?3 WHERE code_hash = ?1",
+            params![code_hash, ms(now), device_id.to_string()],
+        )?;
+        tx.execute(
+            "INSERT INTO devices (id, name, role, groups, points, token_hash, token_expires_at,
+                joined_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                device_id.to_string(),
+                name,
+                role.as_str(),
+                groups,
+                points,
+                token_hash,
+                ms(token_expires_at),
+                ms(now)
+            ],
+        )?;
+        tx.commit()?;
+        Ok(Some(DeviceRecord {
+            id: device_id,
+            name,
+            role,
+            groups: ids(&groups),
+            points: ids(&points),
+            joined_at: now,
+            last_seen_at: None,
+            revoked_at: None,
+            token_expires_at,
+        }))
+    }
+
+    fn device_by_token(&self, token_hash: &str) -> Result<Option<DeviceRecord>, HubError> {
+        Ok(self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {DEVICE_COLUMNS} FROM devices WHERE token_hash = ?1"
+            ))?
+            .query_row([token_hash], device)
+            .optional()?)
+    }
+
+    fn touch_device(
+        &mut self,
+        id: Id,
+        now: DateTime<Utc>,
+        token_expires_at: DateTime<Utc>,
+    ) -> Result<(), HubError> {
+        self.conn
+            .prepare_cached(
+                "UPDATE devices SET last_seen_at = ?2, token_expires_at = ?3 WHERE id = ?1",
+            )?
+            .execute(params![id.to_string(), ms(now), ms(token_expires_at)])?;
+        Ok(())
+    }
+
+    fn devices(&self) -> Result<Vec<DeviceRecord>, HubError> {
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {DEVICE_COLUMNS} FROM devices ORDER BY joined_at, id"
+        ))?;
+        let rows = stmt.query_map([], device)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn revoke(&mut self, id: Id, now: DateTime<Utc>) -> Result<bool, HubError> {
+        let exists: bool = self.conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM devices WHERE id = ?1)",
+            [id.to_string()],
+            |r| r.get(0),
+        )?;
+        self.conn.execute(
+            "UPDATE devices SET revoked_at = coalesce(revoked_at, ?2) WHERE id = ?1",
+            params![id.to_string(), ms(now)],
+        )?;
+        Ok(exists)
+    }
+}

@@ -1,0 +1,344 @@
+//! The device side of syncing with a ward hub, without the network: what this device must
+//! send (its outbox), and applying what the hub answered, atomically.
+//!
+//! Per document the store keeps `synced_heads`: the heads the hub is known to hold. The outbox
+//! is every change not covered by them, so its count is exact and nothing is deleted by a sync.
+//! `synced_heads` and the hub cursor move only in the transaction that applies a hub answer,
+//! i.e. only after the hub committed what was pushed.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use automerge::{Change, ChangeHash};
+use chrono::{DateTime, TimeZone, Utc};
+use doorstep_domain::{Id, Role};
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::{Deserialize, Serialize};
+
+use crate::document::{self, DocId};
+use crate::{meta, set_meta, tables, Result, Store, StoreError, Work};
+
+/// Who this device is to its hub; kept in the database once the device joined.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceIdentity {
+    pub hub_url: String,
+    pub device_id: Id,
+    pub name: String,
+    pub token: String,
+    pub role: Role,
+    pub ward_id: Id,
+    pub groups: Vec<Id>,
+    pub points: Vec<Id>,
+}
+
+impl DeviceIdentity {
+    /// May this device change document `doc`?
+    pub fn may_write(&self, doc: DocId) -> bool {
+        match (self.role, doc) {
+            (Role::Coordinator, _) => true,
+            (Role::Volunteer, DocId::Group(g)) => self.groups.contains(&g),
+            (Role::Student, DocId::Point(p)) => self.points.contains(&p),
+            _ => false,
+        }
+    }
+}
+
+/// Changes of one document the hub does not have yet, oldest first.
+#[derive(Debug, Clone)]
+pub struct OutgoingDoc {
+    pub doc: DocId,
+    pub changes: Vec<Vec<u8>>,
+    hashes: Vec<ChangeHash>,
+    /// The heads the hub will hold once it has these changes.
+    heads: Vec<ChangeHash>,
+}
+
+/// What the hub sent of one document: a saved document, changes, or both.
+#[derive(Debug, Clone)]
+pub struct IncomingDoc {
+    pub doc: DocId,
+    pub snapshot: Option<Vec<u8>>,
+    /// Each change with the time the hub first received it.
+    pub changes: Vec<(Vec<u8>, DateTime<Utc>)>,
+}
+
+/// What applying a hub answer did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Applied {
+    /// Documents that changed here.
+    pub docs_changed: usize,
+}
+
+pub(crate) fn encode_heads(heads: &[ChangeHash]) -> Vec<u8> {
+    let sorted: BTreeSet<&ChangeHash> = heads.iter().collect();
+    sorted.into_iter().flat_map(|h| h.0).collect()
+}
+
+fn decode_heads(bytes: &[u8]) -> Vec<ChangeHash> {
+    bytes
+        .chunks_exact(32)
+        .filter_map(|c| ChangeHash::try_from(c).ok())
+        .collect()
+}
+
+fn synced_heads(conn: &Connection, doc: DocId) -> Result<Option<Vec<ChangeHash>>> {
+    Ok(conn
+        .prepare_cached("SELECT synced_heads FROM sync_state WHERE doc_id = ?1")?
+        .query_row([doc.to_string()], |r| r.get::<_, Vec<u8>>(0))
+        .optional()?
+        .map(|b| decode_heads(&b)))
+}
+
+/// The heads after `base` plus `changes` (in causal order): every hash no other one depends on.
+fn heads_after(base: &[ChangeHash], changes: &[Change]) -> Vec<ChangeHash> {
+    let mut heads: HashSet<ChangeHash> = base.iter().copied().collect();
+    for c in changes {
+        for dep in c.deps() {
+            heads.remove(dep);
+        }
+        heads.insert(c.hash());
+    }
+    heads.into_iter().collect()
+}
+
+impl Store {
+    /// The device's identity at its hub, if it joined one.
+    pub fn identity(&self) -> Result<Option<DeviceIdentity>> {
+        meta(&self.conn, "device")?
+            .map(|json| {
+                serde_json::from_str(&json).map_err(|e| StoreError::Document {
+                    doc: "meta".into(),
+                    reason: format!("device identity: {e}"),
+                })
+            })
+            .transpose()
+    }
+
+    /// Records the device's identity at its hub (a re-join replaces it; no record is touched).
+    pub fn set_identity(&mut self, identity: &DeviceIdentity) -> Result<()> {
+        if let Some(ours) = self.ward_id()? {
+            if ours != identity.ward_id {
+                return Err(StoreError::OtherWard {
+                    ours,
+                    theirs: identity.ward_id,
+                });
+            }
+        }
+        let json = serde_json::to_string(identity).map_err(|e| StoreError::Document {
+            doc: "meta".into(),
+            reason: e.to_string(),
+        })?;
+        set_meta(&self.conn, "device", &json)
+    }
+
+    /// Refuses a change to `doc` that this device's role and groups do not allow.
+    pub(crate) fn check_scope(&self, doc: DocId) -> Result<()> {
+        match self.identity()? {
+            Some(id) if !id.may_write(doc) => Err(StoreError::OutOfScope {
+                role: id.role,
+                doc: doc.to_string(),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// The hub's change sequence up to which this device holds everything in its scope.
+    pub fn sync_cursor(&self) -> Result<u64> {
+        Ok(meta(&self.conn, "sync_cursor")?
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0))
+    }
+
+    /// When this device last completed a sync, by the hub's clock.
+    pub fn last_sync(&self) -> Result<Option<DateTime<Utc>>> {
+        Ok(meta(&self.conn, "last_sync_at")?
+            .and_then(|c| c.parse::<i64>().ok())
+            .and_then(|ms| Utc.timestamp_millis_opt(ms).single()))
+    }
+
+    fn dirty_documents(&self) -> Result<Vec<(DocId, Vec<ChangeHash>)>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT d.doc_id, s.synced_heads FROM documents d
+             LEFT JOIN sync_state s USING (doc_id)
+             WHERE s.synced_heads IS NULL OR s.synced_heads != d.heads
+             ORDER BY d.doc_id",
+        )?;
+        let rows: Vec<(String, Option<Vec<u8>>)> = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        rows.into_iter()
+            .map(|(id, heads)| Ok((id.parse()?, decode_heads(&heads.unwrap_or_default()))))
+            .collect()
+    }
+
+    /// Changes the hub has not acknowledged, per document, up to about `max_bytes` in all
+    /// (at least one change, however large). Only documents this device may change are sent.
+    pub fn outbox(&mut self, max_bytes: usize) -> Result<Vec<OutgoingDoc>> {
+        let identity = self.identity()?;
+        let mut out = Vec::new();
+        let mut total = 0;
+        for (id, synced) in self.dirty_documents()? {
+            if identity.as_ref().is_some_and(|i| !i.may_write(id)) {
+                continue;
+            }
+            let mut work = Work::default();
+            let doc = self.doc_mut(&mut work, id)?;
+            let mut changes = doc.get_changes(&synced);
+            let mut picked = Vec::new();
+            for c in changes.iter_mut() {
+                let bytes = c.bytes().into_owned();
+                if total > 0 && total + bytes.len() > max_bytes {
+                    break;
+                }
+                total += bytes.len();
+                picked.push(bytes);
+            }
+            changes.truncate(picked.len());
+            self.put_back(work);
+            if !picked.is_empty() {
+                out.push(OutgoingDoc {
+                    doc: id,
+                    heads: heads_after(&synced, &changes),
+                    hashes: changes.iter().map(Change::hash).collect(),
+                    changes: picked,
+                });
+            }
+            if total >= max_bytes {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Whether any change this device may send is still unacknowledged.
+    pub fn has_outbox(&self) -> Result<bool> {
+        let identity = self.identity()?;
+        Ok(self
+            .dirty_documents()?
+            .iter()
+            .any(|(id, _)| identity.as_ref().is_none_or(|i| i.may_write(*id))))
+    }
+
+    /// How many documents this device holds.
+    pub fn document_count(&self) -> Result<u64> {
+        Ok(self
+            .conn
+            .query_row("SELECT count(*) FROM documents", [], |r| r.get::<_, i64>(0))?
+            as u64)
+    }
+
+    /// Changes the hub has not acknowledged, counted exactly.
+    pub fn outbox_count(&mut self) -> Result<u64> {
+        let identity = self.identity()?;
+        let mut count = 0;
+        for (id, synced) in self.dirty_documents()? {
+            if identity.as_ref().is_some_and(|i| !i.may_write(id)) {
+                continue;
+            }
+            let mut work = Work::default();
+            count += self.doc_mut(&mut work, id)?.get_changes(&synced).len() as u64;
+            self.put_back(work);
+        }
+        Ok(count)
+    }
+
+    /// Applies a hub answer in one transaction: merges what it sent, records that it holds
+    /// what was `pushed` (received at `hub_time`), and moves the cursor. All or nothing.
+    pub fn apply_sync(
+        &mut self,
+        pushed: &[OutgoingDoc],
+        incoming: &[IncomingDoc],
+        hub_time: DateTime<Utc>,
+        cursor: u64,
+    ) -> Result<Applied> {
+        let mut work = Work::default();
+        let mut receipts: Vec<(ChangeHash, i64)> = Vec::new();
+        let mut changed = Vec::new();
+        let ours = self.ward_id()?;
+        for inc in incoming {
+            if let (DocId::Ward(theirs), Some(ours)) = (inc.doc, ours) {
+                if theirs != ours {
+                    return Err(StoreError::OtherWard { ours, theirs });
+                }
+            }
+            let doc = self.doc_mut(&mut work, inc.doc)?;
+            let before = doc.get_heads();
+            let bad = |reason: String| StoreError::Document {
+                doc: inc.doc.to_string(),
+                reason,
+            };
+            if let Some(snapshot) = &inc.snapshot {
+                doc.load_incremental(snapshot)
+                    .map_err(|e| bad(format!("hub sent an unreadable document: {e}")))?;
+            }
+            for (bytes, received_at) in &inc.changes {
+                let change = Change::from_bytes(bytes.clone())
+                    .map_err(|e| bad(format!("hub sent an unreadable change: {e}")))?;
+                receipts.push((change.hash(), received_at.timestamp_millis()));
+                doc.apply_changes([change])
+                    .map_err(|e| bad(format!("cannot apply a change: {e}")))?;
+            }
+            if !doc.get_missing_deps(&[]).is_empty() {
+                return Err(bad("hub sent changes whose history is missing".into()));
+            }
+            document::check_identity(inc.doc, doc)?;
+            if doc.get_heads() != before {
+                changed.push(inc.doc);
+            }
+        }
+        for p in pushed {
+            self.doc_mut(&mut work, p.doc)?;
+            receipts.extend(p.hashes.iter().map(|h| (*h, hub_time.timestamp_millis())));
+        }
+        let mut synced: HashMap<DocId, Vec<ChangeHash>> = HashMap::new();
+        for (id, doc, before) in work.docs.iter_mut() {
+            let pushed_heads = pushed
+                .iter()
+                .find(|p| p.doc == *id)
+                .map(|p| p.heads.clone());
+            let base = match pushed_heads {
+                Some(h) => h,
+                None => synced_heads(&self.conn, *id)?.unwrap_or_default(),
+            };
+            // Nothing of this device's own is unsent (or the document is new here): the hub
+            // now holds exactly what we hold.
+            let mut sorted_before = before.clone();
+            sorted_before.sort();
+            let mut sorted_base = base.clone();
+            sorted_base.sort();
+            let now = if before.is_empty() || sorted_before == sorted_base {
+                doc.get_heads()
+            } else {
+                base
+            };
+            synced.insert(*id, now);
+        }
+        let count = changed.len();
+        let pushed_docs: Vec<DocId> = pushed.iter().map(|p| p.doc).collect();
+        self.finish(work, |tx, work| {
+            let mut receipt = tx.prepare_cached(
+                "INSERT OR IGNORE INTO change_receipts (hash, received_at) VALUES (?1, ?2)",
+            )?;
+            for (hash, at) in &receipts {
+                receipt.execute(params![hash.0.to_vec(), at])?;
+            }
+            let mut state = tx.prepare_cached(
+                "INSERT OR REPLACE INTO sync_state (doc_id, synced_heads) VALUES (?1, ?2)",
+            )?;
+            for (id, heads) in &synced {
+                state.execute(params![id.to_string(), encode_heads(heads)])?;
+            }
+            for id in changed.iter().chain(pushed_docs.iter()) {
+                tables::materialize_document(tx, *id, crate::doc_in(work, *id)?)?;
+            }
+            if let Some(DocId::Ward(w)) = changed.iter().find(|d| matches!(d, DocId::Ward(_))) {
+                set_meta(tx, "ward_id", &w.to_string())?;
+            }
+            set_meta(tx, "sync_cursor", &cursor.to_string())?;
+            set_meta(tx, "last_sync_at", &hub_time.timestamp_millis().to_string())?;
+            Ok(())
+        })?;
+        Ok(Applied {
+            docs_changed: count,
+        })
+    }
+}

@@ -1,0 +1,93 @@
+//! The hub's JSON API types, shared by the hub (which serves them and describes them in
+//! `/openapi.json`) and the device's client (which calls them).
+
+use chrono::{DateTime, Utc};
+use doorstep_domain::Role;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// A residential group or literacy point a device works in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Named {
+    pub id: Uuid,
+    pub name: String,
+}
+
+/// `POST /v1/join`: redeem an invite code.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct JoinRequest {
+    /// The invite code as typed (case, spaces and dashes do not matter).
+    pub code: String,
+}
+
+/// What a device gets when it joins.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct JoinResponse {
+    pub device_id: Uuid,
+    /// The name the coordinator gave this device's holder.
+    pub name: String,
+    #[schema(value_type = String, example = "volunteer")]
+    pub role: Role,
+    pub ward_id: Uuid,
+    pub ward_name: String,
+    pub groups: Vec<Named>,
+    pub points: Vec<Named>,
+    /// The device token: send it as `Authorization: Bearer <token>`. The hub keeps only a hash.
+    pub token: String,
+    pub token_expires_at: DateTime<Utc>,
+    /// The ward document, base64 (the device's first sync brings the rest of its scope).
+    pub ward_document: String,
+}
+
+/// `POST /v1/invites` (coordinator devices): make an invite code.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct InviteRequest {
+    #[schema(value_type = String, example = "volunteer")]
+    pub role: Role,
+    /// Who the invite is for, e.g. "Tổ 3 – Nguyễn Thu Trang".
+    pub name: String,
+    /// Residential group names (volunteers).
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// Literacy point name (students).
+    #[serde(default)]
+    pub point: Option<String>,
+    /// Hours until the code expires (default 24, at most 168).
+    #[serde(default)]
+    pub expires_hours: Option<u32>,
+}
+
+/// A new invite code. It is shown once: the hub keeps only its hash.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct InviteResponse {
+    pub code: String,
+    pub expires_at: DateTime<Utc>,
+    #[schema(value_type = String, example = "volunteer")]
+    pub role: Role,
+    pub name: String,
+    pub groups: Vec<Named>,
+    pub points: Vec<Named>,
+}
+
+/// A device enrolled at the hub.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct DeviceInfo {
+    pub device_id: Uuid,
+    pub name: String,
+    #[schema(value_type = String, example = "volunteer")]
+    pub role: Role,
+    pub groups: Vec<Uuid>,
+    pub points: Vec<Uuid>,
+    pub joined_at: DateTime<Utc>,
+    pub last_seen_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// Every error the hub returns: what was wrong, in one sentence, and which document if any.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ApiError {
+    pub error: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub doc: Option<String>,
+}

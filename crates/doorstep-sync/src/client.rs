@@ -1,0 +1,296 @@
+//! The device's side of the hub API over HTTP: join with an invite code, sync, invite.
+//!
+//! A sync is a loop of rounds until the outbox is empty and the hub has nothing more. Each
+//! round is one POST whose answer is applied in one store transaction, so a dropped
+//! connection, a killed process or a refused body leaves the device exactly as it was before
+//! that round, and the next sync simply repeats it (the hub ignores changes it already has).
+
+use std::time::Duration;
+
+use base64::Engine;
+use chrono::{TimeZone, Utc};
+use doorstep_store::{DeviceIdentity, DocId, IncomingDoc, Store, StoreError};
+use serde::{de::DeserializeOwned, Serialize};
+use thiserror::Error;
+
+use crate::api::*;
+use crate::wire::{self, Push, SyncRequest, SyncResponse, WireError};
+
+/// Rounds one sync may take before it stops and says so (a 15,000-household ward needs ~3).
+const MAX_ROUNDS: usize = 200;
+
+/// Why a join, sync or invite failed. The device's data is unchanged by a failed round.
+#[derive(Debug, Error)]
+pub enum SyncError {
+    #[error("this device has not joined a hub: run `doorstep join --hub URL --code CODE`")]
+    NotJoined,
+    #[error("{0:?} is not a hub address like http://192.168.1.10:7300")]
+    BadUrl(String),
+    #[error("cannot reach the hub at {url}: {reason}")]
+    Unreachable { url: String, reason: String },
+    #[error("the hub refused ({status}): {error}{}", doc.as_ref().map(|d| format!(" [{d}]")).unwrap_or_default())]
+    Refused {
+        status: u16,
+        error: String,
+        doc: Option<String>,
+    },
+    #[error("the hub answered with a bad body: {0}")]
+    BadAnswer(String),
+    #[error("sync did not finish after {MAX_ROUNDS} rounds; run it again")]
+    TooManyRounds,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<WireError> for SyncError {
+    fn from(e: WireError) -> Self {
+        SyncError::BadAnswer(e.to_string())
+    }
+}
+
+/// What one sync did, in bytes on the wire (bodies, HTTP headers aside) and documents.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SyncReport {
+    pub sent_bytes: u64,
+    pub received_bytes: u64,
+    pub docs_sent: u64,
+    pub docs_received: u64,
+    pub docs_unchanged: u64,
+    pub rounds: u64,
+    /// Changes the hub has still not acknowledged (0 after a complete sync).
+    pub outbox: u64,
+}
+
+/// An HTTP client for one hub.
+#[derive(Debug, Clone)]
+pub struct HubClient {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl HubClient {
+    pub fn new(url: &str) -> Result<Self, SyncError> {
+        let base = url.trim().trim_end_matches('/').to_string();
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            return Err(SyncError::BadUrl(url.to_string()));
+        }
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(60))
+            // Alleys drop connections: a fresh one per request never reuses a dead one.
+            .pool_max_idle_per_host(0)
+            .build()
+            .map_err(|e| SyncError::BadUrl(format!("{url}: {e}")))?;
+        Ok(HubClient { http, base })
+    }
+
+    pub fn url(&self) -> &str {
+        &self.base
+    }
+
+    fn unreachable(&self, e: reqwest::Error) -> SyncError {
+        SyncError::Unreachable {
+            url: self.base.clone(),
+            reason: e.to_string(),
+        }
+    }
+
+    async fn refused(response: reqwest::Response) -> SyncError {
+        let status = response.status().as_u16();
+        match response.json::<ApiError>().await {
+            Ok(e) => SyncError::Refused {
+                status,
+                error: e.error,
+                doc: e.doc,
+            },
+            Err(_) => SyncError::Refused {
+                status,
+                error: "no reason given".into(),
+                doc: None,
+            },
+        }
+    }
+
+    async fn post_json<B: Serialize, R: DeserializeOwned>(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        body: &B,
+    ) -> Result<R, SyncError> {
+        let mut request = self.http.post(format!("{}{path}", self.base)).json(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.map_err(|e| self.unreachable(e))?;
+        if !response.status().is_success() {
+            return Err(Self::refused(response).await);
+        }
+        response
+            .json()
+            .await
+            .map_err(|e| SyncError::BadAnswer(e.to_string()))
+    }
+
+    /// Redeems an invite code.
+    pub async fn join(&self, code: &str) -> Result<JoinResponse, SyncError> {
+        self.post_json(
+            "/v1/join",
+            None,
+            &JoinRequest {
+                code: code.to_string(),
+            },
+        )
+        .await
+    }
+
+    /// Asks the hub for an invite code (coordinator devices).
+    pub async fn invite(
+        &self,
+        token: &str,
+        request: &InviteRequest,
+    ) -> Result<InviteResponse, SyncError> {
+        self.post_json("/v1/invites", Some(token), request).await
+    }
+
+    /// One sync round: a request body out, a response body back.
+    pub async fn round(&self, token: &str, body: Vec<u8>) -> Result<Vec<u8>, SyncError> {
+        let response = self
+            .http
+            .post(format!("{}/v1/sync", self.base))
+            .bearer_auth(token)
+            .header(reqwest::header::CONTENT_TYPE, wire::CONTENT_TYPE)
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| self.unreachable(e))?;
+        if !response.status().is_success() {
+            return Err(Self::refused(response).await);
+        }
+        let bytes = response.bytes().await.map_err(|e| self.unreachable(e))?;
+        Ok(bytes.to_vec())
+    }
+}
+
+/// Joins the hub at `hub_url` with an invite code. The device's existing records are kept;
+/// a device of another ward is refused.
+pub async fn join(
+    store: &mut Store,
+    hub_url: &str,
+    code: &str,
+) -> Result<DeviceIdentity, SyncError> {
+    let client = HubClient::new(hub_url)?;
+    let answer = client.join(code).await?;
+    let ward = base64::engine::general_purpose::STANDARD
+        .decode(&answer.ward_document)
+        .map_err(|e| SyncError::BadAnswer(format!("ward document: {e}")))?;
+    let identity = DeviceIdentity {
+        hub_url: client.url().to_string(),
+        device_id: answer.device_id,
+        name: answer.name,
+        token: answer.token,
+        role: answer.role,
+        ward_id: answer.ward_id,
+        groups: answer.groups.iter().map(|g| g.id).collect(),
+        points: answer.points.iter().map(|p| p.id).collect(),
+    };
+    if let Some(ours) = store.ward_id()? {
+        if ours != identity.ward_id {
+            return Err(StoreError::OtherWard {
+                ours,
+                theirs: identity.ward_id,
+            }
+            .into());
+        }
+    }
+    // The cursor starts again at 0: a new scope may hold documents this device never had.
+    store.apply_sync(
+        &[],
+        &[IncomingDoc {
+            doc: DocId::Ward(answer.ward_id),
+            snapshot: Some(ward),
+            changes: vec![],
+        }],
+        Utc::now(),
+        0,
+    )?;
+    store.set_identity(&identity)?;
+    Ok(identity)
+}
+
+/// Syncs with the device's hub (or `hub_url`, which then becomes its hub) until both sides
+/// hold the same documents of the device's scope.
+pub async fn sync(store: &mut Store, hub_url: Option<&str>) -> Result<SyncReport, SyncError> {
+    let mut identity = store.identity()?.ok_or(SyncError::NotJoined)?;
+    if let Some(url) = hub_url {
+        let client = HubClient::new(url)?;
+        if client.url() != identity.hub_url {
+            identity.hub_url = client.url().to_string();
+            store.set_identity(&identity)?;
+        }
+    }
+    let client = HubClient::new(&identity.hub_url)?;
+    let mut report = SyncReport::default();
+    let mut sent = std::collections::HashSet::new();
+    let mut received = std::collections::HashSet::new();
+    for _ in 0..MAX_ROUNDS {
+        let outbox = store.outbox(wire::BATCH_BYTES)?;
+        let request = SyncRequest {
+            cursor: store.sync_cursor()?,
+            pushes: outbox
+                .iter()
+                .map(|o| Push {
+                    doc: o.doc.into(),
+                    changes: o.changes.clone(),
+                })
+                .collect(),
+        };
+        let body = wire::encode(&request);
+        report.sent_bytes += body.len() as u64;
+        let answer = client.round(&identity.token, body).await?;
+        report.received_bytes += answer.len() as u64;
+        report.rounds += 1;
+        let response: SyncResponse = wire::decode(&answer)?;
+        let mut incoming = Vec::with_capacity(response.pulls.len());
+        for pull in response.pulls {
+            incoming.push(IncomingDoc {
+                doc: DocId::try_from(pull.doc)?,
+                snapshot: pull.snapshot,
+                changes: pull
+                    .changes
+                    .into_iter()
+                    .map(|c| {
+                        let at = Utc
+                            .timestamp_millis_opt(c.received_at)
+                            .single()
+                            .unwrap_or_default();
+                        (c.bytes, at)
+                    })
+                    .collect(),
+            });
+        }
+        let hub_time = Utc
+            .timestamp_millis_opt(response.hub_time)
+            .single()
+            .unwrap_or_else(Utc::now);
+        store.apply_sync(&outbox, &incoming, hub_time, response.cursor)?;
+        sent.extend(outbox.iter().map(|o| o.doc));
+        received.extend(incoming.iter().map(|i| i.doc));
+        if !response.more && !store.has_outbox()? {
+            report.docs_sent = sent.len() as u64;
+            report.docs_received = received.len() as u64;
+            let touched = sent.union(&received).count() as u64;
+            report.docs_unchanged = store.document_count()?.saturating_sub(touched);
+            report.outbox = store.outbox_count()?;
+            return Ok(report);
+        }
+    }
+    Err(SyncError::TooManyRounds)
+}
+
+/// Asks the hub for an invite code through this (coordinator) device.
+pub async fn invite(store: &Store, request: &InviteRequest) -> Result<InviteResponse, SyncError> {
+    let identity = store.identity()?.ok_or(SyncError::NotJoined)?;
+    HubClient::new(&identity.hub_url)?
+        .invite(&identity.token, request)
+        .await
+}
