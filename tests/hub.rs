@@ -1,1 +1,668 @@
+//! A real hub on a loopback port, real devices (the `doorstep` binary on real SQLite files):
+//! enrollment, scoping, merging a ward from several devices in several orders, and every
+//! refusal leaving the hub's data unchanged.
 
+mod support;
+
+use std::time::Duration;
+
+use chrono::Utc;
+use doorstep_domain::{HouseholdDraft, Role};
+use doorstep_store::Store;
+use doorstep_sync::api::InviteRequest;
+use doorstep_sync::wire::{self, Push, SyncRequest};
+use serde_json::Value;
+use support::{Device, HubProcess};
+
+fn ids(v: &Value) -> Vec<String> {
+    let mut ids: Vec<String> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["id"].as_str().unwrap().to_string())
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// The foundation of the scenario: a ward of two groups, four devices, a shared household.
+struct Ward {
+    hub: HubProcess,
+    a1: Device,
+    a2: Device,
+    b1: Device,
+    coord: Device,
+    shared: String,
+}
+
+fn ward() -> Ward {
+    let hub = HubProcess::start(&["Tổ A", "Tổ B"]);
+    let a1 = Device::joined(&hub, "volunteer", "Lan", &["Tổ A"]);
+    let a2 = Device::joined(&hub, "volunteer", "Hùng", &["Tổ A"]);
+    let b1 = Device::joined(&hub, "volunteer", "Mai", &["Tổ B"]);
+    let coord = Device::joined(&hub, "coordinator", "Chị Hà", &[]);
+    let shared = a1.add_household("Tổ A", "Ngõ 12 Hàng Bông", "5");
+    a1.sync();
+    a2.sync();
+    Ward {
+        hub,
+        a1,
+        a2,
+        b1,
+        coord,
+        shared,
+    }
+}
+
+#[test]
+fn devices_working_offline_converge_in_any_sync_order() {
+    let orders: [&[usize]; 3] = [&[0, 1, 2, 3], &[3, 2, 1, 0], &[1, 3, 0, 2]];
+    for order in orders {
+        let w = ward();
+        // Offline: both group-A volunteers correct the same household and record visits.
+        w.a1.json(&["household", "update", &w.shared, "--internet", "yes"]);
+        w.a2.json(&[
+            "household",
+            "update",
+            &w.shared,
+            "--members",
+            "4",
+            "--priority",
+            "elderly",
+        ]);
+        let mut visits = 0;
+        for d in [&w.a1, &w.a2] {
+            for outcome in ["not_home", "assisted"] {
+                let mut args = vec![
+                    "visit",
+                    "add",
+                    "--household",
+                    &w.shared,
+                    "--outcome",
+                    outcome,
+                ];
+                if outcome == "assisted" {
+                    args.extend(["--assist", "vneid_activate:done:60_plus"]);
+                }
+                d.json(&args);
+                visits += 1;
+            }
+        }
+        let a2_house = w.a2.add_household("Tổ A", "Ngõ 7", "1");
+        w.a2.json(&[
+            "visit",
+            "add",
+            "--household",
+            &a2_house,
+            "--outcome",
+            "declined",
+        ]);
+        let b_house = w.b1.add_household("Tổ B", "Ngách 3/14", "9");
+        w.b1.json(&[
+            "visit",
+            "add",
+            "--household",
+            &b_house,
+            "--outcome",
+            "assisted",
+            "--assist",
+            "ihanoi",
+        ]);
+        visits += 2;
+        w.coord.json(&["point", "add", "--name", "Điểm chợ"]);
+        w.coord.json(&[
+            "walkin",
+            "add",
+            "--point",
+            "Điểm chợ",
+            "--service",
+            "etax",
+            "--result",
+            "done",
+        ]);
+
+        let devices = [&w.a1, &w.a2, &w.b1, &w.coord];
+        for &i in order {
+            devices[i].sync();
+        }
+        for &i in order {
+            devices[i].sync();
+        }
+        for d in devices {
+            assert_eq!(d.json(&["status"])["outbox"], 0);
+        }
+
+        assert_eq!(
+            w.a1.state(),
+            w.a2.state(),
+            "group A devices differ (order {order:?})"
+        );
+        let merged = w.a1.json(&["household", "show", &w.shared]);
+        assert_eq!(merged["household"]["internet"], "yes");
+        assert_eq!(merged["household"]["members"], 4);
+        assert_eq!(merged["household"]["priority"]["elderly"], true);
+        assert_eq!(merged["visits"].as_array().unwrap().len(), 4);
+
+        let report = w.coord.json(&["report"]);
+        assert_eq!(report["visits"], visits, "each visit counted exactly once");
+        assert_eq!(report["households"], 3);
+        assert_eq!(report["walkins"], 1);
+        let all_visits = w.coord.json(&["visit", "list"]);
+        let mut seen = ids(&all_visits);
+        seen.dedup();
+        assert_eq!(seen.len() as u64, visits);
+
+        let b_sees = w.b1.json(&["household", "list"]);
+        assert_eq!(
+            ids(&b_sees),
+            vec![b_house.clone()],
+            "group B holds nothing of group A"
+        );
+        assert_eq!(w.b1.json(&["visit", "list"]).as_array().unwrap().len(), 1);
+        drop(w.hub);
+    }
+}
+
+#[test]
+fn a_volunteer_cannot_record_in_another_group() {
+    let w = ward();
+    let (code, msg) = w.a1.fails(&[
+        "household",
+        "add",
+        "--group",
+        "Tổ B",
+        "--alley",
+        "Ngõ 1",
+        "--number",
+        "1",
+    ]);
+    assert_eq!(code, 1);
+    assert!(msg.contains("may not change"), "{msg}");
+}
+
+#[test]
+fn unsynced_work_survives_rejoining_and_a_hub_of_another_ward_is_refused() {
+    let w = ward();
+    let house = w.a1.add_household("Tổ A", "Ngõ 9", "2");
+    w.a1.json(&[
+        "visit",
+        "add",
+        "--household",
+        &house,
+        "--outcome",
+        "revisit",
+    ]);
+    let before = w.a1.json(&["status"])["outbox"].as_u64().unwrap();
+    assert!(before >= 2, "outbox {before}");
+    // A new invite on the same database: nothing local is lost, the outbox is unchanged.
+    let code = w.hub.invite("volunteer", "Lan (máy mới)", &["Tổ A"], None);
+    w.a1.json(&["join", "--hub", &w.hub.url, "--code", &code]);
+    assert_eq!(w.a1.json(&["status"])["outbox"].as_u64().unwrap(), before);
+    assert!(ids(&w.a1.json(&["household", "list"])).contains(&house));
+    w.a1.sync();
+    assert_eq!(w.a1.json(&["status"])["outbox"], 0);
+    w.coord.sync();
+    assert!(ids(&w.coord.json(&["household", "list"])).contains(&house));
+
+    let other = HubProcess::start(&["Tổ 1"]);
+    let code = other.invite("volunteer", "Lan", &["Tổ 1"], None);
+    let (_, msg) = w.a1.fails(&["join", "--hub", &other.url, "--code", &code]);
+    assert!(msg.contains("ward"), "{msg}");
+    assert!(ids(&w.a1.json(&["household", "list"])).contains(&house));
+}
+
+#[test]
+fn visits_from_lying_clocks_are_kept_and_flagged() {
+    let w = ward();
+    w.a1.json(&[
+        "visit",
+        "add",
+        "--household",
+        &w.shared,
+        "--outcome",
+        "not_home",
+        "--at",
+        "1970-01-01T08:00:00+07:00",
+    ]);
+    let ahead = (Utc::now() + chrono::Duration::hours(20)).to_rfc3339();
+    w.a1.json(&[
+        "visit",
+        "add",
+        "--household",
+        &w.shared,
+        "--outcome",
+        "revisit",
+        "--at",
+        &ahead,
+    ]);
+    w.a1.json(&[
+        "visit",
+        "add",
+        "--household",
+        &w.shared,
+        "--outcome",
+        "declined",
+    ]);
+    let before = w.a1.json(&["visit", "list"]);
+    assert!(before
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|v| v["received_at"].is_null()));
+    w.a1.sync();
+    w.coord.sync();
+    for d in [&w.a1, &w.coord] {
+        let visits = d.json(&["visit", "list"]);
+        let flags: Vec<(String, Value)> = visits
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| {
+                (
+                    v["outcome"].as_str().unwrap().to_string(),
+                    v["clock_flag"].clone(),
+                )
+            })
+            .collect();
+        assert!(
+            flags.contains(&("not_home".into(), "before_campaign".into())),
+            "{flags:?}"
+        );
+        assert!(
+            flags.contains(&("revisit".into(), "ahead_of_hub".into())),
+            "{flags:?}"
+        );
+        assert!(
+            flags.contains(&("declined".into(), Value::Null)),
+            "{flags:?}"
+        );
+        assert!(visits
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|v| !v["received_at"].is_null()));
+    }
+    assert_eq!(w.coord.json(&["report"])["visits"], 3);
+}
+
+fn post(url: &str, token: Option<&str>, body: Vec<u8>) -> (u16, Value) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut r = reqwest::Client::new()
+            .post(url)
+            .header("content-type", wire::CONTENT_TYPE)
+            .body(body);
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        let resp = r.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    })
+}
+
+fn token(d: &Device) -> String {
+    Store::open(&d.db)
+        .unwrap()
+        .identity()
+        .unwrap()
+        .unwrap()
+        .token
+}
+
+#[test]
+fn bad_codes_tokens_and_bodies_are_refused_and_change_nothing() {
+    let w = ward();
+    w.coord.sync();
+    let hub_state = |coord: &Device| {
+        let r = coord.sync();
+        (r["docs_received"].clone(), coord.state())
+    };
+    let (_, before) = hub_state(&w.coord);
+    let sync_url = format!("{}/v1/sync", w.hub.url);
+
+    // Invite codes: wrong, reused, expired.
+    let d = Device::new();
+    let (_, msg) = d.fails(&["join", "--hub", &w.hub.url, "--code", "AAAAA-BBBBB"]);
+    assert!(
+        msg.contains("401") && msg.contains("invite code not valid"),
+        "{msg}"
+    );
+    let code = w.hub.invite("volunteer", "Lan", &["Tổ A"], None);
+    d.json(&["join", "--hub", &w.hub.url, "--code", &code]);
+    let (_, msg) = Device::new().fails(&["join", "--hub", &w.hub.url, "--code", &code]);
+    assert!(msg.contains("invite code not valid"), "{msg}");
+    let mut admin = doorstep_hub::Hub::open(&w.hub.data()).unwrap();
+    let expired = admin
+        .invite(
+            &InviteRequest {
+                role: Role::Volunteer,
+                name: "Cũ".into(),
+                groups: vec!["Tổ A".into()],
+                point: None,
+                expires_hours: Some(1),
+            },
+            Utc::now() - chrono::Duration::hours(2),
+        )
+        .unwrap();
+    let (_, msg) = Device::new().fails(&["join", "--hub", &w.hub.url, "--code", &expired.code]);
+    assert!(msg.contains("invite code not valid"), "{msg}");
+    // Codes are typed by people: case, spaces and dashes do not matter.
+    let code = w.hub.invite("volunteer", "Hoa", &["Tổ B"], None);
+    let sloppy = code.to_lowercase().replace('-', " ");
+    Device::new().json(&["join", "--hub", &w.hub.url, "--code", &sloppy]);
+
+    // Tokens: forged, missing, revoked.
+    let empty = wire::encode(&SyncRequest {
+        cursor: 0,
+        pushes: vec![],
+    });
+    let (status, body) = post(&sync_url, Some("dst_forged"), empty.clone());
+    assert_eq!(status, 401);
+    assert_eq!(body["error"], "unknown device token");
+    assert_eq!(post(&sync_url, None, empty.clone()).0, 401);
+    let revoked_id = Store::open(&d.db)
+        .unwrap()
+        .identity()
+        .unwrap()
+        .unwrap()
+        .device_id;
+    let out = w
+        .hub
+        .admin(&["hub", "revoke", "--device", &revoked_id.to_string()]);
+    assert!(out.status.success());
+    let (_, msg) = d.fails(&["sync"]);
+    assert!(msg.contains("revoked"), "{msg}");
+
+    // A volunteer writing another group's document, and a document the ward does not have.
+    let a1_token = token(&w.a1);
+    let scratch = tempfile::TempDir::new().unwrap();
+    let mut forger = Store::open(&scratch.path().join("f.sqlite")).unwrap();
+    forger
+        .merge_documents(
+            &Store::open(&w.coord.db)
+                .unwrap()
+                .export_documents()
+                .unwrap(),
+        )
+        .unwrap();
+    let group_b = forger.group_by_name("Tổ B").unwrap();
+    forger
+        .add_household(
+            group_b.id,
+            HouseholdDraft {
+                alley: "Ngõ giả".into(),
+                number: "1".into(),
+                ..Default::default()
+            },
+            Utc::now(),
+        )
+        .unwrap();
+    let pushes: Vec<Push> = forger
+        .outbox(wire::BATCH_BYTES)
+        .unwrap()
+        .into_iter()
+        .filter(|o| o.doc == doorstep_store::DocId::Group(group_b.id))
+        .map(|o| Push {
+            doc: o.doc.into(),
+            changes: o.changes,
+        })
+        .collect();
+    assert_eq!(pushes.len(), 1);
+    let (status, body) = post(
+        &sync_url,
+        Some(&a1_token),
+        wire::encode(&SyncRequest {
+            cursor: 0,
+            pushes: pushes.clone(),
+        }),
+    );
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["doc"], format!("group/{}", group_b.id));
+    let coord_token = token(&w.coord);
+    let unknown = Push {
+        doc: wire::WireDoc(1, [9; 16]),
+        changes: pushes[0].changes.clone(),
+    };
+    let (status, body) = post(
+        &sync_url,
+        Some(&coord_token),
+        wire::encode(&SyncRequest {
+            cursor: 0,
+            pushes: vec![unknown],
+        }),
+    );
+    assert_eq!(status, 404, "{body}");
+
+    // Garbage: random, truncated, changes that are not Automerge, an oversized body.
+    let (status, body) = post(
+        &sync_url,
+        Some(&a1_token),
+        b"\x10 certainly not postcard".to_vec(),
+    );
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("not a sync message"),
+        "{body}"
+    );
+    let real = wire::encode(&SyncRequest {
+        cursor: 0,
+        pushes: pushes.clone(),
+    });
+    let (status, _) = post(
+        &sync_url,
+        Some(&coord_token),
+        real[..real.len() / 2].to_vec(),
+    );
+    assert_eq!(status, 400);
+    let junk = Push {
+        doc: pushes[0].doc,
+        changes: vec![b"nope".to_vec()],
+    };
+    let (status, body) = post(
+        &sync_url,
+        Some(&coord_token),
+        wire::encode(&SyncRequest {
+            cursor: 0,
+            pushes: vec![junk],
+        }),
+    );
+    assert_eq!(status, 422, "{body}");
+    assert!(body["doc"].as_str().is_some());
+    let (status, body) = post(
+        &sync_url,
+        Some(&coord_token),
+        vec![0x10; wire::MAX_BODY + 10],
+    );
+    assert_eq!(status, 413, "{body}");
+    assert!(body["error"].as_str().is_some());
+
+    // Nothing reached the hub's data, and it still serves.
+    let (received, after) = hub_state(&w.coord);
+    assert_eq!(received, 0);
+    assert_eq!(after, before);
+    w.a1.sync();
+}
+
+#[test]
+fn failed_invite_codes_are_rate_limited() {
+    let hub = HubProcess::start(&["Tổ 1"]);
+    let d = Device::new();
+    let mut statuses = Vec::new();
+    for _ in 0..12 {
+        let (_, msg) = d.fails(&["join", "--hub", &hub.url, "--code", "ZZZZZ-ZZZZZ"]);
+        statuses.push(if msg.contains("429") {
+            429
+        } else if msg.contains("401") {
+            401
+        } else {
+            0
+        });
+    }
+    assert_eq!(&statuses[..10], &[401; 10]);
+    assert_eq!(&statuses[10..], &[429, 429]);
+    // Even a good code waits out the window from that address.
+    let code = hub.invite("volunteer", "Lan", &["Tổ 1"], None);
+    let (_, msg) = d.fails(&["join", "--hub", &hub.url, "--code", &code]);
+    assert!(msg.contains("too many failed attempts"), "{msg}");
+}
+
+#[test]
+fn the_hub_describes_every_endpoint_and_answers_health() {
+    let hub = HubProcess::start(&["Tổ 1"]);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (health, spec) = rt.block_on(async {
+        let c = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .build()
+            .unwrap();
+        let h = c
+            .get(format!("{}/health", hub.url))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16();
+        let s: Value = c
+            .get(format!("{}/openapi.json", hub.url))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        (h, s)
+    });
+    assert_eq!(health, 200);
+    for path in [
+        "/health",
+        "/v1/join",
+        "/v1/sync",
+        "/v1/invites",
+        "/v1/devices",
+        "/v1/devices/{id}/revoke",
+    ] {
+        assert!(spec["paths"][path].is_object(), "openapi lacks {path}");
+    }
+    assert!(spec["components"]["schemas"]["JoinResponse"].is_object());
+}
+
+#[test]
+fn a_coordinator_device_invites_lists_and_the_admin_revokes() {
+    let w = ward();
+    w.coord.json(&["point", "add", "--name", "Điểm chợ"]);
+    w.coord.sync();
+    let invite = w.coord.json(&[
+        "invite",
+        "--role",
+        "student",
+        "--name",
+        "Minh",
+        "--point",
+        "Điểm chợ",
+    ]);
+    assert!(invite["code"].as_str().unwrap().len() >= 10);
+    assert!(invite["expires_at"].as_str().is_some());
+    let student = Device::new();
+    let joined = student.json(&[
+        "join",
+        "--hub",
+        &w.hub.url,
+        "--code",
+        invite["code"].as_str().unwrap(),
+    ]);
+    assert_eq!(joined["role"], "student");
+    assert_eq!(joined["points"][0], "Điểm chợ");
+    student.sync();
+    student.json(&[
+        "walkin",
+        "add",
+        "--point",
+        "Điểm chợ",
+        "--service",
+        "vssid",
+        "--result",
+        "done",
+    ]);
+    student.sync();
+    assert_eq!(
+        student
+            .json(&["household", "list"])
+            .as_array()
+            .unwrap()
+            .len(),
+        0,
+        "a student holds no households"
+    );
+    w.coord.sync();
+    assert_eq!(w.coord.json(&["report"])["walkins"], 1);
+    // A volunteer's device may not invite.
+    let (_, msg) = w.a1.fails(&[
+        "invite",
+        "--role",
+        "volunteer",
+        "--name",
+        "X",
+        "--group",
+        "Tổ A",
+    ]);
+    assert!(msg.contains("403"), "{msg}");
+    let out = w.hub.admin(&["--json", "hub", "devices"]);
+    let devices: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(devices.as_array().unwrap().len(), 5);
+}
+
+#[test]
+fn a_hub_restored_from_an_old_backup_gets_the_history_it_lacks() {
+    let mut w = ward();
+    let backup = w.hub.dir.path().join("backup");
+    w.hub.kill();
+    let copy = std::process::Command::new("cp")
+        .arg("-r")
+        .arg(w.hub.data())
+        .arg(&backup)
+        .status()
+        .unwrap();
+    assert!(copy.success());
+    w.hub.restart();
+    // Acknowledged by the hub, then the hub loses it.
+    w.a1.json(&[
+        "visit",
+        "add",
+        "--household",
+        &w.shared,
+        "--outcome",
+        "not_home",
+    ]);
+    w.a1.sync();
+    w.hub.kill();
+    std::fs::remove_dir_all(w.hub.data()).unwrap();
+    std::fs::rename(&backup, w.hub.data()).unwrap();
+    w.hub.restart();
+    // The next visit depends on the lost one: the hub asks for the history, the device sends it.
+    w.a1.json(&[
+        "visit",
+        "add",
+        "--household",
+        &w.shared,
+        "--outcome",
+        "revisit",
+    ]);
+    w.a1.sync();
+    assert_eq!(w.a1.json(&["status"])["outbox"], 0);
+    let fresh = Device::joined(&w.hub, "coordinator", "Anh Tuấn", &[]);
+    assert_eq!(fresh.json(&["report"])["visits"], 2);
+}

@@ -113,3 +113,148 @@ impl Device {
         h["id"].as_str().expect("household id").to_string()
     }
 }
+
+/// A ward hub served by the real binary on a loopback port, killed (SIGKILL) when dropped.
+pub struct HubProcess {
+    pub dir: TempDir,
+    pub url: String,
+    pub port: u16,
+    child: Option<std::process::Child>,
+}
+
+impl HubProcess {
+    /// Creates a hub for a ward with `groups` and serves it on a free port.
+    pub fn start(groups: &[&str]) -> Self {
+        let dir = TempDir::new().expect("temp dir");
+        let data = dir.path().join("hub");
+        let mut init = Command::new(BIN);
+        init.args(["hub", "init", "--data"])
+            .arg(&data)
+            .args(["--ward", "Phường Cửa Nam"]);
+        for g in groups {
+            init.args(["--group", g]);
+        }
+        let out = init.output().expect("hub init");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut hub = HubProcess {
+            dir,
+            url: String::new(),
+            port: 0,
+            child: None,
+        };
+        hub.serve("127.0.0.1:0");
+        hub
+    }
+
+    pub fn data(&self) -> PathBuf {
+        self.dir.path().join("hub")
+    }
+
+    fn serve(&mut self, listen: &str) {
+        use std::io::{BufRead, BufReader};
+        let mut child = Command::new(BIN)
+            .args(["hub", "serve", "--data"])
+            .arg(self.data())
+            .args(["--listen", listen])
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("hub serve");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("first line");
+        let url = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_string();
+        self.port = url
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("port");
+        self.url = url;
+        self.child = Some(child);
+    }
+
+    /// SIGKILLs the hub process.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the hub again on the same port.
+    pub fn restart(&mut self) {
+        self.kill();
+        let listen = format!("127.0.0.1:{}", self.port);
+        for _ in 0..50 {
+            let probe = std::net::TcpListener::bind(&listen);
+            if probe.is_ok() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        self.serve(&listen);
+    }
+
+    /// Makes an invite code with the admin command.
+    pub fn invite(&self, role: &str, name: &str, groups: &[&str], point: Option<&str>) -> String {
+        let mut c = Command::new(BIN);
+        c.args(["--json", "hub", "invite", "--data"])
+            .arg(self.data())
+            .args(["--role", role, "--name", name]);
+        for g in groups {
+            c.args(["--group", g]);
+        }
+        if let Some(p) = point {
+            c.args(["--point", p]);
+        }
+        let out = c.output().expect("hub invite");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: Value = serde_json::from_slice(&out.stdout).expect("invite JSON");
+        v["code"].as_str().expect("code").to_string()
+    }
+
+    /// Runs an admin command against this hub's data directory.
+    pub fn admin(&self, args: &[&str]) -> Output {
+        Command::new(BIN)
+            .args(args)
+            .arg("--data")
+            .arg(self.data())
+            .output()
+            .expect("hub admin")
+    }
+}
+
+impl Drop for HubProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+impl Device {
+    /// A device joined to `hub` with a fresh invite.
+    pub fn joined(hub: &HubProcess, role: &str, name: &str, groups: &[&str]) -> Self {
+        let d = Self::new();
+        let code = hub.invite(role, name, groups, None);
+        d.json(&["join", "--hub", &hub.url, "--code", &code]);
+        d.json(&["sync"]);
+        d
+    }
+
+    pub fn sync(&self) -> Value {
+        self.json(&["sync"])
+    }
+}

@@ -17,7 +17,9 @@ use doorstep_domain::validate::{check_household, check_text, check_visit_content
 use doorstep_domain::*;
 use doorstep_store::document::{self, DocId};
 use doorstep_sync::api::*;
-use doorstep_sync::wire::{Pull, PulledChange, SyncRequest, SyncResponse, WireDoc, BATCH_BYTES};
+use doorstep_sync::wire::{
+    Pull, PulledChange, Receipt, SyncRequest, SyncResponse, WireDoc, BATCH_BYTES,
+};
 use rand_core::{OsRng, TryRngCore};
 use sha2::{Digest, Sha256};
 
@@ -420,7 +422,17 @@ impl Hub {
                 self.docs.remove(&doc);
             }
         }
-        result?;
+        let pushed_hashes = result?;
+        let receipts = self
+            .storage
+            .receipts(&pushed_hashes)?
+            .into_iter()
+            .filter(|(_, at)| at.timestamp_millis() != now.timestamp_millis())
+            .map(|(hash, at)| Receipt {
+                hash,
+                received_at: at.timestamp_millis(),
+            })
+            .collect();
         let page = self.storage.pull(
             request.cursor,
             self.readable(device).as_ref(),
@@ -466,16 +478,19 @@ impl Hub {
             cursor: page.cursor,
             more: page.more,
             hub_time: now.timestamp_millis(),
+            receipts,
             pulls,
         })
     }
 
+    /// Applies pushed changes and stores the new ones; returns the hashes of all pushed.
     fn apply(
         &mut self,
         pushes: Vec<(DocId, Vec<Vec<u8>>)>,
         origin: &str,
         now: DateTime<Utc>,
-    ) -> Result<(), HubError> {
+    ) -> Result<Vec<[u8; 32]>, HubError> {
+        let mut pushed = Vec::new();
         let mut changes = Vec::new();
         let mut applied = Vec::new();
         for (id, raw) in pushes {
@@ -501,6 +516,7 @@ impl Hub {
                     message: format!("change {i} is not an Automerge change: {e}"),
                     doc: Some(id.to_string()),
                 })?;
+                pushed.push(change.hash().0);
                 doc.apply_changes([change])
                     .map_err(|e| bad(format!("{id}: change {i} cannot be applied: {e}")))?;
             }
@@ -529,7 +545,7 @@ impl Hub {
                 self.storage.compact(id, &bytes)?;
             }
         }
-        Ok(())
+        Ok(pushed)
     }
 }
 

@@ -31,6 +31,11 @@ CREATE TABLE IF NOT EXISTS changes (
     bytes       BLOB NOT NULL
 ) STRICT;
 CREATE INDEX IF NOT EXISTS changes_by_doc ON changes(doc_id, seq);
+-- Kept when changes are compacted away: a retried push learns the first receive time.
+CREATE TABLE IF NOT EXISTS receipts (
+    hash        BLOB PRIMARY KEY,
+    received_at INTEGER NOT NULL
+) STRICT;
 CREATE TABLE IF NOT EXISTS devices (
     id               TEXT PRIMARY KEY,
     name             TEXT NOT NULL,
@@ -197,6 +202,9 @@ impl HubStorage for SqliteStorage {
                 "INSERT OR IGNORE INTO changes (doc_id, hash, origin, received_at, bytes)
                  VALUES (?1, ?2, ?3, ?4, ?5)",
             )?;
+            let mut receipt = tx.prepare_cached(
+                "INSERT OR IGNORE INTO receipts (hash, received_at) VALUES (?1, ?2)",
+            )?;
             for c in changes {
                 let key = c.doc.to_string();
                 doc.execute([&key])?;
@@ -207,10 +215,27 @@ impl HubStorage for SqliteStorage {
                     ms(received_at),
                     c.bytes
                 ])?;
+                receipt.execute(params![c.hash.to_vec(), ms(received_at)])?;
             }
         }
         tx.commit()?;
         Ok(())
+    }
+
+    fn receipts(&self, hashes: &[[u8; 32]]) -> Result<Vec<ChangeReceipt>, HubError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT received_at FROM receipts WHERE hash = ?1")?;
+        let mut out = Vec::new();
+        for h in hashes {
+            if let Some(at) = stmt
+                .query_row([h.to_vec()], |r| r.get::<_, i64>(0))
+                .optional()?
+            {
+                out.push((*h, time(at)));
+            }
+        }
+        Ok(out)
     }
 
     fn changes_since_snapshot(&self, doc: DocId) -> Result<u64, HubError> {
@@ -262,6 +287,9 @@ impl HubStorage for SqliteStorage {
             )
             .optional()?
             .unwrap_or(0);
+        // A cursor past the hub's last change: the hub was restored from an older backup.
+        // Send the device everything in its scope again (duplicates are no-ops there).
+        let cursor_i = if cursor_i > last { 0 } else { cursor_i };
         let mut snapshots: Vec<PullItem> = Vec::new();
         {
             let mut stmt = tx.prepare_cached(

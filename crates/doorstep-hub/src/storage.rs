@@ -44,6 +44,9 @@ pub struct NewChange {
     pub bytes: Vec<u8>,
 }
 
+/// A change's hash and when the hub first received it.
+pub type ChangeReceipt = ([u8; 32], DateTime<Utc>);
+
 /// What a pull returns, in sequence order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PullItem {
@@ -88,6 +91,8 @@ pub trait HubStorage: Send {
         origin: &str,
         received_at: DateTime<Utc>,
     ) -> Result<(), HubError>;
+    /// When the hub first received each of these changes (those it holds).
+    fn receipts(&self, hashes: &[[u8; 32]]) -> Result<Vec<ChangeReceipt>, HubError>;
     /// How many changes a document has since its snapshot.
     fn changes_since_snapshot(&self, doc: DocId) -> Result<u64, HubError>;
     /// Replaces a document's snapshot by `bytes`, which hold every change stored for it.

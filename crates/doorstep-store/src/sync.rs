@@ -133,10 +133,30 @@ impl Store {
     /// Refuses a change to `doc` that this device's role and groups do not allow.
     pub(crate) fn check_scope(&self, doc: DocId) -> Result<()> {
         match self.identity()? {
-            Some(id) if !id.may_write(doc) => Err(StoreError::OutOfScope {
-                role: id.role,
-                doc: doc.to_string(),
-            }),
+            Some(id) if !id.may_write(doc) => {
+                let named = |name: Option<String>, what: &str| match name {
+                    Some(n) => format!("{what} {n:?}"),
+                    None => doc.to_string(),
+                };
+                let doc = match doc {
+                    DocId::Ward(_) => "the ward's groups and literacy points".to_string(),
+                    DocId::Group(g) => named(
+                        self.groups()?
+                            .into_iter()
+                            .find(|x| x.id == g)
+                            .map(|x| x.name),
+                        "residential group",
+                    ),
+                    DocId::Point(p) => named(
+                        self.points()?
+                            .into_iter()
+                            .find(|x| x.id == p)
+                            .map(|x| x.name),
+                        "literacy point",
+                    ),
+                };
+                Err(StoreError::OutOfScope { role: id.role, doc })
+            }
             _ => Ok(()),
         }
     }
@@ -226,6 +246,16 @@ impl Store {
             as u64)
     }
 
+    /// Forgets what the hub was thought to hold of `doc`, so that the next sync sends its whole
+    /// history (the hub said it lacks some: restored from a backup, say).
+    pub fn resend_all(&mut self, doc: DocId) -> Result<()> {
+        self.conn.execute(
+            "DELETE FROM sync_state WHERE doc_id = ?1",
+            [doc.to_string()],
+        )?;
+        Ok(())
+    }
+
     /// Changes the hub has not acknowledged, counted exactly.
     pub fn outbox_count(&mut self) -> Result<u64> {
         let identity = self.identity()?;
@@ -242,12 +272,14 @@ impl Store {
     }
 
     /// Applies a hub answer in one transaction: merges what it sent, records that it holds
-    /// what was `pushed` (received at `hub_time`), and moves the cursor. All or nothing.
+    /// what was `pushed` (received at `hub_time`, or at the time `earlier` gives for a change
+    /// it had received before), and moves the cursor. All or nothing.
     pub fn apply_sync(
         &mut self,
         pushed: &[OutgoingDoc],
         incoming: &[IncomingDoc],
         hub_time: DateTime<Utc>,
+        earlier: &[([u8; 32], DateTime<Utc>)],
         cursor: u64,
     ) -> Result<Applied> {
         let mut work = Work::default();
@@ -287,7 +319,13 @@ impl Store {
         }
         for p in pushed {
             self.doc_mut(&mut work, p.doc)?;
-            receipts.extend(p.hashes.iter().map(|h| (*h, hub_time.timestamp_millis())));
+            receipts.extend(p.hashes.iter().map(|h| {
+                let at = earlier
+                    .iter()
+                    .find(|(e, _)| *e == h.0)
+                    .map_or(hub_time, |(_, at)| *at);
+                (*h, at.timestamp_millis())
+            }));
         }
         let mut synced: HashMap<DocId, Vec<ChangeHash>> = HashMap::new();
         for (id, doc, before) in work.docs.iter_mut() {

@@ -211,6 +211,7 @@ pub async fn join(
             changes: vec![],
         }],
         Utc::now(),
+        &[],
         0,
     )?;
     store.set_identity(&identity)?;
@@ -232,6 +233,7 @@ pub async fn sync(store: &mut Store, hub_url: Option<&str>) -> Result<SyncReport
     let mut report = SyncReport::default();
     let mut sent = std::collections::HashSet::new();
     let mut received = std::collections::HashSet::new();
+    let mut resent = std::collections::HashSet::new();
     for _ in 0..MAX_ROUNDS {
         let outbox = store.outbox(wire::BATCH_BYTES)?;
         let request = SyncRequest {
@@ -246,7 +248,18 @@ pub async fn sync(store: &mut Store, hub_url: Option<&str>) -> Result<SyncReport
         };
         let body = wire::encode(&request);
         report.sent_bytes += body.len() as u64;
-        let answer = client.round(&identity.token, body).await?;
+        let answer = match client.round(&identity.token, body).await {
+            // The hub lacks history this device assumed it had: send the whole document once.
+            Err(SyncError::Refused {
+                status: 409,
+                doc: Some(doc),
+                ..
+            }) if resent.insert(doc.clone()) => {
+                store.resend_all(doc.parse()?)?;
+                continue;
+            }
+            other => other?,
+        };
         report.received_bytes += answer.len() as u64;
         report.rounds += 1;
         let response: SyncResponse = wire::decode(&answer)?;
@@ -272,7 +285,12 @@ pub async fn sync(store: &mut Store, hub_url: Option<&str>) -> Result<SyncReport
             .timestamp_millis_opt(response.hub_time)
             .single()
             .unwrap_or_else(Utc::now);
-        store.apply_sync(&outbox, &incoming, hub_time, response.cursor)?;
+        let earlier: Vec<([u8; 32], chrono::DateTime<Utc>)> = response
+            .receipts
+            .iter()
+            .filter_map(|r| Some((r.hash, Utc.timestamp_millis_opt(r.received_at).single()?)))
+            .collect();
+        store.apply_sync(&outbox, &incoming, hub_time, &earlier, response.cursor)?;
         sent.extend(outbox.iter().map(|o| o.doc));
         received.extend(incoming.iter().map(|i| i.doc));
         if !response.more && !store.has_outbox()? {

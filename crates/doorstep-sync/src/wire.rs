@@ -111,6 +111,14 @@ pub struct Pull {
     pub changes: Vec<PulledChange>,
 }
 
+/// When the hub first received a pushed change it already held (a retried push): its
+/// original receive time, so every device agrees on it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Receipt {
+    pub hash: [u8; 32],
+    pub received_at: i64,
+}
+
 /// The hub's half of a round.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SyncResponse {
@@ -120,6 +128,8 @@ pub struct SyncResponse {
     pub more: bool,
     /// The hub's clock (Unix milliseconds) when it committed the pushed changes.
     pub hub_time: i64,
+    /// Pushed changes the hub had received earlier, with that time (empty but on retries).
+    pub receipts: Vec<Receipt>,
     pub pulls: Vec<Pull>,
 }
 
