@@ -536,3 +536,22 @@ impl VisitDraft {
         }
     }
 }
+
+/// One line of a volunteer's walk list: a household and where its visits stand.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WalkRow {
+    pub id: Id,
+    pub group_id: Id,
+    pub group: String,
+    pub alley: String,
+    pub number: String,
+    pub members: Option<u32>,
+    pub priority: PriorityFlags,
+    pub internet: Internet,
+    pub name: Option<String>,
+    pub visits: u32,
+    pub last_outcome: Option<Outcome>,
+    pub last_visit: Option<DateTime<Utc>>,
+    /// The open follow-up's date (the latest visit asked for one).
+    pub follow_up: Option<NaiveDate>,
+}

@@ -140,6 +140,35 @@ impl Hub {
         Ok((ward, made))
     }
 
+    /// Creates a hub in `dir` holding a ward that exists as documents already (a device's demo
+    /// ward, or a ward moved from another hub). Every document is checked as a push would be.
+    pub fn import(
+        dir: &Path,
+        ward: &Ward,
+        documents: &[doorstep_store::DocumentBytes],
+    ) -> Result<(), HubError> {
+        let mut storage = SqliteStorage::open(dir)?;
+        if let Some((_, name)) = storage.ward()? {
+            return Err(HubError::BadRequest(format!(
+                "{} already holds the hub of ward {name:?}",
+                dir.display()
+            )));
+        }
+        let mut changes = Vec::new();
+        for d in documents {
+            let id: DocId = d.id.parse()?;
+            let mut doc = AutoCommit::load(&d.bytes).map_err(|e| HubError::Invalid {
+                message: format!("cannot be read: {e}"),
+                doc: Some(d.id.clone()),
+            })?;
+            document::check_identity(id, &doc)?;
+            check_records(id, &doc)?;
+            collect_changes(&mut doc, id, &[], &mut changes);
+        }
+        storage.append_changes(&changes, "hub", Utc::now())?;
+        storage.set_ward(ward.id, &ward.name)
+    }
+
     /// Opens the hub in `dir`.
     pub fn open(dir: &Path) -> Result<Hub, HubError> {
         let storage = SqliteStorage::open(dir)?;

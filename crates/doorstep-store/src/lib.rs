@@ -162,6 +162,14 @@ impl Store {
         self.ward_id()?.ok_or(StoreError::NoWard)
     }
 
+    /// The ward's name, without loading a document.
+    pub fn ward_name(&self) -> Result<Option<String>> {
+        if self.ward_id()?.is_none() {
+            return Ok(None);
+        }
+        meta(&self.conn, "ward_name")
+    }
+
     /// The ward's name and id.
     pub fn ward(&mut self) -> Result<Option<Ward>> {
         let Some(id) = self.ward_id()? else {
@@ -394,6 +402,33 @@ impl Store {
         ))?;
         let rows = stmt.query_map([group.map(|g| g.to_string())], tables::household_from_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The walk list: every household this device holds, in walk order, with its visits'
+    /// count, latest outcome and open follow-up.
+    pub fn walk_list(&self) -> Result<Vec<WalkRow>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT h.id, h.group_id, coalesce(g.name, ''), h.alley, h.number, h.members,
+                    h.elderly, h.disability, h.poor, h.near_poor, h.internet, h.name,
+                    (SELECT count(*) FROM visits v WHERE v.household_id = h.id),
+                    l.outcome, l.device_time, l.follow_up_date
+             FROM households h
+             LEFT JOIN residential_groups g ON g.id = h.group_id
+             LEFT JOIN visits l ON l.id = (SELECT v.id FROM visits v WHERE v.household_id = h.id
+                                           ORDER BY v.device_time DESC, v.id DESC LIMIT 1)
+             ORDER BY h.group_id, h.alley, CAST(h.number AS INTEGER), h.number, h.id",
+        )?;
+        let rows = stmt.query_map([], tables::walk_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// A device-local setting (not synced): targets, the open literacy-point session...
+    pub fn setting(&self, key: &str) -> Result<Option<String>> {
+        meta(&self.conn, &format!("setting.{key}"))
+    }
+
+    pub fn set_setting(&self, key: &str, value: &str) -> Result<()> {
+        set_meta(&self.conn, &format!("setting.{key}"), value)
     }
 
     /// Records a visit to a household.

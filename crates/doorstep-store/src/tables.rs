@@ -119,7 +119,11 @@ pub fn materialize_document(
 ) -> Result<(), StoreError> {
     match id {
         DocId::Ward(ward_id) => {
-            let (_, groups, points) = document::read_ward(ward_id, doc)?;
+            let (ward, groups, points) = document::read_ward(ward_id, doc)?;
+            conn.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('ward_name', ?1)",
+                [&ward.name],
+            )?;
             conn.execute("DELETE FROM residential_groups", [])?;
             conn.execute("DELETE FROM literacy_points", [])?;
             for g in groups {
@@ -290,6 +294,26 @@ pub fn load_assists(conn: &Connection, visits: &mut [Visit]) -> Result<(), Store
             .collect::<Result<_, _>>()?;
     }
     Ok(())
+}
+
+pub fn walk_row(row: &Row) -> rusqlite::Result<WalkRow> {
+    Ok(WalkRow {
+        id: parse(row, 0)?,
+        group_id: parse(row, 1)?,
+        group: row.get(2)?,
+        alley: row.get(3)?,
+        number: row.get(4)?,
+        members: row.get(5)?,
+        priority: flags(row, 6)?,
+        internet: parse(row, 10)?,
+        name: row.get(11)?,
+        visits: row.get(12)?,
+        last_outcome: parse_opt(row, 13)?,
+        last_visit: row
+            .get::<_, Option<i64>>(14)?
+            .and_then(|ms| Utc.timestamp_millis_opt(ms).single()),
+        follow_up: parse_opt(row, 15)?,
+    })
 }
 
 pub fn walkin_from_row(row: &Row) -> rusqlite::Result<WalkIn> {

@@ -152,6 +152,39 @@ impl HubClient {
         self.post_json("/v1/invites", Some(token), request).await
     }
 
+    /// The hub's enrolled devices (coordinator devices).
+    pub async fn devices(&self, token: &str) -> Result<Vec<DeviceInfo>, SyncError> {
+        let response = self
+            .http
+            .get(format!("{}/v1/devices", self.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .map_err(|e| self.unreachable(e))?;
+        if !response.status().is_success() {
+            return Err(Self::refused(response).await);
+        }
+        response
+            .json()
+            .await
+            .map_err(|e| SyncError::BadAnswer(e.to_string()))
+    }
+
+    /// Revokes a device (coordinator devices).
+    pub async fn revoke(&self, token: &str, device: uuid::Uuid) -> Result<(), SyncError> {
+        let response = self
+            .http
+            .post(format!("{}/v1/devices/{device}/revoke", self.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .map_err(|e| self.unreachable(e))?;
+        if !response.status().is_success() {
+            return Err(Self::refused(response).await);
+        }
+        Ok(())
+    }
+
     /// One sync round: a request body out, a response body back.
     pub async fn round(&self, token: &str, body: Vec<u8>) -> Result<Vec<u8>, SyncError> {
         let response = self

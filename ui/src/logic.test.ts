@@ -1,0 +1,58 @@
+import { describe, expect, it } from 'vitest'
+import { filterRows, fold, noPriority, parseJoinInput, percent, virtualWindow, withAlleyHeadings, type WalkRow } from './logic'
+
+function row(alley: string, number: string, extra: Partial<WalkRow> = {}): WalkRow {
+  return {
+    id: `${alley}-${number}`, group_id: 'g1', group: 'Tổ 1', alley, number, members: 3,
+    priority: noPriority(), internet: 'unknown', name: null, visits: 0, last_outcome: null,
+    last_visit: null, follow_up: null, ...extra,
+  }
+}
+
+const rows = [
+  row('Ngõ 12 Hàng Bông', '5', { visits: 2, last_outcome: 'assisted' }),
+  row('Ngõ 12 Hàng Bông', '7', { priority: { ...noPriority(), elderly: true } }),
+  row('Ngách 3/14 Đường Thành', '9', { visits: 1, follow_up: '2026-11-20' }),
+  row('Ngách 3/14 Đường Thành', '11', { visits: 1, follow_up: '2026-12-20', group_id: 'g2', group: 'Tổ 2' }),
+]
+
+describe('walk list', () => {
+  it('searches alleys without accents and house numbers', () => {
+    expect(fold('Đường Thành')).toBe('duong thanh')
+    expect(filterRows(rows, 'duong thanh', 'all', '2026-11-25').map((r) => r.number)).toEqual(['9', '11'])
+    expect(filterRows(rows, '7', 'all', '2026-11-25').map((r) => r.number)).toEqual(['7'])
+  })
+
+  it('filters by not visited, priority and follow-ups due today', () => {
+    expect(filterRows(rows, '', 'not_visited', '2026-11-25').map((r) => r.number)).toEqual(['7'])
+    expect(filterRows(rows, '', 'priority', '2026-11-25').map((r) => r.number)).toEqual(['7'])
+    expect(filterRows(rows, '', 'follow_up', '2026-11-25').map((r) => r.number)).toEqual(['9'])
+    expect(filterRows(rows, '', 'all', '2026-11-25', new Set(['g2'])).map((r) => r.number)).toEqual(['11'])
+  })
+
+  it('groups households under their alley', () => {
+    const items = withAlleyHeadings(rows)
+    expect(items.map((i) => i.kind)).toEqual(['alley', 'household', 'household', 'alley', 'household', 'alley', 'household'])
+    expect(items[0]).toMatchObject({ alley: 'Ngõ 12 Hàng Bông', count: 2 })
+  })
+})
+
+describe('virtual list', () => {
+  it('renders only the rows in view, with overscan', () => {
+    expect(virtualWindow(0, 640, 64, 5000)).toEqual({ start: 0, end: 16 })
+    expect(virtualWindow(64 * 1000, 640, 64, 5000)).toEqual({ start: 994, end: 1016 })
+    expect(virtualWindow(64 * 4999, 640, 64, 5000)).toEqual({ start: 4993, end: 5000 })
+  })
+})
+
+describe('joining', () => {
+  it('reads a pasted join link or a typed code', () => {
+    expect(parseJoinInput('', 'doorstep://join?hub=http://10.0.0.2:7300&code=K7P2Q-9XMTR')).toEqual({ hub: 'http://10.0.0.2:7300', code: 'K7P2Q-9XMTR' })
+    expect(parseJoinInput(' http://h:1 ', ' abcde-fghjk ')).toEqual({ hub: 'http://h:1', code: 'abcde-fghjk' })
+  })
+
+  it('rounds percentages to one decimal and survives empty wards', () => {
+    expect(percent(1, 3)).toBe(33.3)
+    expect(percent(0, 0)).toBe(0)
+  })
+})

@@ -1,0 +1,123 @@
+// The UI's own logic, kept pure so Vitest can check it without a window: walk-list
+// filtering and grouping, the virtual list's window, join-link parsing, small formatters.
+
+export type Outcome = 'assisted' | 'not_home' | 'declined' | 'revisit'
+export type AssistResult = 'done' | 'partial' | 'needs_follow_up'
+export type AgeBand = '0_17' | '18_59' | '60_plus'
+export type Role = 'volunteer' | 'student' | 'coordinator'
+export type Internet = 'yes' | 'no' | 'unknown'
+
+export interface PriorityFlags {
+  elderly: boolean
+  disability: boolean
+  poor: boolean
+  near_poor: boolean
+}
+
+export interface WalkRow {
+  id: string
+  group_id: string
+  group: string
+  alley: string
+  number: string
+  members: number | null
+  priority: PriorityFlags
+  internet: Internet
+  name: string | null
+  visits: number
+  last_outcome: Outcome | null
+  last_visit: string | null
+  follow_up: string | null
+}
+
+export type Filter = 'all' | 'not_visited' | 'priority' | 'follow_up'
+
+export const SERVICES = [
+  'vneid_install', 'vneid_activate', 'vneid_level2_guide', 'ihanoi', 'public_service_portal',
+  'mps_portal', 'etax', 'vssid', 'cashless_payment', 'internet_access', 'other',
+] as const
+export type Service = (typeof SERVICES)[number]
+export const OUTCOMES: Outcome[] = ['assisted', 'not_home', 'declined', 'revisit']
+export const RESULTS: AssistResult[] = ['done', 'partial', 'needs_follow_up']
+export const AGE_BANDS: AgeBand[] = ['0_17', '18_59', '60_plus']
+export const PRIORITIES: (keyof PriorityFlags)[] = ['elderly', 'disability', 'poor', 'near_poor']
+
+export function noPriority(): PriorityFlags {
+  return { elderly: false, disability: false, poor: false, near_poor: false }
+}
+
+export function anyPriority(p: PriorityFlags): boolean {
+  return p.elderly || p.disability || p.poor || p.near_poor
+}
+
+/** Vietnamese-insensitive search text: lowercase, accents and đ folded. */
+export function fold(text: string): string {
+  return text.normalize('NFD').replace(/[\u0300-\u036f]/g, '').replace(/đ/gi, 'd').toLowerCase()
+}
+
+export function isDue(row: WalkRow, today: string): boolean {
+  return row.follow_up !== null && row.follow_up <= today
+}
+
+/** The rows a volunteer asked for: search by alley or house number, then a filter. */
+export function filterRows(rows: WalkRow[], search: string, filter: Filter, today: string, groups?: Set<string>): WalkRow[] {
+  const q = fold(search.trim())
+  return rows.filter((r) => {
+    if (groups && !groups.has(r.group_id)) return false
+    if (q && !fold(`${r.alley} ${r.number} ${r.alley} số ${r.number}`).includes(q) && !fold(r.number) .startsWith(q)) return false
+    switch (filter) {
+      case 'not_visited':
+        return r.visits === 0
+      case 'priority':
+        return anyPriority(r.priority)
+      case 'follow_up':
+        return isDue(r, today)
+      default:
+        return true
+    }
+  })
+}
+
+/** A row of the rendered walk list: an alley heading, or a household. */
+export type ListItem = { kind: 'alley'; key: string; group: string; alley: string; count: number } | { kind: 'household'; key: string; row: WalkRow }
+
+/** Rows grouped under alley headings, in walk order. */
+export function withAlleyHeadings(rows: WalkRow[]): ListItem[] {
+  const items: ListItem[] = []
+  let heading: Extract<ListItem, { kind: 'alley' }> | null = null
+  for (const row of rows) {
+    if (!heading || heading.alley !== row.alley || heading.group !== row.group) {
+      heading = { kind: 'alley', key: `a:${row.group_id}:${row.alley}`, group: row.group, alley: row.alley, count: 0 }
+      items.push(heading)
+    }
+    heading.count += 1
+    items.push({ kind: 'household', key: row.id, row })
+  }
+  return items
+}
+
+/** Which items of a fixed-row-height list to render for a scroll position. */
+export function virtualWindow(scrollTop: number, viewport: number, rowHeight: number, count: number, overscan = 6): { start: number; end: number } {
+  const first = Math.floor(Math.max(0, scrollTop) / rowHeight)
+  const visible = Math.ceil(viewport / rowHeight)
+  return { start: Math.max(0, first - overscan), end: Math.min(count, first + visible + overscan) }
+}
+
+/** A pasted join link (doorstep://join?hub=...&code=...) or a typed code. */
+export function parseJoinInput(hub: string, code: string): { hub: string; code: string } {
+  const text = code.trim()
+  if (text.startsWith('doorstep://join?')) {
+    const params = new URLSearchParams(text.slice('doorstep://join?'.length))
+    return { hub: params.get('hub') ?? hub.trim(), code: params.get('code') ?? '' }
+  }
+  return { hub: hub.trim(), code: text }
+}
+
+export function todayIso(now: Date = new Date()): string {
+  const local = new Date(now.getTime() - now.getTimezoneOffset() * 60000)
+  return local.toISOString().slice(0, 10)
+}
+
+export function percent(part: number, whole: number): number {
+  return whole === 0 ? 0 : Math.round((1000 * part) / whole) / 10
+}
