@@ -1,21 +1,16 @@
 #!/usr/bin/env bash
-# The first README command: sets up what is missing, builds Doorstep and shows it working on a
-# demo ward kept in the platform's data directory (or in $DOORSTEP_DB).
+# The first README command: installs what is missing, builds the UI and the app, and starts
+# the app. With no ward on this device yet it opens on a demo ward (5,000 households) served
+# by an embedded hub. Data lives in the platform's app data directory unless DOORSTEP_DATA
+# says otherwise.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
 
 cargo build --workspace
-doorstep=target/debug/doorstep
-export DOORSTEP_DB="${DOORSTEP_DB:-${XDG_DATA_HOME:-$HOME/.local/share}/doorstep/demo.sqlite}"
-mkdir -p "$(dirname "$DOORSTEP_DB")"
-if [ ! -f "$DOORSTEP_DB" ]; then
-  echo "== creating a demo ward in $DOORSTEP_DB"
-  "$doorstep" demo --households "${DEMO_HOUSEHOLDS:-2000}" 2>/dev/null
+export DOORSTEP_DEMO="${DOORSTEP_DEMO:-5000}"
+if [ -z "${DISPLAY:-}" ] && [ -z "${WAYLAND_DISPLAY:-}" ]; then
+  echo "No display: starting the app under Xvfb (set DISPLAY to see it)."
+  exec xvfb-run -a -s "-screen 0 1280x900x24" target/debug/doorstep-app
 fi
-echo "== residential groups"
-"$doorstep" group list
-echo "== the ward report"
-"$doorstep" report
-echo
-echo "Try: DOORSTEP_DB=$DOORSTEP_DB $doorstep household list --group 'Tổ dân phố số 1'"
+exec target/debug/doorstep-app

@@ -471,7 +471,7 @@ impl App {
             started
                 .parse::<i64>()
                 .ok()
-                .and_then(|ms| DateTime::<Utc>::from_timestamp_millis(ms)),
+                .and_then(DateTime::<Utc>::from_timestamp_millis),
         ) else {
             return Ok(None);
         };
@@ -569,9 +569,16 @@ impl App {
             let url = self.hosted.lock().await.as_ref().map(|h| h.url.clone());
             (invite, url)
         } else {
-            let store = self.store.lock().await;
-            let url = store.identity()?.map(|i| i.hub_url);
-            (doorstep_sync::invite(&store, &request).await?, url)
+            let identity = self
+                .store
+                .lock()
+                .await
+                .identity()?
+                .ok_or(SyncError::NotJoined)?;
+            let invite = HubClient::new(&identity.hub_url)?
+                .invite(&identity.token, &request)
+                .await?;
+            (invite, Some(identity.hub_url))
         };
         let link = join_link(hub_url.as_deref().unwrap_or(""), &invite.code);
         let qr_svg = qr_svg(&link)?;

@@ -1,0 +1,23 @@
+// The app's commands, by name: the UI may call exactly these (see capabilities/default.json,
+// whose permissions build.rs generates from this list).
+pub const COMMANDS: [&str; 19] = [
+    "overview",
+    "join",
+    "try_demo",
+    "status",
+    "sync",
+    "walk_list",
+    "household_card",
+    "record_visit",
+    "save_household",
+    "open_session",
+    "session",
+    "close_session",
+    "record_walkin",
+    "dashboard",
+    "set_targets",
+    "invite",
+    "devices",
+    "revoke",
+    "export_report",
+];

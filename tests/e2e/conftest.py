@@ -1,0 +1,178 @@
+"""End-to-end tests of the Doorstep app in the real WebView (tauri-driver + WebKitWebDriver).
+
+Each app runs with its own data directory: tauri-driver passes its environment to the app,
+so every app instance gets a tauri-driver of its own, on its own ports. Hubs are the real
+`doorstep hub serve` on loopback ports. Screenshots go to docs/screenshots/.
+"""
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+from selenium import webdriver
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.options import ArgOptions
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.ui import WebDriverWait
+
+ROOT = Path(__file__).resolve().parents[2]
+APP = ROOT / "target" / "debug" / "doorstep-app"
+CLI = ROOT / "target" / "debug" / "doorstep"
+SHOTS = ROOT / "docs" / "screenshots"
+TAURI_DRIVER = shutil.which("tauri-driver") or str(Path.home() / ".cargo" / "bin" / "tauri-driver")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cli(*args: str) -> dict | list | str:
+    """Runs the doorstep CLI with --json and returns its JSON."""
+    out = subprocess.run([str(CLI), "--json", *args], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, f"doorstep {args}: {out.stderr}"
+    return json.loads(out.stdout) if out.stdout.strip() else ""
+
+
+class Hub:
+    """A real hub on a loopback port."""
+
+    def __init__(self, groups: list[str]):
+        self.dir = Path(tempfile.mkdtemp(prefix="doorstep-hub-"))
+        self.data = self.dir / "hub"
+        args = ["hub", "init", "--data", str(self.data), "--ward", "Phường Cửa Nam"]
+        for g in groups:
+            args += ["--group", g]
+        cli(*args)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc = None
+        self.start()
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [str(CLI), "hub", "serve", "--data", str(self.data), "--listen", f"127.0.0.1:{self.port}"],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        )
+        line = self.proc.stdout.readline()
+        assert line.startswith("listening on"), line
+
+    def stop(self) -> None:
+        if self.proc:
+            self.proc.kill()
+            self.proc.wait()
+            self.proc = None
+
+    def invite(self, role: str, name: str, group: str | None = None, point: str | None = None) -> str:
+        args = ["hub", "invite", "--data", str(self.data), "--role", role, "--name", name]
+        if group:
+            args += ["--group", group]
+        if point:
+            args += ["--point", point]
+        return cli(*args)["code"]
+
+
+class AppInstance:
+    """One app window with its own data directory, driven through its own tauri-driver."""
+
+    def __init__(self, data: Path, env: dict[str, str] | None = None):
+        self.data = data
+        port, native = free_port(), free_port()
+        environ = {**os.environ, "DOORSTEP_DATA": str(data), "DOORSTEP_HUB_LISTEN": "127.0.0.1:0", **(env or {})}
+        self.driver_proc = subprocess.Popen(
+            [TAURI_DRIVER, "--port", str(port), "--native-port", str(native)],
+            env=environ, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        deadline = time.time() + 30
+        last = None
+        while time.time() < deadline:
+            try:
+                opts = ArgOptions()
+                opts.set_capability("browserName", "wry")
+                opts.set_capability("tauri:options", {"application": str(APP)})
+                self.driver: WebDriver = webdriver.Remote(command_executor=f"http://127.0.0.1:{port}", options=opts)
+                break
+            except Exception as e:  # tauri-driver still starting
+                last = e
+                time.sleep(0.3)
+        else:
+            raise RuntimeError(f"no WebDriver session: {last}")
+
+    def wait(self, testid: str, timeout: float = 20):
+        return WebDriverWait(self.driver, timeout).until(
+            lambda d: d.find_element(By.CSS_SELECTOR, f'[data-testid="{testid}"]')
+        )
+
+    def find(self, testid: str):
+        return self.driver.find_element(By.CSS_SELECTOR, f'[data-testid="{testid}"]')
+
+    def all(self, testid: str):
+        return self.driver.find_elements(By.CSS_SELECTOR, f'[data-testid="{testid}"]')
+
+    def click(self, testid: str, timeout: float = 20) -> None:
+        self.wait(testid, timeout).click()
+
+    def text(self, testid: str) -> str:
+        return self.wait(testid).text
+
+    def wait_text(self, testid: str, predicate, timeout: float = 30) -> str:
+        WebDriverWait(self.driver, timeout).until(lambda d: predicate(self.find(testid).text))
+        return self.find(testid).text
+
+    def shot(self, name: str) -> None:
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        self.driver.save_screenshot(str(SHOTS / f"{name}.png"))
+
+    def no_horizontal_overflow(self) -> bool:
+        return self.driver.execute_script(
+            "return document.documentElement.scrollWidth <= window.innerWidth + 1"
+        )
+
+    def close(self) -> None:
+        if self.driver_proc.poll() is not None:
+            return
+        try:
+            self.driver.quit()
+        finally:
+            self.driver_proc.kill()
+            self.driver_proc.wait()
+
+
+@pytest.fixture
+def tmp(tmp_path: Path) -> Path:
+    return tmp_path
+
+
+@pytest.fixture
+def apps():
+    started: list[AppInstance] = []
+
+    def start(data: Path, env: dict[str, str] | None = None) -> AppInstance:
+        app = AppInstance(data, env)
+        started.append(app)
+        return app
+
+    yield start
+    for app in started:
+        app.close()
+
+
+@pytest.fixture
+def hubs():
+    started: list[Hub] = []
+
+    def start(groups: list[str]) -> Hub:
+        hub = Hub(groups)
+        started.append(hub)
+        return hub
+
+    yield start
+    for hub in started:
+        hub.stop()

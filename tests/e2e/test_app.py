@@ -1,0 +1,147 @@
+"""The Doorstep app in the real WebView: joining, a visit recorded offline reaching the
+coordinator's dashboard, a literacy-point walk-in, the language switch, a 360 px window."""
+
+import time
+from pathlib import Path
+
+from conftest import CLI, cli
+
+
+def joined_device(data: Path, hub, role: str, name: str, group=None, point=None) -> Path:
+    """A device database prepared with the CLI, as the app would hold it after joining."""
+    data.mkdir(parents=True, exist_ok=True)
+    db = data / "device.sqlite"
+    code = hub.invite(role, name, group, point)
+    cli("--db", str(db), "join", "--hub", hub.url, "--code", code)
+    cli("--db", str(db), "sync")
+    return db
+
+
+def test_joining_with_an_invite_code_opens_the_walk_list(tmp, hubs, apps):
+    hub = hubs(["Tổ 1", "Tổ 2"])
+    coord = joined_device(tmp / "coord", hub, "coordinator", "Chị Hà")
+    for number in ["3", "5", "7"]:
+        cli("--db", str(coord), "household", "add", "--group", "Tổ 1", "--alley", "Ngõ 12 Hàng Bông", "--number", number)
+    cli("--db", str(coord), "sync")
+    code = hub.invite("volunteer", "Lan", "Tổ 1")
+
+    app = apps(tmp / "volunteer")
+    app.wait("first-run")
+    app.shot("first-run")
+    app.find("hub-url").send_keys(hub.url)
+    app.find("invite-code").send_keys(code.lower())
+    app.click("join")
+    app.wait("walk-list")
+    app.wait_text("count", lambda t: "3" in t)
+    assert len(app.all("household")) == 3
+    assert "Ngõ 12 Hàng Bông" in app.driver.page_source
+    app.shot("walk-list")
+
+
+def test_a_visit_recorded_while_the_hub_is_down_reaches_the_dashboard(tmp, hubs, apps):
+    hub = hubs(["Tổ 1"])
+    coord = joined_device(tmp / "coord", hub, "coordinator", "Chị Hà")
+    cli("--db", str(coord), "household", "add", "--group", "Tổ 1", "--alley", "Ngõ 5", "--number", "12", "--priority", "elderly")
+    cli("--db", str(coord), "sync")
+    joined_device(tmp / "volunteer", hub, "volunteer", "Lan", "Tổ 1")
+
+    hub.stop()
+    app = apps(tmp / "volunteer")
+    app.wait("walk-list")
+    app.click("household")
+    app.wait("household-card")
+    app.shot("household-card")
+    app.click("record-visit")
+    app.click("outcome-assisted")
+    app.click("service-vneid_activate")
+    app.shot("visit-form")
+    app.click("save-visit")
+    app.wait("household-card")
+    app.wait_text("outbox", lambda t: "1" in t)
+    app.click("sync")
+    note = app.wait_text("sync-note", lambda t: t != "")
+    assert "127.0.0.1" in note or "hub" in note.lower(), note
+    assert "1" in app.text("outbox")
+
+    hub.start()
+    app.click("sync")
+    app.wait_text("outbox", lambda t: "0" in t)
+    app.close()
+
+    dash = apps(tmp / "coord")
+    dash.wait("dashboard")
+    dash.click("sync")
+    dash.wait_text("kpi-visits", lambda t: t.strip() == "1")
+    assert dash.text("kpi-visited").strip() == "1"
+    dash.shot("dashboard")
+
+
+def test_a_student_records_a_walk_in_at_a_literacy_point(tmp, hubs, apps):
+    hub = hubs(["Tổ 1"])
+    coord = joined_device(tmp / "coord", hub, "coordinator", "Chị Hà")
+    cli("--db", str(coord), "point", "add", "--name", "Điểm chợ Cửa Nam", "--place", "Cổng chợ")
+    cli("--db", str(coord), "sync")
+    joined_device(tmp / "student", hub, "student", "Minh", point="Điểm chợ Cửa Nam")
+
+    app = apps(tmp / "student")
+    app.wait("point-screen")
+    app.click("open-session")
+    app.click("walkin-vneid_install")
+    app.click("result-done")
+    app.wait_text("session-count", lambda t: "1" in t)
+    assert "1" in app.text("day-count")
+    app.click("walkin-etax")
+    app.click("result-partial")
+    app.wait_text("session-count", lambda t: "2" in t)
+    app.shot("literacy-point")
+    app.click("sync")
+    app.wait_text("outbox", lambda t: "0" in t)
+    cli("--db", str(coord), "sync")
+    assert cli("--db", str(coord), "report")["walkins"] == 2
+
+
+def test_the_language_switches_between_vietnamese_and_english(tmp, apps):
+    app = apps(tmp / "fresh")
+    app.wait("first-run")
+    assert "Tham gia" in app.text("join")
+    app.click("lang")
+    app.wait_text("join", lambda t: t == "Join")
+    assert "Try the demo ward" in app.text("try-demo")
+    app.shot("first-run-en")
+    app.click("lang")
+    app.wait_text("join", lambda t: t == "Tham gia")
+
+
+def test_nothing_overflows_a_360_px_window(tmp, hubs, apps):
+    hub = hubs(["Tổ dân phố số 1 Hàng Bông"])
+    coord = joined_device(tmp / "coord", hub, "coordinator", "Chị Hà")
+    cli("--db", str(coord), "point", "add", "--name", "Điểm Bình dân học vụ số nhà văn hoá")
+    for number in range(1, 30):
+        cli("--db", str(coord), "household", "add", "--group", "Tổ dân phố số 1 Hàng Bông",
+            "--alley", "Ngách 113/34 Đường Thành kéo dài", "--number", str(number))
+    cli("--db", str(coord), "sync")
+
+    app = apps(tmp / "coord")
+    app.driver.set_window_size(360, 740)
+    time.sleep(0.5)
+    app.wait("dashboard")
+    assert app.no_horizontal_overflow(), "dashboard"
+    app.shot("dashboard-360")
+    for tab in ["walk", "point", "devices"]:
+        app.click(f"tab-{tab}")
+        time.sleep(0.3)
+        assert app.no_horizontal_overflow(), tab
+    app.click("tab-devices")
+    app.find("invite-name").send_keys("Nguyễn Thu Trang")
+    app.click("make-invite")
+    app.wait("invite")
+    assert app.no_horizontal_overflow(), "invite"
+    app.shot("invite-360")
+    app.click("tab-walk")
+    app.click("household")
+    app.click("record-visit")
+    app.click("outcome-assisted")
+    app.click("service-ihanoi")
+    assert app.no_horizontal_overflow(), "visit form"
+    app.shot("visit-form-360")
+    assert CLI.exists()

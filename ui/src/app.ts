@@ -1,0 +1,123 @@
+// The app's frame: first run or home screen by role, the always-visible sync bar, the
+// language switch, and the tabs.
+import { html } from 'htm/preact'
+import { useCallback, useEffect, useState } from 'preact/hooks'
+import { api, message, type Overview, type SyncStatus } from './api'
+import { lang, onLangChange, setLang, t, type Key } from './i18n'
+import { FirstRun } from './first-run'
+import { WalkList } from './walk-list'
+import { PointScreen } from './point'
+import { DashboardScreen } from './dashboard'
+import { DevicesScreen } from './devices'
+
+type Tab = 'walk' | 'point' | 'dashboard' | 'devices'
+
+function tabsFor(o: Overview): Tab[] {
+  switch (o.role) {
+    case 'volunteer':
+      return ['walk']
+    case 'student':
+      return ['point']
+    default:
+      return ['dashboard', 'walk', 'point', 'devices']
+  }
+}
+
+const TAB_LABEL: Record<Tab, Key> = { walk: 'tab_walk', point: 'tab_point', dashboard: 'tab_dashboard', devices: 'tab_devices' }
+const AUTO_SYNC_MS = 60_000
+
+function timeOf(iso: string): string {
+  return new Date(iso).toLocaleString(lang() === 'vi' ? 'vi-VN' : 'en-GB', { hour: '2-digit', minute: '2-digit', day: '2-digit', month: '2-digit' })
+}
+
+function SyncBar({ status, online, busy, note, onSync }: { status: SyncStatus | null; online: boolean | null; busy: boolean; note: string; onSync: () => void }) {
+  if (!status) return null
+  return html`<div class="syncbar" data-testid="syncbar">
+    <span class=${'dot ' + (online ? 'on' : 'off')} data-testid="online">${online ? t('online') : t('offline')}</span>
+    <span data-testid="outbox">${t('outbox', { n: status.outbox })}</span>
+    <span class="muted">${status.last_sync ? t('last_sync', { t: timeOf(status.last_sync) }) : t('never_synced')}</span>
+    ${status.joined && html`<button class="small" data-testid="sync" disabled=${busy} onClick=${onSync}>${busy ? t('syncing') : t('sync')}</button>`}
+    ${note && html`<div class="note" data-testid="sync-note">${note}</div>`}
+  </div>`
+}
+
+export function App() {
+  const [, rerender] = useState(0)
+  const [overview, setOverview] = useState<Overview | null>(null)
+  const [error, setError] = useState('')
+  const [tab, setTab] = useState<Tab | null>(null)
+  const [status, setStatus] = useState<SyncStatus | null>(null)
+  const [online, setOnline] = useState<boolean | null>(null)
+  const [busy, setBusy] = useState(false)
+  const [note, setNote] = useState('')
+  const [version, setVersion] = useState(0)
+
+  useEffect(() => onLangChange(() => rerender((n) => n + 1)), [])
+  useEffect(() => {
+    api.overview().then(setOverview).catch((e) => setError(message(e)))
+  }, [])
+
+  const refreshStatus = useCallback(() => {
+    api.status().then(setStatus).catch(() => undefined)
+  }, [])
+
+  const doSync = useCallback(
+    async (quiet: boolean) => {
+      setBusy(true)
+      try {
+        const r = await api.sync()
+        setOnline(true)
+        if (!quiet) setNote(t('synced', { sent: r.docs_sent, received: r.docs_received }))
+        if (r.docs_received > 0) setVersion((v) => v + 1)
+      } catch (e) {
+        setOnline(false)
+        if (!quiet) setNote(t('sync_failed', { error: message(e) }))
+      } finally {
+        setBusy(false)
+        refreshStatus()
+      }
+    },
+    [refreshStatus],
+  )
+
+  useEffect(() => {
+    if (!overview?.has_ward) return
+    refreshStatus()
+    if (!overview.role) return
+    void doSync(true)
+    const timer = setInterval(() => void doSync(true), AUTO_SYNC_MS)
+    return () => clearInterval(timer)
+  }, [overview, doSync, refreshStatus])
+
+  const changed = useCallback(() => {
+    refreshStatus()
+  }, [refreshStatus])
+
+  const langButton = html`<button class="small ghost" data-testid="lang" onClick=${() => setLang(lang() === 'vi' ? 'en' : 'vi')}>${t('language')}</button>`
+
+  if (error) return html`<main class="page"><p class="error">${t('error', { error })}</p></main>`
+  if (!overview) return html`<main class="page"><p class="muted">…</p></main>`
+  if (!overview.has_ward) {
+    return html`<main class="page"><header class="top"><h1>${t('app_name')}</h1>${langButton}</header>
+      <${FirstRun} onJoined=${(o: Overview) => setOverview(o)} /></main>`
+  }
+  const tabs = tabsFor(overview)
+  const current = tab && tabs.includes(tab) ? tab : tabs[0]
+  return html`<main class="page">
+    <header class="top">
+      <div><h1>${t('app_name')}</h1><div class="muted small-text" data-testid="ward">${overview.ward}${overview.device_name ? ' · ' + overview.device_name : ''}</div></div>
+      ${langButton}
+    </header>
+    <${SyncBar} status=${status} online=${online} busy=${busy} note=${note} onSync=${() => void doSync(false)} />
+    ${tabs.length > 1 &&
+    html`<nav class="tabs">${tabs.map(
+      (tb) => html`<button class=${tb === current ? 'tab active' : 'tab'} data-testid=${'tab-' + tb} onClick=${() => setTab(tb)}>${t(TAB_LABEL[tb])}</button>`,
+    )}</nav>`}
+    <section class="content">
+      ${current === 'walk' && html`<${WalkList} overview=${overview} version=${version} onChange=${changed} />`}
+      ${current === 'point' && html`<${PointScreen} overview=${overview} onChange=${changed} />`}
+      ${current === 'dashboard' && html`<${DashboardScreen} overview=${overview} version=${version} />`}
+      ${current === 'devices' && html`<${DevicesScreen} overview=${overview} />`}
+    </section>
+  </main>`
+}

@@ -1,0 +1,90 @@
+// The coordinator's dashboard: the merged ward at a glance, charts where people would rather
+// look than read, progress against the targets the coordinator sets, where a literacy point
+// is most needed, and the exports the city asks for.
+import { html } from 'htm/preact'
+import { useEffect, useRef, useState } from 'preact/hooks'
+import { BarController, BarElement, CategoryScale, Chart, LinearScale, Tooltip } from 'chart.js'
+import { api, message, type Dashboard, type Overview, type Targets } from './api'
+import { t } from './i18n'
+import { SERVICES, percent } from './logic'
+import { serviceKey } from './walk-list'
+
+Chart.register(BarController, BarElement, CategoryScale, LinearScale, Tooltip)
+
+function BarChart({ labels, values, max, testid }: { labels: string[]; values: number[]; max?: number; testid: string }) {
+  const canvas = useRef<HTMLCanvasElement>(null)
+  useEffect(() => {
+    if (!canvas.current) return
+    const chart = new Chart(canvas.current, {
+      type: 'bar',
+      data: { labels, datasets: [{ data: values, backgroundColor: '#0b6e4f' }] },
+      options: { indexAxis: 'y', animation: false, maintainAspectRatio: false, scales: { x: { beginAtZero: true, max } }, plugins: { tooltip: { enabled: true } } },
+    })
+    return () => chart.destroy()
+  }, [labels.join('|'), values.join('|')])
+  return html`<div class="chart" style=${`height:${Math.max(120, labels.length * 26)}px`}><canvas ref=${canvas} data-testid=${testid}></canvas></div>`
+}
+
+function Progress({ label, value, target }: { label: string; value: number; target: number }) {
+  return html`<div class="progress"><div class="row-between"><span>${label}</span><span>${value.toFixed(1)}% / ${target}%</span></div>
+    <div class="bar"><div style=${`width:${Math.min(100, value)}%`}></div><i style=${`left:${Math.min(100, target)}%`}></i></div></div>`
+}
+
+export function DashboardScreen({ overview, version }: { overview: Overview; version: number }) {
+  const [d, setD] = useState<Dashboard | null>(null)
+  const [error, setError] = useState('')
+  const [note, setNote] = useState('')
+  const [editing, setEditing] = useState<Targets | null>(null)
+
+  useEffect(() => {
+    api.dashboard().then(setD).catch((e) => setError(message(e)))
+  }, [version])
+
+  if (error) return html`<p class="error">${error}</p>`
+  if (!d) return html`<p class="muted">…</p>`
+  const r = d.report
+  const exportAs = async (format: 'csv' | 'xlsx') => {
+    try {
+      setNote(t('exported', { path: await api.exportReport(format) }))
+    } catch (e) {
+      setNote(message(e))
+    }
+  }
+  const saveTargets = async () => {
+    if (!editing) return
+    await api.setTargets(editing)
+    setEditing(null)
+    setD(await api.dashboard())
+  }
+  return html`<div class="dashboard" data-testid="dashboard">
+    ${overview.hosting && html`<p class="muted small-text" data-testid="hosting">${t('hosting', { url: overview.hosting })}</p>`}
+    <div class="kpis">
+      <div class="kpi"><b data-testid="kpi-households">${r.households}</b><span>${t('dash_households')}</span></div>
+      <div class="kpi"><b data-testid="kpi-visited">${r.households_visited}</b><span>${t('dash_visited')} (${percent(r.households_visited, r.households)}%)</span></div>
+      <div class="kpi"><b>${r.priority_households_visited}/${r.priority_households}</b><span>${t('dash_priority')}</span></div>
+      <div class="kpi"><b data-testid="kpi-visits">${r.visits}</b><span>${t('visits')}</span></div>
+      <div class="kpi"><b>${r.follow_ups_due}</b><span>${t('dash_follow_ups')}</span></div>
+      <div class="kpi"><b data-testid="kpi-walkins">${r.walkins}</b><span>${t('dash_walkins')}</span></div>
+    </div>
+    <div class="card"><h3>${t('targets')}</h3>
+      <${Progress} label=${t('target_visited')} value=${d.progress.visited_percent} target=${d.targets.visited_percent} />
+      <${Progress} label=${t('target_online')} value=${d.progress.online_percent} target=${d.targets.online_percent} />
+      <${Progress} label=${t('target_vneid')} value=${d.progress.vneid_activated_percent} target=${d.targets.vneid_activated_percent} />
+      ${editing
+        ? html`<div class="grid3">${(['visited_percent', 'online_percent', 'vneid_activated_percent'] as (keyof Targets)[]).map((k) => html`<input type="number" min="0" max="100" value=${editing[k]} onInput=${(e: Event) => setEditing({ ...editing, [k]: Number((e.target as HTMLInputElement).value) })} />`)}</div>
+          <button class="primary" onClick=${saveTargets}>${t('save')}</button>`
+        : html`<button class="small" data-testid="edit-targets" onClick=${() => setEditing(d.targets)}>${t('targets')} ✎</button>`}
+    </div>
+    <div class="card"><h3>${t('coverage_by_group')}</h3>
+      <${BarChart} testid="coverage-chart" labels=${r.by_group.map((g) => g.group)} values=${r.by_group.map((g) => percent(g.visited, g.households))} max=${100} /></div>
+    <div class="card"><h3>${t('assists_by_service')}</h3>
+      <${BarChart} testid="service-chart" labels=${SERVICES.map((s) => t(serviceKey(s)))} values=${SERVICES.map((s) => r.assists_by_service[s] ?? 0)} /></div>
+    <div class="card"><h3>${t('needs_point')}</h3>
+      <ol class="needs">${d.needs_point.slice(0, 5).map((n) => html`<li>${n.group}: ${n.unvisited}/${n.households} · ★ ${n.priority_unvisited}</li>`)}</ol></div>
+    <div class="actions">
+      <button data-testid="export-csv" onClick=${() => exportAs('csv')}>${t('export_csv')}</button>
+      <button data-testid="export-xlsx" onClick=${() => exportAs('xlsx')}>${t('export_xlsx')}</button>
+    </div>
+    ${note && html`<p class="note" data-testid="export-note">${note}</p>`}
+  </div>`
+}

@@ -1,0 +1,232 @@
+// The volunteer's screens: the walk list (virtualized, grouped by alley, searchable and
+// filterable), a household's card with its visits, the visit form (outcome, services,
+// save: three taps for the common case) and the household form.
+import { html } from 'htm/preact'
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks'
+import { api, message, type HouseholdCard, type Overview } from './api'
+import { t, type Key } from './i18n'
+import {
+  AGE_BANDS, OUTCOMES, PRIORITIES, RESULTS, SERVICES, anyPriority, filterRows, isDue, noPriority, todayIso,
+  virtualWindow, withAlleyHeadings, type AgeBand, type AssistResult, type Filter, type Internet, type Outcome,
+  type PriorityFlags, type Service, type WalkRow,
+} from './logic'
+
+const ROW = 64
+const FILTERS: Filter[] = ['all', 'not_visited', 'priority', 'follow_up']
+const FILTER_LABEL: Record<Filter, Key> = { all: 'filter_all', not_visited: 'filter_not_visited', priority: 'filter_priority', follow_up: 'filter_follow_up' }
+
+export const outcomeKey = (o: Outcome) => `outcome_${o}` as Key
+export const serviceKey = (s: Service) => `s_${s}` as Key
+export const resultKey = (r: AssistResult) => `result_${r}` as Key
+export const ageKey = (a: AgeBand) => `age_${a}` as Key
+export const priorityKey = (p: keyof PriorityFlags) => `p_${p}` as Key
+
+type View = { kind: 'list' } | { kind: 'card'; id: string } | { kind: 'visit'; card: HouseholdCard } | { kind: 'edit'; card: HouseholdCard | null }
+
+export function WalkList({ overview, version, onChange }: { overview: Overview; version: number; onChange: () => void }) {
+  const [rows, setRows] = useState<WalkRow[] | null>(null)
+  const [search, setSearch] = useState('')
+  const [filter, setFilter] = useState<Filter>('all')
+  const [view, setView] = useState<View>({ kind: 'list' })
+  const [reload, setReload] = useState(0)
+  const [error, setError] = useState('')
+  const today = todayIso()
+
+  useEffect(() => {
+    api.walkList().then(setRows).catch((e) => setError(message(e)))
+  }, [version, reload])
+
+  const mine = useMemo(() => new Set(overview.my_groups), [overview])
+  const shown = useMemo(() => filterRows(rows ?? [], search, filter, today, mine), [rows, search, filter, today, mine])
+  const items = useMemo(() => withAlleyHeadings(shown), [shown])
+  const due = useMemo(() => (rows ?? []).filter((r) => mine.has(r.group_id) && isDue(r, today)).length, [rows, mine, today])
+
+  const done = () => {
+    setReload((n) => n + 1)
+    onChange()
+  }
+
+  if (view.kind === 'card') return html`<${Card} id=${view.id} onBack=${() => setView({ kind: 'list' })} onVisit=${(card: HouseholdCard) => setView({ kind: 'visit', card })} onEdit=${(card: HouseholdCard) => setView({ kind: 'edit', card })} />`
+  if (view.kind === 'visit') return html`<${VisitForm} card=${view.card} onDone=${(saved: boolean) => { if (saved) done(); setView({ kind: 'card', id: view.card.household.id }) }} />`
+  if (view.kind === 'edit') return html`<${HouseholdForm} overview=${overview} card=${view.card} onDone=${(id: string | null) => { if (id) done(); setView(id ? { kind: 'card', id } : { kind: 'list' }) }} />`
+
+  return html`<div class="walk" data-testid="walk-list">
+    <div class="toolbar">
+      <input type="search" data-testid="search" placeholder=${t('search')} value=${search} onInput=${(e: Event) => setSearch((e.target as HTMLInputElement).value)} />
+      <div class="chips">${FILTERS.map((f) => html`<button class=${f === filter ? 'chip active' : 'chip'} data-testid=${'filter-' + f} onClick=${() => setFilter(f)}>${t(FILTER_LABEL[f])}</button>`)}</div>
+      <div class="row-between"><span class="muted" data-testid="count">${t('households_count', { n: shown.length })}</span>
+        ${due > 0 && html`<button class="chip warn" data-testid="due-today" onClick=${() => setFilter('follow_up')}>${t('follow_ups_today', { n: due })}</button>`}
+        <button class="small" data-testid="add-household" onClick=${() => setView({ kind: 'edit', card: null })}>+ ${t('add_household')}</button></div>
+    </div>
+    ${error && html`<p class="error">${error}</p>`}
+    ${rows && items.length === 0 && html`<p class="muted">${t('no_households')}</p>`}
+    <${Virtual} items=${items} onOpen=${(id: string) => setView({ kind: 'card', id })} today=${today} />
+  </div>`
+}
+
+function Virtual({ items, onOpen, today }: { items: ReturnType<typeof withAlleyHeadings>; onOpen: (id: string) => void; today: string }) {
+  const box = useRef<HTMLDivElement>(null)
+  const [scroll, setScroll] = useState(0)
+  const [height, setHeight] = useState(600)
+  useEffect(() => {
+    const el = box.current
+    if (!el) return
+    const measure = () => setHeight(el.clientHeight || 600)
+    measure()
+    window.addEventListener('resize', measure)
+    return () => window.removeEventListener('resize', measure)
+  }, [])
+  const { start, end } = virtualWindow(scroll, height, ROW, items.length)
+  return html`<div class="virtual" ref=${box} data-testid="virtual" onScroll=${(e: Event) => setScroll((e.target as HTMLElement).scrollTop)}>
+    <div style=${`height:${items.length * ROW}px;position:relative`}>
+      ${items.slice(start, end).map((item, i) => {
+        const top = (start + i) * ROW
+        if (item.kind === 'alley') return html`<div key=${item.key} class="alley" style=${`top:${top}px`}>${item.alley} <span class="muted">· ${item.group} · ${item.count}</span></div>`
+        const r = item.row
+        return html`<button key=${item.key} class="household" data-testid="household" style=${`top:${top}px`} onClick=${() => onOpen(r.id)}>
+          <span class="number">${r.number}</span>
+          <span class="grow"><span class="line">${r.name ?? r.alley}</span>
+            <span class="muted small-text">${r.visits ? t('visited_times', { n: r.visits }) + (r.last_outcome ? ' · ' + t(outcomeKey(r.last_outcome)) : '') : t('not_visited')}${r.follow_up ? ' · ↻ ' + r.follow_up : ''}</span></span>
+          ${anyPriority(r.priority) && html`<span class="badge">★</span>`}
+          ${isDue(r, today) && html`<span class="badge warn">!</span>`}
+        </button>`
+      })}
+    </div>
+  </div>`
+}
+
+function Card({ id, onBack, onVisit, onEdit }: { id: string; onBack: () => void; onVisit: (c: HouseholdCard) => void; onEdit: (c: HouseholdCard) => void }) {
+  const [card, setCard] = useState<HouseholdCard | null>(null)
+  const [error, setError] = useState('')
+  useEffect(() => {
+    api.householdCard(id).then(setCard).catch((e) => setError(message(e)))
+  }, [id])
+  if (error) return html`<p class="error">${error}</p>`
+  if (!card) return html`<p class="muted">…</p>`
+  const h = card.household
+  return html`<div class="card" data-testid="household-card">
+    <button class="small ghost" data-testid="back" onClick=${onBack}>← ${t('back')}</button>
+    <h2>${h.alley} › ${h.number}</h2>
+    <p class="muted">${card.group}${h.members ? ' · ' + h.members + ' 👤' : ''} · ${t('internet')}: ${t(`internet_${h.internet}` as Key)}</p>
+    ${h.name && html`<p>${h.name}${h.phone ? ' · ' + h.phone : ''}</p>`}
+    <p>${PRIORITIES.filter((p) => h.priority[p]).map((p) => html`<span class="chip static">${t(priorityKey(p))}</span>`)}</p>
+    <div class="actions">
+      <button class="primary" data-testid="record-visit" onClick=${() => onVisit(card)}>${t('record_visit')}</button>
+      <button data-testid="edit-household" onClick=${() => onEdit(card)}>${t('edit_household')}</button>
+    </div>
+    <h3>${t('visits')}</h3>
+    ${card.visits.length === 0 && html`<p class="muted">${t('no_visits')}</p>`}
+    <ul class="visits" data-testid="visits">${card.visits.map((v) => html`<li key=${v.id}>
+      <strong>${t(outcomeKey(v.outcome))}</strong> <span class="muted">${new Date(v.device_time).toLocaleString()} · ${v.volunteer}</span>
+      ${v.assists.length > 0 && html`<div>${v.assists.map((a) => html`<span class="chip static">${t(serviceKey(a.service))} · ${t(resultKey(a.result))}</span>`)}</div>`}
+      ${v.follow_up && html`<div>↻ ${v.follow_up.date} ${v.follow_up.reason ?? ''}</div>`}
+      ${v.note && html`<div class="muted">${v.note}</div>`}
+    </li>`)}</ul>
+  </div>`
+}
+
+interface AssistDraft { result: AssistResult; age_band: AgeBand | null }
+
+function VisitForm({ card, onDone }: { card: HouseholdCard; onDone: (saved: boolean) => void }) {
+  const h = card.household
+  const [outcome, setOutcome] = useState<Outcome | null>(null)
+  const [assists, setAssists] = useState<Partial<Record<Service, AssistDraft>>>({})
+  const [followDate, setFollowDate] = useState('')
+  const [followReason, setFollowReason] = useState('')
+  const [note, setNote] = useState('')
+  const [error, setError] = useState('')
+  const [saving, setSaving] = useState(false)
+  const defaultAge: AgeBand = h.priority.elderly ? '60_plus' : '18_59'
+
+  function toggle(s: Service) {
+    const next = { ...assists }
+    if (next[s]) delete next[s]
+    else next[s] = { result: 'done', age_band: defaultAge }
+    setAssists(next)
+  }
+
+  async function save() {
+    if (!outcome) return
+    setSaving(true)
+    setError('')
+    try {
+      await api.recordVisit({
+        household_id: h.id,
+        outcome,
+        assists: outcome === 'assisted'
+          ? (Object.entries(assists) as [Service, AssistDraft][]).map(([service, a]) => ({ service, result: a.result, age_band: a.age_band, priority: h.priority }))
+          : [],
+        note: note.trim() || null,
+        follow_up: followDate ? { date: followDate, reason: followReason.trim() || null } : null,
+      })
+      onDone(true)
+    } catch (e) {
+      setError(message(e))
+      setSaving(false)
+    }
+  }
+
+  return html`<div class="card" data-testid="visit-form">
+    <button class="small ghost" onClick=${() => onDone(false)}>← ${t('cancel')}</button>
+    <h2>${h.alley} › ${h.number}</h2>
+    <h3>${t('outcome')}</h3>
+    <div class="grid2">${OUTCOMES.map((o) => html`<button class=${o === outcome ? 'big active' : 'big'} data-testid=${'outcome-' + o} onClick=${() => setOutcome(o)}>${t(outcomeKey(o))}</button>`)}</div>
+    ${outcome === 'assisted' && html`<h3>${t('services')}</h3>
+      <div class="grid2">${SERVICES.map((s) => html`<button class=${assists[s] ? 'big active' : 'big'} data-testid=${'service-' + s} onClick=${() => toggle(s)}>${t(serviceKey(s))}</button>`)}</div>
+      ${(Object.entries(assists) as [Service, AssistDraft][]).map(([s, a]) => html`<div class="assist" key=${s}>
+        <strong>${t(serviceKey(s))}</strong>
+        <div class="chips">${RESULTS.map((r) => html`<button class=${a.result === r ? 'chip active' : 'chip'} onClick=${() => setAssists({ ...assists, [s]: { ...a, result: r } })}>${t(resultKey(r))}</button>`)}</div>
+        <div class="chips">${AGE_BANDS.map((b) => html`<button class=${a.age_band === b ? 'chip active' : 'chip'} onClick=${() => setAssists({ ...assists, [s]: { ...a, age_band: b } })}>${t(ageKey(b))}</button>`)}</div>
+      </div>`)}`}
+    ${outcome && outcome !== 'not_home' && html`<details><summary>${t('follow_up')}</summary>
+      <label>${t('follow_up_date')}<input type="date" data-testid="follow-up-date" value=${followDate} onInput=${(e: Event) => setFollowDate((e.target as HTMLInputElement).value)} /></label>
+      <label>${t('follow_up_reason')}<input value=${followReason} onInput=${(e: Event) => setFollowReason((e.target as HTMLInputElement).value)} /></label>
+      <label>${t('note')}<textarea value=${note} onInput=${(e: Event) => setNote((e.target as HTMLTextAreaElement).value)}></textarea></label>
+    </details>`}
+    ${error && html`<p class="error" data-testid="error">${error}</p>`}
+    <button class="primary sticky" data-testid="save-visit" disabled=${!outcome || saving} onClick=${save}>${t('save')}</button>
+  </div>`
+}
+
+function HouseholdForm({ overview, card, onDone }: { overview: Overview; card: HouseholdCard | null; onDone: (id: string | null) => void }) {
+  const h = card?.household
+  const groups = overview.groups.filter((g) => overview.my_groups.includes(g.id))
+  const [groupId, setGroupId] = useState(h?.group_id ?? groups[0]?.id ?? '')
+  const [alley, setAlley] = useState(h?.alley ?? '')
+  const [number, setNumber] = useState(h?.number ?? '')
+  const [members, setMembers] = useState(h?.members ? String(h.members) : '')
+  const [priority, setPriority] = useState<PriorityFlags>(h?.priority ?? noPriority())
+  const [internet, setInternet] = useState<Internet>(h?.internet ?? 'unknown')
+  const [consent, setConsent] = useState(h?.consent ?? false)
+  const [name, setName] = useState(h?.name ?? '')
+  const [phone, setPhone] = useState(h?.phone ?? '')
+  const [error, setError] = useState('')
+  const value = (set: (v: string) => void) => (e: Event) => set((e.target as HTMLInputElement).value)
+
+  async function save() {
+    setError('')
+    try {
+      const saved = await api.saveHousehold({
+        id: h?.id ?? null, group_id: groupId, alley, number, members: members ? Number(members) : null,
+        priority, internet, consent, name: consent ? name : null, phone: consent ? phone : null,
+      })
+      onDone(saved.id)
+    } catch (e) {
+      setError(message(e))
+    }
+  }
+
+  return html`<div class="card" data-testid="household-form">
+    <button class="small ghost" onClick=${() => onDone(h?.id ?? null)}>← ${t('cancel')}</button>
+    <label>${t('group')}<select value=${groupId} disabled=${!!h} onChange=${value(setGroupId)}>${groups.map((g) => html`<option value=${g.id}>${g.name}</option>`)}</select></label>
+    <label>${t('alley')}<input data-testid="alley" value=${alley} onInput=${value(setAlley)} /></label>
+    <label>${t('number')}<input data-testid="number" value=${number} onInput=${value(setNumber)} /></label>
+    <label>${t('members')}<input type="number" min="1" max="60" value=${members} onInput=${value(setMembers)} /></label>
+    <fieldset><legend>${t('priority')}</legend>${PRIORITIES.map((p) => html`<label class="check"><input type="checkbox" checked=${priority[p]} onChange=${() => setPriority({ ...priority, [p]: !priority[p] })} />${t(priorityKey(p))}</label>`)}</fieldset>
+    <label>${t('internet')}<select value=${internet} onChange=${value((v) => setInternet(v as Internet))}>${(['yes', 'no', 'unknown'] as Internet[]).map((i) => html`<option value=${i}>${t(`internet_${i}` as Key)}</option>`)}</select></label>
+    <label class="check"><input type="checkbox" checked=${consent} onChange=${() => setConsent(!consent)} />${t('consent')}</label>
+    ${consent && html`<label>${t('name')}<input value=${name} onInput=${value(setName)} /></label><label>${t('phone')}<input inputmode="tel" value=${phone} onInput=${value(setPhone)} /></label>`}
+    ${error && html`<p class="error" data-testid="error">${error}</p>`}
+    <button class="primary" data-testid="save-household" onClick=${save}>${t('save')}</button>
+  </div>`
+}
