@@ -4,6 +4,7 @@
 //! 0.0.0.0:7300, the ward LAN); `DOORSTEP_DEMO=N` builds a demo ward of N households on first
 //! start.
 
+#[cfg(test)]
 mod commands;
 
 use doorstep_app::*;
@@ -182,4 +183,27 @@ pub fn run() {
     build(tauri::Builder::default())
         .run(tauri::generate_context!())
         .expect("error while running the Doorstep app");
+}
+
+#[cfg(test)]
+mod tests {
+    /// The main window may call exactly the app's commands: one permission each, no more.
+    #[test]
+    fn the_capability_allows_exactly_the_commands() {
+        let text = include_str!("../capabilities/default.json");
+        let capability: serde_json::Value = serde_json::from_str(text).expect("capability JSON");
+        let mut granted: Vec<String> = capability["permissions"]
+            .as_array()
+            .expect("permissions")
+            .iter()
+            .map(|p| p.as_str().unwrap_or_default().to_string())
+            .collect();
+        let mut expected: Vec<String> = super::commands::COMMANDS
+            .iter()
+            .map(|c| format!("allow-{}", c.replace('_', "-")))
+            .collect();
+        granted.sort();
+        expected.sort();
+        assert_eq!(granted, expected);
+    }
 }
