@@ -27,6 +27,7 @@ export interface Report {
   ward: string | null; households: number; households_visited: number; households_with_internet: number
   priority_households: number; priority_households_visited: number; visits: number; walkins: number
   follow_ups_due: number; assists_by_service: Record<string, number>; by_group: GroupCoverage[]
+  walkins_by_point: { point: string; walkins: number }[]
 }
 export interface PointNeed { group: string; households: number; unvisited: number; priority_unvisited: number; without_internet: number; score: number }
 export interface Dashboard { report: Report; targets: Targets; progress: Targets; needs_point: PointNeed[] }

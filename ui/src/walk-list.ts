@@ -85,8 +85,8 @@ function Virtual({ items, onOpen, today }: { items: ReturnType<typeof withAlleyH
         const r = item.row
         return html`<button key=${item.key} class="household" data-testid="household" style=${`top:${top}px`} onClick=${() => onOpen(r.id)}>
           <span class="number">${r.number}</span>
-          <span class="grow"><span class="line">${r.name ?? r.alley}</span>
-            <span class="muted small-text">${r.visits ? t('visited_times', { n: r.visits }) + (r.last_outcome ? ' · ' + t(outcomeKey(r.last_outcome)) : '') : t('not_visited')}${r.follow_up ? ' · ↻ ' + r.follow_up : ''}</span></span>
+          <span class="grow"><span class="line">${r.visits ? t('visited_times', { n: r.visits }) + (r.last_outcome ? ' · ' + t(outcomeKey(r.last_outcome)) : '') : t('not_visited')}</span>
+            <span class="muted small-text line">${[r.name, r.members ? `${r.members} 👤` : null, ...PRIORITIES.filter((p) => r.priority[p]).map((p) => t(priorityKey(p))), r.follow_up ? '↻ ' + r.follow_up : null].filter(Boolean).join(' · ')}</span></span>
           ${anyPriority(r.priority) && html`<span class="badge">★</span>`}
           ${isDue(r, today) && html`<span class="badge warn">!</span>`}
         </button>`
