@@ -125,7 +125,7 @@ function Card({ id, onBack, onVisit, onEdit }: { id: string; onBack: () => void;
   </div>`
 }
 
-interface AssistDraft { result: AssistResult; age_band: AgeBand | null }
+interface AssistDraft { result: AssistResult; age_band: AgeBand | null; priority: PriorityFlags }
 
 function VisitForm({ card, onDone }: { card: HouseholdCard; onDone: (saved: boolean) => void }) {
   const h = card.household
@@ -141,7 +141,7 @@ function VisitForm({ card, onDone }: { card: HouseholdCard; onDone: (saved: bool
   function toggle(s: Service) {
     const next = { ...assists }
     if (next[s]) delete next[s]
-    else next[s] = { result: 'done', age_band: defaultAge }
+    else next[s] = { result: 'done', age_band: defaultAge, priority: { ...h.priority, elderly: defaultAge === '60_plus' } }
     setAssists(next)
   }
 
@@ -154,7 +154,7 @@ function VisitForm({ card, onDone }: { card: HouseholdCard; onDone: (saved: bool
         household_id: h.id,
         outcome,
         assists: outcome === 'assisted'
-          ? (Object.entries(assists) as [Service, AssistDraft][]).map(([service, a]) => ({ service, result: a.result, age_band: a.age_band, priority: h.priority }))
+          ? (Object.entries(assists) as [Service, AssistDraft][]).map(([service, a]) => ({ service, result: a.result, age_band: a.age_band, priority: a.priority }))
           : [],
         note: note.trim() || null,
         follow_up: followDate ? { date: followDate, reason: followReason.trim() || null } : null,
@@ -177,6 +177,7 @@ function VisitForm({ card, onDone }: { card: HouseholdCard; onDone: (saved: bool
         <strong>${t(serviceKey(s))}</strong>
         <div class="chips">${RESULTS.map((r) => html`<button class=${a.result === r ? 'chip active' : 'chip'} onClick=${() => setAssists({ ...assists, [s]: { ...a, result: r } })}>${t(resultKey(r))}</button>`)}</div>
         <div class="chips">${AGE_BANDS.map((b) => html`<button class=${a.age_band === b ? 'chip active' : 'chip'} onClick=${() => setAssists({ ...assists, [s]: { ...a, age_band: b } })}>${t(ageKey(b))}</button>`)}</div>
+        <div class="chips">${PRIORITIES.map((p) => html`<button class=${a.priority[p] ? 'chip active' : 'chip'} onClick=${() => setAssists({ ...assists, [s]: { ...a, priority: { ...a.priority, [p]: !a.priority[p] } } })}>${t(priorityKey(p))}</button>`)}</div>
       </div>`)}`}
     ${outcome && outcome !== 'not_home' && html`<details><summary>${t('follow_up')}</summary>
       <label>${t('follow_up_date')}<input type="date" data-testid="follow-up-date" value=${followDate} onInput=${(e: Event) => setFollowDate((e.target as HTMLInputElement).value)} /></label>
