@@ -24,6 +24,10 @@ echo "== ui: vitest"
 (cd ui && npx vitest run)
 echo "== cargo test"
 cargo test --workspace
-echo "== app end to end (real WebView)"
+echo "== benchmark smoke run (checks it works, not its speed)"
 cargo build --workspace
+target/debug/doorstep-bench --households 300 --visits 1500 --groups 4 --scales 200 \
+  --devices 4 --visits-per-device 3 --saves 20 --json > target/bench-smoke.json
+python3 -c "import json; r = json.load(open('target/bench-smoke.json')); assert r['ward']['one_visit_sync_bytes'] > 0 and r['hub'][0]['updates_per_second'] > 0; print('bench smoke ok')"
+echo "== app end to end (real WebView)"
 xvfb-run -a -s "-screen 0 1280x900x24" "$E2E_VENV/bin/pytest" -q tests/e2e

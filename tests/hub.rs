@@ -666,3 +666,61 @@ fn a_hub_restored_from_an_old_backup_gets_the_history_it_lacks() {
     let fresh = Device::joined(&w.hub, "coordinator", "Anh Tuấn", &[]);
     assert_eq!(fresh.json(&["report"])["visits"], 2);
 }
+
+#[test]
+fn a_pushed_record_holding_an_id_number_is_refused() {
+    let w = ward();
+    w.coord.sync();
+    let docs = Store::open(&w.coord.db)
+        .unwrap()
+        .export_documents()
+        .unwrap();
+    let group = Store::open(&w.coord.db)
+        .unwrap()
+        .group_by_name("Tổ A")
+        .unwrap();
+    let doc_id = doorstep_store::DocId::Group(group.id);
+    let bytes = &docs
+        .iter()
+        .find(|d| d.id == doc_id.to_string())
+        .unwrap()
+        .bytes;
+    // A device that skipped validation: writes straight into the group's document.
+    let mut doc = automerge::AutoCommit::load(bytes).unwrap();
+    let before = doc.get_heads();
+    let mut h = HouseholdDraft {
+        alley: "Ngõ 1".into(),
+        number: "2".into(),
+        consent: true,
+        name: Some("Bà Hoa 001203004567".into()),
+        ..Default::default()
+    }
+    .into_household(doorstep_domain::new_id(), group.id, Utc::now());
+    h.members = Some(2);
+    doorstep_store::document::put_household(&mut doc, &h).unwrap();
+    doc.commit();
+    let changes: Vec<Vec<u8>> = doc
+        .get_changes(&before)
+        .into_iter()
+        .map(|c| c.raw_bytes().to_vec())
+        .collect();
+    let request = SyncRequest {
+        cursor: 0,
+        pushes: vec![Push {
+            doc: doc_id.into(),
+            changes,
+        }],
+    };
+    let (status, body) = post(
+        &format!("{}/v1/sync", w.hub.url),
+        Some(&token(&w.coord)),
+        wire::encode(&request),
+    );
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("citizen ID"),
+        "{body}"
+    );
+    let fresh = Device::joined(&w.hub, "coordinator", "Anh Tuấn", &[]);
+    assert_eq!(fresh.json(&["report"])["households"], 1);
+}

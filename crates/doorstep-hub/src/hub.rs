@@ -155,6 +155,7 @@ impl Hub {
             )));
         }
         let mut changes = Vec::new();
+        let mut snapshots = Vec::new();
         for d in documents {
             let id: DocId = d.id.parse()?;
             let mut doc = AutoCommit::load(&d.bytes).map_err(|e| HubError::Invalid {
@@ -162,10 +163,15 @@ impl Hub {
                 doc: Some(d.id.clone()),
             })?;
             document::check_identity(id, &doc)?;
-            check_records(id, &doc)?;
+            check_records(id, &doc, None)?;
             collect_changes(&mut doc, id, &[], &mut changes);
+            snapshots.push((id, doc.save()));
         }
         storage.append_changes(&changes, "hub", Utc::now())?;
+        // Devices' first syncs then get each document saved whole, not change by change.
+        for (id, bytes) in snapshots {
+            storage.compact(id, &bytes)?;
+        }
         storage.set_ward(ward.id, &ward.name)
     }
 
@@ -561,7 +567,8 @@ impl Hub {
                 message: e.to_string(),
                 doc: Some(id.to_string()),
             })?;
-            check_records(id, doc)?;
+            let touched = touched_records(doc, &before);
+            check_records(id, doc, touched.as_ref())?;
             collect_changes(doc, id, &before, &mut changes);
             applied.push(id);
         }
@@ -594,9 +601,32 @@ fn collect_changes(
     }
 }
 
+/// The records (by id) that changes after `before` created or changed, from Automerge's diff:
+/// the key under a record map (`households/<id>`, `visits/<id>`) on each patch's path.
+/// `None` when the document changed somewhere else too (then everything is checked).
+fn touched_records(doc: &mut AutoCommit, before: &[ChangeHash]) -> Option<HashSet<Id>> {
+    use automerge::{PatchAction, Prop};
+    let after = doc.get_heads();
+    let mut ids = HashSet::new();
+    for patch in doc.diff(before, &after) {
+        let key = match (patch.path.as_slice(), &patch.action) {
+            ([_, (_, Prop::Map(key)), ..], _) => key.clone(),
+            ([_], PatchAction::PutMap { key, .. }) => key.clone(),
+            _ => return None,
+        };
+        ids.insert(Id::parse_str(&key).ok()?);
+    }
+    Some(ids)
+}
+
 /// Every record of a document must read and pass the domain's rules (a visit's date aside:
 /// device clocks are flagged, not refused): no ID numbers, no name without consent.
-fn check_records(id: DocId, doc: &AutoCommit) -> Result<(), HubError> {
+/// With `touched`, only those records of a group document are checked.
+fn check_records(
+    id: DocId,
+    doc: &AutoCommit,
+    touched: Option<&HashSet<Id>>,
+) -> Result<(), HubError> {
     let invalid = |message: String| HubError::Invalid {
         message,
         doc: Some(id.to_string()),
@@ -614,14 +644,33 @@ fn check_records(id: DocId, doc: &AutoCommit) -> Result<(), HubError> {
                     .map_err(|e| invalid(format!("literacy point {}: {e}", p.id)))?;
             }
         }
-        DocId::Group(g) => {
-            for h in document::read_households(doc, g).map_err(|e| invalid(e.to_string()))? {
-                check_household(&h).map_err(|e| invalid(format!("household {}: {e}", h.id)))?;
+        DocId::Group(g) => match touched {
+            // Only what the pushed changes touched: a push costs its size, not the group's.
+            Some(ids) => {
+                for rid in ids {
+                    if let Some(h) = document::read_household(doc, g, *rid)
+                        .map_err(|e| invalid(e.to_string()))?
+                    {
+                        check_household(&h)
+                            .map_err(|e| invalid(format!("household {}: {e}", h.id)))?;
+                    }
+                    if let Some((v, _)) =
+                        document::read_visit(doc, g, *rid).map_err(|e| invalid(e.to_string()))?
+                    {
+                        check_visit_content(&v)
+                            .map_err(|e| invalid(format!("visit {}: {e}", v.id)))?;
+                    }
+                }
             }
-            for (v, _) in document::read_visits(doc, g).map_err(|e| invalid(e.to_string()))? {
-                check_visit_content(&v).map_err(|e| invalid(format!("visit {}: {e}", v.id)))?;
+            None => {
+                for h in document::read_households(doc, g).map_err(|e| invalid(e.to_string()))? {
+                    check_household(&h).map_err(|e| invalid(format!("household {}: {e}", h.id)))?;
+                }
+                for (v, _) in document::read_visits(doc, g).map_err(|e| invalid(e.to_string()))? {
+                    check_visit_content(&v).map_err(|e| invalid(format!("visit {}: {e}", v.id)))?;
+                }
             }
-        }
+        },
         DocId::Point(p) => {
             document::read_walkins(doc, p).map_err(|e| invalid(e.to_string()))?;
         }

@@ -1,0 +1,566 @@
+//! `doorstep-bench`: measures Doorstep at ward scale, side by side with the naive way, in one
+//! run, and prints every figure (a table, or `--json` with stable keys). It asserts nothing:
+//! the targets live in BENCHMARKS.md next to a recorded run.
+//!
+//! The hub runs in a child process (this binary with `--serve-hub`), so its memory can be read
+//! while simulated devices sync against it; cold start runs in a child too (`--cold-start`),
+//! so its memory is the app's alone.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use automerge::sync::{State, SyncDoc};
+use automerge::AutoCommit;
+use chrono::Utc;
+use clap::Parser;
+use doorstep_domain::demo::{generate, DemoSpec};
+use doorstep_domain::*;
+use doorstep_hub::Hub;
+use doorstep_store::{DocumentBytes, Store};
+use doorstep_sync::api::InviteRequest;
+use serde_json::{json, Value};
+
+#[derive(Debug, Parser)]
+#[command(name = "doorstep-bench", about = "Ward-scale benchmarks of Doorstep")]
+struct Args {
+    #[arg(long, default_value_t = 10_000)]
+    households: u32,
+    #[arg(long, default_value_t = 50_000)]
+    visits: u32,
+    #[arg(long, default_value_t = 40)]
+    groups: u32,
+    /// Ward sizes (households, five visits each) for the scaling table.
+    #[arg(long, value_delimiter = ',', default_value = "1000,10000,50000")]
+    scales: Vec<u32>,
+    /// Simulated devices syncing at once, for the hub's throughput.
+    #[arg(long, value_delimiter = ',', default_value = "50,200")]
+    devices: Vec<u32>,
+    /// Visits each simulated device pushes.
+    #[arg(long, default_value_t = 10)]
+    visits_per_device: u32,
+    /// Visit saves timed for the latency percentiles.
+    #[arg(long, default_value_t = 1000)]
+    saves: usize,
+    #[arg(long)]
+    json: bool,
+    #[arg(long, hide = true)]
+    serve_hub: Option<PathBuf>,
+    #[arg(long, hide = true)]
+    cold_start: Option<PathBuf>,
+}
+
+fn rss_bytes(pid: Option<u32>) -> u64 {
+    let path = match pid {
+        Some(p) => format!("/proc/{p}/status"),
+        None => "/proc/self/status".into(),
+    };
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
+fn percentile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    sorted[((sorted.len() as f64 * q) as usize).min(sorted.len() - 1)]
+}
+
+/// The hub, served by this binary in a child process.
+struct HubProcess {
+    child: Child,
+    url: String,
+    dir: PathBuf,
+}
+
+impl HubProcess {
+    fn start(dir: &Path) -> Result<Self> {
+        let mut child = Command::new(std::env::current_exe()?)
+            .arg("--serve-hub")
+            .arg(dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()?;
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().context("hub stdout")?).read_line(&mut line)?;
+        let url = line
+            .trim()
+            .strip_prefix("listening on ")
+            .context("hub did not start")?
+            .to_string();
+        Ok(HubProcess {
+            child,
+            url,
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    fn rss(&self) -> u64 {
+        rss_bytes(Some(self.child.id()))
+    }
+
+    fn invite(&self, role: Role, groups: Vec<String>) -> Result<String> {
+        Ok(Hub::open(&self.dir)?
+            .invite(
+                &InviteRequest {
+                    role,
+                    name: "bench".into(),
+                    groups,
+                    point: None,
+                    expires_hours: Some(1),
+                },
+                Utc::now(),
+            )?
+            .code)
+    }
+}
+
+impl Drop for HubProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A ward built from the demo generator, imported into a hub in `dir`.
+fn build_ward(
+    dir: &Path,
+    households: u32,
+    visits: u32,
+    groups: Option<u32>,
+) -> Result<(DemoSpec, f64)> {
+    let mut spec = DemoSpec::new(households, 1, Utc::now().date_naive());
+    spec.groups = groups;
+    spec.visits_per_household = f64::from(visits) / f64::from(households.max(1));
+    let started = Instant::now();
+    let demo = generate(&spec);
+    let seed_path = dir.join("seed.sqlite");
+    let mut seed = Store::open(&seed_path)?;
+    seed.insert_demo(&demo, |_| {})?;
+    Hub::import(&dir.join("hub"), &demo.ward, &seed.export_documents()?)?;
+    Ok((spec, started.elapsed().as_secs_f64()))
+}
+
+/// Bytes of one Automerge sync exchange between two copies of a document from fresh state.
+fn naive_exchange(a: &[u8], b: &[u8]) -> Result<usize> {
+    let mut a = if a.is_empty() {
+        AutoCommit::new()
+    } else {
+        AutoCommit::load(a)?
+    };
+    let mut b = AutoCommit::load(b)?;
+    let (mut sa, mut sb) = (State::new(), State::new());
+    let mut bytes = 0;
+    for _ in 0..64 {
+        let mut quiet = true;
+        if let Some(m) = a.sync().generate_sync_message(&mut sa) {
+            let e = m.encode();
+            bytes += e.len();
+            b.sync()
+                .receive_sync_message(&mut sb, automerge::sync::Message::decode(&e)?)?;
+            quiet = false;
+        }
+        if let Some(m) = b.sync().generate_sync_message(&mut sb) {
+            let e = m.encode();
+            bytes += e.len();
+            a.sync()
+                .receive_sync_message(&mut sa, automerge::sync::Message::decode(&e)?)?;
+            quiet = false;
+        }
+        if quiet {
+            break;
+        }
+    }
+    Ok(bytes)
+}
+
+fn naive_all(device: &[DocumentBytes], hub: &[DocumentBytes]) -> Result<usize> {
+    let mut total = 0;
+    for h in hub {
+        let d = device
+            .iter()
+            .find(|d| d.id == h.id)
+            .map_or(&[][..], |d| &d.bytes[..]);
+        total += naive_exchange(d, &h.bytes)?;
+    }
+    Ok(total)
+}
+
+fn wire(report: &doorstep_sync::SyncReport) -> u64 {
+    report.sent_bytes + report.received_bytes
+}
+
+fn one_visit(store: &mut Store) -> Result<()> {
+    let household = store
+        .walk_list()?
+        .first()
+        .map(|r| r.id)
+        .context("no household")?;
+    store.add_visit(
+        VisitDraft {
+            household_id: household,
+            device_time: Utc::now(),
+            volunteer: "Nguyễn Thu Trang".into(),
+            outcome: Outcome::Assisted,
+            note: None,
+            follow_up: None,
+            assists: vec!["vneid_activate:done:60_plus"
+                .parse()
+                .map_err(anyhow::Error::msg)?],
+        },
+        Utc::now(),
+    )?;
+    Ok(())
+}
+
+/// Everything measured on one ward size.
+async fn measure_ward(
+    households: u32,
+    visits: u32,
+    groups: Option<u32>,
+    saves: usize,
+    naive: bool,
+) -> Result<Value> {
+    let dir = tempfile::TempDir::new()?;
+    let (_, build_s) = build_ward(dir.path(), households, visits, groups)?;
+    let hub = HubProcess::start(&dir.path().join("hub"))?;
+    let db = dir.path().join("coordinator.sqlite");
+    let mut store = Store::open(&db)?;
+    let code = hub.invite(Role::Coordinator, vec![])?;
+    doorstep_sync::join(&mut store, &hub.url, &code).await?;
+    let t = Instant::now();
+    let first = doorstep_sync::sync(&mut store, None).await?;
+    let first_s = t.elapsed().as_secs_f64();
+    let docs = store.document_count()?;
+    let hub_docs = store.export_documents()?;
+
+    let quiet = doorstep_sync::sync(&mut store, None).await?;
+    let mut visit_bytes = 0;
+    let mut rtts = Vec::new();
+    for _ in 0..20 {
+        one_visit(&mut store)?;
+        let t = Instant::now();
+        let r = doorstep_sync::sync(&mut store, None).await?;
+        rtts.push(t.elapsed().as_secs_f64() * 1000.0);
+        visit_bytes = wire(&r);
+    }
+    rtts.sort_by(f64::total_cmp);
+
+    let mut out = json!({
+        "households": households,
+        "visits": visits,
+        "documents": docs,
+        "build_seconds": build_s,
+        "first_sync_seconds": first_s,
+        "first_sync_bytes": wire(&first),
+        "whole_documents_bytes": hub_docs.iter().map(|d| d.bytes.len()).sum::<usize>(),
+        "no_change_sync_bytes": wire(&quiet),
+        "one_visit_sync_bytes": visit_bytes,
+        "one_visit_sync_ms_p50": percentile(&rtts, 0.5),
+        "one_visit_sync_ms_p95": percentile(&rtts, 0.95),
+    });
+    if naive {
+        let before = store.export_documents()?;
+        one_visit(&mut store)?;
+        let after = store.export_documents()?;
+        let changed = after
+            .iter()
+            .find(|a| before.iter().any(|b| b.id == a.id && b.bytes != a.bytes))
+            .map_or(0, |d| d.bytes.len());
+        let naive_visit = naive_all(&after, &before)?;
+        let naive_quiet = naive_all(&before, &before)?;
+        let naive_first = naive_all(&[], &hub_docs)?;
+        let ratio = |naive: usize, ours: u64| naive as f64 / ours.max(1) as f64;
+        out["naive_one_visit_sync_bytes"] = json!(naive_visit);
+        out["naive_one_visit_whole_document_bytes"] = json!(changed);
+        out["naive_no_change_sync_bytes"] = json!(naive_quiet);
+        out["naive_first_sync_bytes"] = json!(naive_first);
+        out["ratio_one_visit"] = json!(ratio(naive_visit, visit_bytes));
+        out["ratio_no_change"] = json!(ratio(naive_quiet, wire(&quiet)));
+        out["ratio_first_sync"] = json!(ratio(naive_first, wire(&first)));
+        doorstep_sync::sync(&mut store, None).await?;
+    }
+
+    // Visit save latency on the synced coordinator's store.
+    let ids: Vec<Id> = store.walk_list()?.iter().map(|r| r.id).collect();
+    let mut times = Vec::with_capacity(saves);
+    for i in 0..saves {
+        let draft = VisitDraft {
+            household_id: ids[(i * 7919) % ids.len()],
+            device_time: Utc::now(),
+            volunteer: "Lan".into(),
+            outcome: Outcome::NotHome,
+            note: None,
+            follow_up: None,
+            assists: vec![],
+        };
+        let t = Instant::now();
+        store.add_visit(draft, Utc::now())?;
+        times.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    times.sort_by(f64::total_cmp);
+    out["visit_save_ms_p50"] = json!(percentile(&times, 0.5));
+    out["visit_save_ms_p95"] = json!(percentile(&times, 0.95));
+    out["visit_save_ms_p99"] = json!(percentile(&times, 0.99));
+    drop(store);
+
+    let cold = Command::new(std::env::current_exe()?)
+        .arg("--cold-start")
+        .arg(&db)
+        .output()?;
+    if !cold.status.success() {
+        bail!(
+            "cold start failed: {}",
+            String::from_utf8_lossy(&cold.stderr)
+        );
+    }
+    let cold: Value = serde_json::from_slice(&cold.stdout)?;
+    out["cold_start_seconds"] = cold["seconds"].clone();
+    out["ram_per_household_bytes"] =
+        json!(cold["rss_delta_bytes"].as_f64().unwrap_or(0.0) / f64::from(households.max(1)));
+    Ok(out)
+}
+
+/// Devices syncing at once against one hub: document updates per second and hub memory.
+async fn measure_hub(
+    households: u32,
+    visits: u32,
+    groups: u32,
+    devices: u32,
+    per_device: u32,
+) -> Result<Value> {
+    let dir = tempfile::TempDir::new()?;
+    build_ward(dir.path(), households, visits, Some(groups))?;
+    let hub = HubProcess::start(&dir.path().join("hub"))?;
+    let group_names: Vec<String> = Hub::open(&hub.dir)?
+        .ward()?
+        .1
+        .into_iter()
+        .map(|g| g.name)
+        .collect();
+    let idle_rss = hub.rss();
+    let mut stores = Vec::new();
+    for i in 0..devices {
+        let mut store = Store::open(&dir.path().join(format!("device-{i}.sqlite")))?;
+        let group = group_names[i as usize % group_names.len()].clone();
+        let code = hub.invite(Role::Volunteer, vec![group])?;
+        doorstep_sync::join(&mut store, &hub.url, &code).await?;
+        doorstep_sync::sync(&mut store, None).await?;
+        for _ in 0..per_device {
+            one_visit(&mut store)?;
+        }
+        stores.push(store);
+    }
+    let joined_rss = hub.rss();
+    let started = Instant::now();
+    let tasks: Vec<_> = stores
+        .into_iter()
+        .map(|mut s| {
+            tokio::spawn(async move { doorstep_sync::sync(&mut s, None).await.map(|_| ()) })
+        })
+        .collect();
+    let mut peak = hub.rss();
+    for t in tasks {
+        t.await??;
+        peak = peak.max(hub.rss());
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let updates = f64::from(devices * per_device);
+    Ok(json!({
+        "devices": devices,
+        "updates": updates,
+        "seconds": seconds,
+        "updates_per_second": updates / seconds,
+        "hub_rss_idle_bytes": idle_rss,
+        "hub_rss_joined_bytes": joined_rss,
+        "hub_rss_peak_bytes": peak,
+    }))
+}
+
+fn cold_start(db: &Path) -> Result<()> {
+    let before = rss_bytes(None);
+    let t = Instant::now();
+    let store = Store::open(db)?;
+    let rows = store.walk_list()?;
+    let seconds = t.elapsed().as_secs_f64();
+    let after = rss_bytes(None);
+    println!(
+        "{}",
+        json!({ "seconds": seconds, "rss_delta_bytes": after.saturating_sub(before), "households": rows.len() })
+    );
+    Ok(())
+}
+
+fn print_table(result: &Value) {
+    let main = &result["ward"];
+    let f = |v: &Value| match v {
+        Value::Number(n) if n.is_f64() => format!("{:.2}", n.as_f64().unwrap_or(0.0)),
+        v => v.to_string(),
+    };
+    println!(
+        "Doorstep benchmark — {}",
+        result["machine"].as_str().unwrap_or("")
+    );
+    println!(
+        "\nWard: {} households, {} visits, {} documents",
+        main["households"], main["visits"], main["documents"]
+    );
+    let rows: &[(&str, &str)] = &[
+        ("first full sync (bytes)", "first_sync_bytes"),
+        (
+            "  naive: sync exchange per document",
+            "naive_first_sync_bytes",
+        ),
+        ("  naive: whole documents", "whole_documents_bytes"),
+        ("  ratio (naive exchange / ours)", "ratio_first_sync"),
+        ("first full sync (s)", "first_sync_seconds"),
+        ("one new visit (bytes)", "one_visit_sync_bytes"),
+        (
+            "  naive: sync exchange per document",
+            "naive_one_visit_sync_bytes",
+        ),
+        (
+            "  naive: whole changed document",
+            "naive_one_visit_whole_document_bytes",
+        ),
+        ("  ratio (naive exchange / ours)", "ratio_one_visit"),
+        (
+            "one-visit sync round trip p50 (ms)",
+            "one_visit_sync_ms_p50",
+        ),
+        (
+            "one-visit sync round trip p95 (ms)",
+            "one_visit_sync_ms_p95",
+        ),
+        ("nothing changed (bytes)", "no_change_sync_bytes"),
+        (
+            "  naive: sync exchange per document",
+            "naive_no_change_sync_bytes",
+        ),
+        ("  ratio", "ratio_no_change"),
+        (
+            "cold start to a listable walk list (s)",
+            "cold_start_seconds",
+        ),
+        ("RAM per household held (bytes)", "ram_per_household_bytes"),
+        ("visit save p50 (ms)", "visit_save_ms_p50"),
+        ("visit save p95 (ms)", "visit_save_ms_p95"),
+        ("visit save p99 (ms)", "visit_save_ms_p99"),
+    ];
+    for (label, key) in rows {
+        println!("  {label:<42} {}", f(&main[*key]));
+    }
+    println!("\nHub throughput");
+    for h in result["hub"].as_array().into_iter().flatten() {
+        println!(
+            "  {:>4} devices: {:>8.0} updates/s ({} updates in {:.2} s); hub RSS idle {:.1} MB, joined {:.1} MB, peak {:.1} MB",
+            h["devices"], h["updates_per_second"].as_f64().unwrap_or(0.0), h["updates"], h["seconds"].as_f64().unwrap_or(0.0),
+            h["hub_rss_idle_bytes"].as_f64().unwrap_or(0.0) / 1e6, h["hub_rss_joined_bytes"].as_f64().unwrap_or(0.0) / 1e6,
+            h["hub_rss_peak_bytes"].as_f64().unwrap_or(0.0) / 1e6
+        );
+    }
+    println!("\nScaling (five visits per household)");
+    println!(
+        "  {:>10} {:>12} {:>14} {:>10} {:>10} {:>11} {:>12} {:>10}",
+        "households",
+        "first sync s",
+        "first sync B",
+        "visit B",
+        "quiet B",
+        "cold start",
+        "RAM/hh B",
+        "save p95"
+    );
+    for s in result["scaling"].as_array().into_iter().flatten() {
+        println!(
+            "  {:>10} {:>12} {:>14} {:>10} {:>10} {:>11} {:>12} {:>10}",
+            s["households"],
+            f(&s["first_sync_seconds"]),
+            s["first_sync_bytes"],
+            s["one_visit_sync_bytes"],
+            s["no_change_sync_bytes"],
+            f(&s["cold_start_seconds"]),
+            f(&s["ram_per_household_bytes"]),
+            f(&s["visit_save_ms_p95"])
+        );
+    }
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    if let Some(db) = &args.cold_start {
+        return cold_start(db);
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    if let Some(dir) = &args.serve_hub {
+        return runtime.block_on(async {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+            doorstep_hub::serve(dir, listener, |addr| {
+                println!("listening on http://{addr}");
+                use std::io::Write;
+                let _ = std::io::stdout().flush();
+            })
+            .await?;
+            Ok(())
+        });
+    }
+    let started = Instant::now();
+    let result = runtime.block_on(async {
+        let ward = measure_ward(
+            args.households,
+            args.visits,
+            Some(args.groups),
+            args.saves,
+            true,
+        )
+        .await?;
+        let mut hub = Vec::new();
+        for d in &args.devices {
+            hub.push(
+                measure_hub(
+                    args.households,
+                    args.visits,
+                    args.groups,
+                    *d,
+                    args.visits_per_device,
+                )
+                .await?,
+            );
+        }
+        let mut scaling = Vec::new();
+        for s in &args.scales {
+            scaling.push(measure_ward(*s, s * 5, None, args.saves.min(300), false).await?);
+        }
+        let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+        let mut top = BTreeMap::new();
+        top.insert(
+            "machine",
+            json!(format!("{cores} cores, {}", std::env::consts::OS)),
+        );
+        top.insert("date", json!(Utc::now().to_rfc3339()));
+        top.insert("ward", ward);
+        top.insert("hub", json!(hub));
+        top.insert("scaling", json!(scaling));
+        anyhow::Ok(json!(top))
+    })?;
+    let mut result = result;
+    result["total_seconds"] = json!(started.elapsed().as_secs_f64());
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&result)?);
+    } else {
+        print_table(&result);
+        println!("\ntotal: {:.0} s", started.elapsed().as_secs_f64());
+    }
+    Ok(())
+}
