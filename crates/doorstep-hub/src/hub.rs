@@ -567,7 +567,7 @@ impl Hub {
                 message: e.to_string(),
                 doc: Some(id.to_string()),
             })?;
-            let touched = touched_records(doc, &before);
+            let touched = document::touched_records(doc, &before);
             check_records(id, doc, touched.as_ref())?;
             collect_changes(doc, id, &before, &mut changes);
             applied.push(id);
@@ -599,24 +599,6 @@ fn collect_changes(
             bytes: change.bytes().into_owned(),
         });
     }
-}
-
-/// The records (by id) that changes after `before` created or changed, from Automerge's diff:
-/// the key under a record map (`households/<id>`, `visits/<id>`) on each patch's path.
-/// `None` when the document changed somewhere else too (then everything is checked).
-fn touched_records(doc: &mut AutoCommit, before: &[ChangeHash]) -> Option<HashSet<Id>> {
-    use automerge::{PatchAction, Prop};
-    let after = doc.get_heads();
-    let mut ids = HashSet::new();
-    for patch in doc.diff(before, &after) {
-        let key = match (patch.path.as_slice(), &patch.action) {
-            ([_, (_, Prop::Map(key)), ..], _) => key.clone(),
-            ([_], PatchAction::PutMap { key, .. }) => key.clone(),
-            _ => return None,
-        };
-        ids.insert(Id::parse_str(&key).ok()?);
-    }
-    Some(ids)
 }
 
 /// Every record of a document must read and pass the domain's rules (a visit's date aside:

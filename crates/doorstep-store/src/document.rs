@@ -10,6 +10,7 @@
 //! 0, the document's id in its root), so two devices that create the same group's document
 //! independently hold one shared root and their maps merge instead of conflicting.
 
+use std::collections::HashSet;
 use std::fmt;
 use std::str::FromStr;
 
@@ -228,6 +229,27 @@ fn record_ids(doc: &AutoCommit, map: &ObjId) -> Vec<Id> {
     doc.keys(map)
         .filter_map(|k| Id::parse_str(&k).ok())
         .collect()
+}
+
+/// The records (by id) that changes after `before` created or changed, from Automerge's diff:
+/// the key under a record map (`households/<id>`, `visits/<id>`, `walkins/<id>`) on each
+/// patch's path. `None` when the document changed anywhere else (then callers do everything).
+pub fn touched_records(doc: &mut AutoCommit, before: &[ChangeHash]) -> Option<HashSet<Id>> {
+    use automerge::{PatchAction, Prop};
+    if before.is_empty() {
+        return None;
+    }
+    let after = doc.get_heads();
+    let mut ids = HashSet::new();
+    for patch in doc.diff(before, &after) {
+        let key = match (patch.path.as_slice(), &patch.action) {
+            ([_, (_, Prop::Map(key)), ..], _) => key.clone(),
+            ([_], PatchAction::PutMap { key, .. }) => key.clone(),
+            _ => return None,
+        };
+        ids.insert(Id::parse_str(&key).ok()?);
+    }
+    Some(ids)
 }
 
 // ---- ward document ----

@@ -107,6 +107,11 @@ const MIGRATIONS: &[&str] = &[
     ) STRICT;
     ALTER TABLE visits ADD COLUMN received_at INTEGER;
     "#,
+    // 3: the change that made each visit, so a hub receipt updates it without a rebuild.
+    r#"
+    ALTER TABLE visits ADD COLUMN made_by BLOB;
+    CREATE INDEX visits_by_change ON visits(made_by);
+    "#,
 ];
 
 /// The query tables, in the order a dump or a rebuild walks them.

@@ -314,7 +314,8 @@ impl Store {
             }
             document::check_identity(inc.doc, doc)?;
             if doc.get_heads() != before {
-                changed.push(inc.doc);
+                let touched = document::touched_records(doc, &before);
+                changed.push((inc.doc, touched));
             }
         }
         for p in pushed {
@@ -351,7 +352,10 @@ impl Store {
             synced.insert(*id, now);
         }
         let count = changed.len();
-        let pushed_docs: Vec<DocId> = pushed.iter().map(|p| p.doc).collect();
+        let pushed_hashes: Vec<ChangeHash> = pushed
+            .iter()
+            .flat_map(|p| p.hashes.iter().copied())
+            .collect();
         self.finish(work, |tx, work| {
             let mut receipt = tx.prepare_cached(
                 "INSERT OR IGNORE INTO change_receipts (hash, received_at) VALUES (?1, ?2)",
@@ -365,10 +369,17 @@ impl Store {
             for (id, heads) in &synced {
                 state.execute(params![id.to_string(), encode_heads(heads)])?;
             }
-            for id in changed.iter().chain(pushed_docs.iter()) {
-                tables::materialize_document(tx, *id, crate::doc_in(work, *id)?)?;
+            for (id, touched) in &changed {
+                let doc = crate::doc_in(work, *id)?;
+                match touched {
+                    Some(ids) => tables::materialize_records(tx, *id, doc, ids)?,
+                    None => tables::materialize_document(tx, *id, doc)?,
+                }
             }
-            if let Some(DocId::Ward(w)) = changed.iter().find(|d| matches!(d, DocId::Ward(_))) {
+            tables::refresh_receipts(tx, &pushed_hashes)?;
+            if let Some((DocId::Ward(w), _)) =
+                changed.iter().find(|(d, _)| matches!(d, DocId::Ward(_)))
+            {
                 set_meta(tx, "ward_id", &w.to_string())?;
             }
             set_meta(tx, "sync_cursor", &cursor.to_string())?;

@@ -5,6 +5,7 @@
 //! command meant to write), by the same functions whether one record changed or a whole
 //! document is rebuilt; that is why a rebuild equals what incremental updates produced.
 
+use std::collections::HashSet;
 use std::str::FromStr;
 
 use automerge::{AutoCommit, ChangeHash};
@@ -52,9 +53,9 @@ pub fn upsert_visit(
     let id = v.id.to_string();
     conn.prepare_cached(
         "INSERT OR REPLACE INTO visits (id, household_id, group_id, device_time, volunteer,
-            outcome, note, follow_up_date, follow_up_reason, received_at)
+            outcome, note, follow_up_date, follow_up_reason, received_at, made_by)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,
-            (SELECT received_at FROM change_receipts WHERE hash = ?10))",
+            (SELECT received_at FROM change_receipts WHERE hash = ?10), ?10)",
     )?
     .execute(params![
         id,
@@ -163,6 +164,49 @@ pub fn materialize_document(
                 upsert_walkin(conn, &w)?;
             }
         }
+    }
+    Ok(())
+}
+
+/// Rewrites the rows of only the records `ids` of a document (what a merge touched); the
+/// ward document, small, is always rewritten whole.
+pub fn materialize_records(
+    conn: &Connection,
+    id: DocId,
+    doc: &AutoCommit,
+    ids: &HashSet<Id>,
+) -> Result<(), StoreError> {
+    match id {
+        DocId::Ward(_) => materialize_document(conn, id, doc)?,
+        DocId::Group(group_id) => {
+            for rid in ids {
+                if let Some(h) = document::read_household(doc, group_id, *rid)? {
+                    upsert_household(conn, &h)?;
+                }
+                if let Some((v, made_by)) = document::read_visit(doc, group_id, *rid)? {
+                    upsert_visit(conn, &v, made_by)?;
+                }
+            }
+        }
+        DocId::Point(point_id) => {
+            for rid in ids {
+                if let Some(w) = document::read_walkin(doc, point_id, *rid)? {
+                    upsert_walkin(conn, &w)?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Gives visits made by these changes the hub's receive time just recorded for them.
+pub fn refresh_receipts(conn: &Connection, hashes: &[ChangeHash]) -> Result<(), StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "UPDATE visits SET received_at =
+            (SELECT received_at FROM change_receipts WHERE hash = ?1) WHERE made_by = ?1",
+    )?;
+    for h in hashes {
+        stmt.execute([h.0.to_vec()])?;
     }
     Ok(())
 }
