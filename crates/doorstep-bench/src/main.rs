@@ -68,6 +68,25 @@ fn rss_bytes(pid: Option<u32>) -> u64 {
         .map_or(0, |kb| kb * 1024)
 }
 
+/// CPU seconds (user + system) a process has used so far.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of stat, 12 and 13 after the name.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 fn percentile(sorted: &[f64], q: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
@@ -361,6 +380,7 @@ async fn measure_hub(
         stores.push(store);
     }
     let joined_rss = hub.rss();
+    let hub_cpu = cpu_seconds(hub.child.id());
     let started = Instant::now();
     let tasks: Vec<_> = stores
         .into_iter()
@@ -374,12 +394,15 @@ async fn measure_hub(
         peak = peak.max(hub.rss());
     }
     let seconds = started.elapsed().as_secs_f64();
+    let hub_cpu = cpu_seconds(hub.child.id()) - hub_cpu;
     let updates = f64::from(devices * per_device);
     Ok(json!({
         "devices": devices,
         "updates": updates,
         "seconds": seconds,
         "updates_per_second": updates / seconds,
+        "hub_cpu_seconds": hub_cpu,
+        "updates_per_hub_cpu_second": updates / hub_cpu.max(0.01),
         "hub_rss_idle_bytes": idle_rss,
         "hub_rss_joined_bytes": joined_rss,
         "hub_rss_peak_bytes": peak,
@@ -462,8 +485,9 @@ fn print_table(result: &Value) {
     println!("\nHub throughput");
     for h in result["hub"].as_array().into_iter().flatten() {
         println!(
-            "  {:>4} devices: {:>8.0} updates/s ({} updates in {:.2} s); hub RSS idle {:.1} MB, joined {:.1} MB, peak {:.1} MB",
-            h["devices"], h["updates_per_second"].as_f64().unwrap_or(0.0), h["updates"], h["seconds"].as_f64().unwrap_or(0.0),
+            "  {:>4} devices: {:>6.0} updates/s wall, {:>6.0} per hub CPU-second ({} updates in {:.2} s); hub RSS idle {:.1} MB, joined {:.1} MB, peak {:.1} MB",
+            h["devices"], h["updates_per_second"].as_f64().unwrap_or(0.0), h["updates_per_hub_cpu_second"].as_f64().unwrap_or(0.0),
+            h["updates"], h["seconds"].as_f64().unwrap_or(0.0),
             h["hub_rss_idle_bytes"].as_f64().unwrap_or(0.0) / 1e6, h["hub_rss_joined_bytes"].as_f64().unwrap_or(0.0) / 1e6,
             h["hub_rss_peak_bytes"].as_f64().unwrap_or(0.0) / 1e6
         );

@@ -546,15 +546,18 @@ impl Hub {
             let doc = self.doc(id)?;
             let before = doc.get_heads();
             let bad = |message: String| HubError::BadRequest(message);
+            let mut decoded = Vec::with_capacity(raw.len());
             for (i, bytes) in raw.into_iter().enumerate() {
                 let change = Change::from_bytes(bytes).map_err(|e| HubError::Invalid {
                     message: format!("change {i} is not an Automerge change: {e}"),
                     doc: Some(id.to_string()),
                 })?;
                 pushed.push(change.hash().0);
-                doc.apply_changes([change])
-                    .map_err(|e| bad(format!("{id}: change {i} cannot be applied: {e}")))?;
+                decoded.push(change);
             }
+            // One batch: Automerge splices its columns once, not once per change.
+            doc.apply_changes_batch(decoded)
+                .map_err(|e| bad(format!("{id}: changes cannot be applied: {e}")))?;
             if !doc.get_missing_deps(&[]).is_empty() {
                 return Err(HubError::Conflict {
                     message: "changes whose history the hub does not hold: send the document's \

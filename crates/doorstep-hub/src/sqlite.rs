@@ -311,10 +311,21 @@ impl HubStorage for SqliteStorage {
         let mut items = Vec::new();
         let mut size = 0usize;
         let mut snapshots = snapshots.into_iter().peekable();
-        let mut stmt = tx.prepare_cached(
-            "SELECT seq, doc_id, origin, received_at, bytes FROM changes
-             WHERE seq > ?1 ORDER BY seq",
-        )?;
+        // A device's scope is a few documents: read only theirs, through the (doc_id, seq) index.
+        let sql = match scope {
+            Some(docs) => format!(
+                "SELECT seq, doc_id, origin, received_at, bytes FROM changes
+                 WHERE seq > ?1 AND doc_id IN ({}) ORDER BY seq",
+                docs.iter()
+                    .map(|d| format!("'{d}'"))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
+            None => "SELECT seq, doc_id, origin, received_at, bytes FROM changes
+                     WHERE seq > ?1 ORDER BY seq"
+                .to_string(),
+        };
+        let mut stmt = tx.prepare_cached(&sql)?;
         let mut rows = stmt.query([cursor_i])?;
         let mut next_change = || -> rusqlite::Result<Option<PullItem>> {
             while let Some(row) = rows.next()? {

@@ -302,12 +302,16 @@ impl Store {
                 doc.load_incremental(snapshot)
                     .map_err(|e| bad(format!("hub sent an unreadable document: {e}")))?;
             }
+            let mut decoded = Vec::with_capacity(inc.changes.len());
             for (bytes, received_at) in &inc.changes {
                 let change = Change::from_bytes(bytes.clone())
                     .map_err(|e| bad(format!("hub sent an unreadable change: {e}")))?;
                 receipts.push((change.hash(), received_at.timestamp_millis()));
-                doc.apply_changes([change])
-                    .map_err(|e| bad(format!("cannot apply a change: {e}")))?;
+                decoded.push(change);
+            }
+            if !decoded.is_empty() {
+                doc.apply_changes_batch(decoded)
+                    .map_err(|e| bad(format!("cannot apply the hub's changes: {e}")))?;
             }
             if !doc.get_missing_deps(&[]).is_empty() {
                 return Err(bad("hub sent changes whose history is missing".into()));
