@@ -381,7 +381,10 @@ async fn measure_hub(
     }
     let joined_rss = hub.rss();
     let hub_cpu = cpu_seconds(hub.child.id());
-    eprintln!("concurrent sync of {devices} devices: hub pid {}", hub.child.id());
+    eprintln!(
+        "concurrent sync of {devices} devices: hub pid {}",
+        hub.child.id()
+    );
     let started = Instant::now();
     let tasks: Vec<_> = stores
         .into_iter()
