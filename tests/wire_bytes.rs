@@ -4,49 +4,16 @@
 
 mod support;
 
-use automerge::sync::{Message, State, SyncDoc};
-use automerge::AutoCommit;
+use doorstep_bench::naive_exchange;
 use doorstep_store::{DocumentBytes, Store};
 use support::{Device, HubProcess};
-
-/// Bytes of a full Automerge sync exchange between two copies of a document, starting from
-/// no shared state (what a client without per-document sync state sends on each reconnect).
-fn naive_exchange(device: &DocumentBytes, hub: &DocumentBytes) -> usize {
-    let mut a = AutoCommit::load(&device.bytes).unwrap();
-    let mut b = AutoCommit::load(&hub.bytes).unwrap();
-    let (mut sa, mut sb) = (State::new(), State::new());
-    let mut bytes = 0;
-    for _ in 0..10 {
-        let mut quiet = true;
-        if let Some(m) = a.sync().generate_sync_message(&mut sa) {
-            let encoded = m.encode();
-            bytes += encoded.len();
-            b.sync()
-                .receive_sync_message(&mut sb, Message::decode(&encoded).unwrap())
-                .unwrap();
-            quiet = false;
-        }
-        if let Some(m) = b.sync().generate_sync_message(&mut sb) {
-            let encoded = m.encode();
-            bytes += encoded.len();
-            a.sync()
-                .receive_sync_message(&mut sa, Message::decode(&encoded).unwrap())
-                .unwrap();
-            quiet = false;
-        }
-        if quiet {
-            break;
-        }
-    }
-    bytes
-}
 
 fn naive_total(device: &[DocumentBytes], hub: &[DocumentBytes]) -> usize {
     device
         .iter()
         .map(|d| {
             let h = hub.iter().find(|h| h.id == d.id).unwrap_or(d);
-            naive_exchange(d, h)
+            naive_exchange(&d.bytes, &h.bytes).unwrap()
         })
         .sum()
 }

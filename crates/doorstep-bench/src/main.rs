@@ -13,10 +13,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use automerge::sync::{State, SyncDoc};
-use automerge::AutoCommit;
 use chrono::Utc;
 use clap::Parser;
+use doorstep_bench::naive_exchange;
 use doorstep_domain::demo::{generate, DemoSpec};
 use doorstep_domain::*;
 use doorstep_hub::Hub;
@@ -167,39 +166,6 @@ fn build_ward(
     seed.insert_demo(&demo, |_| {})?;
     Hub::import(&dir.join("hub"), &demo.ward, &seed.export_documents()?)?;
     Ok((spec, started.elapsed().as_secs_f64()))
-}
-
-/// Bytes of one Automerge sync exchange between two copies of a document from fresh state.
-fn naive_exchange(a: &[u8], b: &[u8]) -> Result<usize> {
-    let mut a = if a.is_empty() {
-        AutoCommit::new()
-    } else {
-        AutoCommit::load(a)?
-    };
-    let mut b = AutoCommit::load(b)?;
-    let (mut sa, mut sb) = (State::new(), State::new());
-    let mut bytes = 0;
-    for _ in 0..64 {
-        let mut quiet = true;
-        if let Some(m) = a.sync().generate_sync_message(&mut sa) {
-            let e = m.encode();
-            bytes += e.len();
-            b.sync()
-                .receive_sync_message(&mut sb, automerge::sync::Message::decode(&e)?)?;
-            quiet = false;
-        }
-        if let Some(m) = b.sync().generate_sync_message(&mut sb) {
-            let e = m.encode();
-            bytes += e.len();
-            a.sync()
-                .receive_sync_message(&mut sa, automerge::sync::Message::decode(&e)?)?;
-            quiet = false;
-        }
-        if quiet {
-            break;
-        }
-    }
-    Ok(bytes)
 }
 
 fn naive_all(device: &[DocumentBytes], hub: &[DocumentBytes]) -> Result<usize> {

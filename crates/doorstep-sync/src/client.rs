@@ -111,6 +111,23 @@ impl HubClient {
         }
     }
 
+    /// Sends a request; a refusal becomes `SyncError::Refused` with the hub's reason.
+    async fn send(&self, request: reqwest::RequestBuilder) -> Result<reqwest::Response, SyncError> {
+        let response = request.send().await.map_err(|e| self.unreachable(e))?;
+        if response.status().is_success() {
+            Ok(response)
+        } else {
+            Err(Self::refused(response).await)
+        }
+    }
+
+    async fn json<R: DeserializeOwned>(response: reqwest::Response) -> Result<R, SyncError> {
+        response
+            .json()
+            .await
+            .map_err(|e| SyncError::BadAnswer(e.to_string()))
+    }
+
     async fn post_json<B: Serialize, R: DeserializeOwned>(
         &self,
         path: &str,
@@ -121,14 +138,7 @@ impl HubClient {
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
-        let response = request.send().await.map_err(|e| self.unreachable(e))?;
-        if !response.status().is_success() {
-            return Err(Self::refused(response).await);
-        }
-        response
-            .json()
-            .await
-            .map_err(|e| SyncError::BadAnswer(e.to_string()))
+        Self::json(self.send(request).await?).await
     }
 
     /// Redeems an invite code.
@@ -154,51 +164,31 @@ impl HubClient {
 
     /// The hub's enrolled devices (coordinator devices).
     pub async fn devices(&self, token: &str) -> Result<Vec<DeviceInfo>, SyncError> {
-        let response = self
+        let request = self
             .http
             .get(format!("{}/v1/devices", self.base))
-            .bearer_auth(token)
-            .send()
-            .await
-            .map_err(|e| self.unreachable(e))?;
-        if !response.status().is_success() {
-            return Err(Self::refused(response).await);
-        }
-        response
-            .json()
-            .await
-            .map_err(|e| SyncError::BadAnswer(e.to_string()))
+            .bearer_auth(token);
+        Self::json(self.send(request).await?).await
     }
 
     /// Revokes a device (coordinator devices).
     pub async fn revoke(&self, token: &str, device: uuid::Uuid) -> Result<(), SyncError> {
-        let response = self
+        let request = self
             .http
             .post(format!("{}/v1/devices/{device}/revoke", self.base))
-            .bearer_auth(token)
-            .send()
-            .await
-            .map_err(|e| self.unreachable(e))?;
-        if !response.status().is_success() {
-            return Err(Self::refused(response).await);
-        }
-        Ok(())
+            .bearer_auth(token);
+        self.send(request).await.map(|_| ())
     }
 
     /// One sync round: a request body out, a response body back.
     pub async fn round(&self, token: &str, body: Vec<u8>) -> Result<Vec<u8>, SyncError> {
-        let response = self
+        let request = self
             .http
             .post(format!("{}/v1/sync", self.base))
             .bearer_auth(token)
             .header(reqwest::header::CONTENT_TYPE, wire::CONTENT_TYPE)
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| self.unreachable(e))?;
-        if !response.status().is_success() {
-            return Err(Self::refused(response).await);
-        }
+            .body(body);
+        let response = self.send(request).await?;
         let bytes = response.bytes().await.map_err(|e| self.unreachable(e))?;
         Ok(bytes.to_vec())
     }
