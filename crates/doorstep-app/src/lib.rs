@@ -15,6 +15,7 @@ use doorstep_domain::report::Report;
 use doorstep_domain::*;
 use doorstep_hub::Hub;
 use doorstep_store::{Store, StoreError};
+pub use doorstep_sync::api::Named;
 use doorstep_sync::api::{DeviceInfo, InviteRequest, InviteResponse};
 use doorstep_sync::{HubClient, SyncError, SyncReport};
 use serde::{Deserialize, Serialize};
@@ -43,13 +44,6 @@ impl Serialize for AppError {
 }
 
 pub type Result<T, E = AppError> = std::result::Result<T, E>;
-
-/// A residential group or literacy point, by id and name.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Named {
-    pub id: Id,
-    pub name: String,
-}
 
 /// Who this device is and what it holds: decides the home screen.
 #[derive(Debug, Clone, Serialize)]
