@@ -98,14 +98,8 @@ pub struct VisitInput {
 pub struct HouseholdInput {
     pub id: Option<Id>,
     pub group_id: Id,
-    pub alley: String,
-    pub number: String,
-    pub members: Option<u32>,
-    pub priority: PriorityFlags,
-    pub internet: Internet,
-    pub consent: bool,
-    pub name: Option<String>,
-    pub phone: Option<String>,
+    #[serde(flatten)]
+    pub household: HouseholdDraft,
 }
 
 /// A walk-in as the literacy-point screen sends it.
@@ -396,37 +390,12 @@ impl App {
 
     pub async fn save_household(&self, input: HouseholdInput) -> Result<Household> {
         let mut store = self.store.lock().await;
-        let clean = |t: Option<String>| t.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
-        let (name, phone) = (clean(input.name), clean(input.phone));
+        let wanted = input.household.normalized();
         match input.id {
-            None => Ok(store.add_household(
-                input.group_id,
-                HouseholdDraft {
-                    alley: input.alley.trim().to_string(),
-                    number: input.number.trim().to_string(),
-                    members: input.members,
-                    priority: input.priority,
-                    internet: input.internet,
-                    consent: input.consent,
-                    name,
-                    phone,
-                },
-                now(),
-            )?),
+            None => Ok(store.add_household(input.group_id, wanted, now())?),
             Some(id) => {
                 let current = store.household(id)?;
-                let changed =
-                    |new: &str, old: &str| (new.trim() != old).then(|| new.trim().to_string());
-                let patch = HouseholdPatch {
-                    alley: changed(&input.alley, &current.alley),
-                    number: changed(&input.number, &current.number),
-                    members: input.members.filter(|m| Some(*m) != current.members),
-                    priority: (input.priority != current.priority).then_some(input.priority),
-                    internet: (input.internet != current.internet).then_some(input.internet),
-                    consent: (input.consent != current.consent).then_some(input.consent),
-                    name: name.filter(|n| Some(n) != current.name.as_ref()),
-                    phone: phone.filter(|p| Some(p) != current.phone.as_ref()),
-                };
+                let patch = HouseholdPatch::to_reach(&current, &wanted);
                 if patch.is_empty() {
                     return Ok(current);
                 }
@@ -776,6 +745,37 @@ mod tests {
             let path = app.export(format, &app.export_path(format)).await.unwrap();
             assert!(std::fs::metadata(path).unwrap().len() > 100);
         }
+        let added = app
+            .save_household(HouseholdInput {
+                id: None,
+                group_id: rows[0].group_id,
+                household: HouseholdDraft {
+                    alley: " Ngõ 9 ".into(),
+                    number: "4".into(),
+                    ..Default::default()
+                },
+            })
+            .await
+            .unwrap();
+        assert_eq!(added.alley, "Ngõ 9");
+        let corrected = app
+            .save_household(HouseholdInput {
+                id: Some(added.id),
+                group_id: added.group_id,
+                household: HouseholdDraft {
+                    alley: "Ngõ 9".into(),
+                    number: "4".into(),
+                    members: Some(3),
+                    ..Default::default()
+                },
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            (corrected.alley.as_str(), corrected.members),
+            ("Ngõ 9", Some(3))
+        );
+        app.sync().await.unwrap();
         app.stop_hub().await;
     }
 }

@@ -261,8 +261,8 @@ fn household(store: &mut Store, out: &Printer, cmd: HouseholdCommand) -> anyhow:
         } => {
             let group = store.group_by_name(&group)?;
             let draft = HouseholdDraft {
-                alley: alley.trim().to_string(),
-                number: number.trim().to_string(),
+                alley,
+                number,
                 members: fields.members,
                 priority: PriorityFlags::from_list(&fields.priority),
                 internet: fields.internet.unwrap_or_default(),
@@ -270,7 +270,7 @@ fn household(store: &mut Store, out: &Printer, cmd: HouseholdCommand) -> anyhow:
                 name: fields.name,
                 phone: fields.phone,
             };
-            let h = store.add_household(group.id, draft, now)?;
+            let h = store.add_household(group.id, draft.normalized(), now)?;
             out.household(&h, &group.name)
         }
         HouseholdCommand::Update {

@@ -434,6 +434,18 @@ pub struct HouseholdDraft {
 }
 
 impl HouseholdDraft {
+    /// The draft as people meant it: surrounding spaces trimmed, blank name and phone absent.
+    pub fn normalized(self) -> Self {
+        let clean = |t: Option<String>| t.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+        HouseholdDraft {
+            alley: self.alley.trim().to_string(),
+            number: self.number.trim().to_string(),
+            name: clean(self.name),
+            phone: clean(self.phone),
+            ..self
+        }
+    }
+
     /// The household this draft describes, once it has an id, a group and a time.
     pub fn into_household(self, id: Id, group_id: Id, created_at: DateTime<Utc>) -> Household {
         Household {
@@ -468,6 +480,28 @@ pub struct HouseholdPatch {
 }
 
 impl HouseholdPatch {
+    /// The correction that turns `current` into `wanted`: only the fields that differ, so a
+    /// form that resends every field still merges per field with other devices' corrections.
+    pub fn to_reach(current: &Household, wanted: &HouseholdDraft) -> Self {
+        let differs = |new: &String, old: &String| (new != old).then(|| new.clone());
+        HouseholdPatch {
+            alley: differs(&wanted.alley, &current.alley),
+            number: differs(&wanted.number, &current.number),
+            members: wanted.members.filter(|m| Some(*m) != current.members),
+            priority: (wanted.priority != current.priority).then_some(wanted.priority),
+            internet: (wanted.internet != current.internet).then_some(wanted.internet),
+            consent: (wanted.consent != current.consent).then_some(wanted.consent),
+            name: wanted
+                .name
+                .clone()
+                .filter(|n| Some(n) != current.name.as_ref()),
+            phone: wanted
+                .phone
+                .clone()
+                .filter(|p| Some(p) != current.phone.as_ref()),
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         *self == Self::default()
     }

@@ -319,6 +319,28 @@ mod tests {
     }
 
     #[test]
+    fn a_full_form_becomes_a_patch_of_only_what_differs() {
+        let h = household();
+        let wanted = HouseholdDraft {
+            alley: " Ngõ 12 ".into(),
+            number: "5".into(),
+            members: Some(4),
+            name: Some("  ".into()),
+            ..Default::default()
+        }
+        .normalized();
+        let patch = HouseholdPatch::to_reach(&h, &wanted);
+        assert_eq!(
+            patch,
+            HouseholdPatch {
+                members: Some(4),
+                ..Default::default()
+            }
+        );
+        assert_eq!(patch.apply(&h).members, Some(4));
+    }
+
+    #[test]
     fn withdrawing_consent_removes_name_and_phone() {
         let mut h = household();
         h.consent = true;

@@ -28,7 +28,7 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBe
 use thiserror::Error;
 
 pub use document::DocId;
-pub use sync::{Applied, DeviceIdentity, IncomingDoc, OutgoingDoc};
+pub use sync::{may_write, Applied, DeviceIdentity, IncomingDoc, OutgoingDoc};
 
 /// After this many incremental changes a document is saved whole and its changes dropped
 /// (or sooner: see [`Store::finish`]).
@@ -435,7 +435,8 @@ impl Store {
     pub fn add_visit(&mut self, draft: VisitDraft, now: DateTime<Utc>) -> Result<Visit> {
         let household = self.household(draft.household_id)?;
         let visit = draft.into_visit(new_id(), household.group_id);
-        self.insert_visit(&visit, now)?;
+        check_visit(&visit, now)?;
+        self.write_visit(&visit)?;
         self.visit(visit.id)
     }
 
@@ -466,6 +467,11 @@ impl Store {
                 v.household_id, v.group_id
             )));
         }
+        self.write_visit(v)
+    }
+
+    /// Writes a checked visit of a known household into its group's document.
+    fn write_visit(&mut self, v: &Visit) -> Result<()> {
         let doc_id = DocId::Group(v.group_id);
         self.check_scope(doc_id)?;
         let mut work = Work::default();

@@ -30,15 +30,21 @@ pub struct DeviceIdentity {
     pub points: Vec<Id>,
 }
 
+/// The one scope rule, for devices and hub alike: a coordinator changes the whole ward, a
+/// volunteer only its residential groups, a student only its literacy point.
+pub fn may_write(role: Role, groups: &[Id], points: &[Id], doc: DocId) -> bool {
+    match (role, doc) {
+        (Role::Coordinator, _) => true,
+        (Role::Volunteer, DocId::Group(g)) => groups.contains(&g),
+        (Role::Student, DocId::Point(p)) => points.contains(&p),
+        _ => false,
+    }
+}
+
 impl DeviceIdentity {
     /// May this device change document `doc`?
     pub fn may_write(&self, doc: DocId) -> bool {
-        match (self.role, doc) {
-            (Role::Coordinator, _) => true,
-            (Role::Volunteer, DocId::Group(g)) => self.groups.contains(&g),
-            (Role::Student, DocId::Point(p)) => self.points.contains(&p),
-            _ => false,
-        }
+        may_write(self.role, &self.groups, &self.points, doc)
     }
 }
 
