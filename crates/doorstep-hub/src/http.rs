@@ -91,22 +91,28 @@ impl Limiter {
 
 #[derive(Clone)]
 struct AppState {
-    hub: Arc<Mutex<Hub>>,
+    /// An async lock: requests wait for the hub without holding a thread, so 200 devices
+    /// syncing at once use one blocking thread, not 200 (each with its own stack and arena).
+    hub: Arc<tokio::sync::Mutex<Hub>>,
     limiter: Arc<Mutex<Limiter>>,
 }
 
 impl AppState {
-    /// Runs `f` on the hub off the async threads (SQLite and Automerge are blocking work).
+    /// Runs `f` on the hub off the async threads (SQLite and Automerge are blocking work),
+    /// once the hub is free. If `f` panics, the hub forgets the documents it holds in memory
+    /// (storage is transactional, memory may hold half a round) and the request fails.
     async fn with_hub<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Hub) -> Result<T, HubError> + Send + 'static,
     ) -> Result<T, HubError> {
-        let hub = self.hub.clone();
+        let mut hub = self.hub.clone().lock_owned().await;
         tokio::task::spawn_blocking(move || {
-            let mut hub = hub
-                .lock()
-                .map_err(|_| HubError::Storage("hub state poisoned by an earlier panic".into()))?;
-            f(&mut hub)
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut hub))).unwrap_or_else(
+                |_| {
+                    hub.forget_documents();
+                    Err(HubError::Storage("the request made the hub fail".into()))
+                },
+            )
         })
         .await
         .map_err(|e| HubError::Storage(format!("hub task failed: {e}")))?
@@ -339,7 +345,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 /// The hub's routes. Serve with `into_make_service_with_connect_info::<SocketAddr>()`.
 pub fn router(hub: Hub) -> Router {
     let state = AppState {
-        hub: Arc::new(Mutex::new(hub)),
+        hub: Arc::new(tokio::sync::Mutex::new(hub)),
         limiter: Arc::new(Mutex::new(Limiter::default())),
     };
     Router::new()

@@ -76,7 +76,14 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     ready: impl FnOnce(SocketAddr),
 ) -> Result<(), HubError> {
-    let hub = Hub::open(dir)?;
+    let mut hub = Hub::open(dir)?;
+    let started = std::time::Instant::now();
+    let loaded = hub.load_documents()?;
+    tracing::info!(
+        documents = loaded,
+        ms = started.elapsed().as_millis(),
+        "documents loaded"
+    );
     let addr = listener
         .local_addr()
         .map_err(|e| HubError::Storage(e.to_string()))?;
