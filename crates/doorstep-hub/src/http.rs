@@ -366,3 +366,30 @@ pub fn router(hub: Hub) -> Router {
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A request that panics inside the hub fails with a 500, and the next request is served
+    /// from what storage holds.
+    #[tokio::test]
+    async fn a_panicking_request_leaves_the_hub_serving() -> Result<(), HubError> {
+        let dir = tempfile::tempdir().map_err(|e| HubError::Storage(e.to_string()))?;
+        Hub::init(dir.path(), "Phường Thử", &["Tổ 1".into(), "Tổ 2".into()])?;
+        let mut hub = Hub::open(dir.path())?;
+        hub.load_documents()?;
+        let state = AppState {
+            hub: Arc::new(tokio::sync::Mutex::new(hub)),
+            limiter: Arc::new(Mutex::new(Limiter::default())),
+        };
+        let failed = state
+            .with_hub(|_| -> Result<(), HubError> { panic!("a bug met a request") })
+            .await;
+        assert!(matches!(failed, Err(HubError::Storage(_))), "{failed:?}");
+        let (ward, groups, _) = state.with_hub(|hub| hub.ward()).await?;
+        assert_eq!(ward.name, "Phường Thử");
+        assert_eq!(groups.len(), 2);
+        Ok(())
+    }
+}

@@ -542,19 +542,12 @@ impl Hub {
         let mut changes = Vec::new();
         let mut applied = Vec::new();
         for (id, raw) in pushes {
-            if let DocId::Group(_) | DocId::Point(_) = id {
-                let (_, groups, points) = self.ward()?;
-                let listed = match id {
-                    DocId::Group(g) => groups.iter().any(|x| x.id == g),
-                    DocId::Point(p) => points.iter().any(|x| x.id == p),
-                    DocId::Ward(_) => true,
-                };
-                if !listed {
-                    return Err(HubError::NotFound {
-                        message: "the ward has no such residential group or literacy point".into(),
-                        doc: Some(id.to_string()),
-                    });
-                }
+            let ward = DocId::Ward(self.ward_id);
+            if id != ward && !document::ward_lists(self.doc(ward)?, id)? {
+                return Err(HubError::NotFound {
+                    message: "the ward has no such residential group or literacy point".into(),
+                    doc: Some(id.to_string()),
+                });
             }
             let doc = self.doc(id)?;
             let before = doc.get_heads();

@@ -76,14 +76,20 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     ready: impl FnOnce(SocketAddr),
 ) -> Result<(), HubError> {
-    let mut hub = Hub::open(dir)?;
-    let started = std::time::Instant::now();
-    let loaded = hub.load_documents()?;
-    tracing::info!(
-        documents = loaded,
-        ms = started.elapsed().as_millis(),
-        "documents loaded"
-    );
+    let dir = dir.to_path_buf();
+    let hub = tokio::task::spawn_blocking(move || {
+        let mut hub = Hub::open(&dir)?;
+        let started = std::time::Instant::now();
+        let loaded = hub.load_documents()?;
+        tracing::info!(
+            documents = loaded,
+            ms = started.elapsed().as_millis(),
+            "documents loaded"
+        );
+        Ok::<_, HubError>(hub)
+    })
+    .await
+    .map_err(|e| HubError::Storage(format!("loading the hub failed: {e}")))??;
     let addr = listener
         .local_addr()
         .map_err(|e| HubError::Storage(e.to_string()))?;

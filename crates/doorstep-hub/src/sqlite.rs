@@ -31,6 +31,10 @@ CREATE TABLE IF NOT EXISTS changes (
     bytes       BLOB NOT NULL
 ) STRICT;
 CREATE INDEX IF NOT EXISTS changes_by_doc ON changes(doc_id, seq);
+-- Every pull asks which snapshots are newer than its cursor. Without this index SQLite reads
+-- each row's snapshot_seq, which sits after the snapshot blob, through its overflow pages:
+-- every document's bytes read on every sync round.
+CREATE INDEX IF NOT EXISTS documents_by_snapshot_seq ON documents(snapshot_seq);
 -- Kept when changes are compacted away: a retried push learns the first receive time.
 CREATE TABLE IF NOT EXISTS receipts (
     hash        BLOB PRIMARY KEY,

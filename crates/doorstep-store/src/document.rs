@@ -323,6 +323,17 @@ pub fn put_point(doc: &mut AutoCommit, point: &LiteracyPoint) -> Result<(), Stor
     Ok(())
 }
 
+/// Whether the ward document lists `doc`: its residential group or literacy point (the ward's
+/// own document is listed by being the ward).
+pub fn ward_lists(ward_doc: &AutoCommit, doc: DocId) -> Result<bool, StoreError> {
+    let (map, id) = match doc {
+        DocId::Ward(_) => return Ok(true),
+        DocId::Group(g) => ("groups", g),
+        DocId::Point(p) => ("points", p),
+    };
+    Ok(record(ward_doc, &record_map(ward_doc, map)?, id)?.is_some())
+}
+
 /// The ward, its groups and its points as the ward document holds them.
 pub fn read_ward(
     id: Id,
