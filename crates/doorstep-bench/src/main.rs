@@ -52,7 +52,8 @@ struct Args {
     cold_start: Option<PathBuf>,
 }
 
-fn rss_bytes(pid: Option<u32>) -> u64 {
+/// A number from a process's `/proc/<pid>/status` (`VmRSS:` in kB, `Threads:`...), 0 if gone.
+fn proc_status(pid: Option<u32>, field: &str) -> u64 {
     let path = match pid {
         Some(p) => format!("/proc/{p}/status"),
         None => "/proc/self/status".into(),
@@ -61,10 +62,14 @@ fn rss_bytes(pid: Option<u32>) -> u64 {
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
+                .find(|l| l.starts_with(field))
                 .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
         })
-        .map_or(0, |kb| kb * 1024)
+        .unwrap_or(0)
+}
+
+fn rss_bytes(pid: Option<u32>) -> u64 {
+    proc_status(pid, "VmRSS:") * 1024
 }
 
 /// CPU seconds (user + system) a process has used so far.
@@ -362,10 +367,12 @@ async fn measure_hub(
             tokio::spawn(async move { doorstep_sync::sync(&mut s, None).await.map(|_| ()) })
         })
         .collect();
-    let mut peak = hub.rss();
+    let threads = || proc_status(Some(hub.child.id()), "Threads:");
+    let (mut peak, mut peak_threads) = (hub.rss(), threads());
     for t in tasks {
         t.await??;
         peak = peak.max(hub.rss());
+        peak_threads = peak_threads.max(threads());
     }
     let seconds = started.elapsed().as_secs_f64();
     let hub_cpu = cpu_seconds(hub.child.id()) - hub_cpu;
@@ -381,6 +388,7 @@ async fn measure_hub(
         "hub_rss_idle_bytes": idle_rss,
         "hub_rss_joined_bytes": joined_rss,
         "hub_rss_peak_bytes": peak,
+        "hub_threads_peak": peak_threads,
     }))
 }
 
@@ -460,11 +468,11 @@ fn print_table(result: &Value) {
     println!("\nHub throughput");
     for h in result["hub"].as_array().into_iter().flatten() {
         println!(
-            "  {:>4} devices: {:>6.0} updates/s wall, {:>6.0} per hub CPU-second ({} updates in {:.2} s); hub start {:.2} s, RSS idle {:.1} MB, joined {:.1} MB, peak {:.1} MB",
+            "  {:>4} devices: {:>6.0} updates/s wall, {:>6.0} per hub CPU-second ({} updates in {:.2} s); hub start {:.2} s, RSS idle {:.1} MB, joined {:.1} MB, peak {:.1} MB, {} threads at most",
             h["devices"], h["updates_per_second"].as_f64().unwrap_or(0.0), h["updates_per_hub_cpu_second"].as_f64().unwrap_or(0.0),
             h["updates"], h["seconds"].as_f64().unwrap_or(0.0), h["hub_start_seconds"].as_f64().unwrap_or(0.0),
             h["hub_rss_idle_bytes"].as_f64().unwrap_or(0.0) / 1e6, h["hub_rss_joined_bytes"].as_f64().unwrap_or(0.0) / 1e6,
-            h["hub_rss_peak_bytes"].as_f64().unwrap_or(0.0) / 1e6
+            h["hub_rss_peak_bytes"].as_f64().unwrap_or(0.0) / 1e6, h["hub_threads_peak"]
         );
     }
     println!("\nScaling (five visits per household)");

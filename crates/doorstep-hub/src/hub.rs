@@ -10,7 +10,7 @@
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
-use automerge::{ActorId, AutoCommit, Change, ChangeHash};
+use automerge::{ActorId, AutoCommit, Change};
 use base64::Engine;
 use chrono::{DateTime, Duration, Utc};
 use doorstep_domain::validate::{check_household, check_text, check_visit_content};
@@ -130,10 +130,14 @@ impl Hub {
             document::put_group(&mut ward_doc, g)?;
         }
         ward_doc.commit();
-        collect_changes(&mut ward_doc, DocId::Ward(ward.id), &[], &mut changes);
+        collect_changes(
+            DocId::Ward(ward.id),
+            ward_doc.get_changes(&[]),
+            &mut changes,
+        );
         for g in &made {
             let mut doc = document::new_document(DocId::Group(g.id), &actor)?;
-            collect_changes(&mut doc, DocId::Group(g.id), &[], &mut changes);
+            collect_changes(DocId::Group(g.id), doc.get_changes(&[]), &mut changes);
         }
         storage.append_changes(&changes, "hub", Utc::now())?;
         storage.set_ward(ward.id, &ward.name)?;
@@ -164,7 +168,7 @@ impl Hub {
             })?;
             document::check_identity(id, &doc)?;
             check_records(id, &doc, None)?;
-            collect_changes(&mut doc, id, &[], &mut changes);
+            collect_changes(id, doc.get_changes(&[]), &mut changes);
             snapshots.push((id, doc.save()));
         }
         storage.append_changes(&changes, "hub", Utc::now())?;
@@ -576,9 +580,10 @@ impl Hub {
                 message: e.to_string(),
                 doc: Some(id.to_string()),
             })?;
-            let touched = document::touched_records(doc, &before);
+            let new = doc.get_changes(&before);
+            let touched = document::touched_records(doc, &new);
             check_records(id, doc, touched.as_ref())?;
-            collect_changes(doc, id, &before, &mut changes);
+            collect_changes(id, new, &mut changes);
             applied.push(id);
         }
         if !changes.is_empty() {
@@ -594,14 +599,9 @@ impl Hub {
     }
 }
 
-/// The changes of `doc` after `before`, ready to store.
-fn collect_changes(
-    doc: &mut AutoCommit,
-    id: DocId,
-    before: &[ChangeHash],
-    out: &mut Vec<NewChange>,
-) {
-    for mut change in doc.get_changes(before) {
+/// A document's changes, ready to store.
+fn collect_changes(id: DocId, changes: Vec<Change>, out: &mut Vec<NewChange>) {
+    for mut change in changes {
         out.push(NewChange {
             doc: id,
             hash: change.hash().0,

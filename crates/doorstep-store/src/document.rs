@@ -16,7 +16,7 @@ use std::str::FromStr;
 
 use automerge::transaction::{CommitOptions, Transactable};
 use automerge::{
-    ActorId, AutoCommit, ChangeHash, ObjId, ObjType, ReadDoc, ScalarValue, Value, ROOT,
+    ActorId, AutoCommit, Change, ChangeHash, ObjId, ObjType, ReadDoc, ScalarValue, Value, ROOT,
 };
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use doorstep_domain::*;
@@ -231,22 +231,19 @@ fn record_ids(doc: &AutoCommit, map: &ObjId) -> Vec<Id> {
         .collect()
 }
 
-/// The records (by id) that changes after `before` created or changed, read from those
-/// changes' operations: an operation on a record map (`households`, `visits`, `walkins`,
+/// The records (by id) that `changes` (a document's new changes, in causal order, from
+/// `get_changes`) created or changed, read from their operations: an operation on a record map (`households`, `visits`, `walkins`,
 /// `groups`, `points`) names its record by key; one on an object inside a record belongs to
 /// the record that object sits under (made in the same changes, or found in the document).
-/// `None` when the changes touch anything else (the root: a new document), and then callers
-/// do everything.
+/// `None` when the changes touch anything else (the root: a new document's first change),
+/// and then callers do everything.
 ///
 /// Why not `AutoCommit::diff`: a diff walks every key of the maps it compares, so a push of one
 /// visit into a group of 1,250 cost as much as the group (half the hub's CPU under load). This
 /// costs what the changes hold.
-pub fn touched_records(doc: &mut AutoCommit, before: &[ChangeHash]) -> Option<HashSet<Id>> {
+pub fn touched_records(doc: &AutoCommit, changes: &[Change]) -> Option<HashSet<Id>> {
     use automerge::legacy::{Key, ObjectId, OpId, OpType};
     use automerge::Prop;
-    if before.is_empty() {
-        return None;
-    }
     let record_maps: Vec<ObjId> = RECORD_MAPS
         .iter()
         .flat_map(|(_, maps)| maps.iter())
@@ -257,11 +254,10 @@ pub fn touched_records(doc: &mut AutoCommit, before: &[ChangeHash]) -> Option<Ha
             .iter()
             .any(|m| matches!(m, ObjId::Id(c, a, _) if c == counter && a == actor))
     };
-    let changes: Vec<_> = doc.get_changes(before).iter().map(|c| c.decode()).collect();
     // Objects made by these changes, and the record each sits under.
     let mut made: HashMap<OpId, Id> = HashMap::new();
     let mut ids = HashSet::new();
-    for change in &changes {
+    for change in changes.iter().map(Change::decode) {
         for (i, op) in change.operations.iter().enumerate() {
             let ObjectId::Id(obj) = &op.obj else {
                 return None;
@@ -708,7 +704,8 @@ mod tests {
 
         let before = hub.get_heads();
         hub.merge(&mut device)?;
-        let touched = touched_records(&mut hub, &before);
+        let changes = hub.get_changes(&before);
+        let touched = touched_records(&hub, &changes);
         assert_eq!(touched, Some(HashSet::from([h1.id, visit.id])));
         assert_eq!(
             read_household(&hub, group, h1.id)?.map(|h| h.alley),
@@ -716,11 +713,13 @@ mod tests {
         );
 
         // A new document, or a change outside the record maps: everything is to be redone.
-        assert_eq!(touched_records(&mut hub, &[]), None);
+        let all = hub.get_changes(&[]);
+        assert_eq!(touched_records(&hub, &all), None);
         let before = hub.get_heads();
         hub.put(ROOT, "note", "outside the records")?;
         hub.commit();
-        assert_eq!(touched_records(&mut hub, &before), None);
+        let changes = hub.get_changes(&before);
+        assert_eq!(touched_records(&hub, &changes), None);
         Ok(())
     }
 }

@@ -324,7 +324,8 @@ impl Store {
             }
             document::check_identity(inc.doc, doc)?;
             if doc.get_heads() != before {
-                let touched = document::touched_records(doc, &before);
+                let changes = doc.get_changes(&before);
+                let touched = document::touched_records(doc, &changes);
                 changed.push((inc.doc, touched));
             }
         }
