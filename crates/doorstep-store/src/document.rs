@@ -10,13 +10,14 @@
 //! 0, the document's id in its root), so two devices that create the same group's document
 //! independently hold one shared root and their maps merge instead of conflicting.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::str::FromStr;
 
 use automerge::transaction::{CommitOptions, Transactable};
 use automerge::{
-    ActorId, AutoCommit, Change, ChangeHash, ObjId, ObjType, ReadDoc, ScalarValue, Value, ROOT,
+    ActorId, AutoCommit, Change, ChangeHash, ObjId, ScalarValueRef, ValueRef, ObjType, ReadDoc, ScalarValue, Value, ROOT,
 };
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use doorstep_domain::*;
@@ -120,59 +121,99 @@ fn malformed(doc: &AutoCommit, reason: String) -> StoreError {
     StoreError::Document { doc: id, reason }
 }
 
-fn get_scalar(doc: &AutoCommit, obj: &ObjId, key: &str) -> Result<Option<ScalarValue>, StoreError> {
-    Ok(match doc.get(obj, key)? {
-        Some((Value::Scalar(v), _)) => Some(v.into_owned()),
-        _ => None,
-    })
-}
-
+/// A string at `key` of `obj`, for fields read alone (a document's id, the ward's name).
 fn get_str(doc: &AutoCommit, obj: &ObjId, key: &str) -> Result<Option<String>, StoreError> {
-    Ok(match get_scalar(doc, obj, key)? {
-        Some(ScalarValue::Str(s)) => Some(s.to_string()),
+    Ok(match doc.get(obj, key)? {
+        Some((Value::Scalar(v), _)) => match v.as_ref() {
+            ScalarValue::Str(s) => Some(s.to_string()),
+            _ => None,
+        },
         _ => None,
     })
 }
 
-fn need_str(doc: &AutoCommit, obj: &ObjId, key: &str) -> Result<String, StoreError> {
-    get_str(doc, obj, key)?.ok_or_else(|| malformed(doc, format!("record without {key}")))
+/// A record's scalar fields, read in one pass over its map: one `map_range` instead of one
+/// lookup per field (reading a group's visits field by field was most of a device's first
+/// sync, and of the hub's checks).
+struct Fields<'a> {
+    doc: &'a AutoCommit,
+    items: Vec<(Cow<'a, str>, ScalarValueRef<'a>)>,
 }
 
-fn need<T: FromStr>(doc: &AutoCommit, obj: &ObjId, key: &str) -> Result<T, StoreError> {
-    let text = need_str(doc, obj, key)?;
-    text.parse()
-        .map_err(|_| malformed(doc, format!("{key} {text:?} is not known")))
-}
-
-fn optional<T: FromStr>(doc: &AutoCommit, obj: &ObjId, key: &str) -> Result<Option<T>, StoreError> {
-    match get_str(doc, obj, key)? {
-        Some(text) => text
-            .parse()
-            .map(Some)
-            .map_err(|_| malformed(doc, format!("{key} {text:?} is not known"))),
-        None => Ok(None),
+impl<'a> Fields<'a> {
+    fn of(doc: &'a AutoCommit, obj: &ObjId) -> Self {
+        let items = doc
+            .map_range(obj, ..)
+            .filter_map(|item| match item.value {
+                ValueRef::Scalar(v) => Some((item.key, v)),
+                ValueRef::Object(_) => None,
+            })
+            .collect();
+        Fields { doc, items }
     }
-}
 
-fn get_bool(doc: &AutoCommit, obj: &ObjId, key: &str) -> Result<bool, StoreError> {
-    Ok(matches!(
-        get_scalar(doc, obj, key)?,
-        Some(ScalarValue::Boolean(true))
-    ))
-}
+    fn get(&self, key: &str) -> Option<&ScalarValueRef<'a>> {
+        self.items.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
 
-fn get_int(doc: &AutoCommit, obj: &ObjId, key: &str) -> Result<Option<i64>, StoreError> {
-    Ok(match get_scalar(doc, obj, key)? {
-        Some(ScalarValue::Int(i)) => Some(i),
-        Some(ScalarValue::Uint(u)) => i64::try_from(u).ok(),
-        _ => None,
-    })
-}
+    fn str(&self, key: &str) -> Option<&str> {
+        match self.get(key) {
+            Some(ScalarValueRef::Str(s)) => Some(s),
+            _ => None,
+        }
+    }
 
-fn get_time(doc: &AutoCommit, obj: &ObjId, key: &str) -> Result<DateTime<Utc>, StoreError> {
-    get_int(doc, obj, key)?
-        .and_then(|ms| Utc.timestamp_millis_opt(ms).single())
-        .ok_or_else(|| malformed(doc, format!("record without {key}")))
+    fn string(&self, key: &str) -> Option<String> {
+        self.str(key).map(str::to_string)
+    }
+
+    fn missing(&self, key: &str) -> StoreError {
+        malformed(self.doc, format!("record without {key}"))
+    }
+
+    fn need_str(&self, key: &str) -> Result<String, StoreError> {
+        self.string(key).ok_or_else(|| self.missing(key))
+    }
+
+    fn optional<T: FromStr>(&self, key: &str) -> Result<Option<T>, StoreError> {
+        self.str(key)
+            .map(|text| {
+                text.parse()
+                    .map_err(|_| malformed(self.doc, format!("{key} {text:?} is not known")))
+            })
+            .transpose()
+    }
+
+    fn need<T: FromStr>(&self, key: &str) -> Result<T, StoreError> {
+        self.optional(key)?.ok_or_else(|| self.missing(key))
+    }
+
+    fn bool(&self, key: &str) -> bool {
+        matches!(self.get(key), Some(ScalarValueRef::Boolean(true)))
+    }
+
+    fn int(&self, key: &str) -> Option<i64> {
+        match self.get(key) {
+            Some(ScalarValueRef::Int(i)) => Some(*i),
+            Some(ScalarValueRef::Uint(u)) => i64::try_from(*u).ok(),
+            _ => None,
+        }
+    }
+
+    fn time(&self, key: &str) -> Result<DateTime<Utc>, StoreError> {
+        self.int(key)
+            .and_then(|ms| Utc.timestamp_millis_opt(ms).single())
+            .ok_or_else(|| self.missing(key))
+    }
+
+    fn flags(&self) -> PriorityFlags {
+        PriorityFlags {
+            elderly: self.bool("elderly"),
+            disability: self.bool("disability"),
+            poor: self.bool("poor"),
+            near_poor: self.bool("near_poor"),
+        }
+    }
 }
 
 fn put_opt_str(
@@ -209,15 +250,6 @@ fn put_set_flags(
     Ok(())
 }
 
-fn get_flags(doc: &AutoCommit, obj: &ObjId) -> Result<PriorityFlags, StoreError> {
-    Ok(PriorityFlags {
-        elderly: get_bool(doc, obj, "elderly")?,
-        disability: get_bool(doc, obj, "disability")?,
-        poor: get_bool(doc, obj, "poor")?,
-        near_poor: get_bool(doc, obj, "near_poor")?,
-    })
-}
-
 fn record(doc: &AutoCommit, map: &ObjId, id: Id) -> Result<Option<ObjId>, StoreError> {
     Ok(match doc.get(map, id.to_string())? {
         Some((Value::Object(ObjType::Map), obj)) => Some(obj),
@@ -225,16 +257,20 @@ fn record(doc: &AutoCommit, map: &ObjId, id: Id) -> Result<Option<ObjId>, StoreE
     })
 }
 
-fn record_ids(doc: &AutoCommit, map: &ObjId) -> Vec<Id> {
-    doc.keys(map)
-        .filter_map(|k| Id::parse_str(&k).ok())
+/// Every record of a record map: its id and its object.
+fn records(doc: &AutoCommit, map: &ObjId) -> Vec<(Id, ObjId)> {
+    doc.map_range(map, ..)
+        .filter_map(|item| match item.value {
+            ValueRef::Object(ObjType::Map) => Some((Id::parse_str(&item.key).ok()?, item.id())),
+            _ => None,
+        })
         .collect()
 }
 
 /// The records (by id) that `changes` (a document's new changes, in causal order, from
-/// `get_changes`) created or changed, read from their operations: an operation on a record map (`households`, `visits`, `walkins`,
-/// `groups`, `points`) names its record by key; one on an object inside a record belongs to
-/// the record that object sits under (made in the same changes, or found in the document).
+/// `get_changes`) created or changed, read from their operations: an operation on a record
+/// map (`households`, `visits`, `walkins`, `groups`, `points`) names its record by key; one on
+/// an object inside a record belongs to the record that object sits under (made in the same changes, or found in the document).
 /// `None` when the changes touch anything else (the root: a new document's first change),
 /// and then callers do everything.
 ///
@@ -341,24 +377,21 @@ pub fn read_ward(
     };
     let groups_map = record_map(doc, "groups")?;
     let mut groups = Vec::new();
-    for gid in record_ids(doc, &groups_map) {
-        if let Some(obj) = record(doc, &groups_map, gid)? {
-            groups.push(ResidentialGroup {
-                id: gid,
-                name: need_str(doc, &obj, "name")?,
-            });
-        }
+    for (gid, obj) in records(doc, &groups_map) {
+        groups.push(ResidentialGroup {
+            id: gid,
+            name: Fields::of(doc, &obj).need_str("name")?,
+        });
     }
     let points_map = record_map(doc, "points")?;
     let mut points = Vec::new();
-    for pid in record_ids(doc, &points_map) {
-        if let Some(obj) = record(doc, &points_map, pid)? {
-            points.push(LiteracyPoint {
-                id: pid,
-                name: need_str(doc, &obj, "name")?,
-                place: get_str(doc, &obj, "place")?,
-            });
-        }
+    for (pid, obj) in records(doc, &points_map) {
+        let fields = Fields::of(doc, &obj);
+        points.push(LiteracyPoint {
+            id: pid,
+            name: fields.need_str("name")?,
+            place: fields.string("place"),
+        });
     }
     Ok((ward, groups, points))
 }
@@ -439,29 +472,22 @@ fn read_household_at(
     group_id: Id,
     id: Id,
 ) -> Result<Household, StoreError> {
-    let consent = get_bool(doc, obj, "consent")?;
+    let f = Fields::of(doc, obj);
+    let consent = f.bool("consent");
     Ok(Household {
         id,
         group_id,
-        alley: need_str(doc, obj, "alley")?,
-        number: need_str(doc, obj, "number")?,
-        members: get_int(doc, obj, "members")?.and_then(|m| u32::try_from(m).ok()),
-        priority: get_flags(doc, obj)?,
-        internet: optional(doc, obj, "internet")?.unwrap_or_default(),
+        alley: f.need_str("alley")?,
+        number: f.need_str("number")?,
+        members: f.int("members").and_then(|m| u32::try_from(m).ok()),
+        priority: f.flags(),
+        internet: f.optional("internet")?.unwrap_or_default(),
         consent,
         // A consent withdrawn on one device and a name typed on another can merge into a name
         // without consent: it is never shown or counted.
-        name: if consent {
-            get_str(doc, obj, "name")?
-        } else {
-            None
-        },
-        phone: if consent {
-            get_str(doc, obj, "phone")?
-        } else {
-            None
-        },
-        created_at: get_time(doc, obj, "created_at")?,
+        name: f.string("name").filter(|_| consent),
+        phone: f.string("phone").filter(|_| consent),
+        created_at: f.time("created_at")?,
     })
 }
 
@@ -481,10 +507,8 @@ pub fn read_household(
 pub fn read_households(doc: &AutoCommit, group_id: Id) -> Result<Vec<Household>, StoreError> {
     let map = record_map(doc, "households")?;
     let mut out = Vec::new();
-    for id in record_ids(doc, &map) {
-        if let Some(obj) = record(doc, &map, id)? {
-            out.push(read_household_at(doc, &obj, group_id, id)?);
-        }
+    for (id, obj) in records(doc, &map) {
+        out.push(read_household_at(doc, &obj, group_id, id)?);
     }
     Ok(out)
 }
@@ -520,15 +544,16 @@ pub fn put_visit(doc: &mut AutoCommit, v: &Visit) -> Result<(), StoreError> {
 }
 
 fn read_visit_at(doc: &AutoCommit, obj: &ObjId, group_id: Id, id: Id) -> Result<Visit, StoreError> {
-    let follow_up = match get_str(doc, obj, "follow_up_date")? {
+    let f = Fields::of(doc, obj);
+    let follow_up = match f.str("follow_up_date") {
         Some(date) => Some(FollowUp {
-            date: NaiveDate::from_str(&date)
+            date: NaiveDate::from_str(date)
                 .map_err(|_| malformed(doc, format!("follow-up date {date:?}")))?,
-            reason: get_str(doc, obj, "follow_up_reason")?,
+            reason: f.string("follow_up_reason"),
         }),
         None => None,
     };
-    let assists = match get_str(doc, obj, "assists")? {
+    let assists = match f.str("assists") {
         Some(codes) => codes
             .split_whitespace()
             .map(|c| {
@@ -538,8 +563,8 @@ fn read_visit_at(doc: &AutoCommit, obj: &ObjId, group_id: Id, id: Id) -> Result<
             .collect::<Result<_, _>>()?,
         None => Vec::new(),
     };
-    let household_id = match get_scalar(doc, obj, "household")? {
-        Some(ScalarValue::Bytes(b)) => Id::from_slice(&b).ok(),
+    let household_id = match f.get("household") {
+        Some(ScalarValueRef::Bytes(b)) => Id::from_slice(b).ok(),
         _ => None,
     }
     .ok_or_else(|| malformed(doc, "visit without household".into()))?;
@@ -547,10 +572,10 @@ fn read_visit_at(doc: &AutoCommit, obj: &ObjId, group_id: Id, id: Id) -> Result<
         id,
         household_id,
         group_id,
-        device_time: get_time(doc, obj, "at")?,
-        volunteer: need_str(doc, obj, "by")?,
-        outcome: need(doc, obj, "outcome")?,
-        note: get_str(doc, obj, "note")?,
+        device_time: f.time("at")?,
+        volunteer: f.need_str("by")?,
+        outcome: f.need("outcome")?,
+        note: f.string("note"),
         follow_up,
         assists,
         received_at: None,
@@ -581,11 +606,9 @@ pub fn read_visits(
 ) -> Result<Vec<(Visit, Option<ChangeHash>)>, StoreError> {
     let map = record_map(doc, "visits")?;
     let mut out = Vec::new();
-    for id in record_ids(doc, &map) {
-        if let Some(obj) = record(doc, &map, id)? {
-            let hash = doc.hash_for_opid(&obj);
-            out.push((read_visit_at(doc, &obj, group_id, id)?, hash));
-        }
+    for (id, obj) in records(doc, &map) {
+        let hash = doc.hash_for_opid(&obj);
+        out.push((read_visit_at(doc, &obj, group_id, id)?, hash));
     }
     Ok(out)
 }
@@ -611,14 +634,15 @@ fn read_walkin_at(
     point_id: Id,
     id: Id,
 ) -> Result<WalkIn, StoreError> {
+    let f = Fields::of(doc, obj);
     Ok(WalkIn {
         id,
         point_id,
-        device_time: get_time(doc, obj, "device_time")?,
-        service: need(doc, obj, "service")?,
-        result: need(doc, obj, "result")?,
-        age_band: optional(doc, obj, "age_band")?,
-        priority: get_flags(doc, obj)?,
+        device_time: f.time("device_time")?,
+        service: f.need("service")?,
+        result: f.need("result")?,
+        age_band: f.optional("age_band")?,
+        priority: f.flags(),
     })
 }
 
@@ -634,10 +658,8 @@ pub fn read_walkin(doc: &AutoCommit, point_id: Id, id: Id) -> Result<Option<Walk
 pub fn read_walkins(doc: &AutoCommit, point_id: Id) -> Result<Vec<WalkIn>, StoreError> {
     let map = record_map(doc, "walkins")?;
     let mut out = Vec::new();
-    for id in record_ids(doc, &map) {
-        if let Some(obj) = record(doc, &map, id)? {
-            out.push(read_walkin_at(doc, &obj, point_id, id)?);
-        }
+    for (id, obj) in records(doc, &map) {
+        out.push(read_walkin_at(doc, &obj, point_id, id)?);
     }
     Ok(out)
 }
