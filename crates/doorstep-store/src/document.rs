@@ -17,7 +17,8 @@ use std::str::FromStr;
 
 use automerge::transaction::{CommitOptions, Transactable};
 use automerge::{
-    ActorId, AutoCommit, Change, ChangeHash, ObjId, ScalarValueRef, ValueRef, ObjType, ReadDoc, ScalarValue, Value, ROOT,
+    ActorId, AutoCommit, Change, ChangeHash, ObjId, ObjType, ReadDoc, ScalarValue, ScalarValueRef,
+    Value, ValueRef, ROOT,
 };
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use doorstep_domain::*;
