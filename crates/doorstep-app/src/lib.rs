@@ -14,7 +14,7 @@ use doorstep_domain::demo::{generate, DemoSpec};
 use doorstep_domain::report::Report;
 use doorstep_domain::*;
 use doorstep_hub::Hub;
-use doorstep_store::{Store, StoreError};
+use doorstep_store::{DeviceIdentity, Store, StoreError};
 pub use doorstep_sync::api::Named;
 use doorstep_sync::api::{DeviceInfo, InviteRequest, InviteResponse};
 use doorstep_sync::{HubClient, SyncError, SyncReport};
@@ -525,6 +525,16 @@ impl App {
         })
     }
 
+    /// The hub this device joined, and its token.
+    async fn identity(&self) -> Result<DeviceIdentity> {
+        Ok(self
+            .store
+            .lock()
+            .await
+            .identity()?
+            .ok_or(SyncError::NotJoined)?)
+    }
+
     /// An invite through the hub this device hosts, or through its hub's API.
     pub async fn invite(&self, request: InviteRequest) -> Result<InviteView> {
         let (invite, hub_url) = if self.has_hub() {
@@ -532,12 +542,7 @@ impl App {
             let url = self.hosted.lock().await.as_ref().map(|h| h.url.clone());
             (invite, url)
         } else {
-            let identity = self
-                .store
-                .lock()
-                .await
-                .identity()?
-                .ok_or(SyncError::NotJoined)?;
+            let identity = self.identity().await?;
             let invite = HubClient::new(&identity.hub_url)?
                 .invite(&identity.token, &request)
                 .await?;
@@ -556,12 +561,7 @@ impl App {
         if self.has_hub() {
             return Ok(Hub::open(&self.hub_dir())?.devices()?);
         }
-        let identity = self
-            .store
-            .lock()
-            .await
-            .identity()?
-            .ok_or(SyncError::NotJoined)?;
+        let identity = self.identity().await?;
         Ok(HubClient::new(&identity.hub_url)?
             .devices(&identity.token)
             .await?)
@@ -571,12 +571,7 @@ impl App {
         if self.has_hub() {
             Hub::open(&self.hub_dir())?.revoke(device, Utc::now())?;
         } else {
-            let identity = self
-                .store
-                .lock()
-                .await
-                .identity()?
-                .ok_or(SyncError::NotJoined)?;
+            let identity = self.identity().await?;
             HubClient::new(&identity.hub_url)?
                 .revoke(&identity.token, device)
                 .await?;
