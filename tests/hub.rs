@@ -285,6 +285,11 @@ fn visits_from_lying_clocks_are_kept_and_flagged() {
     assert_eq!(w.coord.json(&["report"])["visits"], 3);
 }
 
+/// A sync request body from a device that has pulled nothing yet.
+fn sync_body(pushes: Vec<Push>) -> Vec<u8> {
+    wire::encode(&SyncRequest { cursor: 0, pushes })
+}
+
 fn post(url: &str, token: Option<&str>, body: Vec<u8>) -> (u16, Value) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -360,10 +365,7 @@ fn bad_codes_tokens_and_bodies_are_refused_and_change_nothing() {
     Device::new().json(&["join", "--hub", &w.hub.url, "--code", &sloppy]);
 
     // Tokens: forged, missing, revoked.
-    let empty = wire::encode(&SyncRequest {
-        cursor: 0,
-        pushes: vec![],
-    });
+    let empty = sync_body(vec![]);
     let (status, body) = post(&sync_url, Some("dst_forged"), empty.clone());
     assert_eq!(status, 401);
     assert_eq!(body["error"], "unknown device token");
@@ -416,14 +418,7 @@ fn bad_codes_tokens_and_bodies_are_refused_and_change_nothing() {
         })
         .collect();
     assert_eq!(pushes.len(), 1);
-    let (status, body) = post(
-        &sync_url,
-        Some(&a1_token),
-        wire::encode(&SyncRequest {
-            cursor: 0,
-            pushes: pushes.clone(),
-        }),
-    );
+    let (status, body) = post(&sync_url, Some(&a1_token), sync_body(pushes.clone()));
     assert_eq!(status, 403, "{body}");
     assert_eq!(body["doc"], format!("group/{}", group_b.id));
     let coord_token = token(&w.coord);
@@ -431,14 +426,7 @@ fn bad_codes_tokens_and_bodies_are_refused_and_change_nothing() {
         doc: wire::WireDoc(1, [9; 16]),
         changes: pushes[0].changes.clone(),
     };
-    let (status, body) = post(
-        &sync_url,
-        Some(&coord_token),
-        wire::encode(&SyncRequest {
-            cursor: 0,
-            pushes: vec![unknown],
-        }),
-    );
+    let (status, body) = post(&sync_url, Some(&coord_token), sync_body(vec![unknown]));
     assert_eq!(status, 404, "{body}");
 
     // Garbage: random, truncated, changes that are not Automerge, an oversized body.
@@ -455,10 +443,7 @@ fn bad_codes_tokens_and_bodies_are_refused_and_change_nothing() {
             .contains("not a sync message"),
         "{body}"
     );
-    let real = wire::encode(&SyncRequest {
-        cursor: 0,
-        pushes: pushes.clone(),
-    });
+    let real = sync_body(pushes.clone());
     let (status, _) = post(
         &sync_url,
         Some(&coord_token),
@@ -469,14 +454,7 @@ fn bad_codes_tokens_and_bodies_are_refused_and_change_nothing() {
         doc: pushes[0].doc,
         changes: vec![b"nope".to_vec()],
     };
-    let (status, body) = post(
-        &sync_url,
-        Some(&coord_token),
-        wire::encode(&SyncRequest {
-            cursor: 0,
-            pushes: vec![junk],
-        }),
-    );
+    let (status, body) = post(&sync_url, Some(&coord_token), sync_body(vec![junk]));
     assert_eq!(status, 422, "{body}");
     assert!(body["doc"].as_str().is_some());
     let (status, body) = post(

@@ -266,6 +266,12 @@ fn time(row: &Row, i: usize) -> rusqlite::Result<chrono::DateTime<Utc>> {
     Ok(Utc.timestamp_millis_opt(ms).single().unwrap_or_default())
 }
 
+fn time_opt(row: &Row, i: usize) -> rusqlite::Result<Option<chrono::DateTime<Utc>>> {
+    Ok(row
+        .get::<_, Option<i64>>(i)?
+        .and_then(|ms| Utc.timestamp_millis_opt(ms).single()))
+}
+
 fn flags(row: &Row, first: usize) -> rusqlite::Result<PriorityFlags> {
     Ok(PriorityFlags {
         elderly: row.get(first)?,
@@ -313,9 +319,7 @@ pub fn visit_from_row(row: &Row) -> rusqlite::Result<Visit> {
             reason: row.get(8).ok().flatten(),
         }),
         assists: Vec::new(),
-        received_at: row
-            .get::<_, Option<i64>>(9)?
-            .and_then(|ms| Utc.timestamp_millis_opt(ms).single()),
+        received_at: time_opt(row, 9)?,
     })
 }
 
@@ -353,9 +357,7 @@ pub fn walk_row(row: &Row) -> rusqlite::Result<WalkRow> {
         name: row.get(11)?,
         visits: row.get(12)?,
         last_outcome: parse_opt(row, 13)?,
-        last_visit: row
-            .get::<_, Option<i64>>(14)?
-            .and_then(|ms| Utc.timestamp_millis_opt(ms).single()),
+        last_visit: time_opt(row, 14)?,
         follow_up: parse_opt(row, 15)?,
     })
 }
