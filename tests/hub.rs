@@ -8,11 +8,11 @@ use std::time::Duration;
 
 use chrono::Utc;
 use doorstep_domain::{HouseholdDraft, Role};
+use doorstep_proto::api::InviteRequest;
+use doorstep_proto::wire::{self, Push, SyncRequest};
 use doorstep_store::Store;
-use doorstep_sync::api::InviteRequest;
-use doorstep_sync::wire::{self, Push, SyncRequest};
 use serde_json::Value;
-use support::{Device, HubProcess};
+use support::{post, sync_body, token, Device, HubProcess};
 
 fn ids(v: &Value) -> Vec<String> {
     let mut ids: Vec<String> = v
@@ -285,43 +285,6 @@ fn visits_from_lying_clocks_are_kept_and_flagged() {
     assert_eq!(w.coord.json(&["report"])["visits"], 3);
 }
 
-/// A sync request body from a device that has pulled nothing yet.
-fn sync_body(pushes: Vec<Push>) -> Vec<u8> {
-    wire::encode(&SyncRequest { cursor: 0, pushes })
-}
-
-fn post(url: &str, token: Option<&str>, body: Vec<u8>) -> (u16, Value) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let mut r = reqwest::Client::new()
-            .post(url)
-            .header("content-type", wire::CONTENT_TYPE)
-            .body(body);
-        if let Some(t) = token {
-            r = r.bearer_auth(t);
-        }
-        let resp = r.send().await.unwrap();
-        let status = resp.status().as_u16();
-        let text = resp.text().await.unwrap();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
-    })
-}
-
-fn token(d: &Device) -> String {
-    Store::open(&d.db)
-        .unwrap()
-        .identity()
-        .unwrap()
-        .unwrap()
-        .token
-}
-
 #[test]
 fn bad_codes_tokens_and_bodies_are_refused_and_change_nothing() {
     let w = ward();
@@ -368,7 +331,8 @@ fn bad_codes_tokens_and_bodies_are_refused_and_change_nothing() {
     let empty = sync_body(vec![]);
     let (status, body) = post(&sync_url, Some("dst_forged"), empty.clone());
     assert_eq!(status, 401);
-    assert_eq!(body["error"], "unknown device token");
+    assert_eq!(body["message"], "unknown device token");
+    assert_eq!(body["code"], "token_unknown");
     assert_eq!(post(&sync_url, None, empty.clone()).0, 401);
     let revoked_id = Store::open(&d.db)
         .unwrap()
@@ -420,6 +384,7 @@ fn bad_codes_tokens_and_bodies_are_refused_and_change_nothing() {
     assert_eq!(pushes.len(), 1);
     let (status, body) = post(&sync_url, Some(&a1_token), sync_body(pushes.clone()));
     assert_eq!(status, 403, "{body}");
+    assert_eq!(body["code"], "out_of_scope", "{body}");
     assert_eq!(body["doc"], format!("group/{}", group_b.id));
     let coord_token = token(&w.coord);
     let unknown = Push {
@@ -428,6 +393,7 @@ fn bad_codes_tokens_and_bodies_are_refused_and_change_nothing() {
     };
     let (status, body) = post(&sync_url, Some(&coord_token), sync_body(vec![unknown]));
     assert_eq!(status, 404, "{body}");
+    assert_eq!(body["code"], "unknown_document", "{body}");
 
     // Garbage: random, truncated, changes that are not Automerge, an oversized body.
     let (status, body) = post(
@@ -436,8 +402,9 @@ fn bad_codes_tokens_and_bodies_are_refused_and_change_nothing() {
         b"\x10 certainly not postcard".to_vec(),
     );
     assert_eq!(status, 400, "{body}");
+    assert_eq!(body["code"], "bad_sync_body", "{body}");
     assert!(
-        body["error"]
+        body["message"]
             .as_str()
             .unwrap()
             .contains("not a sync message"),
@@ -456,6 +423,7 @@ fn bad_codes_tokens_and_bodies_are_refused_and_change_nothing() {
     };
     let (status, body) = post(&sync_url, Some(&coord_token), sync_body(vec![junk]));
     assert_eq!(status, 422, "{body}");
+    assert_eq!(body["code"], "bad_change", "{body}");
     assert!(body["doc"].as_str().is_some());
     let (status, body) = post(
         &sync_url,
@@ -463,7 +431,7 @@ fn bad_codes_tokens_and_bodies_are_refused_and_change_nothing() {
         vec![0x10; wire::MAX_BODY + 10],
     );
     assert_eq!(status, 413, "{body}");
-    assert!(body["error"].as_str().is_some());
+    assert_eq!(body["code"], "body_too_large", "{body}");
 
     // Nothing reached the hub's data, and it still serves.
     let (received, after) = hub_state(&w.coord);
@@ -675,7 +643,7 @@ fn a_pushed_record_holding_an_id_number_is_refused() {
     }
     .into_household(doorstep_domain::new_id(), group.id, Utc::now());
     h.members = Some(2);
-    doorstep_store::document::put_household(&mut doc, &h).unwrap();
+    doorstep_doc::put_household(&mut doc, &h).unwrap();
     doc.commit();
     let changes: Vec<Vec<u8>> = doc
         .get_changes(&before)
@@ -695,8 +663,9 @@ fn a_pushed_record_holding_an_id_number_is_refused() {
         wire::encode(&request),
     );
     assert_eq!(status, 422, "{body}");
+    assert_eq!(body["code"], "id_number", "{body}");
     assert!(
-        body["error"].as_str().unwrap().contains("citizen ID"),
+        body["message"].as_str().unwrap().contains("citizen ID"),
         "{body}"
     );
     let fresh = Device::joined(&w.hub, "coordinator", "Anh Tuấn", &[]);

@@ -258,3 +258,43 @@ impl Device {
         self.json(&["sync"])
     }
 }
+
+/// A sync request body from a device that has pulled nothing yet.
+pub fn sync_body(pushes: Vec<doorstep_proto::wire::Push>) -> Vec<u8> {
+    doorstep_proto::wire::encode(&doorstep_proto::wire::SyncRequest { cursor: 0, pushes })
+}
+
+/// POSTs `body` to the hub as a device with `token` would; the status and the JSON answer (or
+/// the text, when the answer is not JSON).
+pub fn post(url: &str, token: Option<&str>, body: Vec<u8>) -> (u16, Value) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut r = reqwest::Client::new()
+            .post(url)
+            .header("content-type", doorstep_proto::wire::CONTENT_TYPE)
+            .body(body);
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        let resp = r.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    })
+}
+
+/// The device token a joined device holds.
+pub fn token(d: &Device) -> String {
+    doorstep_store::Store::open(&d.db)
+        .unwrap()
+        .identity()
+        .unwrap()
+        .unwrap()
+        .token
+}

@@ -2,7 +2,7 @@
 // language switch, and the tabs.
 import { html } from 'htm/preact'
 import { useCallback, useEffect, useState } from 'preact/hooks'
-import { api, message, type Overview, type SyncStatus } from './api'
+import { api, errorText, type Overview, type SyncStatus } from './api'
 import { lang, onLangChange, setLang, t, type Key } from './i18n'
 import { FirstRun } from './first-run'
 import { WalkList } from './walk-list'
@@ -54,7 +54,7 @@ export function App() {
 
   useEffect(() => onLangChange(() => rerender((n) => n + 1)), [])
   useEffect(() => {
-    api.overview().then(setOverview).catch((e) => setError(message(e)))
+    api.overview().then(setOverview).catch((e) => setError(errorText(e)))
   }, [])
 
   const refreshStatus = useCallback(() => {
@@ -71,7 +71,7 @@ export function App() {
         if (r.docs_received > 0) setVersion((v) => v + 1)
       } catch (e) {
         setOnline(false)
-        if (!quiet) setNote(t('sync_failed', { error: message(e) }))
+        if (!quiet) setNote(t('sync_failed', { error: errorText(e) }))
       } finally {
         setBusy(false)
         refreshStatus()

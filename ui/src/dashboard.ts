@@ -4,7 +4,7 @@
 import { html } from 'htm/preact'
 import { useEffect, useRef, useState } from 'preact/hooks'
 import { BarController, BarElement, CategoryScale, Chart, LinearScale, Tooltip } from 'chart.js'
-import { api, message, type Dashboard, type Overview, type Targets } from './api'
+import { api, errorText, type Dashboard, type Overview, type Targets } from './api'
 import { t } from './i18n'
 import { SERVICES, percent } from './logic'
 import { serviceKey } from './walk-list'
@@ -37,7 +37,7 @@ export function DashboardScreen({ overview, version }: { overview: Overview; ver
   const [editing, setEditing] = useState<Targets | null>(null)
 
   useEffect(() => {
-    api.dashboard().then(setD).catch((e) => setError(message(e)))
+    api.dashboard().then(setD).catch((e) => setError(errorText(e)))
   }, [version])
 
   if (error) return html`<p class="error">${error}</p>`
@@ -47,7 +47,7 @@ export function DashboardScreen({ overview, version }: { overview: Overview; ver
     try {
       setNote(t('exported', { path: await api.exportReport(format) }))
     } catch (e) {
-      setNote(message(e))
+      setNote(errorText(e))
     }
   }
   const saveTargets = async () => {

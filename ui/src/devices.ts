@@ -1,7 +1,7 @@
 // Devices: invite one (code, join link and QR code), list them, revoke one.
 import { html } from 'htm/preact'
 import { useEffect, useState } from 'preact/hooks'
-import { api, message, type DeviceInfo, type InviteView, type Overview } from './api'
+import { api, errorText, type DeviceInfo, type InviteView, type Overview } from './api'
 import { t, type Key } from './i18n'
 import type { Role } from './logic'
 
@@ -17,7 +17,7 @@ export function DevicesScreen({ overview }: { overview: Overview }) {
   const [error, setError] = useState('')
 
   useEffect(() => {
-    api.devices().then(setDevices).catch((e) => setError(message(e)))
+    api.devices().then(setDevices).catch((e) => setError(errorText(e)))
   }, [invite])
 
   async function make() {
@@ -25,7 +25,7 @@ export function DevicesScreen({ overview }: { overview: Overview }) {
     try {
       setInvite(await api.invite({ role, name, groups: role === 'volunteer' ? [group] : [], point: role === 'student' ? point : null, expires_hours: null }))
     } catch (e) {
-      setError(message(e))
+      setError(errorText(e))
     }
   }
 
@@ -45,7 +45,7 @@ export function DevicesScreen({ overview }: { overview: Overview }) {
     </div>
     <div class="card"><h3>${t('devices')}</h3>
       <ul class="devices">${devices.map((d) => html`<li key=${d.device_id}><span class="grow">${d.name} <span class="muted">· ${t(`role_${d.role}` as Key)}</span></span>
-        ${d.revoked_at ? html`<span class="muted">${t('revoked')}</span>` : html`<button class="small" onClick=${() => api.revoke(d.device_id).then(setDevices).catch((e) => setError(message(e)))}>${t('revoke')}</button>`}</li>`)}</ul>
+        ${d.revoked_at ? html`<span class="muted">${t('revoked')}</span>` : html`<button class="small" onClick=${() => api.revoke(d.device_id).then(setDevices).catch((e) => setError(errorText(e)))}>${t('revoke')}</button>`}</li>`)}</ul>
     </div>
   </div>`
 }

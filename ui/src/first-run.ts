@@ -1,7 +1,7 @@
 // First run: join a ward with an invite code (typed or pasted from a QR link), or the demo.
 import { html } from 'htm/preact'
 import { useState } from 'preact/hooks'
-import { api, message, type Overview } from './api'
+import { api, errorText, type Overview } from './api'
 import { t } from './i18n'
 import { parseJoinInput } from './logic'
 
@@ -18,7 +18,7 @@ export function FirstRun({ onJoined }: { onJoined: (o: Overview) => void }) {
       const input = parseJoinInput(hub, code)
       onJoined(kind === 'join' ? await api.join(input.hub, input.code) : await api.tryDemo())
     } catch (e) {
-      setError(message(e))
+      setError(errorText(e))
     } finally {
       setBusy('')
     }

@@ -1,42 +1,16 @@
 // The UI's own logic, kept pure so Vitest can check it without a window: walk-list
 // filtering and grouping, the virtual list's window, join-link parsing, small formatters.
 
-export type Outcome = 'assisted' | 'not_home' | 'declined' | 'revisit'
-export type AssistResult = 'done' | 'partial' | 'needs_follow_up'
-export type AgeBand = '0_17' | '18_59' | '60_plus'
-export type Role = 'volunteer' | 'student' | 'coordinator'
-export type Internet = 'yes' | 'no' | 'unknown'
+import type { AgeBand, AssistResult, Internet, Outcome, PriorityFlags, Role, Service, WalkRow } from './bindings'
 
-export interface PriorityFlags {
-  elderly: boolean
-  disability: boolean
-  poor: boolean
-  near_poor: boolean
-}
-
-export interface WalkRow {
-  id: string
-  group_id: string
-  group: string
-  alley: string
-  number: string
-  members: number | null
-  priority: PriorityFlags
-  internet: Internet
-  name: string | null
-  visits: number
-  last_outcome: Outcome | null
-  last_visit: string | null
-  follow_up: string | null
-}
+export type { AgeBand, AssistResult, Internet, Outcome, PriorityFlags, Role, Service, WalkRow }
 
 export type Filter = 'all' | 'not_visited' | 'priority' | 'follow_up'
 
-export const SERVICES = [
+export const SERVICES: readonly Service[] = [
   'vneid_install', 'vneid_activate', 'vneid_level2_guide', 'ihanoi', 'public_service_portal',
   'mps_portal', 'etax', 'vssid', 'cashless_payment', 'internet_access', 'other',
-] as const
-export type Service = (typeof SERVICES)[number]
+]
 export const OUTCOMES: Outcome[] = ['assisted', 'not_home', 'declined', 'revisit']
 export const RESULTS: AssistResult[] = ['done', 'partial', 'needs_follow_up']
 export const AGE_BANDS: AgeBand[] = ['0_17', '18_59', '60_plus']

@@ -2,7 +2,7 @@
 // count for the session and the day.
 import { html } from 'htm/preact'
 import { useEffect, useState } from 'preact/hooks'
-import { api, message, type Overview, type Session } from './api'
+import { api, errorText, type Overview, type Session } from './api'
 import { t } from './i18n'
 import { AGE_BANDS, PRIORITIES, RESULTS, SERVICES, noPriority, type AgeBand, type PriorityFlags, type Service } from './logic'
 import { ageKey, priorityKey, resultKey, serviceKey } from './walk-list'
@@ -25,7 +25,7 @@ export function PointScreen({ overview, onChange }: { overview: Overview; onChan
     try {
       setSession(await api.openSession(pointId))
     } catch (e) {
-      setError(message(e))
+      setError(errorText(e))
     }
   }
 
@@ -40,7 +40,7 @@ export function PointScreen({ overview, onChange }: { overview: Overview; onChan
       setNote(t('walkin_saved'))
       onChange()
     } catch (e) {
-      setError(message(e))
+      setError(errorText(e))
     }
   }
 

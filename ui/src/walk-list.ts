@@ -3,7 +3,7 @@
 // save: three taps for the common case) and the household form.
 import { html } from 'htm/preact'
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks'
-import { api, message, type HouseholdCard, type Overview } from './api'
+import { api, errorText, type HouseholdCard, type Overview } from './api'
 import { t, type Key } from './i18n'
 import {
   AGE_BANDS, OUTCOMES, PRIORITIES, RESULTS, SERVICES, anyPriority, filterRows, isDue, noPriority, todayIso,
@@ -33,7 +33,7 @@ export function WalkList({ overview, version, onChange }: { overview: Overview; 
   const today = todayIso()
 
   useEffect(() => {
-    api.walkList().then(setRows).catch((e) => setError(message(e)))
+    api.walkList().then(setRows).catch((e) => setError(errorText(e)))
   }, [version, reload])
 
   const mine = useMemo(() => new Set(overview.my_groups), [overview])
@@ -99,7 +99,7 @@ function Card({ id, onBack, onVisit, onEdit }: { id: string; onBack: () => void;
   const [card, setCard] = useState<HouseholdCard | null>(null)
   const [error, setError] = useState('')
   useEffect(() => {
-    api.householdCard(id).then(setCard).catch((e) => setError(message(e)))
+    api.householdCard(id).then(setCard).catch((e) => setError(errorText(e)))
   }, [id])
   if (error) return html`<p class="error">${error}</p>`
   if (!card) return html`<p class="muted">…</p>`
@@ -161,7 +161,7 @@ function VisitForm({ card, onDone }: { card: HouseholdCard; onDone: (saved: bool
       })
       onDone(true)
     } catch (e) {
-      setError(message(e))
+      setError(errorText(e))
       setSaving(false)
     }
   }
@@ -213,7 +213,7 @@ function HouseholdForm({ overview, card, onDone }: { overview: Overview; card: H
       })
       onDone(saved.id)
     } catch (e) {
-      setError(message(e))
+      setError(errorText(e))
     }
   }
 

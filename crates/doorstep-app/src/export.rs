@@ -8,11 +8,12 @@ use doorstep_domain::report::Report;
 use doorstep_domain::{AssistResult, IntoEnumIterator};
 use rust_xlsxwriter::{Format, Workbook};
 use serde::Deserialize;
+use ts_rs::TS;
 
 use crate::{AppError, Result};
 
 /// The file formats a report exports to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, TS)]
 #[serde(rename_all = "lowercase")]
 pub enum ExportFormat {
     Csv,
@@ -77,8 +78,8 @@ fn group_rows(report: &Report) -> Vec<[String; 7]> {
     rows
 }
 
-fn io(e: impl std::fmt::Display) -> AppError {
-    AppError::Other(format!("cannot write the report: {e}"))
+fn io<E: std::error::Error + Send + Sync + 'static>(e: E) -> AppError {
+    AppError::Export(Box::new(e))
 }
 
 /// Writes `report` to `path` in `format`, creating the folder if needed.

@@ -19,8 +19,8 @@ use doorstep_bench::naive_exchange;
 use doorstep_domain::demo::{generate, DemoSpec};
 use doorstep_domain::*;
 use doorstep_hub::Hub;
+use doorstep_proto::api::InviteRequest;
 use doorstep_store::{DocumentBytes, Store};
-use doorstep_sync::api::InviteRequest;
 use serde_json::{json, Value};
 
 #[derive(Debug, Parser)]

@@ -2,7 +2,9 @@
 //!
 //! Each command is a short call into `doorstep-store`; this file only parses, opens the
 //! database and prints. Errors leave as one line on stderr with a non-zero exit code: 2 for a
-//! command line that does not parse, 1 for everything else. A refused command changed nothing.
+//! command line that does not parse, 1 for everything else; with `--json` that line is
+//! `{"error": {"code": ..., "message": ...}}`, the code the same stable word the hub and the app
+//! use. A refused command changed nothing.
 
 mod args;
 mod output;
@@ -35,16 +37,70 @@ fn main() -> ExitCode {
                     ExitCode::from(2)
                 };
             }
-            eprintln!("{}", one_line(&e.render().to_string()));
+            let message = one_line(&e.render().to_string());
+            let json = std::env::args().any(|a| a == "--json");
+            report(json, ErrorCode::BadRequest, &message);
             return ExitCode::from(2);
         }
     };
+    let json = cli.json;
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {}", one_line(&format!("{e:#}")));
+            report(json, code_of(&e), &one_line(&format!("{e:#}")));
             ExitCode::FAILURE
         }
+    }
+}
+
+/// A refusal of the CLI's own, with its code.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+struct Refused {
+    code: ErrorCode,
+    message: String,
+}
+
+fn refuse(code: ErrorCode, message: impl Into<String>) -> anyhow::Error {
+    Refused {
+        code,
+        message: message.into(),
+    }
+    .into()
+}
+
+/// The code of the first error in the chain that has one.
+fn code_of(e: &anyhow::Error) -> ErrorCode {
+    for cause in e.chain() {
+        if let Some(e) = cause.downcast_ref::<Refused>() {
+            return e.code;
+        }
+        if let Some(e) = cause.downcast_ref::<doorstep_store::StoreError>() {
+            return e.code();
+        }
+        if let Some(e) = cause.downcast_ref::<doorstep_sync::SyncError>() {
+            return e.code();
+        }
+        if let Some(e) = cause.downcast_ref::<doorstep_hub::HubError>() {
+            return e.code();
+        }
+        if let Some(e) = cause.downcast_ref::<ValidationError>() {
+            return e.code();
+        }
+        if let Some(e) = cause.downcast_ref::<doorstep_doc::DocError>() {
+            return e.code();
+        }
+    }
+    ErrorCode::Internal
+}
+
+/// Prints an error as one line on stderr: JSON with its code, or text.
+fn report(json: bool, code: ErrorCode, message: &str) {
+    if json {
+        let line = serde_json::json!({ "error": { "code": code, "message": message } });
+        eprintln!("{line}");
+    } else {
+        eprintln!("error: {message}");
     }
 }
 
@@ -69,16 +125,24 @@ fn default_db() -> anyhow::Result<PathBuf> {
 /// Opens the database; only commands that create a ward may create the file.
 fn open(path: &Path, may_create: bool) -> anyhow::Result<Store> {
     if !may_create && !path.exists() {
-        bail!(
-            "no database at {}: run `doorstep ward init` or `doorstep demo` first",
-            path.display()
-        );
+        return Err(refuse(
+            ErrorCode::NoWard,
+            format!(
+                "no database at {}: run `doorstep ward init` or `doorstep demo` first",
+                path.display()
+            ),
+        ));
     }
     Store::open(path).with_context(|| format!("cannot open {}", path.display()))
 }
 
 fn parse_id(text: &str, what: &str) -> anyhow::Result<Id> {
-    Id::parse_str(text.trim()).map_err(|_| anyhow::anyhow!("unknown {what} {text:?}: not an id"))
+    Id::parse_str(text.trim()).map_err(|_| {
+        refuse(
+            ErrorCode::BadRequest,
+            format!("unknown {what} {text:?}: not an id"),
+        )
+    })
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -170,7 +234,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             groups,
         } => {
             if households == 0 {
-                bail!("--households must be at least 1");
+                return Err(refuse(
+                    ErrorCode::BadRequest,
+                    "--households must be at least 1",
+                ));
             }
             let mut spec = DemoSpec::new(households, seed, now.date_naive());
             spec.groups = groups;
@@ -198,8 +265,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-fn invite_request(args: InviteArgs) -> doorstep_sync::api::InviteRequest {
-    doorstep_sync::api::InviteRequest {
+fn invite_request(args: InviteArgs) -> doorstep_proto::api::InviteRequest {
+    doorstep_proto::api::InviteRequest {
         role: args.role,
         name: args.name,
         groups: args.groups,

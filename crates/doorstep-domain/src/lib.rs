@@ -5,11 +5,13 @@
 //! new id. Everything that stores or moves records depends on it, never the other way round.
 
 pub mod clock;
+pub mod code;
 pub mod demo;
 pub mod model;
 pub mod report;
 pub mod validate;
 
+pub use code::ErrorCode;
 pub use model::*;
 pub use strum::IntoEnumIterator;
 pub use validate::ValidationError;

@@ -7,6 +7,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use strum::{EnumIter, EnumString, IntoStaticStr};
+use ts_rs::TS;
 use uuid::Uuid;
 
 /// A record's id: a UUIDv7 made on the device that created the record.
@@ -17,15 +18,28 @@ pub fn new_id() -> Id {
     Uuid::now_v7()
 }
 
+/// One of the field's closed lists of words (services, outcomes, roles...): the same word in
+/// Rust, JSON, SQL, the CLI, TypeScript and the UI. Declares the enum with its one derive
+/// stack, snake_case in serde and strum, and `as_str`/`Display`.
 macro_rules! field_words {
-    ($t:ty) => {
-        impl $t {
+    ($(#[$meta:meta])* pub enum $name:ident { $($body:tt)* }) => {
+        $(#[$meta])*
+        #[derive(
+            Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+            EnumString, IntoStaticStr, EnumIter, TS,
+        )]
+        #[serde(rename_all = "snake_case")]
+        #[strum(serialize_all = "snake_case")]
+        pub enum $name { $($body)* }
+
+        impl $name {
             /// The word used for this value in JSON, SQL, the CLI and the UI.
             pub fn as_str(self) -> &'static str {
                 self.into()
             }
         }
-        impl std::fmt::Display for $t {
+
+        impl std::fmt::Display for $name {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str(self.as_str())
             }
@@ -33,194 +47,92 @@ macro_rules! field_words {
     };
 }
 
-/// A service a team or a literacy point helps someone with.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Serialize,
-    Deserialize,
-    EnumString,
-    IntoStaticStr,
-    EnumIter,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-pub enum Service {
-    VneidInstall,
-    VneidActivate,
-    VneidLevel2Guide,
-    Ihanoi,
-    PublicServicePortal,
-    MpsPortal,
-    Etax,
-    Vssid,
-    CashlessPayment,
-    InternetAccess,
-    Other,
+field_words! {
+    /// A service a team or a literacy point helps someone with.
+    pub enum Service {
+        VneidInstall,
+        VneidActivate,
+        VneidLevel2Guide,
+        Ihanoi,
+        PublicServicePortal,
+        MpsPortal,
+        Etax,
+        Vssid,
+        CashlessPayment,
+        InternetAccess,
+        Other,
+    }
 }
-field_words!(Service);
 
-/// What happened at the door.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Serialize,
-    Deserialize,
-    EnumString,
-    IntoStaticStr,
-    EnumIter,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-pub enum Outcome {
-    Assisted,
-    NotHome,
-    Declined,
-    Revisit,
+field_words! {
+    /// What happened at the door.
+    pub enum Outcome {
+        Assisted,
+        NotHome,
+        Declined,
+        Revisit,
+    }
 }
-field_words!(Outcome);
 
-/// How far one assist got.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Serialize,
-    Deserialize,
-    EnumString,
-    IntoStaticStr,
-    EnumIter,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-pub enum AssistResult {
-    Done,
-    Partial,
-    NeedsFollowUp,
+field_words! {
+    /// How far one assist got.
+    pub enum AssistResult {
+        Done,
+        Partial,
+        NeedsFollowUp,
+    }
 }
-field_words!(AssistResult);
 
-/// The age band of the person helped: never a birth date.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    Serialize,
-    Deserialize,
-    EnumString,
-    IntoStaticStr,
-    EnumIter,
-)]
-pub enum AgeBand {
-    #[serde(rename = "0_17")]
-    #[strum(serialize = "0_17")]
-    Under18,
-    #[serde(rename = "18_59")]
-    #[strum(serialize = "18_59")]
-    Adult,
-    #[serde(rename = "60_plus")]
-    #[strum(serialize = "60_plus")]
-    Elderly,
+field_words! {
+    /// The age band of the person helped: never a birth date.
+    pub enum AgeBand {
+        #[serde(rename = "0_17")]
+        #[strum(serialize = "0_17")]
+        Under18,
+        #[serde(rename = "18_59")]
+        #[strum(serialize = "18_59")]
+        Adult,
+        #[serde(rename = "60_plus")]
+        #[strum(serialize = "60_plus")]
+        Elderly,
+    }
 }
-field_words!(AgeBand);
 
-/// Whether a household has internet at home.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    Default,
-    Serialize,
-    Deserialize,
-    EnumString,
-    IntoStaticStr,
-    EnumIter,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-pub enum Internet {
-    Yes,
-    No,
-    #[default]
-    Unknown,
+field_words! {
+    /// Whether a household has internet at home.
+    #[derive(Default)]
+    pub enum Internet {
+        Yes,
+        No,
+        #[default]
+        Unknown,
+    }
 }
-field_words!(Internet);
 
-/// One priority group of the campaign ("no one left behind").
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    Serialize,
-    Deserialize,
-    EnumString,
-    IntoStaticStr,
-    EnumIter,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-pub enum Priority {
-    Elderly,
-    Disability,
-    Poor,
-    NearPoor,
+field_words! {
+    /// One priority group of the campaign ("no one left behind").
+    pub enum Priority {
+        Elderly,
+        Disability,
+        Poor,
+        NearPoor,
+    }
 }
-field_words!(Priority);
 
-/// What a device may do in its ward: decides which documents it receives and may change.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    Serialize,
-    Deserialize,
-    EnumString,
-    IntoStaticStr,
-    EnumIter,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-pub enum Role {
-    /// Door to door: its residential groups' documents.
-    Volunteer,
-    /// At a literacy point: its point's document.
-    Student,
-    /// The ward office: every document of the ward.
-    Coordinator,
+field_words! {
+    /// What a device may do in its ward: decides which documents it receives and may change.
+    pub enum Role {
+        /// Door to door: its residential groups' documents.
+        Volunteer,
+        /// At a literacy point: its point's document.
+        Student,
+        /// The ward office: every document of the ward.
+        Coordinator,
+    }
 }
-field_words!(Role);
 
 /// The priority groups a household or a person helped belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, TS)]
 pub struct PriorityFlags {
     pub elderly: bool,
     pub disability: bool,
@@ -268,21 +180,21 @@ impl PriorityFlags {
 }
 
 /// The ward: the unit a hub serves and a coordinator reports on.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct Ward {
     pub id: Id,
     pub name: String,
 }
 
 /// A residential group (tổ dân phố): the households one community team covers.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct ResidentialGroup {
     pub id: Id,
     pub name: String,
 }
 
 /// A mobile digital literacy point (điểm Bình dân học vụ số lưu động).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct LiteracyPoint {
     pub id: Id,
     pub name: String,
@@ -290,7 +202,7 @@ pub struct LiteracyPoint {
 }
 
 /// A household, found by its address path (group › alley › house number), never by GPS.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct Household {
     pub id: Id,
     pub group_id: Id,
@@ -307,7 +219,7 @@ pub struct Household {
 }
 
 /// One person helped with one service.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct Assist {
     pub service: Service,
     pub result: AssistResult,
@@ -383,14 +295,14 @@ impl std::str::FromStr for Assist {
 }
 
 /// Something the team must come back for, e.g. "L2 at police station on Friday".
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct FollowUp {
     pub date: NaiveDate,
     pub reason: Option<String>,
 }
 
 /// A knock on a household's door and what came of it. Visits are only ever added.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct Visit {
     pub id: Id,
     pub household_id: Id,
@@ -409,7 +321,7 @@ pub struct Visit {
 }
 
 /// A person who walked up to a literacy point and was helped with one service.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct WalkIn {
     pub id: Id,
     pub point_id: Id,
@@ -421,7 +333,7 @@ pub struct WalkIn {
 }
 
 /// The fields of a household a person types in; the store adds id, group and time.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct HouseholdDraft {
     pub alley: String,
     pub number: String,
@@ -542,7 +454,7 @@ impl HouseholdPatch {
 }
 
 /// What a volunteer records at the door; the store adds the id and the household's group.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct VisitDraft {
     pub household_id: Id,
     pub device_time: DateTime<Utc>,
@@ -572,7 +484,7 @@ impl VisitDraft {
 }
 
 /// One line of a volunteer's walk list: a household and where its visits stand.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct WalkRow {
     pub id: Id,
     pub group_id: Id,

@@ -8,11 +8,12 @@ use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
+use ts_rs::TS;
 
 use crate::model::{AssistResult, Id, Outcome, Service};
 
 /// Households and coverage in one residential group.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct GroupCoverage {
     pub group: String,
     pub households: u64,
@@ -25,14 +26,14 @@ pub struct GroupCoverage {
 }
 
 /// Walk-ins counted at one literacy point.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct PointCount {
     pub point: String,
     pub walkins: u64,
 }
 
 /// An open follow-up (no later visit to the household) whose date has come.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct FollowUpDue {
     pub household_id: Id,
     pub visit_id: Id,
@@ -44,7 +45,7 @@ pub struct FollowUpDue {
 }
 
 /// The merged picture of the ward as this device holds it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct Report {
     pub ward: Option<String>,
     /// The day follow-ups are counted as due against.

@@ -8,6 +8,7 @@
 use chrono::{DateTime, Duration, Utc};
 use thiserror::Error;
 
+use crate::code::ErrorCode;
 use crate::model::{Household, Outcome, Visit, WalkIn};
 
 /// Longest free text accepted in any field, in characters.
@@ -50,6 +51,26 @@ pub enum ValidationError {
     AssistsWithoutAssistedOutcome(Outcome),
     #[error("volunteer is empty")]
     NoVolunteer,
+}
+
+impl ValidationError {
+    /// The stable code of this refusal.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            ValidationError::Empty(_) => ErrorCode::EmptyText,
+            ValidationError::TooLong { .. } => ErrorCode::TextTooLong,
+            ValidationError::ContainsIdNumber(_) => ErrorCode::IdNumber,
+            ValidationError::PersonalDataWithoutConsent => ErrorCode::NameWithoutConsent,
+            ValidationError::InvalidPhone(_) => ErrorCode::InvalidPhone,
+            ValidationError::MembersOutOfRange(_) => ErrorCode::MembersOutOfRange,
+            ValidationError::VisitInFuture { .. } => ErrorCode::VisitInFuture,
+            ValidationError::WalkInInFuture { .. } => ErrorCode::WalkinInFuture,
+            ValidationError::AssistsWithoutAssistedOutcome(_) => {
+                ErrorCode::AssistsWithoutAssistedOutcome
+            }
+            ValidationError::NoVolunteer => ErrorCode::NoVolunteer,
+        }
+    }
 }
 
 /// True when `text` holds a run of 9 or 12 digits (spaces, dots or dashes between digits

@@ -7,61 +7,70 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
-use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts, Path, State};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::Utc;
-use doorstep_sync::api::*;
-use doorstep_sync::wire::{self, SyncRequest, MAX_BODY};
+use doorstep_domain::ErrorCode;
+use doorstep_proto::api::*;
+use doorstep_proto::wire::{self, SyncRequest, MAX_BODY};
 use serde::de::DeserializeOwned;
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 
 use crate::hub::Hub;
 use crate::storage::DeviceRecord;
-use crate::HubError;
+use crate::{HubError, Status};
 
 /// Failed invite codes or tokens one address may try per window before it must wait.
 const MAX_FAILURES: usize = 10;
 const FAILURE_WINDOW: Duration = Duration::from_secs(60);
 
+impl Status {
+    fn http(self) -> StatusCode {
+        match self {
+            Status::BadRequest => StatusCode::BAD_REQUEST,
+            Status::Unauthorized => StatusCode::UNAUTHORIZED,
+            Status::Forbidden => StatusCode::FORBIDDEN,
+            Status::NotFound => StatusCode::NOT_FOUND,
+            Status::Conflict => StatusCode::CONFLICT,
+            Status::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Status::Unprocessable => StatusCode::UNPROCESSABLE_ENTITY,
+            Status::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+        }
+    }
+}
+
 impl IntoResponse for HubError {
     fn into_response(self) -> Response {
-        let status = match &self {
-            HubError::BadRequest(_) | HubError::Validation(_) => StatusCode::BAD_REQUEST,
-            HubError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            HubError::Forbidden { .. } => StatusCode::FORBIDDEN,
-            HubError::NotFound { .. } => StatusCode::NOT_FOUND,
-            HubError::Conflict { .. } => StatusCode::CONFLICT,
-            HubError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            HubError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            HubError::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
-            HubError::NoWard | HubError::Storage(_) | HubError::Store(_) => {
-                StatusCode::INTERNAL_SERVER_ERROR
+        let body = match self {
+            HubError::Refused {
+                status,
+                code,
+                message,
+                doc,
+            } => {
+                let status = status.http();
+                tracing::info!(status = status.as_u16(), %code, %message, doc, "request refused");
+                (status, ApiError { code, message, doc })
+            }
+            // The hub's own failure: the details stay in its log.
+            other => {
+                tracing::error!(error = %other, "request failed");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    ApiError {
+                        code: other.code(),
+                        message: "the hub failed to answer; its log says why".into(),
+                        doc: None,
+                    },
+                )
             }
         };
-        if status.is_server_error() {
-            tracing::error!(error = %self, "request failed");
-        } else {
-            tracing::info!(status = status.as_u16(), error = %self, "request refused");
-        }
-        let doc = match &self {
-            HubError::Forbidden { doc, .. }
-            | HubError::NotFound { doc, .. }
-            | HubError::Conflict { doc, .. }
-            | HubError::Invalid { doc, .. } => doc.clone(),
-            _ => None,
-        };
-        (
-            status,
-            Json(ApiError {
-                error: self.to_string(),
-                doc,
-            }),
-        )
-            .into_response()
+        (body.0, Json(body.1)).into_response()
     }
 }
 
@@ -110,12 +119,12 @@ impl AppState {
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut hub))).unwrap_or_else(
                 |_| {
                     hub.forget_documents();
-                    Err(HubError::Storage("the request made the hub fail".into()))
+                    Err(HubError::Task("the request panicked".into()))
                 },
             )
         })
         .await
-        .map_err(|e| HubError::Storage(format!("hub task failed: {e}")))?
+        .map_err(|e| HubError::Task(e.to_string()))?
     }
 
     fn check_limit(&self, ip: IpAddr) -> Result<(), HubError> {
@@ -125,24 +134,45 @@ impl AppState {
             .map(|mut l| l.blocked(ip))
             .unwrap_or(false);
         if blocked {
-            Err(HubError::TooManyAttempts)
+            Err(HubError::refused(
+                Status::TooManyRequests,
+                ErrorCode::TooManyAttempts,
+                "too many failed attempts from this address: wait a minute",
+            ))
         } else {
             Ok(())
         }
     }
 
     fn note_failure<T>(&self, ip: IpAddr, result: &Result<T, HubError>) {
-        if let Err(HubError::Unauthorized(_)) = result {
+        if let Err(HubError::Refused {
+            status: Status::Unauthorized,
+            ..
+        }) = result
+        {
             if let Ok(mut l) = self.limiter.lock() {
                 l.failed(ip);
             }
         }
     }
+}
 
-    /// The device behind the request's bearer token.
-    async fn device(&self, ip: IpAddr, headers: &HeaderMap) -> Result<DeviceRecord, HubError> {
-        self.check_limit(ip)?;
-        let token = headers
+/// The device behind a request's bearer token, checked (known, not revoked, not expired) on
+/// every request before the handler runs.
+struct Device(DeviceRecord);
+
+impl FromRequestParts<AppState> for Device {
+    type Rejection = HubError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, HubError> {
+        let ip = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip())
+            .unwrap_or(IpAddr::from([0, 0, 0, 0]));
+        state.check_limit(ip)?;
+        let token = parts
+            .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
@@ -150,26 +180,39 @@ impl AppState {
             .map(str::to_string);
         let result = match token {
             Some(token) => {
-                self.with_hub(move |hub| hub.authenticate(&token, Utc::now()))
+                state
+                    .with_hub(move |hub| hub.authenticate(&token, Utc::now()))
                     .await
             }
-            None => Err(HubError::Unauthorized(
-                "missing device token (Authorization: Bearer ...)".into(),
+            None => Err(HubError::refused(
+                Status::Unauthorized,
+                ErrorCode::TokenMissing,
+                "missing device token (Authorization: Bearer ...)",
             )),
         };
-        self.note_failure(ip, &result);
-        result
+        state.note_failure(ip, &result);
+        result.map(Device)
     }
 }
 
 async fn read_body(body: Body) -> Result<Bytes, HubError> {
-    axum::body::to_bytes(body, MAX_BODY)
-        .await
-        .map_err(|_| HubError::TooLarge)
+    axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| {
+        HubError::refused(
+            Status::TooLarge,
+            ErrorCode::BodyTooLarge,
+            format!("body is larger than {MAX_BODY} bytes"),
+        )
+    })
 }
 
 fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, HubError> {
-    serde_json::from_slice(bytes).map_err(|e| HubError::BadRequest(format!("bad JSON body: {e}")))
+    serde_json::from_slice(bytes).map_err(|e| {
+        HubError::refused(
+            Status::BadRequest,
+            ErrorCode::BadRequest,
+            format!("bad JSON body: {e}"),
+        )
+    })
 }
 
 #[utoipa::path(get, path = "/health", responses((status = 200, description = "The hub is up")))]
@@ -182,8 +225,11 @@ async fn health() -> &'static str {
     request_body = JoinRequest,
     responses(
         (status = 200, body = JoinResponse, description = "Enrolled: the device's id, role, scope, token and ward document"),
-        (status = 401, body = ApiError, description = "Wrong, used or expired invite code"),
-        (status = 429, body = ApiError, description = "Too many failed attempts from this address"),
+        (status = 400, body = ApiError, description = "bad_request: the body is not a join request"),
+        (status = 401, body = ApiError, description = "invite_code_invalid: wrong, used or expired invite code"),
+        (status = 413, body = ApiError, description = "body_too_large"),
+        (status = 429, body = ApiError, description = "too_many_attempts from this address"),
+        (status = 500, body = ApiError, description = "internal: the hub failed (details in its log)"),
     )
 )]
 async fn join(
@@ -207,25 +253,25 @@ async fn join(
     responses(
         (status = 200, content_type = "application/x-doorstep-sync", body = Vec<u8>,
             description = "A SyncResponse: {cursor, more, hub_time, pulls: [{doc, snapshot, changes}]}"),
-        (status = 400, body = ApiError, description = "The body is not a sync message"),
-        (status = 401, body = ApiError, description = "Unknown, expired or revoked device token"),
-        (status = 403, body = ApiError, description = "A document outside this device's scope"),
-        (status = 409, body = ApiError, description = "Changes whose history the hub lacks"),
-        (status = 413, body = ApiError, description = "Body over 1 MiB"),
-        (status = 422, body = ApiError, description = "A record that breaks the rules (e.g. an ID number)"),
+        (status = 400, body = ApiError, description = "bad_sync_body: the body is not a sync message"),
+        (status = 401, body = ApiError, description = "token_missing, token_unknown, token_expired or device_revoked"),
+        (status = 403, body = ApiError, description = "out_of_scope: a document outside this device's scope"),
+        (status = 404, body = ApiError, description = "unknown_document: no such residential group or literacy point"),
+        (status = 409, body = ApiError, description = "missing_history: changes whose history the hub lacks"),
+        (status = 413, body = ApiError, description = "body_too_large: body over 1 MiB"),
+        (status = 422, body = ApiError, description = "a change the schema refuses: root_changed, schema_too_new, unknown_field, nested_object, wrong_type, field_deleted, record_deleted, bad_record_id, invalid_record, wrong_document, bad_change, or a record rule (id_number, text_too_long, name_without_consent, ...)"),
+        (status = 429, body = ApiError, description = "too_many_attempts with bad tokens from this address"),
+        (status = 500, body = ApiError, description = "internal: the hub failed (details in its log)"),
     ),
     security(("device_token" = []))
 )]
 async fn sync(
     State(state): State<AppState>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
+    Device(device): Device,
     body: Body,
 ) -> Result<Response, HubError> {
-    let device = state.device(addr.ip(), &headers).await?;
     let bytes = read_body(body).await?;
-    let request: SyncRequest =
-        wire::decode(&bytes).map_err(|e| HubError::BadRequest(e.to_string()))?;
+    let request: SyncRequest = wire::decode(&bytes)?;
     let pushed = request.pushes.len();
     let response = state
         .with_hub(move |hub| hub.sync(&device, request, Utc::now()))
@@ -242,10 +288,11 @@ fn require_coordinator(device: &DeviceRecord) -> Result<(), HubError> {
     if device.role == doorstep_domain::Role::Coordinator {
         Ok(())
     } else {
-        Err(HubError::Forbidden {
-            message: "only a coordinator's device may do this".into(),
-            doc: None,
-        })
+        Err(HubError::refused(
+            Status::Forbidden,
+            ErrorCode::CoordinatorOnly,
+            "only a coordinator's device may do this",
+        ))
     }
 }
 
@@ -254,17 +301,21 @@ fn require_coordinator(device: &DeviceRecord) -> Result<(), HubError> {
     request_body = InviteRequest,
     responses(
         (status = 200, body = InviteResponse, description = "A single-use invite code"),
-        (status = 403, body = ApiError, description = "Not a coordinator's device"),
+        (status = 400, body = ApiError, description = "bad_request, invalid_invite or a text rule (empty_text, id_number, ...)"),
+        (status = 401, body = ApiError, description = "token_missing, token_unknown, token_expired or device_revoked"),
+        (status = 403, body = ApiError, description = "coordinator_only"),
+        (status = 404, body = ApiError, description = "unknown_group or unknown_point"),
+        (status = 413, body = ApiError, description = "body_too_large"),
+        (status = 429, body = ApiError, description = "too_many_attempts with bad tokens from this address"),
+        (status = 500, body = ApiError, description = "internal: the hub failed (details in its log)"),
     ),
     security(("device_token" = []))
 )]
 async fn invite(
     State(state): State<AppState>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
+    Device(device): Device,
     body: Body,
 ) -> Result<Json<InviteResponse>, HubError> {
-    let device = state.device(addr.ip(), &headers).await?;
     require_coordinator(&device)?;
     let request: InviteRequest = parse_json(&read_body(body).await?)?;
     state
@@ -275,15 +326,19 @@ async fn invite(
 
 #[utoipa::path(
     get, path = "/v1/devices",
-    responses((status = 200, body = Vec<DeviceInfo>, description = "Every enrolled device")),
+    responses(
+        (status = 200, body = Vec<DeviceInfo>, description = "Every enrolled device"),
+        (status = 401, body = ApiError, description = "token_missing, token_unknown, token_expired or device_revoked"),
+        (status = 403, body = ApiError, description = "coordinator_only"),
+        (status = 429, body = ApiError, description = "too_many_attempts with bad tokens from this address"),
+        (status = 500, body = ApiError, description = "internal: the hub failed (details in its log)"),
+    ),
     security(("device_token" = []))
 )]
 async fn devices(
     State(state): State<AppState>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
+    Device(device): Device,
 ) -> Result<Json<Vec<DeviceInfo>>, HubError> {
-    let device = state.device(addr.ip(), &headers).await?;
     require_coordinator(&device)?;
     state.with_hub(|hub| hub.devices()).await.map(Json)
 }
@@ -293,21 +348,26 @@ async fn devices(
     params(("id" = String, Path, description = "The device id")),
     responses(
         (status = 200, description = "Revoked: its next request is refused"),
-        (status = 404, body = ApiError, description = "No such device"),
+        (status = 401, body = ApiError, description = "token_missing, token_unknown, token_expired or device_revoked"),
+        (status = 403, body = ApiError, description = "coordinator_only"),
+        (status = 404, body = ApiError, description = "unknown_device"),
+        (status = 429, body = ApiError, description = "too_many_attempts with bad tokens from this address"),
+        (status = 500, body = ApiError, description = "internal: the hub failed (details in its log)"),
     ),
     security(("device_token" = []))
 )]
 async fn revoke(
     State(state): State<AppState>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
+    Device(device): Device,
     Path(id): Path<String>,
 ) -> Result<StatusCode, HubError> {
-    let device = state.device(addr.ip(), &headers).await?;
     require_coordinator(&device)?;
-    let id = doorstep_domain::Id::parse_str(&id).map_err(|_| HubError::NotFound {
-        message: format!("unknown device {id:?}"),
-        doc: None,
+    let id = doorstep_domain::Id::parse_str(&id).map_err(|_| {
+        HubError::refused(
+            Status::NotFound,
+            ErrorCode::UnknownDevice,
+            format!("unknown device {id:?}"),
+        )
     })?;
     state
         .with_hub(move |hub| hub.revoke(id, Utc::now()))
@@ -357,10 +417,11 @@ pub fn router(hub: Hub) -> Router {
         .route("/v1/devices", get(devices))
         .route("/v1/devices/{id}/revoke", post(revoke))
         .fallback(|| async {
-            HubError::NotFound {
-                message: "no such endpoint: see /openapi.json".into(),
-                doc: None,
-            }
+            HubError::refused(
+                Status::NotFound,
+                ErrorCode::UnknownEndpoint,
+                "no such endpoint: see /openapi.json",
+            )
         })
         .layer(DefaultBodyLimit::disable())
         .layer(TraceLayer::new_for_http())
@@ -375,7 +436,7 @@ mod tests {
     /// from what storage holds.
     #[tokio::test]
     async fn a_panicking_request_leaves_the_hub_serving() -> Result<(), HubError> {
-        let dir = tempfile::tempdir().map_err(|e| HubError::Storage(e.to_string()))?;
+        let dir = tempfile::tempdir()?;
         Hub::init(dir.path(), "Phường Thử", &["Tổ 1".into(), "Tổ 2".into()])?;
         let mut hub = Hub::open(dir.path())?;
         hub.load_documents()?;
@@ -386,7 +447,7 @@ mod tests {
         let failed = state
             .with_hub(|_| -> Result<(), HubError> { panic!("a bug met a request") })
             .await;
-        assert!(matches!(failed, Err(HubError::Storage(_))), "{failed:?}");
+        assert!(matches!(failed, Err(HubError::Task(_))), "{failed:?}");
         let (ward, groups, _) = state.with_hub(|hub| hub.ward()).await?;
         assert_eq!(ward.name, "Phường Thử");
         assert_eq!(groups.len(), 2);

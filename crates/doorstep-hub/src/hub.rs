@@ -13,11 +13,11 @@ use std::path::Path;
 use automerge::{ActorId, AutoCommit, Change};
 use base64::Engine;
 use chrono::{DateTime, Duration, Utc};
-use doorstep_domain::validate::{check_household, check_text, check_visit_content};
+use doorstep_doc::{self as document, Author, DocId, DocumentBytes};
+use doorstep_domain::validate::check_text;
 use doorstep_domain::*;
-use doorstep_store::document::{self, DocId};
-use doorstep_sync::api::*;
-use doorstep_sync::wire::{
+use doorstep_proto::api::*;
+use doorstep_proto::wire::{
     Pull, PulledChange, Receipt, SyncRequest, SyncResponse, WireDoc, BATCH_BYTES,
 };
 use rand_core::{OsRng, TryRngCore};
@@ -25,7 +25,7 @@ use sha2::{Digest, Sha256};
 
 use crate::sqlite::SqliteStorage;
 use crate::storage::*;
-use crate::HubError;
+use crate::{HubError, Status};
 
 /// How long an invite code lives unless told otherwise, and at most.
 pub const INVITE_HOURS: u32 = 24;
@@ -50,7 +50,7 @@ fn random_bytes<const N: usize>() -> Result<[u8; N], HubError> {
     let mut bytes = [0u8; N];
     OsRng
         .try_fill_bytes(&mut bytes)
-        .map_err(|e| HubError::Storage(format!("no randomness: {e}")))?;
+        .map_err(|e| HubError::Randomness(e.to_string()))?;
     Ok(bytes)
 }
 
@@ -93,16 +93,13 @@ impl Hub {
         groups: &[String],
     ) -> Result<(Ward, Vec<ResidentialGroup>), HubError> {
         let mut storage = SqliteStorage::open(dir)?;
-        if let Some((_, name)) = storage.ward()? {
-            return Err(HubError::BadRequest(format!(
-                "{} already holds the hub of ward {name:?}",
-                dir.display()
-            )));
-        }
+        refuse_existing(&storage, dir)?;
         check_text("ward name", ward_name, true)?;
         if groups.is_empty() {
-            return Err(HubError::BadRequest(
-                "a ward needs at least one residential group".into(),
+            return Err(HubError::refused(
+                Status::BadRequest,
+                ErrorCode::NoGroups,
+                "a ward needs at least one residential group",
             ));
         }
         let ward = Ward {
@@ -113,9 +110,11 @@ impl Hub {
         for g in groups {
             check_text("group name", g, true)?;
             if made.iter().any(|m| m.name == g.trim()) {
-                return Err(HubError::BadRequest(format!(
-                    "residential group {g:?} is named twice"
-                )));
+                return Err(HubError::refused(
+                    Status::BadRequest,
+                    ErrorCode::DuplicateGroup,
+                    format!("residential group {g:?} is named twice"),
+                ));
             }
             made.push(ResidentialGroup {
                 id: new_id(),
@@ -146,28 +145,23 @@ impl Hub {
 
     /// Creates a hub in `dir` holding a ward that exists as documents already (a device's demo
     /// ward, or a ward moved from another hub). Every document is checked as a push would be.
-    pub fn import(
-        dir: &Path,
-        ward: &Ward,
-        documents: &[doorstep_store::DocumentBytes],
-    ) -> Result<(), HubError> {
+    pub fn import(dir: &Path, ward: &Ward, documents: &[DocumentBytes]) -> Result<(), HubError> {
         let mut storage = SqliteStorage::open(dir)?;
-        if let Some((_, name)) = storage.ward()? {
-            return Err(HubError::BadRequest(format!(
-                "{} already holds the hub of ward {name:?}",
-                dir.display()
-            )));
-        }
+        refuse_existing(&storage, dir)?;
         let mut changes = Vec::new();
         let mut snapshots = Vec::new();
         for d in documents {
             let id: DocId = d.id.parse()?;
-            let mut doc = AutoCommit::load(&d.bytes).map_err(|e| HubError::Invalid {
-                message: format!("cannot be read: {e}"),
-                doc: Some(d.id.clone()),
+            let mut doc = AutoCommit::load(&d.bytes).map_err(|e| {
+                HubError::refused(
+                    Status::Unprocessable,
+                    ErrorCode::BadChange,
+                    format!("cannot be read: {e}"),
+                )
+                .on(&d.id)
             })?;
             document::check_identity(id, &doc)?;
-            check_records(id, &doc, None)?;
+            document::check_document(id, &doc)?;
             collect_changes(id, doc.get_changes(&[]), &mut changes);
             snapshots.push((id, doc.save()));
         }
@@ -176,18 +170,22 @@ impl Hub {
         for (id, bytes) in snapshots {
             storage.compact(id, &bytes)?;
         }
-        storage.set_ward(ward.id, &ward.name)
+        Ok(storage.set_ward(ward.id, &ward.name)?)
     }
 
     /// Opens the hub in `dir`.
     pub fn open(dir: &Path) -> Result<Hub, HubError> {
         let storage = SqliteStorage::open(dir)?;
         Self::with_storage(Box::new(storage)).map_err(|e| match e {
-            HubError::NoWard => HubError::BadRequest(format!(
-                "no hub in {}: run `doorstep hub init --data {} --ward NAME --group NAME`",
-                dir.display(),
-                dir.display()
-            )),
+            HubError::NoWard => HubError::refused(
+                Status::BadRequest,
+                ErrorCode::NoHub,
+                format!(
+                    "no hub in {}: run `doorstep hub init --data {} --ward NAME --group NAME`",
+                    dir.display(),
+                    dir.display()
+                ),
+            ),
             e => e,
         })
     }
@@ -219,21 +217,25 @@ impl Hub {
     }
 
     fn doc(&mut self, id: DocId) -> Result<&mut AutoCommit, HubError> {
-        if !self.docs.contains_key(&id) {
-            let doc = match self.storage.load_document(id)? {
-                Some(bytes) => {
-                    let mut doc = AutoCommit::load(&bytes)
-                        .map_err(|e| HubError::Storage(format!("{id} cannot be loaded: {e}")))?;
-                    doc.set_actor(self.actor.clone());
-                    doc
-                }
-                None => document::new_document(id, &self.actor)?,
-            };
-            self.docs.insert(id, doc);
+        use std::collections::hash_map::Entry;
+        match self.docs.entry(id) {
+            Entry::Occupied(loaded) => Ok(loaded.into_mut()),
+            Entry::Vacant(slot) => {
+                let doc = match self.storage.load_document(id)? {
+                    Some(bytes) => {
+                        let mut doc =
+                            AutoCommit::load(&bytes).map_err(|_| StorageError::Corrupt {
+                                what: "document",
+                                value: id.to_string(),
+                            })?;
+                        doc.set_actor(self.actor.clone());
+                        doc
+                    }
+                    None => document::new_document(id, &self.actor)?,
+                };
+                Ok(slot.insert(doc))
+            }
         }
-        self.docs
-            .get_mut(&id)
-            .ok_or_else(|| HubError::Storage(format!("{id} vanished")))
     }
 
     /// The ward, its groups and points, as the hub's ward document holds them.
@@ -256,9 +258,12 @@ impl Hub {
             let g = groups
                 .iter()
                 .find(|g| g.name == name.trim())
-                .ok_or_else(|| HubError::NotFound {
-                    message: format!("unknown residential group {name:?}"),
-                    doc: None,
+                .ok_or_else(|| {
+                    HubError::refused(
+                        Status::NotFound,
+                        ErrorCode::UnknownGroup,
+                        format!("unknown residential group {name:?}"),
+                    )
                 })?;
             named_groups.push(Named {
                 id: g.id,
@@ -270,9 +275,12 @@ impl Hub {
             let p = points
                 .iter()
                 .find(|p| p.name == name.trim())
-                .ok_or_else(|| HubError::NotFound {
-                    message: format!("unknown literacy point {name:?}"),
-                    doc: None,
+                .ok_or_else(|| {
+                    HubError::refused(
+                        Status::NotFound,
+                        ErrorCode::UnknownPoint,
+                        format!("unknown literacy point {name:?}"),
+                    )
                 })?;
             named_points.push(Named {
                 id: p.id,
@@ -281,22 +289,28 @@ impl Hub {
         }
         match request.role {
             Role::Volunteer if named_groups.is_empty() => {
-                return Err(HubError::BadRequest(
-                    "a volunteer needs at least one residential group (--group)".into(),
+                return Err(HubError::refused(
+                    Status::BadRequest,
+                    ErrorCode::InvalidInvite,
+                    "a volunteer needs at least one residential group (--group)",
                 ))
             }
             Role::Student if named_points.is_empty() => {
-                return Err(HubError::BadRequest(
-                    "a student needs a literacy point (--point)".into(),
+                return Err(HubError::refused(
+                    Status::BadRequest,
+                    ErrorCode::InvalidInvite,
+                    "a student needs a literacy point (--point)",
                 ))
             }
             _ => {}
         }
         let hours = request.expires_hours.unwrap_or(INVITE_HOURS);
         if hours == 0 || hours > MAX_INVITE_HOURS {
-            return Err(HubError::BadRequest(format!(
-                "an invite lives between 1 and {MAX_INVITE_HOURS} hours, not {hours}"
-            )));
+            return Err(HubError::refused(
+                Status::BadRequest,
+                ErrorCode::InvalidInvite,
+                format!("an invite lives between 1 and {MAX_INVITE_HOURS} hours, not {hours}"),
+            ));
         }
         let code = new_code()?;
         let expires_at = now + Duration::hours(i64::from(hours));
@@ -337,8 +351,10 @@ impl Hub {
                 expires,
             )?
             .ok_or_else(|| {
-                HubError::Unauthorized(
-                    "invite code not valid: wrong, already used or expired".into(),
+                HubError::refused(
+                    Status::Unauthorized,
+                    ErrorCode::InviteCodeInvalid,
+                    "invite code not valid: wrong, already used or expired",
                 )
             })?;
         let (ward, groups, points) = self.ward()?;
@@ -377,15 +393,25 @@ impl Hub {
         let device = self
             .storage
             .device_by_token(&sha256_hex(token))?
-            .ok_or_else(|| HubError::Unauthorized("unknown device token".into()))?;
+            .ok_or_else(|| {
+                HubError::refused(
+                    Status::Unauthorized,
+                    ErrorCode::TokenUnknown,
+                    "unknown device token",
+                )
+            })?;
         if device.revoked_at.is_some() {
-            return Err(HubError::Unauthorized(
-                "this device was revoked by the coordinator".into(),
+            return Err(HubError::refused(
+                Status::Unauthorized,
+                ErrorCode::DeviceRevoked,
+                "this device was revoked by the coordinator",
             ));
         }
         if device.token_expires_at <= now {
-            return Err(HubError::Unauthorized(
-                "device token expired: join again with a new invite code".into(),
+            return Err(HubError::refused(
+                Status::Unauthorized,
+                ErrorCode::TokenExpired,
+                "device token expired: join again with a new invite code",
             ));
         }
         self.storage
@@ -415,35 +441,23 @@ impl Hub {
         if self.storage.revoke(id, now)? {
             Ok(())
         } else {
-            Err(HubError::NotFound {
-                message: format!("unknown device {id}"),
-                doc: None,
-            })
+            Err(HubError::refused(
+                Status::NotFound,
+                ErrorCode::UnknownDevice,
+                format!("unknown device {id}"),
+            ))
         }
     }
 
     /// The documents a device may read: `None` means all of the ward.
     fn readable(&self, device: &DeviceRecord) -> Option<HashSet<DocId>> {
-        let ward = DocId::Ward(self.ward_id);
-        match device.role {
-            Role::Coordinator => None,
-            Role::Volunteer => Some(
-                std::iter::once(ward)
-                    .chain(device.groups.iter().map(|g| DocId::Group(*g)))
-                    .collect(),
-            ),
-            Role::Student => Some(
-                std::iter::once(ward)
-                    .chain(device.points.iter().map(|p| DocId::Point(*p)))
-                    .collect(),
-            ),
-        }
+        document::readable(device.role, self.ward_id, &device.groups, &device.points)
     }
 
     fn writable(&self, device: &DeviceRecord, doc: DocId) -> bool {
         match doc {
             DocId::Ward(w) if w != self.ward_id => false,
-            _ => doorstep_store::may_write(device.role, &device.groups, &device.points, doc),
+            _ => document::may_write(device.role, &device.groups, &device.points, doc),
         }
     }
 
@@ -456,19 +470,21 @@ impl Hub {
     ) -> Result<SyncResponse, HubError> {
         let mut pushes = Vec::with_capacity(request.pushes.len());
         for push in request.pushes {
-            let doc = DocId::try_from(push.doc).map_err(|e| HubError::BadRequest(e.to_string()))?;
+            let doc = DocId::try_from(push.doc)?;
             if !self.writable(device, doc) {
-                return Err(HubError::Forbidden {
-                    message: format!("a {} device may not change this document", device.role),
-                    doc: Some(doc.to_string()),
-                });
+                return Err(HubError::refused(
+                    Status::Forbidden,
+                    ErrorCode::OutOfScope,
+                    format!("a {} device may not change this document", device.role),
+                )
+                .on(doc));
             }
             pushes.push((doc, push.changes));
         }
         // The ward document first: a coordinator's new literacy point is listed there.
         pushes.sort_by_key(|(doc, _)| !matches!(doc, DocId::Ward(_)));
         let touched: Vec<DocId> = pushes.iter().map(|(d, _)| *d).collect();
-        let result = self.apply(pushes, &device.id.to_string(), now);
+        let result = self.apply(pushes, device, now);
         if result.is_err() {
             for doc in touched {
                 self.docs.remove(&doc);
@@ -539,7 +555,7 @@ impl Hub {
     fn apply(
         &mut self,
         pushes: Vec<(DocId, Vec<Vec<u8>>)>,
-        origin: &str,
+        device: &DeviceRecord,
         now: DateTime<Utc>,
     ) -> Result<Vec<[u8; 32]>, HubError> {
         let mut pushed = Vec::new();
@@ -548,46 +564,48 @@ impl Hub {
         for (id, raw) in pushes {
             let ward = DocId::Ward(self.ward_id);
             if id != ward && !document::ward_lists(self.doc(ward)?, id)? {
-                return Err(HubError::NotFound {
-                    message: "the ward has no such residential group or literacy point".into(),
-                    doc: Some(id.to_string()),
-                });
+                return Err(HubError::refused(
+                    Status::NotFound,
+                    ErrorCode::UnknownDocument,
+                    "the ward has no such residential group or literacy point",
+                )
+                .on(id));
             }
             let doc = self.doc(id)?;
             let before = doc.get_heads();
-            let bad = |message: String| HubError::BadRequest(message);
+            let bad = |message: String| {
+                HubError::refused(Status::Unprocessable, ErrorCode::BadChange, message).on(id)
+            };
             let mut decoded = Vec::with_capacity(raw.len());
             for (i, bytes) in raw.into_iter().enumerate() {
-                let change = Change::from_bytes(bytes).map_err(|e| HubError::Invalid {
-                    message: format!("change {i} is not an Automerge change: {e}"),
-                    doc: Some(id.to_string()),
-                })?;
+                let change = Change::from_bytes(bytes)
+                    .map_err(|e| bad(format!("change {i} is not an Automerge change: {e}")))?;
                 pushed.push(change.hash().0);
                 decoded.push(change);
             }
             // One batch: Automerge splices its columns once, not once per change.
             doc.apply_changes_batch(decoded)
-                .map_err(|e| bad(format!("{id}: changes cannot be applied: {e}")))?;
+                .map_err(|e| bad(format!("changes cannot be applied: {e}")))?;
             if !doc.get_missing_deps(&[]).is_empty() {
-                return Err(HubError::Conflict {
-                    message: "changes whose history the hub does not hold: send the document's \
-                              whole history"
-                        .into(),
-                    doc: Some(id.to_string()),
-                });
+                return Err(HubError::refused(
+                    Status::Conflict,
+                    ErrorCode::MissingHistory,
+                    "changes whose history the hub does not hold: send the document's whole \
+                     history",
+                )
+                .on(id));
             }
-            document::check_identity(id, doc).map_err(|e| HubError::Invalid {
-                message: e.to_string(),
-                doc: Some(id.to_string()),
-            })?;
+            document::check_identity(id, doc)?;
             let new = doc.get_changes(&before);
-            let touched = document::touched_records(doc, &new);
-            check_records(id, doc, touched.as_ref())?;
+            // The whole change, every operation, as the schema says (not just the fields a
+            // reader would see), and the records it touched as they now stand.
+            document::check_changes(id, doc, &new, Author::Device(device.role))?;
             collect_changes(id, new, &mut changes);
             applied.push(id);
         }
         if !changes.is_empty() {
-            self.storage.append_changes(&changes, origin, now)?;
+            self.storage
+                .append_changes(&changes, &device.id.to_string(), now)?;
         }
         for id in applied {
             if self.storage.changes_since_snapshot(id)? >= COMPACT_AFTER {
@@ -610,61 +628,14 @@ fn collect_changes(id: DocId, changes: Vec<Change>, out: &mut Vec<NewChange>) {
     }
 }
 
-/// Every record of a document must read and pass the domain's rules (a visit's date aside:
-/// device clocks are flagged, not refused): no ID numbers, no name without consent.
-/// With `touched`, only those records of a group document are checked.
-fn check_records(
-    id: DocId,
-    doc: &AutoCommit,
-    touched: Option<&HashSet<Id>>,
-) -> Result<(), HubError> {
-    let invalid = |message: String| HubError::Invalid {
-        message,
-        doc: Some(id.to_string()),
-    };
-    match id {
-        DocId::Ward(w) => {
-            let (_, groups, points) =
-                document::read_ward(w, doc).map_err(|e| invalid(e.to_string()))?;
-            for g in groups {
-                check_text("group name", &g.name, true)
-                    .map_err(|e| invalid(format!("group {}: {e}", g.id)))?;
-            }
-            for p in points {
-                check_text("point name", &p.name, true)
-                    .map_err(|e| invalid(format!("literacy point {}: {e}", p.id)))?;
-            }
-        }
-        DocId::Group(g) => match touched {
-            // Only what the pushed changes touched: a push costs its size, not the group's.
-            Some(ids) => {
-                for rid in ids {
-                    if let Some(h) = document::read_household(doc, g, *rid)
-                        .map_err(|e| invalid(e.to_string()))?
-                    {
-                        check_household(&h)
-                            .map_err(|e| invalid(format!("household {}: {e}", h.id)))?;
-                    }
-                    if let Some((v, _)) =
-                        document::read_visit(doc, g, *rid).map_err(|e| invalid(e.to_string()))?
-                    {
-                        check_visit_content(&v)
-                            .map_err(|e| invalid(format!("visit {}: {e}", v.id)))?;
-                    }
-                }
-            }
-            None => {
-                for h in document::read_households(doc, g).map_err(|e| invalid(e.to_string()))? {
-                    check_household(&h).map_err(|e| invalid(format!("household {}: {e}", h.id)))?;
-                }
-                for (v, _) in document::read_visits(doc, g).map_err(|e| invalid(e.to_string()))? {
-                    check_visit_content(&v).map_err(|e| invalid(format!("visit {}: {e}", v.id)))?;
-                }
-            }
-        },
-        DocId::Point(p) => {
-            document::read_walkins(doc, p).map_err(|e| invalid(e.to_string()))?;
-        }
+/// Refuses to make a hub where one exists already.
+fn refuse_existing(storage: &SqliteStorage, dir: &Path) -> Result<(), HubError> {
+    match storage.ward()? {
+        Some((_, name)) => Err(HubError::refused(
+            Status::BadRequest,
+            ErrorCode::HubExists,
+            format!("{} already holds the hub of ward {name:?}", dir.display()),
+        )),
+        None => Ok(()),
     }
-    Ok(())
 }

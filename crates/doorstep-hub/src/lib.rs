@@ -3,7 +3,8 @@
 //!
 //! `hub` holds the rules (enrollment, scope, one sync round), `storage` the interface its data
 //! sits behind (`sqlite` is the embedded implementation), `http` the axum routes. This is the
-//! only crate that knows axum; devices talk to it through `doorstep-sync`.
+//! only crate that knows axum; devices talk to it in `doorstep-proto`'s
+//! types. It never links the device store nor an HTTP client.
 
 pub mod http;
 pub mod hub;
@@ -13,60 +14,126 @@ pub mod storage;
 use std::net::SocketAddr;
 use std::path::Path;
 
+use doorstep_doc::{DocError, Refusal};
+use doorstep_domain::ErrorCode;
+use doorstep_proto::wire::WireError;
 use thiserror::Error;
 
 pub use hub::Hub;
+pub use storage::StorageError;
 
-/// Why the hub refused or failed. Each becomes an HTTP status with a JSON `ApiError`.
-#[derive(Debug, Error)]
-pub enum HubError {
-    #[error("{0}")]
-    BadRequest(String),
-    #[error(transparent)]
-    Validation(#[from] doorstep_domain::ValidationError),
-    #[error("{0}")]
-    Unauthorized(String),
-    #[error("{message}")]
-    Forbidden {
-        message: String,
-        doc: Option<String>,
-    },
-    #[error("{message}")]
-    NotFound {
-        message: String,
-        doc: Option<String>,
-    },
-    #[error("{message}")]
-    Conflict {
-        message: String,
-        doc: Option<String>,
-    },
-    #[error("body is larger than {} bytes", doorstep_sync::wire::MAX_BODY)]
+/// The HTTP status class of a refusal: what the client did wrong.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    BadRequest,
+    Unauthorized,
+    Forbidden,
+    NotFound,
+    Conflict,
     TooLarge,
-    #[error("{message}")]
-    Invalid {
-        message: String,
-        doc: Option<String>,
-    },
-    #[error("too many failed attempts from this address: wait a minute")]
-    TooManyAttempts,
-    #[error("this hub has no ward yet")]
-    NoWard,
-    #[error("hub storage: {0}")]
-    Storage(String),
-    #[error(transparent)]
-    Store(#[from] doorstep_store::StoreError),
+    Unprocessable,
+    TooManyRequests,
 }
 
-impl From<rusqlite::Error> for HubError {
-    fn from(e: rusqlite::Error) -> Self {
-        HubError::Storage(e.to_string())
+/// Why the hub refused or failed. A refusal carries its HTTP status, a stable code and a
+/// message for the client; anything else is the hub's own failure (500, generic text to the
+/// client, details in the log).
+#[derive(Debug, Error)]
+pub enum HubError {
+    #[error("{message}")]
+    Refused {
+        status: Status,
+        code: ErrorCode,
+        message: String,
+        doc: Option<String>,
+    },
+    #[error("this hub has no ward yet")]
+    NoWard,
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error("document engine: {0}")]
+    Automerge(#[from] automerge::AutomergeError),
+    #[error("no randomness from the operating system: {0}")]
+    Randomness(String),
+    #[error("a request made the hub fail: {0}")]
+    Task(String),
+    #[error("network: {0}")]
+    Network(#[from] std::io::Error),
+}
+
+impl HubError {
+    /// A refusal with no document to blame.
+    pub fn refused(status: Status, code: ErrorCode, message: impl Into<String>) -> Self {
+        HubError::Refused {
+            status,
+            code,
+            message: message.into(),
+            doc: None,
+        }
+    }
+
+    /// The same refusal, blaming document `doc`.
+    pub fn on(self, doc: impl ToString) -> Self {
+        match self {
+            HubError::Refused {
+                status,
+                code,
+                message,
+                ..
+            } => HubError::Refused {
+                status,
+                code,
+                message,
+                doc: Some(doc.to_string()),
+            },
+            other => other,
+        }
+    }
+
+    /// The stable code of this error (`internal` for the hub's own failures).
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            HubError::Refused { code, .. } => *code,
+            HubError::NoWard => ErrorCode::NoWard,
+            _ => ErrorCode::Internal,
+        }
     }
 }
 
-impl From<automerge::AutomergeError> for HubError {
-    fn from(e: automerge::AutomergeError) -> Self {
-        HubError::Storage(e.to_string())
+impl From<doorstep_domain::ValidationError> for HubError {
+    fn from(e: doorstep_domain::ValidationError) -> Self {
+        HubError::refused(Status::BadRequest, e.code(), e.to_string())
+    }
+}
+
+impl From<Refusal> for HubError {
+    fn from(r: Refusal) -> Self {
+        let doc = r.doc;
+        HubError::refused(Status::Unprocessable, r.code, r.to_string()).on(doc)
+    }
+}
+
+impl From<DocError> for HubError {
+    fn from(e: DocError) -> Self {
+        match e {
+            DocError::Refused(r) => (*r).into(),
+            DocError::Automerge(e) => HubError::Automerge(*e),
+            e @ DocError::BadDocumentId(_) => {
+                HubError::refused(Status::BadRequest, e.code(), e.to_string())
+            }
+            e => HubError::refused(Status::Unprocessable, e.code(), e.to_string()),
+        }
+    }
+}
+
+impl From<WireError> for HubError {
+    fn from(e: WireError) -> Self {
+        match e {
+            WireError::TooLarge(_) => {
+                HubError::refused(Status::TooLarge, ErrorCode::BodyTooLarge, e.to_string())
+            }
+            e => HubError::refused(Status::BadRequest, ErrorCode::BadSyncBody, e.to_string()),
+        }
     }
 }
 
@@ -89,15 +156,13 @@ pub async fn serve(
         Ok::<_, HubError>(hub)
     })
     .await
-    .map_err(|e| HubError::Storage(format!("loading the hub failed: {e}")))??;
-    let addr = listener
-        .local_addr()
-        .map_err(|e| HubError::Storage(e.to_string()))?;
+    .map_err(|e| HubError::Task(format!("loading the hub failed: {e}")))??;
+    let addr = listener.local_addr()?;
     ready(addr);
     axum::serve(
         listener,
         http::router(hub).into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .await
-    .map_err(|e| HubError::Storage(e.to_string()))
+    .await?;
+    Ok(())
 }

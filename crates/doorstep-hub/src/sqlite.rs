@@ -5,12 +5,11 @@ use std::collections::HashSet;
 use std::path::Path;
 
 use chrono::{DateTime, TimeZone, Utc};
+use doorstep_doc::DocId;
 use doorstep_domain::{Id, Role};
-use doorstep_store::DocId;
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 
 use crate::storage::*;
-use crate::HubError;
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS meta (
@@ -114,9 +113,11 @@ fn device(row: &Row) -> rusqlite::Result<DeviceRecord> {
 
 impl SqliteStorage {
     /// Opens (creating if needed) `hub.sqlite` in `dir`.
-    pub fn open(dir: &Path) -> Result<Self, HubError> {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| HubError::Storage(format!("cannot create {}: {e}", dir.display())))?;
+    pub fn open(dir: &Path) -> StorageResult<Self> {
+        std::fs::create_dir_all(dir).map_err(|source| StorageError::Directory {
+            path: dir.display().to_string(),
+            source,
+        })?;
         let conn = Connection::open(dir.join("hub.sqlite"))?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -127,8 +128,8 @@ impl SqliteStorage {
 }
 
 impl HubStorage for SqliteStorage {
-    fn ward(&self) -> Result<Option<(Id, String)>, HubError> {
-        let get = |key: &str| -> Result<Option<String>, HubError> {
+    fn ward(&self) -> StorageResult<Option<(Id, String)>> {
+        let get = |key: &str| -> StorageResult<Option<String>> {
             Ok(self
                 .conn
                 .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
@@ -140,7 +141,7 @@ impl HubStorage for SqliteStorage {
         })
     }
 
-    fn set_ward(&mut self, id: Id, name: &str) -> Result<(), HubError> {
+    fn set_ward(&mut self, id: Id, name: &str) -> StorageResult<()> {
         let tx = self.conn.transaction()?;
         tx.execute(
             "INSERT OR REPLACE INTO meta (key, value) VALUES ('ward_id', ?1)",
@@ -154,7 +155,7 @@ impl HubStorage for SqliteStorage {
         Ok(())
     }
 
-    fn load_document(&self, doc: DocId) -> Result<Option<Vec<u8>>, HubError> {
+    fn load_document(&self, doc: DocId) -> StorageResult<Option<Vec<u8>>> {
         let key = doc.to_string();
         let Some(mut bytes) = self
             .conn
@@ -175,7 +176,7 @@ impl HubStorage for SqliteStorage {
         Ok(Some(bytes))
     }
 
-    fn document_ids(&self) -> Result<Vec<DocId>, HubError> {
+    fn document_ids(&self) -> StorageResult<Vec<DocId>> {
         let mut stmt = self
             .conn
             .prepare("SELECT doc_id FROM documents ORDER BY doc_id")?;
@@ -184,8 +185,10 @@ impl HubStorage for SqliteStorage {
             .collect::<Result<_, _>>()?;
         ids.iter()
             .map(|s| {
-                s.parse()
-                    .map_err(|e: doorstep_store::StoreError| HubError::Storage(e.to_string()))
+                s.parse().map_err(|_| StorageError::Corrupt {
+                    what: "document id",
+                    value: s.clone(),
+                })
             })
             .collect()
     }
@@ -195,7 +198,7 @@ impl HubStorage for SqliteStorage {
         changes: &[NewChange],
         origin: &str,
         received_at: DateTime<Utc>,
-    ) -> Result<(), HubError> {
+    ) -> StorageResult<()> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -226,7 +229,7 @@ impl HubStorage for SqliteStorage {
         Ok(())
     }
 
-    fn receipts(&self, hashes: &[[u8; 32]]) -> Result<Vec<ChangeReceipt>, HubError> {
+    fn receipts(&self, hashes: &[[u8; 32]]) -> StorageResult<Vec<ChangeReceipt>> {
         let mut stmt = self
             .conn
             .prepare_cached("SELECT received_at FROM receipts WHERE hash = ?1")?;
@@ -242,14 +245,14 @@ impl HubStorage for SqliteStorage {
         Ok(out)
     }
 
-    fn changes_since_snapshot(&self, doc: DocId) -> Result<u64, HubError> {
+    fn changes_since_snapshot(&self, doc: DocId) -> StorageResult<u64> {
         Ok(self
             .conn
             .prepare_cached("SELECT count(*) FROM changes WHERE doc_id = ?1")?
             .query_row([doc.to_string()], |r| r.get::<_, i64>(0))? as u64)
     }
 
-    fn compact(&mut self, doc: DocId, bytes: &[u8]) -> Result<(), HubError> {
+    fn compact(&mut self, doc: DocId, bytes: &[u8]) -> StorageResult<()> {
         let key = doc.to_string();
         let tx = self
             .conn
@@ -276,7 +279,7 @@ impl HubStorage for SqliteStorage {
         scope: Option<&HashSet<DocId>>,
         origin: &str,
         max_bytes: usize,
-    ) -> Result<PullPage, HubError> {
+    ) -> StorageResult<PullPage> {
         let cursor_i = i64::try_from(cursor).unwrap_or(i64::MAX);
         let in_scope = |doc: &DocId| scope.is_none_or(|s| s.contains(doc));
         let parse =
@@ -386,7 +389,7 @@ impl HubStorage for SqliteStorage {
         })
     }
 
-    fn add_invite(&mut self, code_hash: &str, invite: &InviteRecord) -> Result<(), HubError> {
+    fn add_invite(&mut self, code_hash: &str, invite: &InviteRecord) -> StorageResult<()> {
         self.conn.execute(
             "INSERT INTO invites (code_hash, role, name, groups, points, expires_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -409,7 +412,7 @@ impl HubStorage for SqliteStorage {
         device_id: Id,
         token_hash: &str,
         token_expires_at: DateTime<Utc>,
-    ) -> Result<Option<DeviceRecord>, HubError> {
+    ) -> StorageResult<Option<DeviceRecord>> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -431,9 +434,10 @@ impl HubStorage for SqliteStorage {
         let Some((role, name, groups, points)) = invite else {
             return Ok(None);
         };
-        let role: Role = role
-            .parse()
-            .map_err(|_| HubError::Storage(format!("invite with role {role:?}")))?;
+        let role: Role = role.parse().map_err(|_| StorageError::Corrupt {
+            what: "invite role",
+            value: role.clone(),
+        })?;
         tx.execute(
             "UPDATE invites SET used_at = ?2, used_by = ?3 WHERE code_hash = ?1",
             params![code_hash, ms(now), device_id.to_string()],
@@ -466,7 +470,7 @@ impl HubStorage for SqliteStorage {
         }))
     }
 
-    fn device_by_token(&self, token_hash: &str) -> Result<Option<DeviceRecord>, HubError> {
+    fn device_by_token(&self, token_hash: &str) -> StorageResult<Option<DeviceRecord>> {
         Ok(self
             .conn
             .prepare_cached(&format!(
@@ -481,7 +485,7 @@ impl HubStorage for SqliteStorage {
         id: Id,
         now: DateTime<Utc>,
         token_expires_at: DateTime<Utc>,
-    ) -> Result<(), HubError> {
+    ) -> StorageResult<()> {
         self.conn
             .prepare_cached(
                 "UPDATE devices SET last_seen_at = ?2, token_expires_at = ?3 WHERE id = ?1",
@@ -490,7 +494,7 @@ impl HubStorage for SqliteStorage {
         Ok(())
     }
 
-    fn devices(&self) -> Result<Vec<DeviceRecord>, HubError> {
+    fn devices(&self) -> StorageResult<Vec<DeviceRecord>> {
         let mut stmt = self.conn.prepare(&format!(
             "SELECT {DEVICE_COLUMNS} FROM devices ORDER BY joined_at, id"
         ))?;
@@ -498,7 +502,7 @@ impl HubStorage for SqliteStorage {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    fn revoke(&mut self, id: Id, now: DateTime<Utc>) -> Result<bool, HubError> {
+    fn revoke(&mut self, id: Id, now: DateTime<Utc>) -> StorageResult<bool> {
         let exists: bool = self.conn.query_row(
             "SELECT EXISTS (SELECT 1 FROM devices WHERE id = ?1)",
             [id.to_string()],

@@ -7,10 +7,26 @@
 use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
+use doorstep_doc::DocId;
 use doorstep_domain::{Id, Role};
-use doorstep_store::DocId;
+use thiserror::Error;
 
-use crate::HubError;
+/// Why the hub's storage failed. Never a client's fault: the hub answers 500 with generic
+/// text and logs this.
+#[derive(Debug, Error)]
+pub enum StorageError {
+    #[error("hub database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("cannot create the hub's data directory {path}: {source}")]
+    Directory {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("stored {what} is not readable: {value:?}")]
+    Corrupt { what: &'static str, value: String },
+}
+
+pub type StorageResult<T> = Result<T, StorageError>;
 
 /// A device enrolled at the hub.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,12 +92,12 @@ pub struct PullPage {
 /// devices and the invites.
 pub trait HubStorage: Send {
     /// The ward this hub serves: id and name.
-    fn ward(&self) -> Result<Option<(Id, String)>, HubError>;
-    fn set_ward(&mut self, id: Id, name: &str) -> Result<(), HubError>;
+    fn ward(&self) -> StorageResult<Option<(Id, String)>>;
+    fn set_ward(&mut self, id: Id, name: &str) -> StorageResult<()>;
 
     /// A document's bytes (snapshot followed by its later changes), if the hub has it.
-    fn load_document(&self, doc: DocId) -> Result<Option<Vec<u8>>, HubError>;
-    fn document_ids(&self) -> Result<Vec<DocId>, HubError>;
+    fn load_document(&self, doc: DocId) -> StorageResult<Option<Vec<u8>>>;
+    fn document_ids(&self) -> StorageResult<Vec<DocId>>;
 
     /// Appends changes, each with the next sequence number, from `origin` (a device id, or
     /// "hub"), all or nothing. Changes the hub already holds are skipped.
@@ -90,13 +106,13 @@ pub trait HubStorage: Send {
         changes: &[NewChange],
         origin: &str,
         received_at: DateTime<Utc>,
-    ) -> Result<(), HubError>;
+    ) -> StorageResult<()>;
     /// When the hub first received each of these changes (those it holds).
-    fn receipts(&self, hashes: &[[u8; 32]]) -> Result<Vec<ChangeReceipt>, HubError>;
+    fn receipts(&self, hashes: &[[u8; 32]]) -> StorageResult<Vec<ChangeReceipt>>;
     /// How many changes a document has since its snapshot.
-    fn changes_since_snapshot(&self, doc: DocId) -> Result<u64, HubError>;
+    fn changes_since_snapshot(&self, doc: DocId) -> StorageResult<u64>;
     /// Replaces a document's snapshot by `bytes`, which hold every change stored for it.
-    fn compact(&mut self, doc: DocId, bytes: &[u8]) -> Result<(), HubError>;
+    fn compact(&mut self, doc: DocId, bytes: &[u8]) -> StorageResult<()>;
     /// What changed in `scope` (all documents when `None`) after `cursor`, without the
     /// changes `origin` sent itself, up to about `max_bytes`.
     fn pull(
@@ -105,9 +121,9 @@ pub trait HubStorage: Send {
         scope: Option<&HashSet<DocId>>,
         origin: &str,
         max_bytes: usize,
-    ) -> Result<PullPage, HubError>;
+    ) -> StorageResult<PullPage>;
 
-    fn add_invite(&mut self, code_hash: &str, invite: &InviteRecord) -> Result<(), HubError>;
+    fn add_invite(&mut self, code_hash: &str, invite: &InviteRecord) -> StorageResult<()>;
     /// Uses an unused, unexpired invite and enrolls the device it makes, atomically.
     fn redeem_invite(
         &mut self,
@@ -116,16 +132,16 @@ pub trait HubStorage: Send {
         device_id: Id,
         token_hash: &str,
         token_expires_at: DateTime<Utc>,
-    ) -> Result<Option<DeviceRecord>, HubError>;
-    fn device_by_token(&self, token_hash: &str) -> Result<Option<DeviceRecord>, HubError>;
+    ) -> StorageResult<Option<DeviceRecord>>;
+    fn device_by_token(&self, token_hash: &str) -> StorageResult<Option<DeviceRecord>>;
     /// Records that a device was seen and extends its token.
     fn touch_device(
         &mut self,
         id: Id,
         now: DateTime<Utc>,
         token_expires_at: DateTime<Utc>,
-    ) -> Result<(), HubError>;
-    fn devices(&self) -> Result<Vec<DeviceRecord>, HubError>;
+    ) -> StorageResult<()>;
+    fn devices(&self) -> StorageResult<Vec<DeviceRecord>>;
     /// Revokes a device; false when there is no such device.
-    fn revoke(&mut self, id: Id, now: DateTime<Utc>) -> Result<bool, HubError>;
+    fn revoke(&mut self, id: Id, now: DateTime<Utc>) -> StorageResult<bool>;
 }

@@ -10,7 +10,6 @@
 //! Merging another replica's documents ([`Store::merge_documents`]) goes through the same path:
 //! it is the CRDT heart the hub's sync uses.
 
-pub mod document;
 mod report;
 mod schema;
 mod sync;
@@ -27,8 +26,9 @@ use doorstep_domain::*;
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 use thiserror::Error;
 
-pub use document::DocId;
-pub use sync::{may_write, Applied, DeviceIdentity, IncomingDoc, OutgoingDoc};
+use doorstep_doc as document;
+pub use doorstep_doc::{DocId, DocumentBytes};
+pub use sync::{Applied, DeviceIdentity, IncomingDoc, OutgoingDoc};
 
 /// After this many incremental changes a document is saved whole and its changes dropped
 /// (or sooner: see [`Store::finish`]).
@@ -59,8 +59,6 @@ pub enum StoreError {
     OutOfScope { role: Role, doc: String },
     #[error("nothing to change: give at least one field to update")]
     EmptyUpdate,
-    #[error("{0:?} is not a document id (ward/ID, group/ID or point/ID)")]
-    BadDocumentId(String),
     #[error("document {doc}: {reason}")]
     Document { doc: String, reason: String },
     #[error("these documents belong to ward {theirs}, this device holds ward {ours}")]
@@ -69,18 +67,43 @@ pub enum StoreError {
     SchemaTooNew { found: usize, known: usize },
     #[error("database: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    #[error(transparent)]
+    Doc(#[from] doorstep_doc::DocError),
     #[error("document engine: {0}")]
     Automerge(#[from] AutomergeError),
 }
 
-pub type Result<T, E = StoreError> = std::result::Result<T, E>;
-
-/// One document as bytes, to hand to another replica.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DocumentBytes {
-    pub id: String,
-    pub bytes: Vec<u8>,
+impl From<doorstep_doc::Refusal> for StoreError {
+    fn from(r: doorstep_doc::Refusal) -> Self {
+        StoreError::Doc(r.into())
+    }
 }
+
+impl StoreError {
+    /// The stable code of this error.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            StoreError::Invalid(e) => e.code(),
+            StoreError::NoWard => ErrorCode::NoWard,
+            StoreError::WardExists(_) => ErrorCode::WardExists,
+            StoreError::NoGroups => ErrorCode::NoGroups,
+            StoreError::DuplicateGroup(_) => ErrorCode::DuplicateGroup,
+            StoreError::UnknownGroup(_) => ErrorCode::UnknownGroup,
+            StoreError::UnknownHousehold(_) => ErrorCode::UnknownHousehold,
+            StoreError::DuplicatePoint(_) => ErrorCode::DuplicatePoint,
+            StoreError::UnknownPoint(_) => ErrorCode::UnknownPoint,
+            StoreError::OutOfScope { .. } => ErrorCode::OutOfScope,
+            StoreError::EmptyUpdate => ErrorCode::EmptyUpdate,
+            StoreError::Document { .. } => ErrorCode::InvalidRecord,
+            StoreError::OtherWard { .. } => ErrorCode::OtherWard,
+            StoreError::SchemaTooNew { .. } => ErrorCode::DatabaseTooNew,
+            StoreError::Doc(e) => e.code(),
+            StoreError::Sqlite(_) | StoreError::Automerge(_) => ErrorCode::Internal,
+        }
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// What `check` found.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -645,6 +668,7 @@ impl Store {
             let before = doc.get_heads();
             doc.merge(&mut theirs)?;
             if doc.get_heads() != before {
+                document::check_document(id, doc)?;
                 changed.push(id);
             }
         }
@@ -720,7 +744,7 @@ impl Store {
         let ids: Vec<String> = stmt
             .query_map([], |r| r.get(0))?
             .collect::<Result<_, _>>()?;
-        ids.iter().map(|s| s.parse()).collect()
+        ids.iter().map(|s| Ok(s.parse()?)).collect()
     }
 
     /// The document `id` for this operation: from the cache, from disk, or new.
@@ -742,8 +766,7 @@ impl Store {
             };
             work.docs.push((id, doc, heads));
         }
-        work.get(id)
-            .ok_or_else(|| StoreError::BadDocumentId(id.to_string()))
+        work.get(id).ok_or_else(|| not_loaded(id))
     }
 
     fn load_document(&self, id: DocId) -> Result<Option<AutoCommit>> {
@@ -847,7 +870,14 @@ fn doc_in(work: &Work, id: DocId) -> Result<&AutoCommit> {
         .iter()
         .find(|(d, _, _)| *d == id)
         .map(|(_, doc, _)| doc)
-        .ok_or_else(|| StoreError::BadDocumentId(id.to_string()))
+        .ok_or_else(|| not_loaded(id))
+}
+
+fn not_loaded(id: DocId) -> StoreError {
+    StoreError::Document {
+        doc: id.to_string(),
+        reason: "not loaded by this operation".into(),
+    }
 }
 
 fn materialize_household(tx: &Transaction<'_>, work: &Work, group_id: Id, id: Id) -> Result<()> {

@@ -14,8 +14,8 @@ use doorstep_domain::{Id, Role};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
-use crate::document::{self, DocId};
 use crate::{meta, set_meta, tables, Result, Store, StoreError, Work};
+use doorstep_doc::{self as document, Author, DocId, Touched};
 
 /// Who this device is to its hub; kept in the database once the device joined.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,21 +30,10 @@ pub struct DeviceIdentity {
     pub points: Vec<Id>,
 }
 
-/// The one scope rule, for devices and hub alike: a coordinator changes the whole ward, a
-/// volunteer only its residential groups, a student only its literacy point.
-pub fn may_write(role: Role, groups: &[Id], points: &[Id], doc: DocId) -> bool {
-    match (role, doc) {
-        (Role::Coordinator, _) => true,
-        (Role::Volunteer, DocId::Group(g)) => groups.contains(&g),
-        (Role::Student, DocId::Point(p)) => points.contains(&p),
-        _ => false,
-    }
-}
-
 impl DeviceIdentity {
     /// May this device change document `doc`?
     pub fn may_write(&self, doc: DocId) -> bool {
-        may_write(self.role, &self.groups, &self.points, doc)
+        doorstep_doc::may_write(self.role, &self.groups, &self.points, doc)
     }
 }
 
@@ -308,6 +297,7 @@ impl Store {
                 doc.load_incremental(snapshot)
                     .map_err(|e| bad(format!("hub sent an unreadable document: {e}")))?;
             }
+            let after_snapshot = doc.get_heads();
             let mut decoded = Vec::with_capacity(inc.changes.len());
             for (bytes, received_at) in &inc.changes {
                 let change = Change::from_bytes(bytes.clone())
@@ -323,9 +313,18 @@ impl Store {
                 return Err(bad("hub sent changes whose history is missing".into()));
             }
             document::check_identity(inc.doc, doc)?;
+            // The same schema the hub enforces: a device never stores what a hub would refuse
+            // (a hub's snapshot is checked whole, its changes one operation at a time).
+            if after_snapshot != before {
+                document::check_document(inc.doc, doc)?;
+            }
             if doc.get_heads() != before {
-                let changes = doc.get_changes(&before);
-                let touched = document::touched_records(doc, &changes);
+                let touched = if after_snapshot != before {
+                    Touched::All
+                } else {
+                    let changes = doc.get_changes(&before);
+                    document::check_changes(inc.doc, doc, &changes, Author::Hub)?
+                };
                 changed.push((inc.doc, touched));
             }
         }
@@ -383,8 +382,8 @@ impl Store {
             for (id, touched) in &changed {
                 let doc = crate::doc_in(work, *id)?;
                 match touched {
-                    Some(ids) => tables::materialize_records(tx, *id, doc, ids)?,
-                    None => tables::materialize_document(tx, *id, doc)?,
+                    Touched::Records(ids) => tables::materialize_records(tx, *id, doc, ids)?,
+                    Touched::All => tables::materialize_document(tx, *id, doc)?,
                 }
             }
             tables::refresh_receipts(tx, &pushed_hashes)?;

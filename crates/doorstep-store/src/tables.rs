@@ -14,9 +14,9 @@ use doorstep_domain::*;
 use rusqlite::types::ValueRef;
 use rusqlite::{params, Connection, Row};
 
-use crate::document::{self, DocId};
 use crate::schema::QUERY_TABLES;
 use crate::StoreError;
+use doorstep_doc::{self as document, DocId};
 
 pub fn upsert_household(conn: &Connection, h: &Household) -> Result<(), StoreError> {
     conn.prepare_cached(
@@ -180,18 +180,25 @@ pub fn materialize_records(
         DocId::Ward(_) => materialize_document(conn, id, doc)?,
         DocId::Group(group_id) => {
             for rid in ids {
-                if let Some(h) = document::read_household(doc, group_id, *rid)? {
-                    upsert_household(conn, &h)?;
+                let household = document::read_household(doc, group_id, *rid)?;
+                let visit = document::read_visit(doc, group_id, *rid)?;
+                if let Some(h) = &household {
+                    upsert_household(conn, h)?;
                 }
-                if let Some((v, made_by)) = document::read_visit(doc, group_id, *rid)? {
-                    upsert_visit(conn, &v, made_by)?;
+                if let Some((v, made_by)) = &visit {
+                    upsert_visit(conn, v, *made_by)?;
+                }
+                if household.is_none() && visit.is_none() {
+                    // A coordinator deleted the record: its rows go with it.
+                    delete_rows(conn, *rid)?;
                 }
             }
         }
         DocId::Point(point_id) => {
             for rid in ids {
-                if let Some(w) = document::read_walkin(doc, point_id, *rid)? {
-                    upsert_walkin(conn, &w)?;
+                match document::read_walkin(doc, point_id, *rid)? {
+                    Some(w) => upsert_walkin(conn, &w)?,
+                    None => delete_rows(conn, *rid)?,
                 }
             }
         }
@@ -212,6 +219,20 @@ pub fn refresh_receipts(conn: &Connection, hashes: &[ChangeHash]) -> Result<(), 
 }
 
 /// Empties every query table (before a rebuild).
+/// Removes the rows of a record that no longer exists in its document.
+fn delete_rows(conn: &Connection, id: Id) -> Result<(), StoreError> {
+    let id = id.to_string();
+    for sql in [
+        "DELETE FROM assists WHERE visit_id = ?1",
+        "DELETE FROM visits WHERE id = ?1",
+        "DELETE FROM households WHERE id = ?1",
+        "DELETE FROM walkins WHERE id = ?1",
+    ] {
+        conn.prepare_cached(sql)?.execute([&id])?;
+    }
+    Ok(())
+}
+
 pub fn clear(conn: &Connection) -> Result<(), StoreError> {
     for (table, _) in QUERY_TABLES {
         conn.execute(&format!("DELETE FROM {table}"), [])?;

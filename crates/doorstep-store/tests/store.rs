@@ -272,7 +272,7 @@ fn garbage_or_foreign_documents_are_refused_and_change_nothing() {
             id: "nonsense".into(),
             bytes: vec![]
         }]),
-        Err(StoreError::BadDocumentId(_))
+        Err(StoreError::Doc(doorstep_doc::DocError::BadDocumentId(_)))
     ));
 
     let mut other = store(&dir, "other.sqlite");

@@ -9,12 +9,13 @@ use std::time::Duration;
 
 use base64::Engine;
 use chrono::{TimeZone, Utc};
+use doorstep_domain::ErrorCode;
+use doorstep_proto::api::*;
+use doorstep_proto::wire::{self, Push, SyncRequest, SyncResponse, WireError};
 use doorstep_store::{DeviceIdentity, DocId, IncomingDoc, Store, StoreError};
 use serde::{de::DeserializeOwned, Serialize};
 use thiserror::Error;
-
-use crate::api::*;
-use crate::wire::{self, Push, SyncRequest, SyncResponse, WireError};
+use ts_rs::TS;
 
 /// Rounds one sync may take before it stops and says so (a 15,000-household ward needs ~3).
 const MAX_ROUNDS: usize = 200;
@@ -28,10 +29,11 @@ pub enum SyncError {
     BadUrl(String),
     #[error("cannot reach the hub at {url}: {reason}")]
     Unreachable { url: String, reason: String },
-    #[error("the hub refused ({status}): {error}{}", doc.as_ref().map(|d| format!(" [{d}]")).unwrap_or_default())]
+    #[error("the hub refused ({status}): {message}{}", doc.as_ref().map(|d| format!(" [{d}]")).unwrap_or_default())]
     Refused {
         status: u16,
-        error: String,
+        code: ErrorCode,
+        message: String,
         doc: Option<String>,
     },
     #[error("the hub answered with a bad body: {0}")]
@@ -42,6 +44,21 @@ pub enum SyncError {
     Store(#[from] StoreError),
 }
 
+impl SyncError {
+    /// The stable code of this error: the hub's own code for a refusal.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            SyncError::NotJoined => ErrorCode::NotJoined,
+            SyncError::BadUrl(_) => ErrorCode::BadHubUrl,
+            SyncError::Unreachable { .. } => ErrorCode::HubUnreachable,
+            SyncError::Refused { code, .. } => *code,
+            SyncError::BadAnswer(_) => ErrorCode::BadHubAnswer,
+            SyncError::TooManyRounds => ErrorCode::TooManyRounds,
+            SyncError::Store(e) => e.code(),
+        }
+    }
+}
+
 impl From<WireError> for SyncError {
     fn from(e: WireError) -> Self {
         SyncError::BadAnswer(e.to_string())
@@ -49,7 +66,7 @@ impl From<WireError> for SyncError {
 }
 
 /// What one sync did, in bytes on the wire (bodies, HTTP headers aside) and documents.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, TS)]
 pub struct SyncReport {
     pub sent_bytes: u64,
     pub received_bytes: u64,
@@ -100,12 +117,14 @@ impl HubClient {
         match response.json::<ApiError>().await {
             Ok(e) => SyncError::Refused {
                 status,
-                error: e.error,
+                code: e.code,
+                message: e.message,
                 doc: e.doc,
             },
             Err(_) => SyncError::Refused {
                 status,
-                error: "no reason given".into(),
+                code: ErrorCode::HubFailed,
+                message: "no reason given".into(),
                 doc: None,
             },
         }
@@ -172,7 +191,7 @@ impl HubClient {
     }
 
     /// Revokes a device (coordinator devices).
-    pub async fn revoke(&self, token: &str, device: uuid::Uuid) -> Result<(), SyncError> {
+    pub async fn revoke(&self, token: &str, device: doorstep_domain::Id) -> Result<(), SyncError> {
         let request = self
             .http
             .post(format!("{}/v1/devices/{device}/revoke", self.base))
@@ -278,7 +297,7 @@ pub async fn sync(store: &mut Store, hub_url: Option<&str>) -> Result<SyncReport
                 doc: Some(doc),
                 ..
             }) if resent.insert(doc.clone()) => {
-                store.resend_all(doc.parse()?)?;
+                store.resend_all(doc.parse().map_err(StoreError::from)?)?;
                 continue;
             }
             other => other?,

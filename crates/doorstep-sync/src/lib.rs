@@ -1,11 +1,9 @@
-//! How a device and its ward hub talk: the binary sync body format (`wire`), the JSON API
-//! types (`api`), and the device's HTTP client (`client`).
+//! The device's side of talking to its ward hub over HTTP: join with an invite code, sync,
+//! invite, list and revoke devices. The bodies it sends are `doorstep-proto`'s; what the
+//! device has and has sent lives in `doorstep-store`. It holds no state of its own.
 //!
-//! This crate knows HTTP only as a client (reqwest); the hub crate serves the same types.
-//! It holds no state of its own: what a device has and has sent lives in `doorstep-store`.
+//! Only devices link this crate (and so reqwest): the hub never does.
 
-pub mod api;
 pub mod client;
-pub mod wire;
 
 pub use client::{invite, join, sync, HubClient, SyncError, SyncReport};

@@ -2,27 +2,28 @@
 //! `/openapi.json`) and the device's client (which calls them).
 
 use chrono::{DateTime, Utc};
-use doorstep_domain::Role;
+use doorstep_domain::{ErrorCode, Role};
 use serde::{Deserialize, Serialize};
+use ts_rs::TS;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 /// A residential group or literacy point a device works in.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, TS)]
 pub struct Named {
     pub id: Uuid,
     pub name: String,
 }
 
 /// `POST /v1/join`: redeem an invite code.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, TS)]
 pub struct JoinRequest {
     /// The invite code as typed (case, spaces and dashes do not matter).
     pub code: String,
 }
 
 /// What a device gets when it joins.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, TS)]
 pub struct JoinResponse {
     pub device_id: Uuid,
     /// The name the coordinator gave this device's holder.
@@ -41,7 +42,7 @@ pub struct JoinResponse {
 }
 
 /// `POST /v1/invites` (coordinator devices): make an invite code.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, TS)]
 pub struct InviteRequest {
     #[schema(value_type = String, example = "volunteer")]
     pub role: Role,
@@ -59,7 +60,7 @@ pub struct InviteRequest {
 }
 
 /// A new invite code. It is shown once: the hub keeps only its hash.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, TS)]
 pub struct InviteResponse {
     pub code: String,
     pub expires_at: DateTime<Utc>,
@@ -71,7 +72,7 @@ pub struct InviteResponse {
 }
 
 /// A device enrolled at the hub.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, TS)]
 pub struct DeviceInfo {
     pub device_id: Uuid,
     pub name: String,
@@ -84,10 +85,14 @@ pub struct DeviceInfo {
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
-/// Every error the hub returns: what was wrong, in one sentence, and which document if any.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+/// Every refusal the hub returns: a stable code (see `ErrorCode`), what was wrong in one
+/// sentence, and which document if any. A 500 says only that the hub failed: details go to
+/// the hub's log, never to the client.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, TS)]
 pub struct ApiError {
-    pub error: String,
+    #[schema(value_type = String, example = "out_of_scope")]
+    pub code: ErrorCode,
+    pub message: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub doc: Option<String>,
 }

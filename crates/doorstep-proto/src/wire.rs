@@ -13,7 +13,7 @@
 
 use std::io::{Read, Write};
 
-use doorstep_store::DocId;
+use doorstep_doc::DocId;
 use flate2::read::DeflateDecoder;
 use flate2::write::DeflateEncoder;
 use flate2::Compression;

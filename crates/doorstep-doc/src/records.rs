@@ -11,66 +11,19 @@
 //! independently hold one shared root and their maps merge instead of conflicting.
 
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
-use std::fmt;
 use std::str::FromStr;
 
 use automerge::transaction::{CommitOptions, Transactable};
 use automerge::{
-    ActorId, AutoCommit, Change, ChangeHash, ObjId, ObjType, ReadDoc, ScalarValue, ScalarValueRef,
-    Value, ValueRef, ROOT,
+    ActorId, AutoCommit, ChangeHash, ObjId, ObjType, ReadDoc, ScalarValue, ScalarValueRef, Value,
+    ValueRef, ROOT,
 };
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use doorstep_domain::*;
 
-use crate::StoreError;
+use crate::{DocError, DocId};
 
-/// Which document: the ward, a residential group's, or a literacy point's.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum DocId {
-    Ward(Id),
-    Group(Id),
-    Point(Id),
-}
-
-impl DocId {
-    fn owner(&self) -> Id {
-        match self {
-            DocId::Ward(id) | DocId::Group(id) | DocId::Point(id) => *id,
-        }
-    }
-
-    pub fn kind(&self) -> &'static str {
-        match self {
-            DocId::Ward(_) => "ward",
-            DocId::Group(_) => "group",
-            DocId::Point(_) => "point",
-        }
-    }
-}
-
-impl fmt::Display for DocId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.kind(), self.owner())
-    }
-}
-
-impl FromStr for DocId {
-    type Err = StoreError;
-    fn from_str(s: &str) -> Result<Self, StoreError> {
-        let bad = || StoreError::BadDocumentId(s.to_string());
-        let (kind, id) = s.split_once('/').ok_or_else(bad)?;
-        let id = Id::parse_str(id).map_err(|_| bad())?;
-        match kind {
-            "ward" => Ok(DocId::Ward(id)),
-            "group" => Ok(DocId::Group(id)),
-            "point" => Ok(DocId::Point(id)),
-            _ => Err(bad()),
-        }
-    }
-}
-
-const RECORD_MAPS: &[(&str, &[&str])] = &[
+pub(crate) const RECORD_MAPS: &[(&str, &[&str])] = &[
     ("ward", &["groups", "points"]),
     ("group", &["households", "visits"]),
     ("point", &["walkins"]),
@@ -79,12 +32,13 @@ const RECORD_MAPS: &[(&str, &[&str])] = &[
 /// The actor of every document's first change. One byte: later changes that touch the
 /// record maps name it among their actors, so it costs one byte per change instead of 16.
 /// Device actors are 16 random bytes, so they never equal it.
-const ROOT_ACTOR: [u8; 1] = [0];
+pub(crate) const ROOT_ACTOR: [u8; 1] = [0];
 
 /// A new, empty document whose first change is the same on every device.
-pub fn new_document(id: DocId, device: &ActorId) -> Result<AutoCommit, StoreError> {
+pub fn new_document(id: DocId, device: &ActorId) -> Result<AutoCommit, DocError> {
     let mut doc = AutoCommit::new().with_actor(ActorId::from(ROOT_ACTOR));
     doc.put(ROOT, "id", id.to_string())?;
+    doc.put(ROOT, "schema", crate::SCHEMA_VERSION)?;
     for (kind, maps) in RECORD_MAPS {
         if *kind == id.kind() {
             for map in *maps {
@@ -98,32 +52,39 @@ pub fn new_document(id: DocId, device: &ActorId) -> Result<AutoCommit, StoreErro
 }
 
 /// Checks that loaded bytes are the document they claim to be.
-pub fn check_identity(id: DocId, doc: &AutoCommit) -> Result<(), StoreError> {
+pub fn check_identity(id: DocId, doc: &AutoCommit) -> Result<(), DocError> {
     let found = get_str(doc, &ROOT, "id")?;
     if found.as_deref() == Some(id.to_string().as_str()) {
         Ok(())
     } else {
-        Err(StoreError::Document {
-            doc: id.to_string(),
-            reason: format!("it says it is {:?}", found.unwrap_or_default()),
-        })
+        Err(crate::Refusal {
+            code: ErrorCode::WrongDocument,
+            doc: id,
+            record: None,
+            detail: format!("it says it is {:?}", found.unwrap_or_default()),
+        }
+        .into())
     }
 }
 
-fn record_map(doc: &AutoCommit, name: &str) -> Result<ObjId, StoreError> {
+pub(crate) fn record_map(doc: &AutoCommit, name: &str) -> Result<ObjId, DocError> {
     match doc.get(ROOT, name)? {
         Some((Value::Object(ObjType::Map), id)) => Ok(id),
         _ => Err(malformed(doc, format!("no {name} map"))),
     }
 }
 
-fn malformed(doc: &AutoCommit, reason: String) -> StoreError {
+fn malformed(doc: &AutoCommit, reason: String) -> DocError {
     let id = get_str(doc, &ROOT, "id").ok().flatten().unwrap_or_default();
-    StoreError::Document { doc: id, reason }
+    DocError::Malformed { doc: id, reason }
 }
 
 /// A string at `key` of `obj`, for fields read alone (a document's id, the ward's name).
-fn get_str(doc: &AutoCommit, obj: &ObjId, key: &str) -> Result<Option<String>, StoreError> {
+pub(crate) fn get_str(
+    doc: &AutoCommit,
+    obj: &ObjId,
+    key: &str,
+) -> Result<Option<String>, DocError> {
     Ok(match doc.get(obj, key)? {
         Some((Value::Scalar(v), _)) => match v.as_ref() {
             ScalarValue::Str(s) => Some(s.to_string()),
@@ -136,13 +97,13 @@ fn get_str(doc: &AutoCommit, obj: &ObjId, key: &str) -> Result<Option<String>, S
 /// A record's scalar fields, read in one pass over its map: one `map_range` instead of one
 /// lookup per field (reading a group's visits field by field was most of a device's first
 /// sync, and of the hub's checks).
-struct Fields<'a> {
+pub(crate) struct Fields<'a> {
     doc: &'a AutoCommit,
     items: Vec<(Cow<'a, str>, ScalarValueRef<'a>)>,
 }
 
 impl<'a> Fields<'a> {
-    fn of(doc: &'a AutoCommit, obj: &ObjId) -> Self {
+    pub(crate) fn of(doc: &'a AutoCommit, obj: &ObjId) -> Self {
         let items = doc
             .map_range(obj, ..)
             .filter_map(|item| match item.value {
@@ -153,7 +114,7 @@ impl<'a> Fields<'a> {
         Fields { doc, items }
     }
 
-    fn get(&self, key: &str) -> Option<&ScalarValueRef<'a>> {
+    pub(crate) fn get(&self, key: &str) -> Option<&ScalarValueRef<'a>> {
         self.items.iter().find(|(k, _)| k == key).map(|(_, v)| v)
     }
 
@@ -168,15 +129,15 @@ impl<'a> Fields<'a> {
         self.str(key).map(str::to_string)
     }
 
-    fn missing(&self, key: &str) -> StoreError {
+    fn missing(&self, key: &str) -> DocError {
         malformed(self.doc, format!("record without {key}"))
     }
 
-    fn need_str(&self, key: &str) -> Result<String, StoreError> {
+    fn need_str(&self, key: &str) -> Result<String, DocError> {
         self.string(key).ok_or_else(|| self.missing(key))
     }
 
-    fn optional<T: FromStr>(&self, key: &str) -> Result<Option<T>, StoreError> {
+    fn optional<T: FromStr>(&self, key: &str) -> Result<Option<T>, DocError> {
         self.str(key)
             .map(|text| {
                 text.parse()
@@ -185,11 +146,11 @@ impl<'a> Fields<'a> {
             .transpose()
     }
 
-    fn need<T: FromStr>(&self, key: &str) -> Result<T, StoreError> {
+    fn need<T: FromStr>(&self, key: &str) -> Result<T, DocError> {
         self.optional(key)?.ok_or_else(|| self.missing(key))
     }
 
-    fn bool(&self, key: &str) -> bool {
+    pub(crate) fn bool(&self, key: &str) -> bool {
         matches!(self.get(key), Some(ScalarValueRef::Boolean(true)))
     }
 
@@ -201,7 +162,7 @@ impl<'a> Fields<'a> {
         }
     }
 
-    fn time(&self, key: &str) -> Result<DateTime<Utc>, StoreError> {
+    fn time(&self, key: &str) -> Result<DateTime<Utc>, DocError> {
         self.int(key)
             .and_then(|ms| Utc.timestamp_millis_opt(ms).single())
             .ok_or_else(|| self.missing(key))
@@ -222,7 +183,7 @@ fn put_opt_str(
     obj: &ObjId,
     key: &str,
     value: &Option<String>,
-) -> Result<(), StoreError> {
+) -> Result<(), DocError> {
     match value {
         Some(v) => doc.put(obj, key, v.as_str())?,
         None => doc.delete(obj, key)?,
@@ -230,7 +191,7 @@ fn put_opt_str(
     Ok(())
 }
 
-fn put_flags(doc: &mut AutoCommit, obj: &ObjId, flags: &PriorityFlags) -> Result<(), StoreError> {
+fn put_flags(doc: &mut AutoCommit, obj: &ObjId, flags: &PriorityFlags) -> Result<(), DocError> {
     doc.put(obj, "elderly", flags.elderly)?;
     doc.put(obj, "disability", flags.disability)?;
     doc.put(obj, "poor", flags.poor)?;
@@ -240,18 +201,14 @@ fn put_flags(doc: &mut AutoCommit, obj: &ObjId, flags: &PriorityFlags) -> Result
 
 /// Writes only the flags that are set: for records written once (assists, walk-ins), where a
 /// missing flag reads as false and every byte counts on the wire.
-fn put_set_flags(
-    doc: &mut AutoCommit,
-    obj: &ObjId,
-    flags: &PriorityFlags,
-) -> Result<(), StoreError> {
+fn put_set_flags(doc: &mut AutoCommit, obj: &ObjId, flags: &PriorityFlags) -> Result<(), DocError> {
     for p in flags.list() {
         doc.put(obj, p.as_str(), true)?;
     }
     Ok(())
 }
 
-fn record(doc: &AutoCommit, map: &ObjId, id: Id) -> Result<Option<ObjId>, StoreError> {
+fn record(doc: &AutoCommit, map: &ObjId, id: Id) -> Result<Option<ObjId>, DocError> {
     Ok(match doc.get(map, id.to_string())? {
         Some((Value::Object(ObjType::Map), obj)) => Some(obj),
         _ => None,
@@ -259,7 +216,7 @@ fn record(doc: &AutoCommit, map: &ObjId, id: Id) -> Result<Option<ObjId>, StoreE
 }
 
 /// Every record of a record map: its id and its object.
-fn records(doc: &AutoCommit, map: &ObjId) -> Vec<(Id, ObjId)> {
+pub(crate) fn records(doc: &AutoCommit, map: &ObjId) -> Vec<(Id, ObjId)> {
     doc.map_range(map, ..)
         .filter_map(|item| match item.value {
             ValueRef::Object(ObjType::Map) => Some((Id::parse_str(&item.key).ok()?, item.id())),
@@ -268,79 +225,16 @@ fn records(doc: &AutoCommit, map: &ObjId) -> Vec<(Id, ObjId)> {
         .collect()
 }
 
-/// The records (by id) that `changes` (a document's new changes, in causal order, from
-/// `get_changes`) created or changed, read from their operations: an operation on a record
-/// map (`households`, `visits`, `walkins`, `groups`, `points`) names its record by key; one on
-/// an object inside a record belongs to the record that object sits under (made in the same changes, or found in the document).
-/// `None` when the changes touch anything else (the root: a new document's first change),
-/// and then callers do everything.
-///
-/// Why not `AutoCommit::diff`: a diff walks every key of the maps it compares, so a push of one
-/// visit into a group of 1,250 cost as much as the group (half the hub's CPU under load). This
-/// costs what the changes hold.
-pub fn touched_records(doc: &AutoCommit, changes: &[Change]) -> Option<HashSet<Id>> {
-    use automerge::legacy::{Key, ObjectId, OpId, OpType};
-    use automerge::Prop;
-    let record_maps: Vec<ObjId> = RECORD_MAPS
-        .iter()
-        .flat_map(|(_, maps)| maps.iter())
-        .filter_map(|name| record_map(doc, name).ok())
-        .collect();
-    let is_record_map = |OpId(counter, actor): &OpId| {
-        record_maps
-            .iter()
-            .any(|m| matches!(m, ObjId::Id(c, a, _) if c == counter && a == actor))
-    };
-    // Objects made by these changes, and the record each sits under.
-    let mut made: HashMap<OpId, Id> = HashMap::new();
-    let mut ids = HashSet::new();
-    for change in changes.iter().map(Change::decode) {
-        for (i, op) in change.operations.iter().enumerate() {
-            let ObjectId::Id(obj) = &op.obj else {
-                return None;
-            };
-            let record = if is_record_map(obj) {
-                match &op.key {
-                    Key::Map(key) => Id::parse_str(key).ok()?,
-                    Key::Seq(_) => return None,
-                }
-            } else if let Some(id) = made.get(obj) {
-                *id
-            } else {
-                let exid = doc
-                    .import_obj(&format!("{}@{}", obj.0, obj.1.to_hex_string()))
-                    .ok()?;
-                match doc.parents(&exid).ok()?.path().as_slice() {
-                    [(_, Prop::Map(map)), (_, Prop::Map(key)), ..]
-                        if RECORD_MAPS
-                            .iter()
-                            .any(|(_, maps)| maps.contains(&map.as_str())) =>
-                    {
-                        Id::parse_str(key).ok()?
-                    }
-                    _ => return None,
-                }
-            };
-            if let OpType::Make(_) = op.action {
-                let counter = change.start_op.get() + i as u64;
-                made.insert(OpId(counter, change.actor_id.clone()), record);
-            }
-            ids.insert(record);
-        }
-    }
-    Some(ids)
-}
-
 // ---- ward document ----
 
 /// Sets the ward's name.
-pub fn put_ward_name(doc: &mut AutoCommit, name: &str) -> Result<(), StoreError> {
+pub fn put_ward_name(doc: &mut AutoCommit, name: &str) -> Result<(), DocError> {
     doc.put(ROOT, "name", name)?;
     Ok(())
 }
 
 /// Adds a residential group to the ward document.
-pub fn put_group(doc: &mut AutoCommit, group: &ResidentialGroup) -> Result<(), StoreError> {
+pub fn put_group(doc: &mut AutoCommit, group: &ResidentialGroup) -> Result<(), DocError> {
     let groups = record_map(doc, "groups")?;
     let obj = doc.put_object(&groups, group.id.to_string(), ObjType::Map)?;
     doc.put(&obj, "name", group.name.as_str())?;
@@ -348,7 +242,7 @@ pub fn put_group(doc: &mut AutoCommit, group: &ResidentialGroup) -> Result<(), S
 }
 
 /// Adds a literacy point to the ward document.
-pub fn put_point(doc: &mut AutoCommit, point: &LiteracyPoint) -> Result<(), StoreError> {
+pub fn put_point(doc: &mut AutoCommit, point: &LiteracyPoint) -> Result<(), DocError> {
     let points = record_map(doc, "points")?;
     let obj = doc.put_object(&points, point.id.to_string(), ObjType::Map)?;
     doc.put(&obj, "name", point.name.as_str())?;
@@ -358,7 +252,7 @@ pub fn put_point(doc: &mut AutoCommit, point: &LiteracyPoint) -> Result<(), Stor
 
 /// Whether the ward document lists `doc`: its residential group or literacy point (the ward's
 /// own document is listed by being the ward).
-pub fn ward_lists(ward_doc: &AutoCommit, doc: DocId) -> Result<bool, StoreError> {
+pub fn ward_lists(ward_doc: &AutoCommit, doc: DocId) -> Result<bool, DocError> {
     let (map, id) = match doc {
         DocId::Ward(_) => return Ok(true),
         DocId::Group(g) => ("groups", g),
@@ -371,7 +265,7 @@ pub fn ward_lists(ward_doc: &AutoCommit, doc: DocId) -> Result<bool, StoreError>
 pub fn read_ward(
     id: Id,
     doc: &AutoCommit,
-) -> Result<(Ward, Vec<ResidentialGroup>, Vec<LiteracyPoint>), StoreError> {
+) -> Result<(Ward, Vec<ResidentialGroup>, Vec<LiteracyPoint>), DocError> {
     let ward = Ward {
         id,
         name: get_str(doc, &ROOT, "name")?.unwrap_or_default(),
@@ -400,7 +294,7 @@ pub fn read_ward(
 // ---- group document ----
 
 /// Writes a new household, every field.
-pub fn put_household(doc: &mut AutoCommit, h: &Household) -> Result<(), StoreError> {
+pub fn put_household(doc: &mut AutoCommit, h: &Household) -> Result<(), DocError> {
     let map = record_map(doc, "households")?;
     let obj = doc.put_object(&map, h.id.to_string(), ObjType::Map)?;
     doc.put(&obj, "created_at", h.created_at.timestamp_millis())?;
@@ -425,9 +319,9 @@ pub fn patch_household(
     doc: &mut AutoCommit,
     id: Id,
     patch: &HouseholdPatch,
-) -> Result<(), StoreError> {
+) -> Result<(), DocError> {
     let map = record_map(doc, "households")?;
-    let obj = record(doc, &map, id)?.ok_or(StoreError::UnknownHousehold(id.to_string()))?;
+    let obj = record(doc, &map, id)?.ok_or(DocError::UnknownHousehold(id))?;
     patch_household_fields(doc, &obj, patch)
 }
 
@@ -435,7 +329,7 @@ fn patch_household_fields(
     doc: &mut AutoCommit,
     obj: &ObjId,
     p: &HouseholdPatch,
-) -> Result<(), StoreError> {
+) -> Result<(), DocError> {
     if let Some(v) = &p.alley {
         doc.put(obj, "alley", v.as_str())?;
     }
@@ -467,12 +361,12 @@ fn patch_household_fields(
     Ok(())
 }
 
-fn read_household_at(
+pub(crate) fn read_household_at(
     doc: &AutoCommit,
     obj: &ObjId,
     group_id: Id,
     id: Id,
-) -> Result<Household, StoreError> {
+) -> Result<Household, DocError> {
     let f = Fields::of(doc, obj);
     let consent = f.bool("consent");
     Ok(Household {
@@ -497,7 +391,7 @@ pub fn read_household(
     doc: &AutoCommit,
     group_id: Id,
     id: Id,
-) -> Result<Option<Household>, StoreError> {
+) -> Result<Option<Household>, DocError> {
     let map = record_map(doc, "households")?;
     record(doc, &map, id)?
         .map(|obj| read_household_at(doc, &obj, group_id, id))
@@ -505,7 +399,7 @@ pub fn read_household(
 }
 
 /// Every household of group `group_id`'s document.
-pub fn read_households(doc: &AutoCommit, group_id: Id) -> Result<Vec<Household>, StoreError> {
+pub fn read_households(doc: &AutoCommit, group_id: Id) -> Result<Vec<Household>, DocError> {
     let map = record_map(doc, "households")?;
     let mut out = Vec::new();
     for (id, obj) in records(doc, &map) {
@@ -515,7 +409,7 @@ pub fn read_households(doc: &AutoCommit, group_id: Id) -> Result<Vec<Household>,
 }
 
 /// Writes a new visit with its assists.
-pub fn put_visit(doc: &mut AutoCommit, v: &Visit) -> Result<(), StoreError> {
+pub fn put_visit(doc: &mut AutoCommit, v: &Visit) -> Result<(), DocError> {
     let map = record_map(doc, "visits")?;
     let obj = doc.put_object(&map, v.id.to_string(), ObjType::Map)?;
     // Short keys and packed values: a visit is the change that crosses the wire most often.
@@ -544,7 +438,12 @@ pub fn put_visit(doc: &mut AutoCommit, v: &Visit) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn read_visit_at(doc: &AutoCommit, obj: &ObjId, group_id: Id, id: Id) -> Result<Visit, StoreError> {
+pub(crate) fn read_visit_at(
+    doc: &AutoCommit,
+    obj: &ObjId,
+    group_id: Id,
+    id: Id,
+) -> Result<Visit, DocError> {
     let f = Fields::of(doc, obj);
     let follow_up = match f.str("follow_up_date") {
         Some(date) => Some(FollowUp {
@@ -588,7 +487,7 @@ pub fn read_visit(
     doc: &AutoCommit,
     group_id: Id,
     id: Id,
-) -> Result<Option<(Visit, Option<ChangeHash>)>, StoreError> {
+) -> Result<Option<(Visit, Option<ChangeHash>)>, DocError> {
     let map = record_map(doc, "visits")?;
     record(doc, &map, id)?
         .map(|obj| {
@@ -604,7 +503,7 @@ pub fn read_visit(
 pub fn read_visits(
     doc: &AutoCommit,
     group_id: Id,
-) -> Result<Vec<(Visit, Option<ChangeHash>)>, StoreError> {
+) -> Result<Vec<(Visit, Option<ChangeHash>)>, DocError> {
     let map = record_map(doc, "visits")?;
     let mut out = Vec::new();
     for (id, obj) in records(doc, &map) {
@@ -617,7 +516,7 @@ pub fn read_visits(
 // ---- point document ----
 
 /// Writes a new walk-in.
-pub fn put_walkin(doc: &mut AutoCommit, w: &WalkIn) -> Result<(), StoreError> {
+pub fn put_walkin(doc: &mut AutoCommit, w: &WalkIn) -> Result<(), DocError> {
     let map = record_map(doc, "walkins")?;
     let obj = doc.put_object(&map, w.id.to_string(), ObjType::Map)?;
     doc.put(&obj, "device_time", w.device_time.timestamp_millis())?;
@@ -629,12 +528,12 @@ pub fn put_walkin(doc: &mut AutoCommit, w: &WalkIn) -> Result<(), StoreError> {
     put_set_flags(doc, &obj, &w.priority)
 }
 
-fn read_walkin_at(
+pub(crate) fn read_walkin_at(
     doc: &AutoCommit,
     obj: &ObjId,
     point_id: Id,
     id: Id,
-) -> Result<WalkIn, StoreError> {
+) -> Result<WalkIn, DocError> {
     let f = Fields::of(doc, obj);
     Ok(WalkIn {
         id,
@@ -648,7 +547,7 @@ fn read_walkin_at(
 }
 
 /// One walk-in of point `point_id`'s document, if it is there.
-pub fn read_walkin(doc: &AutoCommit, point_id: Id, id: Id) -> Result<Option<WalkIn>, StoreError> {
+pub fn read_walkin(doc: &AutoCommit, point_id: Id, id: Id) -> Result<Option<WalkIn>, DocError> {
     let map = record_map(doc, "walkins")?;
     record(doc, &map, id)?
         .map(|obj| read_walkin_at(doc, &obj, point_id, id))
@@ -656,93 +555,11 @@ pub fn read_walkin(doc: &AutoCommit, point_id: Id, id: Id) -> Result<Option<Walk
 }
 
 /// Every walk-in of point `point_id`'s document.
-pub fn read_walkins(doc: &AutoCommit, point_id: Id) -> Result<Vec<WalkIn>, StoreError> {
+pub fn read_walkins(doc: &AutoCommit, point_id: Id) -> Result<Vec<WalkIn>, DocError> {
     let map = record_map(doc, "walkins")?;
     let mut out = Vec::new();
     for (id, obj) in records(doc, &map) {
         out.push(read_walkin_at(doc, &obj, point_id, id)?);
     }
     Ok(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn household(group_id: Id, number: &str) -> Household {
-        Household {
-            id: new_id(),
-            group_id,
-            alley: "Ngõ 12".into(),
-            number: number.into(),
-            members: Some(3),
-            priority: PriorityFlags::default(),
-            internet: Internet::Unknown,
-            consent: false,
-            name: None,
-            phone: None,
-            created_at: Utc::now(),
-        }
-    }
-
-    /// The records another device's changes touched, read from the changes: a new visit, a
-    /// correction of a household made before, and nothing else in the group.
-    #[test]
-    fn touched_records_names_what_the_changes_touched() -> Result<(), Box<dyn std::error::Error>> {
-        let group = new_id();
-        let mut hub = new_document(DocId::Group(group), &ActorId::from(new_id().as_bytes()))?;
-        let (h1, h2, h3) = (
-            household(group, "1"),
-            household(group, "2"),
-            household(group, "3"),
-        );
-        for h in [&h1, &h2, &h3] {
-            put_household(&mut hub, h)?;
-        }
-        hub.commit();
-        let mut device = hub.fork().with_actor(ActorId::from(new_id().as_bytes()));
-        patch_household(
-            &mut device,
-            h1.id,
-            &HouseholdPatch {
-                alley: Some("Ngõ 14".into()),
-                ..HouseholdPatch::default()
-            },
-        )?;
-        device.commit();
-        let visit = Visit {
-            id: new_id(),
-            household_id: h2.id,
-            group_id: group,
-            device_time: Utc::now(),
-            volunteer: "Lan".into(),
-            outcome: Outcome::NotHome,
-            note: None,
-            follow_up: None,
-            assists: vec![],
-            received_at: None,
-        };
-        put_visit(&mut device, &visit)?;
-        device.commit();
-
-        let before = hub.get_heads();
-        hub.merge(&mut device)?;
-        let changes = hub.get_changes(&before);
-        let touched = touched_records(&hub, &changes);
-        assert_eq!(touched, Some(HashSet::from([h1.id, visit.id])));
-        assert_eq!(
-            read_household(&hub, group, h1.id)?.map(|h| h.alley),
-            Some("Ngõ 14".into())
-        );
-
-        // A new document, or a change outside the record maps: everything is to be redone.
-        let all = hub.get_changes(&[]);
-        assert_eq!(touched_records(&hub, &all), None);
-        let before = hub.get_heads();
-        hub.put(ROOT, "note", "outside the records")?;
-        hub.commit();
-        let changes = hub.get_changes(&before);
-        assert_eq!(touched_records(&hub, &changes), None);
-        Ok(())
-    }
 }

@@ -1,0 +1,34 @@
+// The app's commands: the one list. Each is `name(argument: Type, ...) -> Answer;` and is one
+// call of the same name on `App`. From this list come the Tauri commands and their handler
+// (src-tauri), the permission each command needs (src-tauri/build.rs includes this file), and
+// the typed TypeScript functions the UI calls (`bindings`). A command is added here and
+// nowhere else; `for_each_command!(m)` hands the whole list to macro `m`.
+//
+// The types are named as `doorstep_app::command_types` exports them.
+
+#[macro_export]
+macro_rules! for_each_command {
+    ($then:ident) => {
+        $then! {
+            overview() -> Overview;
+            join(hub_url: String, code: String) -> Overview;
+            try_demo() -> Overview;
+            status() -> SyncStatus;
+            sync() -> SyncReport;
+            walk_list() -> Vec<WalkRow>;
+            household_card(id: Id) -> HouseholdCard;
+            record_visit(input: VisitInput) -> Visit;
+            save_household(input: HouseholdInput) -> Household;
+            open_session(point_id: Id) -> Session;
+            session() -> Option<Session>;
+            close_session() -> ();
+            record_walkin(input: WalkInInput) -> Option<Session>;
+            dashboard() -> Dashboard;
+            set_targets(targets: Targets) -> Targets;
+            invite(request: InviteRequest) -> InviteView;
+            devices() -> Vec<DeviceInfo>;
+            revoke(device: Id) -> Vec<DeviceInfo>;
+            export_report(format: ExportFormat) -> String;
+        }
+    };
+}

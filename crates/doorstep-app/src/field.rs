@@ -1,0 +1,68 @@
+//! The volunteer's work: the walk list, a household's card, recording a visit, adding or
+//! correcting a household.
+
+use doorstep_domain::*;
+use doorstep_store::Store;
+
+use crate::{now, App, HouseholdCard, HouseholdInput, Result, VisitInput};
+
+impl App {
+    pub async fn walk_list(&self) -> Result<Vec<WalkRow>> {
+        Ok(self.store.lock().await.walk_list()?)
+    }
+
+    pub async fn household_card(&self, id: Id) -> Result<HouseholdCard> {
+        let store = self.store.lock().await;
+        let household = store.household(id)?;
+        let group = store
+            .groups()?
+            .into_iter()
+            .find(|g| g.id == household.group_id)
+            .map(|g| g.name)
+            .unwrap_or_default();
+        Ok(HouseholdCard {
+            visits: store.visits(Some(id))?,
+            household,
+            group,
+        })
+    }
+
+    /// Who records on this device: the name the coordinator gave it when it joined.
+    fn volunteer(store: &Store) -> Result<String> {
+        Ok(store
+            .identity()?
+            .map(|i| i.name)
+            .unwrap_or_else(|| "Doorstep".into()))
+    }
+
+    pub async fn record_visit(&self, input: VisitInput) -> Result<Visit> {
+        let mut store = self.store.lock().await;
+        let volunteer = Self::volunteer(&store)?;
+        let draft = VisitDraft {
+            household_id: input.household_id,
+            device_time: now(),
+            volunteer,
+            outcome: input.outcome,
+            note: input.note.filter(|n| !n.trim().is_empty()),
+            follow_up: input.follow_up,
+            assists: input.assists,
+        };
+        Ok(store.add_visit(draft, now())?)
+    }
+
+    pub async fn save_household(&self, input: HouseholdInput) -> Result<Household> {
+        let mut store = self.store.lock().await;
+        let wanted = input.household.normalized();
+        match input.id {
+            None => Ok(store.add_household(input.group_id, wanted, now())?),
+            Some(id) => {
+                let current = store.household(id)?;
+                let patch = HouseholdPatch::to_reach(&current, &wanted);
+                if patch.is_empty() {
+                    return Ok(current);
+                }
+                Ok(store.update_household(id, &patch)?)
+            }
+        }
+    }
+}

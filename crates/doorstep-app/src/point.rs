@@ -1,0 +1,87 @@
+//! A literacy point's sessions and walk-ins: open a session, record walk-ins, and the counts
+//! for the session and the day. The open session is this device's own setting.
+
+use chrono::{DateTime, Utc};
+use doorstep_domain::*;
+use doorstep_store::StoreError;
+
+use crate::{now, App, Result, Session, WalkInInput};
+
+impl App {
+    /// Opens a session at a literacy point (replacing any open one).
+    pub async fn open_session(&self, point_id: Id) -> Result<Session> {
+        let started_at = now();
+        {
+            let store = self.store.lock().await;
+            if !store.points()?.iter().any(|p| p.id == point_id) {
+                return Err(StoreError::UnknownPoint(point_id.to_string()).into());
+            }
+            store.set_setting(
+                "session",
+                &format!("{point_id} {}", started_at.timestamp_millis()),
+            )?;
+        }
+        self.session_counts(point_id, started_at).await
+    }
+
+    /// The open session and its counts, if any.
+    pub async fn session(&self) -> Result<Option<Session>> {
+        let value = self.store.lock().await.setting("session")?;
+        let Some((point, started)) = value.as_deref().and_then(|v| v.split_once(' ')) else {
+            return Ok(None);
+        };
+        let (Ok(point_id), Some(started_at)) = (
+            Id::parse_str(point),
+            started
+                .parse::<i64>()
+                .ok()
+                .and_then(DateTime::<Utc>::from_timestamp_millis),
+        ) else {
+            return Ok(None);
+        };
+        Ok(Some(self.session_counts(point_id, started_at).await?))
+    }
+
+    async fn session_counts(&self, point_id: Id, started_at: DateTime<Utc>) -> Result<Session> {
+        let walkins = self.store.lock().await.walkins(Some(point_id))?;
+        let today = now().date_naive();
+        Ok(Session {
+            point_id,
+            started_at,
+            session_count: walkins
+                .iter()
+                .filter(|w| w.device_time >= started_at)
+                .count() as u64,
+            day_count: walkins
+                .iter()
+                .filter(|w| w.device_time.date_naive() == today)
+                .count() as u64,
+        })
+    }
+
+    pub async fn close_session(&self) -> Result<()> {
+        self.store.lock().await.set_setting("session", "")?;
+        Ok(())
+    }
+
+    /// Records a walk-in and returns the session's counts.
+    pub async fn record_walkin(&self, input: WalkInInput) -> Result<Option<Session>> {
+        {
+            let mut store = self.store.lock().await;
+            let t = now();
+            store.add_walkin(
+                &WalkIn {
+                    id: new_id(),
+                    point_id: input.point_id,
+                    device_time: t,
+                    service: input.service,
+                    result: input.result,
+                    age_band: input.age_band,
+                    priority: input.priority,
+                },
+                t,
+            )?;
+        }
+        self.session().await
+    }
+}

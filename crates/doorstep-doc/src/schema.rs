@@ -1,0 +1,832 @@
+//! The strict schema: every change a device or the hub receives is checked as a whole before
+//! it is stored, on both sides of the wire, by this one checker.
+//!
+//! Why the change and not the records read back from it: a modified client can write any
+//! Automerge operation, and reading a record through `records` sees only the fields it knows.
+//! An unknown key, a nested object, a new root key or a deleted record would pass a check of
+//! the projection and still be stored, forwarded and merged into every device in scope. So
+//! every operation of a received change must land on a known record of a known record map,
+//! under a known key, with a scalar of the right type; then the records the changes touched
+//! must pass the domain's rules as they stand after the change (text limits, no ID numbers,
+//! no name or phone without consent).
+//!
+//! The schema is versioned inside each document (root key `schema`, written by the document's
+//! first change). A document or change of a newer schema is refused with `schema_too_new`, so
+//! an older hub tells a newer app to wait for its update instead of failing to read.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+
+use automerge::legacy::{Key, ObjectId, OpId, OpType};
+use automerge::{
+    AutoCommit, Change, ChangeHash, ObjId, ObjType, Prop, ReadDoc, ScalarValue, ScalarValueRef,
+    Value, ValueRef, ROOT,
+};
+use doorstep_domain::validate::{check_household, check_text, check_visit_content};
+use doorstep_domain::{ErrorCode, Id, Role};
+
+use crate::records::{self, RECORD_MAPS, ROOT_ACTOR};
+use crate::DocId;
+
+/// The schema this build writes and understands.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// Who wrote the changes being checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Author {
+    /// A device of this role pushed them to the hub.
+    Device(Role),
+    /// The hub sent them to a device. The hub checked each author's role when it received
+    /// them (a device cannot know who wrote what it pulls); everything else is checked again.
+    Hub,
+}
+
+impl Author {
+    /// Only a coordinator deletes a record: a volunteer corrects or voids, never deletes.
+    fn may_delete_records(self) -> bool {
+        matches!(self, Author::Device(Role::Coordinator) | Author::Hub)
+    }
+}
+
+/// Which records received changes touched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Touched {
+    /// The document is new or its root changed: everything is to be redone.
+    All,
+    /// These records (by id) were created, changed or deleted.
+    Records(HashSet<Id>),
+}
+
+/// Why a change or document was refused: a stable code, the document, the record if one is
+/// to blame, and what was wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub code: ErrorCode,
+    pub doc: DocId,
+    pub record: Option<Id>,
+    pub detail: String,
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.record {
+            Some(r) => write!(f, "{}, record {r}: {}", self.doc, self.detail),
+            None => write!(f, "{}: {}", self.doc, self.detail),
+        }
+    }
+}
+
+impl std::error::Error for Refusal {}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Str,
+    Int,
+    Bool,
+    Bytes,
+}
+
+impl Kind {
+    fn admits(self, value: &ScalarValue) -> bool {
+        matches!(
+            (self, value),
+            (Kind::Str, ScalarValue::Str(_))
+                | (Kind::Int, ScalarValue::Int(_) | ScalarValue::Uint(_))
+                | (Kind::Bool, ScalarValue::Boolean(_))
+                | (Kind::Bytes, ScalarValue::Bytes(_))
+        )
+    }
+
+    fn admits_ref(self, value: &ScalarValueRef<'_>) -> bool {
+        matches!(
+            (self, value),
+            (Kind::Str, ScalarValueRef::Str(_))
+                | (Kind::Int, ScalarValueRef::Int(_) | ScalarValueRef::Uint(_))
+                | (Kind::Bool, ScalarValueRef::Boolean(_))
+                | (Kind::Bytes, ScalarValueRef::Bytes(_))
+        )
+    }
+}
+
+/// A record's key: its type, and whether it may be absent (and so deleted).
+#[derive(Clone, Copy)]
+struct Field(&'static str, Kind, bool);
+
+const REQUIRED: bool = false;
+const OPTIONAL: bool = true;
+
+const FLAGS: [Field; 4] = [
+    Field("elderly", Kind::Bool, OPTIONAL),
+    Field("disability", Kind::Bool, OPTIONAL),
+    Field("poor", Kind::Bool, OPTIONAL),
+    Field("near_poor", Kind::Bool, OPTIONAL),
+];
+
+/// The keys of each record map's records, as `records` writes them.
+fn fields(map: &str) -> &'static [Field] {
+    const GROUP: &[Field] = &[Field("name", Kind::Str, REQUIRED)];
+    const POINT: &[Field] = &[
+        Field("name", Kind::Str, REQUIRED),
+        Field("place", Kind::Str, OPTIONAL),
+    ];
+    const HOUSEHOLD: &[Field] = &[
+        Field("created_at", Kind::Int, REQUIRED),
+        Field("alley", Kind::Str, REQUIRED),
+        Field("number", Kind::Str, REQUIRED),
+        Field("members", Kind::Int, OPTIONAL),
+        FLAGS[0],
+        FLAGS[1],
+        FLAGS[2],
+        FLAGS[3],
+        Field("internet", Kind::Str, OPTIONAL),
+        Field("consent", Kind::Bool, OPTIONAL),
+        Field("name", Kind::Str, OPTIONAL),
+        Field("phone", Kind::Str, OPTIONAL),
+    ];
+    const VISIT: &[Field] = &[
+        Field("household", Kind::Bytes, REQUIRED),
+        Field("at", Kind::Int, REQUIRED),
+        Field("by", Kind::Str, REQUIRED),
+        Field("outcome", Kind::Str, REQUIRED),
+        Field("note", Kind::Str, OPTIONAL),
+        Field("follow_up_date", Kind::Str, OPTIONAL),
+        Field("follow_up_reason", Kind::Str, OPTIONAL),
+        Field("assists", Kind::Str, OPTIONAL),
+    ];
+    const WALKIN: &[Field] = &[
+        Field("device_time", Kind::Int, REQUIRED),
+        Field("service", Kind::Str, REQUIRED),
+        Field("result", Kind::Str, REQUIRED),
+        Field("age_band", Kind::Str, OPTIONAL),
+        FLAGS[0],
+        FLAGS[1],
+        FLAGS[2],
+        FLAGS[3],
+    ];
+    match map {
+        "groups" => GROUP,
+        "points" => POINT,
+        "households" => HOUSEHOLD,
+        "visits" => VISIT,
+        "walkins" => WALKIN,
+        _ => &[],
+    }
+}
+
+fn field<'a>(map: &str, key: &str) -> Option<&'a Field> {
+    fields(map).iter().find(|f| f.0 == key)
+}
+
+fn record_maps_of(doc: DocId) -> &'static [&'static str] {
+    RECORD_MAPS
+        .iter()
+        .find(|(kind, _)| *kind == doc.kind())
+        .map_or(&[], |(_, maps)| *maps)
+}
+
+/// The hash of `doc`'s first change: the same on every device (see `records::new_document`).
+fn first_change_hash(doc: DocId) -> Option<ChangeHash> {
+    let mut first = records::new_document(doc, &automerge::ActorId::from([1u8; 16])).ok()?;
+    first.get_changes(&[]).first().map(Change::hash)
+}
+
+struct Checker {
+    doc: DocId,
+}
+
+impl Checker {
+    fn refuse(&self, code: ErrorCode, record: Option<Id>, detail: impl Into<String>) -> Refusal {
+        Refusal {
+            code,
+            doc: self.doc,
+            record,
+            detail: detail.into(),
+        }
+    }
+
+    fn schema_too_new(&self, found: i64) -> Refusal {
+        self.refuse(
+            ErrorCode::SchemaTooNew,
+            None,
+            format!(
+                "written by a newer Doorstep (schema {found}, this one knows {SCHEMA_VERSION}): \
+                 update the app"
+            ),
+        )
+    }
+}
+
+/// Checks `changes` (new changes of document `id`, already applied to `doc`, in causal order)
+/// as `author` wrote them, then the records they touched as they now stand. Says which
+/// records they touched. Nothing is changed: on a refusal the caller drops `doc`.
+pub fn check_changes(
+    id: DocId,
+    doc: &AutoCommit,
+    changes: &[Change],
+    author: Author,
+) -> Result<Touched, Refusal> {
+    let checker = Checker { doc: id };
+    let names = record_maps_of(id);
+    let maps: Vec<(ObjId, &'static str)> = names
+        .iter()
+        .filter_map(|name| Some((records::record_map(doc, name).ok()?, *name)))
+        .collect();
+    let map_named = |OpId(counter, actor): &OpId| {
+        maps.iter().find_map(|(m, name)| match m {
+            ObjId::Id(c, a, _) if c == counter && a == actor => Some(*name),
+            _ => None,
+        })
+    };
+    // Objects made by these changes: the record each is.
+    let mut made: HashMap<OpId, (&'static str, Id)> = HashMap::new();
+    let mut touched = HashSet::new();
+    let mut all = false;
+    let mut first: Option<Option<ChangeHash>> = None;
+    // Names and phones written, with the change that wrote each.
+    let mut personal: Vec<(Id, ChangeHash)> = Vec::new();
+    for change in changes {
+        if change.actor_id().to_bytes() == ROOT_ACTOR {
+            let expected = *first.get_or_insert_with(|| first_change_hash(id));
+            if expected == Some(change.hash()) {
+                all = true;
+                continue;
+            }
+            return Err(checker.refuse(
+                ErrorCode::RootChanged,
+                None,
+                "a change that pretends to be the document's first change",
+            ));
+        }
+        let decoded = change.decode();
+        for (i, op) in decoded.operations.iter().enumerate() {
+            let key = match &op.key {
+                Key::Map(key) => key.as_str(),
+                Key::Seq(_) => {
+                    return Err(checker.refuse(
+                        ErrorCode::NestedObject,
+                        None,
+                        "a list or text where records hold scalars",
+                    ))
+                }
+            };
+            let obj = match &op.obj {
+                ObjectId::Root => {
+                    check_root_op(&checker, key, &op.action)?;
+                    all = true;
+                    continue;
+                }
+                ObjectId::Id(obj) => obj,
+            };
+            if let Some(map) = map_named(obj) {
+                let record = Id::parse_str(key).map_err(|_| {
+                    checker.refuse(
+                        ErrorCode::BadRecordId,
+                        None,
+                        format!("{map} holds a key {key:?} that is not a record id"),
+                    )
+                })?;
+                match &op.action {
+                    OpType::Make(ObjType::Map) if op.pred.is_empty() => {
+                        let counter = decoded.start_op.get() + i as u64;
+                        made.insert(OpId(counter, decoded.actor_id.clone()), (map, record));
+                    }
+                    OpType::Make(ObjType::Map) | OpType::Delete if !author.may_delete_records() => {
+                        return Err(checker.refuse(
+                            ErrorCode::RecordDeleted,
+                            Some(record),
+                            "only a coordinator deletes a record: correct it or void it",
+                        ))
+                    }
+                    OpType::Make(ObjType::Map) | OpType::Delete => {}
+                    _ => {
+                        return Err(checker.refuse(
+                            ErrorCode::WrongType,
+                            Some(record),
+                            format!("{map} holds something other than a record"),
+                        ))
+                    }
+                }
+                touched.insert(record);
+                continue;
+            }
+            let (map, record) = match made.get(obj) {
+                Some(found) => *found,
+                None => record_of(doc, &checker, obj, names)?,
+            };
+            let Some(Field(_, kind, optional)) = field(map, key) else {
+                return Err(checker.refuse(
+                    ErrorCode::UnknownField,
+                    Some(record),
+                    format!("{map} records have no field {key:?}"),
+                ));
+            };
+            match &op.action {
+                OpType::Put(value) if kind.admits(value) => {
+                    if map == "households" && matches!(key, "name" | "phone") {
+                        personal.push((record, change.hash()));
+                    }
+                }
+                OpType::Delete if *optional => {}
+                OpType::Delete => {
+                    return Err(checker.refuse(
+                        ErrorCode::FieldDeleted,
+                        Some(record),
+                        format!("{key} is required and cannot be deleted"),
+                    ))
+                }
+                OpType::Make(_) => {
+                    return Err(checker.refuse(
+                        ErrorCode::NestedObject,
+                        Some(record),
+                        format!("{key} holds an object where a {kind:?} belongs"),
+                    ))
+                }
+                _ => {
+                    return Err(checker.refuse(
+                        ErrorCode::WrongType,
+                        Some(record),
+                        format!("{key} must be a {kind:?}"),
+                    ))
+                }
+            }
+            touched.insert(record);
+        }
+    }
+    check_consent(&checker, doc, &personal)?;
+    if all {
+        check_records(&checker, doc, None)?;
+        Ok(Touched::All)
+    } else {
+        check_records(&checker, doc, Some(&touched))?;
+        Ok(Touched::Records(touched))
+    }
+}
+
+/// A name or phone may be written only on a household whose consent stands, as the writer saw
+/// it: read at the change that wrote it (its own history), not in the merged document. Why: a
+/// consent withdrawn on one device while another, offline, types the name is a legitimate
+/// concurrent edit (the merged household has no consent, so the name is never shown), and
+/// refusing it would block that device's outbox forever; a change written on top of a
+/// withdrawal is what only a modified client makes.
+fn check_consent(
+    checker: &Checker,
+    doc: &AutoCommit,
+    personal: &[(Id, ChangeHash)],
+) -> Result<(), Refusal> {
+    let Ok(households) = records::record_map(doc, "households") else {
+        return Ok(());
+    };
+    for (record, change) in personal {
+        let at = [*change];
+        let consent = match doc.get_at(&households, record.to_string(), &at) {
+            Ok(Some((Value::Object(ObjType::Map), obj))) => {
+                matches!(
+                    doc.get_at(&obj, "consent", &at),
+                    Ok(Some((Value::Scalar(v), _))) if matches!(v.as_ref(), ScalarValue::Boolean(true))
+                )
+            }
+            _ => false,
+        };
+        if !consent {
+            return Err(checker.refuse(
+                ErrorCode::NameWithoutConsent,
+                Some(*record),
+                "a name or phone written on a household without consent",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// After a document's first change, its root changes only by the ward's name (in the ward
+/// document) or a newer schema version (refused here, it is newer than this build).
+fn check_root_op(checker: &Checker, key: &str, action: &OpType) -> Result<(), Refusal> {
+    match (key, action) {
+        ("name", OpType::Put(ScalarValue::Str(_))) if matches!(checker.doc, DocId::Ward(_)) => {
+            Ok(())
+        }
+        ("schema", OpType::Put(ScalarValue::Int(v))) if *v > SCHEMA_VERSION => {
+            Err(checker.schema_too_new(*v))
+        }
+        _ => Err(checker.refuse(
+            ErrorCode::RootChanged,
+            None,
+            format!("a change to the document's root ({key:?}): new root keys and replaced record maps are refused"),
+        )),
+    }
+}
+
+/// The record (its map and id) an object made by earlier changes is: it must sit directly
+/// under a record map.
+fn record_of(
+    doc: &AutoCommit,
+    checker: &Checker,
+    obj: &OpId,
+    names: &[&'static str],
+) -> Result<(&'static str, Id), Refusal> {
+    let nested = || {
+        checker.refuse(
+            ErrorCode::NestedObject,
+            None,
+            "a change inside an object that is not a record",
+        )
+    };
+    let exid = doc
+        .import_obj(&format!("{}@{}", obj.0, obj.1.to_hex_string()))
+        .map_err(|_| nested())?;
+    let parents = doc.parents(&exid).map_err(|_| nested())?;
+    match parents.path().as_slice() {
+        [(_, Prop::Map(map)), (_, Prop::Map(key))] => {
+            let map = names
+                .iter()
+                .find(|n| **n == map.as_str())
+                .ok_or_else(nested)?;
+            Ok((map, Id::parse_str(key).map_err(|_| nested())?))
+        }
+        _ => Err(nested()),
+    }
+}
+
+/// Checks a whole document as it stands (a snapshot from the hub, a ward being imported): the
+/// root holds only its known keys, every record map only records, every record only known
+/// keys with scalars of the right type, and every record passes the domain's rules.
+pub fn check_document(id: DocId, doc: &AutoCommit) -> Result<(), Refusal> {
+    let checker = Checker { doc: id };
+    let maps = record_maps_of(id);
+    for item in doc.map_range(ROOT, ..) {
+        let key: &str = &item.key;
+        let fine = match (key, &item.value) {
+            ("id", ValueRef::Scalar(ScalarValueRef::Str(_))) => true,
+            ("name", ValueRef::Scalar(ScalarValueRef::Str(_))) => matches!(id, DocId::Ward(_)),
+            ("schema", ValueRef::Scalar(ScalarValueRef::Int(v))) => {
+                if *v > SCHEMA_VERSION {
+                    return Err(checker.schema_too_new(*v));
+                }
+                true
+            }
+            (map, ValueRef::Object(ObjType::Map)) => maps.contains(&map),
+            _ => false,
+        };
+        if !fine {
+            return Err(checker.refuse(
+                ErrorCode::RootChanged,
+                None,
+                format!("the document's root holds an unknown {key:?}"),
+            ));
+        }
+    }
+    for map in maps {
+        let Ok(map_obj) = records::record_map(doc, map) else {
+            return Err(checker.refuse(ErrorCode::RootChanged, None, format!("no {map} map")));
+        };
+        for item in doc.map_range(&map_obj, ..) {
+            let record = Id::parse_str(&item.key).map_err(|_| {
+                checker.refuse(
+                    ErrorCode::BadRecordId,
+                    None,
+                    format!("{map} holds a key {:?} that is not a record id", item.key),
+                )
+            })?;
+            if item.value != ValueRef::Object(ObjType::Map) {
+                return Err(checker.refuse(
+                    ErrorCode::WrongType,
+                    Some(record),
+                    format!("{map} holds something other than a record"),
+                ));
+            }
+            for entry in doc.map_range(item.id(), ..) {
+                let key: &str = &entry.key;
+                let Some(Field(_, kind, _)) = field(map, key) else {
+                    return Err(checker.refuse(
+                        ErrorCode::UnknownField,
+                        Some(record),
+                        format!("{map} records have no field {key:?}"),
+                    ));
+                };
+                match &entry.value {
+                    ValueRef::Scalar(v) if kind.admits_ref(v) => {}
+                    ValueRef::Object(_) => {
+                        return Err(checker.refuse(
+                            ErrorCode::NestedObject,
+                            Some(record),
+                            format!("{key} holds an object where a {kind:?} belongs"),
+                        ))
+                    }
+                    _ => {
+                        return Err(checker.refuse(
+                            ErrorCode::WrongType,
+                            Some(record),
+                            format!("{key} must be a {kind:?}"),
+                        ))
+                    }
+                }
+            }
+        }
+    }
+    check_records(&checker, doc, None)
+}
+
+/// The domain's rules on the records as they stand: every record of the document, or only
+/// `touched` (a push costs its size, not the group's). A visit's date is not checked: device
+/// clocks are flagged, not refused.
+fn check_records(
+    checker: &Checker,
+    doc: &AutoCommit,
+    touched: Option<&HashSet<Id>>,
+) -> Result<(), Refusal> {
+    let invalid = |record: Option<Id>, e: &dyn fmt::Display| {
+        checker.refuse(ErrorCode::InvalidRecord, record, e.to_string())
+    };
+    let rule = |record: Id, e: doorstep_domain::ValidationError| {
+        checker.refuse(e.code(), Some(record), e.to_string())
+    };
+    let wanted = |record: &Id| touched.is_none_or(|t| t.contains(record));
+    match checker.doc {
+        DocId::Ward(w) => {
+            let (ward, groups, points) =
+                records::read_ward(w, doc).map_err(|e| invalid(None, &e))?;
+            check_text("ward name", &ward.name, false).map_err(|e| rule(w, e))?;
+            for g in groups.iter().filter(|g| wanted(&g.id)) {
+                check_text("group name", &g.name, true).map_err(|e| rule(g.id, e))?;
+            }
+            for p in points.iter().filter(|p| wanted(&p.id)) {
+                check_text("point name", &p.name, true).map_err(|e| rule(p.id, e))?;
+                if let Some(place) = &p.place {
+                    check_text("place", place, true).map_err(|e| rule(p.id, e))?;
+                }
+            }
+        }
+        DocId::Group(g) => {
+            let households =
+                records::record_map(doc, "households").map_err(|e| invalid(None, &e))?;
+            let visits = records::record_map(doc, "visits").map_err(|e| invalid(None, &e))?;
+            let ids: Vec<(Id, ObjId, bool)> = match touched {
+                Some(t) => t
+                    .iter()
+                    .flat_map(|rid| {
+                        let h = record_obj(doc, &households, *rid).map(|o| (*rid, o, true));
+                        let v = record_obj(doc, &visits, *rid).map(|o| (*rid, o, false));
+                        h.into_iter().chain(v)
+                    })
+                    .collect(),
+                None => records::records(doc, &households)
+                    .into_iter()
+                    .map(|(id, o)| (id, o, true))
+                    .chain(
+                        records::records(doc, &visits)
+                            .into_iter()
+                            .map(|(id, o)| (id, o, false)),
+                    )
+                    .collect(),
+            };
+            for (rid, obj, is_household) in ids {
+                if is_household {
+                    let h = records::read_household_at(doc, &obj, g, rid)
+                        .map_err(|e| invalid(Some(rid), &e))?;
+                    check_household(&h).map_err(|e| rule(rid, e))?;
+                } else {
+                    let v = records::read_visit_at(doc, &obj, g, rid)
+                        .map_err(|e| invalid(Some(rid), &e))?;
+                    check_visit_content(&v).map_err(|e| rule(rid, e))?;
+                }
+            }
+        }
+        DocId::Point(p) => {
+            let walkins = records::record_map(doc, "walkins").map_err(|e| invalid(None, &e))?;
+            let objs: Vec<(Id, ObjId)> = match touched {
+                Some(t) => t
+                    .iter()
+                    .filter_map(|rid| Some((*rid, record_obj(doc, &walkins, *rid)?)))
+                    .collect(),
+                None => records::records(doc, &walkins),
+            };
+            for (rid, obj) in objs {
+                records::read_walkin_at(doc, &obj, p, rid).map_err(|e| invalid(Some(rid), &e))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn record_obj(doc: &AutoCommit, map: &ObjId, id: Id) -> Option<ObjId> {
+    match doc.get(map, id.to_string()) {
+        Ok(Some((Value::Object(ObjType::Map), obj))) => Some(obj),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use automerge::transaction::Transactable;
+    use automerge::ActorId;
+    use chrono::Utc;
+    use doorstep_domain::*;
+
+    use super::*;
+    use crate::records::*;
+
+    fn household(group_id: Id, number: &str) -> Household {
+        HouseholdDraft {
+            alley: "Ngõ 12".into(),
+            number: number.into(),
+            members: Some(3),
+            ..Default::default()
+        }
+        .into_household(new_id(), group_id, Utc::now())
+    }
+
+    fn actor() -> ActorId {
+        ActorId::from(new_id().as_bytes())
+    }
+
+    /// A group document the hub holds with three households, and a device's copy of it.
+    fn hub_and_device() -> (Id, AutoCommit, AutoCommit, [Household; 3]) {
+        let group = new_id();
+        let mut hub = new_document(DocId::Group(group), &actor()).unwrap();
+        let mut consenting = household(group, "3");
+        consenting.consent = true;
+        consenting.name = Some("Bà Hoa".into());
+        let hs = [household(group, "1"), household(group, "2"), consenting];
+        for h in &hs {
+            put_household(&mut hub, h).unwrap();
+        }
+        hub.commit();
+        let device = hub.fork().with_actor(actor());
+        (group, hub, device, hs)
+    }
+
+    /// What the hub's checker says of the changes `device` made since it forked.
+    fn received(
+        hub: &mut AutoCommit,
+        device: &mut AutoCommit,
+        author: Author,
+    ) -> Result<Touched, Refusal> {
+        let before = hub.get_heads();
+        hub.merge(device).map_err(|e| Refusal {
+            code: ErrorCode::BadChange,
+            doc: DocId::Ward(new_id()),
+            record: None,
+            detail: e.to_string(),
+        })?;
+        let changes = hub.get_changes(&before);
+        let id: DocId = get_str(hub, &ROOT, "id")
+            .ok()
+            .flatten()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(DocId::Ward(new_id()));
+        check_changes(id, hub, &changes, author)
+    }
+
+    /// The app's own changes pass and name what they touched: a new visit, a correction of a
+    /// household made before, a consent withdrawal; nothing else in the group.
+    #[test]
+    fn what_the_app_writes_passes_and_names_what_it_touched() {
+        let (group, mut hub, mut device, [h1, h2, h3]) = hub_and_device();
+        patch_household(
+            &mut device,
+            h1.id,
+            &HouseholdPatch {
+                alley: Some("Ngõ 14".into()),
+                ..HouseholdPatch::default()
+            },
+        )
+        .unwrap();
+        device.commit();
+        let visit = Visit {
+            id: new_id(),
+            household_id: h2.id,
+            group_id: group,
+            device_time: Utc::now(),
+            volunteer: "Lan".into(),
+            outcome: Outcome::Assisted,
+            note: Some("hẹn thứ Sáu".into()),
+            follow_up: None,
+            assists: vec!["vneid_activate:done:60_plus:elderly".parse().unwrap()],
+            received_at: None,
+        };
+        put_visit(&mut device, &visit).unwrap();
+        patch_household(
+            &mut device,
+            h3.id,
+            &HouseholdPatch {
+                consent: Some(false),
+                ..HouseholdPatch::default()
+            },
+        )
+        .unwrap();
+        device.commit();
+        let touched = received(&mut hub, &mut device, Author::Device(Role::Volunteer));
+        assert_eq!(
+            touched,
+            Ok(Touched::Records(HashSet::from([h1.id, visit.id, h3.id])))
+        );
+        assert_eq!(check_document(DocId::Group(group), &hub), Ok(()));
+    }
+
+    /// A new document's first change, or a change to the ward's name, redoes everything.
+    #[test]
+    fn a_new_document_or_a_ward_rename_touches_everything() {
+        let ward = DocId::Ward(new_id());
+        let mut doc = new_document(ward, &actor()).unwrap();
+        put_ward_name(&mut doc, "Phường Cửa Nam").unwrap();
+        doc.commit();
+        let all = doc.get_changes(&[]);
+        assert_eq!(
+            check_changes(ward, &doc, &all, Author::Device(Role::Coordinator)),
+            Ok(Touched::All)
+        );
+    }
+
+    #[test]
+    fn a_change_that_pretends_to_be_the_first_is_refused() {
+        let group = DocId::Group(new_id());
+        let mut doc = new_document(group, &actor()).unwrap();
+        // Actor 0 is the first change's; anything more it claims to write is forged.
+        let mut fake = doc.fork().with_actor(ActorId::from([0u8]));
+        fake.put(ROOT, "backdoor", true).unwrap();
+        fake.commit();
+        let before = doc.get_heads();
+        doc.merge(&mut fake).unwrap();
+        let changes = doc.get_changes(&before);
+        let refused = check_changes(group, &doc, &changes, Author::Hub).map_err(|r| r.code);
+        assert_eq!(refused, Err(ErrorCode::RootChanged));
+    }
+
+    /// Deleting a record is a coordinator's (or, relayed, the hub's) act only.
+    #[test]
+    fn only_a_coordinator_deletes_records() {
+        for (author, allowed) in [
+            (Author::Device(Role::Volunteer), false),
+            (Author::Device(Role::Student), false),
+            (Author::Device(Role::Coordinator), true),
+            (Author::Hub, true),
+        ] {
+            let (_, mut hub, mut device, [h1, _, _]) = hub_and_device();
+            let map = record_map(&device, "households").unwrap();
+            device.delete(&map, h1.id.to_string()).unwrap();
+            device.commit();
+            let result = received(&mut hub, &mut device, author).map_err(|r| r.code);
+            if allowed {
+                assert_eq!(result, Ok(Touched::Records(HashSet::from([h1.id]))));
+            } else {
+                assert_eq!(result, Err(ErrorCode::RecordDeleted), "{author:?}");
+            }
+        }
+    }
+
+    /// A snapshot holding what a change could not: refused whole.
+    #[test]
+    fn a_document_is_checked_whole() {
+        let (group, hub, mut device, [h1, _, _]) = hub_and_device();
+        assert_eq!(check_document(DocId::Group(group), &hub), Ok(()));
+        let map = record_map(&device, "households").unwrap();
+        let obj = match device.get(&map, h1.id.to_string()) {
+            Ok(Some((Value::Object(_), obj))) => obj,
+            _ => unreachable!(),
+        };
+        device.put(&obj, "cccd", "001203004567").unwrap();
+        device.commit();
+        let refused = check_document(DocId::Group(group), &device).map_err(|r| (r.code, r.record));
+        assert_eq!(refused, Err((ErrorCode::UnknownField, Some(h1.id))));
+        device.put(ROOT, "schema", 7).unwrap();
+        let refused = check_document(DocId::Group(group), &device).map_err(|r| r.code);
+        assert_eq!(refused, Err(ErrorCode::SchemaTooNew));
+    }
+
+    /// A name typed offline while consent was withdrawn elsewhere is a concurrent edit the app
+    /// makes: accepted (and never shown). A name written on top of a withdrawal is not.
+    #[test]
+    fn a_name_needs_consent_as_its_writer_saw_it() {
+        let (_, mut hub, mut device, [_, _, h3]) = hub_and_device();
+        let mut other = device.fork().with_actor(actor());
+        let mut withdrawing = device;
+        let withdraw = HouseholdPatch {
+            consent: Some(false),
+            ..HouseholdPatch::default()
+        };
+        patch_household(&mut withdrawing, h3.id, &withdraw).unwrap();
+        withdrawing.commit();
+        let rename = HouseholdPatch {
+            name: Some("Bà Hoa Nguyễn".into()),
+            ..HouseholdPatch::default()
+        };
+        patch_household(&mut other, h3.id, &rename).unwrap();
+        other.commit();
+        let volunteer = Author::Device(Role::Volunteer);
+        assert!(received(&mut hub, &mut withdrawing, volunteer).is_ok());
+        assert!(received(&mut hub, &mut other, volunteer).is_ok());
+        let merged = read_household(&hub, h3.group_id, h3.id).unwrap().unwrap();
+        assert_eq!((merged.consent, merged.name), (false, None));
+
+        // On top of the withdrawal: only a modified client writes that.
+        let mut forger = hub.fork().with_actor(actor());
+        let forged = HouseholdPatch {
+            phone: Some("0912345678".into()),
+            ..HouseholdPatch::default()
+        };
+        patch_household(&mut forger, h3.id, &forged).unwrap();
+        forger.commit();
+        let refused = received(&mut hub, &mut forger, volunteer).map_err(|r| r.code);
+        assert_eq!(refused, Err(ErrorCode::NameWithoutConsent));
+    }
+}

@@ -1,0 +1,130 @@
+//! Stable codes for every refusal that crosses a boundary (hub JSON, the app's commands, the
+//! CLI's `--json`), so that what reads them (the UI, a script) can act on the code and show a
+//! message in its own language instead of parsing an English sentence.
+//!
+//! A code never changes meaning once released; new ones are added at the end of a group. The
+//! UI holds a Vietnamese and an English message for each (a test checks every one).
+
+use serde::{Deserialize, Serialize};
+use strum::{EnumIter, IntoStaticStr, VariantNames};
+use ts_rs::TS;
+
+/// What went wrong, as a snake_case word.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    IntoStaticStr,
+    EnumIter,
+    VariantNames,
+    TS,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum ErrorCode {
+    // A record breaks the domain's rules.
+    EmptyText,
+    TextTooLong,
+    IdNumber,
+    NameWithoutConsent,
+    InvalidPhone,
+    MembersOutOfRange,
+    VisitInFuture,
+    WalkinInFuture,
+    AssistsWithoutAssistedOutcome,
+    NoVolunteer,
+    // A change breaks the document schema (what a modified client could write).
+    RootChanged,
+    SchemaTooNew,
+    UnknownField,
+    NestedObject,
+    WrongType,
+    FieldDeleted,
+    RecordDeleted,
+    BadRecordId,
+    InvalidRecord,
+    WrongDocument,
+    BadChange,
+    MissingHistory,
+    // Unknown things.
+    UnknownDocument,
+    UnknownGroup,
+    UnknownPoint,
+    UnknownHousehold,
+    UnknownDevice,
+    UnknownEndpoint,
+    // Who may do what.
+    TokenMissing,
+    TokenUnknown,
+    TokenExpired,
+    DeviceRevoked,
+    InviteCodeInvalid,
+    TooManyAttempts,
+    OutOfScope,
+    CoordinatorOnly,
+    // Requests that cannot be read or are not allowed as asked.
+    BadRequest,
+    BadSyncBody,
+    BodyTooLarge,
+    InvalidInvite,
+    // The device's own state.
+    NoWard,
+    WardExists,
+    NoGroups,
+    DuplicateGroup,
+    DuplicatePoint,
+    EmptyUpdate,
+    OtherWard,
+    DatabaseTooNew,
+    NotJoined,
+    NoHub,
+    HubExists,
+    HubListenFailed,
+    ExportFailed,
+    // Talking to the hub.
+    BadHubUrl,
+    HubUnreachable,
+    BadHubAnswer,
+    TooManyRounds,
+    HubFailed,
+    // Anything else: details are in the logs, never in the answer.
+    Internal,
+}
+
+impl ErrorCode {
+    /// The code as written on the wire.
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+
+    /// Every code, in declaration order.
+    pub fn all() -> &'static [&'static str] {
+        Self::VARIANTS
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use strum::IntoEnumIterator;
+
+    #[test]
+    fn codes_read_the_same_in_serde_and_strum() {
+        for code in ErrorCode::iter() {
+            let json = serde_json::to_string(&code).unwrap_or_default();
+            assert_eq!(json, format!("\"{code}\""));
+        }
+        assert_eq!(ErrorCode::all().len(), ErrorCode::iter().count());
+    }
+}

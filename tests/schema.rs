@@ -1,0 +1,337 @@
+//! The strict schema at the boundary, tried as a modified client would: changes written with
+//! raw Automerge calls (not through `Store`) on top of a group's real document, pushed to a
+//! real hub over HTTP. Each kind of change the app could never make is refused with 422 and
+//! its code, nothing of it is stored, and the coordinator never receives it. The same changes
+//! arriving from a hub are refused by a device's store, which stays as it was.
+
+mod support;
+
+use automerge::transaction::Transactable;
+use automerge::{ActorId, AutoCommit, ObjId, ObjType, ReadDoc, ScalarValue, Value, ROOT};
+use chrono::Utc;
+use doorstep_doc::DocId;
+use doorstep_domain::{new_id, ErrorCode, Id};
+use doorstep_proto::wire::Push;
+use doorstep_store::{IncomingDoc, Store};
+use serde_json::Value as Json;
+use support::{post, sync_body, token, Device, HubProcess};
+
+/// A raw change: what it does to the group's document, and the code it must be refused with.
+struct Forgery {
+    what: &'static str,
+    code: ErrorCode,
+    write: fn(&mut AutoCommit, &Ctx),
+}
+
+/// What a forgery writes against: the group's maps and a household that exists.
+struct Ctx {
+    households: ObjId,
+    visits: ObjId,
+    household: ObjId,
+    household_id: Id,
+}
+
+fn map(doc: &AutoCommit, obj: &ObjId, key: &str) -> ObjId {
+    match doc.get(obj, key).unwrap() {
+        Some((Value::Object(ObjType::Map), id)) => id,
+        other => panic!("{key} is not a map: {other:?}"),
+    }
+}
+
+/// A visit record as the app writes it, with `outcome` and `by` as given.
+fn visit(doc: &mut AutoCommit, ctx: &Ctx, outcome: &str, by: &str) {
+    let v = doc
+        .put_object(&ctx.visits, new_id().to_string(), ObjType::Map)
+        .unwrap();
+    doc.put(
+        &v,
+        "household",
+        ScalarValue::Bytes(ctx.household_id.as_bytes().to_vec()),
+    )
+    .unwrap();
+    doc.put(&v, "at", Utc::now().timestamp_millis()).unwrap();
+    doc.put(&v, "by", by).unwrap();
+    doc.put(&v, "outcome", outcome).unwrap();
+}
+
+const FORGERIES: &[Forgery] = &[
+    Forgery {
+        what: "an unknown key on a household",
+        code: ErrorCode::UnknownField,
+        write: |doc, ctx| doc.put(&ctx.household, "cccd_photo", "base64...").unwrap(),
+    },
+    Forgery {
+        what: "a nested object where the alley belongs",
+        code: ErrorCode::NestedObject,
+        write: |doc, ctx| {
+            let o = doc
+                .put_object(&ctx.household, "alley", ObjType::Map)
+                .unwrap();
+            doc.put(&o, "hidden", "x").unwrap();
+        },
+    },
+    Forgery {
+        what: "a list where the house number belongs",
+        code: ErrorCode::NestedObject,
+        write: |doc, ctx| {
+            doc.put_object(&ctx.household, "number", ObjType::List)
+                .unwrap();
+        },
+    },
+    Forgery {
+        what: "text where a number belongs",
+        code: ErrorCode::WrongType,
+        write: |doc, ctx| doc.put(&ctx.household, "members", "three").unwrap(),
+    },
+    Forgery {
+        what: "a new root key",
+        code: ErrorCode::RootChanged,
+        write: |doc, _| doc.put(ROOT, "backdoor", "x").unwrap(),
+    },
+    Forgery {
+        what: "a replaced record map",
+        code: ErrorCode::RootChanged,
+        write: |doc, _| {
+            doc.put_object(ROOT, "households", ObjType::Map).unwrap();
+        },
+    },
+    Forgery {
+        what: "a newer schema version",
+        code: ErrorCode::SchemaTooNew,
+        write: |doc, _| doc.put(ROOT, "schema", 2).unwrap(),
+    },
+    Forgery {
+        what: "text over the limit",
+        code: ErrorCode::TextTooLong,
+        write: |doc, ctx| doc.put(&ctx.household, "alley", "N".repeat(501)).unwrap(),
+    },
+    Forgery {
+        what: "an ID number in a house number",
+        code: ErrorCode::IdNumber,
+        write: |doc, ctx| {
+            doc.put(&ctx.household, "number", "5 CCCD 001203004567")
+                .unwrap()
+        },
+    },
+    Forgery {
+        what: "an ID number in who made a visit",
+        code: ErrorCode::IdNumber,
+        write: |doc, ctx| visit(doc, ctx, "not_home", "Lan 012345678"),
+    },
+    Forgery {
+        what: "a name on a household without consent",
+        code: ErrorCode::NameWithoutConsent,
+        write: |doc, ctx| doc.put(&ctx.household, "name", "Bà Hoa").unwrap(),
+    },
+    Forgery {
+        what: "a volunteer deleting a household",
+        code: ErrorCode::RecordDeleted,
+        write: |doc, ctx| {
+            doc.delete(&ctx.households, ctx.household_id.to_string())
+                .unwrap()
+        },
+    },
+    Forgery {
+        what: "a volunteer replacing a household with an empty one",
+        code: ErrorCode::RecordDeleted,
+        write: |doc, ctx| {
+            doc.put_object(&ctx.households, ctx.household_id.to_string(), ObjType::Map)
+                .unwrap();
+        },
+    },
+    Forgery {
+        what: "a required field deleted",
+        code: ErrorCode::FieldDeleted,
+        write: |doc, ctx| doc.delete(&ctx.household, "alley").unwrap(),
+    },
+    Forgery {
+        what: "a record under a key that is not an id",
+        code: ErrorCode::BadRecordId,
+        write: |doc, ctx| {
+            doc.put_object(&ctx.households, "admin", ObjType::Map)
+                .unwrap();
+        },
+    },
+    Forgery {
+        what: "a scalar where a record belongs",
+        code: ErrorCode::WrongType,
+        write: |doc, ctx| doc.put(&ctx.visits, new_id().to_string(), "visit").unwrap(),
+    },
+    Forgery {
+        what: "a visit with an outcome the app does not know",
+        code: ErrorCode::InvalidRecord,
+        write: |doc, ctx| visit(doc, ctx, "teleported", "Lan"),
+    },
+];
+
+/// The group's document as the hub holds it, and the changes `write` makes on top of it.
+fn forge(
+    base: &mut AutoCommit,
+    household_id: Id,
+    write: fn(&mut AutoCommit, &Ctx),
+) -> Vec<Vec<u8>> {
+    let mut doc = base.fork().with_actor(ActorId::from(new_id().as_bytes()));
+    let households = map(&doc, &ROOT, "households");
+    let ctx = Ctx {
+        visits: map(&doc, &ROOT, "visits"),
+        household: map(&doc, &households, &household_id.to_string()),
+        households,
+        household_id,
+    };
+    let before = doc.get_heads();
+    write(&mut doc, &ctx);
+    doc.commit();
+    doc.get_changes(&before)
+        .into_iter()
+        .map(|c| c.raw_bytes().to_vec())
+        .collect()
+}
+
+fn group_document(device: &Device, doc: DocId) -> AutoCommit {
+    let docs = Store::open(&device.db).unwrap().export_documents().unwrap();
+    let bytes = &docs.iter().find(|d| d.id == doc.to_string()).unwrap().bytes;
+    AutoCommit::load(bytes).unwrap()
+}
+
+#[test]
+fn changes_the_app_could_never_make_are_refused_by_hub_and_device() {
+    let hub = HubProcess::start(&["Tổ A", "Tổ B"]);
+    let volunteer = Device::joined(&hub, "volunteer", "Lan", &["Tổ A"]);
+    let coordinator = Device::joined(&hub, "coordinator", "Chị Hà", &[]);
+    let household: Id = volunteer
+        .add_household("Tổ A", "Ngõ 12 Hàng Bông", "5")
+        .parse()
+        .unwrap();
+    volunteer.sync();
+    coordinator.sync();
+    let group = Store::open(&volunteer.db)
+        .unwrap()
+        .group_by_name("Tổ A")
+        .unwrap();
+    let doc_id = DocId::Group(group.id);
+    let mut base = group_document(&volunteer, doc_id);
+    let url = format!("{}/v1/sync", hub.url);
+    let volunteer_token = token(&volunteer);
+    let coordinator_before = coordinator.state();
+    let volunteer_before = volunteer.state();
+
+    for forgery in FORGERIES {
+        let changes = forge(&mut base, household, forgery.write);
+        let push = Push {
+            doc: doc_id.into(),
+            changes: changes.clone(),
+        };
+        let (status, body) = post(&url, Some(&volunteer_token), sync_body(vec![push]));
+        assert_eq!(status, 422, "{}: {body}", forgery.what);
+        assert_eq!(
+            body["code"],
+            Json::from(forgery.code.as_str()),
+            "{}: {body}",
+            forgery.what
+        );
+        assert_eq!(body["doc"], Json::from(doc_id.to_string()), "{body}");
+        if forgery.code == ErrorCode::SchemaTooNew {
+            assert!(
+                body["message"].as_str().unwrap().contains("update the app"),
+                "{body}"
+            );
+        }
+
+        // The same changes, arriving from a hub: the device refuses them too (deletions aside:
+        // a device cannot know who wrote what it pulls, and the hub checked the author).
+        if forgery.code != ErrorCode::RecordDeleted {
+            let mut store = Store::open(&volunteer.db).unwrap();
+            let refused = store.apply_sync(
+                &[],
+                &[IncomingDoc {
+                    doc: doc_id,
+                    snapshot: None,
+                    changes: changes.into_iter().map(|c| (c, Utc::now())).collect(),
+                }],
+                Utc::now(),
+                &[],
+                store.sync_cursor().unwrap(),
+            );
+            let code = refused.as_ref().map_err(|e| e.code());
+            assert_eq!(code.err(), Some(forgery.code), "{}", forgery.what);
+        }
+    }
+
+    // Nothing of any of it was stored, forwarded or kept.
+    let report = coordinator.sync();
+    assert_eq!(report["docs_received"], 0, "{report}");
+    assert_eq!(coordinator.state(), coordinator_before);
+    assert_eq!(volunteer.state(), volunteer_before);
+    volunteer.sync();
+    assert_eq!(volunteer.state(), volunteer_before);
+}
+
+#[test]
+fn a_coordinator_may_delete_a_record_and_devices_follow() {
+    let hub = HubProcess::start(&["Tổ A"]);
+    let volunteer = Device::joined(&hub, "volunteer", "Lan", &["Tổ A"]);
+    let coordinator = Device::joined(&hub, "coordinator", "Chị Hà", &[]);
+    let household: Id = volunteer
+        .add_household("Tổ A", "Ngõ 3", "1")
+        .parse()
+        .unwrap();
+    volunteer.add_household("Tổ A", "Ngõ 3", "2");
+    volunteer.sync();
+    coordinator.sync();
+    let group = Store::open(&coordinator.db)
+        .unwrap()
+        .group_by_name("Tổ A")
+        .unwrap();
+    let doc_id = DocId::Group(group.id);
+    let mut base = group_document(&coordinator, doc_id);
+    let changes = forge(&mut base, household, |doc, ctx| {
+        doc.delete(&ctx.households, ctx.household_id.to_string())
+            .unwrap()
+    });
+    let push = Push {
+        doc: doc_id.into(),
+        changes,
+    };
+    let url = format!("{}/v1/sync", hub.url);
+    let (status, body) = post(&url, Some(&token(&coordinator)), sync_body(vec![push]));
+    assert_eq!(status, 200, "{body}");
+    volunteer.sync();
+    let left = volunteer.json(&["household", "list"]);
+    assert_eq!(left.as_array().unwrap().len(), 1, "{left}");
+    assert!(!left.to_string().contains(&household.to_string()));
+}
+
+/// Refusals across every boundary carry a code: the CLI's `--json` error line too.
+#[test]
+fn the_cli_reports_refusals_as_one_json_line_with_a_code() {
+    let device = Device::with_ward();
+    let out = device.run(&[
+        "--json",
+        "household",
+        "add",
+        "--group",
+        "Tổ 1",
+        "--alley",
+        "Ngõ 1",
+        "--number",
+        "CCCD 001203004567",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    let line: Json = serde_json::from_str(lines[0]).unwrap();
+    assert_eq!(line["error"]["code"], "id_number", "{line}");
+    assert!(line["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("ID number"));
+
+    let out = device.run(&["--json", "household", "show", "not-an-id"]);
+    let line: Json = serde_json::from_slice(&out.stderr).unwrap();
+    assert_eq!(line["error"]["code"], "bad_request", "{line}");
+    let out = device.run(&["--json", "household", "frobnicate"]);
+    assert_eq!(out.status.code(), Some(2));
+    let line: Json = serde_json::from_slice(&out.stderr).unwrap();
+    assert_eq!(line["error"]["code"], "bad_request", "{line}");
+}

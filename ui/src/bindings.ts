@@ -1,0 +1,335 @@
+// Generated from the Rust types and the app's one list of commands (crates/doorstep-app/src/bindings.rs):
+// do not edit; run `bash scripts/bindings.sh` after changing them.
+import { invoke } from '@tauri-apps/api/core'
+
+/**
+ * The age band of the person helped: never a birth date.
+ */
+export type AgeBand = "0_17" | "18_59" | "60_plus";
+
+/**
+ * One person helped with one service.
+ */
+export type Assist = { service: Service, result: AssistResult, age_band: AgeBand | null, priority: PriorityFlags, };
+
+/**
+ * How far one assist got.
+ */
+export type AssistResult = "done" | "partial" | "needs_follow_up";
+
+/**
+ * The coordinator's dashboard.
+ */
+export type Dashboard = { report: Report, targets: Targets, progress: Targets, needs_point: Array<PointNeed>, };
+
+/**
+ * A device enrolled at the hub.
+ */
+export type DeviceInfo = { device_id: string, name: string, role: Role, groups: Array<string>, points: Array<string>, joined_at: string, last_seen_at: string | null, revoked_at: string | null, };
+
+/**
+ * What went wrong, as a snake_case word.
+ */
+export type ErrorCode = "empty_text" | "text_too_long" | "id_number" | "name_without_consent" | "invalid_phone" | "members_out_of_range" | "visit_in_future" | "walkin_in_future" | "assists_without_assisted_outcome" | "no_volunteer" | "root_changed" | "schema_too_new" | "unknown_field" | "nested_object" | "wrong_type" | "field_deleted" | "record_deleted" | "bad_record_id" | "invalid_record" | "wrong_document" | "bad_change" | "missing_history" | "unknown_document" | "unknown_group" | "unknown_point" | "unknown_household" | "unknown_device" | "unknown_endpoint" | "token_missing" | "token_unknown" | "token_expired" | "device_revoked" | "invite_code_invalid" | "too_many_attempts" | "out_of_scope" | "coordinator_only" | "bad_request" | "bad_sync_body" | "body_too_large" | "invalid_invite" | "no_ward" | "ward_exists" | "no_groups" | "duplicate_group" | "duplicate_point" | "empty_update" | "other_ward" | "database_too_new" | "not_joined" | "no_hub" | "hub_exists" | "hub_listen_failed" | "export_failed" | "bad_hub_url" | "hub_unreachable" | "bad_hub_answer" | "too_many_rounds" | "hub_failed" | "internal";
+
+/**
+ * The file formats a report exports to.
+ */
+export type ExportFormat = "csv" | "xlsx";
+
+/**
+ * Something the team must come back for, e.g. "L2 at police station on Friday".
+ */
+export type FollowUp = { date: string, reason: string | null, };
+
+/**
+ * An open follow-up (no later visit to the household) whose date has come.
+ */
+export type FollowUpDue = { household_id: string, visit_id: string, group: string, alley: string, number: string, date: string, reason: string | null, };
+
+/**
+ * Households and coverage in one residential group.
+ */
+export type GroupCoverage = { group: string, households: number, 
+/**
+ * Households with at least one visit, whatever its outcome (the door was knocked on).
+ */
+visited: number, 
+/**
+ * Households with at least one visit whose outcome was `assisted`.
+ */
+assisted: number, priority_households: number, priority_visited: number, };
+
+/**
+ * A household, found by its address path (group › alley › house number), never by GPS.
+ */
+export type Household = { id: string, group_id: string, alley: string, number: string, members: number | null, priority: PriorityFlags, internet: Internet, 
+/**
+ * The household agreed that its display name and phone may be recorded.
+ */
+consent: boolean, name: string | null, phone: string | null, created_at: string, };
+
+/**
+ * A household with its group's name and its visits, newest first.
+ */
+export type HouseholdCard = { household: Household, group: string, visits: Array<Visit>, };
+
+/**
+ * A household as the household form sends it (no id: a new household).
+ */
+export type HouseholdInput = { id: string | null, group_id: string, alley: string, number: string, members: number | null, priority: PriorityFlags, internet: Internet, consent: boolean, name: string | null, phone: string | null, };
+
+/**
+ * Whether a household has internet at home.
+ */
+export type Internet = "yes" | "no" | "unknown";
+
+/**
+ * `POST /v1/invites` (coordinator devices): make an invite code.
+ */
+export type InviteRequest = { role: Role, 
+/**
+ * Who the invite is for, e.g. "Tổ 3 – Nguyễn Thu Trang".
+ */
+name: string, 
+/**
+ * Residential group names (volunteers).
+ */
+groups: Array<string>, 
+/**
+ * Literacy point name (students).
+ */
+point: string | null, 
+/**
+ * Hours until the code expires (default 24, at most 168).
+ */
+expires_hours: number | null, };
+
+/**
+ * A new invite code. It is shown once: the hub keeps only its hash.
+ */
+export type InviteResponse = { code: string, expires_at: string, role: Role, name: string, groups: Array<Named>, points: Array<Named>, };
+
+/**
+ * An invite with what to show: the code, a join link and its QR code.
+ */
+export type InviteView = { invite: InviteResponse, link: string, qr_svg: string, };
+
+/**
+ * A residential group or literacy point a device works in.
+ */
+export type Named = { id: string, name: string, };
+
+/**
+ * What happened at the door.
+ */
+export type Outcome = "assisted" | "not_home" | "declined" | "revisit";
+
+/**
+ * Who this device is and what it holds: decides the home screen.
+ */
+export type Overview = { has_ward: boolean, ward: string | null, 
+/**
+ * `None` before joining a hub (a device with a local ward acts as coordinator).
+ */
+role: Role | null, device_name: string | null, groups: Array<Named>, points: Array<Named>, 
+/**
+ * The groups and points this device works in (all of them for a coordinator).
+ */
+my_groups: Array<string>, my_points: Array<string>, hub_url: string | null, 
+/**
+ * The address this device serves the ward hub on, when it hosts it.
+ */
+hosting: string | null, };
+
+/**
+ * Walk-ins counted at one literacy point.
+ */
+export type PointCount = { point: string, walkins: number, };
+
+/**
+ * A group ranked by how much it needs a literacy point.
+ */
+export type PointNeed = { group: string, households: number, unvisited: number, priority_unvisited: number, without_internet: number, score: number, };
+
+/**
+ * The priority groups a household or a person helped belongs to.
+ */
+export type PriorityFlags = { elderly: boolean, disability: boolean, poor: boolean, near_poor: boolean, };
+
+/**
+ * The merged picture of the ward as this device holds it.
+ */
+export type Report = { ward: string | null, 
+/**
+ * The day follow-ups are counted as due against.
+ */
+today: string, households: number, households_visited: number, households_assisted: number, households_with_internet: number, priority_households: number, priority_households_visited: number, visits: number, visits_by_outcome: { [key in Outcome]?: number }, 
+/**
+ * Assists of every result, door to door and at literacy points.
+ */
+assists: number, 
+/**
+ * Service → number of assists done (result `done`), door to door and at literacy points.
+ */
+assists_by_service: { [key in Service]?: number }, 
+/**
+ * Service → result → number of assists, door to door and at literacy points.
+ */
+assists_by_service_and_result: { [key in Service]?: { [key in AssistResult]?: number } }, walkins: number, walkins_by_point: Array<PointCount>, by_group: Array<GroupCoverage>, follow_ups_due: number, follow_ups: Array<FollowUpDue>, };
+
+/**
+ * What a device may do in its ward: decides which documents it receives and may change.
+ */
+export type Role = "volunteer" | "student" | "coordinator";
+
+/**
+ * A service a team or a literacy point helps someone with.
+ */
+export type Service = "vneid_install" | "vneid_activate" | "vneid_level2_guide" | "ihanoi" | "public_service_portal" | "mps_portal" | "etax" | "vssid" | "cashless_payment" | "internet_access" | "other";
+
+/**
+ * An open literacy-point session and its running counts.
+ */
+export type Session = { point_id: string, started_at: string, session_count: number, day_count: number, };
+
+/**
+ * What one sync did, in bytes on the wire (bodies, HTTP headers aside) and documents.
+ */
+export type SyncReport = { sent_bytes: number, received_bytes: number, docs_sent: number, docs_received: number, docs_unchanged: number, rounds: number, 
+/**
+ * Changes the hub has still not acknowledged (0 after a complete sync).
+ */
+outbox: number, };
+
+/**
+ * The sync bar: always visible.
+ */
+export type SyncStatus = { joined: boolean, outbox: number, last_sync: string | null, hub_url: string | null, };
+
+/**
+ * Campaign targets the coordinator sets, in percent of households.
+ */
+export type Targets = { online_percent: number, vneid_activated_percent: number, visited_percent: number, };
+
+/**
+ * A knock on a household's door and what came of it. Visits are only ever added.
+ */
+export type Visit = { id: string, household_id: string, group_id: string, 
+/**
+ * The device's clock when the visit was recorded (devices lie: see the sync issue).
+ */
+device_time: string, volunteer: string, outcome: Outcome, note: string | null, follow_up: FollowUp | null, assists: Array<Assist>, 
+/**
+ * When the hub first received the visit, by the hub's clock; `None` until then. Not
+ * part of what the volunteer records: a device learns it from the hub.
+ */
+received_at: string | null, };
+
+/**
+ * A visit as the visit form sends it.
+ */
+export type VisitInput = { household_id: string, outcome: Outcome, assists: Array<Assist>, note: string | null, follow_up: FollowUp | null, };
+
+/**
+ * A walk-in as the literacy-point screen sends it.
+ */
+export type WalkInInput = { point_id: string, service: Service, result: AssistResult, age_band: AgeBand | null, priority: PriorityFlags, };
+
+/**
+ * One line of a volunteer's walk list: a household and where its visits stand.
+ */
+export type WalkRow = { id: string, group_id: string, group: string, alley: string, number: string, members: number | null, priority: PriorityFlags, internet: Internet, name: string | null, visits: number, last_outcome: Outcome | null, last_visit: string | null, 
+/**
+ * The open follow-up's date (the latest visit asked for one).
+ */
+follow_up: string | null, };
+
+/** Every code a refusal can carry, in the order Rust declares them. */
+export const ERROR_CODES: readonly ErrorCode[] = [
+  'empty_text',
+  'text_too_long',
+  'id_number',
+  'name_without_consent',
+  'invalid_phone',
+  'members_out_of_range',
+  'visit_in_future',
+  'walkin_in_future',
+  'assists_without_assisted_outcome',
+  'no_volunteer',
+  'root_changed',
+  'schema_too_new',
+  'unknown_field',
+  'nested_object',
+  'wrong_type',
+  'field_deleted',
+  'record_deleted',
+  'bad_record_id',
+  'invalid_record',
+  'wrong_document',
+  'bad_change',
+  'missing_history',
+  'unknown_document',
+  'unknown_group',
+  'unknown_point',
+  'unknown_household',
+  'unknown_device',
+  'unknown_endpoint',
+  'token_missing',
+  'token_unknown',
+  'token_expired',
+  'device_revoked',
+  'invite_code_invalid',
+  'too_many_attempts',
+  'out_of_scope',
+  'coordinator_only',
+  'bad_request',
+  'bad_sync_body',
+  'body_too_large',
+  'invalid_invite',
+  'no_ward',
+  'ward_exists',
+  'no_groups',
+  'duplicate_group',
+  'duplicate_point',
+  'empty_update',
+  'other_ward',
+  'database_too_new',
+  'not_joined',
+  'no_hub',
+  'hub_exists',
+  'hub_listen_failed',
+  'export_failed',
+  'bad_hub_url',
+  'hub_unreachable',
+  'bad_hub_answer',
+  'too_many_rounds',
+  'hub_failed',
+  'internal',
+]
+
+/** What a failed command rejects with. */
+export type CommandError = { code: ErrorCode, message: string };
+
+/** The app's commands, one typed function each. */
+export const commands = {
+  overview: () => invoke<Overview>('overview'),
+  join: (hubUrl: string, code: string) => invoke<Overview>('join', { hubUrl, code }),
+  tryDemo: () => invoke<Overview>('try_demo'),
+  status: () => invoke<SyncStatus>('status'),
+  sync: () => invoke<SyncReport>('sync'),
+  walkList: () => invoke<Array<WalkRow>>('walk_list'),
+  householdCard: (id: string) => invoke<HouseholdCard>('household_card', { id }),
+  recordVisit: (input: VisitInput) => invoke<Visit>('record_visit', { input }),
+  saveHousehold: (input: HouseholdInput) => invoke<Household>('save_household', { input }),
+  openSession: (pointId: string) => invoke<Session>('open_session', { pointId }),
+  session: () => invoke<Session | null>('session'),
+  closeSession: () => invoke<null>('close_session'),
+  recordWalkin: (input: WalkInInput) => invoke<Session | null>('record_walkin', { input }),
+  dashboard: () => invoke<Dashboard>('dashboard'),
+  setTargets: (targets: Targets) => invoke<Targets>('set_targets', { targets }),
+  invite: (request: InviteRequest) => invoke<InviteView>('invite', { request }),
+  devices: () => invoke<Array<DeviceInfo>>('devices'),
+  revoke: (device: string) => invoke<Array<DeviceInfo>>('revoke', { device }),
+  exportReport: (format: ExportFormat) => invoke<string>('export_report', { format }),
+}
