@@ -38,7 +38,6 @@ pub(crate) const ROOT_ACTOR: [u8; 1] = [0];
 pub fn new_document(id: DocId, device: &ActorId) -> Result<AutoCommit, DocError> {
     let mut doc = AutoCommit::new().with_actor(ActorId::from(ROOT_ACTOR));
     doc.put(ROOT, "id", id.to_string())?;
-    doc.put(ROOT, "schema", crate::SCHEMA_VERSION)?;
     for (kind, maps) in RECORD_MAPS {
         if *kind == id.kind() {
             for map in *maps {
@@ -49,6 +48,20 @@ pub fn new_document(id: DocId, device: &ActorId) -> Result<AutoCommit, DocError>
     doc.commit_with(CommitOptions::default().with_time(0));
     doc.set_actor(device.clone());
     Ok(doc)
+}
+
+/// The schema version a document is written in: its root's `schema`, 1 when it has none.
+/// The first change never writes it (a first change must be the same in every version, or
+/// two versions creating one document would hold two roots); an app whose schema is newer
+/// writes it once, in the change that first needs it.
+pub fn schema_version(doc: &AutoCommit) -> i64 {
+    match doc.get(ROOT, "schema") {
+        Ok(Some((Value::Scalar(v), _))) => match v.as_ref() {
+            ScalarValue::Int(v) => *v,
+            _ => 1,
+        },
+        _ => 1,
+    }
 }
 
 /// Checks that loaded bytes are the document they claim to be.

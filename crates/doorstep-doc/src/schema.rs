@@ -10,9 +10,11 @@
 //! must pass the domain's rules as they stand after the change (text limits, no ID numbers,
 //! no name or phone without consent).
 //!
-//! The schema is versioned inside each document (root key `schema`, written by the document's
-//! first change). A document or change of a newer schema is refused with `schema_too_new`, so
-//! an older hub tells a newer app to wait for its update instead of failing to read.
+//! The schema is versioned inside each document: root key `schema`, absent at version 1 (the
+//! first change must be the same in every version, so it never writes it); an app whose
+//! schema is newer writes its version once, in the change that first needs it. A document or
+//! change of a newer schema is refused with `schema_too_new`, so an older hub tells a newer
+//! app to wait for the update instead of failing to read.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -458,9 +460,10 @@ pub fn check_document(id: DocId, doc: &AutoCommit) -> Result<(), Refusal> {
         let fine = match (key, &item.value) {
             ("id", ValueRef::Scalar(ScalarValueRef::Str(_))) => true,
             ("name", ValueRef::Scalar(ScalarValueRef::Str(_))) => matches!(id, DocId::Ward(_)),
-            ("schema", ValueRef::Scalar(ScalarValueRef::Int(v))) => {
-                if *v > SCHEMA_VERSION {
-                    return Err(checker.schema_too_new(*v));
+            ("schema", ValueRef::Scalar(ScalarValueRef::Int(_))) => {
+                let version = records::schema_version(doc);
+                if version > SCHEMA_VERSION {
+                    return Err(checker.schema_too_new(version));
                 }
                 true
             }

@@ -119,12 +119,11 @@ impl AppState {
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut hub))).unwrap_or_else(
                 |_| {
                     hub.forget_documents();
-                    Err(HubError::Task("the request panicked".into()))
+                    Err(HubError::Panicked)
                 },
             )
         })
-        .await
-        .map_err(|e| HubError::Task(e.to_string()))?
+        .await?
     }
 
     fn check_limit(&self, ip: IpAddr) -> Result<(), HubError> {
@@ -447,7 +446,7 @@ mod tests {
         let failed = state
             .with_hub(|_| -> Result<(), HubError> { panic!("a bug met a request") })
             .await;
-        assert!(matches!(failed, Err(HubError::Task(_))), "{failed:?}");
+        assert!(matches!(failed, Err(HubError::Panicked)), "{failed:?}");
         let (ward, groups, _) = state.with_hub(|hub| hub.ward()).await?;
         assert_eq!(ward.name, "Phường Thử");
         assert_eq!(groups.len(), 2);

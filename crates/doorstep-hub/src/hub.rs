@@ -48,9 +48,7 @@ fn sha256_hex(text: &str) -> String {
 
 fn random_bytes<const N: usize>() -> Result<[u8; N], HubError> {
     let mut bytes = [0u8; N];
-    OsRng
-        .try_fill_bytes(&mut bytes)
-        .map_err(|e| HubError::Randomness(e.to_string()))?;
+    OsRng.try_fill_bytes(&mut bytes)?;
     Ok(bytes)
 }
 

@@ -54,9 +54,11 @@ pub enum HubError {
     #[error("document engine: {0}")]
     Automerge(#[from] automerge::AutomergeError),
     #[error("no randomness from the operating system: {0}")]
-    Randomness(String),
-    #[error("a request made the hub fail: {0}")]
-    Task(String),
+    Randomness(#[from] rand_core::OsError),
+    #[error("a request panicked inside the hub")]
+    Panicked,
+    #[error("a hub task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
     #[error("network: {0}")]
     Network(#[from] std::io::Error),
 }
@@ -155,8 +157,7 @@ pub async fn serve(
         );
         Ok::<_, HubError>(hub)
     })
-    .await
-    .map_err(|e| HubError::Task(format!("loading the hub failed: {e}")))??;
+    .await??;
     let addr = listener.local_addr()?;
     ready(addr);
     axum::serve(

@@ -14,7 +14,8 @@ use doorstep_domain::{Id, Role};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
-use crate::{meta, set_meta, tables, Result, Store, StoreError, Work};
+use crate::edit::{doc_in, Edit};
+use crate::{meta, set_meta, tables, Result, Store, StoreError};
 use doorstep_doc::{self as document, Author, DocId, Touched};
 
 /// Who this device is to its hub; kept in the database once the device joined.
@@ -195,8 +196,8 @@ impl Store {
             if identity.as_ref().is_some_and(|i| !i.may_write(id)) {
                 continue;
             }
-            let mut work = Work::default();
-            let doc = self.doc_mut(&mut work, id)?;
+            let mut edit = Edit::default();
+            let doc = self.doc_mut(&mut edit, id)?;
             let mut changes = doc.get_changes(&synced);
             let mut picked = Vec::new();
             for c in changes.iter_mut() {
@@ -208,7 +209,7 @@ impl Store {
                 picked.push(bytes);
             }
             changes.truncate(picked.len());
-            self.put_back(work);
+            self.keep_unchanged(edit);
             if !picked.is_empty() {
                 out.push(OutgoingDoc {
                     doc: id,
@@ -259,9 +260,9 @@ impl Store {
             if identity.as_ref().is_some_and(|i| !i.may_write(id)) {
                 continue;
             }
-            let mut work = Work::default();
-            count += self.doc_mut(&mut work, id)?.get_changes(&synced).len() as u64;
-            self.put_back(work);
+            let mut edit = Edit::default();
+            count += self.doc_mut(&mut edit, id)?.get_changes(&synced).len() as u64;
+            self.keep_unchanged(edit);
         }
         Ok(count)
     }
@@ -277,7 +278,7 @@ impl Store {
         earlier: &[([u8; 32], DateTime<Utc>)],
         cursor: u64,
     ) -> Result<Applied> {
-        let mut work = Work::default();
+        let mut edit = Edit::default();
         let mut receipts: Vec<(ChangeHash, i64)> = Vec::new();
         let mut changed = Vec::new();
         let ours = self.ward_id()?;
@@ -287,7 +288,7 @@ impl Store {
                     return Err(StoreError::OtherWard { ours, theirs });
                 }
             }
-            let doc = self.doc_mut(&mut work, inc.doc)?;
+            let doc = self.doc_mut(&mut edit, inc.doc)?;
             let before = doc.get_heads();
             let bad = |reason: String| StoreError::Document {
                 doc: inc.doc.to_string(),
@@ -329,7 +330,7 @@ impl Store {
             }
         }
         for p in pushed {
-            self.doc_mut(&mut work, p.doc)?;
+            self.doc_mut(&mut edit, p.doc)?;
             receipts.extend(p.hashes.iter().map(|h| {
                 let at = earlier
                     .iter()
@@ -339,7 +340,7 @@ impl Store {
             }));
         }
         let mut synced: HashMap<DocId, Vec<ChangeHash>> = HashMap::new();
-        for (id, doc, before) in work.docs.iter_mut() {
+        for (id, doc, before) in edit.docs.iter_mut() {
             let pushed_heads = pushed
                 .iter()
                 .find(|p| p.doc == *id)
@@ -366,7 +367,7 @@ impl Store {
             .iter()
             .flat_map(|p| p.hashes.iter().copied())
             .collect();
-        self.finish(work, |tx, work| {
+        self.save_edit(edit, |tx, edit| {
             let mut receipt = tx.prepare_cached(
                 "INSERT OR IGNORE INTO change_receipts (hash, received_at) VALUES (?1, ?2)",
             )?;
@@ -380,7 +381,7 @@ impl Store {
                 state.execute(params![id.to_string(), encode_heads(heads)])?;
             }
             for (id, touched) in &changed {
-                let doc = crate::doc_in(work, *id)?;
+                let doc = doc_in(edit, *id)?;
                 match touched {
                     Touched::Records(ids) => tables::materialize_records(tx, *id, doc, ids)?,
                     Touched::All => tables::materialize_document(tx, *id, doc)?,

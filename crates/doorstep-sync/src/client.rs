@@ -27,8 +27,8 @@ pub enum SyncError {
     NotJoined,
     #[error("{0:?} is not a hub address like http://192.168.1.10:7300")]
     BadUrl(String),
-    #[error("cannot reach the hub at {url}: {reason}")]
-    Unreachable { url: String, reason: String },
+    #[error("cannot reach the hub at {url}: {source}")]
+    Unreachable { url: String, source: reqwest::Error },
     #[error("the hub refused ({status}): {message}{}", doc.as_ref().map(|d| format!(" [{d}]")).unwrap_or_default())]
     Refused {
         status: u16,
@@ -37,7 +37,7 @@ pub enum SyncError {
         doc: Option<String>,
     },
     #[error("the hub answered with a bad body: {0}")]
-    BadAnswer(String),
+    BadAnswer(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("sync did not finish after {MAX_ROUNDS} rounds; run it again")]
     TooManyRounds,
     #[error(transparent)]
@@ -61,7 +61,7 @@ impl SyncError {
 
 impl From<WireError> for SyncError {
     fn from(e: WireError) -> Self {
-        SyncError::BadAnswer(e.to_string())
+        SyncError::BadAnswer(Box::new(e))
     }
 }
 
@@ -108,7 +108,7 @@ impl HubClient {
     fn unreachable(&self, e: reqwest::Error) -> SyncError {
         SyncError::Unreachable {
             url: self.base.clone(),
-            reason: e.to_string(),
+            source: e,
         }
     }
 
@@ -144,7 +144,7 @@ impl HubClient {
         response
             .json()
             .await
-            .map_err(|e| SyncError::BadAnswer(e.to_string()))
+            .map_err(|e| SyncError::BadAnswer(Box::new(e)))
     }
 
     async fn post_json<B: Serialize, R: DeserializeOwned>(
@@ -224,7 +224,7 @@ pub async fn join(
     let answer = client.join(code).await?;
     let ward = base64::engine::general_purpose::STANDARD
         .decode(&answer.ward_document)
-        .map_err(|e| SyncError::BadAnswer(format!("ward document: {e}")))?;
+        .map_err(|e| SyncError::BadAnswer(Box::new(e)))?;
     let identity = DeviceIdentity {
         hub_url: client.url().to_string(),
         device_id: answer.device_id,

@@ -1,0 +1,77 @@
+//! Why a store operation failed, with the stable code each refusal carries across a
+//! boundary. Nothing was changed when one is returned.
+
+use automerge::AutomergeError;
+use doorstep_domain::*;
+use thiserror::Error;
+
+/// Why a store operation failed. Nothing was changed when one is returned.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+    #[error("no ward in this database yet: run `doorstep ward init` or `doorstep demo` first")]
+    NoWard,
+    #[error("this database already holds ward {0:?}")]
+    WardExists(String),
+    #[error("a ward needs at least one residential group")]
+    NoGroups,
+    #[error("residential group {0:?} is named twice")]
+    DuplicateGroup(String),
+    #[error("unknown residential group {0:?}")]
+    UnknownGroup(String),
+    #[error("unknown household {0}")]
+    UnknownHousehold(String),
+    #[error("literacy point {0:?} already exists")]
+    DuplicatePoint(String),
+    #[error("unknown literacy point {0:?}")]
+    UnknownPoint(String),
+    #[error("a {role} device may not change {doc}")]
+    OutOfScope { role: Role, doc: String },
+    #[error("nothing to change: give at least one field to update")]
+    EmptyUpdate,
+    #[error("document {doc}: {reason}")]
+    Document { doc: String, reason: String },
+    #[error("these documents belong to ward {theirs}, this device holds ward {ours}")]
+    OtherWard { ours: Id, theirs: Id },
+    #[error("database schema version {found} is newer than this program knows ({known}); update Doorstep")]
+    SchemaTooNew { found: usize, known: usize },
+    #[error("database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error(transparent)]
+    Doc(#[from] doorstep_doc::DocError),
+    #[error("document engine: {0}")]
+    Automerge(#[from] AutomergeError),
+}
+
+impl From<doorstep_doc::Refusal> for StoreError {
+    fn from(r: doorstep_doc::Refusal) -> Self {
+        StoreError::Doc(r.into())
+    }
+}
+
+impl StoreError {
+    /// The stable code of this error.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            StoreError::Invalid(e) => e.code(),
+            StoreError::NoWard => ErrorCode::NoWard,
+            StoreError::WardExists(_) => ErrorCode::WardExists,
+            StoreError::NoGroups => ErrorCode::NoGroups,
+            StoreError::DuplicateGroup(_) => ErrorCode::DuplicateGroup,
+            StoreError::UnknownGroup(_) => ErrorCode::UnknownGroup,
+            StoreError::UnknownHousehold(_) => ErrorCode::UnknownHousehold,
+            StoreError::DuplicatePoint(_) => ErrorCode::DuplicatePoint,
+            StoreError::UnknownPoint(_) => ErrorCode::UnknownPoint,
+            StoreError::OutOfScope { .. } => ErrorCode::OutOfScope,
+            StoreError::EmptyUpdate => ErrorCode::EmptyUpdate,
+            StoreError::Document { .. } => ErrorCode::InvalidRecord,
+            StoreError::OtherWard { .. } => ErrorCode::OtherWard,
+            StoreError::SchemaTooNew { .. } => ErrorCode::DatabaseTooNew,
+            StoreError::Doc(e) => e.code(),
+            StoreError::Sqlite(_) | StoreError::Automerge(_) => ErrorCode::Internal,
+        }
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;

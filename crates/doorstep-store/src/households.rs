@@ -1,0 +1,114 @@
+//! Households: recorded, corrected field by field, listed in walk order.
+
+use chrono::{DateTime, Utc};
+use doorstep_domain::validate::check_household;
+use doorstep_domain::*;
+use rusqlite::{OptionalExtension, Transaction};
+
+use crate::edit::{doc_in, Edit};
+use crate::{document, tables, DocId, Result, Store, StoreError};
+
+impl Store {
+    /// Records a new household in a residential group.
+    pub fn add_household(
+        &mut self,
+        group_id: Id,
+        draft: HouseholdDraft,
+        now: DateTime<Utc>,
+    ) -> Result<Household> {
+        let household = draft.into_household(new_id(), group_id, now);
+        self.insert_household(&household)?;
+        self.household(household.id)
+    }
+
+    /// Records a household whose id was made elsewhere (a replay is a no-op).
+    pub fn insert_household(&mut self, h: &Household) -> Result<()> {
+        self.require_ward()?;
+        check_household(h)?;
+        if !self.groups()?.iter().any(|g| g.id == h.group_id) {
+            return Err(StoreError::UnknownGroup(h.group_id.to_string()));
+        }
+        if self.household(h.id).is_ok() {
+            return Ok(());
+        }
+        let doc_id = DocId::Group(h.group_id);
+        self.check_scope(doc_id)?;
+        let mut edit = Edit::default();
+        document::put_household(self.doc_mut(&mut edit, doc_id)?, h)?;
+        self.save_edit(edit, |tx, edit| {
+            materialize_household(tx, edit, h.group_id, h.id)
+        })
+    }
+
+    /// Corrects a household; only the fields in `patch` change.
+    pub fn update_household(&mut self, id: Id, patch: &HouseholdPatch) -> Result<Household> {
+        if patch.is_empty() {
+            return Err(StoreError::EmptyUpdate);
+        }
+        let current = self.household(id)?;
+        check_household(&patch.apply(&current))?;
+        let doc_id = DocId::Group(current.group_id);
+        self.check_scope(doc_id)?;
+        let mut edit = Edit::default();
+        document::patch_household(self.doc_mut(&mut edit, doc_id)?, id, patch)?;
+        self.save_edit(edit, |tx, edit| {
+            materialize_household(tx, edit, current.group_id, id)
+        })?;
+        self.household(id)
+    }
+
+    /// One household.
+    pub fn household(&self, id: Id) -> Result<Household> {
+        self.conn
+            .prepare_cached(&format!(
+                "SELECT {} FROM households h WHERE h.id = ?1",
+                tables::HOUSEHOLD_COLUMNS
+            ))?
+            .query_row([id.to_string()], tables::household_from_row)
+            .optional()?
+            .ok_or_else(|| StoreError::UnknownHousehold(id.to_string()))
+    }
+
+    /// Households of one group or of all, in walk order (group, alley, house number).
+    pub fn households(&self, group: Option<Id>) -> Result<Vec<Household>> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {} FROM households h
+             WHERE ?1 IS NULL OR h.group_id = ?1
+             ORDER BY h.group_id, h.alley, CAST(h.number AS INTEGER), h.number, h.id",
+            tables::HOUSEHOLD_COLUMNS
+        ))?;
+        let rows = stmt.query_map([group.map(|g| g.to_string())], tables::household_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The walk list: every household this device holds, in walk order, with its visits'
+    /// count, latest outcome and open follow-up.
+    pub fn walk_list(&self) -> Result<Vec<WalkRow>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT h.id, h.group_id, coalesce(g.name, ''), h.alley, h.number, h.members,
+                    h.elderly, h.disability, h.poor, h.near_poor, h.internet, h.name,
+                    (SELECT count(*) FROM visits v WHERE v.household_id = h.id),
+                    l.outcome, l.device_time, l.follow_up_date
+             FROM households h
+             LEFT JOIN residential_groups g ON g.id = h.group_id
+             LEFT JOIN visits l ON l.id = (SELECT v.id FROM visits v WHERE v.household_id = h.id
+                                           ORDER BY v.device_time DESC, v.id DESC LIMIT 1)
+             ORDER BY h.group_id, h.alley, CAST(h.number AS INTEGER), h.number, h.id",
+        )?;
+        let rows = stmt.query_map([], tables::walk_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+pub(crate) fn materialize_household(
+    tx: &Transaction<'_>,
+    edit: &Edit,
+    group_id: Id,
+    id: Id,
+) -> Result<()> {
+    if let Some(h) = document::read_household(doc_in(edit, DocId::Group(group_id))?, group_id, id)?
+    {
+        tables::upsert_household(tx, &h)?;
+    }
+    Ok(())
+}
