@@ -506,6 +506,187 @@ fn the_hub_describes_every_endpoint_and_answers_health() {
     assert!(spec["components"]["schemas"]["JoinResponse"].is_object());
 }
 
+/// Every refusal a route gives, provoked against a real hub, is listed among that route's
+/// responses in `/openapi.json`, and carries a code.
+#[test]
+fn every_status_a_route_answers_is_in_its_openapi_description() {
+    let w = ward();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let client = reqwest::Client::new();
+    let send = |method: &str, path: &str, token: Option<&str>, body: Vec<u8>| -> (u16, Value) {
+        rt.block_on(async {
+            let url = format!("{}{path}", w.hub.url);
+            let mut r = match method {
+                "get" => client.get(url),
+                _ => client.post(url).body(body),
+            };
+            if let Some(t) = token {
+                r = r.bearer_auth(t);
+            }
+            let resp = r.send().await.unwrap();
+            let status = resp.status().as_u16();
+            let text = resp.text().await.unwrap_or_default();
+            (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+        })
+    };
+    let volunteer = token(&w.a1);
+    let coordinator = token(&w.coord);
+    let ward_id = Store::open(&w.coord.db)
+        .unwrap()
+        .ward_id()
+        .unwrap()
+        .unwrap();
+    let big = vec![b'x'; wire::MAX_BODY + 10];
+    let push = |doc: wire::WireDoc, changes: Vec<Vec<u8>>| sync_body(vec![Push { doc, changes }]);
+    // A change whose history the hub lacks: the second of two, alone.
+    let mut stray = automerge::AutoCommit::new();
+    automerge::transaction::Transactable::put(&mut stray, automerge::ROOT, "a", 1).unwrap();
+    stray.commit();
+    automerge::transaction::Transactable::put(&mut stray, automerge::ROOT, "b", 2).unwrap();
+    stray.commit();
+    let orphan = stray.get_last_local_change().unwrap().raw_bytes().to_vec();
+    let ward_doc = wire::WireDoc::from(doorstep_doc::DocId::Ward(ward_id));
+    let invite = |groups: &[&str]| {
+        serde_json::to_vec(
+            &serde_json::json!({"role": "volunteer", "name": "Lan", "groups": groups}),
+        )
+        .unwrap()
+    };
+    // (method, path, token, body, the status it must answer)
+    type Case<'a> = (&'a str, &'a str, Option<&'a str>, Vec<u8>, u16);
+    let cases: Vec<Case> = vec![
+        ("post", "/v1/join", None, b"not json".to_vec(), 400),
+        (
+            "post",
+            "/v1/join",
+            None,
+            br#"{"code":"AAAAA-BBBBB"}"#.to_vec(),
+            401,
+        ),
+        ("post", "/v1/join", None, big.clone(), 413),
+        ("post", "/v1/sync", None, sync_body(vec![]), 401),
+        (
+            "post",
+            "/v1/sync",
+            Some(&volunteer),
+            b"\x10 nope".to_vec(),
+            400,
+        ),
+        (
+            "post",
+            "/v1/sync",
+            Some(&volunteer),
+            push(ward_doc, vec![]),
+            403,
+        ),
+        (
+            "post",
+            "/v1/sync",
+            Some(&coordinator),
+            push(wire::WireDoc(1, [7; 16]), vec![]),
+            404,
+        ),
+        (
+            "post",
+            "/v1/sync",
+            Some(&coordinator),
+            push(ward_doc, vec![orphan]),
+            409,
+        ),
+        ("post", "/v1/sync", Some(&coordinator), big.clone(), 413),
+        (
+            "post",
+            "/v1/sync",
+            Some(&coordinator),
+            push(ward_doc, vec![b"nope".to_vec()]),
+            422,
+        ),
+        (
+            "post",
+            "/v1/invites",
+            Some(&volunteer),
+            invite(&["Tổ A"]),
+            403,
+        ),
+        (
+            "post",
+            "/v1/invites",
+            Some(&coordinator),
+            b"{".to_vec(),
+            400,
+        ),
+        (
+            "post",
+            "/v1/invites",
+            Some(&coordinator),
+            invite(&["Tổ Z"]),
+            404,
+        ),
+        ("post", "/v1/invites", Some(&coordinator), big.clone(), 413),
+        ("get", "/v1/devices", Some(&volunteer), vec![], 403),
+        ("get", "/v1/devices", Some("dst_forged"), vec![], 401),
+        (
+            "post",
+            "/v1/devices/nobody/revoke",
+            Some(&coordinator),
+            vec![],
+            404,
+        ),
+        (
+            "post",
+            "/v1/devices/nobody/revoke",
+            Some(&volunteer),
+            vec![],
+            403,
+        ),
+        ("post", "/v1/devices/nobody/revoke", None, vec![], 401),
+    ];
+    let mut seen = Vec::new();
+    for (method, path, token, body, expected) in cases {
+        let (status, answer) = send(method, path, token, body);
+        assert_eq!(status, expected, "{method} {path}: {answer}");
+        assert!(answer["code"].is_string(), "{method} {path}: {answer}");
+        seen.push((method, path, status));
+    }
+    // Enough failed codes from one address: every route answers 429 for a while.
+    for _ in 0..10 {
+        send(
+            "post",
+            "/v1/join",
+            None,
+            br#"{"code":"AAAAA-BBBBB"}"#.to_vec(),
+        );
+    }
+    for (method, path, token) in [
+        ("post", "/v1/join", None),
+        ("post", "/v1/sync", Some(volunteer.as_str())),
+        ("post", "/v1/invites", Some(coordinator.as_str())),
+        ("get", "/v1/devices", Some(coordinator.as_str())),
+        (
+            "post",
+            "/v1/devices/nobody/revoke",
+            Some(coordinator.as_str()),
+        ),
+    ] {
+        let (status, answer) = send(method, path, token, br#"{"code":"x"}"#.to_vec());
+        assert_eq!(status, 429, "{method} {path}: {answer}");
+        assert_eq!(answer["code"], "too_many_attempts");
+        seen.push((method, path, status));
+    }
+
+    let (_, spec) = send("get", "/openapi.json", None, vec![]);
+    for (method, path, status) in seen {
+        let documented = path.replace("nobody", "{id}");
+        assert!(
+            spec["paths"][&documented][method]["responses"][status.to_string()].is_object(),
+            "openapi.json does not list {status} for {method} {documented}"
+        );
+    }
+}
+
 #[test]
 fn a_coordinator_device_invites_lists_and_the_admin_revokes() {
     let w = ward();
