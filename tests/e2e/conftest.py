@@ -2,7 +2,9 @@
 
 Each app runs with its own data directory: tauri-driver passes its environment to the app,
 so every app instance gets a tauri-driver of its own, on its own ports. Hubs are the real
-`doorstep hub serve` on loopback ports. Screenshots go to docs/screenshots/.
+`doorstep hub serve` on loopback ports. Screenshots go to target/screenshots/, or to the
+directory `DOORSTEP_SCREENSHOTS` names (`bash scripts/screenshots.sh` refreshes
+docs/screenshots/), so that a test run leaves the checkout as it was.
 """
 
 import json
@@ -24,7 +26,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 ROOT = Path(__file__).resolve().parents[2]
 APP = ROOT / "target" / "debug" / "doorstep-app"
 CLI = ROOT / "target" / "debug" / "doorstep"
-SHOTS = ROOT / "docs" / "screenshots"
+SHOTS = Path(os.environ.get("DOORSTEP_SCREENSHOTS", ROOT / "target" / "screenshots"))
 TAURI_DRIVER = shutil.which("tauri-driver") or str(Path.home() / ".cargo" / "bin" / "tauri-driver")
 
 

@@ -79,9 +79,9 @@ impl Store {
             let change: Vec<u8> = row.get(0)?;
             bytes.extend_from_slice(&change);
         }
-        let mut doc = AutoCommit::load(&bytes).map_err(|e| StoreError::Document {
+        let mut doc = AutoCommit::load(&bytes).map_err(|e| StoreError::Unreadable {
             doc: key,
-            reason: format!("cannot be loaded: {e}"),
+            source: e.into(),
         })?;
         doc.set_actor(self.actor.clone());
         Ok(Some(doc))

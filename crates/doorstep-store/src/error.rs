@@ -32,6 +32,12 @@ pub enum StoreError {
     EmptyUpdate,
     #[error("document {doc}: {reason}")]
     Document { doc: String, reason: String },
+    #[error("document {doc} cannot be read: {source}")]
+    Unreadable {
+        doc: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     #[error("these documents belong to ward {theirs}, this device holds ward {ours}")]
     OtherWard { ours: Id, theirs: Id },
     #[error("database schema version {found} is newer than this program knows ({known}); update Doorstep")]
@@ -66,6 +72,7 @@ impl StoreError {
             StoreError::OutOfScope { .. } => ErrorCode::OutOfScope,
             StoreError::EmptyUpdate => ErrorCode::EmptyUpdate,
             StoreError::Document { .. } => ErrorCode::InvalidRecord,
+            StoreError::Unreadable { .. } => ErrorCode::BadChange,
             StoreError::OtherWard { .. } => ErrorCode::OtherWard,
             StoreError::SchemaTooNew { .. } => ErrorCode::DatabaseTooNew,
             StoreError::Doc(e) => e.code(),

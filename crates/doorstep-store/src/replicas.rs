@@ -111,9 +111,9 @@ impl Store {
         let mut changed = Vec::new();
         for d in incoming {
             let id: DocId = d.id.parse()?;
-            let mut theirs = AutoCommit::load(&d.bytes).map_err(|e| StoreError::Document {
+            let mut theirs = AutoCommit::load(&d.bytes).map_err(|e| StoreError::Unreadable {
                 doc: d.id.clone(),
-                reason: format!("cannot be read: {e}"),
+                source: e.into(),
             })?;
             document::check_identity(id, &theirs)?;
             if let DocId::Ward(w) = id {

@@ -290,28 +290,30 @@ impl Store {
             }
             let doc = self.doc_mut(&mut edit, inc.doc)?;
             let before = doc.get_heads();
-            let bad = |reason: String| StoreError::Document {
+            let unreadable = |e: Box<dyn std::error::Error + Send + Sync>| StoreError::Unreadable {
                 doc: inc.doc.to_string(),
-                reason,
+                source: e,
             };
             if let Some(snapshot) = &inc.snapshot {
                 doc.load_incremental(snapshot)
-                    .map_err(|e| bad(format!("hub sent an unreadable document: {e}")))?;
+                    .map_err(|e| unreadable(e.into()))?;
             }
             let after_snapshot = doc.get_heads();
             let mut decoded = Vec::with_capacity(inc.changes.len());
             for (bytes, received_at) in &inc.changes {
-                let change = Change::from_bytes(bytes.clone())
-                    .map_err(|e| bad(format!("hub sent an unreadable change: {e}")))?;
+                let change = Change::from_bytes(bytes.clone()).map_err(|e| unreadable(e.into()))?;
                 receipts.push((change.hash(), received_at.timestamp_millis()));
                 decoded.push(change);
             }
             if !decoded.is_empty() {
                 doc.apply_changes_batch(decoded)
-                    .map_err(|e| bad(format!("cannot apply the hub's changes: {e}")))?;
+                    .map_err(|e| unreadable(e.into()))?;
             }
             if !doc.get_missing_deps(&[]).is_empty() {
-                return Err(bad("hub sent changes whose history is missing".into()));
+                return Err(StoreError::Document {
+                    doc: inc.doc.to_string(),
+                    reason: "hub sent changes whose history is missing".into(),
+                });
             }
             document::check_identity(inc.doc, doc)?;
             // The same schema the hub enforces: a device never stores what a hub would refuse

@@ -256,7 +256,7 @@ fn garbage_or_foreign_documents_are_refused_and_change_nothing() {
     });
     assert!(matches!(
         a.merge_documents(&garbage),
-        Err(StoreError::Document { .. })
+        Err(StoreError::Unreadable { .. })
     ));
     let mut truncated = good.clone();
     let last = truncated.last_mut().unwrap();
