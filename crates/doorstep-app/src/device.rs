@@ -61,10 +61,10 @@ impl App {
         })
     }
 
-    /// Syncs with the hub; the error names the record and the reason.
+    /// Syncs with the hub; the error names the record and the reason. The store is not held
+    /// while the hub is waited for: visits are recorded meanwhile.
     pub async fn sync(&self) -> Result<SyncReport> {
-        let mut store = self.store.lock().await;
-        Ok(doorstep_sync::sync(&mut store, None).await?)
+        Ok(doorstep_sync::sync_shared(&self.store, None).await?)
     }
 
     /// The hub this device joined, and its token.

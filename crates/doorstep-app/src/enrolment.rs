@@ -17,11 +17,8 @@ impl App {
             Some((hub, code)) => (hub, code),
             None => (hub_url.trim().to_string(), code.trim().to_string()),
         };
-        {
-            let mut store = self.store.lock().await;
-            doorstep_sync::join(&mut store, &hub_url, &code).await?;
-            doorstep_sync::sync(&mut store, None).await?;
-        }
+        doorstep_sync::join_shared(&self.store, &hub_url, &code).await?;
+        doorstep_sync::sync_shared(&self.store, None).await?;
         self.overview().await
     }
 

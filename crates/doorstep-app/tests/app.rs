@@ -98,3 +98,79 @@ async fn the_demo_ward_is_hosted_joined_and_recorded_in() {
     app.sync().await.unwrap();
     app.stop_hub().await;
 }
+
+/// A sync waiting on a hub that never answers does not hold up recording a visit: the store
+/// is locked only around the sync's own work, never while it waits on the network.
+#[tokio::test]
+async fn a_visit_is_recorded_while_a_sync_waits_on_a_silent_hub() {
+    use doorstep_store::{DeviceIdentity, Store};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    // A hub that accepts connections and never answers.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let silent_url = format!("http://{}", silent.local_addr().unwrap());
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            held.push(socket);
+        }
+    });
+
+    let dir = tempfile::TempDir::new().unwrap();
+    let household = {
+        let mut store = Store::open(&dir.path().join("device.sqlite")).unwrap();
+        let (ward, groups) = store.init_ward("Phường Thử", &["Tổ 1".into()]).unwrap();
+        let draft = HouseholdDraft {
+            alley: "Ngõ 1".into(),
+            number: "1".into(),
+            ..Default::default()
+        };
+        let household = store
+            .add_household(groups[0].id, draft, chrono::Utc::now())
+            .unwrap();
+        store
+            .set_identity(&DeviceIdentity {
+                hub_url: silent_url,
+                device_id: new_id(),
+                name: "Lan".into(),
+                token: "dst_test".into(),
+                role: Role::Coordinator,
+                ward_id: ward.id,
+                groups: vec![],
+                points: vec![],
+            })
+            .unwrap();
+        household
+    };
+    let app = Arc::new(App::open(dir.path(), Hosting::default()).unwrap());
+    let syncing = tokio::spawn({
+        let app = app.clone();
+        async move { app.sync().await }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !syncing.is_finished(),
+        "the sync should be waiting on the hub"
+    );
+
+    let recorded = tokio::time::timeout(
+        Duration::from_secs(5),
+        app.record_visit(VisitInput {
+            household_id: household.id,
+            outcome: Outcome::NotHome,
+            assists: vec![],
+            note: None,
+            follow_up: None,
+        }),
+    )
+    .await;
+    assert!(
+        matches!(recorded, Ok(Ok(_))),
+        "recording waited on the sync: {recorded:?}"
+    );
+    assert!(!syncing.is_finished(), "the sync is still waiting");
+    let card = app.household_card(household.id).await.unwrap();
+    assert_eq!(card.visits.len(), 1);
+    syncing.abort();
+}

@@ -15,6 +15,7 @@ use doorstep_proto::wire::{self, Push, SyncRequest, SyncResponse, WireError};
 use doorstep_store::{DeviceIdentity, DocId, IncomingDoc, Store, StoreError};
 use serde::{de::DeserializeOwned, Serialize};
 use thiserror::Error;
+use tokio::sync::Mutex;
 use ts_rs::TS;
 
 /// Rounds one sync may take before it stops and says so (a 15,000-household ward needs ~3).
@@ -213,10 +214,37 @@ impl HubClient {
     }
 }
 
+/// A store a sync can lock for a moment: the caller's own (`&mut Store`, the CLI's) or one it
+/// shares with an app that keeps recording visits while a sync waits on the network.
+pub trait StoreHandle: Send {
+    fn store(&mut self) -> &mut Store;
+}
+
+impl StoreHandle for Store {
+    fn store(&mut self) -> &mut Store {
+        self
+    }
+}
+
+impl StoreHandle for &mut Store {
+    fn store(&mut self) -> &mut Store {
+        self
+    }
+}
+
 /// Joins the hub at `hub_url` with an invite code. The device's existing records are kept;
 /// a device of another ward is refused.
 pub async fn join(
     store: &mut Store,
+    hub_url: &str,
+    code: &str,
+) -> Result<DeviceIdentity, SyncError> {
+    join_shared(&Mutex::new(store), hub_url, code).await
+}
+
+/// `join` on a shared store, locked only once the hub has answered.
+pub async fn join_shared<S: StoreHandle>(
+    store: &Mutex<S>,
     hub_url: &str,
     code: &str,
 ) -> Result<DeviceIdentity, SyncError> {
@@ -235,6 +263,8 @@ pub async fn join(
         groups: answer.groups.iter().map(|g| g.id).collect(),
         points: answer.points.iter().map(|p| p.id).collect(),
     };
+    let mut guard = store.lock().await;
+    let store = guard.store();
     if let Some(ours) = store.ward_id()? {
         if ours != identity.ward_id {
             return Err(StoreError::OtherWard {
@@ -263,12 +293,28 @@ pub async fn join(
 /// Syncs with the device's hub (or `hub_url`, which then becomes its hub) until both sides
 /// hold the same documents of the device's scope.
 pub async fn sync(store: &mut Store, hub_url: Option<&str>) -> Result<SyncReport, SyncError> {
-    let mut identity = store.identity()?.ok_or(SyncError::NotJoined)?;
+    sync_shared(&Mutex::new(store), hub_url).await
+}
+
+/// `sync` on a shared store. The store is locked only to take what to send and to apply the
+/// answer, never while the hub is being waited for (up to the request timeout on a slow
+/// link): recording a visit meanwhile waits for a lock held for milliseconds. A change made
+/// while a round is on the wire is sent by the next round.
+pub async fn sync_shared<S: StoreHandle>(
+    shared: &Mutex<S>,
+    hub_url: Option<&str>,
+) -> Result<SyncReport, SyncError> {
+    let mut identity = shared
+        .lock()
+        .await
+        .store()
+        .identity()?
+        .ok_or(SyncError::NotJoined)?;
     if let Some(url) = hub_url {
         let client = HubClient::new(url)?;
         if client.url() != identity.hub_url {
             identity.hub_url = client.url().to_string();
-            store.set_identity(&identity)?;
+            shared.lock().await.store().set_identity(&identity)?;
         }
     }
     let client = HubClient::new(&identity.hub_url)?;
@@ -277,18 +323,22 @@ pub async fn sync(store: &mut Store, hub_url: Option<&str>) -> Result<SyncReport
     let mut received = std::collections::HashSet::new();
     let mut resent = std::collections::HashSet::new();
     for _ in 0..MAX_ROUNDS {
-        let outbox = store.outbox(wire::BATCH_BYTES)?;
-        let request = SyncRequest {
-            cursor: store.sync_cursor()?,
-            pushes: outbox
-                .iter()
-                .map(|o| Push {
-                    doc: o.doc.into(),
-                    changes: o.changes.clone(),
-                })
-                .collect(),
+        let (outbox, body) = {
+            let mut guard = shared.lock().await;
+            let store = guard.store();
+            let outbox = store.outbox(wire::BATCH_BYTES)?;
+            let request = SyncRequest {
+                cursor: store.sync_cursor()?,
+                pushes: outbox
+                    .iter()
+                    .map(|o| Push {
+                        doc: o.doc.into(),
+                        changes: o.changes.clone(),
+                    })
+                    .collect(),
+            };
+            (outbox, wire::encode(&request))
         };
-        let body = wire::encode(&request);
         report.sent_bytes += body.len() as u64;
         let answer = match client.round(&identity.token, body).await {
             // The hub lacks history this device assumed it had: send the whole document once.
@@ -297,7 +347,8 @@ pub async fn sync(store: &mut Store, hub_url: Option<&str>) -> Result<SyncReport
                 doc: Some(doc),
                 ..
             }) if resent.insert(doc.clone()) => {
-                store.resend_all(doc.parse().map_err(StoreError::from)?)?;
+                let doc = doc.parse().map_err(StoreError::from)?;
+                shared.lock().await.store().resend_all(doc)?;
                 continue;
             }
             other => other?,
@@ -332,6 +383,8 @@ pub async fn sync(store: &mut Store, hub_url: Option<&str>) -> Result<SyncReport
             .iter()
             .filter_map(|r| Some((r.hash, Utc.timestamp_millis_opt(r.received_at).single()?)))
             .collect();
+        let mut guard = shared.lock().await;
+        let store = guard.store();
         store.apply_sync(&outbox, &incoming, hub_time, &earlier, response.cursor)?;
         sent.extend(outbox.iter().map(|o| o.doc));
         received.extend(incoming.iter().map(|i| i.doc));

@@ -6,4 +6,6 @@
 
 pub mod client;
 
-pub use client::{invite, join, sync, HubClient, SyncError, SyncReport};
+pub use client::{
+    invite, join, join_shared, sync, sync_shared, HubClient, StoreHandle, SyncError, SyncReport,
+};
