@@ -687,6 +687,78 @@ fn every_status_a_route_answers_is_in_its_openapi_description() {
     }
 }
 
+/// The hub's log says, for each refusal, its code, route, device and address; and never a
+/// household's name, phone or note, an invite code or a token, even at debug level.
+#[test]
+fn the_hub_logs_refusals_with_their_context_and_no_personal_data() {
+    let hub = HubProcess::start(&["Tổ A"]);
+    let code = hub.invite("volunteer", "Lan", &["Tổ A"], None);
+    let lan = Device::new();
+    lan.json(&["join", "--hub", &hub.url, "--code", &code]);
+    let household = lan.json(&[
+        "household",
+        "add",
+        "--group",
+        "Tổ A",
+        "--alley",
+        "Ngõ 12",
+        "--number",
+        "5",
+        "--name",
+        "Nguyễn Thị Hoa",
+        "--phone",
+        "0912 345 678",
+        "--consent",
+    ]);
+    let id = household["id"].as_str().unwrap();
+    lan.json(&[
+        "visit",
+        "add",
+        "--household",
+        id,
+        "--outcome",
+        "revisit",
+        "--note",
+        "Bà Hoa hẹn thứ Sáu",
+    ]);
+    lan.sync();
+    let identity = Store::open(&lan.db).unwrap().identity().unwrap().unwrap();
+    let ward_doc = wire::WireDoc::from(doorstep_doc::DocId::Ward(identity.ward_id));
+    let (status, _) = post(
+        &format!("{}/v1/sync", hub.url),
+        Some(&identity.token),
+        sync_body(vec![Push {
+            doc: ward_doc,
+            changes: vec![],
+        }]),
+    );
+    assert_eq!(status, 403);
+
+    let log = hub.log();
+    let refusal = log
+        .lines()
+        .find(|l| l.contains("request refused") && l.contains("out_of_scope"))
+        .unwrap_or_else(|| panic!("no refusal logged:\n{log}"));
+    for context in [
+        "route=/v1/sync".to_string(),
+        format!("device={}", identity.device_id),
+        "addr=127.0.0.1".to_string(),
+        "status=403".to_string(),
+    ] {
+        assert!(refusal.contains(&context), "{context} missing: {refusal}");
+    }
+    for secret in [
+        "Nguyễn Thị Hoa",
+        "0912",
+        "345 678",
+        "hẹn thứ Sáu",
+        code.as_str(),
+        identity.token.as_str(),
+    ] {
+        assert!(!log.contains(secret), "the log holds {secret:?}");
+    }
+}
+
 #[test]
 fn a_coordinator_device_invites_lists_and_the_admin_revokes() {
     let w = ward();

@@ -160,9 +160,9 @@ impl HubProcess {
             .args(["hub", "serve", "--data"])
             .arg(self.data())
             .args(["--listen", listen])
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", "info,tower_http=debug")
             .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
+            .stderr(self.log_file())
             .spawn()
             .expect("hub serve");
         let mut line = String::new();
@@ -181,6 +181,21 @@ impl HubProcess {
             .expect("port");
         self.url = url;
         self.child = Some(child);
+    }
+
+    /// Where the hub's log goes (every level from info, tower-http's from debug), across
+    /// restarts.
+    fn log_file(&self) -> std::fs::File {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("hub.log"))
+            .expect("hub log file")
+    }
+
+    /// Everything the hub has logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("hub.log")).unwrap_or_default()
     }
 
     /// SIGKILLs the hub process.

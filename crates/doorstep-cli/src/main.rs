@@ -283,8 +283,11 @@ fn hub(out: &Printer, cmd: HubCommand) -> anyhow::Result<()> {
             out.ward(&ward, &groups)
         }
         HubCommand::Serve { data, listen } => {
+            use std::io::IsTerminal;
             tracing_subscriber::fmt()
                 .with_writer(std::io::stderr)
+                // Colours only for a person at a terminal, never in a log file.
+                .with_ansi(std::io::stderr().is_terminal())
                 .with_env_filter(
                     tracing_subscriber::EnvFilter::try_from_default_env()
                         .unwrap_or_else(|_| "info,tower_http=info".into()),

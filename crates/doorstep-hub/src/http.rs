@@ -54,6 +54,8 @@ impl IntoResponse for HubError {
                 doc,
             } => {
                 let status = status.http();
+                // Inside the request's span: its route, address and device come with it.
+                // Refusal messages never repeat personal data (names, phones, notes, codes).
                 tracing::info!(status = status.as_u16(), %code, %message, doc, "request refused");
                 (status, ApiError { code, message, doc })
             }
@@ -190,6 +192,9 @@ impl FromRequestParts<AppState> for Device {
             )),
         };
         state.note_failure(ip, &result);
+        if let Ok(device) = &result {
+            tracing::Span::current().record("device", tracing::field::display(device.id));
+        }
         result.map(Device)
     }
 }
@@ -401,6 +406,27 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     ApiDoc::openapi()
 }
 
+/// Each request's span: its method, route (the template, never a value from the request),
+/// client address and, once its token is checked, device. Never headers or bodies.
+fn request_span(request: &axum::http::Request<Body>) -> tracing::Span {
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or("unknown", |p| p.as_str());
+    let addr = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(a)| a.ip().to_string())
+        .unwrap_or_default();
+    tracing::info_span!(
+        "request",
+        method = %request.method(),
+        route = %route,
+        addr = %addr,
+        device = tracing::field::Empty,
+    )
+}
+
 /// The hub's routes. Serve with `into_make_service_with_connect_info::<SocketAddr>()`.
 pub fn router(hub: Hub) -> Router {
     let state = AppState {
@@ -423,7 +449,7 @@ pub fn router(hub: Hub) -> Router {
             )
         })
         .layer(DefaultBodyLimit::disable())
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .with_state(state)
 }
 
