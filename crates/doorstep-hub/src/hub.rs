@@ -32,6 +32,9 @@ pub const INVITE_HOURS: u32 = 24;
 pub const MAX_INVITE_HOURS: u32 = 168;
 /// A device token expires this long after its last use (every request renews it).
 pub const TOKEN_DAYS: i64 = 30;
+/// ...and this long after the device joined, however often it is used: a lost phone's token
+/// dies even if someone keeps using it. The device then joins again with a new invite.
+pub const TOKEN_MAX_DAYS: i64 = 120;
 /// A document is saved whole once this many changes follow its snapshot.
 const COMPACT_AFTER: u64 = 500;
 /// Crockford's base32: no I, L, O or U to misread.
@@ -39,11 +42,14 @@ const CODE_ALPHABET: &[u8] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 /// Invite code length: 10 symbols, 50 bits.
 const CODE_LEN: usize = 10;
 
-fn sha256_hex(text: &str) -> String {
-    Sha256::digest(text.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// How hubs before keyed hashes stored codes and tokens: kept only to recognise those and
+/// re-key them on use.
+fn legacy_hash(text: &str) -> String {
+    hex(&Sha256::digest(text.as_bytes()))
 }
 
 fn random_bytes<const N: usize>() -> Result<[u8; N], HubError> {
@@ -78,6 +84,9 @@ fn new_code() -> Result<String, HubError> {
 /// The hub: its storage and the documents it has loaded.
 pub struct Hub {
     storage: Box<dyn HubStorage>,
+    /// The key codes and tokens are hashed with (HMAC-SHA256): a copy of the hub's database
+    /// alone does not let anyone test guesses of codes or tokens against it.
+    secret: Vec<u8>,
     ward_id: Id,
     actor: ActorId,
     docs: HashMap<DocId, AutoCommit>,
@@ -188,14 +197,29 @@ impl Hub {
         })
     }
 
-    pub fn with_storage(storage: Box<dyn HubStorage>) -> Result<Hub, HubError> {
+    pub fn with_storage(mut storage: Box<dyn HubStorage>) -> Result<Hub, HubError> {
         let (ward_id, _) = storage.ward()?.ok_or(HubError::NoWard)?;
+        let secret = storage.secret(random_bytes()?)?;
         Ok(Hub {
             storage,
+            secret,
             ward_id,
             actor: ActorId::from(new_id().as_bytes()),
             docs: HashMap::new(),
         })
+    }
+
+    /// A code's or token's keyed hash, as stored.
+    fn keyed_hash(&self, text: &str) -> Result<String, HubError> {
+        use hmac::{Hmac, Mac};
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.secret).map_err(|_| {
+            HubError::Storage(StorageError::Corrupt {
+                what: "hub secret",
+                value: "(not shown)".into(),
+            })
+        })?;
+        mac.update(text.as_bytes());
+        Ok(hex(&mac.finalize().into_bytes()))
     }
 
     /// Loads every document of the ward into memory, and says how many. A serving hub does
@@ -313,7 +337,7 @@ impl Hub {
         let code = new_code()?;
         let expires_at = now + Duration::hours(i64::from(hours));
         self.storage.add_invite(
-            &sha256_hex(&normalize_code(&code)),
+            &self.keyed_hash(&normalize_code(&code))?,
             &InviteRecord {
                 role: request.role,
                 name: request.name.trim().to_string(),
@@ -339,22 +363,24 @@ impl Hub {
             base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random_bytes::<32>()?)
         );
         let expires = now + Duration::days(TOKEN_DAYS);
-        let device = self
-            .storage
-            .redeem_invite(
-                &sha256_hex(&normalize_code(code)),
-                now,
-                new_id(),
-                &sha256_hex(&token),
-                expires,
-            )?
-            .ok_or_else(|| {
-                HubError::refused(
-                    Status::Unauthorized,
-                    ErrorCode::InviteCodeInvalid,
-                    "invite code not valid: wrong, already used or expired",
-                )
-            })?;
+        let code = normalize_code(code);
+        let token_hash = self.keyed_hash(&token)?;
+        let mut device = None;
+        for code_hash in [self.keyed_hash(&code)?, legacy_hash(&code)] {
+            device = self
+                .storage
+                .redeem_invite(&code_hash, now, new_id(), &token_hash, expires)?;
+            if device.is_some() {
+                break;
+            }
+        }
+        let device = device.ok_or_else(|| {
+            HubError::refused(
+                Status::Unauthorized,
+                ErrorCode::InviteCodeInvalid,
+                "invite code not valid: wrong, already used or expired",
+            )
+        })?;
         let (ward, groups, points) = self.ward()?;
         let ward_document = self.doc(DocId::Ward(ward.id))?.save();
         let named = |ids: &[Id], all: &[(Id, String)]| -> Vec<Named> {
@@ -388,16 +414,25 @@ impl Hub {
         token: &str,
         now: DateTime<Utc>,
     ) -> Result<DeviceRecord, HubError> {
-        let device = self
-            .storage
-            .device_by_token(&sha256_hex(token))?
-            .ok_or_else(|| {
-                HubError::refused(
-                    Status::Unauthorized,
-                    ErrorCode::TokenUnknown,
-                    "unknown device token",
-                )
-            })?;
+        let keyed = self.keyed_hash(token)?;
+        let device = match self.storage.device_by_token(&keyed)? {
+            Some(device) => Some(device),
+            None => {
+                // A token issued before keyed hashes: re-keyed on its first use.
+                let legacy = self.storage.device_by_token(&legacy_hash(token))?;
+                if let Some(device) = &legacy {
+                    self.storage.rekey_token(device.id, &keyed)?;
+                }
+                legacy
+            }
+        };
+        let device = device.ok_or_else(|| {
+            HubError::refused(
+                Status::Unauthorized,
+                ErrorCode::TokenUnknown,
+                "unknown device token",
+            )
+        })?;
         if device.revoked_at.is_some() {
             return Err(HubError::refused(
                 Status::Unauthorized,
@@ -405,7 +440,9 @@ impl Hub {
                 "this device was revoked by the coordinator",
             ));
         }
-        if device.token_expires_at <= now {
+        if device.token_expires_at <= now
+            || device.joined_at + Duration::days(TOKEN_MAX_DAYS) <= now
+        {
             return Err(HubError::refused(
                 Status::Unauthorized,
                 ErrorCode::TokenExpired,
@@ -635,5 +672,95 @@ fn refuse_existing(storage: &SqliteStorage, dir: &Path) -> Result<(), HubError> 
             format!("{} already holds the hub of ward {name:?}", dir.display()),
         )),
         None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hub() -> (tempfile::TempDir, Hub) {
+        let dir = tempfile::tempdir().unwrap();
+        Hub::init(dir.path(), "Phường Thử", &["Tổ 1".into()]).unwrap();
+        let hub = Hub::open(dir.path()).unwrap();
+        (dir, hub)
+    }
+
+    fn invite(hub: &mut Hub, now: DateTime<Utc>) -> String {
+        let request = InviteRequest {
+            role: Role::Coordinator,
+            name: "Chị Hà".into(),
+            groups: vec![],
+            point: None,
+            expires_hours: None,
+        };
+        hub.invite(&request, now).unwrap().code
+    }
+
+    /// Codes and tokens are stored as HMACs under the hub's secret, not as plain hashes that
+    /// a copy of the database would let anyone test guesses against.
+    #[test]
+    fn codes_and_tokens_are_stored_keyed() {
+        let (dir, mut hub) = hub();
+        let now = Utc::now();
+        let code = invite(&mut hub, now);
+        let joined = hub.join(&code, now).unwrap();
+        let db = rusqlite::Connection::open(dir.path().join("hub.sqlite")).unwrap();
+        let stored: String = db
+            .query_row("SELECT token_hash FROM devices", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(stored, hub.keyed_hash(&joined.token).unwrap());
+        assert_ne!(stored, legacy_hash(&joined.token));
+        let code_hash: String = db
+            .query_row("SELECT code_hash FROM invites", [], |r| r.get(0))
+            .unwrap();
+        assert_ne!(code_hash, legacy_hash(&normalize_code(&code)));
+        // Another hub's secret makes other hashes of the same token.
+        let (_, other) = self::hub();
+        assert_ne!(other.keyed_hash(&joined.token).unwrap(), stored);
+    }
+
+    /// A token stored by a hub from before keyed hashes still works once, and is re-keyed.
+    #[test]
+    fn a_token_from_before_keyed_hashes_is_rekeyed_on_use() {
+        let (_dir, mut hub) = hub();
+        let now = Utc::now();
+        let code = invite(&mut hub, now);
+        let token = "dst_from_an_older_hub";
+        let device = hub
+            .storage
+            .redeem_invite(
+                &hub.keyed_hash(&normalize_code(&code)).unwrap(),
+                now,
+                new_id(),
+                &legacy_hash(token),
+                now + Duration::days(TOKEN_DAYS),
+            )
+            .unwrap()
+            .unwrap();
+        assert_eq!(hub.authenticate(token, now).unwrap().id, device.id);
+        let rekeyed = hub
+            .storage
+            .device_by_token(&hub.keyed_hash(token).unwrap())
+            .unwrap();
+        assert_eq!(rekeyed.map(|d| d.id), Some(device.id));
+    }
+
+    /// However often a token is used, it dies TOKEN_MAX_DAYS after the device joined.
+    #[test]
+    fn a_token_has_an_absolute_lifetime() {
+        let (_dir, mut hub) = hub();
+        let joined_at = Utc::now();
+        let code = invite(&mut hub, joined_at);
+        let token = hub.join(&code, joined_at).unwrap().token;
+        // Used every 29 days: the sliding expiry never runs out...
+        let mut day = joined_at + Duration::days(TOKEN_DAYS - 1);
+        while day < joined_at + Duration::days(TOKEN_MAX_DAYS) {
+            assert!(hub.authenticate(&token, day).is_ok(), "day {day}");
+            day += Duration::days(TOKEN_DAYS - 1);
+        }
+        let late = joined_at + Duration::days(TOKEN_MAX_DAYS);
+        let refused = hub.authenticate(&token, late).map_err(|e| e.code());
+        assert_eq!(refused.err(), Some(ErrorCode::TokenExpired));
     }
 }

@@ -480,6 +480,35 @@ impl HubStorage for SqliteStorage {
             .optional()?)
     }
 
+    fn rekey_token(&mut self, id: Id, token_hash: &str) -> StorageResult<()> {
+        self.conn
+            .prepare_cached("UPDATE devices SET token_hash = ?2 WHERE id = ?1")?
+            .execute(params![id.to_string(), token_hash])?;
+        Ok(())
+    }
+
+    fn secret(&mut self, fresh: [u8; 32]) -> StorageResult<Vec<u8>> {
+        let hex: String = fresh.iter().map(|b| format!("{b:02x}")).collect();
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "INSERT OR IGNORE INTO meta (key, value) VALUES ('secret', ?1)",
+            [&hex],
+        )?;
+        let stored: String =
+            tx.query_row("SELECT value FROM meta WHERE key = 'secret'", [], |r| {
+                r.get(0)
+            })?;
+        tx.commit()?;
+        (0..stored.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(stored.get(i..i + 2).unwrap_or("zz"), 16))
+            .collect::<Result<Vec<u8>, _>>()
+            .map_err(|_| StorageError::Corrupt {
+                what: "hub secret",
+                value: "(not shown)".into(),
+            })
+    }
+
     fn touch_device(
         &mut self,
         id: Id,

@@ -134,6 +134,11 @@ pub trait HubStorage: Send {
         token_expires_at: DateTime<Utc>,
     ) -> StorageResult<Option<DeviceRecord>>;
     fn device_by_token(&self, token_hash: &str) -> StorageResult<Option<DeviceRecord>>;
+    /// Stores a device's token under another hash (a hub moving to keyed hashes).
+    fn rekey_token(&mut self, id: Id, token_hash: &str) -> StorageResult<()>;
+    /// The hub's secret key for hashing codes and tokens: the one stored, or `fresh` stored
+    /// now when there is none yet.
+    fn secret(&mut self, fresh: [u8; 32]) -> StorageResult<Vec<u8>>;
     /// Records that a device was seen and extends its token.
     fn touch_device(
         &mut self,
