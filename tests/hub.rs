@@ -4,15 +4,13 @@
 
 mod support;
 
-use std::time::Duration;
-
 use chrono::Utc;
 use doorstep_domain::{HouseholdDraft, Role};
 use doorstep_proto::api::InviteRequest;
 use doorstep_proto::wire::{self, Push, SyncRequest};
 use doorstep_store::Store;
 use serde_json::Value;
-use support::{post, sync_body, token, Device, HubProcess};
+use support::{post, sync_body, test_client, token, Device, HubProcess};
 
 fn ids(v: &Value) -> Vec<String> {
     let mut ids: Vec<String> = v
@@ -196,7 +194,9 @@ fn unsynced_work_survives_rejoining_and_a_hub_of_another_ward_is_refused() {
     assert!(before >= 2, "outbox {before}");
     // A new invite on the same database: nothing local is lost, the outbox is unchanged.
     let code = w.hub.invite("volunteer", "Lan (máy mới)", &["Tổ A"], None);
-    w.a1.json(&["join", "--hub", &w.hub.url, "--code", &code]);
+    w.a1.json(&[
+        "join", "--hub", &w.hub.url, "--code", &code, "--pin", &w.hub.pin,
+    ]);
     assert_eq!(w.a1.json(&["status"])["outbox"].as_u64().unwrap(), before);
     assert!(ids(&w.a1.json(&["household", "list"])).contains(&house));
     w.a1.sync();
@@ -206,7 +206,9 @@ fn unsynced_work_survives_rejoining_and_a_hub_of_another_ward_is_refused() {
 
     let other = HubProcess::start(&["Tổ 1"]);
     let code = other.invite("volunteer", "Lan", &["Tổ 1"], None);
-    let (_, msg) = w.a1.fails(&["join", "--hub", &other.url, "--code", &code]);
+    let (_, msg) = w.a1.fails(&[
+        "join", "--hub", &other.url, "--code", &code, "--pin", &other.pin,
+    ]);
     assert!(msg.contains("ward"), "{msg}");
     assert!(ids(&w.a1.json(&["household", "list"])).contains(&house));
 }
@@ -298,14 +300,26 @@ fn bad_codes_tokens_and_bodies_are_refused_and_change_nothing() {
 
     // Invite codes: wrong, reused, expired.
     let d = Device::new();
-    let (_, msg) = d.fails(&["join", "--hub", &w.hub.url, "--code", "AAAAA-BBBBB"]);
+    let (_, msg) = d.fails(&[
+        "join",
+        "--hub",
+        &w.hub.url,
+        "--code",
+        "AAAAA-BBBBB",
+        "--pin",
+        &w.hub.pin,
+    ]);
     assert!(
         msg.contains("401") && msg.contains("invite code not valid"),
         "{msg}"
     );
     let code = w.hub.invite("volunteer", "Lan", &["Tổ A"], None);
-    d.json(&["join", "--hub", &w.hub.url, "--code", &code]);
-    let (_, msg) = Device::new().fails(&["join", "--hub", &w.hub.url, "--code", &code]);
+    d.json(&[
+        "join", "--hub", &w.hub.url, "--code", &code, "--pin", &w.hub.pin,
+    ]);
+    let (_, msg) = Device::new().fails(&[
+        "join", "--hub", &w.hub.url, "--code", &code, "--pin", &w.hub.pin,
+    ]);
     assert!(msg.contains("invite code not valid"), "{msg}");
     let mut admin = doorstep_hub::Hub::open(&w.hub.data()).unwrap();
     let expired = admin
@@ -320,12 +334,22 @@ fn bad_codes_tokens_and_bodies_are_refused_and_change_nothing() {
             Utc::now() - chrono::Duration::hours(2),
         )
         .unwrap();
-    let (_, msg) = Device::new().fails(&["join", "--hub", &w.hub.url, "--code", &expired.code]);
+    let (_, msg) = Device::new().fails(&[
+        "join",
+        "--hub",
+        &w.hub.url,
+        "--code",
+        &expired.code,
+        "--pin",
+        &w.hub.pin,
+    ]);
     assert!(msg.contains("invite code not valid"), "{msg}");
     // Codes are typed by people: case, spaces and dashes do not matter.
     let code = w.hub.invite("volunteer", "Hoa", &["Tổ B"], None);
     let sloppy = code.to_lowercase().replace('-', " ");
-    Device::new().json(&["join", "--hub", &w.hub.url, "--code", &sloppy]);
+    Device::new().json(&[
+        "join", "--hub", &w.hub.url, "--code", &sloppy, "--pin", &w.hub.pin,
+    ]);
 
     // Tokens: forged, missing, revoked.
     let empty = sync_body(vec![]);
@@ -446,7 +470,15 @@ fn failed_invite_codes_are_rate_limited() {
     let d = Device::new();
     let mut statuses = Vec::new();
     for _ in 0..12 {
-        let (_, msg) = d.fails(&["join", "--hub", &hub.url, "--code", "ZZZZZ-ZZZZZ"]);
+        let (_, msg) = d.fails(&[
+            "join",
+            "--hub",
+            &hub.url,
+            "--code",
+            "ZZZZZ-ZZZZZ",
+            "--pin",
+            &hub.pin,
+        ]);
         statuses.push(if msg.contains("429") {
             429
         } else if msg.contains("401") {
@@ -459,7 +491,9 @@ fn failed_invite_codes_are_rate_limited() {
     assert_eq!(&statuses[10..], &[429, 429]);
     // Even a good code waits out the window from that address.
     let code = hub.invite("volunteer", "Lan", &["Tổ 1"], None);
-    let (_, msg) = d.fails(&["join", "--hub", &hub.url, "--code", &code]);
+    let (_, msg) = d.fails(&[
+        "join", "--hub", &hub.url, "--code", &code, "--pin", &hub.pin,
+    ]);
     assert!(msg.contains("too many failed attempts"), "{msg}");
 }
 
@@ -471,10 +505,7 @@ fn the_hub_describes_every_endpoint_and_answers_health() {
         .build()
         .unwrap();
     let (health, spec) = rt.block_on(async {
-        let c = reqwest::Client::builder()
-            .timeout(Duration::from_secs(5))
-            .build()
-            .unwrap();
+        let c = test_client();
         let h = c
             .get(format!("{}/health", hub.url))
             .send()
@@ -515,7 +546,7 @@ fn every_status_a_route_answers_is_in_its_openapi_description() {
         .enable_all()
         .build()
         .unwrap();
-    let client = reqwest::Client::new();
+    let client = test_client();
     let send = |method: &str, path: &str, token: Option<&str>, body: Vec<u8>| -> (u16, Value) {
         rt.block_on(async {
             let url = format!("{}{path}", w.hub.url);
@@ -694,7 +725,9 @@ fn the_hub_logs_refusals_with_their_context_and_no_personal_data() {
     let hub = HubProcess::start(&["Tổ A"]);
     let code = hub.invite("volunteer", "Lan", &["Tổ A"], None);
     let lan = Device::new();
-    lan.json(&["join", "--hub", &hub.url, "--code", &code]);
+    lan.json(&[
+        "join", "--hub", &hub.url, "--code", &code, "--pin", &hub.pin,
+    ]);
     let household = lan.json(&[
         "household",
         "add",
@@ -776,13 +809,10 @@ fn a_coordinator_device_invites_lists_and_the_admin_revokes() {
     assert!(invite["code"].as_str().unwrap().len() >= 10);
     assert!(invite["expires_at"].as_str().is_some());
     let student = Device::new();
-    let joined = student.json(&[
-        "join",
-        "--hub",
-        &w.hub.url,
-        "--code",
-        invite["code"].as_str().unwrap(),
-    ]);
+    // The coordinator's invite carries the join link (hub, code, pin) a QR code would.
+    let link = invite["link"].as_str().unwrap();
+    assert!(link.contains(&format!("pin={}", w.hub.pin)), "{link}");
+    let joined = student.json(&["join", "--link", link]);
     assert_eq!(joined["role"], "student");
     assert_eq!(joined["points"][0], "Điểm chợ");
     student.sync();

@@ -54,7 +54,8 @@ class Hub:
             args += ["--group", g]
         cli(*args)
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"https://127.0.0.1:{self.port}"
+        self.pin = ""  # the hub's key pin, learnt from its first invite
         self.proc = None
         self.start()
 
@@ -64,7 +65,7 @@ class Hub:
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
         )
         line = self.proc.stdout.readline()
-        assert line.startswith("listening on"), line
+        assert line.startswith("listening on https://"), line
 
     def stop(self) -> None:
         if self.proc:
@@ -78,7 +79,9 @@ class Hub:
             args += ["--group", group]
         if point:
             args += ["--point", point]
-        return cli(*args)["code"]
+        invite = cli(*args)
+        self.pin = invite["pin"]
+        return invite["code"]
 
 
 class AppInstance:

@@ -12,7 +12,7 @@ def joined_device(data: Path, hub, role: str, name: str, group=None, point=None)
     data.mkdir(parents=True, exist_ok=True)
     db = data / "device.sqlite"
     code = hub.invite(role, name, group, point)
-    cli("--db", str(db), "join", "--hub", hub.url, "--code", code)
+    cli("--db", str(db), "join", "--hub", hub.url, "--code", code, "--pin", hub.pin)
     cli("--db", str(db), "sync")
     return db
 
@@ -30,6 +30,7 @@ def test_joining_with_an_invite_code_opens_the_walk_list(tmp, hubs, apps):
     app.shot("first-run")
     app.find("hub-url").send_keys(hub.url)
     app.find("invite-code").send_keys(code.lower())
+    app.find("hub-pin").send_keys(hub.pin)
     app.click("join")
     app.wait("walk-list")
     app.wait_text("count", lambda t: "3" in t)

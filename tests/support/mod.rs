@@ -118,6 +118,8 @@ impl Device {
 pub struct HubProcess {
     pub dir: TempDir,
     pub url: String,
+    /// The pin of the hub's certificate key, which devices join with.
+    pub pin: String,
     pub port: u16,
     child: Option<std::process::Child>,
 }
@@ -140,9 +142,11 @@ impl HubProcess {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
+        let pin = doorstep_hub::HubTls::ensure(&data).expect("hub TLS").pin;
         let mut hub = HubProcess {
             dir,
             url: String::new(),
+            pin,
             port: 0,
             child: None,
         };
@@ -264,7 +268,9 @@ impl Device {
     pub fn joined(hub: &HubProcess, role: &str, name: &str, groups: &[&str]) -> Self {
         let d = Self::new();
         let code = hub.invite(role, name, groups, None);
-        d.json(&["join", "--hub", &hub.url, "--code", &code]);
+        d.json(&[
+            "join", "--hub", &hub.url, "--code", &code, "--pin", &hub.pin,
+        ]);
         d.json(&["sync"]);
         d
     }
@@ -287,7 +293,7 @@ pub fn post(url: &str, token: Option<&str>, body: Vec<u8>) -> (u16, Value) {
         .build()
         .unwrap();
     rt.block_on(async {
-        let mut r = reqwest::Client::new()
+        let mut r = test_client()
             .post(url)
             .header("content-type", doorstep_proto::wire::CONTENT_TYPE)
             .body(body);
@@ -312,4 +318,67 @@ pub fn token(d: &Device) -> String {
         .unwrap()
         .unwrap()
         .token
+}
+
+/// An HTTPS client for tests that talk to their own hub on loopback: it accepts the hub's
+/// self-signed certificate without a pin (what pins are for is tested in `tls.rs`), and still
+/// checks the handshake's signatures.
+pub fn test_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .use_preconfigured_tls(any_certificate())
+        .timeout(std::time::Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+/// A TLS client configuration that accepts any certificate (see `test_client`).
+pub fn any_certificate() -> rustls::ClientConfig {
+    use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+    use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+    use std::sync::Arc;
+
+    #[derive(Debug)]
+    struct AnyCertificate(Arc<rustls::crypto::CryptoProvider>);
+
+    impl ServerCertVerifier for AnyCertificate {
+        fn verify_server_cert(
+            &self,
+            _: &CertificateDer<'_>,
+            _: &[CertificateDer<'_>],
+            _: &ServerName<'_>,
+            _: &[u8],
+            _: UnixTime,
+        ) -> Result<ServerCertVerified, rustls::Error> {
+            Ok(ServerCertVerified::assertion())
+        }
+        fn verify_tls12_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &rustls::DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            let algorithms = &self.0.signature_verification_algorithms;
+            rustls::crypto::verify_tls12_signature(message, cert, dss, algorithms)
+        }
+        fn verify_tls13_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &rustls::DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            let algorithms = &self.0.signature_verification_algorithms;
+            rustls::crypto::verify_tls13_signature(message, cert, dss, algorithms)
+        }
+        fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+            self.0.signature_verification_algorithms.supported_schemes()
+        }
+    }
+
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
+        .with_no_client_auth()
 }

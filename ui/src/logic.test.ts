@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { filterRows, fold, noPriority, parseJoinInput, percent, virtualWindow, withAlleyHeadings, type WalkRow } from './logic'
+import { filterRows, fold, noPriority, percent, virtualWindow, withAlleyHeadings, type WalkRow } from './logic'
 
 function row(alley: string, number: string, extra: Partial<WalkRow> = {}): WalkRow {
   return {
@@ -46,11 +46,6 @@ describe('virtual list', () => {
 })
 
 describe('joining', () => {
-  it('reads a pasted join link or a typed code', () => {
-    expect(parseJoinInput('', 'doorstep://join?hub=http://10.0.0.2:7300&code=K7P2Q-9XMTR')).toEqual({ hub: 'http://10.0.0.2:7300', code: 'K7P2Q-9XMTR' })
-    expect(parseJoinInput(' http://h:1 ', ' abcde-fghjk ')).toEqual({ hub: 'http://h:1', code: 'abcde-fghjk' })
-  })
-
   it('rounds percentages to one decimal and survives empty wards', () => {
     expect(percent(1, 3)).toBe(33.3)
     expect(percent(0, 0)).toBe(0)

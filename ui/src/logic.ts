@@ -1,5 +1,6 @@
 // The UI's own logic, kept pure so Vitest can check it without a window: walk-list
-// filtering and grouping, the virtual list's window, join-link parsing, small formatters.
+// filtering and grouping, the virtual list's window, small formatters. (A pasted join link is
+// read by Rust, where the CLI reads it too.)
 
 import type { AgeBand, AssistResult, Internet, Outcome, PriorityFlags, Role, Service, WalkRow } from './bindings'
 
@@ -75,16 +76,6 @@ export function virtualWindow(scrollTop: number, viewport: number, rowHeight: nu
   const first = Math.floor(Math.max(0, scrollTop) / rowHeight)
   const visible = Math.ceil(viewport / rowHeight)
   return { start: Math.max(0, first - overscan), end: Math.min(count, first + visible + overscan) }
-}
-
-/** A pasted join link (doorstep://join?hub=...&code=...) or a typed code. */
-export function parseJoinInput(hub: string, code: string): { hub: string; code: string } {
-  const text = code.trim()
-  if (text.startsWith('doorstep://join?')) {
-    const params = new URLSearchParams(text.slice('doorstep://join?'.length))
-    return { hub: params.get('hub') ?? hub.trim(), code: params.get('code') ?? '' }
-  }
-  return { hub: hub.trim(), code: text }
 }
 
 export function todayIso(now: Date = new Date()): string {

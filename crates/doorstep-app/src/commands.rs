@@ -11,7 +11,7 @@ macro_rules! for_each_command {
     ($then:ident) => {
         $then! {
             overview() -> Overview;
-            join(hub_url: String, code: String) -> Overview;
+            join(hub_url: String, code: String, pin: Option<String>) -> Overview;
             try_demo() -> Overview;
             status() -> SyncStatus;
             sync() -> SyncReport;

@@ -4,38 +4,58 @@
 
 use chrono::Utc;
 use doorstep_domain::Id;
-use doorstep_hub::Hub;
+use doorstep_hub::{Hub, HubTls};
 use doorstep_proto::api::{DeviceInfo, InviteRequest};
+use doorstep_proto::pin::JoinLink;
+use doorstep_store::DeviceIdentity;
 use doorstep_sync::HubClient;
 
 use crate::{App, InviteView, Overview, Result};
 
 impl App {
-    /// First run: join a ward's hub with an invite code (typed, or a pasted join link).
-    pub async fn join(&self, hub_url: String, code: String) -> Result<Overview> {
-        let (hub_url, code) = match parse_join_link(&code) {
-            Some((hub, code)) => (hub, code),
-            None => (hub_url.trim().to_string(), code.trim().to_string()),
-        };
-        doorstep_sync::join_shared(&self.store, &hub_url, &code).await?;
+    /// First run: join a ward's hub with an invite code and the hub's pin (typed), or with a
+    /// pasted or scanned join link in place of the code.
+    pub async fn join(
+        &self,
+        hub_url: String,
+        code: String,
+        pin: Option<String>,
+    ) -> Result<Overview> {
+        let link = JoinLink::parse(&code).unwrap_or(JoinLink {
+            hub: hub_url.trim().to_string(),
+            code: code.trim().to_string(),
+            pin: pin.map(|p| p.trim().to_string()).filter(|p| !p.is_empty()),
+        });
+        doorstep_sync::join_shared(&self.store, &link.hub, &link.code, link.pin.as_deref()).await?;
         doorstep_sync::sync_shared(&self.store, None).await?;
         self.overview().await
     }
 
-    /// An invite through the hub this device hosts, or through its hub's API.
+    /// An invite through the hub this device hosts, or through its hub's API, with the join
+    /// link (hub address, code, pin) and its QR code.
     pub async fn invite(&self, request: InviteRequest) -> Result<InviteView> {
-        let (invite, hub_url) = if self.has_hub() {
+        let link = if self.has_hub() {
             let invite = Hub::open(&self.hub_dir())?.invite(&request, Utc::now())?;
-            let url = self.hosted.lock().await.as_ref().map(|h| h.url.clone());
-            (invite, url)
+            let hub = self.hosted.lock().await.as_ref().map(|h| h.url.clone());
+            let pin = HubTls::ensure(&self.hub_dir())
+                .map_err(doorstep_hub::HubError::from)?
+                .pin;
+            (invite, hub.unwrap_or_default(), Some(pin))
         } else {
             let identity = self.identity().await?;
-            let invite = HubClient::new(&identity.hub_url)?
+            let invite = self
+                .client(&identity)?
                 .invite(&identity.token, &request)
                 .await?;
-            (invite, Some(identity.hub_url))
+            (invite, identity.hub_url, identity.pin)
         };
-        let link = join_link(hub_url.as_deref().unwrap_or(""), &invite.code);
+        let (invite, hub, pin) = link;
+        let link = JoinLink {
+            hub,
+            code: invite.code.clone(),
+            pin,
+        }
+        .to_link();
         let qr_svg = qr_svg(&link)?;
         Ok(InviteView {
             invite,
@@ -44,14 +64,17 @@ impl App {
         })
     }
 
+    /// A client for the hub this device joined, trusting its pinned key.
+    fn client(&self, identity: &DeviceIdentity) -> Result<HubClient> {
+        Ok(HubClient::new(&identity.hub_url, identity.pin.as_deref())?)
+    }
+
     pub async fn devices(&self) -> Result<Vec<DeviceInfo>> {
         if self.has_hub() {
             return Ok(Hub::open(&self.hub_dir())?.devices()?);
         }
         let identity = self.identity().await?;
-        Ok(HubClient::new(&identity.hub_url)?
-            .devices(&identity.token)
-            .await?)
+        Ok(self.client(&identity)?.devices(&identity.token).await?)
     }
 
     pub async fn revoke(&self, device: Id) -> Result<Vec<DeviceInfo>> {
@@ -59,32 +82,12 @@ impl App {
             Hub::open(&self.hub_dir())?.revoke(device, Utc::now())?;
         } else {
             let identity = self.identity().await?;
-            HubClient::new(&identity.hub_url)?
+            self.client(&identity)?
                 .revoke(&identity.token, device)
                 .await?;
         }
         self.devices().await
     }
-}
-
-/// The link a QR code carries: the hub and the code, for a device's first run.
-pub fn join_link(hub_url: &str, code: &str) -> String {
-    format!("doorstep://join?hub={hub_url}&code={code}")
-}
-
-/// Reads a pasted join link back into (hub, code).
-pub fn parse_join_link(text: &str) -> Option<(String, String)> {
-    let query = text.trim().strip_prefix("doorstep://join?")?;
-    let mut hub = None;
-    let mut code = None;
-    for pair in query.split('&') {
-        match pair.split_once('=') {
-            Some(("hub", v)) => hub = Some(v.to_string()),
-            Some(("code", v)) => code = Some(v.to_string()),
-            _ => {}
-        }
-    }
-    Some((hub?, code?))
 }
 
 fn qr_svg(text: &str) -> Result<String> {
@@ -100,14 +103,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn join_links_round_trip() -> Result<()> {
-        let link = join_link("http://192.168.1.10:7300", "K7P2Q-9XMTR");
-        assert_eq!(
-            parse_join_link(&link),
-            Some(("http://192.168.1.10:7300".into(), "K7P2Q-9XMTR".into()))
-        );
-        assert_eq!(parse_join_link("K7P2Q-9XMTR"), None);
-        assert!(qr_svg(&link)?.starts_with("<?xml"));
+    fn a_join_link_draws_as_a_qr_code() -> Result<()> {
+        let link = JoinLink {
+            hub: "https://192.168.1.10:7300".into(),
+            code: "K7P2Q-9XMTR".into(),
+            pin: Some("n4bQgYhMfWWaL-qgxVrQFaO_TxsrC4Is0V1sFbDwCgg".into()),
+        };
+        assert!(qr_svg(&link.to_link())?.starts_with("<?xml"));
         Ok(())
     }
 }

@@ -61,7 +61,8 @@ impl App {
             .await
             .map_err(listen_failed)?;
         let addr = listener.local_addr().map_err(listen_failed)?;
-        let url = format!("http://{addr}");
+        // The LAN address devices reach it at (never 0.0.0.0), for invite links.
+        let url = format!("https://{}", doorstep_hub::advertised_addr(addr));
         let dir = self.hub_dir();
         Hub::open(&dir)?;
         let task = tokio::spawn(async move {
@@ -125,6 +126,9 @@ impl App {
             },
             Utc::now(),
         )?;
-        self.join(url, invite.code).await
+        let pin = doorstep_hub::HubTls::ensure(&self.hub_dir())
+            .map_err(doorstep_hub::HubError::from)?
+            .pin;
+        self.join(url, invite.code, Some(pin)).await
     }
 }

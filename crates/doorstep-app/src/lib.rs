@@ -31,7 +31,6 @@ use doorstep_store::Store;
 use tokio::sync::Mutex;
 
 pub use dashboard::needs_point;
-pub use enrolment::{join_link, parse_join_link};
 pub use error::{AppError, Result};
 pub use export::ExportFormat;
 pub use hosting::Hosting;

@@ -132,6 +132,7 @@ async fn a_visit_is_recorded_while_a_sync_waits_on_a_silent_hub() {
         store
             .set_identity(&DeviceIdentity {
                 hub_url: silent_url,
+                pin: None,
                 device_id: new_id(),
                 name: "Lan".into(),
                 token: "dst_test".into(),

@@ -102,6 +102,8 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
 struct HubProcess {
     child: Child,
     url: String,
+    /// The pin of the hub's certificate key: devices join over HTTPS, as in the field.
+    pin: String,
     dir: PathBuf,
     /// From spawning the process to the hub listening, its documents loaded.
     start_seconds: f64,
@@ -126,6 +128,7 @@ impl HubProcess {
         Ok(HubProcess {
             child,
             url,
+            pin: doorstep_hub::HubTls::ensure(dir)?.pin,
             dir: dir.to_path_buf(),
             start_seconds: started.elapsed().as_secs_f64(),
         })
@@ -230,7 +233,7 @@ async fn measure_ward(
     let db = dir.path().join("coordinator.sqlite");
     let mut store = Store::open(&db)?;
     let code = hub.invite(Role::Coordinator, vec![])?;
-    doorstep_sync::join(&mut store, &hub.url, &code).await?;
+    doorstep_sync::join(&mut store, &hub.url, &code, Some(&hub.pin)).await?;
     let t = Instant::now();
     let first = doorstep_sync::sync(&mut store, None).await?;
     let first_s = t.elapsed().as_secs_f64();
@@ -423,7 +426,7 @@ async fn measure_hub(
         let mut store = Store::open(&dir.path().join(format!("device-{i}.sqlite")))?;
         let group = group_names[i as usize % group_names.len()].clone();
         let code = hub.invite(Role::Volunteer, vec![group])?;
-        doorstep_sync::join(&mut store, &hub.url, &code).await?;
+        doorstep_sync::join(&mut store, &hub.url, &code, Some(&hub.pin)).await?;
         doorstep_sync::sync(&mut store, None).await?;
         for _ in 0..per_device {
             one_visit(&mut store)?;
@@ -599,7 +602,7 @@ fn main() -> Result<()> {
         return runtime.block_on(async {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
             doorstep_hub::serve(dir, listener, |addr| {
-                println!("listening on http://{addr}");
+                println!("listening on https://{addr}");
                 use std::io::Write;
                 let _ = std::io::stdout().flush();
             })

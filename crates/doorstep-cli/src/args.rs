@@ -68,13 +68,19 @@ pub enum Command {
     /// Run and administer a ward hub (works while the hub serves).
     #[command(subcommand)]
     Hub(HubCommand),
-    /// Join a ward hub with an invite code.
+    /// Join a ward hub: with the invite's link, or its hub address, code and pin.
     Join {
-        /// The hub's address, e.g. http://192.168.1.10:7300
+        /// The join link, doorstep://join?hub=https://HOST:PORT&code=CODE&pin=PIN
+        #[arg(long, conflicts_with_all = ["hub", "code", "pin"])]
+        link: Option<String>,
+        /// The hub's address, e.g. https://192.168.1.10:7300
+        #[arg(long, required_unless_present = "link")]
+        hub: Option<String>,
+        #[arg(long, required_unless_present = "link")]
+        code: Option<String>,
+        /// The pin of the hub's certificate key, from the invite (needed for https).
         #[arg(long)]
-        hub: String,
-        #[arg(long)]
-        code: String,
+        pin: Option<String>,
     },
     /// Sync with the hub: send what it lacks, receive what changed.
     Sync {
@@ -131,6 +137,9 @@ pub enum HubCommand {
     Invite {
         #[arg(long)]
         data: PathBuf,
+        /// The hub's address for the join link (default: where it last served).
+        #[arg(long)]
+        url: Option<String>,
         #[command(flatten)]
         invite: InviteArgs,
     },

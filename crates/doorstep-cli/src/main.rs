@@ -17,6 +17,7 @@ use chrono::{SubsecRound, Utc};
 use clap::Parser;
 use doorstep_domain::demo::{generate, DemoSpec};
 use doorstep_domain::*;
+use doorstep_proto::pin::JoinLink;
 use doorstep_store::Store;
 
 use args::*;
@@ -170,8 +171,27 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let now = Utc::now().trunc_subsecs(3);
     match command {
         Command::Hub(_) => unreachable!("handled above"),
-        Command::Join { hub, code } => {
-            let identity = runtime()?.block_on(doorstep_sync::join(&mut store, &hub, &code))?;
+        Command::Join {
+            link,
+            hub,
+            code,
+            pin,
+        } => {
+            let link = match link {
+                Some(text) => JoinLink::parse(&text)
+                    .ok_or_else(|| refuse(ErrorCode::BadRequest, "not a doorstep://join link"))?,
+                None => JoinLink {
+                    hub: hub.unwrap_or_default(),
+                    code: code.unwrap_or_default(),
+                    pin,
+                },
+            };
+            let identity = runtime()?.block_on(doorstep_sync::join(
+                &mut store,
+                &link.hub,
+                &link.code,
+                link.pin.as_deref(),
+            ))?;
             let groups = store.groups()?;
             let points = store.points()?;
             out.joined(&identity, &groups, &points)
@@ -191,7 +211,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Invite(args) => {
             let request = invite_request(args);
             let invite = runtime()?.block_on(doorstep_sync::invite(&store, &request))?;
-            out.invite(&invite)
+            let identity = store
+                .identity()?
+                .ok_or(doorstep_sync::SyncError::NotJoined)?;
+            out.invite(
+                &invite,
+                &JoinLink {
+                    hub: identity.hub_url,
+                    code: invite.code.clone(),
+                    pin: identity.pin,
+                },
+            )
         }
         Command::Ward(WardCommand::Init { name, groups }) => {
             let (ward, groups) = store.init_ward(&name, &groups)?;
@@ -299,7 +329,7 @@ fn hub(out: &Printer, cmd: HubCommand) -> anyhow::Result<()> {
                     .await
                     .with_context(|| format!("cannot listen on {listen}"))?;
                 doorstep_hub::serve(&data, listener, |addr| {
-                    println!("listening on http://{addr}");
+                    println!("listening on https://{addr}");
                     use std::io::Write;
                     let _ = std::io::stdout().flush();
                 })
@@ -307,9 +337,22 @@ fn hub(out: &Printer, cmd: HubCommand) -> anyhow::Result<()> {
                 Ok(())
             })
         }
-        HubCommand::Invite { data, invite } => {
+        HubCommand::Invite { data, url, invite } => {
             let mut hub = Hub::open(&data)?;
-            out.invite(&hub.invite(&invite_request(invite), Utc::now())?)
+            let answer = hub.invite(&invite_request(invite), Utc::now())?;
+            let hub_url = match url.or(hub.url()?) {
+                Some(url) => url,
+                None => format!(
+                    "https://{}",
+                    doorstep_hub::advertised_addr(([0, 0, 0, 0], 7300).into())
+                ),
+            };
+            let link = JoinLink {
+                hub: hub_url,
+                code: answer.code.clone(),
+                pin: Some(doorstep_hub::HubTls::ensure(&data)?.pin),
+            };
+            out.invite(&answer, &link)
         }
         HubCommand::Devices { data } => out.devices(&Hub::open(&data)?.devices()?),
         HubCommand::Revoke { data, device } => {

@@ -10,6 +10,7 @@ use doorstep_domain::demo::DemoWard;
 use doorstep_domain::report::Report;
 use doorstep_domain::*;
 use doorstep_proto::api::{DeviceInfo, InviteResponse};
+use doorstep_proto::pin::JoinLink;
 use doorstep_store::{CheckReport, DeviceIdentity};
 use doorstep_sync::SyncReport;
 use serde::Serialize;
@@ -418,14 +419,19 @@ impl Printer {
         })
     }
 
-    pub fn invite(&self, invite: &InviteResponse) -> anyhow::Result<()> {
-        self.emit(invite, || {
+    /// An invite, with the join link (hub, code, pin) its QR code would carry.
+    pub fn invite(&self, invite: &InviteResponse, link: &JoinLink) -> anyhow::Result<()> {
+        let mut value = serde_json::to_value(invite)?;
+        value["pin"] = json!(link.pin);
+        value["link"] = json!(link.to_link());
+        self.emit(&value, || {
             format!(
-                "Invite code {} for {} ({}), single use, expires {}",
+                "Invite code {} for {} ({}), single use, expires {}\nJoin link: {}",
                 invite.code,
                 invite.name,
                 invite.role,
-                local(invite.expires_at)
+                local(invite.expires_at),
+                link.to_link()
             )
         })
     }

@@ -88,6 +88,8 @@ pub enum ErrorCode {
     ExportFailed,
     // Talking to the hub.
     BadHubUrl,
+    PinMissing,
+    HubPinMismatch,
     HubUnreachable,
     BadHubAnswer,
     TooManyRounds,

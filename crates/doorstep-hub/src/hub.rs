@@ -147,6 +147,7 @@ impl Hub {
         }
         storage.append_changes(&changes, "hub", Utc::now())?;
         storage.set_ward(ward.id, &ward.name)?;
+        crate::HubTls::ensure(dir)?;
         Ok((ward, made))
     }
 
@@ -177,7 +178,9 @@ impl Hub {
         for (id, bytes) in snapshots {
             storage.compact(id, &bytes)?;
         }
-        Ok(storage.set_ward(ward.id, &ward.name)?)
+        storage.set_ward(ward.id, &ward.name)?;
+        crate::HubTls::ensure(dir)?;
+        Ok(())
     }
 
     /// Opens the hub in `dir`.
@@ -207,6 +210,15 @@ impl Hub {
             actor: ActorId::from(new_id().as_bytes()),
             docs: HashMap::new(),
         })
+    }
+
+    /// The address devices reach this hub at, as it last served.
+    pub fn url(&self) -> Result<Option<String>, HubError> {
+        Ok(self.storage.url()?)
+    }
+
+    pub fn set_url(&mut self, url: &str) -> Result<(), HubError> {
+        Ok(self.storage.set_url(url)?)
     }
 
     /// A code's or token's keyed hash, as stored.

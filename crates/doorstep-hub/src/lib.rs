@@ -10,6 +10,7 @@ pub mod http;
 pub mod hub;
 pub mod sqlite;
 pub mod storage;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -21,6 +22,7 @@ use thiserror::Error;
 
 pub use hub::Hub;
 pub use storage::StorageError;
+pub use tls::{HubTls, TlsError};
 
 /// The HTTP status class of a refusal: what the client did wrong.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,6 +63,8 @@ pub enum HubError {
     Task(#[from] tokio::task::JoinError),
     #[error("network: {0}")]
     Network(#[from] std::io::Error),
+    #[error(transparent)]
+    Tls(#[from] TlsError),
 }
 
 impl HubError {
@@ -139,15 +143,37 @@ impl From<WireError> for HubError {
     }
 }
 
-/// Serves the hub in `dir` on `listener` until the process ends. `ready` hears the address.
+/// The address devices reach a hub listening on `listen` at: the listening address itself,
+/// or this machine's LAN address when it listens on all of them (never 0.0.0.0). Found by
+/// asking the system which address a UDP socket would use (no packet is sent); loopback
+/// when there is no network.
+pub fn advertised_addr(listen: SocketAddr) -> SocketAddr {
+    if !listen.ip().is_unspecified() {
+        return listen;
+    }
+    let lan = std::net::UdpSocket::bind("0.0.0.0:0")
+        .and_then(|s| s.connect("192.0.2.1:9").and_then(|_| s.local_addr()))
+        .map(|a| a.ip())
+        .ok()
+        .filter(|ip| !ip.is_unspecified())
+        .unwrap_or(std::net::IpAddr::from([127, 0, 0, 1]));
+    SocketAddr::new(lan, listen.port())
+}
+
+/// Serves the hub in `dir` over HTTPS (its own certificate, `tls`) on `listener` until the
+/// process ends. `ready` hears the address devices reach it at (`advertised_addr`), which is
+/// also kept for invite links.
 pub async fn serve(
     dir: &Path,
     listener: tokio::net::TcpListener,
     ready: impl FnOnce(SocketAddr),
 ) -> Result<(), HubError> {
     let dir = dir.to_path_buf();
-    let hub = tokio::task::spawn_blocking(move || {
+    let addr = advertised_addr(listener.local_addr()?);
+    let (hub, tls) = tokio::task::spawn_blocking(move || {
+        let tls = HubTls::ensure(&dir)?;
         let mut hub = Hub::open(&dir)?;
+        hub.set_url(&format!("https://{addr}"))?;
         let started = std::time::Instant::now();
         let loaded = hub.load_documents()?;
         tracing::info!(
@@ -155,15 +181,15 @@ pub async fn serve(
             ms = started.elapsed().as_millis(),
             "documents loaded"
         );
-        Ok::<_, HubError>(hub)
+        Ok::<_, HubError>((hub, tls))
     })
     .await??;
-    let addr = listener.local_addr()?;
+    let config = axum_server::tls_rustls::RustlsConfig::from_config(tls.server_config()?);
+    let listener = listener.into_std()?;
+    let server = axum_server::from_tcp_rustls(listener, config)?;
     ready(addr);
-    axum::serve(
-        listener,
-        http::router(hub).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .await?;
+    server
+        .serve(http::router(hub).into_make_service_with_connect_info::<SocketAddr>())
+        .await?;
     Ok(())
 }

@@ -480,6 +480,21 @@ impl HubStorage for SqliteStorage {
             .optional()?)
     }
 
+    fn url(&self) -> StorageResult<Option<String>> {
+        Ok(self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = 'url'", [], |r| r.get(0))
+            .optional()?)
+    }
+
+    fn set_url(&mut self, url: &str) -> StorageResult<()> {
+        self.conn.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES ('url', ?1)",
+            [url],
+        )?;
+        Ok(())
+    }
+
     fn rekey_token(&mut self, id: Id, token_hash: &str) -> StorageResult<()> {
         self.conn
             .prepare_cached("UPDATE devices SET token_hash = ?2 WHERE id = ?1")?

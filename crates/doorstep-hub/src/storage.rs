@@ -136,6 +136,9 @@ pub trait HubStorage: Send {
     fn device_by_token(&self, token_hash: &str) -> StorageResult<Option<DeviceRecord>>;
     /// Stores a device's token under another hash (a hub moving to keyed hashes).
     fn rekey_token(&mut self, id: Id, token_hash: &str) -> StorageResult<()>;
+    /// The address devices reach the hub at, as it last served (for invite links).
+    fn url(&self) -> StorageResult<Option<String>>;
+    fn set_url(&mut self, url: &str) -> StorageResult<()>;
     /// The hub's secret key for hashing codes and tokens: the one stored, or `fresh` stored
     /// now when there is none yet.
     fn secret(&mut self, fresh: [u8; 32]) -> StorageResult<Vec<u8>>;

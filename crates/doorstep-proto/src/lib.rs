@@ -6,6 +6,7 @@
 //! HTTP client and the devices never link the server.
 
 pub mod api;
+pub mod pin;
 pub mod wire;
 
 pub use doorstep_domain::ErrorCode;

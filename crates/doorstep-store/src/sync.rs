@@ -22,6 +22,10 @@ use doorstep_doc::{self as document, Author, DocId, Touched};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeviceIdentity {
     pub hub_url: String,
+    /// The pin of the hub's certificate key, trusted since the device joined (`None` for a
+    /// hub reached over plain HTTP on this machine).
+    #[serde(default)]
+    pub pin: Option<String>,
     pub device_id: Id,
     pub name: String,
     pub token: String,

@@ -5,6 +5,8 @@
 //! connection, a killed process or a refused body leaves the device exactly as it was before
 //! that round, and the next sync simply repeats it (the hub ignores changes it already has).
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
@@ -13,6 +15,10 @@ use doorstep_domain::ErrorCode;
 use doorstep_proto::api::*;
 use doorstep_proto::wire::{self, Push, SyncRequest, SyncResponse, WireError};
 use doorstep_store::{DeviceIdentity, DocId, IncomingDoc, Store, StoreError};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
 use serde::{de::DeserializeOwned, Serialize};
 use thiserror::Error;
 use tokio::sync::Mutex;
@@ -26,8 +32,18 @@ const MAX_ROUNDS: usize = 200;
 pub enum SyncError {
     #[error("this device has not joined a hub: run `doorstep join --hub URL --code CODE`")]
     NotJoined,
-    #[error("{0:?} is not a hub address like http://192.168.1.10:7300")]
+    #[error("{0:?} is not a hub address like https://192.168.1.10:7300")]
     BadUrl(String),
+    #[error("{0} speaks HTTPS: join with the invite's link or give its --pin")]
+    NoPin(String),
+    #[error(
+        "{0}: plain http is only for a hub on this machine; use the https address and its pin"
+    )]
+    PlainHttp(String),
+    #[error(
+        "the hub at {0} is not the one this device joined: its certificate does not match the pin"
+    )]
+    PinMismatch(String),
     #[error("cannot reach the hub at {url}: {source}")]
     Unreachable { url: String, source: reqwest::Error },
     #[error("the hub refused ({status}): {message}{}", doc.as_ref().map(|d| format!(" [{d}]")).unwrap_or_default())]
@@ -50,7 +66,9 @@ impl SyncError {
     pub fn code(&self) -> ErrorCode {
         match self {
             SyncError::NotJoined => ErrorCode::NotJoined,
-            SyncError::BadUrl(_) => ErrorCode::BadHubUrl,
+            SyncError::BadUrl(_) | SyncError::PlainHttp(_) => ErrorCode::BadHubUrl,
+            SyncError::NoPin(_) => ErrorCode::PinMissing,
+            SyncError::PinMismatch(_) => ErrorCode::HubPinMismatch,
             SyncError::Unreachable { .. } => ErrorCode::HubUnreachable,
             SyncError::Refused { code, .. } => *code,
             SyncError::BadAnswer(_) => ErrorCode::BadHubAnswer,
@@ -79,27 +97,128 @@ pub struct SyncReport {
     pub outbox: u64,
 }
 
-/// An HTTP client for one hub.
+/// An HTTP client for one hub: HTTPS to the certificate key pinned when the device joined, or
+/// plain HTTP to a loopback address (a hub on the same machine) and nowhere else.
 #[derive(Debug, Clone)]
 pub struct HubClient {
     http: reqwest::Client,
     base: String,
+    /// Set when the hub presented a certificate other than the pinned one.
+    mismatch: Arc<AtomicBool>,
+}
+
+/// Trusts exactly the certificate key whose pin the device holds; the handshake's signatures
+/// are still checked, so only the holder of that key passes.
+#[derive(Debug)]
+struct PinVerifier {
+    pin: Option<String>,
+    provider: Arc<CryptoProvider>,
+    mismatch: Arc<AtomicBool>,
+}
+
+impl ServerCertVerifier for PinVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let presented = doorstep_proto::pin::certificate_pin(end_entity).ok();
+        if presented.is_some() && presented == self.pin {
+            Ok(ServerCertVerified::assertion())
+        } else {
+            self.mismatch.store(true, Ordering::SeqCst);
+            Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::ApplicationVerificationFailure,
+            ))
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+/// Whether `url`'s host is this machine.
+fn is_loopback(url: &reqwest::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(name)) => name == "localhost",
+        None => false,
+    }
 }
 
 impl HubClient {
-    pub fn new(url: &str) -> Result<Self, SyncError> {
+    /// A client for the hub at `url`, trusting the certificate key `pin` (needed for https).
+    pub fn new(url: &str, pin: Option<&str>) -> Result<Self, SyncError> {
         let base = url.trim().trim_end_matches('/').to_string();
-        if !(base.starts_with("http://") || base.starts_with("https://")) {
-            return Err(SyncError::BadUrl(url.to_string()));
+        let parsed = reqwest::Url::parse(&base).map_err(|_| SyncError::BadUrl(url.to_string()))?;
+        match parsed.scheme() {
+            "https" if pin.is_none() => return Err(SyncError::NoPin(base)),
+            "https" => {}
+            "http" if is_loopback(&parsed) => {}
+            "http" => return Err(SyncError::PlainHttp(base)),
+            _ => return Err(SyncError::BadUrl(url.to_string())),
         }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mismatch = Arc::new(AtomicBool::new(false));
+        let verifier = PinVerifier {
+            pin: pin.map(str::to_string),
+            provider: provider.clone(),
+            mismatch: mismatch.clone(),
+        };
+        let tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| SyncError::BadUrl(format!("{url}: {e}")))?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(verifier))
+            .with_no_client_auth();
         let http = reqwest::Client::builder()
+            .use_preconfigured_tls(tls)
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(60))
             // Alleys drop connections: a fresh one per request never reuses a dead one.
             .pool_max_idle_per_host(0)
             .build()
             .map_err(|e| SyncError::BadUrl(format!("{url}: {e}")))?;
-        Ok(HubClient { http, base })
+        Ok(HubClient {
+            http,
+            base,
+            mismatch,
+        })
     }
 
     pub fn url(&self) -> &str {
@@ -107,6 +226,9 @@ impl HubClient {
     }
 
     fn unreachable(&self, e: reqwest::Error) -> SyncError {
+        if self.mismatch.load(Ordering::SeqCst) {
+            return SyncError::PinMismatch(self.base.clone());
+        }
         SyncError::Unreachable {
             url: self.base.clone(),
             source: e,
@@ -238,8 +360,9 @@ pub async fn join(
     store: &mut Store,
     hub_url: &str,
     code: &str,
+    pin: Option<&str>,
 ) -> Result<DeviceIdentity, SyncError> {
-    join_shared(&Mutex::new(store), hub_url, code).await
+    join_shared(&Mutex::new(store), hub_url, code, pin).await
 }
 
 /// `join` on a shared store, locked only once the hub has answered.
@@ -247,14 +370,16 @@ pub async fn join_shared<S: StoreHandle>(
     store: &Mutex<S>,
     hub_url: &str,
     code: &str,
+    pin: Option<&str>,
 ) -> Result<DeviceIdentity, SyncError> {
-    let client = HubClient::new(hub_url)?;
+    let client = HubClient::new(hub_url, pin)?;
     let answer = client.join(code).await?;
     let ward = base64::engine::general_purpose::STANDARD
         .decode(&answer.ward_document)
         .map_err(|e| SyncError::BadAnswer(Box::new(e)))?;
     let identity = DeviceIdentity {
         hub_url: client.url().to_string(),
+        pin: pin.map(str::to_string),
         device_id: answer.device_id,
         name: answer.name,
         token: answer.token,
@@ -290,8 +415,8 @@ pub async fn join_shared<S: StoreHandle>(
     Ok(identity)
 }
 
-/// Syncs with the device's hub (or `hub_url`, which then becomes its hub) until both sides
-/// hold the same documents of the device's scope.
+/// Syncs with the device's hub (or `hub_url`, which becomes its hub once it answered with the
+/// pinned key) until both sides hold the same documents of the device's scope.
 pub async fn sync(store: &mut Store, hub_url: Option<&str>) -> Result<SyncReport, SyncError> {
     sync_shared(&Mutex::new(store), hub_url).await
 }
@@ -310,14 +435,17 @@ pub async fn sync_shared<S: StoreHandle>(
         .store()
         .identity()?
         .ok_or(SyncError::NotJoined)?;
+    // A new address is kept only once a hub holding the pinned key answered there: an
+    // address that turned out to be someone else's is never remembered.
+    let mut moved = false;
     if let Some(url) = hub_url {
-        let client = HubClient::new(url)?;
+        let client = HubClient::new(url, identity.pin.as_deref())?;
         if client.url() != identity.hub_url {
             identity.hub_url = client.url().to_string();
-            shared.lock().await.store().set_identity(&identity)?;
+            moved = true;
         }
     }
-    let client = HubClient::new(&identity.hub_url)?;
+    let client = HubClient::new(&identity.hub_url, identity.pin.as_deref())?;
     let mut report = SyncReport::default();
     let mut sent = std::collections::HashSet::new();
     let mut received = std::collections::HashSet::new();
@@ -385,6 +513,9 @@ pub async fn sync_shared<S: StoreHandle>(
             .collect();
         let mut guard = shared.lock().await;
         let store = guard.store();
+        if std::mem::take(&mut moved) {
+            store.set_identity(&identity)?;
+        }
         store.apply_sync(&outbox, &incoming, hub_time, &earlier, response.cursor)?;
         sent.extend(outbox.iter().map(|o| o.doc));
         received.extend(incoming.iter().map(|i| i.doc));
@@ -403,7 +534,7 @@ pub async fn sync_shared<S: StoreHandle>(
 /// Asks the hub for an invite code through this (coordinator) device.
 pub async fn invite(store: &Store, request: &InviteRequest) -> Result<InviteResponse, SyncError> {
     let identity = store.identity()?.ok_or(SyncError::NotJoined)?;
-    HubClient::new(&identity.hub_url)?
+    HubClient::new(&identity.hub_url, identity.pin.as_deref())?
         .invite(&identity.token, request)
         .await
 }
