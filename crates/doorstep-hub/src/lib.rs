@@ -185,8 +185,11 @@ pub async fn serve(
     })
     .await??;
     let config = axum_server::tls_rustls::RustlsConfig::from_config(tls.server_config()?);
-    let listener = listener.into_std()?;
-    let server = axum_server::from_tcp_rustls(listener, config)?;
+    // TCP_NODELAY: a TLS handshake is several small writes, and Nagle's algorithm against the
+    // peer's delayed ACK held each sync round ~40 ms.
+    let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(config)
+        .acceptor(axum_server::accept::NoDelayAcceptor::new());
+    let server = axum_server::from_tcp(listener.into_std()?)?.acceptor(acceptor);
     ready(addr);
     server
         .serve(http::router(hub).into_make_service_with_connect_info::<SocketAddr>())
