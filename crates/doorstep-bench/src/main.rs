@@ -285,6 +285,24 @@ async fn measure_ward(
         out["ratio_no_change"] = json!(ratio(naive_quiet, wire(&quiet)));
         out["ratio_first_sync"] = json!(ratio(naive_first, wire(&first)));
         doorstep_sync::sync(&mut store, None).await?;
+
+        // The same syncs as TCP payload both ways (TLS handshake and records, HTTP headers):
+        // through a relay that counts every byte. Each round is a fresh connection.
+        let hub_addr: std::net::SocketAddr = hub.url.trim_start_matches("https://").parse()?;
+        let (relay_url, counted) = counting_relay(hub_addr).await?;
+        doorstep_sync::sync(&mut store, Some(&relay_url)).await?;
+        one_visit(&mut store)?;
+        let tcp_bytes = |counted: &std::sync::Arc<std::sync::atomic::AtomicU64>| {
+            counted.swap(0, std::sync::atomic::Ordering::SeqCst)
+        };
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        tcp_bytes(&counted);
+        doorstep_sync::sync(&mut store, None).await?;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        out["one_visit_sync_tcp_bytes"] = json!(tcp_bytes(&counted));
+        doorstep_sync::sync(&mut store, None).await?;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        out["no_change_sync_tcp_bytes"] = json!(tcp_bytes(&counted));
     }
 
     // Visit save latency on the synced coordinator's store.
@@ -332,6 +350,58 @@ async fn measure_ward(
     out["ram_per_household_bytes"] =
         json!(cold["rss_delta_bytes"].as_f64().unwrap_or(0.0) / f64::from(households.max(1)));
     Ok(out)
+}
+
+/// A relay to `upstream` that counts every byte it passes, both ways.
+async fn counting_relay(
+    upstream: std::net::SocketAddr,
+) -> Result<(String, std::sync::Arc<std::sync::atomic::AtomicU64>)> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("https://{}", listener.local_addr()?);
+    let counted = std::sync::Arc::new(AtomicU64::new(0));
+    let total = counted.clone();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let total = total.clone();
+            tokio::spawn(async move {
+                let Ok(server) = tokio::net::TcpStream::connect(upstream).await else {
+                    return;
+                };
+                let _ = (client.set_nodelay(true), server.set_nodelay(true));
+                let (mut cr, mut cw) = client.into_split();
+                let (mut sr, mut sw) = server.into_split();
+                let up_total = total.clone();
+                let up = tokio::spawn(async move {
+                    let mut buf = vec![0u8; 16384];
+                    while let Ok(n) = cr.read(&mut buf).await {
+                        if n == 0 {
+                            break;
+                        }
+                        up_total.fetch_add(n as u64, Ordering::SeqCst);
+                        if sw.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                    let _ = sw.shutdown().await;
+                });
+                let mut buf = vec![0u8; 16384];
+                while let Ok(n) = sr.read(&mut buf).await {
+                    if n == 0 {
+                        break;
+                    }
+                    total.fetch_add(n as u64, Ordering::SeqCst);
+                    if cw.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                }
+                let _ = cw.shutdown().await;
+                let _ = up.await;
+            });
+        }
+    });
+    Ok((url, counted))
 }
 
 /// A hub that reads a request and answers only after `delay` (with a 503): a slow link.
@@ -510,6 +580,10 @@ fn print_table(result: &Value) {
         ("first full sync (s)", "first_sync_seconds"),
         ("one new visit (bytes)", "one_visit_sync_bytes"),
         (
+            "  TCP payload both ways, TLS and headers (bytes)",
+            "one_visit_sync_tcp_bytes",
+        ),
+        (
             "  naive: sync exchange per document",
             "naive_one_visit_sync_bytes",
         ),
@@ -527,6 +601,10 @@ fn print_table(result: &Value) {
             "one_visit_sync_ms_p95",
         ),
         ("nothing changed (bytes)", "no_change_sync_bytes"),
+        (
+            "  TCP payload both ways, TLS and headers (bytes)",
+            "no_change_sync_tcp_bytes",
+        ),
         (
             "  naive: sync exchange per document",
             "naive_no_change_sync_bytes",
