@@ -76,28 +76,61 @@ impl IntoResponse for HubError {
     }
 }
 
-/// Failed attempts per client address, to make guessing codes and tokens hopeless.
+/// Failed attempts per client address, to make guessing codes and tokens hopeless. An attempt
+/// is counted before it is tried and forgotten once it succeeds, so parallel requests cannot
+/// slip past the limit while the first ones are still being checked; addresses with nothing
+/// left in the window are dropped.
 #[derive(Default)]
 struct Limiter {
-    failures: HashMap<IpAddr, VecDeque<Instant>>,
+    attempts: HashMap<IpAddr, VecDeque<Instant>>,
 }
 
+/// Addresses kept before every entry is pruned of expired attempts.
+const PRUNE_ABOVE: usize = 1024;
+
 impl Limiter {
-    fn blocked(&mut self, ip: IpAddr) -> bool {
+    /// Counts an attempt from `ip`, or refuses it (`None`) when the address has failed too
+    /// often in the window.
+    fn begin(&mut self, ip: IpAddr) -> Option<Instant> {
         let now = Instant::now();
-        let list = self.failures.entry(ip).or_default();
+        if self.attempts.len() > PRUNE_ABOVE {
+            self.attempts.retain(|_, list| {
+                while list.front().is_some_and(|t| now - *t > FAILURE_WINDOW) {
+                    list.pop_front();
+                }
+                !list.is_empty()
+            });
+        }
+        let list = self.attempts.entry(ip).or_default();
         while list.front().is_some_and(|t| now - *t > FAILURE_WINDOW) {
             list.pop_front();
         }
-        list.len() >= MAX_FAILURES
+        if list.len() >= MAX_FAILURES {
+            return None;
+        }
+        list.push_back(now);
+        Some(now)
     }
 
-    fn failed(&mut self, ip: IpAddr) {
-        self.failures
-            .entry(ip)
-            .or_default()
-            .push_back(Instant::now());
+    /// Forgets an attempt that did not fail.
+    fn forget(&mut self, ip: IpAddr, at: Instant) {
+        if let Some(list) = self.attempts.get_mut(&ip) {
+            if let Some(i) = list.iter().position(|t| *t == at) {
+                list.remove(i);
+            }
+            if list.is_empty() {
+                self.attempts.remove(&ip);
+            }
+        }
     }
+}
+
+fn too_many_attempts() -> HubError {
+    HubError::refused(
+        Status::TooManyRequests,
+        ErrorCode::TooManyAttempts,
+        "too many failed attempts from this address: wait a minute",
+    )
 }
 
 #[derive(Clone)]
@@ -128,31 +161,23 @@ impl AppState {
         .await?
     }
 
-    fn check_limit(&self, ip: IpAddr) -> Result<(), HubError> {
-        let blocked = self
-            .limiter
-            .lock()
-            .map(|mut l| l.blocked(ip))
-            .unwrap_or(false);
-        if blocked {
-            Err(HubError::refused(
-                Status::TooManyRequests,
-                ErrorCode::TooManyAttempts,
-                "too many failed attempts from this address: wait a minute",
-            ))
-        } else {
-            Ok(())
-        }
+    /// Counts an attempt from `ip` before it is tried (`None`: the address is blocked).
+    fn begin_attempt(&self, ip: IpAddr) -> Option<Instant> {
+        self.limiter.lock().ok().and_then(|mut l| l.begin(ip))
     }
 
-    fn note_failure<T>(&self, ip: IpAddr, result: &Result<T, HubError>) {
-        if let Err(HubError::Refused {
-            status: Status::Unauthorized,
-            ..
-        }) = result
-        {
+    /// Settles a counted attempt: only a refused code or token stays counted.
+    fn end_attempt<T>(&self, ip: IpAddr, at: Option<Instant>, result: &Result<T, HubError>) {
+        let failed = matches!(
+            result,
+            Err(HubError::Refused {
+                status: Status::Unauthorized,
+                ..
+            })
+        );
+        if let (Some(at), false) = (at, failed) {
             if let Ok(mut l) = self.limiter.lock() {
-                l.failed(ip);
+                l.forget(ip, at);
             }
         }
     }
@@ -171,7 +196,9 @@ impl FromRequestParts<AppState> for Device {
             .get::<ConnectInfo<SocketAddr>>()
             .map(|ConnectInfo(addr)| addr.ip())
             .unwrap_or(IpAddr::from([0, 0, 0, 0]));
-        state.check_limit(ip)?;
+        // A valid token is never blocked (devices behind one carrier address share it); a
+        // refused one counts, and an address over the limit gets 429 instead of 401.
+        let attempt = state.begin_attempt(ip);
         let token = parts
             .headers
             .get(header::AUTHORIZATION)
@@ -191,7 +218,10 @@ impl FromRequestParts<AppState> for Device {
                 "missing device token (Authorization: Bearer ...)",
             )),
         };
-        state.note_failure(ip, &result);
+        state.end_attempt(ip, attempt, &result);
+        if attempt.is_none() && result.is_err() {
+            return Err(too_many_attempts());
+        }
         if let Ok(device) = &result {
             tracing::Span::current().record("device", tracing::field::display(device.id));
         }
@@ -241,12 +271,22 @@ async fn join(
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     body: Body,
 ) -> Result<Json<JoinResponse>, HubError> {
-    state.check_limit(addr.ip())?;
-    let request: JoinRequest = parse_json(&read_body(body).await?)?;
-    let result = state
-        .with_hub(move |hub| hub.join(&request.code, Utc::now()))
-        .await;
-    state.note_failure(addr.ip(), &result);
+    // Codes are what an attacker guesses: a blocked address is refused before any work.
+    let attempt = state
+        .begin_attempt(addr.ip())
+        .ok_or_else(too_many_attempts)?;
+    let result = match read_body(body)
+        .await
+        .and_then(|b| parse_json::<JoinRequest>(&b))
+    {
+        Ok(request) => {
+            state
+                .with_hub(move |hub| hub.join(&request.code, Utc::now()))
+                .await
+        }
+        Err(e) => Err(e),
+    };
+    state.end_attempt(addr.ip(), Some(attempt), &result);
     result.map(Json)
 }
 
