@@ -586,6 +586,19 @@ fn every_status_a_route_answers_is_in_its_openapi_description() {
         )
         .unwrap()
     };
+    // A push naming more documents than the hub takes in one round (limits before work).
+    let too_many_documents = sync_body(
+        (0..2001u16)
+            .map(|i| {
+                let mut id = [0u8; 16];
+                id[..2].copy_from_slice(&i.to_be_bytes());
+                Push {
+                    doc: wire::WireDoc(1, id),
+                    changes: vec![],
+                }
+            })
+            .collect(),
+    );
     // (method, path, token, body, the status it must answer)
     type Case<'a> = (&'a str, &'a str, Option<&'a str>, Vec<u8>, u16);
     let cases: Vec<Case> = vec![
@@ -628,6 +641,13 @@ fn every_status_a_route_answers_is_in_its_openapi_description() {
             409,
         ),
         ("post", "/v1/sync", Some(&coordinator), big.clone(), 413),
+        (
+            "post",
+            "/v1/sync",
+            Some(&coordinator),
+            too_many_documents,
+            413,
+        ),
         (
             "post",
             "/v1/sync",

@@ -72,6 +72,8 @@ pub enum ErrorCode {
     BadSyncBody,
     BodyTooLarge,
     InvalidInvite,
+    PushTooLarge,
+    RequestTimeout,
     // The device's own state.
     NoWard,
     WardExists,

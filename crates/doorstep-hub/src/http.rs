@@ -25,6 +25,22 @@ use crate::hub::Hub;
 use crate::storage::DeviceRecord;
 use crate::{HubError, Status};
 
+/// How long a request body may take to arrive, and a whole request to be answered (waiting
+/// for its turn at the hub included): a device on a dead link holds nothing for long.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    pub body: Duration,
+    pub request: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            body: Duration::from_secs(30),
+            request: Duration::from_secs(120),
+        }
+    }
+}
 /// Failed invite codes or tokens one address may try per window before it must wait.
 const MAX_FAILURES: usize = 10;
 const FAILURE_WINDOW: Duration = Duration::from_secs(60);
@@ -40,6 +56,7 @@ impl Status {
             Status::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Status::Unprocessable => StatusCode::UNPROCESSABLE_ENTITY,
             Status::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            Status::Timeout => StatusCode::REQUEST_TIMEOUT,
         }
     }
 }
@@ -139,6 +156,7 @@ struct AppState {
     /// syncing at once use one blocking thread, not 200 (each with its own stack and arena).
     hub: Arc<tokio::sync::Mutex<Hub>>,
     limiter: Arc<Mutex<Limiter>>,
+    timeouts: Timeouts,
 }
 
 impl AppState {
@@ -229,14 +247,27 @@ impl FromRequestParts<AppState> for Device {
     }
 }
 
-async fn read_body(body: Body) -> Result<Bytes, HubError> {
-    axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| {
-        HubError::refused(
-            Status::TooLarge,
-            ErrorCode::BodyTooLarge,
-            format!("body is larger than {MAX_BODY} bytes"),
-        )
-    })
+fn timed_out() -> HubError {
+    HubError::refused(
+        Status::Timeout,
+        ErrorCode::RequestTimeout,
+        "the request took too long: try again",
+    )
+}
+
+/// Reads a body of at most `MAX_BODY` bytes, arriving within the body timeout.
+async fn read_body(state: &AppState, body: Body) -> Result<Bytes, HubError> {
+    let read = axum::body::to_bytes(body, MAX_BODY);
+    tokio::time::timeout(state.timeouts.body, read)
+        .await
+        .map_err(|_| timed_out())?
+        .map_err(|_| {
+            HubError::refused(
+                Status::TooLarge,
+                ErrorCode::BodyTooLarge,
+                format!("body is larger than {MAX_BODY} bytes"),
+            )
+        })
 }
 
 fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, HubError> {
@@ -261,6 +292,7 @@ async fn health() -> &'static str {
         (status = 200, body = JoinResponse, description = "Enrolled: the device's id, role, scope, token and ward document"),
         (status = 400, body = ApiError, description = "bad_request: the body is not a join request"),
         (status = 401, body = ApiError, description = "invite_code_invalid: wrong, used or expired invite code"),
+        (status = 408, body = ApiError, description = "request_timeout: the body or the answer took too long"),
         (status = 413, body = ApiError, description = "body_too_large"),
         (status = 429, body = ApiError, description = "too_many_attempts from this address"),
         (status = 500, body = ApiError, description = "internal: the hub failed (details in its log)"),
@@ -275,7 +307,7 @@ async fn join(
     let attempt = state
         .begin_attempt(addr.ip())
         .ok_or_else(too_many_attempts)?;
-    let result = match read_body(body)
+    let result = match read_body(&state, body)
         .await
         .and_then(|b| parse_json::<JoinRequest>(&b))
     {
@@ -302,7 +334,8 @@ async fn join(
         (status = 403, body = ApiError, description = "out_of_scope: a document outside this device's scope"),
         (status = 404, body = ApiError, description = "unknown_document: no such residential group or literacy point"),
         (status = 409, body = ApiError, description = "missing_history: changes whose history the hub lacks"),
-        (status = 413, body = ApiError, description = "body_too_large: body over 1 MiB"),
+        (status = 408, body = ApiError, description = "request_timeout: the body or the answer took too long"),
+        (status = 413, body = ApiError, description = "body_too_large (over 1 MiB) or push_too_large (too many documents or changes)"),
         (status = 422, body = ApiError, description = "a change the schema refuses: root_changed, schema_too_new, unknown_field, nested_object, wrong_type, field_deleted, record_deleted, bad_record_id, invalid_record, wrong_document, bad_change, or a record rule (id_number, text_too_long, name_without_consent, ...)"),
         (status = 429, body = ApiError, description = "too_many_attempts with bad tokens from this address"),
         (status = 500, body = ApiError, description = "internal: the hub failed (details in its log)"),
@@ -314,7 +347,7 @@ async fn sync(
     Device(device): Device,
     body: Body,
 ) -> Result<Response, HubError> {
-    let bytes = read_body(body).await?;
+    let bytes = read_body(&state, body).await?;
     let request: SyncRequest = wire::decode(&bytes)?;
     let pushed = request.pushes.len();
     let response = state
@@ -349,6 +382,7 @@ fn require_coordinator(device: &DeviceRecord) -> Result<(), HubError> {
         (status = 401, body = ApiError, description = "token_missing, token_unknown, token_expired or device_revoked"),
         (status = 403, body = ApiError, description = "coordinator_only"),
         (status = 404, body = ApiError, description = "unknown_group or unknown_point"),
+        (status = 408, body = ApiError, description = "request_timeout: the body or the answer took too long"),
         (status = 413, body = ApiError, description = "body_too_large"),
         (status = 429, body = ApiError, description = "too_many_attempts with bad tokens from this address"),
         (status = 500, body = ApiError, description = "internal: the hub failed (details in its log)"),
@@ -361,7 +395,7 @@ async fn invite(
     body: Body,
 ) -> Result<Json<InviteResponse>, HubError> {
     require_coordinator(&device)?;
-    let request: InviteRequest = parse_json(&read_body(body).await?)?;
+    let request: InviteRequest = parse_json(&read_body(&state, body).await?)?;
     state
         .with_hub(move |hub| hub.invite(&request, Utc::now()))
         .await
@@ -469,9 +503,15 @@ fn request_span(request: &axum::http::Request<Body>) -> tracing::Span {
 
 /// The hub's routes. Serve with `into_make_service_with_connect_info::<SocketAddr>()`.
 pub fn router(hub: Hub) -> Router {
+    router_with(hub, Timeouts::default())
+}
+
+/// The hub's routes with other timeouts (tests use short ones).
+pub fn router_with(hub: Hub, timeouts: Timeouts) -> Router {
     let state = AppState {
         hub: Arc::new(tokio::sync::Mutex::new(hub)),
         limiter: Arc::new(Mutex::new(Limiter::default())),
+        timeouts,
     };
     Router::new()
         .route("/health", get(health))
@@ -489,6 +529,13 @@ pub fn router(hub: Hub) -> Router {
             )
         })
         .layer(DefaultBodyLimit::disable())
+        .layer(
+            tower::ServiceBuilder::new()
+                .layer(axum::error_handling::HandleErrorLayer::new(
+                    |_: tower::BoxError| async { timed_out() },
+                ))
+                .timeout(timeouts.request),
+        )
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .with_state(state)
 }
@@ -508,6 +555,7 @@ mod tests {
         let state = AppState {
             hub: Arc::new(tokio::sync::Mutex::new(hub)),
             limiter: Arc::new(Mutex::new(Limiter::default())),
+            timeouts: Timeouts::default(),
         };
         let failed = state
             .with_hub(|_| -> Result<(), HubError> { panic!("a bug met a request") })
@@ -516,6 +564,37 @@ mod tests {
         let (ward, groups, _) = state.with_hub(|hub| hub.ward()).await?;
         assert_eq!(ward.name, "Phường Thử");
         assert_eq!(groups.len(), 2);
+        Ok(())
+    }
+
+    /// A body that never finishes arriving is answered 408 with its code once the body
+    /// timeout passes, and the hub holds nothing for it.
+    #[tokio::test]
+    async fn a_body_that_never_arrives_times_out_with_its_code() -> Result<(), HubError> {
+        use tower::ServiceExt;
+        let dir = tempfile::tempdir()?;
+        Hub::init(dir.path(), "Phường Thử", &["Tổ 1".into()])?;
+        let timeouts = Timeouts {
+            body: Duration::from_millis(200),
+            request: Duration::from_secs(5),
+        };
+        let app = router_with(Hub::open(dir.path())?, timeouts);
+        let never = futures_util::stream::pending::<Result<Bytes, std::io::Error>>();
+        let mut request = axum::http::Request::post("/v1/join")
+            .body(Body::from_stream(never))
+            .map_err(|_| HubError::Panicked)?;
+        request
+            .extensions_mut()
+            .insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 9))));
+        let started = Instant::now();
+        let response = app.oneshot(request).await.map_err(|_| HubError::Panicked)?;
+        assert_eq!(response.status(), StatusCode::REQUEST_TIMEOUT);
+        assert!(started.elapsed() < Duration::from_secs(4));
+        let body = axum::body::to_bytes(response.into_body(), 4096)
+            .await
+            .map_err(|_| HubError::Panicked)?;
+        let answer: ApiError = serde_json::from_slice(&body).map_err(|_| HubError::Panicked)?;
+        assert_eq!(answer.code, ErrorCode::RequestTimeout);
         Ok(())
     }
 }

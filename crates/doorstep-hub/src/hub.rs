@@ -35,6 +35,10 @@ pub const TOKEN_DAYS: i64 = 30;
 /// ...and this long after the device joined, however often it is used: a lost phone's token
 /// dies even if someone keeps using it. The device then joins again with a new invite.
 pub const TOKEN_MAX_DAYS: i64 = 120;
+/// Most documents, and changes in all, one push may hold. A device's outbox sends at most
+/// `BATCH_BYTES` a round, far below either (a change is at least ~50 bytes).
+pub const MAX_PUSH_DOCUMENTS: usize = 2_000;
+pub const MAX_PUSH_CHANGES: usize = 50_000;
 /// A document is saved whole once this many changes follow its snapshot.
 const COMPACT_AFTER: u64 = 500;
 /// Crockford's base32: no I, L, O or U to misread.
@@ -515,6 +519,19 @@ impl Hub {
         request: SyncRequest,
         now: DateTime<Utc>,
     ) -> Result<SyncResponse, HubError> {
+        // Limits before work: a push names at most so many documents and changes.
+        let changes: usize = request.pushes.iter().map(|p| p.changes.len()).sum();
+        if request.pushes.len() > MAX_PUSH_DOCUMENTS || changes > MAX_PUSH_CHANGES {
+            return Err(HubError::refused(
+                Status::TooLarge,
+                ErrorCode::PushTooLarge,
+                format!(
+                    "a push holds at most {MAX_PUSH_DOCUMENTS} documents and \
+                     {MAX_PUSH_CHANGES} changes, not {} and {changes}",
+                    request.pushes.len()
+                ),
+            ));
+        }
         let mut pushes = Vec::with_capacity(request.pushes.len());
         for push in request.pushes {
             let doc = DocId::try_from(push.doc)?;

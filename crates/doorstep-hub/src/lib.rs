@@ -35,6 +35,7 @@ pub enum Status {
     TooLarge,
     Unprocessable,
     TooManyRequests,
+    Timeout,
 }
 
 /// Why the hub refused or failed. A refusal carries its HTTP status, a stable code and a

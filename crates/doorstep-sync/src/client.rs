@@ -24,6 +24,8 @@ use thiserror::Error;
 use tokio::sync::Mutex;
 use ts_rs::TS;
 
+/// Largest JSON answer a device reads (a join's answer carries the ward document).
+const MAX_JSON_ANSWER: usize = 4 << 20;
 /// Rounds one sync may take before it stops and says so (a 15,000-household ward needs ~3).
 const MAX_ROUNDS: usize = 200;
 
@@ -235,16 +237,17 @@ impl HubClient {
         }
     }
 
-    async fn refused(response: reqwest::Response) -> SyncError {
+    async fn refused(&self, response: reqwest::Response) -> SyncError {
         let status = response.status().as_u16();
-        match response.json::<ApiError>().await {
-            Ok(e) => SyncError::Refused {
+        let body = self.read_capped(response, MAX_JSON_ANSWER).await;
+        match body.map(|b| serde_json::from_slice::<ApiError>(&b)) {
+            Ok(Ok(e)) => SyncError::Refused {
                 status,
                 code: e.code,
                 message: e.message,
                 doc: e.doc,
             },
-            Err(_) => SyncError::Refused {
+            _ => SyncError::Refused {
                 status,
                 code: ErrorCode::HubFailed,
                 message: "no reason given".into(),
@@ -259,15 +262,34 @@ impl HubClient {
         if response.status().is_success() {
             Ok(response)
         } else {
-            Err(Self::refused(response).await)
+            Err(self.refused(response).await)
         }
     }
 
-    async fn json<R: DeserializeOwned>(response: reqwest::Response) -> Result<R, SyncError> {
-        response
-            .json()
-            .await
-            .map_err(|e| SyncError::BadAnswer(Box::new(e)))
+    /// Reads an answer of at most `limit` bytes: a device caps what it reads as the hub caps
+    /// what it accepts.
+    async fn read_capped(
+        &self,
+        mut response: reqwest::Response,
+        limit: usize,
+    ) -> Result<Vec<u8>, SyncError> {
+        let too_large = || SyncError::BadAnswer(format!("more than {limit} bytes").into());
+        if response.content_length().is_some_and(|n| n > limit as u64) {
+            return Err(too_large());
+        }
+        let mut out = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| self.unreachable(e))? {
+            if out.len() + chunk.len() > limit {
+                return Err(too_large());
+            }
+            out.extend_from_slice(&chunk);
+        }
+        Ok(out)
+    }
+
+    async fn json<R: DeserializeOwned>(&self, response: reqwest::Response) -> Result<R, SyncError> {
+        let bytes = self.read_capped(response, MAX_JSON_ANSWER).await?;
+        serde_json::from_slice(&bytes).map_err(|e| SyncError::BadAnswer(Box::new(e)))
     }
 
     async fn post_json<B: Serialize, R: DeserializeOwned>(
@@ -280,7 +302,7 @@ impl HubClient {
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
-        Self::json(self.send(request).await?).await
+        self.json(self.send(request).await?).await
     }
 
     /// Redeems an invite code.
@@ -310,7 +332,7 @@ impl HubClient {
             .http
             .get(format!("{}/v1/devices", self.base))
             .bearer_auth(token);
-        Self::json(self.send(request).await?).await
+        self.json(self.send(request).await?).await
     }
 
     /// Revokes a device (coordinator devices).
@@ -331,8 +353,7 @@ impl HubClient {
             .header(reqwest::header::CONTENT_TYPE, wire::CONTENT_TYPE)
             .body(body);
         let response = self.send(request).await?;
-        let bytes = response.bytes().await.map_err(|e| self.unreachable(e))?;
-        Ok(bytes.to_vec())
+        self.read_capped(response, wire::MAX_BODY).await
     }
 }
 
