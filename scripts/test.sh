@@ -29,5 +29,21 @@ cargo build --workspace
 target/debug/doorstep-bench --households 300 --visits 1500 --groups 4 --scales 200 \
   --devices 4 --visits-per-device 3 --saves 20 --json > target/bench-smoke.json
 python3 -c "import json; r = json.load(open('target/bench-smoke.json')); assert r['ward']['one_visit_sync_bytes'] > 0 and r['hub'][0]['updates_per_second'] > 0; print('bench smoke ok')"
+echo "== fuzz smoke (each decoder a peer can reach, 15 s each; long runs: see fuzz/README.md)"
+if ! cargo +nightly --version >/dev/null 2>&1; then
+  rustup toolchain install nightly --profile minimal || true
+fi
+if cargo +nightly --version >/dev/null 2>&1; then
+  cargo fuzz --version >/dev/null 2>&1 || cargo install cargo-fuzz --locked
+  mkdir -p target
+  for target in sync_body change_checker document_load join_link; do
+    log="target/fuzz-$target.log"
+    (cd fuzz && cargo +nightly fuzz run "$target" -- -max_total_time=15 -print_final_stats=1) \
+      > "$log" 2>&1 || { tail -40 "$log"; echo "fuzz target $target crashed" >&2; exit 1; }
+    echo "$target: $(grep -E 'number_of_executed_units' "$log")"
+  done
+else
+  echo "!! fuzz smoke NOT RUN: no nightly toolchain could be installed on this machine" >&2
+fi
 echo "== app end to end (real WebView)"
 xvfb-run -a -s "-screen 0 1280x900x24" "$E2E_VENV/bin/pytest" -q tests/e2e

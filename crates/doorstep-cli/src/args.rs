@@ -78,8 +78,9 @@ pub enum Command {
         hub: Option<String>,
         #[arg(long, required_unless_present = "link")]
         code: Option<String>,
-        /// The pin of the hub's certificate key, from the invite (needed for https).
-        #[arg(long)]
+        /// The pin of the hub's certificate key, from the invite (needed for https). It may
+        /// start with a dash (base64url).
+        #[arg(long, allow_hyphen_values = true)]
         pin: Option<String>,
     },
     /// Sync with the hub: send what it lacks, receive what changed.
@@ -341,5 +342,26 @@ mod tests {
         assert!(b.priority.elderly && b.priority.poor && !b.priority.disability);
         assert!(assist("teleport").unwrap_err().contains("vneid_install"));
         assert!(assist("ihanoi:done:60_plus:elderly:extra").is_err());
+    }
+
+    /// A pin is base64url: one in 64 starts with a dash, and must still be a value.
+    #[test]
+    fn a_pin_may_start_with_a_dash() {
+        use clap::Parser;
+        let cli = Cli::try_parse_from([
+            "doorstep",
+            "join",
+            "--hub",
+            "https://h:7300",
+            "--code",
+            "K7P2Q-9XMTR",
+            "--pin",
+            "-IgtA77KKqEEL3HFzUsbi7efVTRRP1aMBE7DfZO_KiQ",
+        ])
+        .unwrap();
+        match cli.command {
+            Command::Join { pin, .. } => assert_eq!(pin.as_deref().map(|p| &p[..3]), Some("-Ig")),
+            other => panic!("parsed as {other:?}"),
+        }
     }
 }

@@ -6,6 +6,7 @@
 //! both call it, so a device never stores what the hub would refuse and the hub never accepts
 //! what the app could not have written.
 
+pub mod decode;
 pub mod records;
 pub mod schema;
 pub mod scope;
@@ -17,6 +18,7 @@ use automerge::AutomergeError;
 use doorstep_domain::{ErrorCode, Id};
 use thiserror::Error;
 
+pub use decode::DecodeError;
 pub use records::*;
 pub use schema::{check_changes, check_document, Author, Refusal, Touched, SCHEMA_VERSION};
 pub use scope::{may_write, readable};

@@ -164,7 +164,7 @@ impl Hub {
         let mut snapshots = Vec::new();
         for d in documents {
             let id: DocId = d.id.parse()?;
-            let mut doc = AutoCommit::load(&d.bytes).map_err(|e| {
+            let mut doc = document::decode::load_document(&d.bytes).map_err(|e| {
                 HubError::refused(
                     Status::Unprocessable,
                     ErrorCode::BadChange,
@@ -642,13 +642,13 @@ impl Hub {
             };
             let mut decoded = Vec::with_capacity(raw.len());
             for (i, bytes) in raw.into_iter().enumerate() {
-                let change = Change::from_bytes(bytes)
+                let change = document::decode::decode_change(bytes)
                     .map_err(|e| bad(format!("change {i} is not an Automerge change: {e}")))?;
                 pushed.push(change.hash().0);
                 decoded.push(change);
             }
             // One batch: Automerge splices its columns once, not once per change.
-            doc.apply_changes_batch(decoded)
+            document::decode::apply_changes(doc, decoded)
                 .map_err(|e| bad(format!("changes cannot be applied: {e}")))?;
             if !doc.get_missing_deps(&[]).is_empty() {
                 return Err(HubError::refused(

@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 
-use automerge::AutoCommit;
 use doorstep_domain::demo::DemoWard;
 use doorstep_domain::*;
 use rusqlite::Connection;
@@ -111,10 +110,11 @@ impl Store {
         let mut changed = Vec::new();
         for d in incoming {
             let id: DocId = d.id.parse()?;
-            let mut theirs = AutoCommit::load(&d.bytes).map_err(|e| StoreError::Unreadable {
-                doc: d.id.clone(),
-                source: e.into(),
-            })?;
+            let mut theirs =
+                document::decode::load_document(&d.bytes).map_err(|e| StoreError::Unreadable {
+                    doc: d.id.clone(),
+                    source: e.into(),
+                })?;
             document::check_identity(id, &theirs)?;
             if let DocId::Ward(w) = id {
                 match ours {
@@ -124,7 +124,10 @@ impl Store {
             }
             let doc = self.doc_mut(&mut edit, id)?;
             let before = doc.get_heads();
-            doc.merge(&mut theirs)?;
+            document::decode::merge(doc, &mut theirs).map_err(|e| StoreError::Unreadable {
+                doc: d.id.clone(),
+                source: e.into(),
+            })?;
             if doc.get_heads() != before {
                 document::check_document(id, doc)?;
                 changed.push(id);

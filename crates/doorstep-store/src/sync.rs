@@ -299,19 +299,18 @@ impl Store {
                 source: e,
             };
             if let Some(snapshot) = &inc.snapshot {
-                doc.load_incremental(snapshot)
-                    .map_err(|e| unreadable(e.into()))?;
+                document::decode::load_into(doc, snapshot).map_err(|e| unreadable(e.into()))?;
             }
             let after_snapshot = doc.get_heads();
             let mut decoded = Vec::with_capacity(inc.changes.len());
             for (bytes, received_at) in &inc.changes {
-                let change = Change::from_bytes(bytes.clone()).map_err(|e| unreadable(e.into()))?;
+                let change = document::decode::decode_change(bytes.clone())
+                    .map_err(|e| unreadable(e.into()))?;
                 receipts.push((change.hash(), received_at.timestamp_millis()));
                 decoded.push(change);
             }
             if !decoded.is_empty() {
-                doc.apply_changes_batch(decoded)
-                    .map_err(|e| unreadable(e.into()))?;
+                document::decode::apply_changes(doc, decoded).map_err(|e| unreadable(e.into()))?;
             }
             if !doc.get_missing_deps(&[]).is_empty() {
                 return Err(StoreError::Document {
