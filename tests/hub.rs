@@ -859,6 +859,36 @@ fn parallel_guesses_cannot_pass_the_limit_and_a_valid_token_is_never_blocked() {
     assert_eq!(status, 429);
 }
 
+/// A device that floods the hub with bytes is refused for the rest of the minute
+/// (`device_rate_limited`) without its bodies being decoded; other devices sync on.
+#[test]
+fn a_device_sending_too_much_in_a_minute_is_refused_and_others_are_not() {
+    let w = ward();
+    let sync = format!("{}/v1/sync", w.hub.url);
+    let flooder = token(&w.a1);
+    let junk = vec![0x10u8; wire::MAX_BODY - 1024];
+    let mut statuses = Vec::new();
+    for _ in 0..20 {
+        let (status, body) = post(&sync, Some(&flooder), junk.clone());
+        statuses.push((status, body["code"].as_str().unwrap_or("").to_string()));
+    }
+    // 16 MiB a minute: the first sixteen bodies are read (and refused as not sync messages).
+    assert!(
+        statuses[..16]
+            .iter()
+            .all(|(s, c)| *s == 400 && c == "bad_sync_body"),
+        "{statuses:?}"
+    );
+    assert!(
+        statuses[16..]
+            .iter()
+            .all(|(s, c)| *s == 429 && c == "device_rate_limited"),
+        "{statuses:?}"
+    );
+    let (status, body) = post(&sync, Some(&token(&w.a2)), sync_body(vec![]));
+    assert_eq!(status, 200, "{body}");
+}
+
 #[test]
 fn a_coordinator_device_invites_lists_and_the_admin_revokes() {
     let w = ward();

@@ -219,6 +219,19 @@ fn one_visit(store: &mut Store) -> Result<()> {
     Ok(())
 }
 
+/// The visit the save-latency figures time: a door nobody opened.
+fn not_home(household_id: Id) -> VisitDraft {
+    VisitDraft {
+        household_id,
+        device_time: Utc::now(),
+        volunteer: "Lan".into(),
+        outcome: Outcome::NotHome,
+        note: None,
+        follow_up: None,
+        assists: vec![],
+    }
+}
+
 /// Everything measured on one ward size.
 async fn measure_ward(
     households: u32,
@@ -309,15 +322,7 @@ async fn measure_ward(
     let ids: Vec<Id> = store.walk_list()?.iter().map(|r| r.id).collect();
     let mut times = Vec::with_capacity(saves);
     for i in 0..saves {
-        let draft = VisitDraft {
-            household_id: ids[(i * 7919) % ids.len()],
-            device_time: Utc::now(),
-            volunteer: "Lan".into(),
-            outcome: Outcome::NotHome,
-            note: None,
-            follow_up: None,
-            assists: vec![],
-        };
+        let draft = not_home(ids[(i * 7919) % ids.len()]);
         let t = Instant::now();
         store.add_visit(draft, Utc::now())?;
         times.push(t.elapsed().as_secs_f64() * 1000.0);
@@ -450,15 +455,7 @@ async fn saves_during_slow_sync(
         tokio::time::sleep(Duration::from_millis(200)).await;
         let mut times = Vec::with_capacity(saves);
         for i in 0..saves {
-            let draft = VisitDraft {
-                household_id: households[(i * 104_729) % households.len()],
-                device_time: Utc::now(),
-                volunteer: "Lan".into(),
-                outcome: Outcome::NotHome,
-                note: None,
-                follow_up: None,
-                assists: vec![],
-            };
+            let draft = not_home(households[(i * 104_729) % households.len()]);
             let t = Instant::now();
             shared.lock().await.add_visit(draft, Utc::now())?;
             times.push(t.elapsed().as_secs_f64() * 1000.0);

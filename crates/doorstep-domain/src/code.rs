@@ -65,6 +65,7 @@ pub enum ErrorCode {
     DeviceRevoked,
     InviteCodeInvalid,
     TooManyAttempts,
+    DeviceRateLimited,
     OutOfScope,
     CoordinatorOnly,
     // Requests that cannot be read or are not allowed as asked.

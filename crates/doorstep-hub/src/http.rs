@@ -150,12 +150,45 @@ fn too_many_attempts() -> HubError {
     )
 }
 
+/// Request bytes each device may send per minute. A device's outbox sends at most ~900 KB a
+/// round, so a working device stays far below it; a flooding one is refused before its bytes
+/// are decoded.
+const DEVICE_BYTES_PER_MINUTE: u64 = 16 << 20;
+const BUDGET_WINDOW: Duration = Duration::from_secs(60);
+
+/// What each device sent in its current minute.
+#[derive(Default)]
+struct DeviceBudget {
+    spent: HashMap<doorstep_domain::Id, (Instant, u64)>,
+}
+
+impl DeviceBudget {
+    /// Whether `device` may send `bytes` more this minute (and counts them if so).
+    fn spend(&mut self, device: doorstep_domain::Id, bytes: u64) -> bool {
+        let now = Instant::now();
+        if self.spent.len() > PRUNE_ABOVE {
+            self.spent
+                .retain(|_, (start, _)| now - *start <= BUDGET_WINDOW);
+        }
+        let (start, used) = self.spent.entry(device).or_insert((now, 0));
+        if now - *start > BUDGET_WINDOW {
+            (*start, *used) = (now, 0);
+        }
+        if *used + bytes > DEVICE_BYTES_PER_MINUTE {
+            return false;
+        }
+        *used += bytes;
+        true
+    }
+}
+
 #[derive(Clone)]
 struct AppState {
     /// An async lock: requests wait for the hub without holding a thread, so 200 devices
     /// syncing at once use one blocking thread, not 200 (each with its own stack and arena).
     hub: Arc<tokio::sync::Mutex<Hub>>,
     limiter: Arc<Mutex<Limiter>>,
+    budget: Arc<Mutex<DeviceBudget>>,
     timeouts: Timeouts,
 }
 
@@ -337,7 +370,7 @@ async fn join(
         (status = 408, body = ApiError, description = "request_timeout: the body or the answer took too long"),
         (status = 413, body = ApiError, description = "body_too_large (over 1 MiB) or push_too_large (too many documents or changes)"),
         (status = 422, body = ApiError, description = "a change the schema refuses: root_changed, schema_too_new, unknown_field, nested_object, wrong_type, field_deleted, record_deleted, bad_record_id, invalid_record, wrong_document, bad_change, or a record rule (id_number, text_too_long, name_without_consent, ...)"),
-        (status = 429, body = ApiError, description = "too_many_attempts with bad tokens from this address"),
+        (status = 429, body = ApiError, description = "too_many_attempts with bad tokens from this address, or device_rate_limited (over 16 MiB sent in a minute)"),
         (status = 500, body = ApiError, description = "internal: the hub failed (details in its log)"),
     ),
     security(("device_token" = []))
@@ -347,7 +380,26 @@ async fn sync(
     Device(device): Device,
     body: Body,
 ) -> Result<Response, HubError> {
+    let over_budget = || {
+        HubError::refused(
+            Status::TooManyRequests,
+            ErrorCode::DeviceRateLimited,
+            "this device sent too much in the last minute: wait a minute",
+        )
+    };
+    let budget = |bytes: u64| {
+        state
+            .budget
+            .lock()
+            .is_ok_and(|mut b| b.spend(device.id, bytes))
+    };
+    if !budget(0) {
+        return Err(over_budget());
+    }
     let bytes = read_body(&state, body).await?;
+    if !budget(bytes.len() as u64) {
+        return Err(over_budget());
+    }
     let request: SyncRequest = wire::decode(&bytes)?;
     let pushed = request.pushes.len();
     let response = state
@@ -511,6 +563,7 @@ pub fn router_with(hub: Hub, timeouts: Timeouts) -> Router {
     let state = AppState {
         hub: Arc::new(tokio::sync::Mutex::new(hub)),
         limiter: Arc::new(Mutex::new(Limiter::default())),
+        budget: Arc::new(Mutex::new(DeviceBudget::default())),
         timeouts,
     };
     Router::new()
@@ -555,6 +608,7 @@ mod tests {
         let state = AppState {
             hub: Arc::new(tokio::sync::Mutex::new(hub)),
             limiter: Arc::new(Mutex::new(Limiter::default())),
+            budget: Arc::new(Mutex::new(DeviceBudget::default())),
             timeouts: Timeouts::default(),
         };
         let failed = state
