@@ -50,20 +50,6 @@ pub fn new_document(id: DocId, device: &ActorId) -> Result<AutoCommit, DocError>
     Ok(doc)
 }
 
-/// The schema version a document is written in: its root's `schema`, 1 when it has none.
-/// The first change never writes it (a first change must be the same in every version, or
-/// two versions creating one document would hold two roots); an app whose schema is newer
-/// writes it once, in the change that first needs it.
-pub fn schema_version(doc: &AutoCommit) -> i64 {
-    match doc.get(ROOT, "schema") {
-        Ok(Some((Value::Scalar(v), _))) => match v.as_ref() {
-            ScalarValue::Int(v) => *v,
-            _ => 1,
-        },
-        _ => 1,
-    }
-}
-
 /// Checks that loaded bytes are the document they claim to be.
 pub fn check_identity(id: DocId, doc: &AutoCommit) -> Result<(), DocError> {
     let found = get_str(doc, &ROOT, "id")?;
@@ -221,7 +207,7 @@ fn put_set_flags(doc: &mut AutoCommit, obj: &ObjId, flags: &PriorityFlags) -> Re
     Ok(())
 }
 
-fn record(doc: &AutoCommit, map: &ObjId, id: Id) -> Result<Option<ObjId>, DocError> {
+pub(crate) fn record(doc: &AutoCommit, map: &ObjId, id: Id) -> Result<Option<ObjId>, DocError> {
     Ok(match doc.get(map, id.to_string())? {
         Some((Value::Object(ObjType::Map), obj)) => Some(obj),
         _ => None,

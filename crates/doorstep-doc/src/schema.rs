@@ -460,10 +460,9 @@ pub fn check_document(id: DocId, doc: &AutoCommit) -> Result<(), Refusal> {
         let fine = match (key, &item.value) {
             ("id", ValueRef::Scalar(ScalarValueRef::Str(_))) => true,
             ("name", ValueRef::Scalar(ScalarValueRef::Str(_))) => matches!(id, DocId::Ward(_)),
-            ("schema", ValueRef::Scalar(ScalarValueRef::Int(_))) => {
-                let version = records::schema_version(doc);
-                if version > SCHEMA_VERSION {
-                    return Err(checker.schema_too_new(version));
+            ("schema", ValueRef::Scalar(ScalarValueRef::Int(version))) => {
+                if *version > SCHEMA_VERSION {
+                    return Err(checker.schema_too_new(*version));
                 }
                 true
             }
@@ -611,11 +610,9 @@ fn check_records(
     Ok(())
 }
 
+/// A record's object in `map`, if the record is there.
 fn record_obj(doc: &AutoCommit, map: &ObjId, id: Id) -> Option<ObjId> {
-    match doc.get(map, id.to_string()) {
-        Ok(Some((Value::Object(ObjType::Map), obj))) => Some(obj),
-        _ => None,
-    }
+    records::record(doc, map, id).ok().flatten()
 }
 
 #[cfg(test)]

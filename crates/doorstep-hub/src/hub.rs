@@ -25,7 +25,7 @@ use sha2::{Digest, Sha256};
 
 use crate::sqlite::SqliteStorage;
 use crate::storage::*;
-use crate::{HubError, Status};
+use crate::{hex, HubError, Status};
 
 /// How long an invite code lives unless told otherwise, and at most.
 pub const INVITE_HOURS: u32 = 24;
@@ -45,10 +45,6 @@ const COMPACT_AFTER: u64 = 500;
 const CODE_ALPHABET: &[u8] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 /// Invite code length: 10 symbols, 50 bits.
 const CODE_LEN: usize = 10;
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
 
 /// How hubs before keyed hashes stored codes and tokens: kept only to recognise those and
 /// re-key them on use.
@@ -791,5 +787,23 @@ mod tests {
         let late = joined_at + Duration::days(TOKEN_MAX_DAYS);
         let refused = hub.authenticate(&token, late).map_err(|e| e.code());
         assert_eq!(refused.err(), Some(ErrorCode::TokenExpired));
+    }
+
+    /// A damaged secret in the hub's database stops the hub with a storage error rather than
+    /// hashing with a key that is not the one tokens were stored under.
+    #[test]
+    fn a_damaged_secret_is_refused() {
+        let (dir, hub) = hub();
+        drop(hub);
+        let db = rusqlite::Connection::open(dir.path().join("hub.sqlite")).unwrap();
+        for damaged in ["zz", "0123", &"g".repeat(64)] {
+            db.execute("UPDATE meta SET value = ?1 WHERE key = 'secret'", [damaged])
+                .unwrap();
+            let opened = Hub::open(dir.path());
+            assert!(
+                matches!(opened, Err(HubError::Storage(StorageError::Corrupt { .. }))),
+                "{damaged}"
+            );
+        }
     }
 }

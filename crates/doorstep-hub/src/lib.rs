@@ -144,6 +144,11 @@ impl From<WireError> for HubError {
     }
 }
 
+/// Bytes as lowercase hex: how the hub stores hashes and its secret as text.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// The address devices reach a hub listening on `listen` at: the listening address itself,
 /// or this machine's LAN address when it listens on all of them (never 0.0.0.0). Found by
 /// asking the system which address a UDP socket would use (no packet is sent); loopback

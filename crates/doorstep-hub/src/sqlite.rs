@@ -503,25 +503,36 @@ impl HubStorage for SqliteStorage {
     }
 
     fn secret(&mut self, fresh: [u8; 32]) -> StorageResult<Vec<u8>> {
-        let hex: String = fresh.iter().map(|b| format!("{b:02x}")).collect();
-        let tx = self.conn.transaction()?;
-        tx.execute(
-            "INSERT OR IGNORE INTO meta (key, value) VALUES ('secret', ?1)",
-            [&hex],
-        )?;
-        let stored: String =
-            tx.query_row("SELECT value FROM meta WHERE key = 'secret'", [], |r| {
-                r.get(0)
-            })?;
-        tx.commit()?;
+        let read = |conn: &Connection| -> StorageResult<Option<String>> {
+            Ok(conn
+                .query_row("SELECT value FROM meta WHERE key = 'secret'", [], |r| {
+                    r.get(0)
+                })
+                .optional()?)
+        };
+        // Written once, by the first open; every later open only reads it.
+        let stored = match read(&self.conn)? {
+            Some(stored) => stored,
+            None => {
+                self.conn.execute(
+                    "INSERT OR IGNORE INTO meta (key, value) VALUES ('secret', ?1)",
+                    [crate::hex(&fresh)],
+                )?;
+                read(&self.conn)?.unwrap_or_default()
+            }
+        };
+        let corrupt = || StorageError::Corrupt {
+            what: "hub secret",
+            value: "(not shown)".into(),
+        };
+        if stored.len() != 64 {
+            return Err(corrupt());
+        }
         (0..stored.len())
             .step_by(2)
             .map(|i| u8::from_str_radix(stored.get(i..i + 2).unwrap_or("zz"), 16))
             .collect::<Result<Vec<u8>, _>>()
-            .map_err(|_| StorageError::Corrupt {
-                what: "hub secret",
-                value: "(not shown)".into(),
-            })
+            .map_err(|_| corrupt())
     }
 
     fn touch_device(

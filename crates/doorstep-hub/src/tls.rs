@@ -114,4 +114,26 @@ mod tests {
         let other = tempfile::tempdir().unwrap();
         assert_ne!(HubTls::ensure(other.path()).unwrap().pin, made.pin);
     }
+
+    /// A damaged certificate or key file (a half-written copy, a restored backup gone wrong) is
+    /// an error that names the file's trouble, never a panic or a silently new identity.
+    #[test]
+    fn damaged_tls_files_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        HubTls::ensure(dir.path()).unwrap();
+        std::fs::write(
+            dir.path().join(CERT_FILE),
+            "-----BEGIN CERTIFICATE-----\nnot base64\n",
+        )
+        .unwrap();
+        assert!(matches!(HubTls::ensure(dir.path()), Err(TlsError::Pem(_))));
+        let other = tempfile::tempdir().unwrap();
+        let tls = HubTls::ensure(other.path()).unwrap();
+        std::fs::write(other.path().join(KEY_FILE), "garbage").unwrap();
+        assert!(HubTls::ensure(other.path()).is_ok_and(|again| again.pin == tls.pin));
+        assert!(matches!(
+            HubTls::ensure(other.path()).and_then(|t| t.server_config()),
+            Err(TlsError::Pem(_))
+        ));
+    }
 }
