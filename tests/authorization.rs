@@ -188,8 +188,26 @@ fn every_route_answers_every_caller_as_its_role_and_scope_allow() {
             (401, Value::from("invite_code_invalid"))
         );
         checked += 1;
+        // A new token, last: any device may rotate its own.
+        let (status, answer) = send(&hub, from, "post", "/v1/token", bearer, vec![]);
+        match unauthenticated(*caller) {
+            Some(code) => assert_eq!(
+                (status, answer["code"].clone()),
+                (401, Value::from(code)),
+                "token {caller:?}"
+            ),
+            None => {
+                assert_eq!(status, 200, "token {caller:?}: {answer}");
+                let fresh = answer["token"].as_str().unwrap_or_default();
+                assert!(
+                    fresh.starts_with("dst_") && Some(fresh) != bearer,
+                    "{answer}"
+                );
+            }
+        }
+        checked += 1;
     }
-    assert_eq!(checked, 7 * 7);
+    assert_eq!(checked, 7 * 8);
     // What was revoked along the way is revoked.
     let (status, answer) = send(
         &hub,

@@ -122,11 +122,18 @@ pub struct HubProcess {
     pub pin: String,
     pub port: u16,
     child: Option<std::process::Child>,
+    /// Flags `hub serve` gets beyond its data and address.
+    serve_args: Vec<String>,
 }
 
 impl HubProcess {
     /// Creates a hub for a ward with `groups` and serves it on a free port.
     pub fn start(groups: &[&str]) -> Self {
+        Self::start_with(groups, &[])
+    }
+
+    /// `start`, serving with `serve_args` too (e.g. `--rotate-tokens-hours 0`).
+    pub fn start_with(groups: &[&str], serve_args: &[&str]) -> Self {
         let dir = TempDir::new().expect("temp dir");
         let data = dir.path().join("hub");
         let mut init = Command::new(BIN);
@@ -149,6 +156,7 @@ impl HubProcess {
             pin,
             port: 0,
             child: None,
+            serve_args: serve_args.iter().map(|a| a.to_string()).collect(),
         };
         hub.serve("127.0.0.1:0");
         hub
@@ -164,6 +172,7 @@ impl HubProcess {
             .args(["hub", "serve", "--data"])
             .arg(self.data())
             .args(["--listen", listen])
+            .args(&self.serve_args)
             .env("RUST_LOG", "info,tower_http=debug")
             .stdout(std::process::Stdio::piped())
             .stderr(self.log_file())

@@ -4,7 +4,7 @@
 
 use chrono::Utc;
 use doorstep_domain::Id;
-use doorstep_hub::{Hub, HubTls};
+use doorstep_hub::{Enrolment, HubTls};
 use doorstep_proto::api::{DeviceInfo, InviteRequest};
 use doorstep_proto::pin::JoinLink;
 use doorstep_store::DeviceIdentity;
@@ -35,7 +35,7 @@ impl App {
     /// link (hub address, code, pin) and its QR code.
     pub async fn invite(&self, request: InviteRequest) -> Result<InviteView> {
         let link = if self.has_hub() {
-            let invite = Hub::open(&self.hub_dir())?.invite(&request, Utc::now())?;
+            let invite = Enrolment::open(&self.hub_dir())?.invite(&request, Utc::now())?;
             let hub = self.hosted.lock().await.as_ref().map(|h| h.url.clone());
             let pin = HubTls::ensure(&self.hub_dir())
                 .map_err(doorstep_hub::HubError::from)?
@@ -71,7 +71,7 @@ impl App {
 
     pub async fn devices(&self) -> Result<Vec<DeviceInfo>> {
         if self.has_hub() {
-            return Ok(Hub::open(&self.hub_dir())?.devices()?);
+            return Ok(Enrolment::open(&self.hub_dir())?.devices()?);
         }
         let identity = self.identity().await?;
         Ok(self.client(&identity)?.devices(&identity.token).await?)
@@ -79,7 +79,7 @@ impl App {
 
     pub async fn revoke(&self, device: Id) -> Result<Vec<DeviceInfo>> {
         if self.has_hub() {
-            Hub::open(&self.hub_dir())?.revoke(device, Utc::now())?;
+            Enrolment::open(&self.hub_dir())?.revoke(device, Utc::now())?;
         } else {
             let identity = self.identity().await?;
             self.client(&identity)?

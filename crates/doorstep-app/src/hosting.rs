@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use chrono::Utc;
 use doorstep_domain::demo::{generate, DemoSpec};
 use doorstep_domain::Role;
-use doorstep_hub::Hub;
+use doorstep_hub::{Enrolment, Hub};
 use doorstep_proto::api::InviteRequest;
 use doorstep_store::Store;
 
@@ -66,7 +66,7 @@ impl App {
         let dir = self.hub_dir();
         Hub::open(&dir)?;
         let task = tokio::spawn(async move {
-            if let Err(e) = doorstep_hub::serve(&dir, listener, |_| {}).await {
+            if let Err(e) = doorstep_hub::serve(&dir, listener, Default::default(), |_| {}).await {
                 tracing::error!(error = %e, "the hosted hub stopped");
             }
         });
@@ -116,7 +116,7 @@ impl App {
             }
         }
         let url = self.host_hub_here().await?;
-        let invite = Hub::open(&self.hub_dir())?.invite(
+        let invite = Enrolment::open(&self.hub_dir())?.invite(
             &InviteRequest {
                 role: Role::Coordinator,
                 name: "Điều phối viên (demo)".into(),

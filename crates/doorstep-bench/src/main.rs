@@ -18,7 +18,7 @@ use clap::Parser;
 use doorstep_bench::naive_exchange;
 use doorstep_domain::demo::{generate, DemoSpec};
 use doorstep_domain::*;
-use doorstep_hub::Hub;
+use doorstep_hub::{Enrolment, Hub};
 use doorstep_proto::api::InviteRequest;
 use doorstep_store::{DocumentBytes, Store};
 use serde_json::{json, Value};
@@ -139,7 +139,7 @@ impl HubProcess {
     }
 
     fn invite(&self, role: Role, groups: Vec<String>) -> Result<String> {
-        Ok(Hub::open(&self.dir)?
+        Ok(Enrolment::open(&self.dir)?
             .invite(
                 &InviteRequest {
                     role,
@@ -676,7 +676,7 @@ fn main() -> Result<()> {
     if let Some(dir) = &args.serve_hub {
         return runtime.block_on(async {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-            doorstep_hub::serve(dir, listener, |addr| {
+            doorstep_hub::serve(dir, listener, Default::default(), |addr| {
                 println!("listening on https://{addr}");
                 use std::io::Write;
                 let _ = std::io::stdout().flush();

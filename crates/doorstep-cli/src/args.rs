@@ -126,13 +126,16 @@ pub enum HubCommand {
         #[arg(long = "group", required = true)]
         groups: Vec<String>,
     },
-    /// Serve the hub; the first line on stdout is `listening on http://HOST:PORT`.
+    /// Serve the hub; the first line on stdout is `listening on https://HOST:PORT`.
     Serve {
         #[arg(long)]
         data: PathBuf,
         /// Address to listen on (port 0 picks a free one).
         #[arg(long, default_value = "0.0.0.0:7300")]
         listen: String,
+        /// Devices' tokens older than this are replaced at their next sync (0: every sync).
+        #[arg(long, default_value_t = 168)]
+        rotate_tokens_hours: u64,
     },
     /// Make a single-use invite code.
     Invite {

@@ -306,13 +306,17 @@ fn invite_request(args: InviteArgs) -> doorstep_proto::api::InviteRequest {
 }
 
 fn hub(out: &Printer, cmd: HubCommand) -> anyhow::Result<()> {
-    use doorstep_hub::Hub;
+    use doorstep_hub::{Enrolment, Hub};
     match cmd {
         HubCommand::Init { data, ward, groups } => {
             let (ward, groups) = Hub::init(&data, &ward, &groups)?;
             out.ward(&ward, &groups)
         }
-        HubCommand::Serve { data, listen } => {
+        HubCommand::Serve {
+            data,
+            listen,
+            rotate_tokens_hours,
+        } => {
             use std::io::IsTerminal;
             tracing_subscriber::fmt()
                 .with_writer(std::io::stderr)
@@ -328,7 +332,11 @@ fn hub(out: &Printer, cmd: HubCommand) -> anyhow::Result<()> {
                 let listener = tokio::net::TcpListener::bind(&listen)
                     .await
                     .with_context(|| format!("cannot listen on {listen}"))?;
-                doorstep_hub::serve(&data, listener, |addr| {
+                let serving = doorstep_hub::Serving {
+                    rotate_tokens_after: std::time::Duration::from_secs(rotate_tokens_hours * 3600),
+                    ..Default::default()
+                };
+                doorstep_hub::serve(&data, listener, serving, |addr| {
                     println!("listening on https://{addr}");
                     use std::io::Write;
                     let _ = std::io::stdout().flush();
@@ -338,9 +346,9 @@ fn hub(out: &Printer, cmd: HubCommand) -> anyhow::Result<()> {
             })
         }
         HubCommand::Invite { data, url, invite } => {
-            let mut hub = Hub::open(&data)?;
-            let answer = hub.invite(&invite_request(invite), Utc::now())?;
-            let hub_url = match url.or(hub.url()?) {
+            let mut enrolment = Enrolment::open(&data)?;
+            let answer = enrolment.invite(&invite_request(invite), Utc::now())?;
+            let hub_url = match url.or(enrolment.url()?) {
                 Some(url) => url,
                 None => format!(
                     "https://{}",
@@ -354,10 +362,10 @@ fn hub(out: &Printer, cmd: HubCommand) -> anyhow::Result<()> {
             };
             out.invite(&answer, &link)
         }
-        HubCommand::Devices { data } => out.devices(&Hub::open(&data)?.devices()?),
+        HubCommand::Devices { data } => out.devices(&Enrolment::open(&data)?.devices()?),
         HubCommand::Revoke { data, device } => {
             let id = parse_id(&device, "device")?;
-            Hub::open(&data)?.revoke(id, Utc::now())?;
+            Enrolment::open(&data)?.revoke(id, Utc::now())?;
             out.revoked(id)
         }
     }

@@ -63,6 +63,7 @@ pub enum ErrorCode {
     TokenUnknown,
     TokenExpired,
     DeviceRevoked,
+    TokenRotating,
     InviteCodeInvalid,
     TooManyAttempts,
     DeviceRateLimited,
@@ -75,6 +76,7 @@ pub enum ErrorCode {
     InvalidInvite,
     PushTooLarge,
     RequestTimeout,
+    HubBusy,
     // The device's own state.
     NoWard,
     WardExists,

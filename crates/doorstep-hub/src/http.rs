@@ -1,5 +1,9 @@
-//! The hub's HTTP face (axum): routes, the JSON error every refusal carries, rate limiting of
-//! failed codes and tokens, and the OpenAPI description at `/openapi.json`.
+//! The hub's HTTP face (axum): routes, the JSON error every refusal carries, the limits that
+//! come before any work (failed codes and tokens per address, bytes per device, timeouts,
+//! requests in flight), and the OpenAPI description at `/openapi.json`.
+//!
+//! Two locks, never held together: the enrolment (token checks, joins, invites) and the
+//! ward's documents (sync rounds). A token check or a guessed code never waits for a round.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
@@ -21,23 +25,30 @@ use serde::de::DeserializeOwned;
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 
+use crate::enrolment::{Authenticated, Enrolment};
 use crate::hub::Hub;
 use crate::storage::DeviceRecord;
 use crate::{HubError, Status};
 
-/// How long a request body may take to arrive, and a whole request to be answered (waiting
-/// for its turn at the hub included): a device on a dead link holds nothing for long.
+/// The limits that protect the hub from slow and greedy clients.
 #[derive(Debug, Clone, Copy)]
-pub struct Timeouts {
+pub struct Limits {
+    /// How long a request body may take to arrive, and a whole request to be answered
+    /// (waiting for its turn at the hub included): a device on a dead link holds nothing for
+    /// long.
     pub body: Duration,
     pub request: Duration,
+    /// Requests in flight at once; more are answered 503 `hub_busy` at once (devices try
+    /// again a moment later) instead of queueing without bound, each holding its body.
+    pub in_flight: usize,
 }
 
-impl Default for Timeouts {
+impl Default for Limits {
     fn default() -> Self {
-        Timeouts {
+        Limits {
             body: Duration::from_secs(30),
             request: Duration::from_secs(120),
+            in_flight: 256,
         }
     }
 }
@@ -57,12 +68,20 @@ impl Status {
             Status::Unprocessable => StatusCode::UNPROCESSABLE_ENTITY,
             Status::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             Status::Timeout => StatusCode::REQUEST_TIMEOUT,
+            Status::Busy => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 }
 
 impl IntoResponse for HubError {
     fn into_response(self) -> Response {
+        let busy = matches!(
+            self,
+            HubError::Refused {
+                status: Status::Busy,
+                ..
+            }
+        );
         let body = match self {
             HubError::Refused {
                 status,
@@ -89,7 +108,13 @@ impl IntoResponse for HubError {
                 )
             }
         };
-        (body.0, Json(body.1)).into_response()
+        let mut response = (body.0, Json(body.1)).into_response();
+        if busy {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+        }
+        response
     }
 }
 
@@ -187,9 +212,11 @@ struct AppState {
     /// An async lock: requests wait for the hub without holding a thread, so 200 devices
     /// syncing at once use one blocking thread, not 200 (each with its own stack and arena).
     hub: Arc<tokio::sync::Mutex<Hub>>,
+    /// Its own storage connection; held for the microseconds of a token check or a join.
+    enrolment: Arc<Mutex<Enrolment>>,
     limiter: Arc<Mutex<Limiter>>,
     budget: Arc<Mutex<DeviceBudget>>,
-    timeouts: Timeouts,
+    limits: Limits,
 }
 
 impl AppState {
@@ -208,6 +235,21 @@ impl AppState {
                     Err(HubError::Panicked)
                 },
             )
+        })
+        .await?
+    }
+
+    /// Runs `f` on the enrolment off the async threads. The lock is a plain one: it is only
+    /// ever taken on a blocking thread and held for one short database transaction.
+    async fn with_enrolment<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Enrolment) -> Result<T, HubError> + Send + 'static,
+    ) -> Result<T, HubError> {
+        let enrolment = self.enrolment.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut enrolment = enrolment.lock().unwrap_or_else(|e| e.into_inner());
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut enrolment)))
+                .unwrap_or(Err(HubError::Panicked))
         })
         .await?
     }
@@ -236,7 +278,13 @@ impl AppState {
 
 /// The device behind a request's bearer token, checked (known, not revoked, not expired) on
 /// every request before the handler runs.
-struct Device(DeviceRecord);
+struct Device {
+    record: DeviceRecord,
+    token: String,
+    /// Its token is due for rotation: the answer says so (`TOKEN_ROTATE_HEADER`).
+    rotate: bool,
+    seen: Authenticated,
+}
 
 impl FromRequestParts<AppState> for Device {
     type Rejection = HubError;
@@ -260,7 +308,15 @@ impl FromRequestParts<AppState> for Device {
         let result = match token {
             Some(token) => {
                 state
-                    .with_hub(move |hub| hub.authenticate(&token, Utc::now()))
+                    .with_enrolment(move |enrolment| {
+                        let seen = enrolment.authenticate(&token, Utc::now())?;
+                        Ok(Device {
+                            record: seen.device.clone(),
+                            token,
+                            rotate: seen.rotate,
+                            seen,
+                        })
+                    })
                     .await
             }
             None => Err(HubError::refused(
@@ -274,9 +330,9 @@ impl FromRequestParts<AppState> for Device {
             return Err(too_many_attempts());
         }
         if let Ok(device) = &result {
-            tracing::Span::current().record("device", tracing::field::display(device.id));
+            tracing::Span::current().record("device", tracing::field::display(device.record.id));
         }
-        result.map(Device)
+        result
     }
 }
 
@@ -291,7 +347,7 @@ fn timed_out() -> HubError {
 /// Reads a body of at most `MAX_BODY` bytes, arriving within the body timeout.
 async fn read_body(state: &AppState, body: Body) -> Result<Bytes, HubError> {
     let read = axum::body::to_bytes(body, MAX_BODY);
-    tokio::time::timeout(state.timeouts.body, read)
+    tokio::time::timeout(state.limits.body, read)
         .await
         .map_err(|_| timed_out())?
         .map_err(|_| {
@@ -346,7 +402,7 @@ async fn join(
     {
         Ok(request) => {
             state
-                .with_hub(move |hub| hub.join(&request.code, Utc::now()))
+                .with_enrolment(move |enrolment| enrolment.join(&request.code, Utc::now()))
                 .await
         }
         Err(e) => Err(e),
@@ -377,9 +433,10 @@ async fn join(
 )]
 async fn sync(
     State(state): State<AppState>,
-    Device(device): Device,
+    device: Device,
     body: Body,
 ) -> Result<Response, HubError> {
+    let Device { record, rotate, .. } = device;
     let over_budget = || {
         HubError::refused(
             Status::TooManyRequests,
@@ -391,7 +448,7 @@ async fn sync(
         state
             .budget
             .lock()
-            .is_ok_and(|mut b| b.spend(device.id, bytes))
+            .is_ok_and(|mut b| b.spend(record.id, bytes))
     };
     if !budget(0) {
         return Err(over_budget());
@@ -403,14 +460,20 @@ async fn sync(
     let request: SyncRequest = wire::decode(&bytes)?;
     let pushed = request.pushes.len();
     let response = state
-        .with_hub(move |hub| hub.sync(&device, request, Utc::now()))
+        .with_hub(move |hub| hub.sync(&record, request, Utc::now()))
         .await?;
     tracing::debug!(pushed, pulled = response.pulls.len(), "sync round");
-    Ok((
+    let mut answer = (
         [(header::CONTENT_TYPE, wire::CONTENT_TYPE)],
         wire::encode(&response),
     )
-        .into_response())
+        .into_response();
+    if rotate {
+        answer
+            .headers_mut()
+            .insert(TOKEN_ROTATE_HEADER, header::HeaderValue::from_static("due"));
+    }
+    Ok(answer)
 }
 
 fn require_coordinator(device: &DeviceRecord) -> Result<(), HubError> {
@@ -443,13 +506,13 @@ fn require_coordinator(device: &DeviceRecord) -> Result<(), HubError> {
 )]
 async fn invite(
     State(state): State<AppState>,
-    Device(device): Device,
+    device: Device,
     body: Body,
 ) -> Result<Json<InviteResponse>, HubError> {
-    require_coordinator(&device)?;
+    require_coordinator(&device.record)?;
     let request: InviteRequest = parse_json(&read_body(&state, body).await?)?;
     state
-        .with_hub(move |hub| hub.invite(&request, Utc::now()))
+        .with_enrolment(move |enrolment| enrolment.invite(&request, Utc::now()))
         .await
         .map(Json)
 }
@@ -467,10 +530,13 @@ async fn invite(
 )]
 async fn devices(
     State(state): State<AppState>,
-    Device(device): Device,
+    device: Device,
 ) -> Result<Json<Vec<DeviceInfo>>, HubError> {
-    require_coordinator(&device)?;
-    state.with_hub(|hub| hub.devices()).await.map(Json)
+    require_coordinator(&device.record)?;
+    state
+        .with_enrolment(|enrolment| enrolment.devices())
+        .await
+        .map(Json)
 }
 
 #[utoipa::path(
@@ -488,10 +554,10 @@ async fn devices(
 )]
 async fn revoke(
     State(state): State<AppState>,
-    Device(device): Device,
+    device: Device,
     Path(id): Path<String>,
 ) -> Result<StatusCode, HubError> {
-    require_coordinator(&device)?;
+    require_coordinator(&device.record)?;
     let id = doorstep_domain::Id::parse_str(&id).map_err(|_| {
         HubError::refused(
             Status::NotFound,
@@ -500,9 +566,30 @@ async fn revoke(
         )
     })?;
     state
-        .with_hub(move |hub| hub.revoke(id, Utc::now()))
+        .with_enrolment(move |enrolment| enrolment.revoke(id, Utc::now()))
         .await?;
     Ok(StatusCode::OK)
+}
+
+#[utoipa::path(
+    post, path = "/v1/token",
+    responses(
+        (status = 200, body = TokenResponse, description = "A new token; the one presented works until the new one is first used"),
+        (status = 401, body = ApiError, description = "token_missing, token_unknown, token_expired or device_revoked"),
+        (status = 409, body = ApiError, description = "token_rotating: the token was replaced within the last minute; keep using the one presented"),
+        (status = 429, body = ApiError, description = "too_many_attempts with bad tokens from this address"),
+        (status = 500, body = ApiError, description = "internal: the hub failed (details in its log)"),
+    ),
+    security(("device_token" = []))
+)]
+async fn token(
+    State(state): State<AppState>,
+    device: Device,
+) -> Result<Json<TokenResponse>, HubError> {
+    state
+        .with_enrolment(move |enrolment| enrolment.rotate(&device.seen, &device.token, Utc::now()))
+        .await
+        .map(Json)
 }
 
 struct TokenScheme;
@@ -521,8 +608,8 @@ impl utoipa::Modify for TokenScheme {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Doorstep ward hub", description = "Enrollment and sync of a ward's devices."),
-    paths(health, join, sync, invite, devices, revoke),
-    components(schemas(JoinRequest, JoinResponse, InviteRequest, InviteResponse, DeviceInfo, ApiError, Named)),
+    paths(health, join, sync, invite, devices, revoke, token),
+    components(schemas(JoinRequest, JoinResponse, InviteRequest, InviteResponse, DeviceInfo, TokenResponse, ApiError, Named)),
     modifiers(&TokenScheme)
 )]
 struct ApiDoc;
@@ -553,19 +640,34 @@ fn request_span(request: &axum::http::Request<Body>) -> tracing::Span {
     )
 }
 
-/// The hub's routes. Serve with `into_make_service_with_connect_info::<SocketAddr>()`.
-pub fn router(hub: Hub) -> Router {
-    router_with(hub, Timeouts::default())
+fn hub_busy() -> HubError {
+    HubError::refused(
+        Status::Busy,
+        ErrorCode::HubBusy,
+        "the hub is serving as many requests as it can: try again in a moment",
+    )
 }
 
-/// The hub's routes with other timeouts (tests use short ones).
-pub fn router_with(hub: Hub, timeouts: Timeouts) -> Router {
-    let state = AppState {
-        hub: Arc::new(tokio::sync::Mutex::new(hub)),
-        limiter: Arc::new(Mutex::new(Limiter::default())),
-        budget: Arc::new(Mutex::new(DeviceBudget::default())),
-        timeouts,
-    };
+impl AppState {
+    fn new(hub: Hub, enrolment: Enrolment, limits: Limits) -> AppState {
+        AppState {
+            hub: Arc::new(tokio::sync::Mutex::new(hub)),
+            enrolment: Arc::new(Mutex::new(enrolment)),
+            limiter: Arc::new(Mutex::new(Limiter::default())),
+            budget: Arc::new(Mutex::new(DeviceBudget::default())),
+            limits,
+        }
+    }
+}
+
+/// The hub's routes. Serve with `into_make_service_with_connect_info::<SocketAddr>()`.
+pub fn router(hub: Hub, enrolment: Enrolment) -> Router {
+    router_with(hub, enrolment, Limits::default())
+}
+
+/// The hub's routes with other limits (tests use small ones).
+pub fn router_with(hub: Hub, enrolment: Enrolment, limits: Limits) -> Router {
+    let state = AppState::new(hub, enrolment, limits);
     Router::new()
         .route("/health", get(health))
         .route("/openapi.json", get(|| async { Json(openapi()) }))
@@ -574,6 +676,7 @@ pub fn router_with(hub: Hub, timeouts: Timeouts) -> Router {
         .route("/v1/invites", post(invite))
         .route("/v1/devices", get(devices))
         .route("/v1/devices/{id}/revoke", post(revoke))
+        .route("/v1/token", post(token))
         .fallback(|| async {
             HubError::refused(
                 Status::NotFound,
@@ -587,7 +690,19 @@ pub fn router_with(hub: Hub, timeouts: Timeouts) -> Router {
                 .layer(axum::error_handling::HandleErrorLayer::new(
                     |_: tower::BoxError| async { timed_out() },
                 ))
-                .timeout(timeouts.request),
+                .timeout(limits.request),
+        )
+        // Shed, never queue: past the limit a request is answered at once (no body read),
+        // so a flood costs the hub a refusal each, not memory. One semaphore for all routes.
+        .layer(
+            tower::ServiceBuilder::new()
+                .layer(axum::error_handling::HandleErrorLayer::new(
+                    |_: tower::BoxError| async { hub_busy() },
+                ))
+                .load_shed()
+                .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
+                    limits.in_flight,
+                )),
         )
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .with_state(state)
@@ -605,12 +720,7 @@ mod tests {
         Hub::init(dir.path(), "Phường Thử", &["Tổ 1".into(), "Tổ 2".into()])?;
         let mut hub = Hub::open(dir.path())?;
         hub.load_documents()?;
-        let state = AppState {
-            hub: Arc::new(tokio::sync::Mutex::new(hub)),
-            limiter: Arc::new(Mutex::new(Limiter::default())),
-            budget: Arc::new(Mutex::new(DeviceBudget::default())),
-            timeouts: Timeouts::default(),
-        };
+        let state = AppState::new(hub, Enrolment::open(dir.path())?, Limits::default());
         let failed = state
             .with_hub(|_| -> Result<(), HubError> { panic!("a bug met a request") })
             .await;
@@ -628,11 +738,12 @@ mod tests {
         use tower::ServiceExt;
         let dir = tempfile::tempdir()?;
         Hub::init(dir.path(), "Phường Thử", &["Tổ 1".into()])?;
-        let timeouts = Timeouts {
+        let limits = Limits {
             body: Duration::from_millis(200),
             request: Duration::from_secs(5),
+            ..Limits::default()
         };
-        let app = router_with(Hub::open(dir.path())?, timeouts);
+        let app = router_with(Hub::open(dir.path())?, Enrolment::open(dir.path())?, limits);
         let never = futures_util::stream::pending::<Result<Bytes, std::io::Error>>();
         let mut request = axum::http::Request::post("/v1/join")
             .body(Body::from_stream(never))
@@ -649,6 +760,75 @@ mod tests {
             .map_err(|_| HubError::Panicked)?;
         let answer: ApiError = serde_json::from_slice(&body).map_err(|_| HubError::Panicked)?;
         assert_eq!(answer.code, ErrorCode::RequestTimeout);
+        Ok(())
+    }
+
+    /// Past the limit of requests in flight, a request is answered 503 `hub_busy` with
+    /// Retry-After at once, without waiting for a slot; once the slow ones end, the hub
+    /// serves again.
+    #[tokio::test]
+    async fn requests_past_the_in_flight_limit_are_shed_at_once() -> Result<(), HubError> {
+        use tower::ServiceExt;
+        let dir = tempfile::tempdir()?;
+        Hub::init(dir.path(), "Phường Thử", &["Tổ 1".into()])?;
+        let limits = Limits {
+            body: Duration::from_millis(1500),
+            request: Duration::from_secs(5),
+            in_flight: 2,
+        };
+        let app = router_with(Hub::open(dir.path())?, Enrolment::open(dir.path())?, limits);
+        let request = |body: Body| {
+            let mut request = axum::http::Request::post("/v1/join")
+                .body(body)
+                .map_err(|_| HubError::Panicked)?;
+            request
+                .extensions_mut()
+                .insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 9))));
+            Ok::<_, HubError>(request)
+        };
+        let never =
+            || Body::from_stream(futures_util::stream::pending::<Result<Bytes, std::io::Error>>());
+        let slow: Vec<_> = (0..2)
+            .map(|_| {
+                let app = app.clone();
+                let request = request(never());
+                tokio::spawn(
+                    async move { app.oneshot(request?).await.map_err(|_| HubError::Panicked) },
+                )
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let started = Instant::now();
+        let shed = app
+            .clone()
+            .oneshot(request(Body::from("{}"))?)
+            .await
+            .map_err(|_| HubError::Panicked)?;
+        assert!(
+            started.elapsed() < Duration::from_millis(500),
+            "answered at once"
+        );
+        assert_eq!(shed.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            shed.headers()
+                .get(header::RETRY_AFTER)
+                .map(|v| v.as_bytes()),
+            Some(&b"1"[..])
+        );
+        let body = axum::body::to_bytes(shed.into_body(), 4096)
+            .await
+            .map_err(|_| HubError::Panicked)?;
+        let answer: ApiError = serde_json::from_slice(&body).map_err(|_| HubError::Panicked)?;
+        assert_eq!(answer.code, ErrorCode::HubBusy);
+        for slow in slow {
+            let response = slow.await??;
+            assert_eq!(response.status(), StatusCode::REQUEST_TIMEOUT);
+        }
+        let health = axum::http::Request::get("/health")
+            .body(Body::empty())
+            .map_err(|_| HubError::Panicked)?;
+        let served = app.oneshot(health).await.map_err(|_| HubError::Panicked)?;
+        assert_eq!(served.status(), StatusCode::OK);
         Ok(())
     }
 }

@@ -1,11 +1,13 @@
 //! The ward hub: keeps the ward's Automerge documents, enrolls devices with single-use invite
 //! codes, and syncs each device's scope over HTTP.
 //!
-//! `hub` holds the rules (enrollment, scope, one sync round), `storage` the interface its data
+//! `hub` holds the documents' rules (scope, one sync round), `enrolment` the door (invites,
+//! joins, tokens, revocation), `storage` the interface their data
 //! sits behind (`sqlite` is the embedded implementation), `http` the axum routes. This is the
 //! only crate that knows axum; devices talk to it in `doorstep-proto`'s
 //! types. It never links the device store nor an HTTP client.
 
+pub mod enrolment;
 pub mod http;
 pub mod hub;
 pub mod sqlite;
@@ -20,6 +22,7 @@ use doorstep_domain::ErrorCode;
 use doorstep_proto::wire::WireError;
 use thiserror::Error;
 
+pub use enrolment::Enrolment;
 pub use hub::Hub;
 pub use storage::StorageError;
 pub use tls::{HubTls, TlsError};
@@ -36,6 +39,8 @@ pub enum Status {
     Unprocessable,
     TooManyRequests,
     Timeout,
+    /// The hub is at its limit of requests in flight: try again shortly.
+    Busy,
 }
 
 /// Why the hub refused or failed. A refusal carries its HTTP status, a stable code and a
@@ -166,20 +171,41 @@ pub fn advertised_addr(listen: SocketAddr) -> SocketAddr {
     SocketAddr::new(lan, listen.port())
 }
 
+/// How a hub serves, beyond its data: limits and the token rotation age.
+#[derive(Debug, Clone, Copy)]
+pub struct Serving {
+    pub limits: http::Limits,
+    pub rotate_tokens_after: std::time::Duration,
+}
+
+impl Default for Serving {
+    fn default() -> Self {
+        Serving {
+            limits: http::Limits::default(),
+            rotate_tokens_after: std::time::Duration::from_secs(
+                enrolment::TOKEN_ROTATE_DAYS as u64 * 86_400,
+            ),
+        }
+    }
+}
+
 /// Serves the hub in `dir` over HTTPS (its own certificate, `tls`) on `listener` until the
 /// process ends. `ready` hears the address devices reach it at (`advertised_addr`), which is
 /// also kept for invite links.
 pub async fn serve(
     dir: &Path,
     listener: tokio::net::TcpListener,
+    serving: Serving,
     ready: impl FnOnce(SocketAddr),
 ) -> Result<(), HubError> {
     let dir = dir.to_path_buf();
     let addr = advertised_addr(listener.local_addr()?);
-    let (hub, tls) = tokio::task::spawn_blocking(move || {
+    let (hub, enrolment, tls) = tokio::task::spawn_blocking(move || {
         let tls = HubTls::ensure(&dir)?;
+        let mut enrolment = Enrolment::open(&dir)?;
+        enrolment.set_url(&format!("https://{addr}"))?;
+        enrolment.rotate_tokens_after(serving.rotate_tokens_after);
         let mut hub = Hub::open(&dir)?;
-        hub.set_url(&format!("https://{addr}"))?;
         let started = std::time::Instant::now();
         let loaded = hub.load_documents()?;
         tracing::info!(
@@ -187,7 +213,7 @@ pub async fn serve(
             ms = started.elapsed().as_millis(),
             "documents loaded"
         );
-        Ok::<_, HubError>((hub, tls))
+        Ok::<_, HubError>((hub, enrolment, tls))
     })
     .await??;
     let config = axum_server::tls_rustls::RustlsConfig::from_config(tls.server_config()?);
@@ -197,8 +223,9 @@ pub async fn serve(
         .acceptor(axum_server::accept::NoDelayAcceptor::new());
     let server = axum_server::from_tcp(listener.into_std()?)?.acceptor(acceptor);
     ready(addr);
+    let app = http::router_with(hub, enrolment, serving.limits);
     server
-        .serve(http::router(hub).into_make_service_with_connect_info::<SocketAddr>())
+        .serve(app.into_make_service_with_connect_info::<SocketAddr>())
         .await?;
     Ok(())
 }

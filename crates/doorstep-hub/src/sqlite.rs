@@ -11,7 +11,11 @@ use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 
 use crate::storage::*;
 
-const SCHEMA: &str = r#"
+/// The hub database's migrations: `PRAGMA user_version` counts those that ran. They only ever
+/// append; the first is written `IF NOT EXISTS` because hubs made before versioning hold its
+/// tables at version 0.
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE IF NOT EXISTS meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -61,7 +65,37 @@ CREATE TABLE IF NOT EXISTS invites (
     used_at    INTEGER,
     used_by    TEXT
 ) STRICT;
-"#;
+"#,
+    // 1: token rotation. A device's previous token stays valid until its new one is first
+    // used (the answer carrying the new one may be lost on the way).
+    r#"
+ALTER TABLE devices ADD COLUMN previous_token_hash TEXT;
+ALTER TABLE devices ADD COLUMN token_issued_at INTEGER;
+UPDATE devices SET token_issued_at = joined_at;
+CREATE UNIQUE INDEX devices_by_previous_token ON devices(previous_token_hash);
+"#,
+];
+
+/// Brings the hub database to the newest schema, in one transaction.
+fn migrate(conn: &mut Connection) -> StorageResult<()> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let version = usize::try_from(version).unwrap_or(usize::MAX);
+    if version > MIGRATIONS.len() {
+        return Err(StorageError::Corrupt {
+            what: "hub schema version (made by a newer doorstep)",
+            value: version.to_string(),
+        });
+    }
+    for sql in &MIGRATIONS[version..] {
+        tx.execute_batch(sql)?;
+    }
+    if version < MIGRATIONS.len() {
+        tx.pragma_update(None, "user_version", MIGRATIONS.len() as i64)?;
+    }
+    tx.commit()?;
+    Ok(())
+}
 
 /// The hub's SQLite file.
 pub struct SqliteStorage {
@@ -92,8 +126,9 @@ fn bad_row(what: &str) -> rusqlite::Error {
     )
 }
 
-const DEVICE_COLUMNS: &str =
-    "id, name, role, groups, points, joined_at, last_seen_at, revoked_at, token_expires_at";
+const DEVICE_COLUMNS: &str = "id, name, role, groups, points, joined_at, last_seen_at, \
+     revoked_at, token_expires_at, coalesce(token_issued_at, joined_at), \
+     previous_token_hash IS NOT NULL";
 
 fn device(row: &Row) -> rusqlite::Result<DeviceRecord> {
     let id: String = row.get(0)?;
@@ -108,6 +143,8 @@ fn device(row: &Row) -> rusqlite::Result<DeviceRecord> {
         last_seen_at: row.get::<_, Option<i64>>(6)?.map(time),
         revoked_at: row.get::<_, Option<i64>>(7)?.map(time),
         token_expires_at: time(row.get(8)?),
+        token_issued_at: time(row.get(9)?),
+        rotating: row.get(10)?,
     })
 }
 
@@ -118,11 +155,11 @@ impl SqliteStorage {
             path: dir.display().to_string(),
             source,
         })?;
-        let conn = Connection::open(dir.join("hub.sqlite"))?;
+        let mut conn = Connection::open(dir.join("hub.sqlite"))?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
-        conn.execute_batch(SCHEMA)?;
+        migrate(&mut conn)?;
         Ok(SqliteStorage { conn })
     }
 }
@@ -444,7 +481,7 @@ impl HubStorage for SqliteStorage {
         )?;
         tx.execute(
             "INSERT INTO devices (id, name, role, groups, points, token_hash, token_expires_at,
-                joined_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                joined_at, token_issued_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
             params![
                 device_id.to_string(),
                 name,
@@ -467,17 +504,44 @@ impl HubStorage for SqliteStorage {
             last_seen_at: None,
             revoked_at: None,
             token_expires_at,
+            token_issued_at: now,
+            rotating: false,
         }))
     }
 
-    fn device_by_token(&self, token_hash: &str) -> StorageResult<Option<DeviceRecord>> {
+    fn device_by_token(&self, token_hash: &str) -> StorageResult<Option<(DeviceRecord, bool)>> {
         Ok(self
             .conn
             .prepare_cached(&format!(
-                "SELECT {DEVICE_COLUMNS} FROM devices WHERE token_hash = ?1"
+                "SELECT {DEVICE_COLUMNS}, token_hash = ?1 FROM devices
+                 WHERE token_hash = ?1 OR previous_token_hash = ?1"
             ))?
-            .query_row([token_hash], device)
+            .query_row([token_hash], |r| Ok((device(r)?, r.get(11)?)))
             .optional()?)
+    }
+
+    fn rotate_token(
+        &mut self,
+        id: Id,
+        presented_hash: &str,
+        new_hash: &str,
+        now: DateTime<Utc>,
+        token_expires_at: DateTime<Utc>,
+    ) -> StorageResult<()> {
+        self.conn
+            .prepare_cached(
+                "UPDATE devices SET previous_token_hash = ?2, token_hash = ?3,
+                    token_issued_at = ?4, token_expires_at = ?5, last_seen_at = ?4
+                 WHERE id = ?1",
+            )?
+            .execute(params![
+                id.to_string(),
+                presented_hash,
+                new_hash,
+                ms(now),
+                ms(token_expires_at)
+            ])?;
+        Ok(())
     }
 
     fn url(&self) -> StorageResult<Option<String>> {
@@ -543,7 +607,8 @@ impl HubStorage for SqliteStorage {
     ) -> StorageResult<()> {
         self.conn
             .prepare_cached(
-                "UPDATE devices SET last_seen_at = ?2, token_expires_at = ?3 WHERE id = ?1",
+                "UPDATE devices SET last_seen_at = ?2, token_expires_at = ?3,
+                    previous_token_hash = NULL WHERE id = ?1",
             )?
             .execute(params![id.to_string(), ms(now), ms(token_expires_at)])?;
         Ok(())

@@ -40,6 +40,10 @@ pub struct DeviceRecord {
     pub last_seen_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
     pub token_expires_at: DateTime<Utc>,
+    /// When its current token was issued (at join or at its last rotation).
+    pub token_issued_at: DateTime<Utc>,
+    /// Its previous token still works: the new one has not been used yet.
+    pub rotating: bool,
 }
 
 /// An unused invite: who it is for and what the device will be allowed.
@@ -133,7 +137,19 @@ pub trait HubStorage: Send {
         token_hash: &str,
         token_expires_at: DateTime<Utc>,
     ) -> StorageResult<Option<DeviceRecord>>;
-    fn device_by_token(&self, token_hash: &str) -> StorageResult<Option<DeviceRecord>>;
+    /// The device holding a token, and whether it is its current token (`false`: its
+    /// previous one, still valid until the current one is first used).
+    fn device_by_token(&self, token_hash: &str) -> StorageResult<Option<(DeviceRecord, bool)>>;
+    /// Gives a device a new token; the one it presented stays valid until the new one is
+    /// first used (`touch_device`).
+    fn rotate_token(
+        &mut self,
+        id: Id,
+        presented_hash: &str,
+        new_hash: &str,
+        now: DateTime<Utc>,
+        token_expires_at: DateTime<Utc>,
+    ) -> StorageResult<()>;
     /// Stores a device's token under another hash (a hub moving to keyed hashes).
     fn rekey_token(&mut self, id: Id, token_hash: &str) -> StorageResult<()>;
     /// The address devices reach the hub at, as it last served (for invite links).
@@ -142,7 +158,8 @@ pub trait HubStorage: Send {
     /// The hub's secret key for hashing codes and tokens: the one stored, or `fresh` stored
     /// now when there is none yet.
     fn secret(&mut self, fresh: [u8; 32]) -> StorageResult<Vec<u8>>;
-    /// Records that a device was seen and extends its token.
+    /// Records that a device was seen with its current token: extends it and ends the
+    /// previous one.
     fn touch_device(
         &mut self,
         id: Id,

@@ -41,6 +41,18 @@ pub struct JoinResponse {
     pub ward_document: String,
 }
 
+/// `POST /v1/token`: a new token for the device presenting one. The presented token stays
+/// valid until the new one is first used, so an answer lost on the way costs nothing.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, TS)]
+pub struct TokenResponse {
+    pub token: String,
+    pub token_expires_at: DateTime<Utc>,
+}
+
+/// The header a hub adds to an answer when the device's token is due for rotation: the
+/// device then asks `POST /v1/token` for a new one.
+pub const TOKEN_ROTATE_HEADER: &str = "doorstep-token-rotate";
+
 /// `POST /v1/invites` (coordinator devices): make an invite code.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, TS)]
 pub struct InviteRequest {

@@ -5,8 +5,8 @@
 //! connection, a killed process or a refused body leaves the device exactly as it was before
 //! that round, and the next sync simply repeats it (the hub ignores changes it already has).
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use base64::Engine;
@@ -28,6 +28,13 @@ use ts_rs::TS;
 const MAX_JSON_ANSWER: usize = 4 << 20;
 /// Rounds one sync may take before it stops and says so (a 15,000-household ward needs ~3).
 const MAX_ROUNDS: usize = 200;
+/// Times a request is sent to a hub that answers 503 `hub_busy` before the device gives up
+/// (the hub sheds load rather than queue it; it says when to come back, ~1 s).
+const BUSY_ATTEMPTS: usize = 5;
+/// How long an idle kept-alive connection is reused: a sync every few minutes in a session
+/// reuses one TLS connection (~1 KB a round instead of ~2 KB with a handshake), while an
+/// alley's dropped links and NAT timeouts (often a minute or two) rarely outlive it.
+const KEEP_ALIVE: Duration = Duration::from_secs(50);
 
 /// Why a join, sync or invite failed. The device's data is unchanged by a failed round.
 #[derive(Debug, Error)]
@@ -105,9 +112,16 @@ pub struct SyncReport {
 pub struct HubClient {
     http: reqwest::Client,
     base: String,
-    /// Set when the hub presented a certificate other than the pinned one.
-    mismatch: Arc<AtomicBool>,
 }
+
+/// The connection pools of the hubs this process talked to, by address and pin: a client
+/// made for the next sync reuses the kept-alive connection of the last one.
+static POOLS: LazyLock<std::sync::Mutex<HashMap<PoolKey, reqwest::Client>>> =
+    LazyLock::new(Default::default);
+/// A hub's address and the pin its certificate must match.
+type PoolKey = (String, Option<String>);
+/// Pools kept at most (tests talk to many hubs; a device to one or two).
+const MAX_POOLS: usize = 8;
 
 /// Trusts exactly the certificate key whose pin the device holds; the handshake's signatures
 /// are still checked, so only the holder of that key passes.
@@ -115,7 +129,37 @@ pub struct HubClient {
 struct PinVerifier {
     pin: Option<String>,
     provider: Arc<CryptoProvider>,
-    mismatch: Arc<AtomicBool>,
+}
+
+/// Whether `error` came from a hub whose certificate did not match the pin.
+fn is_pin_mismatch(error: &reqwest::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = source {
+        if let Some(rustls::Error::InvalidCertificate(
+            rustls::CertificateError::ApplicationVerificationFailure,
+        )) = e.downcast_ref::<rustls::Error>()
+        {
+            return true;
+        }
+        // An io::Error's `source` skips the error it wraps (TLS errors come wrapped twice).
+        source = match e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => e.source(),
+        };
+    }
+    false
+}
+
+/// A short pause of 0–500 ms, so that devices shed together do not come back together.
+fn jitter() -> Duration {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    Duration::from_millis(u64::from(nanos % 500))
 }
 
 impl ServerCertVerifier for PinVerifier {
@@ -131,7 +175,6 @@ impl ServerCertVerifier for PinVerifier {
         if presented.is_some() && presented == self.pin {
             Ok(ServerCertVerified::assertion())
         } else {
-            self.mismatch.store(true, Ordering::SeqCst);
             Err(rustls::Error::InvalidCertificate(
                 rustls::CertificateError::ApplicationVerificationFailure,
             ))
@@ -195,12 +238,18 @@ impl HubClient {
             "http" => return Err(SyncError::PlainHttp(base)),
             _ => return Err(SyncError::BadUrl(url.to_string())),
         }
+        let key = (base.clone(), pin.map(str::to_string));
+        let mut pools = POOLS.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(http) = pools.get(&key) {
+            return Ok(HubClient {
+                http: http.clone(),
+                base,
+            });
+        }
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mismatch = Arc::new(AtomicBool::new(false));
         let verifier = PinVerifier {
             pin: pin.map(str::to_string),
             provider: provider.clone(),
-            mismatch: mismatch.clone(),
         };
         let tls = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
@@ -212,15 +261,16 @@ impl HubClient {
             .use_preconfigured_tls(tls)
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(60))
-            // Alleys drop connections: a fresh one per request never reuses a dead one.
-            .pool_max_idle_per_host(0)
+            .pool_idle_timeout(KEEP_ALIVE)
+            .pool_max_idle_per_host(1)
+            .tcp_keepalive(Duration::from_secs(15))
             .build()
             .map_err(|e| SyncError::BadUrl(format!("{url}: {e}")))?;
-        Ok(HubClient {
-            http,
-            base,
-            mismatch,
-        })
+        if pools.len() >= MAX_POOLS {
+            pools.clear();
+        }
+        pools.insert(key, http.clone());
+        Ok(HubClient { http, base })
     }
 
     pub fn url(&self) -> &str {
@@ -228,7 +278,7 @@ impl HubClient {
     }
 
     fn unreachable(&self, e: reqwest::Error) -> SyncError {
-        if self.mismatch.load(Ordering::SeqCst) {
+        if is_pin_mismatch(&e) {
             return SyncError::PinMismatch(self.base.clone());
         }
         SyncError::Unreachable {
@@ -256,9 +306,37 @@ impl HubClient {
         }
     }
 
-    /// Sends a request; a refusal becomes `SyncError::Refused` with the hub's reason.
+    /// Sends a request; a refusal becomes `SyncError::Refused` with the hub's reason. A hub
+    /// that is shedding load (503 `hub_busy`) is asked again after the pause it names.
     async fn send(&self, request: reqwest::RequestBuilder) -> Result<reqwest::Response, SyncError> {
+        for _ in 1..BUSY_ATTEMPTS {
+            let Some(again) = request.try_clone() else {
+                break;
+            };
+            let response = again.send().await.map_err(|e| self.unreachable(e))?;
+            if response.status() != reqwest::StatusCode::SERVICE_UNAVAILABLE {
+                return self.checked(response).await;
+            }
+            let wait = response
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(1)
+                .min(10);
+            match self.refused(response).await {
+                SyncError::Refused {
+                    code: ErrorCode::HubBusy,
+                    ..
+                } => tokio::time::sleep(Duration::from_secs(wait) + jitter()).await,
+                other => return Err(other),
+            }
+        }
         let response = request.send().await.map_err(|e| self.unreachable(e))?;
+        self.checked(response).await
+    }
+
+    async fn checked(&self, response: reqwest::Response) -> Result<reqwest::Response, SyncError> {
         if response.status().is_success() {
             Ok(response)
         } else {
@@ -344,17 +422,49 @@ impl HubClient {
         self.send(request).await.map(|_| ())
     }
 
-    /// One sync round: a request body out, a response body back.
-    pub async fn round(&self, token: &str, body: Vec<u8>) -> Result<Vec<u8>, SyncError> {
+    /// A new token for this device (the hub said its token is due).
+    pub async fn rotate_token(&self, token: &str) -> Result<TokenResponse, SyncError> {
+        let request = self
+            .http
+            .post(format!("{}/v1/token", self.base))
+            .bearer_auth(token);
+        self.json(self.send(request).await?).await
+    }
+
+    /// One sync round: a request body out, a response body back, and whether the hub wants
+    /// the device's token rotated.
+    ///
+    /// A round is safe to repeat (the hub skips changes it has; the cursor is the device's),
+    /// so when a kept-alive connection turns out dead mid-round (a NAT forgot it, the Wi-Fi
+    /// changed) it is sent once more on a fresh connection.
+    pub async fn round(&self, token: &str, body: Vec<u8>) -> Result<Round, SyncError> {
         let request = self
             .http
             .post(format!("{}/v1/sync", self.base))
             .bearer_auth(token)
             .header(reqwest::header::CONTENT_TYPE, wire::CONTENT_TYPE)
             .body(body);
-        let response = self.send(request).await?;
-        self.read_capped(response, wire::MAX_BODY).await
+        let retry = request.try_clone();
+        let response = match (self.send(request).await, retry) {
+            (Err(SyncError::Unreachable { source, .. }), Some(retry))
+                if !source.is_connect() && !source.is_timeout() =>
+            {
+                self.send(retry).await?
+            }
+            (result, _) => result?,
+        };
+        let rotate = response.headers().contains_key(TOKEN_ROTATE_HEADER);
+        let body = self.read_capped(response, wire::MAX_BODY).await?;
+        Ok(Round { body, rotate })
     }
+}
+
+/// What one round brought back.
+#[derive(Debug)]
+pub struct Round {
+    pub body: Vec<u8>,
+    /// The hub asked for the device's token to be rotated.
+    pub rotate: bool,
 }
 
 /// A store a sync can lock for a moment: the caller's own (`&mut Store`, the CLI's) or one it
@@ -457,7 +567,8 @@ pub async fn sync_shared<S: StoreHandle>(
         .identity()?
         .ok_or(SyncError::NotJoined)?;
     // A new address is kept only once a hub holding the pinned key answered there: an
-    // address that turned out to be someone else's is never remembered.
+    // address that turned out to be someone else's is never remembered. (A rotated token is
+    // kept the same way.)
     let mut moved = false;
     if let Some(url) = hub_url {
         let client = HubClient::new(url, identity.pin.as_deref())?;
@@ -489,7 +600,7 @@ pub async fn sync_shared<S: StoreHandle>(
             (outbox, wire::encode(&request))
         };
         report.sent_bytes += body.len() as u64;
-        let answer = match client.round(&identity.token, body).await {
+        let round = match client.round(&identity.token, body).await {
             // The hub lacks history this device assumed it had: send the whole document once.
             Err(SyncError::Refused {
                 status: 409,
@@ -502,6 +613,7 @@ pub async fn sync_shared<S: StoreHandle>(
             }
             other => other?,
         };
+        let answer = round.body;
         report.received_bytes += answer.len() as u64;
         report.rounds += 1;
         let response: SyncResponse = wire::decode(&answer)?;
@@ -532,6 +644,21 @@ pub async fn sync_shared<S: StoreHandle>(
             .iter()
             .filter_map(|r| Some((r.hash, Utc.timestamp_millis_opt(r.received_at).single()?)))
             .collect();
+        // The hub wants a new token: ask now, keep it with this round's answer. Until the
+        // new one is used the old one still works, so a lost answer here costs nothing, and
+        // a refusal (another sync of this device rotated it within the minute; the hub then
+        // refuses any other rotation from the old token, so the one stored is the live one)
+        // is left for a later sync.
+        if round.rotate {
+            match client.rotate_token(&identity.token).await {
+                Ok(fresh) => {
+                    identity.token = fresh.token;
+                    moved = true;
+                }
+                Err(SyncError::Refused { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
         let mut guard = shared.lock().await;
         let store = guard.store();
         if std::mem::take(&mut moved) {
