@@ -1099,3 +1099,137 @@ fn tokens_rotate_at_sync_and_a_replaced_token_dies_once_the_new_one_is_used() {
         "{state}"
     );
 }
+
+/// A join whose body trickles in: its headers, one byte, then the rest after `hold`; it
+/// holds one of the hub's request slots all that time. Answers the status line's code.
+async fn slow_join(hub: &HubProcess, from: u8, hold: std::time::Duration) -> Option<u16> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let socket = tokio::net::TcpSocket::new_v4().ok()?;
+    socket
+        .bind(std::net::SocketAddr::from(([127, 0, 3, from], 0)))
+        .ok()?;
+    let tcp = socket
+        .connect(std::net::SocketAddr::from(([127, 0, 0, 1], hub.port)))
+        .await
+        .ok()?;
+    let connector =
+        tokio_rustls::TlsConnector::from(std::sync::Arc::new(support::any_certificate()));
+    let name = rustls::pki_types::ServerName::try_from("doorstep-hub").ok()?;
+    let mut tls = connector.connect(name, tcp).await.ok()?;
+    let body = r#"{"code":"AAAAA-BBBBB"}"#;
+    let head = format!(
+        "POST /v1/join HTTP/1.1\r\nhost: hub\r\ncontent-type: application/json\r\n\
+         content-length: {}\r\n\r\n{}",
+        body.len(),
+        &body[..1]
+    );
+    tls.write_all(head.as_bytes()).await.ok()?;
+    tls.flush().await.ok()?;
+    tokio::time::sleep(hold).await;
+    tls.write_all(&body.as_bytes()[1..]).await.ok()?;
+    tls.flush().await.ok()?;
+    let mut answer = vec![0u8; 64];
+    let n = tls.read(&mut answer).await.ok()?;
+    String::from_utf8_lossy(&answer[..n])
+        .split(' ')
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+/// A flood against a hub serving at most 8 requests at once: slow joins (bodies trickling
+/// in for two seconds) from 20 addresses take every slot, and 200 fast bad requests
+/// (forged-token syncs, wrong codes) from 100 more arrive meanwhile. Past the limit the hub
+/// sheds at once (503 `hub_busy`) instead of queueing; every flood request is refused; a
+/// good device's syncs all succeed (its client comes back after the pause the hub names),
+/// and nothing of the flood is stored.
+#[test]
+fn a_flood_is_shed_and_refused_while_a_good_device_syncs() {
+    let hub = std::sync::Arc::new(HubProcess::start_with(&["Tổ A"], &["--max-in-flight", "8"]));
+    let good = Device::joined(&hub, "volunteer", "Lan", &["Tổ A"]);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let hold = std::time::Duration::from_secs(2);
+    let slow: Vec<_> = (1..=20u8)
+        .map(|from| {
+            let hub = hub.clone();
+            rt.spawn(async move { slow_join(&hub, from, hold).await })
+        })
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let fast = {
+        let (url, pin) = (hub.url.clone(), hub.pin.clone());
+        rt.spawn(async move {
+            let mut requests = Vec::new();
+            for i in 0..200u32 {
+                let client = reqwest::Client::builder()
+                    .use_preconfigured_tls(doorstep_sync::pinned_tls(Some(&pin)).unwrap())
+                    .local_address(std::net::IpAddr::from([127, 0, 2, (i % 100) as u8 + 1]))
+                    .build()
+                    .unwrap();
+                let request = if i % 2 == 0 {
+                    client
+                        .post(format!("{url}/v1/sync"))
+                        .bearer_auth("dst_forged_by_a_flooder")
+                        .body(sync_body(vec![]))
+                } else {
+                    client
+                        .post(format!("{url}/v1/join"))
+                        .body(r#"{"code":"AAAAA-BBBBB"}"#)
+                };
+                requests.push(tokio::spawn(async move {
+                    let answer = request.send().await.ok()?;
+                    let status = answer.status().as_u16();
+                    let body: Value = answer.json().await.unwrap_or(Value::Null);
+                    Some((status, body["code"].as_str().unwrap_or("").to_string()))
+                }));
+            }
+            let mut answers = Vec::new();
+            for r in requests {
+                answers.push(r.await.unwrap());
+            }
+            answers
+        })
+    };
+    // While every slot is taken: the good device's client is shed too, and comes back.
+    good.add_household("Tổ A", "Ngõ 7", "1");
+    let report = good.sync();
+    assert_eq!(report["outbox"], 0, "{report}");
+    let answers = rt.block_on(fast).unwrap();
+    let shed = answers
+        .iter()
+        .filter(|a| matches!(a, Some((503, code)) if code == "hub_busy"))
+        .count();
+    assert!(shed > 0, "the hub never shed: {answers:?}");
+    for answer in answers.iter().flatten() {
+        assert!(
+            matches!(
+                (answer.0, answer.1.as_str()),
+                (503, "hub_busy")
+                    | (401, "token_unknown" | "invite_code_invalid")
+                    | (429, "too_many_attempts")
+            ),
+            "{answer:?}"
+        );
+    }
+    // The slow joins: eight held the slots (then refused as wrong codes), the rest were shed.
+    let slow: Vec<Option<u16>> = slow.into_iter().map(|s| rt.block_on(s).unwrap()).collect();
+    assert_eq!(
+        slow.iter().filter(|s| **s == Some(401)).count(),
+        8,
+        "{slow:?}"
+    );
+    assert!(
+        slow.iter().all(|s| matches!(s, Some(401 | 503))),
+        "{slow:?}"
+    );
+    // After the flood: the good device syncs at once, and the ward holds its work only.
+    good.add_household("Tổ A", "Ngõ 7", "2");
+    assert_eq!(good.sync()["outbox"], 0);
+    let coord = Device::joined(&hub, "coordinator", "Chị Hà", &[]);
+    let households = coord.json(&["household", "list"]);
+    assert_eq!(households.as_array().map(Vec::len), Some(2), "{households}");
+}

@@ -254,16 +254,7 @@ async fn measure_ward(
     let hub_docs = store.export_documents()?;
 
     let quiet = doorstep_sync::sync(&mut store, None).await?;
-    let mut visit_bytes = 0;
-    let mut rtts = Vec::new();
-    for _ in 0..20 {
-        one_visit(&mut store)?;
-        let t = Instant::now();
-        let r = doorstep_sync::sync(&mut store, None).await?;
-        rtts.push(t.elapsed().as_secs_f64() * 1000.0);
-        visit_bytes = wire(&r);
-    }
-    rtts.sort_by(f64::total_cmp);
+    let (rtts, visit_bytes) = one_visit_syncs(&mut store, 20).await?;
 
     let mut out = json!({
         "households": households,
@@ -300,22 +291,29 @@ async fn measure_ward(
         doorstep_sync::sync(&mut store, None).await?;
 
         // The same syncs as TCP payload both ways (TLS handshake and records, HTTP headers):
-        // through a relay that counts every byte. Each round is a fresh connection.
+        // through a relay that counts every byte. The first sync through it opens a fresh
+        // TLS connection; the next ones reuse it, as a device's syncs in one session do.
         let hub_addr: std::net::SocketAddr = hub.url.trim_start_matches("https://").parse()?;
         let (relay_url, counted) = counting_relay(hub_addr).await?;
-        doorstep_sync::sync(&mut store, Some(&relay_url)).await?;
-        one_visit(&mut store)?;
         let tcp_bytes = |counted: &std::sync::Arc<std::sync::atomic::AtomicU64>| {
             counted.swap(0, std::sync::atomic::Ordering::SeqCst)
         };
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        tcp_bytes(&counted);
+        let settled = || tokio::time::sleep(Duration::from_millis(100));
+        one_visit(&mut store)?;
+        doorstep_sync::sync(&mut store, Some(&relay_url)).await?;
+        settled().await;
+        out["one_visit_sync_tcp_bytes_fresh"] = json!(tcp_bytes(&counted));
+        one_visit(&mut store)?;
         doorstep_sync::sync(&mut store, None).await?;
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        settled().await;
         out["one_visit_sync_tcp_bytes"] = json!(tcp_bytes(&counted));
         doorstep_sync::sync(&mut store, None).await?;
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        settled().await;
         out["no_change_sync_tcp_bytes"] = json!(tcp_bytes(&counted));
+        // Back to the hub itself, then the same one-visit syncs while a flood arrives.
+        doorstep_sync::sync(&mut store, Some(&hub.url)).await?;
+        let flood = measure_flood(&mut store, &hub).await?;
+        out["flood"] = flood;
     }
 
     // Visit save latency on the synced coordinator's store.
@@ -355,6 +353,113 @@ async fn measure_ward(
     out["ram_per_household_bytes"] =
         json!(cold["rss_delta_bytes"].as_f64().unwrap_or(0.0) / f64::from(households.max(1)));
     Ok(out)
+}
+
+/// `count` syncs of one new visit each: their round trips (ms, sorted) and the last one's
+/// body bytes.
+async fn one_visit_syncs(store: &mut Store, count: usize) -> Result<(Vec<f64>, u64)> {
+    let (mut times, mut bytes) = (Vec::new(), 0);
+    for _ in 0..count {
+        one_visit(store)?;
+        let t = Instant::now();
+        bytes = wire(&doorstep_sync::sync(store, None).await?);
+        times.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    times.sort_by(f64::total_cmp);
+    Ok((times, bytes))
+}
+
+/// One-visit syncs of a good device (100, p95) while nothing else happens and while 500 bad
+/// joins and 500 forged-token syncs a second arrive from 250 other addresses (the whole of
+/// 127.0.0.0/8 is this machine). Each attacker address is refused 401, with a token check
+/// or a code lookup, until the limiter answers it 429 (after 10 in a minute): the good
+/// syncs are timed in the first seconds, while most of the flood still costs the hub a check.
+async fn measure_flood(store: &mut Store, hub: &HubProcess) -> Result<Value> {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::sync::Arc;
+    let (quiet, _) = one_visit_syncs(store, 100).await?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let statuses: Arc<[AtomicU64; 6]> = Arc::new(Default::default());
+    let sent = Arc::new(AtomicU64::new(0));
+    let clients: Vec<reqwest::Client> = (0..250u8)
+        .map(|i| {
+            reqwest::Client::builder()
+                .use_preconfigured_tls(doorstep_sync::pinned_tls(Some(&hub.pin))?)
+                .local_address(std::net::IpAddr::from([127, 0, 1, i.wrapping_add(1)]))
+                .timeout(Duration::from_secs(10))
+                .build()
+                .map_err(anyhow::Error::from)
+        })
+        .collect::<Result<_>>()?;
+    let forged = doorstep_proto::wire::encode(&doorstep_proto::wire::SyncRequest {
+        cursor: 0,
+        pushes: vec![],
+    });
+    let flooding = {
+        let (stop, statuses, sent, url) = (
+            stop.clone(),
+            statuses.clone(),
+            sent.clone(),
+            hub.url.clone(),
+        );
+        tokio::spawn(async move {
+            // 1,000 requests a second: one of each kind every 2 ms, never waiting for answers.
+            let mut tick = tokio::time::interval(Duration::from_millis(2));
+            let mut i = 0usize;
+            while !stop.load(Ordering::SeqCst) {
+                tick.tick().await;
+                for kind in 0..2 {
+                    let client = clients[i % clients.len()].clone();
+                    i += 1;
+                    let request = if kind == 0 {
+                        client
+                            .post(format!("{url}/v1/join"))
+                            .json(&serde_json::json!({"code": "AAAAA-BBBBB"}))
+                    } else {
+                        client
+                            .post(format!("{url}/v1/sync"))
+                            .bearer_auth("dst_forged_token_of_an_attacker")
+                            .body(forged.clone())
+                    };
+                    let statuses = statuses.clone();
+                    sent.fetch_add(1, Ordering::SeqCst);
+                    tokio::spawn(async move {
+                        let slot = match request.send().await.map(|r| r.status().as_u16()) {
+                            Ok(401) => 0,
+                            Ok(429) => 1,
+                            Ok(503) => 2,
+                            Ok(s) if s < 300 => 3,
+                            Ok(_) => 4,
+                            Err(_) => 5,
+                        };
+                        statuses[slot].fetch_add(1, Ordering::SeqCst);
+                    });
+                }
+            }
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = Instant::now();
+    let sent_before = sent.load(Ordering::SeqCst);
+    let (flooded, _) = one_visit_syncs(store, 100).await?;
+    let seconds = started.elapsed().as_secs_f64();
+    let rate = (sent.load(Ordering::SeqCst) - sent_before) as f64 / seconds;
+    stop.store(true, Ordering::SeqCst);
+    flooding.await?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let count = |i: usize| statuses[i].load(Ordering::SeqCst);
+    Ok(json!({
+        "quiet_one_visit_sync_ms_p95": percentile(&quiet, 0.95),
+        "flood_one_visit_sync_ms_p95": percentile(&flooded, 0.95),
+        "flood_one_visit_sync_ms_max": flooded.last().copied(),
+        "flood_requests_per_second": rate,
+        "flood_answered_401": count(0),
+        "flood_answered_429": count(1),
+        "flood_answered_503": count(2),
+        "flood_answered_2xx": count(3),
+        "flood_answered_other": count(4),
+        "flood_failed_to_connect": count(5),
+    }))
 }
 
 /// A relay to `upstream` that counts every byte it passes, both ways.
@@ -577,8 +682,12 @@ fn print_table(result: &Value) {
         ("first full sync (s)", "first_sync_seconds"),
         ("one new visit (bytes)", "one_visit_sync_bytes"),
         (
-            "  TCP payload both ways, TLS and headers (bytes)",
+            "  TCP both ways, TLS and headers, kept-alive (bytes)",
             "one_visit_sync_tcp_bytes",
+        ),
+        (
+            "  the same on a fresh TLS connection (bytes)",
+            "one_visit_sync_tcp_bytes_fresh",
         ),
         (
             "  naive: sync exchange per document",
@@ -599,7 +708,7 @@ fn print_table(result: &Value) {
         ),
         ("nothing changed (bytes)", "no_change_sync_bytes"),
         (
-            "  TCP payload both ways, TLS and headers (bytes)",
+            "  TCP both ways, TLS and headers, kept-alive (bytes)",
             "no_change_sync_tcp_bytes",
         ),
         (
@@ -627,6 +736,39 @@ fn print_table(result: &Value) {
     ];
     for (label, key) in rows {
         println!("  {label:<42} {}", f(&main[*key]));
+    }
+    let flood = &main["flood"];
+    if flood.is_object() {
+        println!(
+            "\nFlood: {:.0} bad requests/s (bad joins and forged-token syncs from 250 addresses)",
+            flood["flood_requests_per_second"].as_f64().unwrap_or(0.0)
+        );
+        for (label, key) in [
+            (
+                "one-visit sync p95, quiet (ms)",
+                "quiet_one_visit_sync_ms_p95",
+            ),
+            (
+                "one-visit sync p95, during the flood (ms)",
+                "flood_one_visit_sync_ms_p95",
+            ),
+            ("  the same, max (ms)", "flood_one_visit_sync_ms_max"),
+            ("flood answered 401 / 429 / 503", "flood_answered_401"),
+        ] {
+            let value = if key == "flood_answered_401" {
+                format!(
+                    "{} / {} / {} (other {}, failed {})",
+                    flood["flood_answered_401"],
+                    flood["flood_answered_429"],
+                    flood["flood_answered_503"],
+                    flood["flood_answered_other"],
+                    flood["flood_failed_to_connect"]
+                )
+            } else {
+                f(&flood[key])
+            };
+            println!("  {label:<42} {value}");
+        }
     }
     println!("\nHub throughput");
     for h in result["hub"].as_array().into_iter().flatten() {

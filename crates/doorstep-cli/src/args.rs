@@ -136,6 +136,9 @@ pub enum HubCommand {
         /// Devices' tokens older than this are replaced at their next sync (0: every sync).
         #[arg(long, default_value_t = 168)]
         rotate_tokens_hours: u64,
+        /// Requests served at once; more are answered 503 hub_busy (devices try again).
+        #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
+        max_in_flight: u32,
     },
     /// Make a single-use invite code.
     Invite {

@@ -316,6 +316,7 @@ fn hub(out: &Printer, cmd: HubCommand) -> anyhow::Result<()> {
             data,
             listen,
             rotate_tokens_hours,
+            max_in_flight,
         } => {
             use std::io::IsTerminal;
             tracing_subscriber::fmt()
@@ -334,7 +335,10 @@ fn hub(out: &Printer, cmd: HubCommand) -> anyhow::Result<()> {
                     .with_context(|| format!("cannot listen on {listen}"))?;
                 let serving = doorstep_hub::Serving {
                     rotate_tokens_after: std::time::Duration::from_secs(rotate_tokens_hours * 3600),
-                    ..Default::default()
+                    limits: doorstep_hub::http::Limits {
+                        in_flight: max_in_flight as usize,
+                        ..Default::default()
+                    },
                 };
                 doorstep_hub::serve(&data, listener, serving, |addr| {
                     println!("listening on https://{addr}");

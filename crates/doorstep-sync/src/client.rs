@@ -216,6 +216,20 @@ impl ServerCertVerifier for PinVerifier {
     }
 }
 
+/// TLS that trusts exactly the certificate key pinned as `pin` (none: no hub at all).
+pub fn pinned_tls(pin: Option<&str>) -> Result<rustls::ClientConfig, rustls::Error> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier = PinVerifier {
+        pin: pin.map(str::to_string),
+        provider: provider.clone(),
+    };
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verifier))
+        .with_no_client_auth())
+}
+
 /// Whether `url`'s host is this machine.
 fn is_loopback(url: &reqwest::Url) -> bool {
     match url.host() {
@@ -246,17 +260,7 @@ impl HubClient {
                 base,
             });
         }
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let verifier = PinVerifier {
-            pin: pin.map(str::to_string),
-            provider: provider.clone(),
-        };
-        let tls = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| SyncError::BadUrl(format!("{url}: {e}")))?
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(verifier))
-            .with_no_client_auth();
+        let tls = pinned_tls(pin).map_err(|e| SyncError::BadUrl(format!("{url}: {e}")))?;
         let http = reqwest::Client::builder()
             .use_preconfigured_tls(tls)
             .connect_timeout(Duration::from_secs(5))

@@ -1,11 +1,13 @@
 //! The device's side of talking to its ward hub over HTTP: join with an invite code, sync,
 //! invite, list and revoke devices. The bodies it sends are `doorstep-proto`'s; what the
-//! device has and has sent lives in `doorstep-store`. It holds no state of its own.
+//! device has and has sent lives in `doorstep-store`. It holds no state of its own but the
+//! kept-alive connections to the hubs it talked to.
 //!
 //! Only devices link this crate (and so reqwest): the hub never does.
 
 pub mod client;
 
 pub use client::{
-    invite, join, join_shared, sync, sync_shared, HubClient, StoreHandle, SyncError, SyncReport,
+    invite, join, join_shared, pinned_tls, sync, sync_shared, HubClient, StoreHandle, SyncError,
+    SyncReport,
 };
