@@ -224,3 +224,100 @@ fn plain_http_leaves_only_for_this_machine_and_https_needs_a_pin() {
     let bad_link = refusal(&device, &["join", "--link", "https://example.org"]);
     assert_eq!(bad_link["error"]["code"], "bad_request", "{bad_link}");
 }
+
+/// The device's identity as its database holds it.
+fn identity(device: &Device) -> doorstep_store::DeviceIdentity {
+    doorstep_store::Store::open(&device.db)
+        .unwrap()
+        .identity()
+        .unwrap()
+        .unwrap()
+}
+
+/// Syncs `device` until `done` holds of its identity (a serving hub follows a rotation
+/// within seconds).
+fn sync_until(device: &Device, done: impl Fn(&doorstep_store::DeviceIdentity) -> bool) {
+    for _ in 0..40 {
+        device.sync();
+        if done(&identity(device)) {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    panic!("the device never got there: {:?}", identity(device).pin);
+}
+
+/// Rotating the hub's certificate key while it serves: the next pin, signed by the current
+/// key, reaches the devices that sync; finishing is refused while one has not learnt it
+/// (unless forced); then the hub serves the next certificate and the devices that learnt
+/// it follow, keeping their work, while one that did not is refused as a stranger's hub
+/// would be. Invites made afterwards carry the new pin.
+#[test]
+fn a_rotated_certificate_is_followed_by_the_devices_that_learnt_it() {
+    let hub = HubProcess::start(&["Tổ 1"]);
+    let lan = Device::joined(&hub, "volunteer", "Lan", &["Tổ 1"]);
+    let away = Device::joined(&hub, "volunteer", "Hùng", &["Tổ 1"]);
+    let admin = |args: &[&str]| {
+        let out = hub.admin(args);
+        (
+            out.status.success(),
+            serde_json::from_slice::<Value>(&out.stdout).unwrap_or(Value::Null),
+            serde_json::from_slice::<Value>(&out.stderr).unwrap_or(Value::Null),
+        )
+    };
+    let (ok, rotation, _) = admin(&["--json", "hub", "rotate-cert"]);
+    assert!(ok);
+    assert_eq!(rotation["pin"], hub.pin.as_str());
+    let next = rotation["next_pin"].as_str().unwrap().to_string();
+    assert_ne!(next, hub.pin);
+    assert_eq!(
+        rotation["devices_pending"].as_array().map(Vec::len),
+        Some(2)
+    );
+
+    sync_until(&lan, |i| i.next_pin.as_deref() == Some(next.as_str()));
+    assert_eq!(identity(&lan).pin.as_deref(), Some(hub.pin.as_str()));
+    let (_, rotation, _) = admin(&["--json", "hub", "rotate-cert"]);
+    assert_eq!(
+        rotation["next_pin"],
+        next.as_str(),
+        "asking again changes nothing"
+    );
+    assert_eq!(rotation["devices_pending"][0]["name"], "Hùng");
+
+    let (ok, _, error) = admin(&["--json", "hub", "rotate-cert", "--finish"]);
+    assert!(!ok);
+    assert_eq!(error["error"]["code"], "devices_not_repinned", "{error}");
+    let (ok, finished, _) = admin(&["--json", "hub", "rotate-cert", "--finish", "--force"]);
+    assert!(ok);
+    assert_eq!(finished["pin"], next.as_str());
+    assert_eq!(finished["next_pin"], Value::Null);
+
+    lan.add_household("Tổ 1", "Ngõ 9", "4");
+    sync_until(&lan, |i| i.pin.as_deref() == Some(next.as_str()));
+    assert_eq!(identity(&lan).next_pin, None);
+    assert_eq!(lan.sync()["outbox"], 0);
+    let error = refusal(&away, &["sync"]);
+    assert_eq!(error["error"]["code"], "hub_pin_mismatch", "{error}");
+
+    let out = hub.admin(&[
+        "--json",
+        "hub",
+        "invite",
+        "--role",
+        "coordinator",
+        "--name",
+        "Chị Hà",
+    ]);
+    let invite: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(invite["pin"], next.as_str());
+    let coord = Device::new();
+    coord.json(&["join", "--link", invite["link"].as_str().unwrap()]);
+    coord.sync();
+    let households = coord.json(&["household", "list"]);
+    assert_eq!(households.as_array().map(Vec::len), Some(1), "{households}");
+    // Finishing again: no rotation is under way.
+    let (ok, _, error) = admin(&["--json", "hub", "rotate-cert", "--finish"]);
+    assert!(!ok);
+    assert_eq!(error["error"]["code"], "no_rotation", "{error}");
+}

@@ -66,7 +66,7 @@ impl App {
 
     /// A client for the hub this device joined, trusting its pinned key.
     fn client(&self, identity: &DeviceIdentity) -> Result<HubClient> {
-        Ok(HubClient::new(&identity.hub_url, identity.pin.as_deref())?)
+        Ok(HubClient::for_identity(&identity.hub_url, identity)?)
     }
 
     pub async fn devices(&self) -> Result<Vec<DeviceInfo>> {

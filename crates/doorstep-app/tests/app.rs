@@ -133,6 +133,7 @@ async fn a_visit_is_recorded_while_a_sync_waits_on_a_silent_hub() {
             .set_identity(&DeviceIdentity {
                 hub_url: silent_url,
                 pin: None,
+                next_pin: None,
                 device_id: new_id(),
                 name: "Lan".into(),
                 token: "dst_test".into(),

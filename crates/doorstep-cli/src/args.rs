@@ -162,6 +162,20 @@ pub enum HubCommand {
         #[arg(long)]
         device: String,
     },
+    /// Change the hub's certificate key: make the next one, which devices learn (signed by
+    /// the current key) at their next sync; then `--finish` to serve it. A serving hub
+    /// follows both steps within seconds.
+    RotateCert {
+        #[arg(long)]
+        data: PathBuf,
+        /// Serve the next certificate now (refused while a device has not learnt its pin).
+        #[arg(long)]
+        finish: bool,
+        /// With --finish: even if some devices have not learnt the next pin (they must join
+        /// again).
+        #[arg(long, requires = "finish")]
+        force: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

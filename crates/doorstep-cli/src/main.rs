@@ -367,6 +367,19 @@ fn hub(out: &Printer, cmd: HubCommand) -> anyhow::Result<()> {
             out.invite(&answer, &link)
         }
         HubCommand::Devices { data } => out.devices(&Enrolment::open(&data)?.devices()?),
+        HubCommand::RotateCert {
+            data,
+            finish,
+            force,
+        } => {
+            let enrolment = Enrolment::open(&data)?;
+            let tls = if finish {
+                enrolment.finish_rotation(&data, force)?
+            } else {
+                doorstep_hub::HubTls::rotate(&data)?
+            };
+            out.rotation(&tls, &enrolment.devices()?)
+        }
         HubCommand::Revoke { data, device } => {
             let id = parse_id(&device, "device")?;
             Enrolment::open(&data)?.revoke(id, Utc::now())?;

@@ -9,6 +9,7 @@ use doorstep_domain::clock::{clock_flag, ClockFlag};
 use doorstep_domain::demo::DemoWard;
 use doorstep_domain::report::Report;
 use doorstep_domain::*;
+use doorstep_hub::HubTls;
 use doorstep_proto::api::{DeviceInfo, InviteResponse};
 use doorstep_proto::pin::JoinLink;
 use doorstep_store::{CheckReport, DeviceIdentity};
@@ -450,6 +451,44 @@ impl Printer {
                 ]);
             }
             t.to_string()
+        })
+    }
+
+    /// Where a certificate rotation stands: the pin served, the next one, and the devices
+    /// (not revoked) that have not learnt it yet.
+    pub fn rotation(&self, tls: &HubTls, devices: &[DeviceInfo]) -> anyhow::Result<()> {
+        let next = tls.next.as_ref().map(|n| n.pin.clone());
+        let pending: Vec<&DeviceInfo> = devices
+            .iter()
+            .filter(|d| d.revoked_at.is_none() && next.is_some() && d.next_pin != next)
+            .collect();
+        let value = json!({
+            "pin": tls.pin,
+            "next_pin": next,
+            "devices_pending": pending.iter().map(|d| json!({"device_id": d.device_id, "name": d.name})).collect::<Vec<_>>(),
+        });
+        self.emit(&value, || match &next {
+            Some(next) => {
+                format!(
+                "Serving pin {}\nNext pin {next}: devices learn it at their next sync; {} of {} \
+                 have not yet{}.\nThen run `doorstep hub rotate-cert --finish`.",
+                tls.pin,
+                pending.len(),
+                devices.iter().filter(|d| d.revoked_at.is_none()).count(),
+                if pending.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        " ({})",
+                        pending.iter().map(|d| d.name.as_str()).collect::<Vec<_>>().join(", ")
+                    )
+                }
+            )
+            }
+            None => format!(
+                "Serving pin {}: new invites carry it; devices that learnt it follow.",
+                tls.pin
+            ),
         })
     }
 

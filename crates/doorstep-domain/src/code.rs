@@ -91,6 +91,8 @@ pub enum ErrorCode {
     HubExists,
     HubListenFailed,
     ExportFailed,
+    NoRotation,
+    DevicesNotRepinned,
     // Talking to the hub.
     BadHubUrl,
     PinMissing,

@@ -433,8 +433,46 @@ impl Enrolment {
                 joined_at: d.joined_at,
                 last_seen_at: d.last_seen_at,
                 revoked_at: d.revoked_at,
+                next_pin: d.next_pin,
             })
             .collect())
+    }
+
+    /// Records that `device` was told the next certificate pin (once per device and pin).
+    pub fn told_next_pin(&mut self, device: &DeviceRecord, pin: &str) -> Result<(), HubError> {
+        if device.next_pin.as_deref() != Some(pin) {
+            self.storage.set_next_pin(device.id, pin)?;
+        }
+        Ok(())
+    }
+
+    /// Ends a rotation of the hub's certificate (`HubTls::finish_rotation`), unless a device
+    /// that may still sync (not revoked) has not been told the next pin: it would have to
+    /// join again. `force` finishes anyway (a lost phone that will never sync again).
+    pub fn finish_rotation(&self, dir: &Path, force: bool) -> Result<crate::HubTls, HubError> {
+        let next = crate::HubTls::ensure(dir)?
+            .next
+            .ok_or(crate::TlsError::NoRotation)?;
+        let pending: Vec<String> = self
+            .storage
+            .devices()?
+            .into_iter()
+            .filter(|d| d.revoked_at.is_none() && d.next_pin.as_deref() != Some(&next.pin))
+            .map(|d| d.name)
+            .collect();
+        if !pending.is_empty() && !force {
+            return Err(HubError::refused(
+                Status::Conflict,
+                ErrorCode::DevicesNotRepinned,
+                format!(
+                    "{} device(s) have not synced since the rotation began ({}): let them \
+                     sync, revoke them, or finish with --force (they must then join again)",
+                    pending.len(),
+                    pending.join(", ")
+                ),
+            ));
+        }
+        Ok(crate::HubTls::finish_rotation(dir)?)
     }
 
     pub fn revoke(&mut self, id: Id, now: DateTime<Utc>) -> Result<(), HubError> {
@@ -623,6 +661,7 @@ mod tests {
             "DROP INDEX devices_by_previous_token;
              ALTER TABLE devices DROP COLUMN previous_token_hash;
              ALTER TABLE devices DROP COLUMN token_issued_at;
+             ALTER TABLE devices DROP COLUMN next_pin;
              PRAGMA user_version = 0;",
         )
         .unwrap();

@@ -28,7 +28,9 @@ use utoipa::OpenApi;
 use crate::enrolment::{Authenticated, Enrolment};
 use crate::hub::Hub;
 use crate::storage::DeviceRecord;
+use crate::tls::NextPin;
 use crate::{HubError, Status};
+use doorstep_proto::pin::NEXT_PIN_HEADER;
 
 /// The limits that protect the hub from slow and greedy clients.
 #[derive(Debug, Clone, Copy)]
@@ -217,7 +219,12 @@ struct AppState {
     limiter: Arc<Mutex<Limiter>>,
     budget: Arc<Mutex<DeviceBudget>>,
     limits: Limits,
+    announcement: Announcement,
 }
+
+/// The next certificate pin the hub announces on sync answers, during a rotation of its key
+/// (`tls.rs`); the serving hub updates it when the rotation command runs.
+pub type Announcement = Arc<std::sync::RwLock<Option<NextPin>>>;
 
 impl AppState {
     /// Runs `f` on the hub off the async threads (SQLite and Automerge are blocking work),
@@ -417,7 +424,7 @@ async fn join(
         description = "A SyncRequest: one format byte (0x10 plain, 0x11 deflate) and a postcard message {cursor, pushes: [{doc, changes}]}"),
     responses(
         (status = 200, content_type = "application/x-doorstep-sync", body = Vec<u8>,
-            description = "A SyncResponse: {cursor, more, hub_time, pulls: [{doc, snapshot, changes}]}"),
+            description = "A SyncResponse: {cursor, more, hub_time, pulls: [{doc, snapshot, changes}]}. Header doorstep-token-rotate: the token is due for rotation (POST /v1/token). Header doorstep-next-pin: PIN.SIGNATURE, the hub's next certificate pin signed by its current key, during a rotation"),
         (status = 400, body = ApiError, description = "bad_sync_body: the body is not a sync message"),
         (status = 401, body = ApiError, description = "token_missing, token_unknown, token_expired or device_revoked"),
         (status = 403, body = ApiError, description = "out_of_scope: a document outside this device's scope"),
@@ -428,6 +435,7 @@ async fn join(
         (status = 422, body = ApiError, description = "a change the schema refuses: root_changed, schema_too_new, unknown_field, nested_object, wrong_type, field_deleted, record_deleted, bad_record_id, invalid_record, wrong_document, bad_change, or a record rule (id_number, text_too_long, name_without_consent, ...)"),
         (status = 429, body = ApiError, description = "too_many_attempts with bad tokens from this address, or device_rate_limited (over 16 MiB sent in a minute)"),
         (status = 500, body = ApiError, description = "internal: the hub failed (details in its log)"),
+        (status = 503, body = ApiError, description = "hub_busy: as many requests in flight as the hub serves; try again after Retry-After"),
     ),
     security(("device_token" = []))
 )]
@@ -437,6 +445,7 @@ async fn sync(
     body: Body,
 ) -> Result<Response, HubError> {
     let Device { record, rotate, .. } = device;
+    let device_id = record.id;
     let over_budget = || {
         HubError::refused(
             Status::TooManyRequests,
@@ -448,7 +457,7 @@ async fn sync(
         state
             .budget
             .lock()
-            .is_ok_and(|mut b| b.spend(record.id, bytes))
+            .is_ok_and(|mut b| b.spend(device_id, bytes))
     };
     if !budget(0) {
         return Err(over_budget());
@@ -459,9 +468,15 @@ async fn sync(
     }
     let request: SyncRequest = wire::decode(&bytes)?;
     let pushed = request.pushes.len();
+    let told = record.clone();
     let response = state
         .with_hub(move |hub| hub.sync(&record, request, Utc::now()))
         .await?;
+    let next = state
+        .announcement
+        .read()
+        .map(|next| next.clone())
+        .unwrap_or_default();
     tracing::debug!(pushed, pulled = response.pulls.len(), "sync round");
     let mut answer = (
         [(header::CONTENT_TYPE, wire::CONTENT_TYPE)],
@@ -472,6 +487,14 @@ async fn sync(
         answer
             .headers_mut()
             .insert(TOKEN_ROTATE_HEADER, header::HeaderValue::from_static("due"));
+    }
+    if let Some(next) = next {
+        if let Ok(value) = header::HeaderValue::from_str(&next.announcement) {
+            answer.headers_mut().insert(NEXT_PIN_HEADER, value);
+            state
+                .with_enrolment(move |enrolment| enrolment.told_next_pin(&told, &next.pin))
+                .await?;
+        }
     }
     Ok(answer)
 }
@@ -649,25 +672,31 @@ fn hub_busy() -> HubError {
 }
 
 impl AppState {
-    fn new(hub: Hub, enrolment: Enrolment, limits: Limits) -> AppState {
+    fn new(hub: Hub, enrolment: Enrolment, limits: Limits, announcement: Announcement) -> AppState {
         AppState {
             hub: Arc::new(tokio::sync::Mutex::new(hub)),
             enrolment: Arc::new(Mutex::new(enrolment)),
             limiter: Arc::new(Mutex::new(Limiter::default())),
             budget: Arc::new(Mutex::new(DeviceBudget::default())),
             limits,
+            announcement,
         }
     }
 }
 
 /// The hub's routes. Serve with `into_make_service_with_connect_info::<SocketAddr>()`.
 pub fn router(hub: Hub, enrolment: Enrolment) -> Router {
-    router_with(hub, enrolment, Limits::default())
+    router_with(hub, enrolment, Limits::default(), Announcement::default())
 }
 
-/// The hub's routes with other limits (tests use small ones).
-pub fn router_with(hub: Hub, enrolment: Enrolment, limits: Limits) -> Router {
-    let state = AppState::new(hub, enrolment, limits);
+/// The hub's routes with other limits (tests use small ones) and the next pin to announce.
+pub fn router_with(
+    hub: Hub,
+    enrolment: Enrolment,
+    limits: Limits,
+    announcement: Announcement,
+) -> Router {
+    let state = AppState::new(hub, enrolment, limits, announcement);
     Router::new()
         .route("/health", get(health))
         .route("/openapi.json", get(|| async { Json(openapi()) }))
@@ -720,7 +749,12 @@ mod tests {
         Hub::init(dir.path(), "Phường Thử", &["Tổ 1".into(), "Tổ 2".into()])?;
         let mut hub = Hub::open(dir.path())?;
         hub.load_documents()?;
-        let state = AppState::new(hub, Enrolment::open(dir.path())?, Limits::default());
+        let state = AppState::new(
+            hub,
+            Enrolment::open(dir.path())?,
+            Limits::default(),
+            Announcement::default(),
+        );
         let failed = state
             .with_hub(|_| -> Result<(), HubError> { panic!("a bug met a request") })
             .await;
@@ -743,7 +777,12 @@ mod tests {
             request: Duration::from_secs(5),
             ..Limits::default()
         };
-        let app = router_with(Hub::open(dir.path())?, Enrolment::open(dir.path())?, limits);
+        let app = router_with(
+            Hub::open(dir.path())?,
+            Enrolment::open(dir.path())?,
+            limits,
+            Announcement::default(),
+        );
         let never = futures_util::stream::pending::<Result<Bytes, std::io::Error>>();
         let mut request = axum::http::Request::post("/v1/join")
             .body(Body::from_stream(never))
@@ -776,7 +815,12 @@ mod tests {
             request: Duration::from_secs(5),
             in_flight: 2,
         };
-        let app = router_with(Hub::open(dir.path())?, Enrolment::open(dir.path())?, limits);
+        let app = router_with(
+            Hub::open(dir.path())?,
+            Enrolment::open(dir.path())?,
+            limits,
+            Announcement::default(),
+        );
         let request = |body: Body| {
             let mut request = axum::http::Request::post("/v1/join")
                 .body(body)

@@ -25,7 +25,7 @@ use thiserror::Error;
 pub use enrolment::Enrolment;
 pub use hub::Hub;
 pub use storage::StorageError;
-pub use tls::{HubTls, TlsError};
+pub use tls::{HubTls, NextPin, TlsError};
 
 /// The HTTP status class of a refusal: what the client did wrong.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,6 +107,7 @@ impl HubError {
         match self {
             HubError::Refused { code, .. } => *code,
             HubError::NoWard => ErrorCode::NoWard,
+            HubError::Tls(TlsError::NoRotation) => ErrorCode::NoRotation,
             _ => ErrorCode::Internal,
         }
     }
@@ -199,6 +200,7 @@ pub async fn serve(
     ready: impl FnOnce(SocketAddr),
 ) -> Result<(), HubError> {
     let dir = dir.to_path_buf();
+    let dir_for_rotation = dir.clone();
     let addr = advertised_addr(listener.local_addr()?);
     let (hub, enrolment, tls) = tokio::task::spawn_blocking(move || {
         let tls = HubTls::ensure(&dir)?;
@@ -217,15 +219,73 @@ pub async fn serve(
     })
     .await??;
     let config = axum_server::tls_rustls::RustlsConfig::from_config(tls.server_config()?);
+    let acceptor_config = config.clone();
     // TCP_NODELAY: a TLS handshake is several small writes, and Nagle's algorithm against the
     // peer's delayed ACK held each sync round ~40 ms.
-    let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(config)
+    let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(acceptor_config)
         .acceptor(axum_server::accept::NoDelayAcceptor::new());
     let server = axum_server::from_tcp(listener.into_std()?)?.acceptor(acceptor);
+    let announcement = http::Announcement::new(std::sync::RwLock::new(tls.next.clone()));
+    let rotation = follow_rotation(
+        dir_for_rotation,
+        tls.pin.clone(),
+        config,
+        announcement.clone(),
+    );
     ready(addr);
-    let app = http::router_with(hub, enrolment, serving.limits);
-    server
-        .serve(app.into_make_service_with_connect_info::<SocketAddr>())
-        .await?;
+    let app = http::router_with(hub, enrolment, serving.limits, announcement);
+    // One future: stopping the hub (the app's hosted hub is aborted) stops both.
+    tokio::select! {
+        served = server.serve(app.into_make_service_with_connect_info::<SocketAddr>()) => served?,
+        () = rotation => {}
+    }
     Ok(())
+}
+
+/// How often a serving hub looks for a certificate rotation (`hub rotate-cert`).
+const ROTATION_CHECK: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Follows `hub rotate-cert` while serving: announces a new next pin, and serves the next
+/// certificate once the rotation is finished, without a restart. A TLS file that cannot be
+/// read is logged and the hub keeps what it serves.
+async fn follow_rotation(
+    dir: std::path::PathBuf,
+    mut serving_pin: String,
+    config: axum_server::tls_rustls::RustlsConfig,
+    announcement: http::Announcement,
+) {
+    let mut interval = tokio::time::interval(ROTATION_CHECK);
+    loop {
+        interval.tick().await;
+        let read = {
+            let dir = dir.clone();
+            tokio::task::spawn_blocking(move || HubTls::ensure(&dir)).await
+        };
+        let tls = match read {
+            Ok(Ok(tls)) => tls,
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "cannot read the hub's TLS files");
+                continue;
+            }
+            Err(_) => continue,
+        };
+        if tls.pin != serving_pin {
+            match tls.server_config() {
+                Ok(server) => {
+                    config.reload_from_config(server);
+                    tracing::info!(pin = %tls.pin, "serving the hub's next certificate");
+                    serving_pin = tls.pin.clone();
+                }
+                Err(e) => tracing::error!(error = %e, "cannot serve the next certificate"),
+            }
+        }
+        if let Ok(mut next) = announcement.write() {
+            if *next != tls.next {
+                if let Some(n) = &tls.next {
+                    tracing::info!(next_pin = %n.pin, "announcing the hub's next certificate");
+                }
+                *next = tls.next;
+            }
+        }
+    }
 }

@@ -74,6 +74,10 @@ ALTER TABLE devices ADD COLUMN token_issued_at INTEGER;
 UPDATE devices SET token_issued_at = joined_at;
 CREATE UNIQUE INDEX devices_by_previous_token ON devices(previous_token_hash);
 "#,
+    // 2: certificate rotation: the next pin each device was told of.
+    r#"
+ALTER TABLE devices ADD COLUMN next_pin TEXT;
+"#,
 ];
 
 /// Brings the hub database to the newest schema, in one transaction.
@@ -128,7 +132,7 @@ fn bad_row(what: &str) -> rusqlite::Error {
 
 const DEVICE_COLUMNS: &str = "id, name, role, groups, points, joined_at, last_seen_at, \
      revoked_at, token_expires_at, coalesce(token_issued_at, joined_at), \
-     previous_token_hash IS NOT NULL";
+     previous_token_hash IS NOT NULL, next_pin";
 
 fn device(row: &Row) -> rusqlite::Result<DeviceRecord> {
     let id: String = row.get(0)?;
@@ -145,6 +149,7 @@ fn device(row: &Row) -> rusqlite::Result<DeviceRecord> {
         token_expires_at: time(row.get(8)?),
         token_issued_at: time(row.get(9)?),
         rotating: row.get(10)?,
+        next_pin: row.get(11)?,
     })
 }
 
@@ -506,6 +511,7 @@ impl HubStorage for SqliteStorage {
             token_expires_at,
             token_issued_at: now,
             rotating: false,
+            next_pin: None,
         }))
     }
 
@@ -516,7 +522,7 @@ impl HubStorage for SqliteStorage {
                 "SELECT {DEVICE_COLUMNS}, token_hash = ?1 FROM devices
                  WHERE token_hash = ?1 OR previous_token_hash = ?1"
             ))?
-            .query_row([token_hash], |r| Ok((device(r)?, r.get(11)?)))
+            .query_row([token_hash], |r| Ok((device(r)?, r.get(12)?)))
             .optional()?)
     }
 
@@ -611,6 +617,13 @@ impl HubStorage for SqliteStorage {
                     previous_token_hash = NULL WHERE id = ?1",
             )?
             .execute(params![id.to_string(), ms(now), ms(token_expires_at)])?;
+        Ok(())
+    }
+
+    fn set_next_pin(&mut self, id: Id, pin: &str) -> StorageResult<()> {
+        self.conn
+            .prepare_cached("UPDATE devices SET next_pin = ?2 WHERE id = ?1")?
+            .execute(params![id.to_string(), pin])?;
         Ok(())
     }
 

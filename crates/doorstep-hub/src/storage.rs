@@ -44,6 +44,8 @@ pub struct DeviceRecord {
     pub token_issued_at: DateTime<Utc>,
     /// Its previous token still works: the new one has not been used yet.
     pub rotating: bool,
+    /// The next certificate pin it was told of (during a rotation of the hub's key).
+    pub next_pin: Option<String>,
 }
 
 /// An unused invite: who it is for and what the device will be allowed.
@@ -166,6 +168,8 @@ pub trait HubStorage: Send {
         now: DateTime<Utc>,
         token_expires_at: DateTime<Utc>,
     ) -> StorageResult<()>;
+    /// Records that a device was told the hub's next certificate pin.
+    fn set_next_pin(&mut self, id: Id, pin: &str) -> StorageResult<()>;
     fn devices(&self) -> StorageResult<Vec<DeviceRecord>>;
     /// Revokes a device; false when there is no such device.
     fn revoke(&mut self, id: Id, now: DateTime<Utc>) -> StorageResult<bool>;

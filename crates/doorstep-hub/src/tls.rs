@@ -2,6 +2,11 @@
 //! made by `hub init` (or on first serve of a hub from before HTTPS), served with rustls, and
 //! pinned by devices when they join (`doorstep_proto::pin`). Wards have no certificate
 //! authority and often no internet, so the trust travels with the invite instead.
+//!
+//! Rotation (`hub rotate-cert`): the next key and certificate are made beside the current
+//! ones and the next pin is signed by the current key; the serving hub announces it on every
+//! sync answer and devices add it to the pins they trust. `hub rotate-cert --finish` then
+//! serves the next certificate; a serving hub picks up either step within seconds.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -13,6 +18,11 @@ use thiserror::Error;
 
 const CERT_FILE: &str = "hub-cert.pem";
 const KEY_FILE: &str = "hub-key.pem";
+const NEXT_CERT_FILE: &str = "hub-next-cert.pem";
+const NEXT_KEY_FILE: &str = "hub-next-key.pem";
+/// The next pin's announcement, signed by the current key: written last, so a rotation is
+/// under way only once it exists.
+const NEXT_PIN_FILE: &str = "hub-next-pin";
 
 /// Why the hub's TLS identity could not be made or read.
 #[derive(Debug, Error)]
@@ -28,6 +38,8 @@ pub enum TlsError {
     Pem(String),
     #[error("TLS: {0}")]
     Rustls(#[from] rustls::Error),
+    #[error("no certificate rotation is under way: run `doorstep hub rotate-cert` first")]
+    NoRotation,
 }
 
 /// The hub's certificate and key, and the pin devices trust it by.
@@ -37,6 +49,16 @@ pub struct HubTls {
     key_pem: Vec<u8>,
     /// The pin devices check the hub's certificate against.
     pub pin: String,
+    /// During a rotation: the next key's pin, and its announcement signed by the current key
+    /// (`doorstep_proto::pin::NEXT_PIN_HEADER`).
+    pub next: Option<NextPin>,
+}
+
+/// The next certificate key's pin and its signed announcement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NextPin {
+    pub pin: String,
+    pub announcement: String,
 }
 
 fn file_error(path: &Path) -> impl FnOnce(std::io::Error) -> TlsError + '_ {
@@ -58,10 +80,23 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<(), TlsError> {
     file.sync_all().map_err(file_error(path))
 }
 
+fn read_certificate(path: &Path) -> Result<CertificateDer<'static>, TlsError> {
+    let pem = std::fs::read(path).map_err(file_error(path))?;
+    Ok(CertificateDer::from_pem_slice(&pem)
+        .map_err(|e| TlsError::Pem(e.to_string()))?
+        .into_owned())
+}
+
 impl HubTls {
     /// The TLS identity of the hub in `dir`, made now if it has none.
     pub fn ensure(dir: &Path) -> Result<HubTls, TlsError> {
         let (cert_path, key_path) = (dir.join(CERT_FILE), dir.join(KEY_FILE));
+        let next_cert = dir.join(NEXT_CERT_FILE);
+        // A finished rotation cut short between its two renames: the key moved, the
+        // certificate did not yet.
+        if next_cert.exists() && !dir.join(NEXT_KEY_FILE).exists() {
+            std::fs::rename(&next_cert, &cert_path).map_err(file_error(&cert_path))?;
+        }
         if !cert_path.exists() || !key_path.exists() {
             let made = rcgen::generate_simple_self_signed(vec!["doorstep-hub".to_string()])?;
             let _ = std::fs::remove_file(&cert_path);
@@ -69,13 +104,78 @@ impl HubTls {
             write_private(&key_path, made.signing_key.serialize_pem().as_bytes())?;
             write_private(&cert_path, made.cert.pem().as_bytes())?;
         }
-        let cert_pem = std::fs::read(&cert_path).map_err(file_error(&cert_path))?;
         let key_pem = std::fs::read(&key_path).map_err(file_error(&key_path))?;
-        let cert = CertificateDer::from_pem_slice(&cert_pem)
-            .map_err(|e| TlsError::Pem(e.to_string()))?
-            .into_owned();
+        let cert = read_certificate(&cert_path)?;
         let pin = certificate_pin(&cert).map_err(|e| TlsError::Pem(e.to_string()))?;
-        Ok(HubTls { cert, key_pem, pin })
+        let announced = dir.join(NEXT_PIN_FILE);
+        let next = match std::fs::read_to_string(&announced) {
+            Ok(announcement) => {
+                let next = read_certificate(&next_cert)?;
+                let next_pin = certificate_pin(&next).map_err(|e| TlsError::Pem(e.to_string()))?;
+                Some(NextPin {
+                    pin: next_pin,
+                    announcement: announcement.trim().to_string(),
+                })
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(file_error(&announced)(e)),
+        };
+        Ok(HubTls {
+            cert,
+            key_pem,
+            pin,
+            next,
+        })
+    }
+
+    /// Starts a rotation: makes the next key and certificate (unless one is under way) and
+    /// signs the next pin with the current key. The hub keeps serving the current one.
+    pub fn rotate(dir: &Path) -> Result<HubTls, TlsError> {
+        let current = Self::ensure(dir)?;
+        if current.next.is_some() {
+            return Ok(current);
+        }
+        for file in [NEXT_CERT_FILE, NEXT_KEY_FILE] {
+            let _ = std::fs::remove_file(dir.join(file));
+        }
+        let made = rcgen::generate_simple_self_signed(vec!["doorstep-hub".to_string()])?;
+        write_private(
+            &dir.join(NEXT_KEY_FILE),
+            made.signing_key.serialize_pem().as_bytes(),
+        )?;
+        write_private(&dir.join(NEXT_CERT_FILE), made.cert.pem().as_bytes())?;
+        let next_pin =
+            certificate_pin(made.cert.der()).map_err(|e| TlsError::Pem(e.to_string()))?;
+        let signature = current.sign(&doorstep_proto::pin::next_pin_message(&next_pin))?;
+        let announcement = doorstep_proto::pin::next_pin_announcement(&next_pin, &signature);
+        write_private(&dir.join(NEXT_PIN_FILE), announcement.as_bytes())?;
+        Self::ensure(dir)
+    }
+
+    /// Ends a rotation: the next key and certificate become the hub's. Devices that learnt
+    /// the next pin follow; any other must join again.
+    pub fn finish_rotation(dir: &Path) -> Result<HubTls, TlsError> {
+        if Self::ensure(dir)?.next.is_none() {
+            return Err(TlsError::NoRotation);
+        }
+        let rename = |from: &str, to: &str| {
+            std::fs::rename(dir.join(from), dir.join(to)).map_err(file_error(&dir.join(to)))
+        };
+        std::fs::remove_file(dir.join(NEXT_PIN_FILE))
+            .map_err(file_error(&dir.join(NEXT_PIN_FILE)))?;
+        rename(NEXT_KEY_FILE, KEY_FILE)?;
+        rename(NEXT_CERT_FILE, CERT_FILE)?;
+        Self::ensure(dir)
+    }
+
+    /// Signs `message` with the hub's key (ECDSA P-256, as rcgen makes it).
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, TlsError> {
+        let key = PrivateKeyDer::from_pem_slice(&self.key_pem)
+            .map_err(|e| TlsError::Pem(e.to_string()))?;
+        let signer = rustls::crypto::ring::sign::any_ecdsa_type(&key)?
+            .choose_scheme(&[rustls::SignatureScheme::ECDSA_NISTP256_SHA256])
+            .ok_or_else(|| TlsError::Pem("the hub's key is not ECDSA P-256".into()))?;
+        Ok(signer.sign(message)?)
     }
 
     /// The rustls server configuration (ring's cryptography, TLS 1.2 and 1.3).
@@ -135,5 +235,67 @@ mod tests {
             HubTls::ensure(other.path()).and_then(|t| t.server_config()),
             Err(TlsError::Pem(_))
         ));
+    }
+
+    /// A rotation announces a next pin signed by the current key and keeps serving the
+    /// current certificate; asked again it changes nothing; finishing serves the next one;
+    /// finishing with none under way is refused.
+    #[test]
+    fn a_rotation_announces_then_serves_the_next_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = HubTls::ensure(dir.path()).unwrap();
+        assert!(first.next.is_none());
+        assert!(matches!(
+            HubTls::finish_rotation(dir.path()),
+            Err(TlsError::NoRotation)
+        ));
+        let rotating = HubTls::rotate(dir.path()).unwrap();
+        assert_eq!(rotating.pin, first.pin);
+        let next = rotating.next.clone().unwrap();
+        assert_ne!(next.pin, first.pin);
+        assert_eq!(HubTls::rotate(dir.path()).unwrap().next, Some(next.clone()));
+        let (pin, signature) =
+            doorstep_proto::pin::parse_next_pin_announcement(&next.announcement).unwrap();
+        assert_eq!(pin, next.pin);
+        // The current key's signature, checked as a device checks it.
+        let public = doorstep_proto::pin::certificate_public_key(&first.cert).unwrap();
+        let algorithms = rustls::crypto::ring::default_provider().signature_verification_algorithms;
+        let ecdsa = algorithms
+            .mapping
+            .iter()
+            .find(|(scheme, _)| *scheme == rustls::SignatureScheme::ECDSA_NISTP256_SHA256)
+            .unwrap()
+            .1;
+        let message = doorstep_proto::pin::next_pin_message(&pin);
+        assert!(ecdsa
+            .iter()
+            .any(|alg| alg.verify_signature(&public, &message, &signature).is_ok()));
+        let finished = HubTls::finish_rotation(dir.path()).unwrap();
+        assert_eq!(finished.pin, next.pin);
+        assert!(finished.next.is_none());
+        assert!(finished.server_config().is_ok());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join(KEY_FILE))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+
+    /// A finish cut short after the key moved and before the certificate did is completed
+    /// when the hub next reads its TLS files.
+    #[test]
+    fn a_finish_cut_short_is_completed() {
+        let dir = tempfile::tempdir().unwrap();
+        HubTls::ensure(dir.path()).unwrap();
+        let next = HubTls::rotate(dir.path()).unwrap().next.unwrap();
+        std::fs::remove_file(dir.path().join(NEXT_PIN_FILE)).unwrap();
+        std::fs::rename(dir.path().join(NEXT_KEY_FILE), dir.path().join(KEY_FILE)).unwrap();
+        let recovered = HubTls::ensure(dir.path()).unwrap();
+        assert_eq!(recovered.pin, next.pin);
+        assert!(recovered.server_config().is_ok());
     }
 }

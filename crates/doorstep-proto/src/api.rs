@@ -95,6 +95,10 @@ pub struct DeviceInfo {
     pub joined_at: DateTime<Utc>,
     pub last_seen_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
+    /// During a rotation of the hub's certificate: the next pin this device was told of.
+    /// A device without it must join again once the rotation is finished.
+    #[serde(default)]
+    pub next_pin: Option<String>,
 }
 
 /// Every refusal the hub returns: a stable code (see `ErrorCode`), what was wrong in one

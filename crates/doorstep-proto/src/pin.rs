@@ -2,6 +2,11 @@
 //! device trusts exactly the certificate key whose pin it was given with its invite (in the
 //! join link or its QR code, beside the invite code), forever after. The pin is the SHA-256 of
 //! the certificate's SubjectPublicKeyInfo, base64url without padding (43 characters).
+//!
+//! A hub changes its key without losing its devices by announcing the next key's pin on its
+//! sync answers (`NEXT_PIN_HEADER`), signed by the current key: a device that checks the
+//! signature against the certificate it is talking to trusts both pins until the hub serves
+//! the next one, then only that one.
 
 use base64::Engine;
 use sha2::{Digest, Sha256};
@@ -22,6 +27,44 @@ pub fn certificate_pin(der: &[u8]) -> Result<String, PinError> {
 /// The pin of a DER SubjectPublicKeyInfo.
 pub fn spki_pin(spki: &[u8]) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(spki))
+}
+
+/// The header on a hub's answer that announces the pin of its next certificate key:
+/// `PIN.SIGNATURE`, the signature (base64url) made by the current key over
+/// `next_pin_message(PIN)`.
+pub const NEXT_PIN_HEADER: &str = "doorstep-next-pin";
+
+/// What the current key signs to vouch for the next one.
+pub fn next_pin_message(next_pin: &str) -> Vec<u8> {
+    format!("doorstep: the next certificate key of this hub has pin {next_pin}").into_bytes()
+}
+
+/// A next-pin announcement as the header carries it.
+pub fn next_pin_announcement(next_pin: &str, signature: &[u8]) -> String {
+    format!(
+        "{next_pin}.{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(signature)
+    )
+}
+
+/// Reads a next-pin announcement: the pin and the signature bytes.
+pub fn parse_next_pin_announcement(header: &str) -> Option<(String, Vec<u8>)> {
+    let (pin, signature) = header.trim().split_once('.')?;
+    if pin.len() != 43 {
+        return None;
+    }
+    let signature = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(signature)
+        .ok()?;
+    Some((pin.to_string(), signature))
+}
+
+/// The public key of a DER certificate (the subjectPublicKey bits of its SPKI), to check
+/// what it signed.
+pub fn certificate_public_key(der: &[u8]) -> Result<Vec<u8>, PinError> {
+    let (_, cert) =
+        x509_parser::parse_x509_certificate(der).map_err(|e| PinError(e.to_string()))?;
+    Ok(cert.public_key().subject_public_key.data.to_vec())
 }
 
 /// What a join link carries: the hub's address, the invite code and the hub's pin.
@@ -96,5 +139,18 @@ mod tests {
             pin
         );
         assert!(certificate_pin(b"not a certificate").is_err());
+    }
+
+    #[test]
+    fn next_pin_announcements_round_trip_and_junk_is_none() {
+        let pin = "n4bQgYhMfWWaL-qgxVrQFaO_TxsrC4Is0V1sFbDwCgg";
+        let header = next_pin_announcement(pin, &[1, 2, 3]);
+        assert_eq!(
+            parse_next_pin_announcement(&header),
+            Some((pin.to_string(), vec![1, 2, 3]))
+        );
+        for junk in ["", "abc", "short.AQID", &format!("{pin}.!!")] {
+            assert_eq!(parse_next_pin_announcement(junk), None, "{junk}");
+        }
     }
 }

@@ -26,6 +26,10 @@ pub struct DeviceIdentity {
     /// hub reached over plain HTTP on this machine).
     #[serde(default)]
     pub pin: Option<String>,
+    /// During a rotation of the hub's certificate: the next key's pin, announced by the hub
+    /// and signed by the pinned key. Trusted beside `pin` until the hub serves it.
+    #[serde(default)]
+    pub next_pin: Option<String>,
     pub device_id: Id,
     pub name: String,
     pub token: String,

@@ -13,6 +13,7 @@ use base64::Engine;
 use chrono::{TimeZone, Utc};
 use doorstep_domain::ErrorCode;
 use doorstep_proto::api::*;
+use doorstep_proto::pin;
 use doorstep_proto::wire::{self, Push, SyncRequest, SyncResponse, WireError};
 use doorstep_store::{DeviceIdentity, DocId, IncomingDoc, Store, StoreError};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -118,8 +119,8 @@ pub struct HubClient {
 /// made for the next sync reuses the kept-alive connection of the last one.
 static POOLS: LazyLock<std::sync::Mutex<HashMap<PoolKey, reqwest::Client>>> =
     LazyLock::new(Default::default);
-/// A hub's address and the pin its certificate must match.
-type PoolKey = (String, Option<String>);
+/// A hub's address and the pins its certificate may match.
+type PoolKey = (String, Vec<String>);
 /// Pools kept at most (tests talk to many hubs; a device to one or two).
 const MAX_POOLS: usize = 8;
 
@@ -127,7 +128,7 @@ const MAX_POOLS: usize = 8;
 /// are still checked, so only the holder of that key passes.
 #[derive(Debug)]
 struct PinVerifier {
-    pin: Option<String>,
+    pins: Vec<String>,
     provider: Arc<CryptoProvider>,
 }
 
@@ -172,7 +173,7 @@ impl ServerCertVerifier for PinVerifier {
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
         let presented = doorstep_proto::pin::certificate_pin(end_entity).ok();
-        if presented.is_some() && presented == self.pin {
+        if presented.is_some_and(|p| self.pins.contains(&p)) {
             Ok(ServerCertVerified::assertion())
         } else {
             Err(rustls::Error::InvalidCertificate(
@@ -218,9 +219,14 @@ impl ServerCertVerifier for PinVerifier {
 
 /// TLS that trusts exactly the certificate key pinned as `pin` (none: no hub at all).
 pub fn pinned_tls(pin: Option<&str>) -> Result<rustls::ClientConfig, rustls::Error> {
+    tls_trusting(pin.into_iter().map(str::to_string).collect())
+}
+
+/// TLS that trusts exactly the certificate keys of `pins`.
+fn tls_trusting(pins: Vec<String>) -> Result<rustls::ClientConfig, rustls::Error> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let verifier = PinVerifier {
-        pin: pin.map(str::to_string),
+        pins,
         provider: provider.clone(),
     };
     Ok(rustls::ClientConfig::builder_with_provider(provider)
@@ -243,6 +249,20 @@ fn is_loopback(url: &reqwest::Url) -> bool {
 impl HubClient {
     /// A client for the hub at `url`, trusting the certificate key `pin` (needed for https).
     pub fn new(url: &str, pin: Option<&str>) -> Result<Self, SyncError> {
+        Self::with_next_pin(url, pin, None)
+    }
+
+    /// A client for the device's hub at `url`, trusting its pinned key and, during a rotation
+    /// of the hub's certificate, the next one it announced.
+    pub fn for_identity(url: &str, identity: &DeviceIdentity) -> Result<Self, SyncError> {
+        Self::with_next_pin(url, identity.pin.as_deref(), identity.next_pin.as_deref())
+    }
+
+    fn with_next_pin(
+        url: &str,
+        pin: Option<&str>,
+        next_pin: Option<&str>,
+    ) -> Result<Self, SyncError> {
         let base = url.trim().trim_end_matches('/').to_string();
         let parsed = reqwest::Url::parse(&base).map_err(|_| SyncError::BadUrl(url.to_string()))?;
         match parsed.scheme() {
@@ -252,7 +272,12 @@ impl HubClient {
             "http" => return Err(SyncError::PlainHttp(base)),
             _ => return Err(SyncError::BadUrl(url.to_string())),
         }
-        let key = (base.clone(), pin.map(str::to_string));
+        let pins: Vec<String> = pin
+            .into_iter()
+            .chain(next_pin)
+            .map(str::to_string)
+            .collect();
+        let key = (base.clone(), pins.clone());
         let mut pools = POOLS.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(http) = pools.get(&key) {
             return Ok(HubClient {
@@ -260,7 +285,7 @@ impl HubClient {
                 base,
             });
         }
-        let tls = pinned_tls(pin).map_err(|e| SyncError::BadUrl(format!("{url}: {e}")))?;
+        let tls = tls_trusting(pins).map_err(|e| SyncError::BadUrl(format!("{url}: {e}")))?;
         let http = reqwest::Client::builder()
             .use_preconfigured_tls(tls)
             .connect_timeout(Duration::from_secs(5))
@@ -268,6 +293,9 @@ impl HubClient {
             .pool_idle_timeout(KEEP_ALIVE)
             .pool_max_idle_per_host(1)
             .tcp_keepalive(Duration::from_secs(15))
+            // The certificate a hub served: its pin, and its key to check a next-pin
+            // announcement against.
+            .tls_info(true)
             .build()
             .map_err(|e| SyncError::BadUrl(format!("{url}: {e}")))?;
         if pools.len() >= MAX_POOLS {
@@ -458,9 +486,44 @@ impl HubClient {
             (result, _) => result?,
         };
         let rotate = response.headers().contains_key(TOKEN_ROTATE_HEADER);
+        let served = response
+            .extensions()
+            .get::<reqwest::tls::TlsInfo>()
+            .and_then(|info| info.peer_certificate())
+            .map(<[u8]>::to_vec);
+        let next_pin = match (&served, response.headers().get(pin::NEXT_PIN_HEADER)) {
+            (Some(cert), Some(header)) => header
+                .to_str()
+                .ok()
+                .and_then(|h| verified_next_pin(cert, h)),
+            _ => None,
+        };
+        let served_pin = served.and_then(|cert| pin::certificate_pin(&cert).ok());
         let body = self.read_capped(response, wire::MAX_BODY).await?;
-        Ok(Round { body, rotate })
+        Ok(Round {
+            body,
+            rotate,
+            served_pin,
+            next_pin,
+        })
     }
+}
+
+/// The next pin a hub announced, if the certificate it is serving (`cert`, already matched
+/// against the device's pins) signed it; `None` for anything else, which is ignored.
+fn verified_next_pin(cert: &[u8], announcement: &str) -> Option<String> {
+    let (next, signature) = pin::parse_next_pin_announcement(announcement)?;
+    let public = pin::certificate_public_key(cert).ok()?;
+    let message = pin::next_pin_message(&next);
+    let algorithms = rustls::crypto::ring::default_provider().signature_verification_algorithms;
+    let (_, ecdsa) = algorithms
+        .mapping
+        .iter()
+        .find(|(scheme, _)| *scheme == SignatureScheme::ECDSA_NISTP256_SHA256)?;
+    ecdsa
+        .iter()
+        .any(|alg| alg.verify_signature(&public, &message, &signature).is_ok())
+        .then_some(next)
 }
 
 /// What one round brought back.
@@ -469,6 +532,10 @@ pub struct Round {
     pub body: Vec<u8>,
     /// The hub asked for the device's token to be rotated.
     pub rotate: bool,
+    /// The pin of the certificate the hub served.
+    pub served_pin: Option<String>,
+    /// The next pin the hub announced, signed by the certificate it served.
+    pub next_pin: Option<String>,
 }
 
 /// A store a sync can lock for a moment: the caller's own (`&mut Store`, the CLI's) or one it
@@ -515,6 +582,7 @@ pub async fn join_shared<S: StoreHandle>(
     let identity = DeviceIdentity {
         hub_url: client.url().to_string(),
         pin: pin.map(str::to_string),
+        next_pin: None,
         device_id: answer.device_id,
         name: answer.name,
         token: answer.token,
@@ -575,13 +643,13 @@ pub async fn sync_shared<S: StoreHandle>(
     // kept the same way.)
     let mut moved = false;
     if let Some(url) = hub_url {
-        let client = HubClient::new(url, identity.pin.as_deref())?;
+        let client = HubClient::for_identity(url, &identity)?;
         if client.url() != identity.hub_url {
             identity.hub_url = client.url().to_string();
             moved = true;
         }
     }
-    let client = HubClient::new(&identity.hub_url, identity.pin.as_deref())?;
+    let client = HubClient::for_identity(&identity.hub_url, &identity)?;
     let mut report = SyncReport::default();
     let mut sent = std::collections::HashSet::new();
     let mut received = std::collections::HashSet::new();
@@ -663,6 +731,18 @@ pub async fn sync_shared<S: StoreHandle>(
                 Err(e) => return Err(e),
             }
         }
+        // A rotation of the hub's certificate: learn the next pin it vouched for; once the
+        // hub serves it, it is the pin.
+        if let Some(next) = round.next_pin {
+            if identity.next_pin.as_ref() != Some(&next) && identity.pin.as_ref() != Some(&next) {
+                identity.next_pin = Some(next);
+                moved = true;
+            }
+        }
+        if round.served_pin.is_some() && round.served_pin == identity.next_pin {
+            identity.pin = identity.next_pin.take();
+            moved = true;
+        }
         let mut guard = shared.lock().await;
         let store = guard.store();
         if std::mem::take(&mut moved) {
@@ -686,7 +766,48 @@ pub async fn sync_shared<S: StoreHandle>(
 /// Asks the hub for an invite code through this (coordinator) device.
 pub async fn invite(store: &Store, request: &InviteRequest) -> Result<InviteResponse, SyncError> {
     let identity = store.identity()?.ok_or(SyncError::NotJoined)?;
-    HubClient::new(&identity.hub_url, identity.pin.as_deref())?
+    HubClient::for_identity(&identity.hub_url, &identity)?
         .invite(&identity.token, request)
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Signs `message` as a hub signs its next pin.
+    fn sign(key: &rcgen::KeyPair, message: &[u8]) -> Vec<u8> {
+        let der = rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).unwrap();
+        rustls::crypto::ring::sign::any_ecdsa_type(&der)
+            .unwrap()
+            .choose_scheme(&[SignatureScheme::ECDSA_NISTP256_SHA256])
+            .unwrap()
+            .sign(message)
+            .unwrap()
+    }
+
+    /// A next pin counts only when the certificate being served signed it: one signed by any
+    /// other key, for another pin, or not signed at all is ignored.
+    #[test]
+    fn only_a_next_pin_signed_by_the_served_certificate_counts() {
+        let served = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["doorstep-hub".into()])
+            .unwrap()
+            .self_signed(&served)
+            .unwrap();
+        let stranger = rcgen::KeyPair::generate().unwrap();
+        let next = "n4bQgYhMfWWaL-qgxVrQFaO_TxsrC4Is0V1sFbDwCgg";
+        let other = "AAAAgYhMfWWaL-qgxVrQFaO_TxsrC4Is0V1sFbDwCgg";
+        let message = pin::next_pin_message(next);
+        let good = pin::next_pin_announcement(next, &sign(&served, &message));
+        assert_eq!(verified_next_pin(cert.der(), &good).as_deref(), Some(next));
+        for bad in [
+            pin::next_pin_announcement(next, &sign(&stranger, &message)),
+            pin::next_pin_announcement(other, &sign(&served, &message)),
+            pin::next_pin_announcement(next, b"not a signature"),
+            next.to_string(),
+        ] {
+            assert_eq!(verified_next_pin(cert.der(), &bad), None, "{bad}");
+        }
+    }
 }

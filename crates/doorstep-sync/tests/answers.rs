@@ -45,6 +45,7 @@ fn device(dir: &std::path::Path, hub_url: String) -> Store {
         .set_identity(&DeviceIdentity {
             hub_url,
             pin: None,
+            next_pin: None,
             device_id: new_id(),
             name: "Lan".into(),
             token: "dst_test".into(),
