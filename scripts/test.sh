@@ -20,6 +20,16 @@ echo "== cargo fmt --check"
 cargo fmt --all --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
+echo "== cargo deny (licences, banned crates, sources; advisories when reachable)"
+command -v cargo-deny >/dev/null 2>&1 || cargo install cargo-deny --locked
+cargo deny check bans licenses sources
+# The RustSec database is cloned from GitHub: checked whenever this machine can reach it,
+# and said loudly when it cannot (never skipped in silence).
+if timeout 60 git ls-remote https://github.com/RustSec/advisory-db HEAD >/dev/null 2>&1; then
+  cargo deny check advisories
+else
+  echo "!! advisories NOT CHECKED: github.com (the RustSec database) is unreachable from here" >&2
+fi
 echo "== ui: vitest"
 (cd ui && npx vitest run)
 echo "== cargo test"

@@ -43,6 +43,10 @@ pub struct Limits {
     /// Requests in flight at once; more are answered 503 `hub_busy` at once (devices try
     /// again a moment later) instead of queueing without bound, each holding its body.
     pub in_flight: usize,
+    /// Requests in flight from one address: one laptop on the ward's Wi-Fi holding slow
+    /// requests open cannot take every slot. A device has one request in flight at a time,
+    /// so even many devices behind one carrier address stay far below it.
+    pub per_address: usize,
 }
 
 impl Default for Limits {
@@ -51,6 +55,7 @@ impl Default for Limits {
             body: Duration::from_secs(30),
             request: Duration::from_secs(120),
             in_flight: 256,
+            per_address: 32,
         }
     }
 }
@@ -220,6 +225,8 @@ struct AppState {
     budget: Arc<Mutex<DeviceBudget>>,
     limits: Limits,
     announcement: Announcement,
+    /// Requests in flight per client address.
+    in_flight: Arc<Mutex<HashMap<IpAddr, usize>>>,
 }
 
 /// The next certificate pin the hub announces on sync answers, during a rotation of its key
@@ -392,6 +399,7 @@ async fn health() -> &'static str {
         (status = 413, body = ApiError, description = "body_too_large"),
         (status = 429, body = ApiError, description = "too_many_attempts from this address"),
         (status = 500, body = ApiError, description = "internal: the hub failed (details in its log)"),
+        (status = 503, body = ApiError, description = "hub_busy: as many requests in flight as the hub serves; try again after Retry-After"),
     )
 )]
 async fn join(
@@ -524,6 +532,7 @@ fn require_coordinator(device: &DeviceRecord) -> Result<(), HubError> {
         (status = 413, body = ApiError, description = "body_too_large"),
         (status = 429, body = ApiError, description = "too_many_attempts with bad tokens from this address"),
         (status = 500, body = ApiError, description = "internal: the hub failed (details in its log)"),
+        (status = 503, body = ApiError, description = "hub_busy: as many requests in flight as the hub serves; try again after Retry-After"),
     ),
     security(("device_token" = []))
 )]
@@ -548,6 +557,7 @@ async fn invite(
         (status = 403, body = ApiError, description = "coordinator_only"),
         (status = 429, body = ApiError, description = "too_many_attempts with bad tokens from this address"),
         (status = 500, body = ApiError, description = "internal: the hub failed (details in its log)"),
+        (status = 503, body = ApiError, description = "hub_busy: as many requests in flight as the hub serves; try again after Retry-After"),
     ),
     security(("device_token" = []))
 )]
@@ -572,6 +582,7 @@ async fn devices(
         (status = 404, body = ApiError, description = "unknown_device"),
         (status = 429, body = ApiError, description = "too_many_attempts with bad tokens from this address"),
         (status = 500, body = ApiError, description = "internal: the hub failed (details in its log)"),
+        (status = 503, body = ApiError, description = "hub_busy: as many requests in flight as the hub serves; try again after Retry-After"),
     ),
     security(("device_token" = []))
 )]
@@ -602,6 +613,7 @@ async fn revoke(
         (status = 409, body = ApiError, description = "token_rotating: the token was replaced within the last minute; keep using the one presented"),
         (status = 429, body = ApiError, description = "too_many_attempts with bad tokens from this address"),
         (status = 500, body = ApiError, description = "internal: the hub failed (details in its log)"),
+        (status = 503, body = ApiError, description = "hub_busy: as many requests in flight as the hub serves; try again after Retry-After"),
     ),
     security(("device_token" = []))
 )]
@@ -680,8 +692,57 @@ impl AppState {
             budget: Arc::new(Mutex::new(DeviceBudget::default())),
             limits,
             announcement,
+            in_flight: Arc::default(),
         }
     }
+}
+
+/// One request in flight from an address; counted down when the request ends (answered,
+/// timed out or dropped).
+struct InFlight {
+    counts: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    ip: IpAddr,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if let Ok(mut counts) = self.counts.lock() {
+            if let Some(n) = counts.get_mut(&self.ip) {
+                *n -= 1;
+                if *n == 0 {
+                    counts.remove(&self.ip);
+                }
+            }
+        }
+    }
+}
+
+/// Sheds a request (503 `hub_busy`) when its address already has `per_address` in flight.
+async fn per_address(
+    State(state): State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let ip = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::from([0, 0, 0, 0]), |ConnectInfo(a)| a.ip());
+    let admitted = state.in_flight.lock().is_ok_and(|mut counts| {
+        let n = counts.entry(ip).or_insert(0);
+        if *n >= state.limits.per_address {
+            return false;
+        }
+        *n += 1;
+        true
+    });
+    if !admitted {
+        return hub_busy().into_response();
+    }
+    let _counted = InFlight {
+        counts: state.in_flight.clone(),
+        ip,
+    };
+    next.run(request).await
 }
 
 /// The hub's routes. Serve with `into_make_service_with_connect_info::<SocketAddr>()`.
@@ -733,6 +794,11 @@ pub fn router_with(
                     limits.in_flight,
                 )),
         )
+        // Before the global limit: an address over its share takes no slot.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            per_address,
+        ))
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .with_state(state)
 }
@@ -814,6 +880,7 @@ mod tests {
             body: Duration::from_millis(1500),
             request: Duration::from_secs(5),
             in_flight: 2,
+            ..Limits::default()
         };
         let app = router_with(
             Hub::open(dir.path())?,
@@ -873,6 +940,69 @@ mod tests {
             .map_err(|_| HubError::Panicked)?;
         let served = app.oneshot(health).await.map_err(|_| HubError::Panicked)?;
         assert_eq!(served.status(), StatusCode::OK);
+        Ok(())
+    }
+
+    /// One address holding its share of slow requests is shed (503 `hub_busy`) while
+    /// another address is served.
+    #[tokio::test]
+    async fn one_address_cannot_take_every_slot() -> Result<(), HubError> {
+        use tower::ServiceExt;
+        let dir = tempfile::tempdir()?;
+        Hub::init(dir.path(), "Phường Thử", &["Tổ 1".into()])?;
+        let limits = Limits {
+            body: Duration::from_millis(1500),
+            request: Duration::from_secs(5),
+            in_flight: 100,
+            per_address: 2,
+        };
+        let app = router_with(
+            Hub::open(dir.path())?,
+            Enrolment::open(dir.path())?,
+            limits,
+            Announcement::default(),
+        );
+        let from = |host: u8, body: Body| {
+            let mut request = axum::http::Request::post("/v1/join")
+                .body(body)
+                .map_err(|_| HubError::Panicked)?;
+            request
+                .extensions_mut()
+                .insert(ConnectInfo(SocketAddr::from(([127, 0, 0, host], 9))));
+            Ok::<_, HubError>(request)
+        };
+        let never =
+            || Body::from_stream(futures_util::stream::pending::<Result<Bytes, std::io::Error>>());
+        let slow: Vec<_> = (0..2)
+            .map(|_| {
+                let (app, request) = (app.clone(), from(1, never()));
+                tokio::spawn(
+                    async move { app.oneshot(request?).await.map_err(|_| HubError::Panicked) },
+                )
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let same = app
+            .clone()
+            .oneshot(from(1, Body::from(r#"{"code":"AAAAA-BBBBB"}"#))?)
+            .await
+            .map_err(|_| HubError::Panicked)?;
+        assert_eq!(same.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let other = app
+            .clone()
+            .oneshot(from(2, Body::from(r#"{"code":"AAAAA-BBBBB"}"#))?)
+            .await
+            .map_err(|_| HubError::Panicked)?;
+        assert_eq!(other.status(), StatusCode::UNAUTHORIZED);
+        for slow in slow {
+            assert_eq!(slow.await??.status(), StatusCode::REQUEST_TIMEOUT);
+        }
+        // Its requests ended: the address is served again.
+        let again = app
+            .oneshot(from(1, Body::from(r#"{"code":"AAAAA-BBBBB"}"#))?)
+            .await
+            .map_err(|_| HubError::Panicked)?;
+        assert_eq!(again.status(), StatusCode::UNAUTHORIZED);
         Ok(())
     }
 }
