@@ -50,6 +50,20 @@ pub fn apply_changes(doc: &mut AutoCommit, changes: Vec<Change>) -> Result<(), D
     })
 }
 
+/// Whether `doc` lacks history its changes depend on (after a peer's changes were applied).
+pub fn missing_history(doc: &mut AutoCommit) -> Result<bool, DecodeError> {
+    guarded(|| Ok(!doc.get_missing_deps(&[]).is_empty()))
+}
+
+/// The changes `doc` gained since `heads` (after a peer's changes were applied: a malformed
+/// change can leave a document whose change graph Automerge unwraps on, as fuzzing found).
+pub fn changes_since(
+    doc: &mut AutoCommit,
+    heads: &[automerge::ChangeHash],
+) -> Result<Vec<Change>, DecodeError> {
+    guarded(|| Ok(doc.get_changes(heads)))
+}
+
 /// Another replica's document merged into `doc`.
 pub fn merge(doc: &mut AutoCommit, other: &mut AutoCommit) -> Result<(), DecodeError> {
     guarded(|| {

@@ -7,6 +7,8 @@
 //! what the app could not have written.
 
 pub mod decode;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod records;
 pub mod schema;
 pub mod scope;

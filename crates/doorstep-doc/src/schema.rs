@@ -227,6 +227,28 @@ pub fn check_changes(
     changes: &[Change],
     author: Author,
 ) -> Result<Touched, Refusal> {
+    guarded(id, || check_changes_as_read(id, doc, changes, author))
+}
+
+/// Runs a check on a document that holds a peer's bytes: a malformed change can leave
+/// Automerge in a state its readers panic on (fuzzing found one), which is then a refusal.
+fn guarded<T>(id: DocId, check: impl FnOnce() -> Result<T, Refusal>) -> Result<T, Refusal> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(check)).unwrap_or_else(|_| {
+        Err(Refusal {
+            code: ErrorCode::BadChange,
+            doc: id,
+            record: None,
+            detail: "malformed changes the document engine could not read".into(),
+        })
+    })
+}
+
+fn check_changes_as_read(
+    id: DocId,
+    doc: &AutoCommit,
+    changes: &[Change],
+    author: Author,
+) -> Result<Touched, Refusal> {
     let checker = Checker { doc: id };
     let names = record_maps_of(id);
     let maps: Vec<(ObjId, &'static str)> = names
@@ -453,6 +475,10 @@ fn record_of(
 /// root holds only its known keys, every record map only records, every record only known
 /// keys with scalars of the right type, and every record passes the domain's rules.
 pub fn check_document(id: DocId, doc: &AutoCommit) -> Result<(), Refusal> {
+    guarded(id, || check_document_as_read(id, doc))
+}
+
+fn check_document_as_read(id: DocId, doc: &AutoCommit) -> Result<(), Refusal> {
     let checker = Checker { doc: id };
     let maps = record_maps_of(id);
     for item in doc.map_range(ROOT, ..) {

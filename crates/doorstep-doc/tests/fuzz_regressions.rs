@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use doorstep_doc::decode::{decode_change, load_document};
+use doorstep_doc::decode::load_document;
 use doorstep_doc::{check_document, DocId};
 use doorstep_domain::Id;
 
@@ -22,7 +22,7 @@ fn every_kept_crash_input_is_refused_without_a_panic() {
                 let _ = check_document(DocId::Group(Id::from_u128(1)), &doc);
             }
         } else if name.starts_with("change_checker") {
-            let _ = decode_change(bytes);
+            doorstep_doc::fuzzing::change_checker(&bytes);
         }
         seen += 1;
     }
@@ -38,4 +38,15 @@ fn a_document_that_panicked_automerge_is_refused() {
     let refused = load_document(bytes);
     let _ = std::panic::take_hook();
     assert!(refused.is_err());
+}
+
+/// Changes that, applied to a group document, once panicked outside the guarded decoders.
+#[test]
+fn changes_that_panicked_the_checker_are_refused() {
+    // Applied, these changes left a document whose change graph Automerge unwrapped on when
+    // asked for the new changes; that now runs guarded (`decode::changes_since`).
+    std::panic::set_hook(Box::new(|_| {}));
+    let bytes = include_bytes!("fuzz-regressions/change_checker-393857a3");
+    doorstep_doc::fuzzing::change_checker(bytes);
+    let _ = std::panic::take_hook();
 }

@@ -335,7 +335,9 @@ impl Hub {
             // One batch: Automerge splices its columns once, not once per change.
             document::decode::apply_changes(doc, decoded)
                 .map_err(|e| bad(format!("changes cannot be applied: {e}")))?;
-            if !doc.get_missing_deps(&[]).is_empty() {
+            if document::decode::missing_history(doc)
+                .map_err(|e| bad(format!("changes cannot be applied: {e}")))?
+            {
                 return Err(HubError::refused(
                     Status::Conflict,
                     ErrorCode::MissingHistory,
@@ -345,7 +347,8 @@ impl Hub {
                 .on(id));
             }
             document::check_identity(id, doc)?;
-            let new = doc.get_changes(&before);
+            let new = document::decode::changes_since(doc, &before)
+                .map_err(|e| bad(format!("changes cannot be applied: {e}")))?;
             // The whole change, every operation, as the schema says (not just the fields a
             // reader would see), and the records it touched as they now stand.
             document::check_changes(id, doc, &new, Author::Device(device.role))?;

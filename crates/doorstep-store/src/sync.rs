@@ -316,7 +316,7 @@ impl Store {
             if !decoded.is_empty() {
                 document::decode::apply_changes(doc, decoded).map_err(|e| unreadable(e.into()))?;
             }
-            if !doc.get_missing_deps(&[]).is_empty() {
+            if document::decode::missing_history(doc).map_err(|e| unreadable(e.into()))? {
                 return Err(StoreError::Document {
                     doc: inc.doc.to_string(),
                     reason: "hub sent changes whose history is missing".into(),
@@ -332,7 +332,8 @@ impl Store {
                 let touched = if after_snapshot != before {
                     Touched::All
                 } else {
-                    let changes = doc.get_changes(&before);
+                    let changes = document::decode::changes_since(doc, &before)
+                        .map_err(|e| unreadable(e.into()))?;
                     document::check_changes(inc.doc, doc, &changes, Author::Hub)?
                 };
                 changed.push((inc.doc, touched));
