@@ -195,6 +195,19 @@ impl HubTls {
 mod tests {
     use super::*;
 
+    /// The hub's key file is readable and writable by its owner only.
+    fn assert_key_is_private(dir: &Path) {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.join(KEY_FILE))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+
     #[test]
     fn the_key_is_private_and_the_pin_stays_the_same() {
         let dir = tempfile::tempdir().unwrap();
@@ -202,15 +215,7 @@ mod tests {
         let again = HubTls::ensure(dir.path()).unwrap();
         assert_eq!(made.pin, again.pin);
         assert!(made.server_config().is_ok());
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(dir.path().join(KEY_FILE))
-                .unwrap()
-                .permissions()
-                .mode();
-            assert_eq!(mode & 0o777, 0o600);
-        }
+        assert_key_is_private(dir.path());
         let other = tempfile::tempdir().unwrap();
         assert_ne!(HubTls::ensure(other.path()).unwrap().pin, made.pin);
     }
@@ -274,15 +279,7 @@ mod tests {
         assert_eq!(finished.pin, next.pin);
         assert!(finished.next.is_none());
         assert!(finished.server_config().is_ok());
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(dir.path().join(KEY_FILE))
-                .unwrap()
-                .permissions()
-                .mode();
-            assert_eq!(mode & 0o777, 0o600);
-        }
+        assert_key_is_private(dir.path());
     }
 
     /// A finish cut short after the key moved and before the certificate did is completed

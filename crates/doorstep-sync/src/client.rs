@@ -639,14 +639,14 @@ pub async fn sync_shared<S: StoreHandle>(
         .identity()?
         .ok_or(SyncError::NotJoined)?;
     // A new address is kept only once a hub holding the pinned key answered there: an
-    // address that turned out to be someone else's is never remembered. (A rotated token is
-    // kept the same way.)
-    let mut moved = false;
+    // address that turned out to be someone else's is never remembered. A rotated token and
+    // a new pin are kept the same way, with the round that brought them.
+    let mut identity_changed = false;
     if let Some(url) = hub_url {
         let client = HubClient::for_identity(url, &identity)?;
         if client.url() != identity.hub_url {
             identity.hub_url = client.url().to_string();
-            moved = true;
+            identity_changed = true;
         }
     }
     let client = HubClient::for_identity(&identity.hub_url, &identity)?;
@@ -725,7 +725,7 @@ pub async fn sync_shared<S: StoreHandle>(
             match client.rotate_token(&identity.token).await {
                 Ok(fresh) => {
                     identity.token = fresh.token;
-                    moved = true;
+                    identity_changed = true;
                 }
                 Err(SyncError::Refused { .. }) => {}
                 Err(e) => return Err(e),
@@ -736,16 +736,16 @@ pub async fn sync_shared<S: StoreHandle>(
         if let Some(next) = round.next_pin {
             if identity.next_pin.as_ref() != Some(&next) && identity.pin.as_ref() != Some(&next) {
                 identity.next_pin = Some(next);
-                moved = true;
+                identity_changed = true;
             }
         }
         if round.served_pin.is_some() && round.served_pin == identity.next_pin {
             identity.pin = identity.next_pin.take();
-            moved = true;
+            identity_changed = true;
         }
         let mut guard = shared.lock().await;
         let store = guard.store();
-        if std::mem::take(&mut moved) {
+        if std::mem::take(&mut identity_changed) {
             store.set_identity(&identity)?;
         }
         store.apply_sync(&outbox, &incoming, hub_time, &earlier, response.cursor)?;
