@@ -64,6 +64,7 @@ impl App {
     /// Syncs with the hub; the error names the record and the reason. The store is not held
     /// while the hub is waited for: visits are recorded meanwhile.
     pub async fn sync(&self) -> Result<SyncReport> {
+        let _one_at_a_time = self.syncing.lock().await;
         Ok(doorstep_sync::sync_shared(&self.store, None).await?)
     }
 

@@ -26,8 +26,12 @@ impl App {
             code: code.trim().to_string(),
             pin: pin.map(|p| p.trim().to_string()).filter(|p| !p.is_empty()),
         });
-        doorstep_sync::join_shared(&self.store, &link.hub, &link.code, link.pin.as_deref()).await?;
-        doorstep_sync::sync_shared(&self.store, None).await?;
+        {
+            let _one_at_a_time = self.syncing.lock().await;
+            doorstep_sync::join_shared(&self.store, &link.hub, &link.code, link.pin.as_deref())
+                .await?;
+            doorstep_sync::sync_shared(&self.store, None).await?;
+        }
         self.overview().await
     }
 

@@ -51,6 +51,9 @@ pub struct App {
     hosting: Hosting,
     store: Mutex<Store>,
     hosted: Mutex<Option<hosting::Hosted>>,
+    /// One sync at a time (the timer's and the button's): two would race to rotate the
+    /// device's token. Held across the network; the store is not.
+    syncing: Mutex<()>,
 }
 
 /// Record times in milliseconds, as documents store them.
@@ -72,6 +75,7 @@ impl App {
             hosting,
             store: Mutex::new(store),
             hosted: Mutex::new(None),
+            syncing: Mutex::new(()),
         })
     }
 }

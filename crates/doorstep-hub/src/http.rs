@@ -757,7 +757,11 @@ pub fn router_with(
     limits: Limits,
     announcement: Announcement,
 ) -> Router {
-    let state = AppState::new(hub, enrolment, limits, announcement);
+    routes(AppState::new(hub, enrolment, limits, announcement))
+}
+
+fn routes(state: AppState) -> Router {
+    let limits = state.limits;
     Router::new()
         .route("/health", get(health))
         .route("/openapi.json", get(|| async { Json(openapi()) }))
@@ -1003,6 +1007,63 @@ mod tests {
             .await
             .map_err(|_| HubError::Panicked)?;
         assert_eq!(again.status(), StatusCode::UNAUTHORIZED);
+        Ok(())
+    }
+
+    /// A sync round that takes long (here: the documents' lock held for two seconds) holds up
+    /// neither a token check nor a join: both are answered at once from the enrolment's own
+    /// connection.
+    #[tokio::test]
+    async fn token_checks_and_joins_never_wait_for_a_sync_round() -> Result<(), HubError> {
+        use tower::ServiceExt;
+        let dir = tempfile::tempdir()?;
+        Hub::init(dir.path(), "Phường Thử", &["Tổ 1".into()])?;
+        let state = AppState::new(
+            Hub::open(dir.path())?,
+            Enrolment::open(dir.path())?,
+            Limits::default(),
+            Announcement::default(),
+        );
+        let app = routes(state.clone());
+        let round = tokio::spawn({
+            let state = state.clone();
+            async move {
+                state
+                    .with_hub(|_| {
+                        std::thread::sleep(Duration::from_secs(2));
+                        Ok(())
+                    })
+                    .await
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let request = |path: &str, token: Option<&str>, body: &'static str| {
+            let mut request = axum::http::Request::post(path);
+            if let Some(token) = token {
+                request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+            }
+            let mut request = request
+                .body(Body::from(body))
+                .map_err(|_| HubError::Panicked)?;
+            request
+                .extensions_mut()
+                .insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 9))));
+            Ok::<_, HubError>(request)
+        };
+        let join = app
+            .clone()
+            .oneshot(request("/v1/join", None, r#"{"code":"AAAAA-BBBBB"}"#)?)
+            .await
+            .map_err(|_| HubError::Panicked)?;
+        let forged = app
+            .oneshot(request("/v1/sync", Some("dst_forged"), "")?)
+            .await
+            .map_err(|_| HubError::Panicked)?;
+        assert_eq!(join.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(forged.status(), StatusCode::UNAUTHORIZED);
+        // Both answered while the round still held the documents' lock.
+        assert!(!round.is_finished());
+        round.await??;
         Ok(())
     }
 }
