@@ -259,7 +259,7 @@ async fn follow_rotation(
         interval.tick().await;
         let read = {
             let dir = dir.clone();
-            tokio::task::spawn_blocking(move || HubTls::ensure(&dir)).await
+            tokio::task::spawn_blocking(move || HubTls::read(&dir)).await
         };
         let tls = match read {
             Ok(Ok(tls)) => tls,

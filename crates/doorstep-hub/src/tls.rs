@@ -91,12 +91,7 @@ impl HubTls {
     /// The TLS identity of the hub in `dir`, made now if it has none.
     pub fn ensure(dir: &Path) -> Result<HubTls, TlsError> {
         let (cert_path, key_path) = (dir.join(CERT_FILE), dir.join(KEY_FILE));
-        let next_cert = dir.join(NEXT_CERT_FILE);
-        // A finished rotation cut short between its two renames: the key moved, the
-        // certificate did not yet.
-        if next_cert.exists() && !dir.join(NEXT_KEY_FILE).exists() {
-            std::fs::rename(&next_cert, &cert_path).map_err(file_error(&cert_path))?;
-        }
+        Self::finish_interrupted(dir)?;
         if !cert_path.exists() || !key_path.exists() {
             let made = rcgen::generate_simple_self_signed(vec!["doorstep-hub".to_string()])?;
             let _ = std::fs::remove_file(&cert_path);
@@ -104,6 +99,27 @@ impl HubTls {
             write_private(&key_path, made.signing_key.serialize_pem().as_bytes())?;
             write_private(&cert_path, made.cert.pem().as_bytes())?;
         }
+        Self::read(dir)
+    }
+
+    /// A finished rotation cut short between its two renames (the key moved, the certificate
+    /// did not yet) is completed.
+    fn finish_interrupted(dir: &Path) -> Result<(), TlsError> {
+        let next_cert = dir.join(NEXT_CERT_FILE);
+        if next_cert.exists() && !dir.join(NEXT_KEY_FILE).exists() {
+            let cert_path = dir.join(CERT_FILE);
+            std::fs::rename(&next_cert, &cert_path).map_err(file_error(&cert_path))?;
+        }
+        Ok(())
+    }
+
+    /// The TLS identity of the hub in `dir` as its files hold it, never a new one: what a
+    /// serving hub re-reads (a file gone missing is an error, not a new key devices would
+    /// refuse).
+    pub fn read(dir: &Path) -> Result<HubTls, TlsError> {
+        Self::finish_interrupted(dir)?;
+        let (cert_path, key_path) = (dir.join(CERT_FILE), dir.join(KEY_FILE));
+        let next_cert = dir.join(NEXT_CERT_FILE);
         let key_pem = std::fs::read(&key_path).map_err(file_error(&key_path))?;
         let cert = read_certificate(&cert_path)?;
         let pin = certificate_pin(&cert).map_err(|e| TlsError::Pem(e.to_string()))?;
@@ -280,6 +296,22 @@ mod tests {
         assert!(finished.next.is_none());
         assert!(finished.server_config().is_ok());
         assert_key_is_private(dir.path());
+    }
+
+    /// Reading never makes a key: with the files gone it is an error (a serving hub keeps
+    /// what it serves), while `ensure` makes a new identity.
+    #[test]
+    fn reading_never_makes_a_new_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = HubTls::ensure(dir.path()).unwrap();
+        assert_eq!(HubTls::read(dir.path()).unwrap().pin, first.pin);
+        std::fs::remove_file(dir.path().join(KEY_FILE)).unwrap();
+        assert!(matches!(
+            HubTls::read(dir.path()),
+            Err(TlsError::File { .. })
+        ));
+        assert!(!dir.path().join(KEY_FILE).exists());
+        assert_ne!(HubTls::ensure(dir.path()).unwrap().pin, first.pin);
     }
 
     /// A finish cut short after the key moved and before the certificate did is completed
