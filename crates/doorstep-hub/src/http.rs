@@ -810,21 +810,85 @@ fn routes(state: AppState) -> Router {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tower::ServiceExt;
+
+    /// A hub for a new ward in a temporary directory, and the state its routes share.
+    fn hub_with(limits: Limits) -> Result<(tempfile::TempDir, AppState), HubError> {
+        let dir = tempfile::tempdir()?;
+        Hub::init(dir.path(), "Phường Thử", &["Tổ 1".into(), "Tổ 2".into()])?;
+        let mut hub = Hub::open(dir.path())?;
+        hub.load_documents()?;
+        let enrolment = Enrolment::open(dir.path())?;
+        let state = AppState::new(hub, enrolment, limits, Announcement::default());
+        Ok((dir, state))
+    }
+
+    /// A POST from 127.0.0.`host`, with a bearer token if given.
+    fn post_from(
+        host: u8,
+        path: &str,
+        token: Option<&str>,
+        body: Body,
+    ) -> Result<axum::http::Request<Body>, HubError> {
+        let mut request = axum::http::Request::post(path);
+        if let Some(token) = token {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        let mut request = request.body(body).map_err(|_| HubError::Panicked)?;
+        request
+            .extensions_mut()
+            .insert(ConnectInfo(SocketAddr::from(([127, 0, 0, host], 9))));
+        Ok(request)
+    }
+
+    /// A wrong invite code, as a join's body.
+    fn wrong_code() -> Body {
+        Body::from(r#"{"code":"AAAAA-BBBBB"}"#)
+    }
+
+    /// A body that never finishes arriving.
+    fn never() -> Body {
+        Body::from_stream(futures_util::stream::pending::<Result<Bytes, std::io::Error>>())
+    }
+
+    async fn answer(
+        app: &Router,
+        request: axum::http::Request<Body>,
+    ) -> Result<Response, HubError> {
+        app.clone()
+            .oneshot(request)
+            .await
+            .map_err(|_| HubError::Panicked)
+    }
+
+    /// Requests whose bodies never arrive, from `host`, each holding a slot until the body
+    /// timeout.
+    fn hold_slots(
+        app: &Router,
+        host: u8,
+        count: usize,
+    ) -> Vec<tokio::task::JoinHandle<Result<Response, HubError>>> {
+        (0..count)
+            .map(|_| {
+                let (app, request) = (app.clone(), post_from(host, "/v1/join", None, never()));
+                tokio::spawn(async move { answer(&app, request?).await })
+            })
+            .collect()
+    }
+
+    async fn code_of(response: Response) -> Result<ErrorCode, HubError> {
+        let body = axum::body::to_bytes(response.into_body(), 4096)
+            .await
+            .map_err(|_| HubError::Panicked)?;
+        let answer: ApiError = serde_json::from_slice(&body).map_err(|_| HubError::Panicked)?;
+        Ok(answer.code)
+    }
 
     /// A request that panics inside the hub fails with a 500, and the next request is served
     /// from what storage holds.
     #[tokio::test]
     async fn a_panicking_request_leaves_the_hub_serving() -> Result<(), HubError> {
-        let dir = tempfile::tempdir()?;
-        Hub::init(dir.path(), "Phường Thử", &["Tổ 1".into(), "Tổ 2".into()])?;
-        let mut hub = Hub::open(dir.path())?;
-        hub.load_documents()?;
-        let state = AppState::new(
-            hub,
-            Enrolment::open(dir.path())?,
-            Limits::default(),
-            Announcement::default(),
-        );
+        let (_dir, state) = hub_with(Limits::default())?;
         let failed = state
             .with_hub(|_| -> Result<(), HubError> { panic!("a bug met a request") })
             .await;
@@ -839,90 +903,38 @@ mod tests {
     /// timeout passes, and the hub holds nothing for it.
     #[tokio::test]
     async fn a_body_that_never_arrives_times_out_with_its_code() -> Result<(), HubError> {
-        use tower::ServiceExt;
-        let dir = tempfile::tempdir()?;
-        Hub::init(dir.path(), "Phường Thử", &["Tổ 1".into()])?;
         let limits = Limits {
             body: Duration::from_millis(200),
             request: Duration::from_secs(5),
             ..Limits::default()
         };
-        let app = router_with(
-            Hub::open(dir.path())?,
-            Enrolment::open(dir.path())?,
-            limits,
-            Announcement::default(),
-        );
-        let never = futures_util::stream::pending::<Result<Bytes, std::io::Error>>();
-        let mut request = axum::http::Request::post("/v1/join")
-            .body(Body::from_stream(never))
-            .map_err(|_| HubError::Panicked)?;
-        request
-            .extensions_mut()
-            .insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 9))));
+        let (_dir, state) = hub_with(limits)?;
+        let app = routes(state);
         let started = Instant::now();
-        let response = app.oneshot(request).await.map_err(|_| HubError::Panicked)?;
+        let response = answer(&app, post_from(1, "/v1/join", None, never())?).await?;
         assert_eq!(response.status(), StatusCode::REQUEST_TIMEOUT);
+        // The body timeout, not the request timeout (which answers the same code).
         assert!(started.elapsed() < Duration::from_secs(4));
-        let body = axum::body::to_bytes(response.into_body(), 4096)
-            .await
-            .map_err(|_| HubError::Panicked)?;
-        let answer: ApiError = serde_json::from_slice(&body).map_err(|_| HubError::Panicked)?;
-        assert_eq!(answer.code, ErrorCode::RequestTimeout);
+        assert_eq!(code_of(response).await?, ErrorCode::RequestTimeout);
         Ok(())
     }
 
     /// Past the limit of requests in flight, a request is answered 503 `hub_busy` with
-    /// Retry-After at once, without waiting for a slot; once the slow ones end, the hub
-    /// serves again.
+    /// Retry-After, without waiting for a slot (waiting, it would have been read and refused
+    /// 401); once the slow ones end, the hub serves again.
     #[tokio::test]
     async fn requests_past_the_in_flight_limit_are_shed_at_once() -> Result<(), HubError> {
-        use tower::ServiceExt;
-        let dir = tempfile::tempdir()?;
-        Hub::init(dir.path(), "Phường Thử", &["Tổ 1".into()])?;
         let limits = Limits {
             body: Duration::from_millis(1500),
             request: Duration::from_secs(5),
             in_flight: 2,
             ..Limits::default()
         };
-        let app = router_with(
-            Hub::open(dir.path())?,
-            Enrolment::open(dir.path())?,
-            limits,
-            Announcement::default(),
-        );
-        let request = |body: Body| {
-            let mut request = axum::http::Request::post("/v1/join")
-                .body(body)
-                .map_err(|_| HubError::Panicked)?;
-            request
-                .extensions_mut()
-                .insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 9))));
-            Ok::<_, HubError>(request)
-        };
-        let never =
-            || Body::from_stream(futures_util::stream::pending::<Result<Bytes, std::io::Error>>());
-        let slow: Vec<_> = (0..2)
-            .map(|_| {
-                let app = app.clone();
-                let request = request(never());
-                tokio::spawn(
-                    async move { app.oneshot(request?).await.map_err(|_| HubError::Panicked) },
-                )
-            })
-            .collect();
+        let (_dir, state) = hub_with(limits)?;
+        let app = routes(state);
+        let slow = hold_slots(&app, 1, 2);
         tokio::time::sleep(Duration::from_millis(300)).await;
-        let started = Instant::now();
-        let shed = app
-            .clone()
-            .oneshot(request(Body::from("{}"))?)
-            .await
-            .map_err(|_| HubError::Panicked)?;
-        assert!(
-            started.elapsed() < Duration::from_millis(500),
-            "answered at once"
-        );
+        let shed = answer(&app, post_from(2, "/v1/join", None, wrong_code())?).await?;
         assert_eq!(shed.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(
             shed.headers()
@@ -930,20 +942,12 @@ mod tests {
                 .map(|v| v.as_bytes()),
             Some(&b"1"[..])
         );
-        let body = axum::body::to_bytes(shed.into_body(), 4096)
-            .await
-            .map_err(|_| HubError::Panicked)?;
-        let answer: ApiError = serde_json::from_slice(&body).map_err(|_| HubError::Panicked)?;
-        assert_eq!(answer.code, ErrorCode::HubBusy);
+        assert_eq!(code_of(shed).await?, ErrorCode::HubBusy);
         for slow in slow {
-            let response = slow.await??;
-            assert_eq!(response.status(), StatusCode::REQUEST_TIMEOUT);
+            assert_eq!(slow.await??.status(), StatusCode::REQUEST_TIMEOUT);
         }
-        let health = axum::http::Request::get("/health")
-            .body(Body::empty())
-            .map_err(|_| HubError::Panicked)?;
-        let served = app.oneshot(health).await.map_err(|_| HubError::Panicked)?;
-        assert_eq!(served.status(), StatusCode::OK);
+        let served = answer(&app, post_from(2, "/v1/join", None, wrong_code())?).await?;
+        assert_eq!(served.status(), StatusCode::UNAUTHORIZED);
         Ok(())
     }
 
@@ -951,117 +955,50 @@ mod tests {
     /// another address is served.
     #[tokio::test]
     async fn one_address_cannot_take_every_slot() -> Result<(), HubError> {
-        use tower::ServiceExt;
-        let dir = tempfile::tempdir()?;
-        Hub::init(dir.path(), "Phường Thử", &["Tổ 1".into()])?;
         let limits = Limits {
             body: Duration::from_millis(1500),
             request: Duration::from_secs(5),
             in_flight: 100,
             per_address: 2,
         };
-        let app = router_with(
-            Hub::open(dir.path())?,
-            Enrolment::open(dir.path())?,
-            limits,
-            Announcement::default(),
-        );
-        let from = |host: u8, body: Body| {
-            let mut request = axum::http::Request::post("/v1/join")
-                .body(body)
-                .map_err(|_| HubError::Panicked)?;
-            request
-                .extensions_mut()
-                .insert(ConnectInfo(SocketAddr::from(([127, 0, 0, host], 9))));
-            Ok::<_, HubError>(request)
-        };
-        let never =
-            || Body::from_stream(futures_util::stream::pending::<Result<Bytes, std::io::Error>>());
-        let slow: Vec<_> = (0..2)
-            .map(|_| {
-                let (app, request) = (app.clone(), from(1, never()));
-                tokio::spawn(
-                    async move { app.oneshot(request?).await.map_err(|_| HubError::Panicked) },
-                )
-            })
-            .collect();
+        let (_dir, state) = hub_with(limits)?;
+        let app = routes(state);
+        let slow = hold_slots(&app, 1, 2);
         tokio::time::sleep(Duration::from_millis(300)).await;
-        let same = app
-            .clone()
-            .oneshot(from(1, Body::from(r#"{"code":"AAAAA-BBBBB"}"#))?)
-            .await
-            .map_err(|_| HubError::Panicked)?;
+        let same = answer(&app, post_from(1, "/v1/join", None, wrong_code())?).await?;
         assert_eq!(same.status(), StatusCode::SERVICE_UNAVAILABLE);
-        let other = app
-            .clone()
-            .oneshot(from(2, Body::from(r#"{"code":"AAAAA-BBBBB"}"#))?)
-            .await
-            .map_err(|_| HubError::Panicked)?;
+        let other = answer(&app, post_from(2, "/v1/join", None, wrong_code())?).await?;
         assert_eq!(other.status(), StatusCode::UNAUTHORIZED);
         for slow in slow {
             assert_eq!(slow.await??.status(), StatusCode::REQUEST_TIMEOUT);
         }
         // Its requests ended: the address is served again.
-        let again = app
-            .oneshot(from(1, Body::from(r#"{"code":"AAAAA-BBBBB"}"#))?)
-            .await
-            .map_err(|_| HubError::Panicked)?;
+        let again = answer(&app, post_from(1, "/v1/join", None, wrong_code())?).await?;
         assert_eq!(again.status(), StatusCode::UNAUTHORIZED);
         Ok(())
     }
 
     /// A sync round that takes long (here: the documents' lock held for two seconds) holds up
-    /// neither a token check nor a join: both are answered at once from the enrolment's own
-    /// connection.
+    /// neither a token check nor a join: both are answered from the enrolment's own
+    /// connection while the round still holds the lock.
     #[tokio::test]
     async fn token_checks_and_joins_never_wait_for_a_sync_round() -> Result<(), HubError> {
-        use tower::ServiceExt;
-        let dir = tempfile::tempdir()?;
-        Hub::init(dir.path(), "Phường Thử", &["Tổ 1".into()])?;
-        let state = AppState::new(
-            Hub::open(dir.path())?,
-            Enrolment::open(dir.path())?,
-            Limits::default(),
-            Announcement::default(),
-        );
+        let (_dir, state) = hub_with(Limits::default())?;
         let app = routes(state.clone());
-        let round = tokio::spawn({
-            let state = state.clone();
-            async move {
-                state
-                    .with_hub(|_| {
-                        std::thread::sleep(Duration::from_secs(2));
-                        Ok(())
-                    })
-                    .await
-            }
+        let round = tokio::spawn(async move {
+            state
+                .with_hub(|_| {
+                    std::thread::sleep(Duration::from_secs(2));
+                    Ok(())
+                })
+                .await
         });
         tokio::time::sleep(Duration::from_millis(200)).await;
-        let request = |path: &str, token: Option<&str>, body: &'static str| {
-            let mut request = axum::http::Request::post(path);
-            if let Some(token) = token {
-                request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
-            }
-            let mut request = request
-                .body(Body::from(body))
-                .map_err(|_| HubError::Panicked)?;
-            request
-                .extensions_mut()
-                .insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 9))));
-            Ok::<_, HubError>(request)
-        };
-        let join = app
-            .clone()
-            .oneshot(request("/v1/join", None, r#"{"code":"AAAAA-BBBBB"}"#)?)
-            .await
-            .map_err(|_| HubError::Panicked)?;
-        let forged = app
-            .oneshot(request("/v1/sync", Some("dst_forged"), "")?)
-            .await
-            .map_err(|_| HubError::Panicked)?;
+        let join = answer(&app, post_from(1, "/v1/join", None, wrong_code())?).await?;
+        let forged = post_from(1, "/v1/sync", Some("dst_forged"), Body::empty())?;
+        let forged = answer(&app, forged).await?;
         assert_eq!(join.status(), StatusCode::UNAUTHORIZED);
         assert_eq!(forged.status(), StatusCode::UNAUTHORIZED);
-        // Both answered while the round still held the documents' lock.
         assert!(!round.is_finished());
         round.await??;
         Ok(())
