@@ -204,5 +204,9 @@ pub fn write(report: &Report, format: ExportFormat, path: &Path) -> Result<()> {
             book.save(path).map_err(io)?;
         }
     }
+    // An export is the exporting user's to share, not every account's on the machine.
+    #[cfg(unix)]
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .map_err(io)?;
     Ok(())
 }

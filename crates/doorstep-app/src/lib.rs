@@ -65,10 +65,18 @@ impl App {
     /// Opens (creating) the app's data in `data_dir`; `hosting` says where a hub this device
     /// holds is served and how large a demo ward is.
     pub fn open(data_dir: &Path, hosting: Hosting) -> Result<App> {
-        std::fs::create_dir_all(data_dir).map_err(|source| AppError::DataDir {
+        let data_dir_error = |source| AppError::DataDir {
             path: data_dir.display().to_string(),
             source,
-        })?;
+        };
+        std::fs::create_dir_all(data_dir).map_err(data_dir_error)?;
+        // The app's data (its database, its hub's, its TLS keys) is its user's only.
+        #[cfg(unix)]
+        std::fs::set_permissions(
+            data_dir,
+            std::os::unix::fs::PermissionsExt::from_mode(0o700),
+        )
+        .map_err(data_dir_error)?;
         let store = Store::open(&data_dir.join("device.sqlite"))?;
         Ok(App {
             data_dir: data_dir.to_path_buf(),

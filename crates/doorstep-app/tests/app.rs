@@ -4,6 +4,11 @@ use doorstep_app::*;
 use doorstep_domain::*;
 use doorstep_proto::api::InviteRequest;
 
+/// A file's permission bits.
+fn mode(path: &std::path::Path) -> u32 {
+    std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(path).unwrap().permissions()) & 0o777
+}
+
 #[tokio::test]
 async fn the_demo_ward_is_hosted_joined_and_recorded_in() {
     let dir = tempfile::TempDir::new().unwrap();
@@ -63,8 +68,12 @@ async fn the_demo_ward_is_hosted_joined_and_recorded_in() {
     assert_eq!(app.devices().await.unwrap().len(), 1);
     for format in [ExportFormat::Csv, ExportFormat::Xlsx] {
         let path = app.export(format, &app.export_path(format)).await.unwrap();
-        assert!(std::fs::metadata(path).unwrap().len() > 100);
+        assert!(std::fs::metadata(&path).unwrap().len() > 100);
+        assert_eq!(mode(&path), 0o600, "an export is its user's only");
     }
+    // The app's data (its database, its hub's, the hub's key) is its user's only.
+    assert_eq!(mode(dir.path()), 0o700);
+    assert_eq!(mode(&dir.path().join("device.sqlite")), 0o600);
     let added = app
         .save_household(HouseholdInput {
             id: None,

@@ -120,6 +120,9 @@ fn default_db() -> anyhow::Result<PathBuf> {
         .context("no data directory on this system: pass --db PATH")?
         .join("doorstep");
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    #[cfg(unix)]
+    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+        .with_context(|| format!("cannot make {} private", dir.display()))?;
     Ok(dir.join("doorstep.sqlite"))
 }
 

@@ -673,6 +673,37 @@ mod tests {
         assert!(enrolment.authenticate(&token, later).unwrap().rotate);
     }
 
+    /// The hub's directory is its owner's only and its database and WAL are too, whatever
+    /// the umask; a hub from before is tightened when opened.
+    #[cfg(unix)]
+    #[test]
+    fn the_hub_directory_and_database_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let (dir, mut enrolment) = enrolment();
+        invite(&mut enrolment, Utc::now());
+        let mode = |name: &str| {
+            std::fs::metadata(dir.path().join(name))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777
+        };
+        assert_eq!(mode(""), 0o700);
+        assert_eq!(mode("hub.sqlite"), 0o600);
+        assert_eq!(mode("hub.sqlite-wal"), 0o600);
+        drop(enrolment);
+        for (name, loose) in [("", 0o755), ("hub.sqlite", 0o644)] {
+            std::fs::set_permissions(
+                dir.path().join(name),
+                std::fs::Permissions::from_mode(loose),
+            )
+            .unwrap();
+        }
+        Enrolment::open(dir.path()).unwrap();
+        assert_eq!(mode(""), 0o700);
+        assert_eq!(mode("hub.sqlite"), 0o600);
+    }
+
     /// A damaged secret in the hub's database stops the hub with a storage error rather than
     /// hashing with a key that is not the one tokens were stored under.
     #[test]

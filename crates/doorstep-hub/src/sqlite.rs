@@ -101,6 +101,32 @@ fn migrate(conn: &mut Connection) -> StorageResult<()> {
     Ok(())
 }
 
+/// The hub's directory is its owner's only (0700), and its database (0600, made so before
+/// SQLite first opens it: the WAL and shared-memory files take the database's mode); a hub
+/// from before is tightened when opened.
+fn keep_private(dir: &Path, db: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(db)?;
+        for suffix in ["", "-wal", "-shm"] {
+            let file = std::path::PathBuf::from(format!("{}{suffix}", db.display()));
+            if file.exists() {
+                std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))?;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (dir, db);
+    Ok(())
+}
+
 /// The hub's SQLite file.
 pub struct SqliteStorage {
     conn: Connection,
@@ -160,7 +186,12 @@ impl SqliteStorage {
             path: dir.display().to_string(),
             source,
         })?;
-        let mut conn = Connection::open(dir.join("hub.sqlite"))?;
+        let path = dir.join("hub.sqlite");
+        keep_private(dir, &path).map_err(|source| StorageError::Directory {
+            path: dir.display().to_string(),
+            source,
+        })?;
+        let mut conn = Connection::open(&path)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;

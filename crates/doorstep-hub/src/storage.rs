@@ -17,7 +17,7 @@ use thiserror::Error;
 pub enum StorageError {
     #[error("hub database: {0}")]
     Sqlite(#[from] rusqlite::Error),
-    #[error("cannot create the hub's data directory {path}: {source}")]
+    #[error("cannot create or protect the hub's data directory {path}: {source}")]
     Directory {
         path: String,
         source: std::io::Error,

@@ -44,6 +44,11 @@ pub enum StoreError {
     SchemaTooNew { found: usize, known: usize },
     #[error("database: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    #[error("cannot keep {path} private to this user: {source}")]
+    Private {
+        path: String,
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Doc(#[from] doorstep_doc::DocError),
     #[error("document engine: {0}")]
@@ -76,7 +81,9 @@ impl StoreError {
             StoreError::OtherWard { .. } => ErrorCode::OtherWard,
             StoreError::SchemaTooNew { .. } => ErrorCode::DatabaseTooNew,
             StoreError::Doc(e) => e.code(),
-            StoreError::Sqlite(_) | StoreError::Automerge(_) => ErrorCode::Internal,
+            StoreError::Sqlite(_) | StoreError::Automerge(_) | StoreError::Private { .. } => {
+                ErrorCode::Internal
+            }
         }
     }
 }

@@ -16,6 +16,7 @@
 mod edit;
 mod error;
 mod households;
+mod private;
 mod replicas;
 mod report;
 mod schema;
@@ -35,6 +36,7 @@ use rusqlite::{Connection, OptionalExtension};
 use doorstep_doc as document;
 pub use doorstep_doc::{DocId, DocumentBytes};
 pub use error::{Result, StoreError};
+pub use private::make_private;
 pub use replicas::{CheckReport, DemoProgress};
 pub use sync::{Applied, DeviceIdentity, IncomingDoc, OutgoingDoc};
 
@@ -53,6 +55,7 @@ pub struct Store {
 impl Store {
     /// Opens the database at `path`, creating it (and its schema) if needed.
     pub fn open(path: &Path) -> Result<Store> {
+        make_private(path)?;
         let mut conn = Connection::open(path)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
