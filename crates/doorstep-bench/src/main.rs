@@ -466,8 +466,7 @@ async fn measure_flood(store: &mut Store, hub: &HubProcess) -> Result<Value> {
 async fn counting_relay(
     upstream: std::net::SocketAddr,
 ) -> Result<(String, std::sync::Arc<std::sync::atomic::AtomicU64>)> {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use std::sync::atomic::AtomicU64;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("https://{}", listener.local_addr()?);
     let counted = std::sync::Arc::new(AtomicU64::new(0));
@@ -480,38 +479,32 @@ async fn counting_relay(
                     return;
                 };
                 let _ = (client.set_nodelay(true), server.set_nodelay(true));
-                let (mut cr, mut cw) = client.into_split();
-                let (mut sr, mut sw) = server.into_split();
-                let up_total = total.clone();
-                let up = tokio::spawn(async move {
-                    let mut buf = vec![0u8; 16384];
-                    while let Ok(n) = cr.read(&mut buf).await {
-                        if n == 0 {
-                            break;
-                        }
-                        up_total.fetch_add(n as u64, Ordering::SeqCst);
-                        if sw.write_all(&buf[..n]).await.is_err() {
-                            break;
-                        }
-                    }
-                    let _ = sw.shutdown().await;
-                });
-                let mut buf = vec![0u8; 16384];
-                while let Ok(n) = sr.read(&mut buf).await {
-                    if n == 0 {
-                        break;
-                    }
-                    total.fetch_add(n as u64, Ordering::SeqCst);
-                    if cw.write_all(&buf[..n]).await.is_err() {
-                        break;
-                    }
-                }
-                let _ = cw.shutdown().await;
+                let (cr, cw) = client.into_split();
+                let (sr, sw) = server.into_split();
+                let up = tokio::spawn(pump(cr, sw, total.clone()));
+                pump(sr, cw, total).await;
                 let _ = up.await;
             });
         }
     });
     Ok((url, counted))
+}
+
+/// Copies `from` to `to` until either ends, counting the bytes into `total`.
+async fn pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    total: std::sync::Arc<std::sync::atomic::AtomicU64>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0u8; 16384];
+    while let Ok(n) = from.read(&mut buf).await {
+        if n == 0 || to.write_all(&buf[..n]).await.is_err() {
+            break;
+        }
+        total.fetch_add(n as u64, std::sync::atomic::Ordering::SeqCst);
+    }
+    let _ = to.shutdown().await;
 }
 
 /// A hub that reads a request and answers only after `delay` (with a 503): a slow link.

@@ -438,12 +438,9 @@ impl Enrolment {
             .collect())
     }
 
-    /// Records that `device` was told the next certificate pin (once per device and pin).
-    pub fn told_next_pin(&mut self, device: &DeviceRecord, pin: &str) -> Result<(), HubError> {
-        if device.next_pin.as_deref() != Some(pin) {
-            self.storage.set_next_pin(device.id, pin)?;
-        }
-        Ok(())
+    /// Records that device `id` was told the next certificate pin.
+    pub fn told_next_pin(&mut self, id: Id, pin: &str) -> Result<(), HubError> {
+        Ok(self.storage.set_next_pin(id, pin)?)
     }
 
     /// Ends a rotation of the hub's certificate (`HubTls::finish_rotation`), unless a device

@@ -293,11 +293,10 @@ impl AppState {
 /// The device behind a request's bearer token, checked (known, not revoked, not expired) on
 /// every request before the handler runs.
 struct Device {
-    record: DeviceRecord,
-    token: String,
-    /// Its token is due for rotation: the answer says so (`TOKEN_ROTATE_HEADER`).
-    rotate: bool,
+    /// The device, and whether its token is due for rotation (the answer says so:
+    /// `TOKEN_ROTATE_HEADER`).
     seen: Authenticated,
+    token: String,
 }
 
 impl FromRequestParts<AppState> for Device {
@@ -324,12 +323,7 @@ impl FromRequestParts<AppState> for Device {
                 state
                     .with_enrolment(move |enrolment| {
                         let seen = enrolment.authenticate(&token, Utc::now())?;
-                        Ok(Device {
-                            record: seen.device.clone(),
-                            token,
-                            rotate: seen.rotate,
-                            seen,
-                        })
+                        Ok(Device { seen, token })
                     })
                     .await
             }
@@ -344,7 +338,8 @@ impl FromRequestParts<AppState> for Device {
             return Err(too_many_attempts());
         }
         if let Ok(device) = &result {
-            tracing::Span::current().record("device", tracing::field::display(device.record.id));
+            tracing::Span::current()
+                .record("device", tracing::field::display(device.seen.device.id));
         }
         result
     }
@@ -452,8 +447,9 @@ async fn sync(
     device: Device,
     body: Body,
 ) -> Result<Response, HubError> {
-    let Device { record, rotate, .. } = device;
-    let device_id = record.id;
+    let Authenticated { device, rotate, .. } = device.seen;
+    let device_id = device.id;
+    let known_next_pin = device.next_pin.clone();
     let over_budget = || {
         HubError::refused(
             Status::TooManyRequests,
@@ -476,9 +472,8 @@ async fn sync(
     }
     let request: SyncRequest = wire::decode(&bytes)?;
     let pushed = request.pushes.len();
-    let told = record.clone();
     let response = state
-        .with_hub(move |hub| hub.sync(&record, request, Utc::now()))
+        .with_hub(move |hub| hub.sync(&device, request, Utc::now()))
         .await?;
     let next = state
         .announcement
@@ -499,9 +494,12 @@ async fn sync(
     if let Some(next) = next {
         if let Ok(value) = header::HeaderValue::from_str(&next.announcement) {
             answer.headers_mut().insert(NEXT_PIN_HEADER, value);
-            state
-                .with_enrolment(move |enrolment| enrolment.told_next_pin(&told, &next.pin))
-                .await?;
+            // Recorded once per device and pin, not on every round.
+            if known_next_pin.as_deref() != Some(next.pin.as_str()) {
+                state
+                    .with_enrolment(move |enrolment| enrolment.told_next_pin(device_id, &next.pin))
+                    .await?;
+            }
         }
     }
     Ok(answer)
@@ -541,7 +539,7 @@ async fn invite(
     device: Device,
     body: Body,
 ) -> Result<Json<InviteResponse>, HubError> {
-    require_coordinator(&device.record)?;
+    require_coordinator(&device.seen.device)?;
     let request: InviteRequest = parse_json(&read_body(&state, body).await?)?;
     state
         .with_enrolment(move |enrolment| enrolment.invite(&request, Utc::now()))
@@ -565,7 +563,7 @@ async fn devices(
     State(state): State<AppState>,
     device: Device,
 ) -> Result<Json<Vec<DeviceInfo>>, HubError> {
-    require_coordinator(&device.record)?;
+    require_coordinator(&device.seen.device)?;
     state
         .with_enrolment(|enrolment| enrolment.devices())
         .await
@@ -591,7 +589,7 @@ async fn revoke(
     device: Device,
     Path(id): Path<String>,
 ) -> Result<StatusCode, HubError> {
-    require_coordinator(&device.record)?;
+    require_coordinator(&device.seen.device)?;
     let id = doorstep_domain::Id::parse_str(&id).map_err(|_| {
         HubError::refused(
             Status::NotFound,

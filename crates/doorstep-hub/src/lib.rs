@@ -254,7 +254,9 @@ async fn follow_rotation(
     config: axum_server::tls_rustls::RustlsConfig,
     announcement: http::Announcement,
 ) {
-    let mut interval = tokio::time::interval(ROTATION_CHECK);
+    // The first look one period after start: `serve` has just read these files.
+    let mut interval =
+        tokio::time::interval_at(tokio::time::Instant::now() + ROTATION_CHECK, ROTATION_CHECK);
     loop {
         interval.tick().await;
         let read = {

@@ -298,6 +298,24 @@ mod tests {
         assert_key_is_private(dir.path());
     }
 
+    /// A damaged next certificate (a half-copied data directory) is an error to read and to
+    /// finish with, and the current key and certificate stay as they were.
+    #[test]
+    fn a_damaged_next_certificate_is_refused_and_the_current_one_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = HubTls::ensure(dir.path()).unwrap();
+        HubTls::rotate(dir.path()).unwrap();
+        std::fs::write(dir.path().join(NEXT_CERT_FILE), "not a certificate").unwrap();
+        assert!(matches!(HubTls::read(dir.path()), Err(TlsError::Pem(_))));
+        assert!(HubTls::finish_rotation(dir.path()).is_err());
+        for file in [NEXT_CERT_FILE, NEXT_KEY_FILE, NEXT_PIN_FILE] {
+            std::fs::remove_file(dir.path().join(file)).unwrap();
+        }
+        let kept = HubTls::read(dir.path()).unwrap();
+        assert_eq!(kept.pin, first.pin);
+        assert!(kept.server_config().is_ok());
+    }
+
     /// Reading never makes a key: with the files gone it is an error (a serving hub keeps
     /// what it serves), while `ensure` makes a new identity.
     #[test]

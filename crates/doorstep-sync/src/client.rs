@@ -486,25 +486,22 @@ impl HubClient {
             (result, _) => result?,
         };
         let rotate = response.headers().contains_key(TOKEN_ROTATE_HEADER);
-        let served = response
+        let certificate = response
             .extensions()
             .get::<reqwest::tls::TlsInfo>()
             .and_then(|info| info.peer_certificate())
             .map(<[u8]>::to_vec);
-        let next_pin = match (&served, response.headers().get(pin::NEXT_PIN_HEADER)) {
-            (Some(cert), Some(header)) => header
-                .to_str()
-                .ok()
-                .and_then(|h| verified_next_pin(cert, h)),
-            _ => None,
-        };
-        let served_pin = served.and_then(|cert| pin::certificate_pin(&cert).ok());
+        let announcement = response
+            .headers()
+            .get(pin::NEXT_PIN_HEADER)
+            .and_then(|h| h.to_str().ok())
+            .map(str::to_string);
         let body = self.read_capped(response, wire::MAX_BODY).await?;
         Ok(Round {
             body,
             rotate,
-            served_pin,
-            next_pin,
+            certificate,
+            announcement,
         })
     }
 }
@@ -532,10 +529,22 @@ pub struct Round {
     pub body: Vec<u8>,
     /// The hub asked for the device's token to be rotated.
     pub rotate: bool,
+    /// The certificate the hub served (DER), and its next-pin announcement if it made one:
+    /// read only during a rotation (`next_pin`, `served_pin`), never parsed on other rounds.
+    certificate: Option<Vec<u8>>,
+    announcement: Option<String>,
+}
+
+impl Round {
+    /// The next pin the hub announced, if the certificate it served signed it.
+    pub fn next_pin(&self) -> Option<String> {
+        verified_next_pin(self.certificate.as_deref()?, self.announcement.as_deref()?)
+    }
+
     /// The pin of the certificate the hub served.
-    pub served_pin: Option<String>,
-    /// The next pin the hub announced, signed by the certificate it served.
-    pub next_pin: Option<String>,
+    pub fn served_pin(&self) -> Option<String> {
+        pin::certificate_pin(self.certificate.as_deref()?).ok()
+    }
 }
 
 /// A store a sync can lock for a moment: the caller's own (`&mut Store`, the CLI's) or one it
@@ -672,7 +681,7 @@ pub async fn sync_shared<S: StoreHandle>(
             (outbox, wire::encode(&request))
         };
         report.sent_bytes += body.len() as u64;
-        let round = match client.round(&identity.token, body).await {
+        let mut round = match client.round(&identity.token, body).await {
             // The hub lacks history this device assumed it had: send the whole document once.
             Err(SyncError::Refused {
                 status: 409,
@@ -685,7 +694,7 @@ pub async fn sync_shared<S: StoreHandle>(
             }
             other => other?,
         };
-        let answer = round.body;
+        let answer = std::mem::take(&mut round.body);
         report.received_bytes += answer.len() as u64;
         report.rounds += 1;
         let response: SyncResponse = wire::decode(&answer)?;
@@ -733,13 +742,13 @@ pub async fn sync_shared<S: StoreHandle>(
         }
         // A rotation of the hub's certificate: learn the next pin it vouched for; once the
         // hub serves it, it is the pin.
-        if let Some(next) = round.next_pin {
+        if let Some(next) = round.next_pin() {
             if identity.next_pin.as_ref() != Some(&next) && identity.pin.as_ref() != Some(&next) {
                 identity.next_pin = Some(next);
                 identity_changed = true;
             }
         }
-        if round.served_pin.is_some() && round.served_pin == identity.next_pin {
+        if identity.next_pin.is_some() && round.served_pin() == identity.next_pin {
             identity.pin = identity.next_pin.take();
             identity_changed = true;
         }
