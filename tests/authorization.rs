@@ -7,7 +7,6 @@ mod support;
 
 use doorstep_doc::DocId;
 use doorstep_proto::wire::{Push, WireDoc};
-use doorstep_store::Store;
 use serde_json::Value;
 use support::{any_certificate, sync_body, token, Device, HubProcess};
 
@@ -81,7 +80,7 @@ fn every_route_answers_every_caller_as_its_role_and_scope_allow() {
     };
     let expired = Device::joined(&hub, "volunteer", "Hùng", &["Tổ A"]);
     let revoked = Device::joined(&hub, "volunteer", "Mai", &["Tổ B"]);
-    let id_of = |d: &Device| Store::open(&d.db).unwrap().identity().unwrap().unwrap();
+    let id_of = |d: &Device| support::open_store(&d.db).identity().unwrap().unwrap();
     let out = hub.admin(&[
         "hub",
         "revoke",
@@ -90,14 +89,18 @@ fn every_route_answers_every_caller_as_its_role_and_scope_allow() {
     ]);
     assert!(out.status.success());
     // An expired token: the hub's own file says so (admin commands work on it while it serves).
-    let db = rusqlite::Connection::open(hub.data().join("hub.sqlite")).unwrap();
+    let db = doorstep_vault::open_database(
+        &hub.data().join("hub.sqlite"),
+        &support::hub_at_rest(&hub.data()),
+    )
+    .unwrap();
     db.execute(
         "UPDATE devices SET token_expires_at = 0 WHERE id = ?1",
         [id_of(&expired).device_id.to_string()],
     )
     .unwrap();
 
-    let store = Store::open(&coordinator.db).unwrap();
+    let store = support::open_store(&coordinator.db);
     let group_a = DocId::Group(store.group_by_name("Tổ A").unwrap().id);
     let group_b = DocId::Group(store.group_by_name("Tổ B").unwrap().id);
     let point = DocId::Point(store.point_by_name("Điểm chợ").unwrap().id);

@@ -606,3 +606,107 @@ fn rebuild_keeps_the_query_tables_equal() {
     assert_eq!(check["query_tables_match_documents"], true);
     assert_eq!(d.state(), before);
 }
+
+/// The error code of a failed `--json` command's one stderr line.
+fn error_code(stderr: &str) -> String {
+    let v: Value = serde_json::from_str(stderr).unwrap_or_else(|e| panic!("{e}: {stderr}"));
+    v["error"]["code"].as_str().unwrap_or_default().to_string()
+}
+
+/// The PIN contract: `DOORSTEP_PIN` creates and opens an encrypted database; without it (and no
+/// terminal) nothing opens; a wrong PIN is refused and counted; `--plaintext` is the explicit
+/// way to an unencrypted file, which the PIN then encrypts in place; the recovery code shown
+/// again with the PIN replaces a forgotten one.
+#[test]
+fn the_pin_opens_the_database_and_nothing_else_does() {
+    let d = Device::with_ward();
+    let bytes = std::fs::read(&d.db).unwrap();
+    assert!(
+        !bytes.starts_with(b"SQLite format 3"),
+        "the database is encrypted"
+    );
+    assert!(!bytes
+        .windows("Cửa Nam".len())
+        .any(|w| w == "Cửa Nam".as_bytes()));
+
+    let without = d
+        .command(&["--json", "status"])
+        .env_remove("DOORSTEP_PIN")
+        .output()
+        .unwrap();
+    assert_eq!(without.status.code(), Some(1));
+    assert_eq!(
+        error_code(&String::from_utf8_lossy(&without.stderr)),
+        "pin_needed"
+    );
+
+    let wrong = d
+        .command(&["--json", "status"])
+        .env("DOORSTEP_PIN", "999999")
+        .output()
+        .unwrap();
+    assert_eq!(
+        error_code(&String::from_utf8_lossy(&wrong.stderr)),
+        "wrong_pin"
+    );
+    let plain = d
+        .command(&["--json", "--plaintext", "status"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        error_code(&String::from_utf8_lossy(&plain.stderr)),
+        "database_encrypted"
+    );
+
+    let code = d.json(&["pin", "recovery-code"])["recovery_code"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let recovered = d
+        .command(&["pin", "recover", "--code", &code])
+        .env_remove("DOORSTEP_PIN")
+        .env("DOORSTEP_NEW_PIN", "112233")
+        .output()
+        .unwrap();
+    assert!(
+        recovered.status.success(),
+        "{}",
+        String::from_utf8_lossy(&recovered.stderr)
+    );
+    let old = d.command(&["--json", "status"]).output().unwrap();
+    assert_eq!(
+        error_code(&String::from_utf8_lossy(&old.stderr)),
+        "wrong_pin"
+    );
+    let new = d
+        .command(&["--json", "group", "list"])
+        .env("DOORSTEP_PIN", "112233")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&new.stdout).contains("Tổ 2"));
+
+    // Unencrypted only when asked; the PIN's first use encrypts it, losing nothing.
+    let p = Device::new();
+    let made = p
+        .command(&[
+            "--json",
+            "--plaintext",
+            "ward",
+            "init",
+            "--name",
+            "Phường Rõ",
+            "--group",
+            "Tổ 9",
+        ])
+        .output()
+        .unwrap();
+    assert!(made.status.success());
+    assert!(std::fs::read(&p.db)
+        .unwrap()
+        .starts_with(b"SQLite format 3"));
+    let groups = p.json(&["group", "list"]);
+    assert_eq!(groups[0]["name"], "Tổ 9");
+    assert!(!std::fs::read(&p.db)
+        .unwrap()
+        .starts_with(b"SQLite format 3"));
+}

@@ -8,7 +8,6 @@ use chrono::Utc;
 use doorstep_domain::{HouseholdDraft, Role};
 use doorstep_proto::api::InviteRequest;
 use doorstep_proto::wire::{self, Push, SyncRequest};
-use doorstep_store::Store;
 use serde_json::Value;
 use support::{post, sync_body, test_client, token, Device, HubProcess};
 
@@ -321,7 +320,8 @@ fn bad_codes_tokens_and_bodies_are_refused_and_change_nothing() {
         "join", "--hub", &w.hub.url, "--code", &code, "--pin", &w.hub.pin,
     ]);
     assert!(msg.contains("invite code not valid"), "{msg}");
-    let mut admin = doorstep_hub::Enrolment::open(&w.hub.data()).unwrap();
+    let mut admin =
+        doorstep_hub::Enrolment::open(&w.hub.data(), &support::hub_at_rest(&w.hub.data())).unwrap();
     let expired = admin
         .invite(
             &InviteRequest {
@@ -358,8 +358,7 @@ fn bad_codes_tokens_and_bodies_are_refused_and_change_nothing() {
     assert_eq!(body["message"], "unknown device token");
     assert_eq!(body["code"], "token_unknown");
     assert_eq!(post(&sync_url, None, empty.clone()).0, 401);
-    let revoked_id = Store::open(&d.db)
-        .unwrap()
+    let revoked_id = support::open_store(&d.db)
         .identity()
         .unwrap()
         .unwrap()
@@ -374,14 +373,9 @@ fn bad_codes_tokens_and_bodies_are_refused_and_change_nothing() {
     // A volunteer writing another group's document, and a document the ward does not have.
     let a1_token = token(&w.a1);
     let scratch = tempfile::TempDir::new().unwrap();
-    let mut forger = Store::open(&scratch.path().join("f.sqlite")).unwrap();
+    let mut forger = support::open_store(&scratch.path().join("f.sqlite"));
     forger
-        .merge_documents(
-            &Store::open(&w.coord.db)
-                .unwrap()
-                .export_documents()
-                .unwrap(),
-        )
+        .merge_documents(&support::open_store(&w.coord.db).export_documents().unwrap())
         .unwrap();
     let group_b = forger.group_by_name("Tổ B").unwrap();
     forger
@@ -565,11 +559,7 @@ fn every_status_a_route_answers_is_in_its_openapi_description() {
     };
     let volunteer = token(&w.a1);
     let coordinator = token(&w.coord);
-    let ward_id = Store::open(&w.coord.db)
-        .unwrap()
-        .ward_id()
-        .unwrap()
-        .unwrap();
+    let ward_id = support::open_store(&w.coord.db).ward_id().unwrap().unwrap();
     let big = vec![b'x'; wire::MAX_BODY + 10];
     let push = |doc: wire::WireDoc, changes: Vec<Vec<u8>>| sync_body(vec![Push { doc, changes }]);
     // A change whose history the hub lacks: the second of two, alone.
@@ -778,7 +768,7 @@ fn the_hub_logs_refusals_with_their_context_and_no_personal_data() {
         "Bà Hoa hẹn thứ Sáu",
     ]);
     lan.sync();
-    let identity = Store::open(&lan.db).unwrap().identity().unwrap().unwrap();
+    let identity = support::open_store(&lan.db).identity().unwrap().unwrap();
     let ward_doc = wire::WireDoc::from(doorstep_doc::DocId::Ward(identity.ward_id));
     let (status, _) = post(
         &format!("{}/v1/sync", hub.url),
@@ -1004,12 +994,8 @@ fn a_hub_restored_from_an_old_backup_gets_the_history_it_lacks() {
 fn a_pushed_record_holding_an_id_number_is_refused() {
     let w = ward();
     w.coord.sync();
-    let docs = Store::open(&w.coord.db)
-        .unwrap()
-        .export_documents()
-        .unwrap();
-    let group = Store::open(&w.coord.db)
-        .unwrap()
+    let docs = support::open_store(&w.coord.db).export_documents().unwrap();
+    let group = support::open_store(&w.coord.db)
         .group_by_name("Tổ A")
         .unwrap();
     let doc_id = doorstep_store::DocId::Group(group.id);

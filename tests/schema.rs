@@ -12,7 +12,7 @@ use chrono::Utc;
 use doorstep_doc::DocId;
 use doorstep_domain::{new_id, ErrorCode, Id};
 use doorstep_proto::wire::Push;
-use doorstep_store::{IncomingDoc, Store};
+use doorstep_store::IncomingDoc;
 use serde_json::Value as Json;
 use support::{post, sync_body, token, Device, HubProcess};
 
@@ -188,7 +188,7 @@ fn forge(
 }
 
 fn group_document(device: &Device, doc: DocId) -> AutoCommit {
-    let docs = Store::open(&device.db).unwrap().export_documents().unwrap();
+    let docs = support::open_store(&device.db).export_documents().unwrap();
     let bytes = &docs.iter().find(|d| d.id == doc.to_string()).unwrap().bytes;
     AutoCommit::load(bytes).unwrap()
 }
@@ -204,8 +204,7 @@ fn changes_the_app_could_never_make_are_refused_by_hub_and_device() {
         .unwrap();
     volunteer.sync();
     coordinator.sync();
-    let group = Store::open(&volunteer.db)
-        .unwrap()
+    let group = support::open_store(&volunteer.db)
         .group_by_name("Tổ A")
         .unwrap();
     let doc_id = DocId::Group(group.id);
@@ -240,7 +239,7 @@ fn changes_the_app_could_never_make_are_refused_by_hub_and_device() {
         // The same changes, arriving from a hub: the device refuses them too (deletions aside:
         // a device cannot know who wrote what it pulls, and the hub checked the author).
         if forgery.code != ErrorCode::RecordDeleted {
-            let mut store = Store::open(&volunteer.db).unwrap();
+            let mut store = support::open_store(&volunteer.db);
             let refused = store.apply_sync(
                 &[],
                 &[IncomingDoc {
@@ -278,8 +277,7 @@ fn a_coordinator_may_delete_a_record_and_devices_follow() {
     volunteer.add_household("Tổ A", "Ngõ 3", "2");
     volunteer.sync();
     coordinator.sync();
-    let group = Store::open(&coordinator.db)
-        .unwrap()
+    let group = support::open_store(&coordinator.db)
         .group_by_name("Tổ A")
         .unwrap();
     let doc_id = DocId::Group(group.id);

@@ -224,7 +224,7 @@ fn member(hub: &HubProcess, role: &str, groups: &[&str]) -> Member {
         "join", "--hub", &hub.url, "--code", &code, "--pin", &hub.pin,
     ]);
     device.json(&["sync"]);
-    let store = Store::open(&device.db).unwrap();
+    let store = support::open_store(&device.db);
     let group = groups.first().map(|g| store.group_by_name(g).unwrap().id);
     Member {
         store,
@@ -380,7 +380,7 @@ fn a_device_killed_mid_sync_resumes_cleanly() {
     let coord = Device::joined(&hub, "coordinator", "Chị Hà", &[]);
     let mut expected = 0;
     {
-        let mut store = Store::open(&coord.db).unwrap();
+        let mut store = support::open_store(&coord.db);
         let group = store.group_by_name("Tổ A").unwrap().id;
         for i in 0..400 {
             let h = store

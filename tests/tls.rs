@@ -227,11 +227,7 @@ fn plain_http_leaves_only_for_this_machine_and_https_needs_a_pin() {
 
 /// The device's identity as its database holds it.
 fn identity(device: &Device) -> doorstep_store::DeviceIdentity {
-    doorstep_store::Store::open(&device.db)
-        .unwrap()
-        .identity()
-        .unwrap()
-        .unwrap()
+    support::open_store(&device.db).identity().unwrap().unwrap()
 }
 
 /// Syncs `device` until `done` holds of its identity (a serving hub follows a rotation

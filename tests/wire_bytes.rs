@@ -5,7 +5,7 @@
 mod support;
 
 use doorstep_bench::naive_exchange;
-use doorstep_store::{DocumentBytes, Store};
+use doorstep_store::DocumentBytes;
 use support::{Device, HubProcess};
 
 fn naive_total(device: &[DocumentBytes], hub: &[DocumentBytes]) -> usize {
@@ -30,9 +30,9 @@ fn one_new_visit_and_a_quiet_sync_cost_a_few_hundred_bytes() {
     let coord = Device::joined(&hub, "coordinator", "Chị Hà", &[]);
     let household = coord.add_household("Tổ dân phố số 7", "Ngõ 12 Hàng Bông", "5");
     coord.sync();
-    let held = Store::open(&coord.db).unwrap().document_count().unwrap();
+    let held = support::open_store(&coord.db).document_count().unwrap();
     assert_eq!(held, 200, "ward document and 199 group documents");
-    let hub_before = Store::open(&coord.db).unwrap().export_documents().unwrap();
+    let hub_before = support::open_store(&coord.db).export_documents().unwrap();
 
     let quiet = coord.sync();
     let quiet_bytes = bytes(&quiet);
@@ -50,7 +50,7 @@ fn one_new_visit_and_a_quiet_sync_cost_a_few_hundred_bytes() {
         "--volunteer",
         "Nguyễn Thu Trang",
     ]);
-    let device_after = Store::open(&coord.db).unwrap().export_documents().unwrap();
+    let device_after = support::open_store(&coord.db).export_documents().unwrap();
     let one_visit = coord.sync();
     let visit_bytes = bytes(&one_visit);
     assert_eq!(one_visit["docs_sent"], 1);

@@ -2,7 +2,7 @@
 //! the app's one list of commands (`doorstep_app::for_each_command!`); nothing here decides
 //! anything. The data directory is `$DOORSTEP_DATA` or the platform's app data directory; a
 //! device that holds a hub serves it on `$DOORSTEP_HUB_LISTEN` (default 0.0.0.0:7300, the ward
-//! LAN); `DOORSTEP_DEMO=N` builds a demo ward of N households on first start.
+//! LAN); `DOORSTEP_DEMO=N` builds a demo ward of N households at the first unlock.
 
 use doorstep_app::command_types::*;
 use doorstep_app::{App, AppError, Hosting};
@@ -44,6 +44,7 @@ fn hosting() -> Hosting {
     {
         hosting.demo_households = n;
     }
+    hosting.demo_on_first_run = std::env::var("DOORSTEP_DEMO").is_ok();
     hosting
 }
 
@@ -55,17 +56,9 @@ pub fn build<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
                 Some(dir) => dir.into(),
                 None => handle.path().app_data_dir()?,
             };
-            let app = App::open(&dir, hosting())?;
-            let auto_demo = std::env::var("DOORSTEP_DEMO").is_ok();
-            tauri::async_runtime::block_on(async {
-                if app.has_hub() {
-                    app.host_hub_here().await?;
-                } else if auto_demo && !app.overview().await?.has_ward {
-                    app.try_demo().await?;
-                }
-                Ok::<_, AppError>(())
-            })?;
-            handle.manage(app);
+            // Opened locked: the UI's lock screen unlocks it (and then the hub it holds is
+            // served, or a first run's demo ward built).
+            handle.manage(App::open(&dir, hosting())?);
             Ok(())
         })
         .invoke_handler(invoke_handler())

@@ -28,6 +28,10 @@ APP = ROOT / "target" / "debug" / "doorstep-app"
 CLI = ROOT / "target" / "debug" / "doorstep"
 SHOTS = Path(os.environ.get("DOORSTEP_SCREENSHOTS", ROOT / "target" / "screenshots"))
 TAURI_DRIVER = shutil.which("tauri-driver") or str(Path.home() / ".cargo" / "bin" / "tauri-driver")
+# The PIN every test device is locked with, and the passphrase of every test hub.
+PIN = "246810"
+PASSPHRASE = "phường thử nghiệm"
+SECRETS = {"DOORSTEP_PIN": PIN, "DOORSTEP_HUB_PASSPHRASE": PASSPHRASE}
 
 
 def free_port() -> int:
@@ -38,7 +42,8 @@ def free_port() -> int:
 
 def cli(*args: str) -> dict | list | str:
     """Runs the doorstep CLI with --json and returns its JSON."""
-    out = subprocess.run([str(CLI), "--json", *args], capture_output=True, text=True, timeout=120)
+    out = subprocess.run([str(CLI), "--json", *args], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, **SECRETS})
     assert out.returncode == 0, f"doorstep {args}: {out.stderr}"
     return json.loads(out.stdout) if out.stdout.strip() else ""
 
@@ -62,7 +67,7 @@ class Hub:
     def start(self) -> None:
         self.proc = subprocess.Popen(
             [str(CLI), "hub", "serve", "--data", str(self.data), "--listen", f"127.0.0.1:{self.port}"],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env={**os.environ, **SECRETS},
         )
         line = self.proc.stdout.readline()
         assert line.startswith("listening on https://"), line
@@ -87,7 +92,7 @@ class Hub:
 class AppInstance:
     """One app window with its own data directory, driven through its own tauri-driver."""
 
-    def __init__(self, data: Path, env: dict[str, str] | None = None):
+    def __init__(self, data: Path, env: dict[str, str] | None = None, unlock: bool = True):
         self.data = data
         port, native = free_port(), free_port()
         environ = {**os.environ, "DOORSTEP_DATA": str(data), "DOORSTEP_HUB_LISTEN": "127.0.0.1:0", **(env or {})}
@@ -109,6 +114,21 @@ class AppInstance:
                 time.sleep(0.3)
         else:
             raise RuntimeError(f"no WebDriver session: {last}")
+        if unlock:
+            self.unlock()
+
+    def unlock(self, pin: str = PIN, timeout: float = 300) -> None:
+        """Types the PIN on the lock screen (twice when it is being set), and passes the
+        recovery code a new PIN shows."""
+        self.wait("lock-screen")
+        self.find("pin").send_keys(pin)
+        new = bool(self.all("pin-again"))
+        if new:
+            self.find("pin-again").send_keys(pin)
+        self.click("unlock")
+        WebDriverWait(self.driver, timeout).until(lambda d: not self.all("lock-screen"))
+        if new:
+            self.click("recovery-done")
 
     def wait(self, testid: str, timeout: float = 20):
         return WebDriverWait(self.driver, timeout).until(
@@ -159,8 +179,8 @@ def tmp(tmp_path: Path) -> Path:
 def apps():
     started: list[AppInstance] = []
 
-    def start(data: Path, env: dict[str, str] | None = None) -> AppInstance:
-        app = AppInstance(data, env)
+    def start(data: Path, env: dict[str, str] | None = None, unlock: bool = True) -> AppInstance:
+        app = AppInstance(data, env, unlock)
         started.append(app)
         return app
 

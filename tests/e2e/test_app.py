@@ -1,10 +1,13 @@
-"""The Doorstep app in the real WebView: joining, a visit recorded offline reaching the
-coordinator's dashboard, a literacy-point walk-in, the language switch, a 360 px window."""
+"""The Doorstep app in the real WebView: the PIN lock, joining, a visit recorded offline
+reaching the coordinator's dashboard, a literacy-point walk-in, the language switch, a 360 px
+window. Every app is unlocked with its PIN first (conftest)."""
 
 import time
 from pathlib import Path
 
-from conftest import CLI, cli
+import re
+
+from conftest import CLI, PIN, cli
 
 
 def joined_device(data: Path, hub, role: str, name: str, group=None, point=None) -> Path:
@@ -147,3 +150,38 @@ def test_nothing_overflows_a_360_px_window(tmp, hubs, apps):
     assert app.no_horizontal_overflow(), "visit form"
     app.shot("visit-form-360")
     assert CLI.exists()
+
+
+def test_the_app_opens_only_with_its_pin(tmp, apps):
+    app = apps(tmp / "fresh", unlock=False)
+    app.driver.set_window_size(360, 740)
+    app.wait("lock-screen")
+    app.shot("lock-set-pin-360")
+    assert app.no_horizontal_overflow(), "lock screen"
+    # A PIN being set is typed twice alike.
+    app.find("pin").send_keys(PIN)
+    app.find("pin-again").send_keys("135790")
+    app.click("unlock")
+    assert "không khớp" in app.text("lock-error")
+    app.find("pin").send_keys(PIN)
+    app.find("pin-again").send_keys(PIN)
+    app.click("unlock")
+    code = app.text("recovery-code")
+    assert re.fullmatch(r"([A-Z0-9]{4}-){5}[A-Z0-9]{4}", code), code
+    assert app.no_horizontal_overflow(), "recovery code"
+    app.shot("recovery-code-360")
+    app.click("recovery-done")
+    app.wait("first-run")
+
+    # Locked: a wrong PIN is refused with the UI's own sentence, the right one opens.
+    app.click("lock-now")
+    app.wait("lock-screen")
+    assert not app.all("first-run")
+    assert not app.all("pin-again")
+    app.find("pin").send_keys("999999")
+    app.click("unlock")
+    assert "Sai mã PIN" in app.wait_text("lock-error", lambda t: t != "")
+    app.shot("lock-wrong-pin-360")
+    app.find("pin").send_keys(PIN)
+    app.click("unlock")
+    app.wait("first-run")

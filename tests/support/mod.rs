@@ -10,6 +10,33 @@ use tempfile::TempDir;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_doorstep");
 
+/// The PIN every test device's database is locked with, and the passphrase of every test hub.
+pub const PIN: &str = "246810";
+pub const PASSPHRASE: &str = "phường thử nghiệm";
+
+/// The `doorstep` binary, given the tests' PIN and hub passphrase.
+pub fn bin() -> Command {
+    let mut c = Command::new(BIN);
+    c.env("DOORSTEP_PIN", PIN)
+        .env("DOORSTEP_HUB_PASSPHRASE", PASSPHRASE)
+        .env_remove("DOORSTEP_NEW_PIN");
+    c
+}
+
+/// A device's database, opened with the tests' PIN (set on it when it has none).
+pub fn open_store(path: &std::path::Path) -> doorstep_store::Store {
+    doorstep_store::Store::unlock(path, PIN, chrono::Utc::now().timestamp())
+        .expect("unlock the device's database")
+        .store
+}
+
+/// A test hub's key, from the tests' passphrase.
+pub fn hub_at_rest(data: &std::path::Path) -> doorstep_hub::AtRest {
+    doorstep_hub::unlock(data, PASSPHRASE, chrono::Utc::now().timestamp())
+        .expect("unlock the hub")
+        .0
+}
+
 /// A device: a temporary directory holding one database.
 pub struct Device {
     pub dir: TempDir,
@@ -40,7 +67,7 @@ impl Device {
     }
 
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(BIN);
+        let mut c = bin();
         c.arg("--db").arg(&self.db).args(args);
         c.env_remove("DOORSTEP_DB").env_remove("DOORSTEP_VOLUNTEER");
         c
@@ -136,7 +163,7 @@ impl HubProcess {
     pub fn start_with(groups: &[&str], serve_args: &[&str]) -> Self {
         let dir = TempDir::new().expect("temp dir");
         let data = dir.path().join("hub");
-        let mut init = Command::new(BIN);
+        let mut init = bin();
         init.args(["hub", "init", "--data"])
             .arg(&data)
             .args(["--ward", "Phường Cửa Nam"]);
@@ -168,7 +195,7 @@ impl HubProcess {
 
     fn serve(&mut self, listen: &str) {
         use std::io::{BufRead, BufReader};
-        let mut child = Command::new(BIN)
+        let mut child = bin()
             .args(["hub", "serve", "--data"])
             .arg(self.data())
             .args(["--listen", listen])
@@ -235,7 +262,7 @@ impl HubProcess {
 
     /// Makes an invite code with the admin command.
     pub fn invite(&self, role: &str, name: &str, groups: &[&str], point: Option<&str>) -> String {
-        let mut c = Command::new(BIN);
+        let mut c = bin();
         c.args(["--json", "hub", "invite", "--data"])
             .arg(self.data())
             .args(["--role", role, "--name", name]);
@@ -257,7 +284,7 @@ impl HubProcess {
 
     /// Runs an admin command against this hub's data directory.
     pub fn admin(&self, args: &[&str]) -> Output {
-        Command::new(BIN)
+        bin()
             .args(args)
             .arg("--data")
             .arg(self.data())
@@ -321,12 +348,7 @@ pub fn post(url: &str, token: Option<&str>, body: Vec<u8>) -> (u16, Value) {
 
 /// The device token a joined device holds.
 pub fn token(d: &Device) -> String {
-    doorstep_store::Store::open(&d.db)
-        .unwrap()
-        .identity()
-        .unwrap()
-        .unwrap()
-        .token
+    open_store(&d.db).identity().unwrap().unwrap().token
 }
 
 /// An HTTPS client for tests that talk to their own hub on loopback: it accepts the hub's

@@ -1,14 +1,19 @@
-// The app's frame: first run or home screen by role, the always-visible sync bar, the
-// language switch, and the tabs.
+// The app's frame: the lock screen until the PIN opens the data (and again after the idle
+// time), then first run or home screen by role, the always-visible sync bar, the language
+// switch, and the tabs.
 import { html } from 'htm/preact'
 import { useCallback, useEffect, useState } from 'preact/hooks'
-import { api, errorText, type Overview, type SyncStatus } from './api'
+import { api, errorText, type LockState, type Overview, type SyncStatus, type Unlocked } from './api'
 import { lang, onLangChange, setLang, t, type Key } from './i18n'
 import { FirstRun } from './first-run'
 import { WalkList } from './walk-list'
 import { PointScreen } from './point'
 import { DashboardScreen } from './dashboard'
 import { DevicesScreen } from './devices'
+import { LockScreen, RecoveryCode } from './lock'
+import { idleExpired } from './logic'
+
+const IDLE_CHECK_MS = 10_000
 
 type Tab = 'walk' | 'point' | 'dashboard' | 'devices'
 
@@ -51,11 +56,50 @@ export function App() {
   const [busy, setBusy] = useState(false)
   const [note, setNote] = useState('')
   const [version, setVersion] = useState(0)
+  const [lock, setLock] = useState<LockState | null>(null)
+  const [recovery, setRecovery] = useState<string | null>(null)
 
   useEffect(() => onLangChange(() => rerender((n) => n + 1)), [])
   useEffect(() => {
-    api.overview().then(setOverview).catch((e) => setError(errorText(e)))
+    api
+      .lockState()
+      .then(async (s) => {
+        setLock(s)
+        if (!s.locked) setOverview(await api.overview())
+      })
+      .catch((e) => setError(errorText(e)))
   }, [])
+
+  const unlocked = useCallback((u: Unlocked) => {
+    setRecovery(u.recovery_code)
+    setOverview(u.overview)
+    api.lockState().then(setLock).catch((e) => setError(errorText(e)))
+  }, [])
+
+  const lockNow = useCallback(async () => {
+    await api.lock()
+    setOverview(null)
+    setStatus(null)
+    setLock(await api.lockState())
+  }, [])
+
+  // Locks after the idle time: any touch or key counts as activity.
+  useEffect(() => {
+    if (!lock || lock.locked || lock.idle_lock_minutes <= 0) return
+    let last = Date.now()
+    const active = () => {
+      last = Date.now()
+    }
+    const events = ['pointerdown', 'keydown', 'wheel', 'touchstart']
+    events.forEach((e) => document.addEventListener(e, active, { capture: true, passive: true }))
+    const timer = setInterval(() => {
+      if (idleExpired(last, Date.now(), lock.idle_lock_minutes)) void lockNow()
+    }, IDLE_CHECK_MS)
+    return () => {
+      clearInterval(timer)
+      events.forEach((e) => document.removeEventListener(e, active, { capture: true }))
+    }
+  }, [lock, lockNow])
 
   const refreshStatus = useCallback(() => {
     api.status().then(setStatus).catch(() => undefined)
@@ -96,9 +140,18 @@ export function App() {
   const langButton = html`<button class="small ghost" data-testid="lang" onClick=${() => setLang(lang() === 'vi' ? 'en' : 'vi')}>${t('language')}</button>`
 
   if (error) return html`<main class="page"><p class="error">${t('error', { error })}</p></main>`
-  if (!overview) return html`<main class="page"><p class="muted">…</p></main>`
-  if (!overview.has_ward) {
+  if (lock?.locked) {
     return html`<main class="page"><header class="top"><h1>${t('app_name')}</h1>${langButton}</header>
+      <${LockScreen} state=${lock} onUnlocked=${unlocked} /></main>`
+  }
+  if (recovery) {
+    return html`<main class="page"><header class="top"><h1>${t('app_name')}</h1>${langButton}</header>
+      <${RecoveryCode} code=${recovery} onDone=${() => setRecovery(null)} /></main>`
+  }
+  if (!overview) return html`<main class="page"><p class="muted">…</p></main>`
+  const lockButton = html`<button class="small ghost" data-testid="lock-now" onClick=${() => void lockNow()}>${t('lock_now')}</button>`
+  if (!overview.has_ward) {
+    return html`<main class="page"><header class="top"><h1>${t('app_name')}</h1><div class="row">${lockButton}${langButton}</div></header>
       <${FirstRun} onJoined=${(o: Overview) => setOverview(o)} /></main>`
   }
   const tabs = tabsFor(overview)
@@ -106,7 +159,7 @@ export function App() {
   return html`<main class="page">
     <header class="top">
       <div><h1>${t('app_name')}</h1><div class="muted small-text" data-testid="ward">${overview.ward}${overview.device_name ? ' · ' + overview.device_name : ''}</div></div>
-      ${langButton}
+      <div class="row">${lockButton}${langButton}</div>
     </header>
     <${SyncBar} status=${status} online=${online} busy=${busy} note=${note} onSync=${() => void doSync(false)} />
     ${tabs.length > 1 &&

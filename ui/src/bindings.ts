@@ -35,7 +35,7 @@ next_pin: string | null, };
 /**
  * What went wrong, as a snake_case word.
  */
-export type ErrorCode = "empty_text" | "text_too_long" | "id_number" | "name_without_consent" | "invalid_phone" | "members_out_of_range" | "visit_in_future" | "walkin_in_future" | "assists_without_assisted_outcome" | "no_volunteer" | "root_changed" | "schema_too_new" | "unknown_field" | "nested_object" | "wrong_type" | "field_deleted" | "record_deleted" | "bad_record_id" | "invalid_record" | "wrong_document" | "bad_change" | "missing_history" | "unknown_document" | "unknown_group" | "unknown_point" | "unknown_household" | "unknown_device" | "unknown_endpoint" | "token_missing" | "token_unknown" | "token_expired" | "device_revoked" | "token_rotating" | "invite_code_invalid" | "too_many_attempts" | "device_rate_limited" | "out_of_scope" | "coordinator_only" | "bad_request" | "bad_sync_body" | "body_too_large" | "invalid_invite" | "push_too_large" | "request_timeout" | "hub_busy" | "no_ward" | "ward_exists" | "no_groups" | "duplicate_group" | "duplicate_point" | "empty_update" | "other_ward" | "database_too_new" | "not_joined" | "no_hub" | "hub_exists" | "hub_listen_failed" | "export_failed" | "no_rotation" | "devices_not_repinned" | "bad_hub_url" | "pin_missing" | "hub_pin_mismatch" | "hub_unreachable" | "bad_hub_answer" | "too_many_rounds" | "hub_failed" | "internal";
+export type ErrorCode = "empty_text" | "text_too_long" | "id_number" | "name_without_consent" | "invalid_phone" | "members_out_of_range" | "visit_in_future" | "walkin_in_future" | "assists_without_assisted_outcome" | "no_volunteer" | "root_changed" | "schema_too_new" | "unknown_field" | "nested_object" | "wrong_type" | "field_deleted" | "record_deleted" | "bad_record_id" | "invalid_record" | "wrong_document" | "bad_change" | "missing_history" | "unknown_document" | "unknown_group" | "unknown_point" | "unknown_household" | "unknown_device" | "unknown_endpoint" | "token_missing" | "token_unknown" | "token_expired" | "device_revoked" | "token_rotating" | "invite_code_invalid" | "too_many_attempts" | "device_rate_limited" | "out_of_scope" | "coordinator_only" | "bad_request" | "bad_sync_body" | "body_too_large" | "invalid_invite" | "push_too_large" | "request_timeout" | "hub_busy" | "no_ward" | "ward_exists" | "no_groups" | "duplicate_group" | "duplicate_point" | "empty_update" | "other_ward" | "database_too_new" | "not_joined" | "no_hub" | "hub_exists" | "hub_listen_failed" | "export_failed" | "no_rotation" | "devices_not_repinned" | "bad_hub_url" | "pin_missing" | "hub_pin_mismatch" | "hub_unreachable" | "bad_hub_answer" | "too_many_rounds" | "hub_failed" | "locked" | "pin_needed" | "wrong_pin" | "wait_before_retry" | "weak_pin" | "wrong_recovery_code" | "wrong_database_key" | "database_encrypted" | "internal";
 
 /**
  * The file formats a report exports to.
@@ -119,6 +119,27 @@ export type InviteResponse = { code: string, expires_at: string, role: Role, nam
  * An invite with what to show: the code, a join link and its QR code.
  */
 export type InviteView = { invite: InviteResponse, link: string, qr_svg: string, };
+
+/**
+ * What the lock screen shows.
+ */
+export type LockState = { 
+/**
+ * A PIN was set (otherwise the lock screen asks for a new one, twice).
+ */
+has_pin: boolean, locked: boolean, 
+/**
+ * Wrong PINs in a row, kept across restarts.
+ */
+failed: number, 
+/**
+ * Seconds before another try is accepted.
+ */
+wait_seconds: number, 
+/**
+ * Minutes of no touch before the app locks (0: never).
+ */
+idle_lock_minutes: number, };
 
 /**
  * A residential group or literacy point a device works in.
@@ -216,6 +237,15 @@ export type SyncStatus = { joined: boolean, outbox: number, last_sync: string | 
  * Campaign targets the coordinator sets, in percent of households.
  */
 export type Targets = { online_percent: number, vneid_activated_percent: number, visited_percent: number, };
+
+/**
+ * What an unlock gives: the home screen, and the recovery code when this unlock set the PIN.
+ */
+export type Unlocked = { overview: Overview, 
+/**
+ * Shown once, to be written down and kept apart from the phone.
+ */
+recovery_code: string | null, };
 
 /**
  * A knock on a household's door and what came of it. Visits are only ever added.
@@ -319,6 +349,14 @@ export const ERROR_CODES: readonly ErrorCode[] = [
   'bad_hub_answer',
   'too_many_rounds',
   'hub_failed',
+  'locked',
+  'pin_needed',
+  'wrong_pin',
+  'wait_before_retry',
+  'weak_pin',
+  'wrong_recovery_code',
+  'wrong_database_key',
+  'database_encrypted',
   'internal',
 ]
 
@@ -327,6 +365,12 @@ export type CommandError = { code: ErrorCode, message: string };
 
 /** The app's commands, one typed function each. */
 export const commands = {
+  lockState: () => invoke<LockState>('lock_state'),
+  unlock: (pin: string) => invoke<Unlocked>('unlock', { pin }),
+  recoverPin: (code: string, newPin: string) => invoke<Unlocked>('recover_pin', { code, newPin }),
+  changePin: (pin: string, newPin: string) => invoke<null>('change_pin', { pin, newPin }),
+  lock: () => invoke<null>('lock'),
+  setIdleLock: (minutes: number) => invoke<LockState>('set_idle_lock', { minutes }),
   overview: () => invoke<Overview>('overview'),
   join: (hubUrl: string, code: string, pin: string | null) => invoke<Overview>('join', { hubUrl, code, pin }),
   tryDemo: () => invoke<Overview>('try_demo'),

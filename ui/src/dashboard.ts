@@ -9,6 +9,8 @@ import { t } from './i18n'
 import { SERVICES, percent } from './logic'
 import { serviceKey } from './walk-list'
 
+const IDLE_CHOICES = [1, 2, 5, 10, 15, 30, 60]
+
 Chart.register(BarController, BarElement, CategoryScale, LinearScale, Tooltip)
 
 function BarChart({ labels, values, max, testid }: { labels: string[]; values: number[]; max?: number; testid: string }) {
@@ -35,10 +37,14 @@ export function DashboardScreen({ overview, version }: { overview: Overview; ver
   const [error, setError] = useState('')
   const [note, setNote] = useState('')
   const [editing, setEditing] = useState<Targets | null>(null)
+  const [idle, setIdle] = useState<number | null>(null)
 
   useEffect(() => {
     api.dashboard().then(setD).catch((e) => setError(errorText(e)))
   }, [version])
+  useEffect(() => {
+    api.lockState().then((s) => setIdle(s.idle_lock_minutes)).catch(() => undefined)
+  }, [])
 
   if (error) return html`<p class="error">${error}</p>`
   if (!d) return html`<p class="muted">…</p>`
@@ -83,6 +89,10 @@ export function DashboardScreen({ overview, version }: { overview: Overview; ver
       <ul class="plain">${r.walkins_by_point.map((p) => html`<li class="row-between"><span>${p.point}</span><b>${p.walkins}</b></li>`)}</ul></div>`}
     <div class="card"><h3>${t('needs_point')}</h3>
       <ol class="needs">${d.needs_point.slice(0, 5).map((n) => html`<li>${n.group}: ${n.unvisited}/${n.households} · ★ ${n.priority_unvisited}</li>`)}</ol></div>
+    ${idle !== null && html`<div class="card"><label>${t('idle_lock')}
+      <select data-testid="idle-lock" value=${idle} onChange=${async (e: Event) => setIdle((await api.setIdleLock(Number((e.target as HTMLSelectElement).value))).idle_lock_minutes)}>
+        ${IDLE_CHOICES.map((m) => html`<option value=${m}>${m}</option>`)}
+      </select></label></div>`}
     <div class="actions">
       <button data-testid="export-csv" onClick=${() => exportAs('csv')}>${t('export_csv')}</button>
       <button data-testid="export-xlsx" onClick=${() => exportAs('xlsx')}>${t('export_xlsx')}</button>

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { filterRows, fold, noPriority, percent, virtualWindow, withAlleyHeadings, type WalkRow } from './logic'
+import { filterRows, fold, idleExpired, noPriority, percent, pinProblem, virtualWindow, withAlleyHeadings, type WalkRow } from './logic'
 
 function row(alley: string, number: string, extra: Partial<WalkRow> = {}): WalkRow {
   return {
@@ -49,5 +49,19 @@ describe('joining', () => {
   it('rounds percentages to one decimal and survives empty wards', () => {
     expect(percent(1, 3)).toBe(33.3)
     expect(percent(0, 0)).toBe(0)
+  })
+})
+
+describe('app lock', () => {
+  it('sets a PIN of six or more digits, typed twice alike', () => {
+    expect(pinProblem('12345', '12345')).toBe('pin_too_short')
+    expect(pinProblem('12345a', '12345a')).toBe('pin_too_short')
+    expect(pinProblem('123456', '123465')).toBe('pin_mismatch')
+    expect(pinProblem('12345678', '12345678')).toBeNull()
+  })
+  it('locks once the idle time has passed, never when it is 0', () => {
+    expect(idleExpired(0, 4 * 60_000, 5)).toBe(false)
+    expect(idleExpired(0, 5 * 60_000, 5)).toBe(true)
+    expect(idleExpired(0, 10 ** 9, 0)).toBe(false)
   })
 })

@@ -86,3 +86,15 @@ export function todayIso(now: Date = new Date()): string {
 export function percent(part: number, whole: number): number {
   return whole === 0 ? 0 : Math.round((1000 * part) / whole) / 10
 }
+
+/** Why a PIN being set is refused (an i18n key), or null: at least 6 digits, typed twice alike. */
+export function pinProblem(pin: string, again: string): 'pin_too_short' | 'pin_mismatch' | null {
+  if (!/^[0-9]{6,}$/.test(pin)) return 'pin_too_short'
+  if (pin !== again) return 'pin_mismatch'
+  return null
+}
+
+/** Whether an app idle since `lastActive` (ms) locks at `now` after `minutes` (0: never). */
+export function idleExpired(lastActive: number, now: number, minutes: number): boolean {
+  return minutes > 0 && now - lastActive >= minutes * 60_000
+}

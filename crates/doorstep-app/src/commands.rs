@@ -10,6 +10,12 @@
 macro_rules! for_each_command {
     ($then:ident) => {
         $then! {
+            lock_state() -> LockState;
+            unlock(pin: String) -> Unlocked;
+            recover_pin(code: String, new_pin: String) -> Unlocked;
+            change_pin(pin: String, new_pin: String) -> ();
+            lock() -> ();
+            set_idle_lock(minutes: u32) -> LockState;
             overview() -> Overview;
             join(hub_url: String, code: String, pin: Option<String>) -> Overview;
             try_demo() -> Overview;

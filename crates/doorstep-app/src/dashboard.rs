@@ -10,7 +10,7 @@ use crate::{export, now, App, Dashboard, ExportFormat, PointNeed, Result, Target
 
 impl App {
     pub async fn targets(&self) -> Result<Targets> {
-        let store = self.store.lock().await;
+        let store = self.store().await?;
         Ok(store
             .setting("targets")?
             .and_then(|t| serde_json::from_str(&t).ok())
@@ -19,7 +19,7 @@ impl App {
 
     pub async fn set_targets(&self, targets: Targets) -> Result<Targets> {
         let json = serde_json::to_string(&targets)?;
-        self.store.lock().await.set_setting("targets", &json)?;
+        self.store().await?.set_setting("targets", &json)?;
         Ok(targets)
     }
 
@@ -31,7 +31,7 @@ impl App {
     /// The dashboard with follow-ups counted as due on `today`.
     pub async fn dashboard_on(&self, today: NaiveDate) -> Result<Dashboard> {
         let targets = self.targets().await?;
-        let mut store = self.store.lock().await;
+        let mut store = self.store().await?;
         let report = store.report(today)?;
         let rows = store.walk_list()?;
         drop(store);
@@ -62,7 +62,7 @@ impl App {
 
     /// Writes the ward report to `path` (CSV or XLSX) and returns the path.
     pub async fn export(&self, format: ExportFormat, path: &Path) -> Result<PathBuf> {
-        let report = self.store.lock().await.report(now().date_naive())?;
+        let report = self.store().await?.report(now().date_naive())?;
         export::write(&report, format, path)?;
         Ok(path.to_path_buf())
     }

@@ -10,7 +10,7 @@ use crate::{App, Overview, Result, SyncStatus};
 
 impl App {
     pub async fn overview(&self) -> Result<Overview> {
-        let store = self.store.lock().await;
+        let store = self.store().await?;
         let ward = store.ward_name()?;
         let identity = store.identity()?;
         let groups: Vec<Named> = store
@@ -51,7 +51,7 @@ impl App {
     }
 
     pub async fn status(&self) -> Result<SyncStatus> {
-        let mut store = self.store.lock().await;
+        let mut store = self.store().await?;
         let identity = store.identity()?;
         Ok(SyncStatus {
             joined: identity.is_some(),
@@ -71,9 +71,8 @@ impl App {
     /// The hub this device joined, and its token.
     pub(crate) async fn identity(&self) -> Result<DeviceIdentity> {
         Ok(self
-            .store
-            .lock()
-            .await
+            .store()
+            .await?
             .identity()?
             .ok_or(SyncError::NotJoined)?)
     }

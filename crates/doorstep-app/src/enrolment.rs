@@ -39,7 +39,8 @@ impl App {
     /// link (hub address, code, pin) and its QR code.
     pub async fn invite(&self, request: InviteRequest) -> Result<InviteView> {
         let link = if self.has_hub() {
-            let invite = Enrolment::open(&self.hub_dir())?.invite(&request, Utc::now())?;
+            let invite = Enrolment::open(&self.hub_dir(), &self.hub_at_rest().await?)?
+                .invite(&request, Utc::now())?;
             let hub = self.hosted.lock().await.as_ref().map(|h| h.url.clone());
             let pin = HubTls::ensure(&self.hub_dir())
                 .map_err(doorstep_hub::HubError::from)?
@@ -75,7 +76,7 @@ impl App {
 
     pub async fn devices(&self) -> Result<Vec<DeviceInfo>> {
         if self.has_hub() {
-            return Ok(Enrolment::open(&self.hub_dir())?.devices()?);
+            return Ok(Enrolment::open(&self.hub_dir(), &self.hub_at_rest().await?)?.devices()?);
         }
         let identity = self.identity().await?;
         Ok(self.client(&identity)?.devices(&identity.token).await?)
@@ -83,7 +84,8 @@ impl App {
 
     pub async fn revoke(&self, device: Id) -> Result<Vec<DeviceInfo>> {
         if self.has_hub() {
-            Enrolment::open(&self.hub_dir())?.revoke(device, Utc::now())?;
+            Enrolment::open(&self.hub_dir(), &self.hub_at_rest().await?)?
+                .revoke(device, Utc::now())?;
         } else {
             let identity = self.identity().await?;
             self.client(&identity)?

@@ -19,8 +19,14 @@ pub enum AppError {
     Sync(#[from] SyncError),
     #[error(transparent)]
     Hub(#[from] HubError),
+    #[error(transparent)]
+    Vault(#[from] doorstep_hub::VaultError),
     #[error("this device already holds a ward")]
     AlreadyHasWard,
+    #[error("the app is locked: unlock it with the PIN")]
+    Locked,
+    #[error("only a coordinator's device sets this")]
+    CoordinatorOnly,
     #[error("cannot use the data directory {path}: {source}")]
     DataDir {
         path: String,
@@ -46,7 +52,10 @@ impl AppError {
             AppError::Store(e) => e.code(),
             AppError::Sync(e) => e.code(),
             AppError::Hub(e) => e.code(),
+            AppError::Vault(e) => e.code(),
             AppError::AlreadyHasWard => ErrorCode::WardExists,
+            AppError::Locked => ErrorCode::Locked,
+            AppError::CoordinatorOnly => ErrorCode::CoordinatorOnly,
             AppError::Listen { .. } => ErrorCode::HubListenFailed,
             AppError::Export(_) => ErrorCode::ExportFailed,
             AppError::DataDir { .. } | AppError::Qr(_) | AppError::Settings(_) => {

@@ -8,11 +8,11 @@ use crate::{now, App, HouseholdCard, HouseholdInput, Result, VisitInput};
 
 impl App {
     pub async fn walk_list(&self) -> Result<Vec<WalkRow>> {
-        Ok(self.store.lock().await.walk_list()?)
+        Ok(self.store().await?.walk_list()?)
     }
 
     pub async fn household_card(&self, id: Id) -> Result<HouseholdCard> {
-        let store = self.store.lock().await;
+        let store = self.store().await?;
         let household = store.household(id)?;
         let group = store
             .groups()?
@@ -36,7 +36,7 @@ impl App {
     }
 
     pub async fn record_visit(&self, input: VisitInput) -> Result<Visit> {
-        let mut store = self.store.lock().await;
+        let mut store = self.store().await?;
         let volunteer = Self::volunteer(&store)?;
         let draft = VisitDraft {
             household_id: input.household_id,
@@ -51,7 +51,7 @@ impl App {
     }
 
     pub async fn save_household(&self, input: HouseholdInput) -> Result<Household> {
-        let mut store = self.store.lock().await;
+        let mut store = self.store().await?;
         let wanted = input.household.normalized();
         match input.id {
             None => Ok(store.add_household(input.group_id, wanted, now())?),

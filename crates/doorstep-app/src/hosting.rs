@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use chrono::Utc;
 use doorstep_domain::demo::{generate, DemoSpec};
 use doorstep_domain::Role;
-use doorstep_hub::{Enrolment, Hub};
+use doorstep_hub::{AtRest, Enrolment, Hub};
 use doorstep_proto::api::InviteRequest;
 use doorstep_store::Store;
 
@@ -20,6 +20,8 @@ pub struct Hosting {
     pub listen: String,
     /// Households in a demo ward.
     pub demo_households: u32,
+    /// Build the demo ward at the first unlock of a device that holds no ward.
+    pub demo_on_first_run: bool,
 }
 
 impl Default for Hosting {
@@ -27,6 +29,7 @@ impl Default for Hosting {
         Hosting {
             listen: "0.0.0.0:7300".into(),
             demo_households: 5000,
+            demo_on_first_run: false,
         }
     }
 }
@@ -40,6 +43,15 @@ pub(crate) struct Hosted {
 impl App {
     pub(crate) fn hub_dir(&self) -> PathBuf {
         self.data_dir.join("hub")
+    }
+
+    /// The key of the hub this device holds: derived from the device's own (unlocked) key, so
+    /// one PIN opens both; plaintext only beside a plaintext device database.
+    pub(crate) async fn hub_at_rest(&self) -> Result<AtRest> {
+        Ok(match self.store().await?.key() {
+            Some(key) => AtRest::Encrypted(key.derive("hosted hub")),
+            None => AtRest::Plaintext,
+        })
     }
 
     /// Whether this device holds a hub of its own (it created the demo ward, or hosts one).
@@ -64,9 +76,11 @@ impl App {
         // The LAN address devices reach it at (never 0.0.0.0), for invite links.
         let url = format!("https://{}", doorstep_hub::advertised_addr(addr));
         let dir = self.hub_dir();
-        Hub::open(&dir)?;
+        let at_rest = self.hub_at_rest().await?;
+        Hub::open(&dir, &at_rest)?;
         let task = tokio::spawn(async move {
-            if let Err(e) = doorstep_hub::serve(&dir, listener, Default::default(), |_| {}).await {
+            let serving = Default::default();
+            if let Err(e) = doorstep_hub::serve(&dir, &at_rest, listener, serving, |_| {}).await {
                 tracing::error!(error = %e, "the hosted hub stopped");
             }
         });
@@ -99,7 +113,7 @@ impl App {
     /// First run: a demo ward, hosted by this device's own hub, which this device joins as
     /// its coordinator.
     pub async fn try_demo(&self) -> Result<Overview> {
-        if self.store.lock().await.ward_id()?.is_some() {
+        if self.store().await?.ward_id()?.is_some() {
             return Err(AppError::AlreadyHasWard);
         }
         if !self.has_hub() {
@@ -107,16 +121,24 @@ impl App {
             let demo = generate(&spec);
             let seed_path = self.data_dir.join("demo-seed.sqlite");
             {
-                let mut seed = Store::open(&seed_path)?;
+                // A throwaway key: the seed is deleted once imported.
+                let seed_key = AtRest::Encrypted(doorstep_hub::DatabaseKey::random()?);
+                let mut seed = Store::open(&seed_path, &seed_key)?;
                 seed.insert_demo(&demo, |_| {})?;
-                Hub::import(&self.hub_dir(), &demo.ward, &seed.export_documents()?)?;
+                let documents = seed.export_documents()?;
+                Hub::import(
+                    &self.hub_dir(),
+                    &demo.ward,
+                    &documents,
+                    &self.hub_at_rest().await?,
+                )?;
             }
             for suffix in ["", "-wal", "-shm"] {
                 let _ = std::fs::remove_file(format!("{}{suffix}", seed_path.display()));
             }
         }
         let url = self.host_hub_here().await?;
-        let invite = Enrolment::open(&self.hub_dir())?.invite(
+        let invite = Enrolment::open(&self.hub_dir(), &self.hub_at_rest().await?)?.invite(
             &InviteRequest {
                 role: Role::Coordinator,
                 name: "Điều phối viên (demo)".into(),

@@ -21,6 +21,7 @@ mod error;
 mod export;
 mod field;
 mod hosting;
+mod lock;
 mod point;
 mod views;
 
@@ -28,16 +29,18 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, SubsecRound, Utc};
 use doorstep_store::Store;
-use tokio::sync::Mutex;
+use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard};
 
 pub use dashboard::needs_point;
 pub use error::{AppError, Result};
 pub use export::ExportFormat;
 pub use hosting::Hosting;
+pub use lock::{LockState, Unlocked};
 pub use views::*;
 
 /// Every type a command takes or gives, under the names `for_each_command!` uses.
 pub mod command_types {
+    pub use crate::lock::{LockState, Unlocked};
     pub use crate::views::*;
     pub use crate::ExportFormat;
     pub use doorstep_domain::{Household, Id, Visit, WalkRow};
@@ -45,11 +48,12 @@ pub mod command_types {
     pub use doorstep_sync::SyncReport;
 }
 
-/// The app: a device store and, optionally, the ward hub it hosts.
+/// The app: a device store (open only while unlocked) and, optionally, the ward hub it hosts.
 pub struct App {
     data_dir: PathBuf,
     hosting: Hosting,
-    store: Mutex<Store>,
+    /// `None` while locked: nothing of the ward is readable until the PIN opens it.
+    store: Mutex<Option<Store>>,
     hosted: Mutex<Option<hosting::Hosted>>,
     /// One sync at a time (the timer's and the button's): two would race to rotate the
     /// device's token. Held across the network; the store is not.
@@ -62,8 +66,8 @@ fn now() -> DateTime<Utc> {
 }
 
 impl App {
-    /// Opens (creating) the app's data in `data_dir`; `hosting` says where a hub this device
-    /// holds is served and how large a demo ward is.
+    /// Opens (creating) the app's data directory `data_dir`, locked (see `unlock`);
+    /// `hosting` says where a hub this device holds is served and how large a demo ward is.
     pub fn open(data_dir: &Path, hosting: Hosting) -> Result<App> {
         let data_dir_error = |source| AppError::DataDir {
             path: data_dir.display().to_string(),
@@ -77,13 +81,24 @@ impl App {
             std::os::unix::fs::PermissionsExt::from_mode(0o700),
         )
         .map_err(data_dir_error)?;
-        let store = Store::open(&data_dir.join("device.sqlite"))?;
         Ok(App {
             data_dir: data_dir.to_path_buf(),
             hosting,
-            store: Mutex::new(store),
+            store: Mutex::new(None),
             hosted: Mutex::new(None),
             syncing: Mutex::new(()),
         })
+    }
+}
+
+impl App {
+    /// The device's database.
+    pub(crate) fn database_path(&self) -> PathBuf {
+        self.data_dir.join("device.sqlite")
+    }
+
+    /// The open store, or `locked`.
+    pub(crate) async fn store(&self) -> Result<MappedMutexGuard<'_, Store>> {
+        MutexGuard::try_map(self.store.lock().await, Option::as_mut).map_err(|_| AppError::Locked)
     }
 }

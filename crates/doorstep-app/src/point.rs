@@ -12,7 +12,7 @@ impl App {
     pub async fn open_session(&self, point_id: Id) -> Result<Session> {
         let started_at = now();
         {
-            let store = self.store.lock().await;
+            let store = self.store().await?;
             if !store.points()?.iter().any(|p| p.id == point_id) {
                 return Err(StoreError::UnknownPoint(point_id.to_string()).into());
             }
@@ -26,7 +26,7 @@ impl App {
 
     /// The open session and its counts, if any.
     pub async fn session(&self) -> Result<Option<Session>> {
-        let value = self.store.lock().await.setting("session")?;
+        let value = self.store().await?.setting("session")?;
         let Some((point, started)) = value.as_deref().and_then(|v| v.split_once(' ')) else {
             return Ok(None);
         };
@@ -43,7 +43,7 @@ impl App {
     }
 
     async fn session_counts(&self, point_id: Id, started_at: DateTime<Utc>) -> Result<Session> {
-        let walkins = self.store.lock().await.walkins(Some(point_id))?;
+        let walkins = self.store().await?.walkins(Some(point_id))?;
         let today = now().date_naive();
         Ok(Session {
             point_id,
@@ -60,14 +60,14 @@ impl App {
     }
 
     pub async fn close_session(&self) -> Result<()> {
-        self.store.lock().await.set_setting("session", "")?;
+        self.store().await?.set_setting("session", "")?;
         Ok(())
     }
 
     /// Records a walk-in and returns the session's counts.
     pub async fn record_walkin(&self, input: WalkInInput) -> Result<Option<Session>> {
         {
-            let mut store = self.store.lock().await;
+            let mut store = self.store().await?;
             let t = now();
             store.add_walkin(
                 &WalkIn {

@@ -15,8 +15,19 @@ async fn the_demo_ward_is_hosted_joined_and_recorded_in() {
     let hosting = Hosting {
         listen: "127.0.0.1:0".into(),
         demo_households: 300,
+        demo_on_first_run: false,
     };
     let app = App::open(dir.path(), hosting).unwrap();
+    // Locked until a PIN is set: nothing answers.
+    assert_eq!(app.walk_list().await.unwrap_err().code(), ErrorCode::Locked);
+    let state = app.lock_state().await.unwrap();
+    assert!(state.locked && !state.has_pin);
+    assert_eq!(
+        app.unlock("12".into()).await.unwrap_err().code(),
+        ErrorCode::WeakPin
+    );
+    let unlocked = app.unlock("246810".into()).await.unwrap();
+    assert!(unlocked.recovery_code.is_some());
     let overview = app.try_demo().await.unwrap();
     assert_eq!(overview.role, Some(Role::Coordinator));
     assert!(overview.hosting.is_some());
@@ -105,7 +116,51 @@ async fn the_demo_ward_is_hosted_joined_and_recorded_in() {
         ("Ngõ 9", Some(3))
     );
     app.sync().await.unwrap();
+
+    // Locked again: closed; a wrong PIN is counted; the right one opens it and serves the hub.
+    let named = app
+        .walk_list()
+        .await
+        .unwrap()
+        .into_iter()
+        .find_map(|r| r.name)
+        .expect("the demo ward has named households");
+    app.lock().await.unwrap();
+    assert_eq!(app.walk_list().await.unwrap_err().code(), ErrorCode::Locked);
+    assert_eq!(
+        app.unlock("135790".into()).await.unwrap_err().code(),
+        ErrorCode::WrongPin
+    );
+    assert_eq!(app.lock_state().await.unwrap().failed, 1);
+    let again = app.unlock("246810".into()).await.unwrap();
+    assert!(again.recovery_code.is_none() && again.overview.hosting.is_some());
+    assert_eq!(app.walk_list().await.unwrap().len(), 301);
+    assert_eq!(app.set_idle_lock(90).await.unwrap().idle_lock_minutes, 60);
     app.stop_hub().await;
+    // No file the app keeps (its database, its hub's) holds a household's name in clear.
+    for entry in walk(dir.path()) {
+        let bytes = std::fs::read(&entry).unwrap();
+        let needle = named.as_bytes();
+        assert!(
+            !bytes.windows(needle.len()).any(|w| w == needle),
+            "{named:?} found in {}",
+            entry.display()
+        );
+    }
+}
+
+/// Every file under `dir`.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
 }
 
 /// A sync waiting on a hub that never answers does not hold up recording a visit: the store
@@ -128,7 +183,9 @@ async fn a_visit_is_recorded_while_a_sync_waits_on_a_silent_hub() {
 
     let dir = tempfile::TempDir::new().unwrap();
     let household = {
-        let mut store = Store::open(&dir.path().join("device.sqlite")).unwrap();
+        let mut store = Store::unlock(&dir.path().join("device.sqlite"), "246810", 0)
+            .unwrap()
+            .store;
         let (ward, groups) = store.init_ward("Phường Thử", &["Tổ 1".into()]).unwrap();
         let draft = HouseholdDraft {
             alley: "Ngõ 1".into(),
@@ -155,6 +212,7 @@ async fn a_visit_is_recorded_while_a_sync_waits_on_a_silent_hub() {
         household
     };
     let app = Arc::new(App::open(dir.path(), Hosting::default()).unwrap());
+    app.unlock("246810".into()).await.unwrap();
     let syncing = tokio::spawn({
         let app = app.clone();
         async move { app.sync().await }

@@ -20,7 +20,7 @@ use doorstep_domain::demo::{generate, DemoSpec};
 use doorstep_domain::*;
 use doorstep_hub::{Enrolment, Hub};
 use doorstep_proto::api::InviteRequest;
-use doorstep_store::{DocumentBytes, Store};
+use doorstep_store::{AtRest, DatabaseKey, DocumentBytes, Store};
 use serde_json::{json, Value};
 
 #[derive(Debug, Parser)]
@@ -46,10 +46,30 @@ struct Args {
     saves: usize,
     #[arg(long)]
     json: bool,
+    /// Keep every database unencrypted (for before figures; the at-rest table compares both
+    /// in any run).
+    #[arg(long)]
+    plaintext: bool,
+    /// Households of the ward the at-rest table (plaintext against encrypted) is measured on.
+    #[arg(long, default_value_t = 10_000)]
+    at_rest_households: u32,
     #[arg(long, hide = true)]
     serve_hub: Option<PathBuf>,
     #[arg(long, hide = true)]
     cold_start: Option<PathBuf>,
+}
+
+static PLAINTEXT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// How the bench's databases are kept: encrypted (as in the field) with a fixed key, or
+/// plaintext with `--plaintext`. The key is the bench's own: what is measured is SQLCipher's
+/// cost, not the PIN's (the at-rest table times that separately).
+fn at_rest() -> AtRest {
+    if PLAINTEXT.load(std::sync::atomic::Ordering::Relaxed) {
+        AtRest::Plaintext
+    } else {
+        AtRest::Encrypted(DatabaseKey::from_bytes([0x42; 32]))
+    }
 }
 
 /// A number from a process's `/proc/<pid>/status` (`VmRSS:` in kB, `Threads:`...), 0 if gone.
@@ -112,7 +132,11 @@ struct HubProcess {
 impl HubProcess {
     fn start(dir: &Path) -> Result<Self> {
         let started = Instant::now();
-        let mut child = Command::new(std::env::current_exe()?)
+        let mut command = Command::new(std::env::current_exe()?);
+        if !at_rest().is_encrypted() {
+            command.arg("--plaintext");
+        }
+        let mut child = command
             .arg("--serve-hub")
             .arg(dir)
             .stdout(Stdio::piped())
@@ -139,7 +163,7 @@ impl HubProcess {
     }
 
     fn invite(&self, role: Role, groups: Vec<String>) -> Result<String> {
-        Ok(Enrolment::open(&self.dir)?
+        Ok(Enrolment::open(&self.dir, &at_rest())?
             .invite(
                 &InviteRequest {
                     role,
@@ -174,9 +198,14 @@ fn build_ward(
     let started = Instant::now();
     let demo = generate(&spec);
     let seed_path = dir.join("seed.sqlite");
-    let mut seed = Store::open(&seed_path)?;
+    let mut seed = Store::open(&seed_path, &at_rest())?;
     seed.insert_demo(&demo, |_| {})?;
-    Hub::import(&dir.join("hub"), &demo.ward, &seed.export_documents()?)?;
+    Hub::import(
+        &dir.join("hub"),
+        &demo.ward,
+        &seed.export_documents()?,
+        &at_rest(),
+    )?;
     Ok((spec, started.elapsed().as_secs_f64()))
 }
 
@@ -244,7 +273,7 @@ async fn measure_ward(
     let (_, build_s) = build_ward(dir.path(), households, visits, groups)?;
     let hub = HubProcess::start(&dir.path().join("hub"))?;
     let db = dir.path().join("coordinator.sqlite");
-    let mut store = Store::open(&db)?;
+    let mut store = Store::open(&db, &at_rest())?;
     let code = hub.invite(Role::Coordinator, vec![])?;
     doorstep_sync::join(&mut store, &hub.url, &code, Some(&hub.pin)).await?;
     let t = Instant::now();
@@ -338,10 +367,11 @@ async fn measure_ward(
         drop(store);
     }
 
-    let cold = Command::new(std::env::current_exe()?)
-        .arg("--cold-start")
-        .arg(&db)
-        .output()?;
+    let mut cold = Command::new(std::env::current_exe()?);
+    if !at_rest().is_encrypted() {
+        cold.arg("--plaintext");
+    }
+    let cold = cold.arg("--cold-start").arg(&db).output()?;
     if !cold.status.success() {
         bail!(
             "cold start failed: {}",
@@ -579,7 +609,7 @@ async fn measure_hub(
     let dir = tempfile::TempDir::new()?;
     build_ward(dir.path(), households, visits, Some(groups))?;
     let hub = HubProcess::start(&dir.path().join("hub"))?;
-    let group_names: Vec<String> = Hub::open(&hub.dir)?
+    let group_names: Vec<String> = Hub::open(&hub.dir, &at_rest())?
         .ward()?
         .1
         .into_iter()
@@ -588,7 +618,8 @@ async fn measure_hub(
     let idle_rss = hub.rss();
     let mut stores = Vec::new();
     for i in 0..devices {
-        let mut store = Store::open(&dir.path().join(format!("device-{i}.sqlite")))?;
+        let path = dir.path().join(format!("device-{i}.sqlite"));
+        let mut store = Store::open(&path, &at_rest())?;
         let group = group_names[i as usize % group_names.len()].clone();
         let code = hub.invite(Role::Volunteer, vec![group])?;
         doorstep_sync::join(&mut store, &hub.url, &code, Some(&hub.pin)).await?;
@@ -636,10 +667,61 @@ async fn measure_hub(
     }))
 }
 
+/// A device's first sync of the ward, its database's size and its visit save latency, with
+/// the database plaintext and encrypted, in one run against one (encrypted) hub; and what
+/// unlocking costs: Argon2id on the PIN, then opening the database and reading the walk list.
+async fn measure_at_rest(households: u32, saves: usize) -> Result<Value> {
+    let dir = tempfile::TempDir::new()?;
+    build_ward(dir.path(), households, households * 5, None)?;
+    let hub = HubProcess::start(&dir.path().join("hub"))?;
+    let mut out = json!({ "households": households });
+    const PIN: &str = "246810";
+    for (name, encrypted) in [("plaintext", false), ("encrypted", true)] {
+        let db = dir.path().join(format!("{name}.sqlite"));
+        let mut store = if encrypted {
+            Store::unlock(&db, PIN, 0)?.store
+        } else {
+            Store::open(&db, &AtRest::Plaintext)?
+        };
+        let code = hub.invite(Role::Coordinator, vec![])?;
+        doorstep_sync::join(&mut store, &hub.url, &code, Some(&hub.pin)).await?;
+        let t = Instant::now();
+        doorstep_sync::sync(&mut store, None).await?;
+        let first_sync_seconds = t.elapsed().as_secs_f64();
+        let ids: Vec<Id> = store.walk_list()?.iter().map(|r| r.id).collect();
+        let mut times = Vec::with_capacity(saves);
+        for i in 0..saves {
+            let t = Instant::now();
+            store.add_visit(not_home(ids[(i * 7919) % ids.len()]), Utc::now())?;
+            times.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+        times.sort_by(f64::total_cmp);
+        // Closing the last connection checkpoints the WAL into the database file.
+        drop(store);
+        out[name] = json!({
+            "first_sync_seconds": first_sync_seconds,
+            "database_bytes": std::fs::metadata(&db)?.len(),
+            "visit_save_ms_p50": percentile(&times, 0.5),
+            "visit_save_ms_p95": percentile(&times, 0.95),
+        });
+        if encrypted {
+            let t = Instant::now();
+            let unlocked = Store::unlock(&db, PIN, 1)?;
+            let rows = unlocked.store.walk_list()?.len();
+            out["unlock_seconds"] = json!(t.elapsed().as_secs_f64());
+            out["unlock_walk_list_rows"] = json!(rows);
+        }
+    }
+    let bytes = |name: &str| out[name]["database_bytes"].as_f64().unwrap_or(0.0);
+    out["size_overhead_percent"] =
+        json!((bytes("encrypted") / bytes("plaintext").max(1.0) - 1.0) * 100.0);
+    Ok(out)
+}
+
 fn cold_start(db: &Path) -> Result<()> {
     let before = rss_bytes(None);
     let t = Instant::now();
-    let store = Store::open(db)?;
+    let store = Store::open(db, &at_rest())?;
     let rows = store.walk_list()?;
     let seconds = t.elapsed().as_secs_f64();
     let after = rss_bytes(None);
@@ -798,10 +880,37 @@ fn print_table(result: &Value) {
             f(&s["visit_save_ms_p95"])
         );
     }
+    let a = &result["at_rest"];
+    println!(
+        "\nAt rest: a coordinator's device, {} households (hub encrypted)",
+        a["households"]
+    );
+    println!(
+        "  {:<12} {:>12} {:>14} {:>10} {:>10}",
+        "database", "first sync s", "database B", "save p50", "save p95"
+    );
+    for name in ["plaintext", "encrypted"] {
+        let m = &a[name];
+        println!(
+            "  {:<12} {:>12} {:>14} {:>10} {:>10}",
+            name,
+            f(&m["first_sync_seconds"]),
+            m["database_bytes"],
+            f(&m["visit_save_ms_p50"]),
+            f(&m["visit_save_ms_p95"])
+        );
+    }
+    println!(
+        "  size overhead {} %; unlock (Argon2id on the PIN, open, walk list of {}) {} s",
+        f(&a["size_overhead_percent"]),
+        a["unlock_walk_list_rows"],
+        f(&a["unlock_seconds"])
+    );
 }
 
 fn main() -> Result<()> {
     let args = Args::parse();
+    PLAINTEXT.store(args.plaintext, std::sync::atomic::Ordering::Relaxed);
     if let Some(db) = &args.cold_start {
         return cold_start(db);
     }
@@ -811,7 +920,7 @@ fn main() -> Result<()> {
     if let Some(dir) = &args.serve_hub {
         return runtime.block_on(async {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-            doorstep_hub::serve(dir, listener, Default::default(), |addr| {
+            doorstep_hub::serve(dir, &at_rest(), listener, Default::default(), |addr| {
                 println!("listening on https://{addr}");
                 use std::io::Write;
                 let _ = std::io::stdout().flush();
@@ -843,6 +952,7 @@ fn main() -> Result<()> {
                 .await?,
             );
         }
+        let at_rest = measure_at_rest(args.at_rest_households, args.saves.min(500)).await?;
         let mut scaling = Vec::new();
         for s in &args.scales {
             scaling.push(measure_ward(*s, s * 5, None, args.saves.min(300), false).await?);
@@ -857,6 +967,7 @@ fn main() -> Result<()> {
         top.insert("ward", ward);
         top.insert("hub", json!(hub));
         top.insert("scaling", json!(scaling));
+        top.insert("at_rest", at_rest);
         anyhow::Ok(json!(top))
     })?;
     let mut result = result;

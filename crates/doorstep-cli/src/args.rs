@@ -23,6 +23,11 @@ pub struct Cli {
     /// Print one JSON document on stdout instead of a table.
     #[arg(long, global = true)]
     pub json: bool,
+    /// Keep the database (the device's, or with `hub` the hub's) unencrypted. Without it a
+    /// database is encrypted with a key unlocked by the PIN (`DOORSTEP_PIN`) or the hub's
+    /// passphrase (`DOORSTEP_HUB_PASSPHRASE`), asked at a terminal when not set.
+    #[arg(long, global = true)]
+    pub plaintext: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -32,6 +37,9 @@ pub enum Command {
     /// The ward this device works in.
     #[command(subcommand)]
     Ward(WardCommand),
+    /// The PIN that unlocks this device's database.
+    #[command(subcommand)]
+    Pin(PinCommand),
     /// Residential groups (tổ dân phố).
     #[command(subcommand)]
     Group(GroupCommand),
@@ -384,4 +392,19 @@ mod tests {
             other => panic!("parsed as {other:?}"),
         }
     }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PinCommand {
+    /// Change the PIN (the current one from `DOORSTEP_PIN`, the new one from
+    /// `DOORSTEP_NEW_PIN`, or both asked).
+    Change,
+    /// Forgotten PIN: open the data with the recovery code shown when the PIN was first set,
+    /// and set a new PIN (`DOORSTEP_NEW_PIN`, or asked).
+    Recover {
+        #[arg(long)]
+        code: String,
+    },
+    /// Show the recovery code again (the PIN is needed), to write it down.
+    RecoveryCode,
 }

@@ -91,6 +91,9 @@ fn code_of(e: &anyhow::Error) -> ErrorCode {
         if let Some(e) = cause.downcast_ref::<doorstep_doc::DocError>() {
             return e.code();
         }
+        if let Some(e) = cause.downcast_ref::<doorstep_hub::VaultError>() {
+            return e.code();
+        }
     }
     ErrorCode::Internal
 }
@@ -126,8 +129,43 @@ fn default_db() -> anyhow::Result<PathBuf> {
     Ok(dir.join("doorstep.sqlite"))
 }
 
-/// Opens the database; only commands that create a ward may create the file.
-fn open(path: &Path, may_create: bool) -> anyhow::Result<Store> {
+/// A secret from `var`, or typed at a terminal (twice when it is being set), or a refusal
+/// saying how to give it.
+fn secret(var: &str, prompt: &str, confirm: bool) -> anyhow::Result<String> {
+    use std::io::IsTerminal;
+    if let Ok(value) = std::env::var(var) {
+        return Ok(value);
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(refuse(
+            ErrorCode::PinNeeded,
+            format!("set {var}, or run at a terminal to be asked; --plaintext keeps the database unencrypted"),
+        ));
+    }
+    let typed = rpassword::prompt_password(format!("{prompt}: "))?;
+    if confirm && rpassword::prompt_password(format!("{prompt} (again): "))? != typed {
+        return Err(refuse(ErrorCode::WeakPin, "the two entries differ"));
+    }
+    Ok(typed)
+}
+
+/// Shows a new recovery code once, on stderr (stdout stays the command's answer).
+fn show_recovery_code(code: Option<doorstep_hub::RecoveryCode>, what: &str) {
+    if let Some(code) = code {
+        eprintln!(
+            "Recovery code for {what} (write it down and keep it apart; shown only now): {}",
+            code.as_str()
+        );
+    }
+}
+
+fn unix_now() -> i64 {
+    Utc::now().timestamp()
+}
+
+/// Opens the database with the PIN (or unencrypted with `--plaintext`); only commands that
+/// create a ward may create the file.
+fn open(path: &Path, may_create: bool, plaintext: bool) -> anyhow::Result<Store> {
     if !may_create && !path.exists() {
         return Err(refuse(
             ErrorCode::NoWard,
@@ -137,7 +175,80 @@ fn open(path: &Path, may_create: bool) -> anyhow::Result<Store> {
             ),
         ));
     }
-    Store::open(path).with_context(|| format!("cannot open {}", path.display()))
+    let context = || format!("cannot open {}", path.display());
+    if plaintext {
+        return Store::open(path, &doorstep_store::AtRest::Plaintext).with_context(context);
+    }
+    let new = !Store::has_pin(path);
+    let pin = secret(
+        "DOORSTEP_PIN",
+        if new {
+            "New PIN (at least 6 digits)"
+        } else {
+            "PIN"
+        },
+        new,
+    )?;
+    // A new PIN's recovery code is kept in the database: `doorstep pin recovery-code`.
+    Ok(Store::unlock(path, &pin, unix_now())
+        .with_context(context)?
+        .store)
+}
+
+/// The hub database's key, from its passphrase (or none with `--plaintext`).
+fn hub_at_rest(dir: &Path, plaintext: bool) -> anyhow::Result<doorstep_hub::AtRest> {
+    if plaintext {
+        return Ok(doorstep_hub::AtRest::Plaintext);
+    }
+    let new = !doorstep_hub::sqlite::has_passphrase(dir);
+    let passphrase = secret(
+        "DOORSTEP_HUB_PASSPHRASE",
+        if new {
+            "New hub passphrase (at least 10 characters)"
+        } else {
+            "Hub passphrase"
+        },
+        new,
+    )?;
+    let (at_rest, code) = doorstep_hub::unlock(dir, &passphrase, unix_now())
+        .with_context(|| format!("cannot unlock the hub in {}", dir.display()))?;
+    show_recovery_code(code, "the hub's data");
+    Ok(at_rest)
+}
+
+fn pin(out: &Printer, path: &Path, cmd: PinCommand, plaintext: bool) -> anyhow::Result<()> {
+    if let PinCommand::RecoveryCode = cmd {
+        let store = open(path, false, plaintext)?;
+        let code = store.recovery_code()?.ok_or_else(|| {
+            refuse(
+                ErrorCode::PinNeeded,
+                "this database has no PIN (it is unencrypted)",
+            )
+        })?;
+        return out.recovery_code(&code);
+    }
+    if !Store::has_pin(path) {
+        return Err(refuse(
+            ErrorCode::PinNeeded,
+            format!(
+                "{} has no PIN yet: any command run with DOORSTEP_PIN sets one",
+                path.display()
+            ),
+        ));
+    }
+    let new_pin = || secret("DOORSTEP_NEW_PIN", "New PIN (at least 6 digits)", true);
+    match cmd {
+        PinCommand::Change => {
+            let old = secret("DOORSTEP_PIN", "Current PIN", false)?;
+            Store::change_pin(path, &old, &new_pin()?, unix_now())?;
+        }
+        PinCommand::Recover { code } => {
+            Store::recover(path, &code, &new_pin()?, unix_now())?;
+        }
+        PinCommand::RecoveryCode => unreachable!("answered above"),
+    }
+    eprintln!("PIN changed");
+    Ok(())
 }
 
 fn parse_id(text: &str, what: &str) -> anyhow::Result<Id> {
@@ -159,21 +270,24 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 fn run(cli: Cli) -> anyhow::Result<()> {
     let out = Printer { json: cli.json };
     let command = match cli.command {
-        Command::Hub(cmd) => return hub(&out, cmd),
+        Command::Hub(cmd) => return hub(&out, cmd, cli.plaintext),
         command => command,
     };
     let path = match &cli.db {
         Some(p) => p.clone(),
         None => default_db()?,
     };
+    if let Command::Pin(cmd) = command {
+        return pin(&out, &path, cmd, cli.plaintext);
+    }
     let creates = matches!(
         command,
         Command::Ward(WardCommand::Init { .. }) | Command::Demo { .. } | Command::Join { .. }
     );
-    let mut store = open(&path, creates)?;
+    let mut store = open(&path, creates, cli.plaintext)?;
     let now = Utc::now().trunc_subsecs(3);
     match command {
-        Command::Hub(_) => unreachable!("handled above"),
+        Command::Hub(_) | Command::Pin(_) => unreachable!("handled above"),
         Command::Join {
             link,
             hub,
@@ -308,11 +422,12 @@ fn invite_request(args: InviteArgs) -> doorstep_proto::api::InviteRequest {
     }
 }
 
-fn hub(out: &Printer, cmd: HubCommand) -> anyhow::Result<()> {
+fn hub(out: &Printer, cmd: HubCommand, plaintext: bool) -> anyhow::Result<()> {
     use doorstep_hub::{Enrolment, Hub};
+    let at_rest = |data: &Path| hub_at_rest(data, plaintext);
     match cmd {
         HubCommand::Init { data, ward, groups } => {
-            let (ward, groups) = Hub::init(&data, &ward, &groups)?;
+            let (ward, groups) = Hub::init(&data, &ward, &groups, &at_rest(&data)?)?;
             out.ward(&ward, &groups)
         }
         HubCommand::Serve {
@@ -331,6 +446,7 @@ fn hub(out: &Printer, cmd: HubCommand) -> anyhow::Result<()> {
                         .unwrap_or_else(|_| "info,tower_http=info".into()),
                 )
                 .init();
+            let at_rest = at_rest(&data)?;
             let rt = runtime()?;
             rt.block_on(async {
                 let listener = tokio::net::TcpListener::bind(&listen)
@@ -343,7 +459,7 @@ fn hub(out: &Printer, cmd: HubCommand) -> anyhow::Result<()> {
                         ..Default::default()
                     },
                 };
-                doorstep_hub::serve(&data, listener, serving, |addr| {
+                doorstep_hub::serve(&data, &at_rest, listener, serving, |addr| {
                     println!("listening on https://{addr}");
                     use std::io::Write;
                     let _ = std::io::stdout().flush();
@@ -353,7 +469,7 @@ fn hub(out: &Printer, cmd: HubCommand) -> anyhow::Result<()> {
             })
         }
         HubCommand::Invite { data, url, invite } => {
-            let mut enrolment = Enrolment::open(&data)?;
+            let mut enrolment = Enrolment::open(&data, &at_rest(&data)?)?;
             let answer = enrolment.invite(&invite_request(invite), Utc::now())?;
             let hub_url = match url.or(enrolment.url()?) {
                 Some(url) => url,
@@ -369,13 +485,15 @@ fn hub(out: &Printer, cmd: HubCommand) -> anyhow::Result<()> {
             };
             out.invite(&answer, &link)
         }
-        HubCommand::Devices { data } => out.devices(&Enrolment::open(&data)?.devices()?),
+        HubCommand::Devices { data } => {
+            out.devices(&Enrolment::open(&data, &at_rest(&data)?)?.devices()?)
+        }
         HubCommand::RotateCert {
             data,
             finish,
             force,
         } => {
-            let enrolment = Enrolment::open(&data)?;
+            let enrolment = Enrolment::open(&data, &at_rest(&data)?)?;
             let tls = if finish {
                 enrolment.finish_rotation(&data, force)?
             } else {
@@ -385,7 +503,7 @@ fn hub(out: &Printer, cmd: HubCommand) -> anyhow::Result<()> {
         }
         HubCommand::Revoke { data, device } => {
             let id = parse_id(&device, "device")?;
-            Enrolment::open(&data)?.revoke(id, Utc::now())?;
+            Enrolment::open(&data, &at_rest(&data)?)?.revoke(id, Utc::now())?;
             out.revoked(id)
         }
     }

@@ -492,6 +492,12 @@ impl Printer {
         })
     }
 
+    pub fn recovery_code(&self, code: &str) -> anyhow::Result<()> {
+        self.emit(&json!({ "recovery_code": code }), || {
+            format!("Recovery code (write it down, keep it apart from the device): {code}")
+        })
+    }
+
     pub fn revoked(&self, id: Id) -> anyhow::Result<()> {
         self.emit(&json!({ "revoked": id }), || {
             format!("Device {id} revoked: its next request will be refused")

@@ -101,6 +101,15 @@ pub enum ErrorCode {
     BadHubAnswer,
     TooManyRounds,
     HubFailed,
+    // Data at rest and the app lock.
+    Locked,
+    PinNeeded,
+    WrongPin,
+    WaitBeforeRetry,
+    WeakPin,
+    WrongRecoveryCode,
+    WrongDatabaseKey,
+    DatabaseEncrypted,
     // Anything else: details are in the logs, never in the answer.
     Internal,
 }

@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 
 use crate::sqlite::SqliteStorage;
 use crate::storage::*;
-use crate::{hex, HubError, Status};
+use crate::{hex, AtRest, HubError, Status};
 
 /// How long an invite code lives unless told otherwise, and at most.
 pub const INVITE_HOURS: u32 = 24;
@@ -84,8 +84,8 @@ fn new_token() -> Result<String, HubError> {
 }
 
 /// Opens the hub's storage in `dir`, saying how to make one when there is none.
-pub(crate) fn open_storage(dir: &Path) -> Result<(SqliteStorage, Id), HubError> {
-    let storage = SqliteStorage::open(dir)?;
+pub(crate) fn open_storage(dir: &Path, at_rest: &AtRest) -> Result<(SqliteStorage, Id), HubError> {
+    let storage = SqliteStorage::open(dir, at_rest)?;
     match storage.ward()? {
         Some((ward_id, _)) => Ok((storage, ward_id)),
         None => Err(HubError::refused(
@@ -125,8 +125,8 @@ pub struct Enrolment {
 
 impl Enrolment {
     /// Opens the enrolment of the hub in `dir`.
-    pub fn open(dir: &Path) -> Result<Enrolment, HubError> {
-        let (storage, _) = open_storage(dir)?;
+    pub fn open(dir: &Path, at_rest: &AtRest) -> Result<Enrolment, HubError> {
+        let (storage, _) = open_storage(dir, at_rest)?;
         Self::with_storage(Box::new(storage))
     }
 
@@ -492,8 +492,14 @@ mod tests {
 
     fn enrolment() -> (tempfile::TempDir, Enrolment) {
         let dir = tempfile::tempdir().unwrap();
-        Hub::init(dir.path(), "Phường Thử", &["Tổ 1".into()]).unwrap();
-        let enrolment = Enrolment::open(dir.path()).unwrap();
+        Hub::init(
+            dir.path(),
+            "Phường Thử",
+            &["Tổ 1".into()],
+            &crate::test_key(),
+        )
+        .unwrap();
+        let enrolment = Enrolment::open(dir.path(), &crate::test_key()).unwrap();
         (dir, enrolment)
     }
 
@@ -516,7 +522,8 @@ mod tests {
         let now = Utc::now();
         let code = invite(&mut enrolment, now);
         let joined = enrolment.join(&code, now).unwrap();
-        let db = rusqlite::Connection::open(dir.path().join("hub.sqlite")).unwrap();
+        let db = doorstep_vault::open_database(&dir.path().join("hub.sqlite"), &crate::test_key())
+            .unwrap();
         let stored: String = db
             .query_row("SELECT token_hash FROM devices", [], |r| r.get(0))
             .unwrap();
@@ -653,7 +660,8 @@ mod tests {
         let code = invite(&mut enrolment, now);
         let token = enrolment.join(&code, now).unwrap().token;
         drop(enrolment);
-        let db = rusqlite::Connection::open(dir.path().join("hub.sqlite")).unwrap();
+        let db = doorstep_vault::open_database(&dir.path().join("hub.sqlite"), &crate::test_key())
+            .unwrap();
         db.execute_batch(
             "DROP INDEX devices_by_previous_token;
              ALTER TABLE devices DROP COLUMN previous_token_hash;
@@ -663,7 +671,7 @@ mod tests {
         )
         .unwrap();
         drop(db);
-        let mut enrolment = Enrolment::open(dir.path()).unwrap();
+        let mut enrolment = Enrolment::open(dir.path(), &crate::test_key()).unwrap();
         let seen = enrolment.authenticate(&token, now).unwrap();
         assert_eq!(seen.device.token_issued_at, seen.device.joined_at);
         let later = now + Duration::days(TOKEN_ROTATE_DAYS);
@@ -696,7 +704,7 @@ mod tests {
             )
             .unwrap();
         }
-        Enrolment::open(dir.path()).unwrap();
+        Enrolment::open(dir.path(), &crate::test_key()).unwrap();
         assert_eq!(mode(""), 0o700);
         assert_eq!(mode("hub.sqlite"), 0o600);
     }
@@ -707,15 +715,55 @@ mod tests {
     fn a_damaged_secret_is_refused() {
         let (dir, enrolment) = enrolment();
         drop(enrolment);
-        let db = rusqlite::Connection::open(dir.path().join("hub.sqlite")).unwrap();
+        let db = doorstep_vault::open_database(&dir.path().join("hub.sqlite"), &crate::test_key())
+            .unwrap();
         for damaged in ["zz", "0123", &"g".repeat(64)] {
             db.execute("UPDATE meta SET value = ?1 WHERE key = 'secret'", [damaged])
                 .unwrap();
-            let opened = Enrolment::open(dir.path());
+            let opened = Enrolment::open(dir.path(), &crate::test_key());
             assert!(
                 matches!(opened, Err(HubError::Storage(StorageError::Corrupt { .. }))),
                 "{damaged}"
             );
         }
+    }
+
+    /// A hub from before encryption, with a device joined: its passphrase's first unlock
+    /// encrypts it in place; the device's token still works, no file of the hub holds the
+    /// ward's name in clear, and a wrong passphrase opens nothing.
+    #[test]
+    fn a_plaintext_hub_is_encrypted_by_its_first_passphrase() {
+        let dir = tempfile::tempdir().unwrap();
+        Hub::init(
+            dir.path(),
+            "Phường Bản Rõ",
+            &["Tổ 1".into()],
+            &AtRest::Plaintext,
+        )
+        .unwrap();
+        let mut enrolment = Enrolment::open(dir.path(), &AtRest::Plaintext).unwrap();
+        let now = Utc::now();
+        let code = invite(&mut enrolment, now);
+        let joined = enrolment.join(&code, now).unwrap();
+        drop(enrolment);
+        let (at_rest, recovery) = crate::unlock(dir.path(), "một câu dài bí mật", 0).unwrap();
+        assert!(recovery.is_some());
+        let mut enrolment = Enrolment::open(dir.path(), &at_rest).unwrap();
+        assert!(enrolment.authenticate(&joined.token, now).is_ok());
+        drop(enrolment);
+        for entry in std::fs::read_dir(dir.path()).unwrap() {
+            let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+            let needle = "Bản Rõ".as_bytes();
+            assert!(!bytes.windows(needle.len()).any(|w| w == needle));
+        }
+        let wrong = crate::unlock(dir.path(), "một câu sai bí mật", 1);
+        assert!(matches!(wrong, Err(crate::VaultError::WrongSecret { .. })));
+        assert!(matches!(
+            Enrolment::open(dir.path(), &AtRest::Plaintext),
+            Err(HubError::Storage(StorageError::Vault(_)))
+        ));
+        let (again, recovery) = crate::unlock(dir.path(), "một câu dài bí mật", 2).unwrap();
+        assert!(recovery.is_none());
+        assert!(Enrolment::open(dir.path(), &again).is_ok());
     }
 }

@@ -813,10 +813,15 @@ mod tests {
     /// A hub for a new ward in a temporary directory, and the state its routes share.
     fn hub_with(limits: Limits) -> Result<(tempfile::TempDir, AppState), HubError> {
         let dir = tempfile::tempdir()?;
-        Hub::init(dir.path(), "Phường Thử", &["Tổ 1".into(), "Tổ 2".into()])?;
-        let mut hub = Hub::open(dir.path())?;
+        Hub::init(
+            dir.path(),
+            "Phường Thử",
+            &["Tổ 1".into(), "Tổ 2".into()],
+            &crate::test_key(),
+        )?;
+        let mut hub = Hub::open(dir.path(), &crate::test_key())?;
         hub.load_documents()?;
-        let enrolment = Enrolment::open(dir.path())?;
+        let enrolment = Enrolment::open(dir.path(), &crate::test_key())?;
         let state = AppState::new(hub, enrolment, limits, Announcement::default());
         Ok((dir, state))
     }

@@ -21,6 +21,7 @@ use doorstep_proto::wire::{
 
 use crate::sqlite::SqliteStorage;
 use crate::storage::*;
+use crate::AtRest;
 use crate::{HubError, Status};
 
 /// Most documents, and changes in all, one push may hold. A device's outbox sends at most
@@ -44,8 +45,9 @@ impl Hub {
         dir: &Path,
         ward_name: &str,
         groups: &[String],
+        at_rest: &AtRest,
     ) -> Result<(Ward, Vec<ResidentialGroup>), HubError> {
-        let mut storage = SqliteStorage::open(dir)?;
+        let mut storage = SqliteStorage::open(dir, at_rest)?;
         refuse_existing(&storage, dir)?;
         check_text("ward name", ward_name, true)?;
         if groups.is_empty() {
@@ -99,8 +101,13 @@ impl Hub {
 
     /// Creates a hub in `dir` holding a ward that exists as documents already (a device's demo
     /// ward, or a ward moved from another hub). Every document is checked as a push would be.
-    pub fn import(dir: &Path, ward: &Ward, documents: &[DocumentBytes]) -> Result<(), HubError> {
-        let mut storage = SqliteStorage::open(dir)?;
+    pub fn import(
+        dir: &Path,
+        ward: &Ward,
+        documents: &[DocumentBytes],
+        at_rest: &AtRest,
+    ) -> Result<(), HubError> {
+        let mut storage = SqliteStorage::open(dir, at_rest)?;
         refuse_existing(&storage, dir)?;
         let mut changes = Vec::new();
         let mut snapshots = Vec::new();
@@ -130,8 +137,8 @@ impl Hub {
     }
 
     /// Opens the hub in `dir`.
-    pub fn open(dir: &Path) -> Result<Hub, HubError> {
-        let (storage, ward_id) = crate::enrolment::open_storage(dir)?;
+    pub fn open(dir: &Path, at_rest: &AtRest) -> Result<Hub, HubError> {
+        let (storage, ward_id) = crate::enrolment::open_storage(dir, at_rest)?;
         Ok(Hub {
             storage: Box::new(storage),
             ward_id,

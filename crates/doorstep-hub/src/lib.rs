@@ -22,8 +22,16 @@ use doorstep_domain::ErrorCode;
 use doorstep_proto::wire::WireError;
 use thiserror::Error;
 
+pub use doorstep_vault::{AtRest, DatabaseKey, RecoveryCode, VaultError};
 pub use enrolment::Enrolment;
 pub use hub::Hub;
+pub use sqlite::unlock;
+
+/// The key the unit tests' hubs are encrypted with.
+#[cfg(test)]
+pub(crate) fn test_key() -> AtRest {
+    AtRest::Encrypted(DatabaseKey::from_bytes([9; 32]))
+}
 pub use storage::StorageError;
 pub use tls::{HubTls, NextPin, TlsError};
 
@@ -108,6 +116,7 @@ impl HubError {
             HubError::Refused { code, .. } => *code,
             HubError::NoWard => ErrorCode::NoWard,
             HubError::Tls(TlsError::NoRotation) => ErrorCode::NoRotation,
+            HubError::Storage(StorageError::Vault(e)) => e.code(),
             _ => ErrorCode::Internal,
         }
     }
@@ -195,19 +204,21 @@ impl Default for Serving {
 /// also kept for invite links.
 pub async fn serve(
     dir: &Path,
+    at_rest: &AtRest,
     listener: tokio::net::TcpListener,
     serving: Serving,
     ready: impl FnOnce(SocketAddr),
 ) -> Result<(), HubError> {
     let dir = dir.to_path_buf();
+    let at_rest = at_rest.clone();
     let dir_for_rotation = dir.clone();
     let addr = advertised_addr(listener.local_addr()?);
     let (hub, enrolment, tls) = tokio::task::spawn_blocking(move || {
         let tls = HubTls::ensure(&dir)?;
-        let mut enrolment = Enrolment::open(&dir)?;
+        let mut enrolment = Enrolment::open(&dir, &at_rest)?;
         enrolment.set_url(&format!("https://{addr}"))?;
         enrolment.rotate_tokens_after(serving.rotate_tokens_after);
-        let mut hub = Hub::open(&dir)?;
+        let mut hub = Hub::open(&dir, &at_rest)?;
         let started = std::time::Instant::now();
         let loaded = hub.load_documents()?;
         tracing::info!(

@@ -2,7 +2,7 @@
 //! commit), so that the admin commands can work on it while the hub serves.
 
 use std::collections::HashSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, TimeZone, Utc};
 use doorstep_doc::DocId;
@@ -10,6 +10,7 @@ use doorstep_domain::{Id, Role};
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 
 use crate::storage::*;
+use doorstep_vault::{AtRest, Kdf, KeyFile, RecoveryCode, SecretKind, VaultError};
 
 /// The hub database's migrations: `PRAGMA user_version` counts those that ran. They only ever
 /// append; the first is written `IF NOT EXISTS` because hubs made before versioning hold its
@@ -127,6 +128,43 @@ fn keep_private(dir: &Path, db: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
+/// The hub's database in `dir`.
+pub fn database_path(dir: &Path) -> PathBuf {
+    dir.join("hub.sqlite")
+}
+
+/// Whether the hub in `dir` has a passphrase (its key file).
+pub fn has_passphrase(dir: &Path) -> bool {
+    KeyFile::exists(&database_path(dir))
+}
+
+/// The hub's database key, unwrapped by `passphrase` (`now`: Unix seconds, for the count of
+/// wrong tries). A hub without a key file yet takes `passphrase` as its passphrase: a new key
+/// is made (its recovery code returned, to be written down) and a plaintext hub database from
+/// before is encrypted with it on open.
+pub fn unlock(
+    dir: &Path,
+    passphrase: &str,
+    now: i64,
+) -> Result<(AtRest, Option<RecoveryCode>), VaultError> {
+    let db = database_path(dir);
+    if KeyFile::exists(&db) {
+        let key = KeyFile::read(&db)?.unlock(passphrase, now)?;
+        return Ok((AtRest::Encrypted(key), None));
+    }
+    if db.metadata().is_ok_and(|m| m.len() > 0) && !doorstep_vault::is_plaintext(&db)? {
+        return Err(VaultError::NoKeyFile {
+            path: db.display().to_string(),
+        });
+    }
+    std::fs::create_dir_all(dir).map_err(|source| VaultError::Io {
+        path: dir.display().to_string(),
+        source,
+    })?;
+    let (key, code) = KeyFile::create(&db, passphrase, SecretKind::Passphrase, Kdf::DEFAULT)?;
+    Ok((AtRest::Encrypted(key), Some(code)))
+}
+
 /// The hub's SQLite file.
 pub struct SqliteStorage {
     conn: Connection,
@@ -180,18 +218,18 @@ fn device(row: &Row) -> rusqlite::Result<DeviceRecord> {
 }
 
 impl SqliteStorage {
-    /// Opens (creating if needed) `hub.sqlite` in `dir`.
-    pub fn open(dir: &Path) -> StorageResult<Self> {
+    /// Opens (creating if needed) `hub.sqlite` in `dir`, kept at rest as `at_rest` says.
+    pub fn open(dir: &Path, at_rest: &AtRest) -> StorageResult<Self> {
         std::fs::create_dir_all(dir).map_err(|source| StorageError::Directory {
             path: dir.display().to_string(),
             source,
         })?;
-        let path = dir.join("hub.sqlite");
+        let path = database_path(dir);
         keep_private(dir, &path).map_err(|source| StorageError::Directory {
             path: dir.display().to_string(),
             source,
         })?;
-        let mut conn = Connection::open(&path)?;
+        let mut conn = doorstep_vault::open_database(&path, at_rest)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;

@@ -24,6 +24,8 @@ pub enum StorageError {
     },
     #[error("stored {what} is not readable: {value:?}")]
     Corrupt { what: &'static str, value: String },
+    #[error(transparent)]
+    Vault(#[from] doorstep_vault::VaultError),
 }
 
 pub type StorageResult<T> = Result<T, StorageError>;

@@ -51,6 +51,8 @@ pub enum StoreError {
     },
     #[error(transparent)]
     Doc(#[from] doorstep_doc::DocError),
+    #[error(transparent)]
+    Vault(#[from] doorstep_vault::VaultError),
     #[error("document engine: {0}")]
     Automerge(#[from] AutomergeError),
 }
@@ -81,6 +83,7 @@ impl StoreError {
             StoreError::OtherWard { .. } => ErrorCode::OtherWard,
             StoreError::SchemaTooNew { .. } => ErrorCode::DatabaseTooNew,
             StoreError::Doc(e) => e.code(),
+            StoreError::Vault(e) => e.code(),
             StoreError::Sqlite(_) | StoreError::Automerge(_) | StoreError::Private { .. } => {
                 ErrorCode::Internal
             }

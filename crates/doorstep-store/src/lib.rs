@@ -16,6 +16,7 @@
 mod edit;
 mod error;
 mod households;
+mod lock;
 mod private;
 mod replicas;
 mod report;
@@ -35,7 +36,9 @@ use rusqlite::{Connection, OptionalExtension};
 
 use doorstep_doc as document;
 pub use doorstep_doc::{DocId, DocumentBytes};
+pub use doorstep_vault::{AtRest, DatabaseKey, RecoveryCode};
 pub use error::{Result, StoreError};
+pub use lock::Unlocked;
 pub use private::make_private;
 pub use replicas::{CheckReport, DemoProgress};
 pub use sync::{Applied, DeviceIdentity, IncomingDoc, OutgoingDoc};
@@ -48,15 +51,17 @@ const COMPACT_AFTER_CHANGES: i64 = 256;
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    at_rest: AtRest,
     actor: ActorId,
     docs: HashMap<DocId, AutoCommit>,
 }
 
 impl Store {
-    /// Opens the database at `path`, creating it (and its schema) if needed.
-    pub fn open(path: &Path) -> Result<Store> {
+    /// Opens the database at `path`, creating it (and its schema) if needed, kept at rest as
+    /// `at_rest` says (see [`Store::unlock`] for the PIN).
+    pub fn open(path: &Path, at_rest: &AtRest) -> Result<Store> {
         make_private(path)?;
-        let mut conn = Connection::open(path)?;
+        let mut conn = doorstep_vault::open_database(path, at_rest)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
@@ -76,6 +81,7 @@ impl Store {
         Ok(Store {
             conn,
             path: path.to_path_buf(),
+            at_rest: at_rest.clone(),
             actor,
             docs: HashMap::new(),
         })
@@ -83,6 +89,14 @@ impl Store {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The key this database is encrypted with (none for a plaintext one).
+    pub fn key(&self) -> Option<&DatabaseKey> {
+        match &self.at_rest {
+            AtRest::Encrypted(key) => Some(key),
+            AtRest::Plaintext => None,
+        }
     }
 
     /// A device-local setting (not synced): targets, the open literacy-point session...

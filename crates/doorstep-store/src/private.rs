@@ -51,7 +51,7 @@ mod tests {
     fn the_database_and_its_wal_are_private() {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("device.sqlite");
-        let mut store = crate::Store::open(&db).unwrap();
+        let mut store = crate::Store::open(&db, &crate::AtRest::Plaintext).unwrap();
         store
             .init_ward("Phường Thử", &["Tổ 1".to_string()])
             .unwrap();
@@ -61,7 +61,7 @@ mod tests {
         assert_eq!(mode(&wal), 0o600);
         drop(store);
         std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
-        crate::Store::open(&db).unwrap();
+        crate::Store::open(&db, &crate::AtRest::Plaintext).unwrap();
         assert_eq!(mode(&db), 0o600);
     }
 }

@@ -4,12 +4,19 @@
 use chrono::{NaiveDate, Utc};
 use doorstep_domain::demo::{generate, DemoSpec};
 use doorstep_domain::*;
-use doorstep_store::{DocumentBytes, Store, StoreError};
+use doorstep_store::{AtRest, DatabaseKey, DocumentBytes, Store, StoreError};
 use proptest::prelude::*;
 use tempfile::TempDir;
 
+/// Every store in these tests is encrypted, with a key of its own name.
 fn store(dir: &TempDir, name: &str) -> Store {
-    Store::open(&dir.path().join(name)).unwrap()
+    Store::open(&dir.path().join(name), &key(name)).unwrap()
+}
+
+fn key(name: &str) -> AtRest {
+    let mut bytes = [0u8; 32];
+    bytes[..name.len().min(32)].copy_from_slice(&name.as_bytes()[..name.len().min(32)]);
+    AtRest::Encrypted(DatabaseKey::from_bytes(bytes))
 }
 
 fn ward(dir: &TempDir) -> Store {
@@ -88,6 +95,99 @@ fn a_saved_visit_is_there_after_reopening() {
     let s = store(&dir, "a.sqlite");
     assert_eq!(s.household(household.id).unwrap(), household);
     assert_eq!(s.visits(Some(household.id)).unwrap(), vec![saved]);
+}
+
+/// Every file in `dir`, concatenated.
+fn all_bytes(dir: &std::path::Path) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            bytes.extend(std::fs::read(path).unwrap());
+        }
+    }
+    bytes
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
+}
+
+/// A device from before encryption, with work it has not synced: the first unlock with a PIN
+/// encrypts it in place, and every record and the outbox are still there; no file holds the
+/// name in clear, and the PIN opens it again after a restart.
+#[test]
+fn a_plaintext_database_with_unsynced_work_is_encrypted_on_first_unlock() {
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("device.sqlite");
+    let household = {
+        let mut s = Store::open(&path, &AtRest::Plaintext).unwrap();
+        s.init_ward("Phường Cửa Nam", &["Tổ 1".to_string()])
+            .unwrap();
+        let group = s.group_by_name("Tổ 1").unwrap();
+        let draft = HouseholdDraft {
+            consent: true,
+            name: Some("Đỗ Thị Chưa Gửi".into()),
+            phone: Some("0912345678".into()),
+            ..draft("Ngõ 5", "12")
+        };
+        s.add_household(group.id, draft, Utc::now()).unwrap()
+    };
+    assert!(contains(&all_bytes(dir.path()), "Chưa Gửi"));
+    let outbox_before = Store::open(&path, &AtRest::Plaintext)
+        .unwrap()
+        .outbox_count()
+        .unwrap();
+    assert!(outbox_before > 0);
+
+    let unlocked = Store::unlock(&path, "246810", 0).unwrap();
+    assert!(
+        unlocked.recovery_code.is_some(),
+        "the first unlock makes a recovery code"
+    );
+    let mut s = unlocked.store;
+    assert_eq!(s.household(household.id).unwrap(), household);
+    assert_eq!(s.outbox_count().unwrap(), outbox_before);
+    drop(s);
+    let files = all_bytes(dir.path());
+    assert!(!contains(&files, "Chưa Gửi") && !contains(&files, "0912345678"));
+    assert!(matches!(
+        Store::open(&path, &AtRest::Plaintext),
+        Err(StoreError::Vault(_))
+    ));
+
+    let again = Store::unlock(&path, "246810", 1).unwrap();
+    assert!(again.recovery_code.is_none());
+    assert_eq!(again.store.household(household.id).unwrap(), household);
+}
+
+/// A wrong PIN opens nothing and is counted; the recovery code opens the data and sets a new
+/// PIN, after which the old one is refused.
+#[test]
+fn a_wrong_pin_opens_nothing_and_the_recovery_code_sets_a_new_one() {
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("device.sqlite");
+    let unlocked = Store::unlock(&path, "135790", 0).unwrap();
+    let code = unlocked.recovery_code.unwrap();
+    let mut s = unlocked.store;
+    s.init_ward("Phường Cửa Nam", &["Tổ 1".to_string()])
+        .unwrap();
+    drop(s);
+    match Store::unlock(&path, "000000", 1) {
+        Err(e) => assert_eq!(e.code(), ErrorCode::WrongPin),
+        Ok(_) => panic!("a wrong PIN opened the store"),
+    }
+    assert!(matches!(
+        Store::unlock(&path, "12", 1).map(|_| ()),
+        Err(StoreError::Vault(_))
+    ));
+    let mut s = Store::recover(&path, code.as_str(), "975310", 2).unwrap();
+    assert_eq!(s.ward().unwrap().unwrap().name, "Phường Cửa Nam");
+    drop(s);
+    assert!(Store::unlock(&path, "135790", 3).is_err());
+    assert!(Store::unlock(&path, "975310", 3).is_ok());
 }
 
 #[test]

@@ -40,6 +40,8 @@ const KEEP_ALIVE: Duration = Duration::from_secs(50);
 /// Why a join, sync or invite failed. The device's data is unchanged by a failed round.
 #[derive(Debug, Error)]
 pub enum SyncError {
+    #[error("the app is locked: unlock it with the PIN")]
+    Locked,
     #[error("this device has not joined a hub: run `doorstep join --hub URL --code CODE`")]
     NotJoined,
     #[error("{0:?} is not a hub address like https://192.168.1.10:7300")]
@@ -76,6 +78,7 @@ impl SyncError {
     pub fn code(&self) -> ErrorCode {
         match self {
             SyncError::NotJoined => ErrorCode::NotJoined,
+            SyncError::Locked => ErrorCode::Locked,
             SyncError::BadUrl(_) | SyncError::PlainHttp(_) => ErrorCode::BadHubUrl,
             SyncError::NoPin(_) => ErrorCode::PinMissing,
             SyncError::PinMismatch(_) => ErrorCode::HubPinMismatch,
@@ -550,18 +553,26 @@ impl Round {
 /// A store a sync can lock for a moment: the caller's own (`&mut Store`, the CLI's) or one it
 /// shares with an app that keeps recording visits while a sync waits on the network.
 pub trait StoreHandle: Send {
-    fn store(&mut self) -> &mut Store;
+    /// The store, or [`SyncError::Locked`] when it was locked (closed) meanwhile.
+    fn store(&mut self) -> Result<&mut Store, SyncError>;
 }
 
 impl StoreHandle for Store {
-    fn store(&mut self) -> &mut Store {
-        self
+    fn store(&mut self) -> Result<&mut Store, SyncError> {
+        Ok(self)
     }
 }
 
 impl StoreHandle for &mut Store {
-    fn store(&mut self) -> &mut Store {
-        self
+    fn store(&mut self) -> Result<&mut Store, SyncError> {
+        Ok(self)
+    }
+}
+
+/// An app's store: `None` while the app is locked.
+impl StoreHandle for Option<Store> {
+    fn store(&mut self) -> Result<&mut Store, SyncError> {
+        self.as_mut().ok_or(SyncError::Locked)
     }
 }
 
@@ -601,7 +612,7 @@ pub async fn join_shared<S: StoreHandle>(
         points: answer.points.iter().map(|p| p.id).collect(),
     };
     let mut guard = store.lock().await;
-    let store = guard.store();
+    let store = guard.store()?;
     if let Some(ours) = store.ward_id()? {
         if ours != identity.ward_id {
             return Err(StoreError::OtherWard {
@@ -644,7 +655,7 @@ pub async fn sync_shared<S: StoreHandle>(
     let mut identity = shared
         .lock()
         .await
-        .store()
+        .store()?
         .identity()?
         .ok_or(SyncError::NotJoined)?;
     // A new address is kept only once a hub holding the pinned key answered there: an
@@ -666,7 +677,7 @@ pub async fn sync_shared<S: StoreHandle>(
     for _ in 0..MAX_ROUNDS {
         let (outbox, body) = {
             let mut guard = shared.lock().await;
-            let store = guard.store();
+            let store = guard.store()?;
             let outbox = store.outbox(wire::BATCH_BYTES)?;
             let request = SyncRequest {
                 cursor: store.sync_cursor()?,
@@ -689,7 +700,7 @@ pub async fn sync_shared<S: StoreHandle>(
                 ..
             }) if resent.insert(doc.clone()) => {
                 let doc = doc.parse().map_err(StoreError::from)?;
-                shared.lock().await.store().resend_all(doc)?;
+                shared.lock().await.store()?.resend_all(doc)?;
                 continue;
             }
             other => other?,
@@ -753,7 +764,7 @@ pub async fn sync_shared<S: StoreHandle>(
             identity_changed = true;
         }
         let mut guard = shared.lock().await;
-        let store = guard.store();
+        let store = guard.store()?;
         if std::mem::take(&mut identity_changed) {
             store.set_identity(&identity)?;
         }

@@ -31,7 +31,11 @@ async fn oversized_hub(head: &'static str, body_len: usize) -> String {
 }
 
 fn device(dir: &std::path::Path, hub_url: String) -> Store {
-    let mut store = Store::open(&dir.join("device.sqlite")).unwrap();
+    let mut store = Store::open(
+        &dir.join("device.sqlite"),
+        &doorstep_store::AtRest::Encrypted(doorstep_store::DatabaseKey::from_bytes([3; 32])),
+    )
+    .unwrap();
     let (ward, groups) = store.init_ward("Phường Thử", &["Tổ 1".into()]).unwrap();
     let draft = HouseholdDraft {
         alley: "Ngõ 1".into(),

@@ -1,0 +1,84 @@
+//! A device's store behind its user's PIN: the key file beside the database holds the
+//! database's key wrapped by the PIN (and by a recovery code); the first unlock makes both, and
+//! encrypts a plaintext database from before in place, losing nothing.
+//!
+//! A forgotten PIN: the recovery code shown at the first unlock opens the key and sets a new
+//! PIN ([`Store::recover`]). Without it, the data cannot be read by anyone: the device must
+//! join again (its synced work is at the hub); its unsynced work is lost, which is why the app
+//! says so before it may be reset, and why it syncs whenever it can.
+
+use std::path::Path;
+
+use doorstep_vault::{AtRest, Kdf, KeyFile, RecoveryCode, SecretKind, VaultError};
+
+use crate::{Result, Store};
+
+const RECOVERY_CODE: &str = "recovery_code";
+
+/// A store opened with a PIN.
+pub struct Unlocked {
+    pub store: Store,
+    /// Made by this unlock (the first): shown once, to be written down.
+    pub recovery_code: Option<RecoveryCode>,
+}
+
+impl Store {
+    /// Whether the database at `path` is locked by a PIN (it has a key file).
+    pub fn has_pin(path: &Path) -> bool {
+        KeyFile::exists(path)
+    }
+
+    /// Wrong PINs in a row for the database at `path`, and the seconds before the next try is
+    /// accepted at `now` (Unix seconds).
+    pub fn wrong_pins(path: &Path, now: i64) -> (u32, u64) {
+        match KeyFile::read(path) {
+            Ok(file) => (file.failed(), file.wait_seconds(now)),
+            Err(_) => (0, 0),
+        }
+    }
+
+    /// Opens the database at `path` with `pin` (`now`: Unix seconds, for the wrong-PIN
+    /// count). With no key file yet, `pin` becomes the PIN: a new key is made, a database from
+    /// before is encrypted with it, and the recovery code is returned.
+    pub fn unlock(path: &Path, pin: &str, now: i64) -> Result<Unlocked> {
+        if KeyFile::exists(path) {
+            let key = KeyFile::read(path)?.unlock(pin, now)?;
+            return Ok(Unlocked {
+                store: Store::open(path, &AtRest::Encrypted(key))?,
+                recovery_code: None,
+            });
+        }
+        if path.metadata().is_ok_and(|m| m.len() > 0) && !doorstep_vault::is_plaintext(path)? {
+            // Encrypted, but its key file is gone: no PIN can open it.
+            return Err(VaultError::NoKeyFile {
+                path: path.display().to_string(),
+            }
+            .into());
+        }
+        let (key, code) = KeyFile::create(path, pin, SecretKind::Pin, Kdf::DEFAULT)?;
+        let store = Store::open(path, &AtRest::Encrypted(key))?;
+        crate::set_meta(&store.conn, RECOVERY_CODE, code.as_str())?;
+        Ok(Unlocked {
+            store,
+            recovery_code: Some(code),
+        })
+    }
+
+    /// The recovery code, kept inside the encrypted database so that whoever holds the PIN
+    /// can read it again to write it down (whoever holds the PIN can read everything anyway).
+    pub fn recovery_code(&self) -> Result<Option<String>> {
+        crate::meta(&self.conn, RECOVERY_CODE)
+    }
+
+    /// Opens the database at `path` with its recovery code, and sets `new_pin` as its PIN.
+    pub fn recover(path: &Path, code: &str, new_pin: &str, now: i64) -> Result<Store> {
+        let key = KeyFile::read(path)?.recover(code, new_pin, now)?;
+        Store::open(path, &AtRest::Encrypted(key))
+    }
+
+    /// Changes the PIN (the current one must be right).
+    pub fn change_pin(path: &Path, pin: &str, new_pin: &str, now: i64) -> Result<()> {
+        KeyFile::read(path)?.change(pin, new_pin, now)?;
+        Ok(())
+    }
+}
