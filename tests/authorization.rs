@@ -100,6 +100,8 @@ fn every_route_answers_every_caller_as_its_role_and_scope_allow() {
     )
     .unwrap();
 
+    let household = coordinator.add_household("Tổ A", "Ngõ 1", "1");
+    coordinator.sync();
     let store = support::open_store(&coordinator.db);
     let group_a = DocId::Group(store.group_by_name("Tổ A").unwrap().id);
     let group_b = DocId::Group(store.group_by_name("Tổ B").unwrap().id);
@@ -136,6 +138,7 @@ fn every_route_answers_every_caller_as_its_role_and_scope_allow() {
                 (_, Target::Unknown) => unknown,
             };
             let body = sync_body(vec![Push {
+                epoch: 0,
                 doc: WireDoc::from(doc),
                 changes: vec![],
             }]);
@@ -159,9 +162,13 @@ fn every_route_answers_every_caller_as_its_role_and_scope_allow() {
         )
         .unwrap();
         let revoke = format!("/v1/devices/{victim}/revoke");
+        let history = format!("/v1/households/{household}/history");
+        let erase = format!("/v1/households/{household}/erase");
         for (method, path, body) in [
             ("post", "/v1/invites", invite),
             ("get", "/v1/devices", vec![]),
+            ("get", history.as_str(), vec![]),
+            ("post", erase.as_str(), vec![]),
             ("post", revoke.as_str(), vec![]),
         ] {
             // Revoking the victim is the coordinator's last act: it stays revoked.
@@ -210,7 +217,7 @@ fn every_route_answers_every_caller_as_its_role_and_scope_allow() {
         }
         checked += 1;
     }
-    assert_eq!(checked, 7 * 8);
+    assert_eq!(checked, 7 * 10);
     // What was revoked along the way is revoked.
     let (status, answer) = send(
         &hub,

@@ -395,6 +395,7 @@ fn bad_codes_tokens_and_bodies_are_refused_and_change_nothing() {
         .into_iter()
         .filter(|o| o.doc == doorstep_store::DocId::Group(group_b.id))
         .map(|o| Push {
+            epoch: 0,
             doc: o.doc.into(),
             changes: o.changes,
         })
@@ -406,6 +407,7 @@ fn bad_codes_tokens_and_bodies_are_refused_and_change_nothing() {
     assert_eq!(body["doc"], format!("group/{}", group_b.id));
     let coord_token = token(&w.coord);
     let unknown = Push {
+        epoch: 0,
         doc: wire::WireDoc(1, [9; 16]),
         changes: pushes[0].changes.clone(),
     };
@@ -417,7 +419,7 @@ fn bad_codes_tokens_and_bodies_are_refused_and_change_nothing() {
     let (status, body) = post(
         &sync_url,
         Some(&a1_token),
-        b"\x10 certainly not postcard".to_vec(),
+        b"\x20 certainly not postcard".to_vec(),
     );
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["code"], "bad_sync_body", "{body}");
@@ -436,6 +438,7 @@ fn bad_codes_tokens_and_bodies_are_refused_and_change_nothing() {
     );
     assert_eq!(status, 400);
     let junk = Push {
+        epoch: 0,
         doc: pushes[0].doc,
         changes: vec![b"nope".to_vec()],
     };
@@ -561,7 +564,13 @@ fn every_status_a_route_answers_is_in_its_openapi_description() {
     let coordinator = token(&w.coord);
     let ward_id = support::open_store(&w.coord.db).ward_id().unwrap().unwrap();
     let big = vec![b'x'; wire::MAX_BODY + 10];
-    let push = |doc: wire::WireDoc, changes: Vec<Vec<u8>>| sync_body(vec![Push { doc, changes }]);
+    let push = |doc: wire::WireDoc, changes: Vec<Vec<u8>>| {
+        sync_body(vec![Push {
+            doc,
+            epoch: 0,
+            changes,
+        }])
+    };
     // A change whose history the hub lacks: the second of two, alone.
     let mut stray = automerge::AutoCommit::new();
     automerge::transaction::Transactable::put(&mut stray, automerge::ROOT, "a", 1).unwrap();
@@ -583,6 +592,7 @@ fn every_status_a_route_answers_is_in_its_openapi_description() {
                 let mut id = [0u8; 16];
                 id[..2].copy_from_slice(&i.to_be_bytes());
                 Push {
+                    epoch: 0,
                     doc: wire::WireDoc(1, id),
                     changes: vec![],
                 }
@@ -606,7 +616,7 @@ fn every_status_a_route_answers_is_in_its_openapi_description() {
             "post",
             "/v1/sync",
             Some(&volunteer),
-            b"\x10 nope".to_vec(),
+            b"\x20 nope".to_vec(),
             400,
         ),
         (
@@ -774,6 +784,7 @@ fn the_hub_logs_refusals_with_their_context_and_no_personal_data() {
         &format!("{}/v1/sync", hub.url),
         Some(&identity.token),
         sync_body(vec![Push {
+            epoch: 0,
             doc: ward_doc,
             changes: vec![],
         }]),
@@ -1026,6 +1037,7 @@ fn a_pushed_record_holding_an_id_number_is_refused() {
     let request = SyncRequest {
         cursor: 0,
         pushes: vec![Push {
+            epoch: 0,
             doc: doc_id.into(),
             changes,
         }],
@@ -1218,4 +1230,54 @@ fn a_flood_is_shed_and_refused_while_a_good_device_syncs() {
     let coord = Device::joined(&hub, "coordinator", "Chị Hà", &[]);
     let households = coord.json(&["household", "list"]);
     assert_eq!(households.as_array().map(Vec::len), Some(2), "{households}");
+}
+
+/// Revoked means wiped: the next sync of a revoked device erases its database, WAL and key
+/// file (unsynced work included) and says so with `device_wiped`; nothing of it is left to
+/// open, and the device starts again as a new one.
+#[test]
+fn a_revoked_device_erases_its_data_and_says_so() {
+    let w = ward();
+    w.a1.json(&[
+        "household",
+        "add",
+        "--group",
+        "Tổ A",
+        "--alley",
+        "Ngõ 3",
+        "--number",
+        "9",
+        "--consent",
+        "--name",
+        "Phùng Thị Thu Hồi",
+        "--phone",
+        "0987654321",
+    ]);
+    let id = support::open_store(&w.a1.db)
+        .identity()
+        .unwrap()
+        .unwrap()
+        .device_id;
+    let out = w.hub.admin(&["hub", "revoke", "--device", &id.to_string()]);
+    assert!(out.status.success());
+    let out = w.a1.run(&["--json", "sync"]);
+    assert_eq!(out.status.code(), Some(1));
+    let line: Value = serde_json::from_slice(&out.stderr).unwrap();
+    assert_eq!(line["error"]["code"], "device_wiped", "{line}");
+    assert!(line["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("erased"));
+    let left: Vec<String> = std::fs::read_dir(w.a1.dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        left.is_empty(),
+        "files left on the revoked device: {left:?}"
+    );
+    let (_, msg) = w.a1.fails(&["status"]);
+    assert!(msg.contains("no database"), "{msg}");
+    // The other devices of the group go on.
+    w.a2.sync();
 }

@@ -217,6 +217,7 @@ fn changes_the_app_could_never_make_are_refused_by_hub_and_device() {
     for forgery in FORGERIES {
         let changes = forge(&mut base, household, forgery.write);
         let push = Push {
+            epoch: 0,
             doc: doc_id.into(),
             changes: changes.clone(),
         };
@@ -243,6 +244,7 @@ fn changes_the_app_could_never_make_are_refused_by_hub_and_device() {
             let refused = store.apply_sync(
                 &[],
                 &[IncomingDoc {
+                    epoch: 0,
                     doc: doc_id,
                     snapshot: None,
                     changes: changes.into_iter().map(|c| (c, Utc::now())).collect(),
@@ -287,6 +289,7 @@ fn a_coordinator_may_delete_a_record_and_devices_follow() {
             .unwrap()
     });
     let push = Push {
+        epoch: 0,
         doc: doc_id.into(),
         changes,
     };

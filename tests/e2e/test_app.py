@@ -185,3 +185,36 @@ def test_the_app_opens_only_with_its_pin(tmp, apps):
     app.find("pin").send_keys(PIN)
     app.click("unlock")
     app.wait("first-run")
+
+
+def test_a_coordinator_sees_a_households_history_and_erases_it(tmp, hubs, apps):
+    hub = hubs(["Tổ 1"])
+    volunteer = joined_device(tmp / "volunteer", hub, "volunteer", "Lan", "Tổ 1")
+    cli("--db", str(volunteer), "household", "add", "--group", "Tổ 1", "--alley", "Ngõ 4", "--number", "8",
+        "--consent", "--name", "Hà Thị Xin Xoá", "--phone", "0912000333")
+    cli("--db", str(volunteer), "sync")
+    joined_device(tmp / "coord", hub, "coordinator", "Chị Hà")
+
+    app = apps(tmp / "coord")
+    app.driver.set_window_size(360, 740)
+    app.wait("dashboard")
+    app.click("tab-walk")
+    app.click("household")
+    app.wait("household-card")
+    assert "Hà Thị Xin Xoá" in app.text("household-card")
+    app.click("history")
+    app.wait("history-entry")
+    assert "Lan" in app.text("history-list")
+    app.click("erase")
+    assert "vĩnh viễn" in app.text("erase-warning")
+    assert app.no_horizontal_overflow(), "erase confirmation"
+    app.shot("erase-confirm-360")
+    app.click("erase-confirm")
+    app.wait("erased")
+    assert "Hà Thị Xin Xoá" not in app.text("household-card")
+    app.shot("household-erased-360")
+    # The volunteer's device takes the erasure at its next sync.
+    report = cli("--db", str(volunteer), "sync")
+    assert report["epochs_adopted"] == 1, report
+    rows = cli("--db", str(volunteer), "household", "list")
+    assert rows[0]["name"] is None and rows[0]["erased_at"], rows

@@ -111,7 +111,8 @@ export function App() {
       try {
         const r = await api.sync()
         setOnline(true)
-        if (!quiet) setNote(t('synced', { sent: r.docs_sent, received: r.docs_received }))
+        if (r.erased_edits_dropped.length > 0) setNote(t('erased_edits_dropped', { n: r.erased_edits_dropped.length }))
+        else if (!quiet) setNote(t('synced', { sent: r.docs_sent, received: r.docs_received }))
         if (r.docs_received > 0) setVersion((v) => v + 1)
       } catch (e) {
         setOnline(false)

@@ -33,9 +33,22 @@ export type DeviceInfo = { device_id: string, name: string, role: Role, groups: 
 next_pin: string | null, };
 
 /**
+ * `POST /v1/households/{id}/erase`: a household erased at its citizen's request.
+ */
+export type Erasure = { household: string, 
+/**
+ * The residential group whose document was written anew without its history.
+ */
+group: string, 
+/**
+ * That document's new epoch: devices adopt it at their next sync.
+ */
+epoch: number, erased_at: string, };
+
+/**
  * What went wrong, as a snake_case word.
  */
-export type ErrorCode = "empty_text" | "text_too_long" | "id_number" | "name_without_consent" | "invalid_phone" | "members_out_of_range" | "visit_in_future" | "walkin_in_future" | "assists_without_assisted_outcome" | "no_volunteer" | "root_changed" | "schema_too_new" | "unknown_field" | "nested_object" | "wrong_type" | "field_deleted" | "record_deleted" | "bad_record_id" | "invalid_record" | "wrong_document" | "bad_change" | "missing_history" | "unknown_document" | "unknown_group" | "unknown_point" | "unknown_household" | "unknown_device" | "unknown_endpoint" | "token_missing" | "token_unknown" | "token_expired" | "device_revoked" | "token_rotating" | "invite_code_invalid" | "too_many_attempts" | "device_rate_limited" | "out_of_scope" | "coordinator_only" | "bad_request" | "bad_sync_body" | "body_too_large" | "invalid_invite" | "push_too_large" | "request_timeout" | "hub_busy" | "no_ward" | "ward_exists" | "no_groups" | "duplicate_group" | "duplicate_point" | "empty_update" | "other_ward" | "database_too_new" | "not_joined" | "no_hub" | "hub_exists" | "hub_listen_failed" | "export_failed" | "no_rotation" | "devices_not_repinned" | "bad_hub_url" | "pin_missing" | "hub_pin_mismatch" | "hub_unreachable" | "bad_hub_answer" | "too_many_rounds" | "hub_failed" | "locked" | "pin_needed" | "wrong_pin" | "wait_before_retry" | "weak_pin" | "wrong_recovery_code" | "wrong_database_key" | "database_encrypted" | "internal";
+export type ErrorCode = "empty_text" | "text_too_long" | "id_number" | "name_without_consent" | "invalid_phone" | "members_out_of_range" | "visit_in_future" | "walkin_in_future" | "assists_without_assisted_outcome" | "no_volunteer" | "household_erased" | "root_changed" | "schema_too_new" | "unknown_field" | "nested_object" | "wrong_type" | "field_deleted" | "record_deleted" | "bad_record_id" | "invalid_record" | "wrong_document" | "bad_change" | "missing_history" | "unknown_document" | "unknown_group" | "unknown_point" | "unknown_household" | "unknown_device" | "unknown_endpoint" | "token_missing" | "token_unknown" | "token_expired" | "device_revoked" | "token_rotating" | "invite_code_invalid" | "too_many_attempts" | "device_rate_limited" | "out_of_scope" | "coordinator_only" | "bad_request" | "bad_sync_body" | "body_too_large" | "invalid_invite" | "push_too_large" | "request_timeout" | "hub_busy" | "no_ward" | "ward_exists" | "no_groups" | "duplicate_group" | "duplicate_point" | "empty_update" | "other_ward" | "database_too_new" | "not_joined" | "no_hub" | "hub_exists" | "hub_listen_failed" | "export_failed" | "no_rotation" | "devices_not_repinned" | "bad_hub_url" | "pin_missing" | "hub_pin_mismatch" | "hub_unreachable" | "bad_hub_answer" | "too_many_rounds" | "hub_failed" | "locked" | "pin_needed" | "wrong_pin" | "wait_before_retry" | "weak_pin" | "wrong_recovery_code" | "wrong_database_key" | "database_encrypted" | "device_wiped" | "internal";
 
 /**
  * The file formats a report exports to.
@@ -66,13 +79,41 @@ visited: number,
 assisted: number, priority_households: number, priority_visited: number, };
 
 /**
+ * One line of `GET /v1/households/{id}/history`, from the hub's audit log (which keeps who
+ * changed which fields when, never a value).
+ */
+export type HistoryEntry = { 
+/**
+ * When the hub received it.
+ */
+at: string, 
+/**
+ * `created`, `changed`, `visit`, `erased`, `history_erased` (a consent withdrawn: its
+ * document written anew) or `retention`.
+ */
+what: string, 
+/**
+ * The device's holder (or `hub`).
+ */
+by: string, fields: Array<string>, 
+/**
+ * For a visit: its id.
+ */
+visit: string | null, };
+
+/**
  * A household, found by its address path (group › alley › house number), never by GPS.
  */
 export type Household = { id: string, group_id: string, alley: string, number: string, members: number | null, priority: PriorityFlags, internet: Internet, 
 /**
  * The household agreed that its display name and phone may be recorded.
  */
-consent: boolean, name: string | null, phone: string | null, created_at: string, };
+consent: boolean, name: string | null, phone: string | null, created_at: string, 
+/**
+ * Erased at the citizen's request, the consent's withdrawal or the end of the retention
+ * period: its name, phone and history are gone; its visits still count.
+ */
+erased_at: string | null, };
 
 /**
  * A household with its group's name and its visits, newest first.
@@ -226,7 +267,17 @@ export type SyncReport = { sent_bytes: number, received_bytes: number, docs_sent
 /**
  * Changes the hub has still not acknowledged (0 after a complete sync).
  */
-outbox: number, };
+outbox: number, 
+/**
+ * Documents the hub had rewritten to erase personal data, taken in place of this
+ * device's copies.
+ */
+epochs_adopted: number, 
+/**
+ * Erased households whose edits on this device (not synced before the erasure) were
+ * dropped, never sent.
+ */
+erased_edits_dropped: Array<string>, };
 
 /**
  * The sync bar: always visible.
@@ -292,6 +343,7 @@ export const ERROR_CODES: readonly ErrorCode[] = [
   'walkin_in_future',
   'assists_without_assisted_outcome',
   'no_volunteer',
+  'household_erased',
   'root_changed',
   'schema_too_new',
   'unknown_field',
@@ -357,6 +409,7 @@ export const ERROR_CODES: readonly ErrorCode[] = [
   'wrong_recovery_code',
   'wrong_database_key',
   'database_encrypted',
+  'device_wiped',
   'internal',
 ]
 
@@ -378,6 +431,8 @@ export const commands = {
   sync: () => invoke<SyncReport>('sync'),
   walkList: () => invoke<Array<WalkRow>>('walk_list'),
   householdCard: (id: string) => invoke<HouseholdCard>('household_card', { id }),
+  eraseHousehold: (id: string) => invoke<Erasure>('erase_household', { id }),
+  householdHistory: (id: string) => invoke<Array<HistoryEntry>>('household_history', { id }),
   recordVisit: (input: VisitInput) => invoke<Visit>('record_visit', { input }),
   saveHousehold: (input: HouseholdInput) => invoke<Household>('save_household', { input }),
   openSession: (pointId: string) => invoke<Session>('open_session', { pointId }),

@@ -153,6 +153,18 @@ const vi = {
   recovery_intro: 'Ghi mã này ra giấy và cất riêng (ví dụ giao điều phối viên giữ). Nếu quên mã PIN, mã này giúp mở lại dữ liệu chưa đồng bộ.',
   recovery_done: 'Tôi đã ghi lại',
   idle_lock: 'Tự khoá sau (phút)',
+  history: 'Lịch sử',
+  history_created: 'Tạo',
+  history_changed: 'Sửa',
+  history_visit: 'Lượt thăm',
+  history_erased: 'Xoá thông tin theo yêu cầu',
+  history_history_erased: 'Rút đồng ý: xoá lịch sử tên, số điện thoại',
+  history_retention: 'Hết thời hạn lưu trữ',
+  erase: 'Xoá thông tin cá nhân',
+  erase_confirm: 'Xác nhận xoá',
+  erase_warning: 'Tên, số điện thoại và ghi chú của hộ này sẽ bị xoá vĩnh viễn khỏi máy chủ và mọi thiết bị (cả lịch sử). Các lượt thăm vẫn được tính.',
+  erased_on: 'Đã xoá thông tin cá nhân theo yêu cầu ngày {t}',
+  erased_edits_dropped: 'Hộ đã bị xoá thông tin: bỏ {n} chỉnh sửa chưa gửi của hộ đó trên máy này.',
 }
 
 export type Key = keyof typeof vi
@@ -307,6 +319,18 @@ const en: Record<Key, string> = {
   recovery_intro: 'Write this code on paper and keep it apart (give it to your coordinator, say). If you forget your PIN, it opens your unsynced work again.',
   recovery_done: 'I wrote it down',
   idle_lock: 'Lock after (minutes)',
+  history: 'History',
+  history_created: 'Created',
+  history_changed: 'Changed',
+  history_visit: 'Visit',
+  history_erased: 'Erased on request',
+  history_history_erased: 'Consent withdrawn: name and phone history erased',
+  history_retention: 'Retention period over',
+  erase: 'Erase personal data',
+  erase_confirm: 'Confirm erasure',
+  erase_warning: "This household's name, phone and notes will be erased for good from the hub and every device, history included. Its visits still count.",
+  erased_on: 'Personal data erased on request on {t}',
+  erased_edits_dropped: 'A household was erased: {n} unsent edit(s) to it on this device were dropped.',
 }
 
 export const dictionaries: Record<Lang, Record<Key, string>> = { vi, en }

@@ -3,7 +3,7 @@
 // save: three taps for the common case) and the household form.
 import { html } from 'htm/preact'
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks'
-import { api, errorText, type HouseholdCard, type Overview } from './api'
+import { api, errorText, type HistoryEntry, type HouseholdCard, type Overview } from './api'
 import { t, type Key } from './i18n'
 import {
   AGE_BANDS, OUTCOMES, PRIORITIES, RESULTS, SERVICES, anyPriority, filterRows, isDue, noPriority, todayIso,
@@ -46,7 +46,7 @@ export function WalkList({ overview, version, onChange }: { overview: Overview; 
     onChange()
   }
 
-  if (view.kind === 'card') return html`<${Card} id=${view.id} onBack=${() => setView({ kind: 'list' })} onVisit=${(card: HouseholdCard) => setView({ kind: 'visit', card })} onEdit=${(card: HouseholdCard) => setView({ kind: 'edit', card })} />`
+  if (view.kind === 'card') return html`<${Card} id=${view.id} coordinator=${overview.role === 'coordinator'} onBack=${() => setView({ kind: 'list' })} onVisit=${(card: HouseholdCard) => setView({ kind: 'visit', card })} onEdit=${(card: HouseholdCard) => setView({ kind: 'edit', card })} />`
   if (view.kind === 'visit') return html`<${VisitForm} card=${view.card} onDone=${(saved: boolean) => { if (saved) done(); setView({ kind: 'card', id: view.card.household.id }) }} />`
   if (view.kind === 'edit') return html`<${HouseholdForm} overview=${overview} card=${view.card} onDone=${(id: string | null) => { if (id) done(); setView(id ? { kind: 'card', id } : { kind: 'list' }) }} />`
 
@@ -95,12 +95,52 @@ function Virtual({ items, onOpen, today }: { items: ReturnType<typeof withAlleyH
   </div>`
 }
 
-function Card({ id, onBack, onVisit, onEdit }: { id: string; onBack: () => void; onVisit: (c: HouseholdCard) => void; onEdit: (c: HouseholdCard) => void }) {
+/** A coordinator's tools on a household: its history from the hub, and erasure at the
+ * citizen's request (confirmed by a second tap). */
+function CoordinatorTools({ id, onErased }: { id: string; onErased: () => void }) {
+  const [history, setHistory] = useState<HistoryEntry[] | null>(null)
+  const [confirming, setConfirming] = useState(false)
+  const [busy, setBusy] = useState(false)
+  const [error, setError] = useState('')
+  const run = async (f: () => Promise<void>) => {
+    setBusy(true)
+    setError('')
+    try {
+      await f()
+    } catch (e) {
+      setError(errorText(e))
+    } finally {
+      setBusy(false)
+    }
+  }
+  return html`<div class="card inner" data-testid="coordinator-tools">
+    <div class="actions">
+      <button data-testid="history" disabled=${busy} onClick=${() => run(async () => setHistory(await api.householdHistory(id)))}>${t('history')}</button>
+      ${confirming
+        ? html`<button class="danger" data-testid="erase-confirm" disabled=${busy} onClick=${() => run(async () => { await api.eraseHousehold(id); setConfirming(false); onErased() })}>${t('erase_confirm')}</button>
+            <button class="ghost" onClick=${() => setConfirming(false)}>${t('cancel')}</button>`
+        : html`<button class="danger" data-testid="erase" disabled=${busy} onClick=${() => setConfirming(true)}>${t('erase')}</button>`}
+    </div>
+    ${confirming && html`<p class="note" data-testid="erase-warning">${t('erase_warning')}</p>`}
+    ${history && html`<ul class="plain" data-testid="history-list">${history.map((e) => html`<li data-testid="history-entry">
+      <strong>${t(historyKey(e.what))}</strong> <span class="muted">${new Date(e.at).toLocaleString()} · ${e.by}</span>
+      ${e.fields.length > 0 && html`<div class="muted small-text">${e.fields.join(', ')}</div>`}</li>`)}</ul>`}
+    ${error && html`<p class="error" data-testid="tools-error">${error}</p>`}
+  </div>`
+}
+
+function historyKey(what: string): Key {
+  const known = ['created', 'changed', 'visit', 'erased', 'history_erased', 'retention']
+  return (known.includes(what) ? `history_${what}` : 'history_changed') as Key
+}
+
+function Card({ id, coordinator, onBack, onVisit, onEdit }: { id: string; coordinator: boolean; onBack: () => void; onVisit: (c: HouseholdCard) => void; onEdit: (c: HouseholdCard) => void }) {
   const [card, setCard] = useState<HouseholdCard | null>(null)
   const [error, setError] = useState('')
+  const [version, setVersion] = useState(0)
   useEffect(() => {
     api.householdCard(id).then(setCard).catch((e) => setError(errorText(e)))
-  }, [id])
+  }, [id, version])
   if (error) return html`<p class="error">${error}</p>`
   if (!card) return html`<p class="muted">…</p>`
   const h = card.household
@@ -109,6 +149,7 @@ function Card({ id, onBack, onVisit, onEdit }: { id: string; onBack: () => void;
     <h2>${h.alley} › ${h.number}</h2>
     <p class="muted">${card.group}${h.members ? ' · ' + h.members + ' 👤' : ''} · ${t('internet')}: ${t(`internet_${h.internet}` as Key)}</p>
     ${h.name && html`<p>${h.name}${h.phone ? ' · ' + h.phone : ''}</p>`}
+    ${h.erased_at && html`<p class="note" data-testid="erased">${t('erased_on', { t: new Date(h.erased_at).toLocaleDateString() })}</p>`}
     <p>${PRIORITIES.filter((p) => h.priority[p]).map((p) => html`<span class="chip static">${t(priorityKey(p))}</span>`)}</p>
     <div class="actions">
       <button class="primary" data-testid="record-visit" onClick=${() => onVisit(card)}>${t('record_visit')}</button>
@@ -122,6 +163,7 @@ function Card({ id, onBack, onVisit, onEdit }: { id: string; onBack: () => void;
       ${v.follow_up && html`<div>↻ ${v.follow_up.date} ${v.follow_up.reason ?? ''}</div>`}
       ${v.note && html`<div class="muted">${v.note}</div>`}
     </li>`)}</ul>
+    ${coordinator && html`<${CoordinatorTools} id=${id} onErased=${() => setVersion((n) => n + 1)} />`}
   </div>`
 }
 

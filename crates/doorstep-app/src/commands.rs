@@ -23,6 +23,8 @@ macro_rules! for_each_command {
             sync() -> SyncReport;
             walk_list() -> Vec<WalkRow>;
             household_card(id: Id) -> HouseholdCard;
+            erase_household(id: Id) -> Erasure;
+            household_history(id: Id) -> Vec<HistoryEntry>;
             record_visit(input: VisitInput) -> Visit;
             save_household(input: HouseholdInput) -> Household;
             open_session(point_id: Id) -> Session;

@@ -1,12 +1,14 @@
 //! Who this device is and what it holds (the home screen's question), and syncing with its
 //! hub.
 
-use doorstep_domain::Role;
+use doorstep_domain::{ErrorCode, Id, Role};
 use doorstep_proto::api::Named;
+use doorstep_proto::api::{Erasure, HistoryEntry};
 use doorstep_store::DeviceIdentity;
+use doorstep_store::Store;
 use doorstep_sync::{SyncError, SyncReport};
 
-use crate::{App, Overview, Result, SyncStatus};
+use crate::{App, AppError, Overview, Result, SyncStatus};
 
 impl App {
     pub async fn overview(&self) -> Result<Overview> {
@@ -65,7 +67,62 @@ impl App {
     /// while the hub is waited for: visits are recorded meanwhile.
     pub async fn sync(&self) -> Result<SyncReport> {
         let _one_at_a_time = self.syncing.lock().await;
-        Ok(doorstep_sync::sync_shared(&self.store, None).await?)
+        match doorstep_sync::sync_shared(&self.store, None).await {
+            Err(e) if e.code() == ErrorCode::DeviceRevoked => {
+                self.wipe().await?;
+                Err(AppError::Wiped)
+            }
+            answer => {
+                let report = answer?;
+                if report.epochs_adopted > 0 {
+                    self.remove_exports()?;
+                }
+                Ok(report)
+            }
+        }
+    }
+
+    /// Erases a household at the hub at its citizen's request (a coordinator's device,
+    /// online), then syncs so this device holds the erasure too.
+    pub async fn erase_household(&self, id: Id) -> Result<Erasure> {
+        let _one_at_a_time = self.syncing.lock().await;
+        let (erasure, _) = doorstep_sync::erase_household(&self.store, id).await?;
+        self.remove_exports()?;
+        Ok(erasure)
+    }
+
+    /// A household's history from the hub's audit log (a coordinator's device, online).
+    pub async fn household_history(&self, id: Id) -> Result<Vec<HistoryEntry>> {
+        let identity = self.identity().await?;
+        Ok(
+            doorstep_sync::HubClient::for_identity(&identity.hub_url, &identity)?
+                .history(&identity.token, id)
+                .await?,
+        )
+    }
+
+    /// Reports exported before an erasure may name what it erased (a follow-up's reason):
+    /// they are removed; a new export is one tap away.
+    fn remove_exports(&self) -> Result<()> {
+        let exports = self.data_dir.join("exports");
+        if exports.exists() {
+            std::fs::remove_dir_all(&exports).map_err(|source| AppError::DataDir {
+                path: exports.display().to_string(),
+                source,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Revoked: this device's data, keys and exports are erased from it; it starts again at
+    /// the lock screen (a new PIN, then joining anew).
+    async fn wipe(&self) -> Result<()> {
+        self.stop_hub().await;
+        self.store.lock().await.take();
+        Store::erase_files(&self.database_path())?;
+        self.remove_exports()?;
+        tracing::warn!("revoked by the hub: this device's data and keys were erased");
+        Ok(())
     }
 
     /// The hub this device joined, and its token.

@@ -25,6 +25,8 @@ pub enum AppError {
     AlreadyHasWard,
     #[error("the app is locked: unlock it with the PIN")]
     Locked,
+    #[error("the hub revoked this device: its data and keys were erased from it")]
+    Wiped,
     #[error("only a coordinator's device sets this")]
     CoordinatorOnly,
     #[error("cannot use the data directory {path}: {source}")]
@@ -55,6 +57,7 @@ impl AppError {
             AppError::Vault(e) => e.code(),
             AppError::AlreadyHasWard => ErrorCode::WardExists,
             AppError::Locked => ErrorCode::Locked,
+            AppError::Wiped => ErrorCode::DeviceWiped,
             AppError::CoordinatorOnly => ErrorCode::CoordinatorOnly,
             AppError::Listen { .. } => ErrorCode::HubListenFailed,
             AppError::Export(_) => ErrorCode::ExportFailed,

@@ -44,7 +44,7 @@ pub mod command_types {
     pub use crate::views::*;
     pub use crate::ExportFormat;
     pub use doorstep_domain::{Household, Id, Visit, WalkRow};
-    pub use doorstep_proto::api::{DeviceInfo, InviteRequest};
+    pub use doorstep_proto::api::{DeviceInfo, Erasure, HistoryEntry, InviteRequest};
     pub use doorstep_sync::SyncReport;
 }
 

@@ -243,3 +243,54 @@ async fn a_visit_is_recorded_while_a_sync_waits_on_a_silent_hub() {
     assert_eq!(card.visits.len(), 1);
     syncing.abort();
 }
+
+/// A device revoked by its coordinator erases its data, keys and exports at its next sync, says
+/// so (`device_wiped`), and starts again at the lock screen with no PIN and no ward.
+#[tokio::test]
+async fn a_revoked_device_wipes_itself() {
+    let coordinator_dir = tempfile::TempDir::new().unwrap();
+    let hosting = Hosting {
+        listen: "127.0.0.1:0".into(),
+        demo_households: 50,
+        demo_on_first_run: true,
+    };
+    let coordinator = App::open(coordinator_dir.path(), hosting).unwrap();
+    let overview = coordinator.unlock("246810".into()).await.unwrap().overview;
+    let invite = coordinator
+        .invite(InviteRequest {
+            role: Role::Volunteer,
+            name: "Lan".into(),
+            groups: vec![overview.groups[0].name.clone()],
+            point: None,
+            expires_hours: None,
+        })
+        .await
+        .unwrap();
+
+    let dir = tempfile::TempDir::new().unwrap();
+    let volunteer = App::open(dir.path(), Hosting::default()).unwrap();
+    volunteer.unlock("135790".into()).await.unwrap();
+    volunteer
+        .join(String::new(), invite.link.clone(), None)
+        .await
+        .unwrap();
+    let lan = coordinator
+        .devices()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|d| d.name == "Lan")
+        .unwrap();
+    coordinator.revoke(lan.device_id).await.unwrap();
+
+    let refused = volunteer.sync().await.unwrap_err();
+    assert_eq!(refused.code(), ErrorCode::DeviceWiped);
+    assert!(walk(dir.path()).is_empty(), "{:?}", walk(dir.path()));
+    let state = volunteer.lock_state().await.unwrap();
+    assert!(state.locked && !state.has_pin);
+    assert_eq!(
+        volunteer.walk_list().await.unwrap_err().code(),
+        ErrorCode::Locked
+    );
+    coordinator.stop_hub().await;
+}

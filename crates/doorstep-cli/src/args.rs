@@ -55,6 +55,9 @@ pub enum Command {
     /// Walk-in assists at a literacy point.
     #[command(subcommand)]
     Walkin(WalkinCommand),
+    /// A household's history at the hub: made, changed (which fields), visited, erased; by
+    /// which device, when (a coordinator's device, online).
+    History { id: String },
     /// The ward report: coverage, assists by service, priority groups, follow-ups due.
     Report {
         /// Count follow-ups due on this day (default: today).
@@ -261,6 +264,10 @@ pub enum HouseholdCommand {
     },
     /// One household with its visits.
     Show { id: String },
+    /// Erase a household at its citizen's request (a coordinator's device, online): its
+    /// name, phone and notes go from the hub and, as they sync, from every device, history
+    /// included; its visits still count.
+    Erase { id: String },
 }
 
 #[derive(Debug, Subcommand)]

@@ -314,8 +314,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             out.joined(&identity, &groups, &points)
         }
         Command::Sync { hub } => {
-            let report = runtime()?.block_on(doorstep_sync::sync(&mut store, hub.as_deref()))?;
-            out.synced(&report)
+            match runtime()?.block_on(doorstep_sync::sync(&mut store, hub.as_deref())) {
+                Err(e) if e.code() == ErrorCode::DeviceRevoked => {
+                    drop(store);
+                    Store::erase_files(&path)?;
+                    Err(refuse(
+                        ErrorCode::DeviceWiped,
+                        format!(
+                            "{e}: this device's data and keys were erased from it ({})",
+                            path.display()
+                        ),
+                    ))
+                }
+                report => out.synced(&report?),
+            }
         }
         Command::Status => {
             let identity = store.identity()?;
@@ -373,6 +385,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 priority: PriorityFlags::from_list(&priority),
             };
             out.walkin(&store.add_walkin(&walkin, now)?, &point)
+        }
+        Command::History { id } => {
+            let id = parse_id(&id, "household")?;
+            out.history(&runtime()?.block_on(doorstep_sync::history(&store, id))?)
         }
         Command::Report { today } => out.report(&store.report(today.unwrap_or(now.date_naive()))?),
         Command::Demo {
@@ -579,6 +595,13 @@ fn household(store: &mut Store, out: &Printer, cmd: HouseholdCommand) -> anyhow:
             let h = store.household(id)?;
             let visits = store.visits(Some(id))?;
             out.household_with_visits(&h, &group_name(store, h.group_id)?, &visits)
+        }
+        HouseholdCommand::Erase { id } => {
+            let id = parse_id(&id, "household")?;
+            let shared = tokio::sync::Mutex::new(&mut *store);
+            let (erasure, report) =
+                runtime()?.block_on(doorstep_sync::erase_household(&shared, id))?;
+            out.erased(&erasure, &report)
         }
     }
 }

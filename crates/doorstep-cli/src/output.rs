@@ -372,10 +372,22 @@ impl Printer {
 
     pub fn synced(&self, r: &SyncReport) -> anyhow::Result<()> {
         self.emit(r, || {
-            format!(
+            let mut text = format!(
                 "Synced: sent {} documents ({} bytes), received {} ({} bytes), {} unchanged; outbox {}",
                 r.docs_sent, r.sent_bytes, r.docs_received, r.received_bytes, r.docs_unchanged, r.outbox
-            )
+            );
+            if r.epochs_adopted > 0 {
+                text.push_str(&format!(
+                    "\nThe hub erased personal data in {} document(s): this device's copies were replaced",
+                    r.epochs_adopted
+                ));
+            }
+            for h in &r.erased_edits_dropped {
+                text.push_str(&format!(
+                    "\nHousehold {h} was erased at the hub: this device's unsynced edits to it were dropped"
+                ));
+            }
+            text
         })
     }
 
@@ -489,6 +501,45 @@ impl Printer {
                 "Serving pin {}: new invites carry it; devices that learnt it follow.",
                 tls.pin
             ),
+        })
+    }
+
+    pub fn erased(
+        &self,
+        erasure: &doorstep_proto::api::Erasure,
+        report: &doorstep_sync::SyncReport,
+    ) -> anyhow::Result<()> {
+        let value = json!({
+            "household": erasure.household,
+            "group": erasure.group,
+            "epoch": erasure.epoch,
+            "erased_at": erasure.erased_at,
+            "synced": report,
+        });
+        self.emit(&value, || {
+            format!(
+                "Household {} erased: its name, phone and notes are gone from the hub and its \
+                 history; devices holding its group take the erasure at their next sync",
+                erasure.household
+            )
+        })
+    }
+
+    pub fn history(&self, entries: &[doorstep_proto::api::HistoryEntry]) -> anyhow::Result<()> {
+        self.emit(&entries, || {
+            entries
+                .iter()
+                .map(|e| {
+                    format!(
+                        "{}  {:<15} {:<20} {}",
+                        e.at.format("%Y-%m-%d %H:%M"),
+                        e.what,
+                        e.by,
+                        e.fields.join(", ")
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
         })
     }
 

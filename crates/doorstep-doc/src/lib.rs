@@ -7,6 +7,7 @@
 //! what the app could not have written.
 
 pub mod decode;
+pub mod epoch;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod records;
@@ -22,7 +23,10 @@ use thiserror::Error;
 
 pub use decode::DecodeError;
 pub use records::*;
-pub use schema::{check_changes, check_document, Author, Refusal, Touched, SCHEMA_VERSION};
+pub use schema::{
+    check_changes, check_changes_audited, check_document, Author, ChangeAudit, Refusal, Touched,
+    SCHEMA_VERSION,
+};
 pub use scope::{may_write, readable};
 
 /// Why a document could not be read or written.

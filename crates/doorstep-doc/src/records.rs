@@ -113,6 +113,14 @@ impl<'a> Fields<'a> {
         Fields { doc, items }
     }
 
+    /// Every field and its value, owned.
+    pub(crate) fn items(&self) -> Vec<(String, ScalarValue)> {
+        self.items
+            .iter()
+            .map(|(k, v)| (k.to_string(), ScalarValue::from(v)))
+            .collect()
+    }
+
     pub(crate) fn get(&self, key: &str) -> Option<&ScalarValueRef<'a>> {
         self.items.iter().find(|(k, _)| k == key).map(|(_, v)| v)
     }
@@ -382,7 +390,22 @@ pub(crate) fn read_household_at(
         name: f.string("name").filter(|_| consent),
         phone: f.string("phone").filter(|_| consent),
         created_at: f.time("created_at")?,
+        erased_at: f
+            .int(crate::epoch::ERASED_AT)
+            .and_then(|ms| Utc.timestamp_millis_opt(ms).single()),
     })
+}
+
+/// Whether household `id`'s consent stood at `heads` (`None`: no such household then).
+pub fn consent_at(doc: &AutoCommit, id: Id, heads: &[ChangeHash]) -> Option<bool> {
+    let map = record_map(doc, "households").ok()?;
+    match doc.get_at(&map, id.to_string(), heads).ok()?? {
+        (Value::Object(ObjType::Map), obj) => Some(matches!(
+            doc.get_at(&obj, "consent", heads).ok().flatten(),
+            Some((Value::Scalar(v), _)) if matches!(v.as_ref(), ScalarValue::Boolean(true))
+        )),
+        _ => None,
+    }
 }
 
 /// One household of group `group_id`'s document, if it is there.

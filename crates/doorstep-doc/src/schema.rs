@@ -144,6 +144,8 @@ fn fields(map: &str) -> &'static [Field] {
         Field("consent", Kind::Bool, OPTIONAL),
         Field("name", Kind::Str, OPTIONAL),
         Field("phone", Kind::Str, OPTIONAL),
+        // Written by the hub alone, when it erases the household (see `epoch`).
+        Field(crate::epoch::ERASED_AT, Kind::Int, OPTIONAL),
     ];
     const VISIT: &[Field] = &[
         Field("household", Kind::Bytes, REQUIRED),
@@ -227,7 +229,29 @@ pub fn check_changes(
     changes: &[Change],
     author: Author,
 ) -> Result<Touched, Refusal> {
-    guarded(id, || check_changes_as_read(id, doc, changes, author))
+    guarded(id, || check_changes_as_read(id, doc, changes, author, None))
+}
+
+/// What one change touched, for the hub's audit log: per record (its map and id) the fields it
+/// wrote or deleted (`*` for the record itself made or deleted). Never the values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangeAudit {
+    pub hash: ChangeHash,
+    pub records: Vec<(&'static str, Id, Vec<String>)>,
+}
+
+/// [`check_changes`], and what each change touched.
+pub fn check_changes_audited(
+    id: DocId,
+    doc: &AutoCommit,
+    changes: &[Change],
+    author: Author,
+) -> Result<(Touched, Vec<ChangeAudit>), Refusal> {
+    guarded(id, || {
+        let mut audit = Vec::with_capacity(changes.len());
+        let touched = check_changes_as_read(id, doc, changes, author, Some(&mut audit))?;
+        Ok((touched, audit))
+    })
 }
 
 /// Runs a check on a document that holds a peer's bytes: a malformed change can leave
@@ -248,6 +272,7 @@ fn check_changes_as_read(
     doc: &AutoCommit,
     changes: &[Change],
     author: Author,
+    mut audit: Option<&mut Vec<ChangeAudit>>,
 ) -> Result<Touched, Refusal> {
     let checker = Checker { doc: id };
     let names = record_maps_of(id);
@@ -282,6 +307,8 @@ fn check_changes_as_read(
             ));
         }
         let decoded = change.decode();
+        let mut wrote: std::collections::BTreeMap<(&'static str, Id), Vec<String>> =
+            Default::default();
         for (i, op) in decoded.operations.iter().enumerate() {
             let key = match &op.key {
                 Key::Map(key) => key.as_str(),
@@ -330,6 +357,7 @@ fn check_changes_as_read(
                         ))
                     }
                 }
+                wrote.entry((map, record)).or_default().push("*".into());
                 touched.insert(record);
                 continue;
             }
@@ -344,6 +372,13 @@ fn check_changes_as_read(
                     format!("{map} records have no field {key:?}"),
                 ));
             };
+            if key == crate::epoch::ERASED_AT && map == "households" && author != Author::Hub {
+                return Err(checker.refuse(
+                    ErrorCode::HouseholdErased,
+                    Some(record),
+                    "only the hub erases a household (doorstep household erase)",
+                ));
+            }
             match &op.action {
                 OpType::Put(value) if kind.admits(value) => {
                     if map == "households" && matches!(key, "name" | "phone") {
@@ -373,7 +408,20 @@ fn check_changes_as_read(
                     ))
                 }
             }
+            let fields = wrote.entry((map, record)).or_default();
+            if !fields.iter().any(|f| f == key) {
+                fields.push(key.to_string());
+            }
             touched.insert(record);
+        }
+        if let Some(audit) = audit.as_deref_mut() {
+            audit.push(ChangeAudit {
+                hash: change.hash(),
+                records: wrote
+                    .into_iter()
+                    .map(|((map, record), fields)| (map, record, fields))
+                    .collect(),
+            });
         }
     }
     check_consent(&checker, doc, &personal)?;

@@ -38,6 +38,7 @@ pub enum ErrorCode {
     WalkinInFuture,
     AssistsWithoutAssistedOutcome,
     NoVolunteer,
+    HouseholdErased,
     // A change breaks the document schema (what a modified client could write).
     RootChanged,
     SchemaTooNew,
@@ -110,6 +111,7 @@ pub enum ErrorCode {
     WrongRecoveryCode,
     WrongDatabaseKey,
     DatabaseEncrypted,
+    DeviceWiped,
     // Anything else: details are in the logs, never in the answer.
     Internal,
 }

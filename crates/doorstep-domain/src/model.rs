@@ -216,6 +216,10 @@ pub struct Household {
     pub name: Option<String>,
     pub phone: Option<String>,
     pub created_at: DateTime<Utc>,
+    /// Erased at the citizen's request, the consent's withdrawal or the end of the retention
+    /// period: its name, phone and history are gone; its visits still count.
+    #[serde(default)]
+    pub erased_at: Option<DateTime<Utc>>,
 }
 
 /// One person helped with one service.
@@ -372,6 +376,7 @@ impl HouseholdDraft {
             name: self.name,
             phone: self.phone,
             created_at,
+            erased_at: None,
         }
     }
 }

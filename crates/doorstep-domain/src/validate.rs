@@ -29,6 +29,8 @@ pub enum ValidationError {
     ContainsIdNumber(&'static str),
     #[error("a name or phone can only be recorded with the household's consent (--consent)")]
     PersonalDataWithoutConsent,
+    #[error("this household was erased: nothing personal is recorded on it again")]
+    HouseholdErased,
     /// The number itself is not repeated: refusals end up in logs, and a phone is personal.
     #[error("the phone is not a Vietnamese phone number (10 digits starting with 0, or +84)")]
     InvalidPhone,
@@ -62,6 +64,7 @@ impl ValidationError {
             ValidationError::TooLong { .. } => ErrorCode::TextTooLong,
             ValidationError::ContainsIdNumber(_) => ErrorCode::IdNumber,
             ValidationError::PersonalDataWithoutConsent => ErrorCode::NameWithoutConsent,
+            ValidationError::HouseholdErased => ErrorCode::HouseholdErased,
             ValidationError::InvalidPhone => ErrorCode::InvalidPhone,
             ValidationError::MembersOutOfRange(_) => ErrorCode::MembersOutOfRange,
             ValidationError::VisitInFuture { .. } => ErrorCode::VisitInFuture,
@@ -165,6 +168,9 @@ pub fn check_household(h: &Household) -> Result<(), ValidationError> {
     }
     if (h.name.is_some() || h.phone.is_some()) && !h.consent {
         return Err(ValidationError::PersonalDataWithoutConsent);
+    }
+    if h.erased_at.is_some() && h.consent {
+        return Err(ValidationError::HouseholdErased);
     }
     check_optional("name", &h.name)?;
     if let Some(phone) = &h.phone {

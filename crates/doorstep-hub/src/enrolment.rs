@@ -663,7 +663,10 @@ mod tests {
         let db = doorstep_vault::open_database(&dir.path().join("hub.sqlite"), &crate::test_key())
             .unwrap();
         db.execute_batch(
-            "DROP INDEX devices_by_previous_token;
+            "DROP TABLE audit_records;
+             DROP TABLE audit;
+             ALTER TABLE documents DROP COLUMN epoch;
+             DROP INDEX devices_by_previous_token;
              ALTER TABLE devices DROP COLUMN previous_token_hash;
              ALTER TABLE devices DROP COLUMN token_issued_at;
              ALTER TABLE devices DROP COLUMN next_pin;

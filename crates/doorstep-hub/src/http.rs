@@ -424,10 +424,10 @@ async fn join(
 #[utoipa::path(
     post, path = "/v1/sync",
     request_body(content = Vec<u8>, content_type = "application/x-doorstep-sync",
-        description = "A SyncRequest: one format byte (0x10 plain, 0x11 deflate) and a postcard message {cursor, pushes: [{doc, changes}]}"),
+        description = "A SyncRequest: one format byte (0x20 plain, 0x21 deflate) and a postcard message {cursor, pushes: [{doc, epoch, changes}]}"),
     responses(
         (status = 200, content_type = "application/x-doorstep-sync", body = Vec<u8>,
-            description = "A SyncResponse: {cursor, more, hub_time, pulls: [{doc, snapshot, changes}]}. Header doorstep-token-rotate: the token is due for rotation (POST /v1/token). Header doorstep-next-pin: PIN.SIGNATURE, the hub's next certificate pin signed by its current key, during a rotation"),
+            description = "A SyncResponse: {cursor, more, hub_time, pulls: [{doc, epoch, snapshot, changes}]}. Header doorstep-token-rotate: the token is due for rotation (POST /v1/token). Header doorstep-next-pin: PIN.SIGNATURE, the hub's next certificate pin signed by its current key, during a rotation"),
         (status = 400, body = ApiError, description = "bad_sync_body: the body is not a sync message"),
         (status = 401, body = ApiError, description = "token_missing, token_unknown, token_expired or device_revoked"),
         (status = 403, body = ApiError, description = "out_of_scope: a document outside this device's scope"),
@@ -603,6 +603,77 @@ async fn revoke(
     Ok(StatusCode::OK)
 }
 
+fn household_id(id: &str) -> Result<doorstep_domain::Id, HubError> {
+    doorstep_domain::Id::parse_str(id).map_err(|_| {
+        HubError::refused(
+            Status::NotFound,
+            ErrorCode::UnknownHousehold,
+            format!("unknown household {id:?}"),
+        )
+    })
+}
+
+#[utoipa::path(
+    post, path = "/v1/households/{id}/erase",
+    params(("id" = String, Path, description = "The household id")),
+    responses(
+        (status = 200, body = Erasure, description = "Erased: its name, phone, consent and its visits' notes, with every earlier value in its residential group's history; devices adopt the group's new epoch at their next sync"),
+        (status = 401, body = ApiError, description = "token_missing, token_unknown, token_expired or device_revoked"),
+        (status = 403, body = ApiError, description = "coordinator_only"),
+        (status = 404, body = ApiError, description = "unknown_household"),
+        (status = 429, body = ApiError, description = "too_many_attempts with bad tokens from this address"),
+        (status = 500, body = ApiError, description = "internal: the hub failed (details in its log)"),
+        (status = 503, body = ApiError, description = "hub_busy: as many requests in flight as the hub serves; try again after Retry-After"),
+    ),
+    security(("device_token" = []))
+)]
+async fn erase(
+    State(state): State<AppState>,
+    device: Device,
+    Path(id): Path<String>,
+) -> Result<Json<Erasure>, HubError> {
+    let by = device.seen.device;
+    require_coordinator(&by)?;
+    let id = household_id(&id)?;
+    state
+        .with_hub(move |hub| hub.erase_household(id, &by, Utc::now()))
+        .await
+        .map(Json)
+}
+
+#[utoipa::path(
+    get, path = "/v1/households/{id}/history",
+    params(("id" = String, Path, description = "The household id")),
+    responses(
+        (status = 200, body = Vec<HistoryEntry>, description = "Made, changed (which fields), visited, erased: by which device, when the hub received it"),
+        (status = 401, body = ApiError, description = "token_missing, token_unknown, token_expired or device_revoked"),
+        (status = 403, body = ApiError, description = "coordinator_only"),
+        (status = 404, body = ApiError, description = "unknown_household"),
+        (status = 429, body = ApiError, description = "too_many_attempts with bad tokens from this address"),
+        (status = 500, body = ApiError, description = "internal: the hub failed (details in its log)"),
+        (status = 503, body = ApiError, description = "hub_busy: as many requests in flight as the hub serves; try again after Retry-After"),
+    ),
+    security(("device_token" = []))
+)]
+async fn history(
+    State(state): State<AppState>,
+    device: Device,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<HistoryEntry>>, HubError> {
+    require_coordinator(&device.seen.device)?;
+    let id = household_id(&id)?;
+    let names: std::collections::HashMap<String, String> = state
+        .with_enrolment(|enrolment| enrolment.devices())
+        .await?
+        .into_iter()
+        .map(|d| (d.device_id.to_string(), d.name))
+        .collect();
+    state
+        .with_hub(move |hub| hub.history(id, &names))
+        .await
+        .map(Json)
+}
+
 #[utoipa::path(
     post, path = "/v1/token",
     responses(
@@ -641,8 +712,8 @@ impl utoipa::Modify for TokenScheme {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Doorstep ward hub", description = "Enrollment and sync of a ward's devices."),
-    paths(health, join, sync, invite, devices, revoke, token),
-    components(schemas(JoinRequest, JoinResponse, InviteRequest, InviteResponse, DeviceInfo, TokenResponse, ApiError, Named)),
+    paths(health, join, sync, invite, devices, revoke, token, erase, history),
+    components(schemas(JoinRequest, JoinResponse, InviteRequest, InviteResponse, DeviceInfo, TokenResponse, ApiError, Named, Erasure, HistoryEntry)),
     modifiers(&TokenScheme)
 )]
 struct ApiDoc;
@@ -769,6 +840,8 @@ fn routes(state: AppState) -> Router {
         .route("/v1/devices", get(devices))
         .route("/v1/devices/{id}/revoke", post(revoke))
         .route("/v1/token", post(token))
+        .route("/v1/households/{id}/erase", post(erase))
+        .route("/v1/households/{id}/history", get(history))
         .fallback(|| async {
             HubError::refused(
                 Status::NotFound,

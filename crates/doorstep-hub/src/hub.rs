@@ -19,10 +19,13 @@ use doorstep_proto::wire::{
     Pull, PulledChange, Receipt, SyncRequest, SyncResponse, WireDoc, BATCH_BYTES,
 };
 
+use crate::hex;
 use crate::sqlite::SqliteStorage;
 use crate::storage::*;
 use crate::AtRest;
 use crate::{HubError, Status};
+use document::epoch::Erase;
+use doorstep_proto::api::{Erasure, HistoryEntry};
 
 /// Most documents, and changes in all, one push may hold. A device's outbox sends at most
 /// `BATCH_BYTES` a round, far below either (a change is at least ~50 bytes).
@@ -37,6 +40,8 @@ pub struct Hub {
     ward_id: Id,
     actor: ActorId,
     docs: HashMap<DocId, AutoCommit>,
+    /// Documents rewritten without their history, and how many times (absent: 0).
+    epochs: HashMap<DocId, u32>,
 }
 
 impl Hub {
@@ -139,11 +144,13 @@ impl Hub {
     /// Opens the hub in `dir`.
     pub fn open(dir: &Path, at_rest: &AtRest) -> Result<Hub, HubError> {
         let (storage, ward_id) = crate::enrolment::open_storage(dir, at_rest)?;
+        let epochs = storage.epochs()?;
         Ok(Hub {
             storage: Box::new(storage),
             ward_id,
             actor: ActorId::from(new_id().as_bytes()),
             docs: HashMap::new(),
+            epochs,
         })
     }
 
@@ -156,6 +163,21 @@ impl Hub {
             self.doc(*id)?;
         }
         Ok(ids.len())
+    }
+
+    /// Every document as the hub stores it (its snapshot and later changes), to check or to
+    /// hand over.
+    pub fn documents(&mut self) -> Result<Vec<DocumentBytes>, HubError> {
+        let mut out = Vec::new();
+        for id in self.storage.document_ids()? {
+            if let Some(bytes) = self.storage.load_document(id)? {
+                out.push(DocumentBytes {
+                    id: id.to_string(),
+                    bytes,
+                });
+            }
+        }
+        Ok(out)
     }
 
     /// Drops every document held in memory; each is loaded again from storage when needed.
@@ -225,6 +247,10 @@ impl Hub {
             ));
         }
         let mut pushes = Vec::with_capacity(request.pushes.len());
+        // Pushes written on an epoch the hub rewrote away: dropped (they hold what was erased,
+        // or history the new epoch lacks); the device is sent the new epoch to carry its edits
+        // over onto.
+        let mut stale = Vec::new();
         for push in request.pushes {
             let doc = DocId::try_from(push.doc)?;
             if !self.writable(device, doc) {
@@ -234,6 +260,10 @@ impl Hub {
                     format!("a {} device may not change this document", device.role),
                 )
                 .on(doc));
+            }
+            if push.epoch != self.epoch(doc) {
+                stale.push(doc);
+                continue;
             }
             pushes.push((doc, push.changes));
         }
@@ -287,6 +317,7 @@ impl Hub {
                 None => {
                     pulls.push(Pull {
                         doc: wire,
+                        epoch: self.epoch(doc),
                         snapshot: None,
                         changes: Vec::new(),
                     });
@@ -297,6 +328,17 @@ impl Hub {
                 pulls[at].snapshot = snapshot;
             }
             pulls[at].changes.extend(change);
+        }
+        for doc in stale {
+            let wire = WireDoc::from(doc);
+            let whole = self.storage.load_document(doc)?;
+            pulls.retain(|p| p.doc != wire);
+            pulls.push(Pull {
+                doc: wire,
+                epoch: self.epoch(doc),
+                snapshot: whole,
+                changes: Vec::new(),
+            });
         }
         Ok(SyncResponse {
             cursor: page.cursor,
@@ -317,6 +359,8 @@ impl Hub {
         let mut pushed = Vec::new();
         let mut changes = Vec::new();
         let mut applied = Vec::new();
+        let mut audit = Vec::new();
+        let mut withdrawn = Vec::new();
         for (id, raw) in pushes {
             let ward = DocId::Ward(self.ward_id);
             if id != ward && !document::ward_lists(self.doc(ward)?, id)? {
@@ -358,13 +402,27 @@ impl Hub {
                 .map_err(|e| bad(format!("changes cannot be applied: {e}")))?;
             // The whole change, every operation, as the schema says (not just the fields a
             // reader would see), and the records it touched as they now stand.
-            document::check_changes(id, doc, &new, Author::Device(device.role))?;
+            let (_, audited) =
+                document::check_changes_audited(id, doc, &new, Author::Device(device.role))?;
+            let entries = audit_entries(id, doc, audited, &device.id.to_string(), now);
+            let after = doc.get_heads();
+            let households = consent_withdrawn(doc, &before, &after, &entries);
+            if !households.is_empty() {
+                withdrawn.push((id, households));
+            }
+            audit.extend(entries);
             collect_changes(id, new, &mut changes);
             applied.push(id);
         }
         if !changes.is_empty() {
             self.storage
                 .append_changes(&changes, &device.id.to_string(), now)?;
+            self.storage.append_audit(&audit)?;
+        }
+        // A consent withdrawn: the name and phone are gone from the record but not from the
+        // document's history, so the document is written anew without it.
+        for (id, households) in withdrawn {
+            self.rewrite(id, &Erase::HistoryOnly, &households, "history_erased", now)?;
         }
         for id in applied {
             if self.storage.changes_since_snapshot(id)? >= COMPACT_AFTER {
@@ -374,6 +432,243 @@ impl Hub {
         }
         Ok(pushed)
     }
+}
+
+impl Hub {
+    /// The epoch of `doc` (0 until the hub first rewrites it).
+    pub fn epoch(&self, doc: DocId) -> u32 {
+        self.epochs.get(&doc).copied().unwrap_or(0)
+    }
+
+    /// Writes document `id` anew without its history, with `erase` applied; `event` and
+    /// `by` go to the audit log. The new epoch reaches every device at its next sync.
+    /// `about`: the households the audit entry names besides those it erases (a consent
+    /// withdrawn).
+    pub fn rewrite(
+        &mut self,
+        id: DocId,
+        erase: &Erase,
+        about: &[Id],
+        event: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(u32, Vec<Id>), HubError> {
+        self.rewrite_by(id, erase, about, event, "hub", now)
+    }
+
+    fn rewrite_by(
+        &mut self,
+        id: DocId,
+        erase: &Erase,
+        about: &[Id],
+        event: &str,
+        by: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(u32, Vec<Id>), HubError> {
+        let actor = self.actor.clone();
+        let doc = self.doc(id)?;
+        let (fresh, erased) = document::epoch::rewrite(id, doc, erase, now, &actor)?;
+        document::check_document(id, &fresh)?;
+        let mut fresh = fresh;
+        let bytes = fresh.save();
+        let epoch = self.storage.replace_document(id, &bytes)?;
+        self.docs.insert(id, fresh);
+        self.epochs.insert(id, epoch);
+        let records = erased
+            .iter()
+            .chain(about.iter().filter(|h| !erased.contains(h)))
+            .map(|h| AuditRecord {
+                map: "households".into(),
+                id: *h,
+                fields: document::epoch::PERSONAL_HOUSEHOLD_FIELDS
+                    .iter()
+                    .map(|f| f.to_string())
+                    .collect(),
+                household: None,
+            })
+            .collect();
+        self.storage.append_audit(&[AuditEntry {
+            at: now,
+            device: by.to_string(),
+            doc: id.to_string(),
+            event: event.to_string(),
+            change: None,
+            records,
+        }])?;
+        tracing::info!(doc = %id, epoch, erased = erased.len(), event, "document rewritten without its history");
+        Ok((epoch, erased))
+    }
+
+    /// The residential group whose document holds `household`.
+    fn group_of(&mut self, household: Id) -> Result<Id, HubError> {
+        let (_, groups, _) = self.ward()?;
+        for group in groups {
+            let doc = self.doc(DocId::Group(group.id))?;
+            if document::read_household(doc, group.id, household)?.is_some() {
+                return Ok(group.id);
+            }
+        }
+        Err(HubError::refused(
+            Status::NotFound,
+            ErrorCode::UnknownHousehold,
+            format!("unknown household {household}"),
+        ))
+    }
+
+    /// Erases a household at its citizen's request: its name, phone and consent, its visits'
+    /// free text, and every earlier value of them in its document's history. Its visits still
+    /// count. `by`: the coordinator's device.
+    pub fn erase_household(
+        &mut self,
+        household: Id,
+        by: &DeviceRecord,
+        now: DateTime<Utc>,
+    ) -> Result<Erasure, HubError> {
+        let group = self.group_of(household)?;
+        let erase = Erase::Households(std::iter::once(household).collect());
+        let (epoch, _) = self.rewrite_by(
+            DocId::Group(group),
+            &erase,
+            &[],
+            "erased",
+            &by.id.to_string(),
+            now,
+        )?;
+        Ok(Erasure {
+            household,
+            group,
+            epoch,
+            erased_at: now,
+        })
+    }
+
+    /// Erases every household's personal fields in every residential group (the retention
+    /// period after the campaign is over). Returns how many households it erased.
+    pub fn erase_all_personal(&mut self, now: DateTime<Utc>) -> Result<usize, HubError> {
+        let (_, groups, _) = self.ward()?;
+        let mut erased = 0;
+        for group in groups {
+            let (_, e) = self.rewrite(
+                DocId::Group(group.id),
+                &Erase::AllPersonal,
+                &[],
+                "retention",
+                now,
+            )?;
+            erased += e.len();
+        }
+        Ok(erased)
+    }
+
+    /// A household's history from the audit log: made, changed, visited, erased; `names`
+    /// gives each device's name.
+    pub fn history(
+        &mut self,
+        household: Id,
+        names: &HashMap<String, String>,
+    ) -> Result<Vec<HistoryEntry>, HubError> {
+        let group = self.group_of(household)?;
+        let doc = self.doc(DocId::Group(group))?;
+        let visits: Vec<Id> = document::read_visits(doc, group)?
+            .into_iter()
+            .filter(|(v, _)| v.household_id == household)
+            .map(|(v, _)| v.id)
+            .collect();
+        let mut ids = visits.clone();
+        ids.push(household);
+        let mut out = Vec::new();
+        for entry in self.storage.audit_of(&ids)? {
+            let by = names
+                .get(&entry.device)
+                .cloned()
+                .unwrap_or(entry.device.clone());
+            for r in &entry.records {
+                let (what, visit) = match (r.map.as_str(), entry.event.as_str()) {
+                    (_, "erased" | "history_erased" | "retention") if r.id == household => {
+                        (entry.event.clone(), None)
+                    }
+                    ("households", _) if r.id == household && r.fields.iter().any(|f| f == "*") => {
+                        ("created".into(), None)
+                    }
+                    ("households", _) if r.id == household => ("changed".into(), None),
+                    ("visits", _) if visits.contains(&r.id) => ("visit".into(), Some(r.id)),
+                    _ => continue,
+                };
+                out.push(HistoryEntry {
+                    at: entry.at,
+                    what,
+                    by: by.clone(),
+                    fields: r.fields.iter().filter(|f| *f != "*").cloned().collect(),
+                    visit,
+                });
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The audit entries of a device's changes to document `id`, as `doc` now stands (a visit's
+/// household read from it).
+fn audit_entries(
+    id: DocId,
+    doc: &AutoCommit,
+    audited: Vec<document::ChangeAudit>,
+    device: &str,
+    now: DateTime<Utc>,
+) -> Vec<AuditEntry> {
+    let group = match id {
+        DocId::Group(g) => Some(g),
+        _ => None,
+    };
+    audited
+        .into_iter()
+        .map(|c| AuditEntry {
+            at: now,
+            device: device.to_string(),
+            doc: id.to_string(),
+            event: "change".into(),
+            change: Some(hex(&c.hash.0)),
+            records: c
+                .records
+                .into_iter()
+                .map(|(map, record, fields)| AuditRecord {
+                    map: map.to_string(),
+                    id: record,
+                    fields,
+                    household: match (map, group) {
+                        ("visits", Some(g)) => document::read_visit(doc, g, record)
+                            .ok()
+                            .flatten()
+                            .map(|(v, _)| v.household_id),
+                        _ => None,
+                    },
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+/// The households whose consent these changes withdrew (a name or phone may sit in the
+/// history).
+fn consent_withdrawn(
+    doc: &AutoCommit,
+    before: &[automerge::ChangeHash],
+    after: &[automerge::ChangeHash],
+    audit: &[AuditEntry],
+) -> Vec<Id> {
+    let mut households: Vec<Id> = audit
+        .iter()
+        .flat_map(|e| &e.records)
+        .filter(|r| {
+            r.map == "households"
+                && r.fields.iter().any(|f| f == "consent")
+                && document::records::consent_at(doc, r.id, before) == Some(true)
+                && document::records::consent_at(doc, r.id, after) != Some(true)
+        })
+        .map(|r| r.id)
+        .collect();
+    households.sort();
+    households.dedup();
+    households
 }
 
 /// A document's changes, ready to store.

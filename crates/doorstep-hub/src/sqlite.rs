@@ -1,7 +1,7 @@
 //! The hub's embedded storage: one SQLite file in the hub's data directory (WAL, fsync on
 //! commit), so that the admin commands can work on it while the hub serves.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, TimeZone, Utc};
@@ -78,6 +78,30 @@ CREATE UNIQUE INDEX devices_by_previous_token ON devices(previous_token_hash);
     // 2: certificate rotation: the next pin each device was told of.
     r#"
 ALTER TABLE devices ADD COLUMN next_pin TEXT;
+"#,
+    // 3: erasure (issue 12). A document's epoch (it goes up when the hub rewrites the document
+    // without its history), and the audit log, which nothing deletes: who changed or erased
+    // which records and fields, when, never a value.
+    r#"
+ALTER TABLE documents ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE audit (
+    seq     INTEGER PRIMARY KEY AUTOINCREMENT,
+    at      INTEGER NOT NULL,
+    device  TEXT NOT NULL,
+    doc_id  TEXT NOT NULL,
+    event   TEXT NOT NULL,
+    change  TEXT,
+    records TEXT NOT NULL
+) STRICT;
+CREATE TABLE audit_records (
+    audit_seq INTEGER NOT NULL REFERENCES audit(seq),
+    record    TEXT NOT NULL
+) STRICT;
+CREATE INDEX audit_by_record ON audit_records(record);
+CREATE TRIGGER audit_is_append_only BEFORE DELETE ON audit
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER audit_is_unchangeable BEFORE UPDATE ON audit
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 "#,
 ];
 
@@ -231,6 +255,8 @@ impl SqliteStorage {
         })?;
         let mut conn = doorstep_vault::open_database(&path, at_rest)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        // Deleted rows (an erased document's changes) are overwritten, not left in free pages.
+        conn.pragma_update(None, "secure_delete", true)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         migrate(&mut conn)?;
@@ -382,6 +408,123 @@ impl HubStorage for SqliteStorage {
         }
         tx.commit()?;
         Ok(())
+    }
+
+    fn epochs(&self) -> StorageResult<HashMap<DocId, u32>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT doc_id, epoch FROM documents WHERE epoch > 0")?;
+        let rows: Vec<(String, i64)> = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        rows.into_iter()
+            .map(|(id, epoch)| {
+                let doc = id.parse().map_err(|_| StorageError::Corrupt {
+                    what: "document id",
+                    value: id.clone(),
+                })?;
+                Ok((doc, u32::try_from(epoch).unwrap_or(u32::MAX)))
+            })
+            .collect()
+    }
+
+    fn replace_document(&mut self, doc: DocId, bytes: &[u8]) -> StorageResult<u32> {
+        let key = doc.to_string();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        // A sequence number past every device's cursor: each takes the new snapshot.
+        tx.execute(
+            "INSERT INTO sqlite_sequence (name, seq) SELECT 'changes', 0
+             WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'changes')",
+            [],
+        )?;
+        let seq: i64 = tx.query_row(
+            "UPDATE sqlite_sequence SET seq = seq + 1 WHERE name = 'changes' RETURNING seq",
+            [],
+            |r| r.get(0),
+        )?;
+        tx.execute(
+            "INSERT OR IGNORE INTO documents (doc_id) VALUES (?1)",
+            [&key],
+        )?;
+        let epoch: i64 = tx.query_row(
+            "UPDATE documents SET snapshot = ?2, snapshot_seq = ?3, epoch = epoch + 1
+             WHERE doc_id = ?1 RETURNING epoch",
+            params![key, bytes, seq],
+            |r| r.get(0),
+        )?;
+        tx.execute("DELETE FROM changes WHERE doc_id = ?1", [&key])?;
+        tx.commit()?;
+        // The WAL still holds the old pages until a checkpoint copies the overwritten ones
+        // back and empties it: do it now (another reader may hold it open: then at its next
+        // automatic checkpoint).
+        let _ = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+        Ok(u32::try_from(epoch).unwrap_or(u32::MAX))
+    }
+
+    fn append_audit(&mut self, entries: &[AuditEntry]) -> StorageResult<()> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        {
+            let mut entry = tx.prepare_cached(
+                "INSERT INTO audit (at, device, doc_id, event, change, records)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            let mut record =
+                tx.prepare_cached("INSERT INTO audit_records (audit_seq, record) VALUES (?1, ?2)")?;
+            for e in entries {
+                let records = serde_json::to_string(&e.records).unwrap_or_else(|_| "[]".into());
+                entry.execute(params![
+                    ms(e.at),
+                    e.device,
+                    e.doc,
+                    e.event,
+                    e.change,
+                    records
+                ])?;
+                let seq = tx.last_insert_rowid();
+                for r in &e.records {
+                    record.execute(params![seq, r.id.to_string()])?;
+                    if let Some(h) = r.household {
+                        record.execute(params![seq, h.to_string()])?;
+                    }
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn audit_of(&self, records: &[Id]) -> StorageResult<Vec<AuditEntry>> {
+        let list = records
+            .iter()
+            .map(|r| format!("'{r}'"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT at, device, doc_id, event, change, records FROM audit
+             WHERE seq IN (SELECT audit_seq FROM audit_records WHERE record IN ({list}))
+             ORDER BY seq"
+        ))?;
+        let rows = stmt
+            .query_map([], |r| {
+                let records: String = r.get(5)?;
+                Ok(AuditEntry {
+                    at: time(r.get(0)?),
+                    device: r.get(1)?,
+                    doc: r.get(2)?,
+                    event: r.get(3)?,
+                    change: r.get(4)?,
+                    records: serde_json::from_str(&records)
+                        .map_err(|_| bad_row("audit records"))?,
+                })
+            })?
+            .collect::<Result<_, _>>()?;
+        Ok(rows)
     }
 
     fn pull(

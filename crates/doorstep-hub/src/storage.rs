@@ -4,7 +4,7 @@
 //! The storage knows bytes, sequences and devices, never Automerge: the hub service decides
 //! what the bytes mean. Every method is one transaction.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use doorstep_doc::DocId;
@@ -58,6 +58,31 @@ pub struct InviteRecord {
     pub groups: Vec<Id>,
     pub points: Vec<Id>,
     pub expires_at: DateTime<Utc>,
+}
+
+/// One line of the hub's audit log: who (a device id, or "hub"), when, what (a change, or an
+/// erasure), which document and which records and fields it touched. Never a field's value:
+/// the log outlives every erasure, so it holds nothing personal.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct AuditEntry {
+    pub at: DateTime<Utc>,
+    pub device: String,
+    pub doc: String,
+    /// `change` (with its hash), `erase`, `history_erased` (a consent withdrawn), `retention`.
+    pub event: String,
+    pub change: Option<String>,
+    pub records: Vec<AuditRecord>,
+}
+
+/// A record an audit entry touched: its map (`households`, `visits`...), id and fields; for a
+/// visit, the household it is of.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct AuditRecord {
+    pub map: String,
+    pub id: Id,
+    pub fields: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub household: Option<Id>,
 }
 
 /// A change to store: its document, its hash (to refuse duplicates) and its bytes.
@@ -121,6 +146,16 @@ pub trait HubStorage: Send {
     fn changes_since_snapshot(&self, doc: DocId) -> StorageResult<u64>;
     /// Replaces a document's snapshot by `bytes`, which hold every change stored for it.
     fn compact(&mut self, doc: DocId, bytes: &[u8]) -> StorageResult<()>;
+    /// Every document's epoch (0 until the hub first rewrites it).
+    fn epochs(&self) -> StorageResult<HashMap<DocId, u32>>;
+    /// Replaces a document by `bytes`, a new epoch of it without history: its changes are
+    /// deleted (their bytes overwritten), the snapshot is sent to every device whatever its
+    /// cursor, and the epoch goes up by one, which is returned.
+    fn replace_document(&mut self, doc: DocId, bytes: &[u8]) -> StorageResult<u32>;
+    /// Appends to the audit log, which nothing deletes (not compaction, not a new epoch).
+    fn append_audit(&mut self, entries: &[AuditEntry]) -> StorageResult<()>;
+    /// The audit entries that name any of `records`, oldest first.
+    fn audit_of(&self, records: &[Id]) -> StorageResult<Vec<AuditEntry>>;
     /// What changed in `scope` (all documents when `None`) after `cursor`, without the
     /// changes `origin` sent itself, up to about `max_bytes`.
     fn pull(

@@ -112,3 +112,30 @@ pub struct ApiError {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub doc: Option<String>,
 }
+
+/// `POST /v1/households/{id}/erase`: a household erased at its citizen's request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, TS)]
+pub struct Erasure {
+    pub household: Uuid,
+    /// The residential group whose document was written anew without its history.
+    pub group: Uuid,
+    /// That document's new epoch: devices adopt it at their next sync.
+    pub epoch: u32,
+    pub erased_at: DateTime<Utc>,
+}
+
+/// One line of `GET /v1/households/{id}/history`, from the hub's audit log (which keeps who
+/// changed which fields when, never a value).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, TS)]
+pub struct HistoryEntry {
+    /// When the hub received it.
+    pub at: DateTime<Utc>,
+    /// `created`, `changed`, `visit`, `erased`, `history_erased` (a consent withdrawn: its
+    /// document written anew) or `retention`.
+    pub what: String,
+    /// The device's holder (or `hub`).
+    pub by: String,
+    pub fields: Vec<String>,
+    /// For a visit: its id.
+    pub visit: Option<Uuid>,
+}

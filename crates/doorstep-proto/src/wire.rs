@@ -21,8 +21,9 @@ use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use thiserror::Error;
 use uuid::Uuid;
 
-/// The protocol version this build speaks.
-pub const PROTOCOL: u8 = 1;
+/// The protocol version this build speaks. 2: pushes and pulls carry the document's epoch
+/// (a document the hub rewrote without its history to erase personal data).
+pub const PROTOCOL: u8 = 2;
 /// Largest body accepted on the wire, either way.
 pub const MAX_BODY: usize = 1 << 20;
 /// Largest body once inflated (a guard against deflate bombs).
@@ -84,6 +85,9 @@ impl TryFrom<WireDoc> for DocId {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Push {
     pub doc: WireDoc,
+    /// The epoch of the document these changes were written on: the hub drops changes of an
+    /// epoch it has rewritten away (and sends the new epoch back).
+    pub epoch: u32,
     /// Automerge changes, each as its own bytes, in causal order.
     pub changes: Vec<Vec<u8>>,
 }
@@ -107,6 +111,9 @@ pub struct PulledChange {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Pull {
     pub doc: WireDoc,
+    /// The document's epoch at the hub: a device holding another drops its copy for the
+    /// snapshot sent with it, carrying its unsynced edits over.
+    pub epoch: u32,
     pub snapshot: Option<Vec<u8>>,
     pub changes: Vec<PulledChange>,
 }
@@ -205,12 +212,13 @@ mod tests {
         let big = SyncRequest {
             cursor: 1,
             pushes: vec![Push {
+                epoch: 0,
                 doc: WireDoc(1, [7; 16]),
                 changes: vec![vec![1; 5000]],
             }],
         };
         let body = encode(&big);
-        assert_eq!(body[0], 0x11);
+        assert_eq!(body[0], 0x21);
         assert!(body.len() < 200);
         assert_eq!(decode::<SyncRequest>(&body), Ok(big));
     }
@@ -219,15 +227,15 @@ mod tests {
     fn bad_bodies_are_refused_with_a_reason() {
         assert_eq!(decode::<SyncRequest>(&[]), Err(WireError::Empty));
         assert_eq!(
-            decode::<SyncRequest>(&[0x20, 1]),
-            Err(WireError::Version(2))
+            decode::<SyncRequest>(&[0x30, 1]),
+            Err(WireError::Version(3))
         );
         assert_eq!(
-            decode::<SyncRequest>(&[0x17, 1]),
+            decode::<SyncRequest>(&[0x27, 1]),
             Err(WireError::Encoding(7))
         );
         assert!(matches!(
-            decode::<SyncRequest>(&[0x10, 0xff, 0xff]),
+            decode::<SyncRequest>(&[0x20, 0xff, 0xff]),
             Err(WireError::Corrupt(_))
         ));
         let good = encode(&SyncRequest {
@@ -242,7 +250,7 @@ mod tests {
             Err(WireError::Corrupt(_))
         ));
         assert!(matches!(
-            decode::<SyncRequest>(&vec![0x10; MAX_BODY + 1]),
+            decode::<SyncRequest>(&vec![0x20; MAX_BODY + 1]),
             Err(WireError::TooLarge(_))
         ));
     }

@@ -13,6 +13,9 @@ use crate::{document, sync, DocId, Result, Store, StoreError, COMPACT_AFTER_CHAN
 #[derive(Default)]
 pub(crate) struct Edit {
     pub(crate) docs: Vec<(DocId, AutoCommit, Vec<ChangeHash>)>,
+    /// Documents replaced by a new epoch (see `sync`): saved whole, their old snapshot and
+    /// changes deleted.
+    pub(crate) replaced: Vec<(DocId, u32)>,
 }
 
 impl Edit {
@@ -103,9 +106,14 @@ impl Store {
         materialize: impl FnOnce(&Transaction<'_>, &Edit) -> Result<()>,
     ) -> Result<()> {
         let mut saved = Vec::new();
+        let mut replaced = Vec::new();
         for (id, doc, heads) in edit.docs.iter_mut() {
             // No commit time: records carry their own device time, and the wire saves bytes.
             doc.commit();
+            if let Some((_, epoch)) = edit.replaced.iter().find(|(d, _)| d == id) {
+                replaced.push((*id, *epoch, doc.save(), doc.get_heads()));
+                continue;
+            }
             let bytes = doc.save_after(heads);
             if !bytes.is_empty() {
                 saved.push((*id, bytes));
@@ -114,6 +122,17 @@ impl Store {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        for (id, epoch, snapshot, heads) in &replaced {
+            let key = id.to_string();
+            tx.execute("DELETE FROM document_changes WHERE doc_id = ?1", [&key])?;
+            tx.execute(
+                "INSERT INTO documents (doc_id, kind, snapshot, heads, epoch)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (doc_id) DO UPDATE
+                 SET snapshot = excluded.snapshot, heads = excluded.heads, epoch = excluded.epoch",
+                params![key, id.kind(), snapshot, sync::encode_heads(heads), epoch],
+            )?;
+        }
         for (id, bytes) in &saved {
             let key = id.to_string();
             tx.prepare_cached(

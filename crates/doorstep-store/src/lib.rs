@@ -66,6 +66,9 @@ impl Store {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", true)?;
+        // Deleted rows (an erased household's, a replaced document's) are overwritten, not
+        // left in free pages.
+        conn.pragma_update(None, "secure_delete", true)?;
         schema::migrate(&mut conn)?;
         let actor = match meta(&conn, "actor")? {
             Some(hex) => ActorId::try_from(hex.as_str()).map_err(|e| StoreError::Document {

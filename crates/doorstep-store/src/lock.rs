@@ -7,11 +7,18 @@
 //! join again (its synced work is at the hub); its unsynced work is lost, which is why the app
 //! says so before it may be reset, and why it syncs whenever it can.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use doorstep_vault::{AtRest, Kdf, KeyFile, RecoveryCode, SecretKind, VaultError};
 
-use crate::{Result, Store};
+use crate::{Result, Store, StoreError};
+
+fn private_error(path: &Path, source: std::io::Error) -> StoreError {
+    StoreError::Private {
+        path: path.display().to_string(),
+        source,
+    }
+}
 
 const RECOVERY_CODE: &str = "recovery_code";
 
@@ -74,6 +81,30 @@ impl Store {
     pub fn recover(path: &Path, code: &str, new_pin: &str, now: i64) -> Result<Store> {
         let key = KeyFile::read(path)?.recover(code, new_pin, now)?;
         Store::open(path, &AtRest::Encrypted(key))
+    }
+
+    /// Erases this device's data from its disk: the key file first (without it no PIN opens
+    /// the database, whatever copies of it exist), overwritten with zeros then removed; then
+    /// the database, its WAL and shared-memory files. For a revoked device: its unsynced work
+    /// goes too, by design (the phone is lost, or its holder left the campaign).
+    pub fn erase_files(path: &Path) -> Result<()> {
+        let key = KeyFile::path_for(path);
+        for file in [
+            key.clone(),
+            path.to_path_buf(),
+            PathBuf::from(format!("{}-wal", path.display())),
+            PathBuf::from(format!("{}-shm", path.display())),
+        ] {
+            if let Ok(meta) = std::fs::metadata(&file) {
+                if file == key {
+                    std::fs::write(&file, vec![0u8; meta.len() as usize])
+                        .and_then(|_| std::fs::File::open(&file)?.sync_all())
+                        .map_err(|source| private_error(&file, source))?;
+                }
+                std::fs::remove_file(&file).map_err(|source| private_error(&file, source))?;
+            }
+        }
+        Ok(())
     }
 
     /// Changes the PIN (the current one must be right).

@@ -112,6 +112,12 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE visits ADD COLUMN made_by BLOB;
     CREATE INDEX visits_by_change ON visits(made_by);
     "#,
+    // 4: erasure (issue 12): an erased household, and each document's epoch (a document the
+    // hub rewrote without its history has a higher one; see doorstep_doc::epoch).
+    r#"
+    ALTER TABLE households ADD COLUMN erased_at INTEGER;
+    ALTER TABLE documents ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0;
+    "#,
 ];
 
 /// The query tables, in the order a dump or a rebuild walks them.

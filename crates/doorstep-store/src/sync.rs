@@ -50,6 +50,8 @@ impl DeviceIdentity {
 #[derive(Debug, Clone)]
 pub struct OutgoingDoc {
     pub doc: DocId,
+    /// The document's epoch these changes were written on.
+    pub epoch: u32,
     pub changes: Vec<Vec<u8>>,
     hashes: Vec<ChangeHash>,
     /// The heads the hub will hold once it has these changes.
@@ -60,16 +62,23 @@ pub struct OutgoingDoc {
 #[derive(Debug, Clone)]
 pub struct IncomingDoc {
     pub doc: DocId,
+    /// The document's epoch at the hub: another than this device's means the hub rewrote it
+    /// (an erasure) and `snapshot` is the new epoch whole.
+    pub epoch: u32,
     pub snapshot: Option<Vec<u8>>,
     /// Each change with the time the hub first received it.
     pub changes: Vec<(Vec<u8>, DateTime<Utc>)>,
 }
 
 /// What applying a hub answer did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Applied {
     /// Documents that changed here.
     pub docs_changed: usize,
+    /// Documents replaced by a new epoch (the hub erased something in them).
+    pub epochs_adopted: Vec<DocId>,
+    /// Erased households whose unsynced edits on this device were dropped.
+    pub erased_edits_dropped: Vec<Id>,
 }
 
 pub(crate) fn encode_heads(heads: &[ChangeHash]) -> Vec<u8> {
@@ -221,6 +230,7 @@ impl Store {
             if !picked.is_empty() {
                 out.push(OutgoingDoc {
                     doc: id,
+                    epoch: self.epoch(id)?,
                     heads: heads_after(&synced, &changes),
                     hashes: changes.iter().map(Change::hash).collect(),
                     changes: picked,
@@ -240,6 +250,70 @@ impl Store {
             .dirty_documents()?
             .iter()
             .any(|(id, _)| identity.as_ref().is_none_or(|i| i.may_write(*id))))
+    }
+
+    /// The epoch of `doc` as this device holds it (0 until the hub first rewrites it).
+    pub fn epoch(&self, doc: DocId) -> Result<u32> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT epoch FROM documents WHERE doc_id = ?1")?
+            .query_row([doc.to_string()], |r| r.get::<_, i64>(0))
+            .optional()?
+            .map_or(0, |e| u32::try_from(e).unwrap_or(u32::MAX)))
+    }
+
+    /// A new epoch of `inc.doc`: the hub's snapshot (and changes after it) replaces this
+    /// device's copy, and the edits this device had not synced are carried over onto it,
+    /// except those to households the hub erased. Returns the document, the heads the hub holds
+    /// of it, and the erased households whose edits were dropped.
+    fn adopt_epoch(
+        &mut self,
+        inc: &IncomingDoc,
+    ) -> Result<(automerge::AutoCommit, Vec<ChangeHash>, Vec<Id>)> {
+        let unreadable = |e: Box<dyn std::error::Error + Send + Sync>| StoreError::Unreadable {
+            doc: inc.doc.to_string(),
+            source: e,
+        };
+        let snapshot = inc
+            .snapshot
+            .as_deref()
+            .ok_or_else(|| StoreError::Document {
+                doc: inc.doc.to_string(),
+                reason: "the hub sent a new epoch without the document".into(),
+            })?;
+        let mut fresh =
+            document::decode::load_document(snapshot).map_err(|e| unreadable(e.into()))?;
+        let mut decoded = Vec::with_capacity(inc.changes.len());
+        for (bytes, _) in &inc.changes {
+            decoded.push(
+                document::decode::decode_change(bytes.clone()).map_err(|e| unreadable(e.into()))?,
+            );
+        }
+        if !decoded.is_empty() {
+            document::decode::apply_changes(&mut fresh, decoded)
+                .map_err(|e| unreadable(e.into()))?;
+        }
+        if document::decode::missing_history(&mut fresh).map_err(|e| unreadable(e.into()))? {
+            return Err(StoreError::Document {
+                doc: inc.doc.to_string(),
+                reason: "hub sent changes whose history is missing".into(),
+            });
+        }
+        document::check_identity(inc.doc, &fresh)?;
+        document::check_document(inc.doc, &fresh)?;
+        let hub_heads = fresh.get_heads();
+        fresh.set_actor(self.actor.clone());
+        let old = match self.docs.remove(&inc.doc) {
+            Some(doc) => Some(doc),
+            None => self.load_document(inc.doc)?,
+        };
+        let mut dropped = Vec::new();
+        if let Some(old) = old {
+            let synced = synced_heads(&self.conn, inc.doc)?.unwrap_or_default();
+            let carried = document::epoch::carry_over(inc.doc, &old, &synced, &mut fresh)?;
+            dropped = carried.dropped;
+        }
+        Ok((fresh, hub_heads, dropped))
     }
 
     /// How many documents this device holds.
@@ -289,12 +363,24 @@ impl Store {
         let mut edit = Edit::default();
         let mut receipts: Vec<(ChangeHash, i64)> = Vec::new();
         let mut changed = Vec::new();
+        let mut adopted: Vec<(DocId, Vec<ChangeHash>)> = Vec::new();
+        let mut dropped = Vec::new();
         let ours = self.ward_id()?;
         for inc in incoming {
             if let (DocId::Ward(theirs), Some(ours)) = (inc.doc, ours) {
                 if theirs != ours {
                     return Err(StoreError::OtherWard { ours, theirs });
                 }
+            }
+            if inc.epoch != self.epoch(inc.doc)? {
+                let (fresh, hub_heads, lost) = self.adopt_epoch(inc)?;
+                edit.docs.retain(|(d, _, _)| *d != inc.doc);
+                edit.docs.push((inc.doc, fresh, Vec::new()));
+                edit.replaced.push((inc.doc, inc.epoch));
+                adopted.push((inc.doc, hub_heads));
+                dropped.extend(lost);
+                changed.push((inc.doc, Touched::All));
+                continue;
             }
             let doc = self.doc_mut(&mut edit, inc.doc)?;
             let before = doc.get_heads();
@@ -340,6 +426,10 @@ impl Store {
             }
         }
         for p in pushed {
+            // Written on an epoch the hub rewrote away: dropped there, carried over here.
+            if adopted.iter().any(|(d, _)| *d == p.doc) {
+                continue;
+            }
             self.doc_mut(&mut edit, p.doc)?;
             receipts.extend(p.hashes.iter().map(|h| {
                 let at = earlier
@@ -372,9 +462,14 @@ impl Store {
             };
             synced.insert(*id, now);
         }
+        // A new epoch: the hub holds it as it sent it; the edits carried over are unsent.
+        for (id, heads) in &adopted {
+            synced.insert(*id, heads.clone());
+        }
         let count = changed.len();
         let pushed_hashes: Vec<ChangeHash> = pushed
             .iter()
+            .filter(|p| !adopted.iter().any(|(d, _)| *d == p.doc))
             .flat_map(|p| p.hashes.iter().copied())
             .collect();
         self.save_edit(edit, |tx, edit| {
@@ -407,8 +502,18 @@ impl Store {
             set_meta(tx, "last_sync_at", &hub_time.timestamp_millis().to_string())?;
             Ok(())
         })?;
+        if !adopted.is_empty() {
+            // What the old epoch's pages held is overwritten (secure_delete); empty the WAL
+            // of their earlier images too.
+            self.conn
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        }
+        dropped.sort();
+        dropped.dedup();
         Ok(Applied {
             docs_changed: count,
+            epochs_adopted: adopted.into_iter().map(|(d, _)| d).collect(),
+            erased_edits_dropped: dropped,
         })
     }
 }

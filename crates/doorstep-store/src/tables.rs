@@ -21,8 +21,8 @@ use doorstep_doc::{self as document, DocId};
 pub fn upsert_household(conn: &Connection, h: &Household) -> Result<(), StoreError> {
     conn.prepare_cached(
         "INSERT OR REPLACE INTO households (id, group_id, alley, number, members, elderly,
-            disability, poor, near_poor, internet, consent, name, phone, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+            disability, poor, near_poor, internet, consent, name, phone, created_at, erased_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
     )?
     .execute(params![
         h.id.to_string(),
@@ -39,6 +39,7 @@ pub fn upsert_household(conn: &Connection, h: &Household) -> Result<(), StoreErr
         h.name,
         h.phone,
         h.created_at.timestamp_millis(),
+        h.erased_at.map(|t| t.timestamp_millis()),
     ])?;
     Ok(())
 }
@@ -303,7 +304,8 @@ fn flags(row: &Row, first: usize) -> rusqlite::Result<PriorityFlags> {
 }
 
 pub const HOUSEHOLD_COLUMNS: &str = "h.id, h.group_id, h.alley, h.number, h.members, h.elderly,
-    h.disability, h.poor, h.near_poor, h.internet, h.consent, h.name, h.phone, h.created_at";
+    h.disability, h.poor, h.near_poor, h.internet, h.consent, h.name, h.phone, h.created_at,
+    h.erased_at";
 
 pub fn household_from_row(row: &Row) -> rusqlite::Result<Household> {
     Ok(Household {
@@ -318,6 +320,9 @@ pub fn household_from_row(row: &Row) -> rusqlite::Result<Household> {
         name: row.get(11)?,
         phone: row.get(12)?,
         created_at: time(row, 13)?,
+        erased_at: row
+            .get::<_, Option<i64>>(14)?
+            .and_then(|ms| Utc.timestamp_millis_opt(ms).single()),
     })
 }
 

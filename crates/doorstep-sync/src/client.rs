@@ -108,6 +108,12 @@ pub struct SyncReport {
     pub rounds: u64,
     /// Changes the hub has still not acknowledged (0 after a complete sync).
     pub outbox: u64,
+    /// Documents the hub had rewritten to erase personal data, taken in place of this
+    /// device's copies.
+    pub epochs_adopted: u64,
+    /// Erased households whose edits on this device (not synced before the erasure) were
+    /// dropped, never sent.
+    pub erased_edits_dropped: Vec<doorstep_domain::Id>,
 }
 
 /// An HTTP client for one hub: HTTPS to the certificate key pinned when the device joined, or
@@ -457,6 +463,32 @@ impl HubClient {
         self.send(request).await.map(|_| ())
     }
 
+    /// Erases a household (coordinator devices).
+    pub async fn erase_household(
+        &self,
+        token: &str,
+        household: doorstep_domain::Id,
+    ) -> Result<Erasure, SyncError> {
+        let request = self
+            .http
+            .post(format!("{}/v1/households/{household}/erase", self.base))
+            .bearer_auth(token);
+        self.json(self.send(request).await?).await
+    }
+
+    /// A household's history (coordinator devices).
+    pub async fn history(
+        &self,
+        token: &str,
+        household: doorstep_domain::Id,
+    ) -> Result<Vec<HistoryEntry>, SyncError> {
+        let request = self
+            .http
+            .get(format!("{}/v1/households/{household}/history", self.base))
+            .bearer_auth(token);
+        self.json(self.send(request).await?).await
+    }
+
     /// A new token for this device (the hub said its token is due).
     pub async fn rotate_token(&self, token: &str) -> Result<TokenResponse, SyncError> {
         let request = self
@@ -627,6 +659,7 @@ pub async fn join_shared<S: StoreHandle>(
         &[],
         &[IncomingDoc {
             doc: DocId::Ward(answer.ward_id),
+            epoch: 0,
             snapshot: Some(ward),
             changes: vec![],
         }],
@@ -685,6 +718,7 @@ pub async fn sync_shared<S: StoreHandle>(
                     .iter()
                     .map(|o| Push {
                         doc: o.doc.into(),
+                        epoch: o.epoch,
                         changes: o.changes.clone(),
                     })
                     .collect(),
@@ -713,6 +747,7 @@ pub async fn sync_shared<S: StoreHandle>(
         for pull in response.pulls {
             incoming.push(IncomingDoc {
                 doc: DocId::try_from(pull.doc)?,
+                epoch: pull.epoch,
                 snapshot: pull.snapshot,
                 changes: pull
                     .changes
@@ -768,7 +803,11 @@ pub async fn sync_shared<S: StoreHandle>(
         if std::mem::take(&mut identity_changed) {
             store.set_identity(&identity)?;
         }
-        store.apply_sync(&outbox, &incoming, hub_time, &earlier, response.cursor)?;
+        let applied = store.apply_sync(&outbox, &incoming, hub_time, &earlier, response.cursor)?;
+        report.epochs_adopted += applied.epochs_adopted.len() as u64;
+        report
+            .erased_edits_dropped
+            .extend(applied.erased_edits_dropped);
         sent.extend(outbox.iter().map(|o| o.doc));
         received.extend(incoming.iter().map(|i| i.doc));
         if !response.more && !store.has_outbox()? {
@@ -781,6 +820,36 @@ pub async fn sync_shared<S: StoreHandle>(
         }
     }
     Err(SyncError::TooManyRounds)
+}
+
+/// Erases a household at the hub (a coordinator's device, online), then syncs, so that this
+/// device holds the new epoch of its group's document too.
+pub async fn erase_household<S: StoreHandle>(
+    shared: &Mutex<S>,
+    household: doorstep_domain::Id,
+) -> Result<(Erasure, SyncReport), SyncError> {
+    let identity = shared
+        .lock()
+        .await
+        .store()?
+        .identity()?
+        .ok_or(SyncError::NotJoined)?;
+    let erasure = HubClient::for_identity(&identity.hub_url, &identity)?
+        .erase_household(&identity.token, household)
+        .await?;
+    let report = sync_shared(shared, None).await?;
+    Ok((erasure, report))
+}
+
+/// A household's history from the hub's audit log (a coordinator's device, online).
+pub async fn history(
+    store: &Store,
+    household: doorstep_domain::Id,
+) -> Result<Vec<HistoryEntry>, SyncError> {
+    let identity = store.identity()?.ok_or(SyncError::NotJoined)?;
+    HubClient::for_identity(&identity.hub_url, &identity)?
+        .history(&identity.token, household)
+        .await
 }
 
 /// Asks the hub for an invite code through this (coordinator) device.

@@ -8,6 +8,6 @@
 pub mod client;
 
 pub use client::{
-    invite, join, join_shared, pinned_tls, sync, sync_shared, HubClient, StoreHandle, SyncError,
-    SyncReport,
+    erase_household, history, invite, join, join_shared, pinned_tls, sync, sync_shared, HubClient,
+    StoreHandle, SyncError, SyncReport,
 };

@@ -1,0 +1,319 @@
+//! Erasure that holds (issue 12): a household erased at its citizen's request is gone from
+//! every file of the hub and of the devices that hold its group once they sync, history
+//! included, while its visits still count; a device offline during the erasure adopts it when
+//! it returns and its unsynced edits to that household are dropped, never resurrecting it.
+//! Real binary, real hub on loopback, real SQLCipher files.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+use support::{Device, HubProcess};
+
+const ERASED_NAME: &str = "Lò Thị Xoá Bỏ";
+const ERASED_PHONE: &str = "0911222333";
+const ERASED_NOTE: &str = "Bà Xoá Bỏ nhờ gọi lại";
+const KEPT_NAME: &str = "Vũ Văn Giữ Lại";
+const KEPT_PHONE: &str = "0944555666";
+
+/// Every file under `dir`.
+fn files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(files(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
+}
+
+/// Where `needle` is found in the raw bytes of any file under `dir`.
+fn raw_hits(dir: &Path, needle: &str) -> Vec<PathBuf> {
+    files(dir)
+        .into_iter()
+        .filter(|f| contains(&std::fs::read(f).unwrap_or_default(), needle))
+        .collect()
+}
+
+/// Every value ever written in these documents, whole history, as text.
+fn history_text(docs: &[doorstep_store::DocumentBytes]) -> String {
+    let mut text = String::new();
+    for d in docs {
+        let mut doc = automerge::AutoCommit::load(&d.bytes).unwrap();
+        for change in doc.get_changes(&[]) {
+            for op in change.decode().operations {
+                text.push_str(&format!("{:?}\n", op.action));
+            }
+        }
+    }
+    text
+}
+
+/// A decrypted copy of every live row of an encrypted database (query tables, meta, the
+/// documents' blobs), as raw bytes.
+fn decrypted_rows(db: &Path, at_rest: &doorstep_store::AtRest, scratch: &Path) -> Vec<u8> {
+    let plain = scratch.join(format!(
+        "plain-{}.sqlite",
+        db.file_name().unwrap().to_string_lossy()
+    ));
+    let _ = std::fs::remove_file(&plain);
+    let conn = doorstep_vault::open_database(db, at_rest).unwrap();
+    conn.execute(
+        "ATTACH DATABASE ?1 AS plaintext KEY ''",
+        [plain.display().to_string()],
+    )
+    .unwrap();
+    conn.query_row("SELECT sqlcipher_export('plaintext')", [], |_| Ok(()))
+        .unwrap();
+    conn.execute_batch("DETACH DATABASE plaintext").unwrap();
+    std::fs::read(&plain).unwrap()
+}
+
+fn device_key(d: &Device) -> doorstep_store::AtRest {
+    let key = doorstep_vault::KeyFile::read(&d.db)
+        .unwrap()
+        .unlock(support::PIN, chrono::Utc::now().timestamp())
+        .unwrap();
+    doorstep_store::AtRest::Encrypted(key)
+}
+
+#[test]
+fn an_erased_household_is_in_no_file_of_the_hub_or_the_devices() {
+    let hub = HubProcess::start(&["Tổ A", "Tổ B"]);
+    let a1 = Device::joined(&hub, "volunteer", "Lan", &["Tổ A"]);
+    let a2 = Device::joined(&hub, "volunteer", "Hùng", &["Tổ A"]);
+    let coord = Device::joined(&hub, "coordinator", "Chị Hà", &[]);
+    let add = |d: &Device, number: &str, name: &str, phone: &str| -> String {
+        d.json(&[
+            "household",
+            "add",
+            "--group",
+            "Tổ A",
+            "--alley",
+            "Ngõ 7",
+            "--number",
+            number,
+            "--consent",
+            "--name",
+            name,
+            "--phone",
+            phone,
+            "--priority",
+            "elderly",
+        ])["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let erased = add(&a1, "1", ERASED_NAME, ERASED_PHONE);
+    let kept = add(&a1, "2", KEPT_NAME, KEPT_PHONE);
+    a1.json(&[
+        "visit",
+        "add",
+        "--household",
+        &erased,
+        "--outcome",
+        "assisted",
+        "--assist",
+        "vneid_activate:done:60_plus",
+        "--note",
+        ERASED_NOTE,
+    ]);
+    a1.sync();
+    a2.sync();
+    coord.sync();
+
+    // a2 goes offline and edits both households and visits the one about to be erased.
+    a2.json(&["household", "update", &erased, "--members", "4"]);
+    a2.json(&["household", "update", &kept, "--members", "5"]);
+    a2.json(&[
+        "visit",
+        "add",
+        "--household",
+        &erased,
+        "--outcome",
+        "assisted",
+        "--assist",
+        "ihanoi:done",
+        "--note",
+        "gặp lại bà Xoá Bỏ",
+    ]);
+
+    // The coordinator erases it (online); the contract's JSON.
+    let answer = coord.json(&["household", "erase", &erased]);
+    assert_eq!(answer["household"], erased.as_str());
+    assert_eq!(answer["epoch"], 1);
+    assert!(answer["erased_at"].as_str().is_some());
+
+    a1.sync();
+    // The offline device returns: it adopts the erasure, says what it dropped, and keeps the
+    // rest of its work.
+    let report = a2.sync();
+    assert_eq!(report["epochs_adopted"], 1, "{report}");
+    assert_eq!(report["erased_edits_dropped"], serde_json::json!([erased]));
+    assert_eq!(report["outbox"], 0);
+    a1.sync();
+    coord.sync();
+
+    for d in [&a1, &a2, &coord] {
+        let shown = d.json(&["household", "show", &erased]);
+        assert!(shown["household"]["name"].is_null(), "{shown}");
+        assert!(shown["household"]["phone"].is_null());
+        assert_eq!(shown["household"]["consent"], false);
+        assert!(shown["household"]["erased_at"].as_str().is_some());
+        assert_ne!(
+            shown["household"]["members"], 4,
+            "a2's edit to it was dropped"
+        );
+        let visits = shown["visits"].as_array().unwrap();
+        assert_eq!(visits.len(), 2, "both visits still count");
+        assert!(visits.iter().all(|v| v["note"].is_null()), "{shown}");
+        // The other household: readable through the app, a2's offline edit carried over.
+        let other = d.json(&["household", "show", &kept]);
+        assert_eq!(other["household"]["name"], KEPT_NAME);
+        assert_eq!(other["household"]["phone"], KEPT_PHONE);
+        assert_eq!(other["household"]["members"], 5);
+        let report = d.json(&["report"]);
+        assert_eq!(report["households_visited"], 1, "{report}");
+        assert_eq!(report["visits"], 2);
+    }
+
+    // Every byte of every file: the erased name, phone and note nowhere; the kept household
+    // nowhere in clear either (encrypted), though the app reads it.
+    let scratch = tempfile::TempDir::new().unwrap();
+    let dirs = [
+        hub.dir.path(),
+        a1.dir.path(),
+        a2.dir.path(),
+        coord.dir.path(),
+    ];
+    for needle in [
+        ERASED_NAME,
+        ERASED_PHONE,
+        ERASED_NOTE,
+        KEPT_NAME,
+        KEPT_PHONE,
+        "Xoá Bỏ",
+    ] {
+        for dir in dirs {
+            assert_eq!(raw_hits(dir, needle), Vec::<PathBuf>::new(), "{needle:?}");
+        }
+    }
+    // Decrypted: no live row and no value in any document's whole history holds them, on
+    // the hub and on each device; the kept household's name is there (the scan can see).
+    for d in [&a1, &a2, &coord] {
+        let rows = decrypted_rows(&d.db, &device_key(d), scratch.path());
+        let history = history_text(&support::open_store(&d.db).export_documents().unwrap());
+        for needle in [ERASED_NAME, ERASED_PHONE, "Xoá Bỏ"] {
+            assert!(!contains(&rows, needle), "{needle:?} in a device's rows");
+            assert!(
+                !history.contains(needle),
+                "{needle:?} in a device's history"
+            );
+        }
+        assert!(contains(&rows, KEPT_NAME));
+        assert!(history.contains(KEPT_NAME));
+    }
+    let hub_key = support::hub_at_rest(&hub.data());
+    let hub_rows = decrypted_rows(&hub.data().join("hub.sqlite"), &hub_key, scratch.path());
+    let hub_docs = doorstep_hub::Hub::open(&hub.data(), &hub_key)
+        .unwrap()
+        .documents()
+        .unwrap();
+    let hub_history = history_text(&hub_docs);
+    for needle in [ERASED_NAME, ERASED_PHONE, "Xoá Bỏ"] {
+        assert!(!contains(&hub_rows, needle), "{needle:?} in the hub's rows");
+        assert!(
+            !hub_history.contains(needle),
+            "{needle:?} in the hub's history"
+        );
+    }
+    assert!(hub_history.contains(KEPT_NAME));
+
+    // The audit log keeps who did what, never a value: created, visited, changed, erased.
+    let history = coord.json(&["history", &erased]);
+    let what: Vec<&str> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["what"].as_str().unwrap())
+        .collect();
+    assert_eq!(what.first(), Some(&"created"), "{history}");
+    assert!(
+        what.contains(&"visit") && what.contains(&"erased"),
+        "{history}"
+    );
+    let by: Vec<&str> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["by"].as_str().unwrap())
+        .collect();
+    assert!(by.contains(&"Lan") && by.contains(&"Chị Hà"), "{history}");
+    assert!(!history.to_string().contains("Xoá Bỏ"));
+
+    // A modified client writing the name back onto the erased household is refused.
+    let (code, msg) = a1.fails(&[
+        "household",
+        "update",
+        &erased,
+        "--consent",
+        "--name",
+        ERASED_NAME,
+    ]);
+    assert_eq!(code, 1);
+    assert!(msg.contains("erased"), "{msg}");
+    // A volunteer may not erase.
+    let (_, msg) = a1.fails(&["household", "erase", &kept]);
+    assert!(msg.contains("403"), "{msg}");
+}
+
+/// Consent withdrawn on a device: the name and phone leave the record there, and the hub
+/// writes the document anew so that they leave its history too, on every device.
+#[test]
+fn a_withdrawn_consent_leaves_no_name_in_any_history() {
+    let hub = HubProcess::start(&["Tổ A"]);
+    let a1 = Device::joined(&hub, "volunteer", "Lan", &["Tổ A"]);
+    let a2 = Device::joined(&hub, "volunteer", "Hùng", &["Tổ A"]);
+    let id = a1.json(&[
+        "household",
+        "add",
+        "--group",
+        "Tổ A",
+        "--alley",
+        "Ngõ 9",
+        "--number",
+        "3",
+        "--consent",
+        "--name",
+        "Đinh Thị Rút Lại",
+        "--phone",
+        "0977000111",
+    ])["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    a1.sync();
+    a2.sync();
+    a2.json(&["household", "update", &id, "--withdraw-consent"]);
+    let report = a2.sync();
+    assert_eq!(report["epochs_adopted"], 1, "{report}");
+    a1.sync();
+    for d in [&a1, &a2] {
+        let history = history_text(&support::open_store(&d.db).export_documents().unwrap());
+        assert!(!history.contains("Rút Lại") && !history.contains("0977000111"));
+        assert!(history.contains("Ngõ 9"));
+    }
+    let events: Value = Device::joined(&hub, "coordinator", "Chị Hà", &[]).json(&["history", &id]);
+    assert!(events.to_string().contains("history_erased"), "{events}");
+}
