@@ -55,6 +55,19 @@ pub enum Command {
     /// Walk-in assists at a literacy point.
     #[command(subcommand)]
     Walkin(WalkinCommand),
+    /// Save this device's work to an encrypted file (passphrase from
+    /// `DOORSTEP_BACKUP_PASSPHRASE`, or asked twice), for another device of the same volunteer
+    /// to restore and sync.
+    Backup {
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Restore a backup into this device (passphrase from `DOORSTEP_BACKUP_PASSPHRASE`, or
+    /// asked); its unsynced work then syncs from here.
+    Restore { file: PathBuf },
+    /// Erase this device's data and keys (refused while it holds work neither synced nor in a
+    /// backup).
+    Reset,
     /// A household's history at the hub: made, changed (which fields), visited, erased; by
     /// which device, when (a coordinator's device, online).
     History { id: String },

@@ -280,14 +280,34 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     if let Command::Pin(cmd) = command {
         return pin(&out, &path, cmd, cli.plaintext);
     }
+    if let Command::Reset = command {
+        let mut store = open(&path, false, cli.plaintext)?;
+        store.check_handover()?;
+        drop(store);
+        Store::erase_files(&path)?;
+        return out.reset(&path);
+    }
     let creates = matches!(
         command,
         Command::Ward(WardCommand::Init { .. }) | Command::Demo { .. } | Command::Join { .. }
     );
+    let creates = creates || matches!(command, Command::Restore { .. });
     let mut store = open(&path, creates, cli.plaintext)?;
     let now = Utc::now().trunc_subsecs(3);
     match command {
-        Command::Hub(_) | Command::Pin(_) => unreachable!("handled above"),
+        Command::Hub(_) | Command::Pin(_) | Command::Reset => unreachable!("handled above"),
+        Command::Backup { out: file } => {
+            let passphrase = secret(
+                "DOORSTEP_BACKUP_PASSPHRASE",
+                "Backup passphrase (at least 10 characters)",
+                true,
+            )?;
+            out.backup(&store.backup(&file, &passphrase)?, &file)
+        }
+        Command::Restore { file } => {
+            let passphrase = secret("DOORSTEP_BACKUP_PASSPHRASE", "Backup passphrase", false)?;
+            out.restored(&store.restore(&file, &passphrase)?)
+        }
         Command::Join {
             link,
             hub,
@@ -303,6 +323,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     pin,
                 },
             };
+            // Joining anew (another person, another hub) must not lose unsaved work.
+            if store.identity()?.is_some() {
+                store.check_handover()?;
+            }
             let identity = runtime()?.block_on(doorstep_sync::join(
                 &mut store,
                 &link.hub,

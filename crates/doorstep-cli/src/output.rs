@@ -543,6 +543,47 @@ impl Printer {
         })
     }
 
+    pub fn backup(
+        &self,
+        summary: &doorstep_store::BackupSummary,
+        file: &std::path::Path,
+    ) -> anyhow::Result<()> {
+        let value = json!({
+            "file": file,
+            "documents": summary.documents,
+            "unsynced_changes": summary.unsynced_changes,
+            "made_at": summary.made_at,
+        });
+        self.emit(&value, || {
+            format!(
+                "Backup written to {} ({} documents, {} unsynced changes), encrypted with the passphrase",
+                file.display(),
+                summary.documents,
+                summary.unsynced_changes
+            )
+        })
+    }
+
+    pub fn restored(&self, summary: &doorstep_store::BackupSummary) -> anyhow::Result<()> {
+        self.emit(summary, || {
+            format!(
+                "Backup of {} restored ({} documents); {} changes to sync from this device",
+                summary.made_at.format("%Y-%m-%d %H:%M"),
+                summary.documents,
+                summary.unsynced_changes
+            )
+        })
+    }
+
+    pub fn reset(&self, path: &std::path::Path) -> anyhow::Result<()> {
+        self.emit(&json!({ "reset": path }), || {
+            format!(
+                "This device's data and keys were erased ({})",
+                path.display()
+            )
+        })
+    }
+
     pub fn recovery_code(&self, code: &str) -> anyhow::Result<()> {
         self.emit(&json!({ "recovery_code": code }), || {
             format!("Recovery code (write it down, keep it apart from the device): {code}")

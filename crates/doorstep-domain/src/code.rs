@@ -112,6 +112,9 @@ pub enum ErrorCode {
     WrongDatabaseKey,
     DatabaseEncrypted,
     DeviceWiped,
+    UnsyncedWork,
+    WrongBackupPassphrase,
+    BadBackup,
     // Anything else: details are in the logs, never in the answer.
     Internal,
 }

@@ -53,6 +53,12 @@ pub enum StoreError {
     Doc(#[from] doorstep_doc::DocError),
     #[error(transparent)]
     Vault(#[from] doorstep_vault::VaultError),
+    #[error("the backup does not open with this passphrase")]
+    WrongBackupPassphrase,
+    #[error("not a Doorstep backup: {0}")]
+    BadBackup(String),
+    #[error("{changes} change(s) on this device are neither synced nor in a backup: sync first, or save them with `doorstep backup --out FILE`")]
+    UnsyncedWork { changes: u64 },
     #[error("document engine: {0}")]
     Automerge(#[from] AutomergeError),
 }
@@ -84,6 +90,9 @@ impl StoreError {
             StoreError::SchemaTooNew { .. } => ErrorCode::DatabaseTooNew,
             StoreError::Doc(e) => e.code(),
             StoreError::Vault(e) => e.code(),
+            StoreError::WrongBackupPassphrase => ErrorCode::WrongBackupPassphrase,
+            StoreError::BadBackup(_) => ErrorCode::BadBackup,
+            StoreError::UnsyncedWork { .. } => ErrorCode::UnsyncedWork,
             StoreError::Sqlite(_) | StoreError::Automerge(_) | StoreError::Private { .. } => {
                 ErrorCode::Internal
             }

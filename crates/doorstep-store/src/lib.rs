@@ -13,6 +13,7 @@
 //! SQLite migrations). How records sit in documents, and which changes are allowed, is
 //! `doorstep-doc`'s: this crate stores, it does not define the schema.
 
+mod backup;
 mod edit;
 mod error;
 mod households;
@@ -34,6 +35,7 @@ use chrono::NaiveDate;
 use doorstep_domain::*;
 use rusqlite::{Connection, OptionalExtension};
 
+pub use backup::BackupSummary;
 use doorstep_doc as document;
 pub use doorstep_doc::{DocId, DocumentBytes};
 pub use doorstep_vault::{AtRest, DatabaseKey, RecoveryCode};

@@ -86,14 +86,14 @@ pub(crate) fn encode_heads(heads: &[ChangeHash]) -> Vec<u8> {
     sorted.into_iter().flat_map(|h| h.0).collect()
 }
 
-fn decode_heads(bytes: &[u8]) -> Vec<ChangeHash> {
+pub(crate) fn decode_heads(bytes: &[u8]) -> Vec<ChangeHash> {
     bytes
         .chunks_exact(32)
         .filter_map(|c| ChangeHash::try_from(c).ok())
         .collect()
 }
 
-fn synced_heads(conn: &Connection, doc: DocId) -> Result<Option<Vec<ChangeHash>>> {
+pub(crate) fn synced_heads(conn: &Connection, doc: DocId) -> Result<Option<Vec<ChangeHash>>> {
     Ok(conn
         .prepare_cached("SELECT synced_heads FROM sync_state WHERE doc_id = ?1")?
         .query_row([doc.to_string()], |r| r.get::<_, Vec<u8>>(0))

@@ -399,7 +399,7 @@ fn wait_after(failed: u32) -> u64 {
 
 /// Writes `bytes` to `path` whole and owner-only (0600): a temporary file beside it, synced,
 /// renamed over.
-pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
     let tmp = PathBuf::from(format!("{}.tmp", path.display()));
     let mut options = std::fs::OpenOptions::new();

@@ -15,7 +15,7 @@ mod keyfile;
 mod sqlcipher;
 
 pub use key::{AtRest, DatabaseKey};
-pub use keyfile::{Kdf, KeyFile, RecoveryCode, SecretKind};
+pub use keyfile::{write_private, Kdf, KeyFile, RecoveryCode, SecretKind};
 pub use sqlcipher::{is_plaintext, open_database};
 
 /// What can go wrong keeping data at rest.
