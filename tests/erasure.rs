@@ -305,6 +305,11 @@ fn a_withdrawn_consent_leaves_no_name_in_any_history() {
         .to_string();
     a1.sync();
     a2.sync();
+    // Consent is a record: for which purpose, when, by which volunteer.
+    let given = a2.json(&["household", "show", &id])["household"]["consent_record"].clone();
+    assert_eq!(given["purpose"], "2026-11-v1", "{given}");
+    assert_eq!(given["given_by"], "Lan");
+    assert!(given["given_at"].as_str().is_some() && given["withdrawn_at"].is_null());
     a2.json(&["household", "update", &id, "--withdraw-consent"]);
     let report = a2.sync();
     assert_eq!(report["epochs_adopted"], 1, "{report}");
@@ -313,7 +318,90 @@ fn a_withdrawn_consent_leaves_no_name_in_any_history() {
         let history = history_text(&support::open_store(&d.db).export_documents().unwrap());
         assert!(!history.contains("Rút Lại") && !history.contains("0977000111"));
         assert!(history.contains("Ngõ 9"));
+        let record = d.json(&["household", "show", &id])["household"]["consent_record"].clone();
+        assert_eq!(record["given_by"], "Lan", "{record}");
+        assert_eq!(record["withdrawn_by"], "Hùng", "{record}");
+        assert!(record["withdrawn_at"].as_str().is_some());
     }
     let events: Value = Device::joined(&hub, "coordinator", "Chị Hà", &[]).json(&["history", &id]);
     assert!(events.to_string().contains("history_erased"), "{events}");
+}
+
+/// The retention rule: N days after the campaign ends the serving hub erases every personal
+/// field (names, phones, consents, visits' notes) and their history; devices adopt it; the
+/// households and visits still count.
+#[test]
+fn the_retention_period_erases_every_personal_field() {
+    let mut hub = HubProcess::start(&["Tổ A"]);
+    let a1 = Device::joined(&hub, "volunteer", "Lan", &["Tổ A"]);
+    let first = a1.json(&[
+        "household",
+        "add",
+        "--group",
+        "Tổ A",
+        "--alley",
+        "Ngõ 1",
+        "--number",
+        "1",
+        "--consent",
+        "--name",
+        "Mai Thị Hết Hạn",
+        "--phone",
+        "0966111222",
+    ])["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    a1.add_household("Tổ A", "Ngõ 1", "2");
+    a1.json(&[
+        "visit",
+        "add",
+        "--household",
+        &first,
+        "--outcome",
+        "assisted",
+        "--assist",
+        "vneid_install:done",
+        "--note",
+        "gọi chị Hết Hạn buổi tối",
+    ]);
+    a1.sync();
+
+    let out = hub.admin(&[
+        "--json",
+        "hub",
+        "retention",
+        "--campaign-end",
+        "2026-01-01",
+        "--days",
+        "30",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rule: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rule["due_on"], "2026-01-31");
+    assert_eq!(rule["due"], true);
+    // The serving hub applies it at start (and hourly).
+    hub.restart();
+    let report = a1.sync();
+    assert_eq!(report["epochs_adopted"], 1, "{report}");
+    let shown = a1.json(&["household", "show", &first]);
+    assert!(shown["household"]["name"].is_null(), "{shown}");
+    assert_eq!(shown["household"]["consent"], false);
+    assert!(shown["household"]["erased_at"].as_str().is_some());
+    assert!(shown["visits"][0]["note"].is_null());
+    let report = a1.json(&["report"]);
+    assert_eq!(
+        (report["households"].clone(), report["visits"].clone()),
+        (2.into(), 1.into())
+    );
+    let history = history_text(&support::open_store(&a1.db).export_documents().unwrap());
+    assert!(
+        !history.contains("Hết Hạn") && !history.contains("0966111222"),
+        "{history}"
+    );
+    assert!(hub.log().contains("retention period over"), "{}", hub.log());
 }

@@ -1,5 +1,5 @@
-//! Handover (issue 12): a device with unsynced work refuses to be reset or joined anew until
-//! that work is synced or saved to an encrypted backup, which another device of the same
+//! Handover (issue 12): a device with unsynced work refuses to be reset, or joined anew to
+//! someone who could not send it, until that work is synced or saved to an encrypted backup, which another device of the same
 //! volunteer restores and syncs; a backup made before an erasure never brings the erased data
 //! back. Real binary, real hub on loopback.
 
@@ -24,7 +24,7 @@ fn error_code(out: &std::process::Output) -> String {
 
 #[test]
 fn unsynced_work_is_handed_over_through_an_encrypted_backup() {
-    let hub = HubProcess::start(&["Tổ A"]);
+    let hub = HubProcess::start(&["Tổ A", "Tổ B"]);
     let coord = Device::joined(&hub, "coordinator", "Chị Hà", &[]);
     let old = Device::joined(&hub, "volunteer", "Lan", &["Tổ A"]);
     let synced = old.json(&[
@@ -54,15 +54,20 @@ fn unsynced_work_is_handed_over_through_an_encrypted_backup() {
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(error_code(&out), "unsynced_work");
     let link = {
-        let code = hub.invite("volunteer", "Người khác", &["Tổ A"], None);
+        let code = hub.invite("volunteer", "Người khác", &["Tổ B"], None);
         format!(
             "doorstep://join?hub={}&code={code}&pin={}",
             hub.url, hub.pin
         )
     };
+    // Handed to another person who works in another group: the work could not be sent.
     let out = old.run(&["--json", "join", "--link", &link]);
     assert_eq!(error_code(&out), "unsynced_work");
-    assert!(old.db.exists());
+    assert_eq!(
+        old.json(&["status"])["name"],
+        "Lan",
+        "the old identity is kept"
+    );
 
     // Saved: an encrypted, owner-only file; then the reset goes through.
     let file = old.dir.path().join("../handover.doorstep-backup");

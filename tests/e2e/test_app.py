@@ -202,6 +202,8 @@ def test_a_coordinator_sees_a_households_history_and_erases_it(tmp, hubs, apps):
     app.click("household")
     app.wait("household-card")
     assert "Hà Thị Xin Xoá" in app.text("household-card")
+    # Consent is a record: when, asked by whom, for which purpose.
+    assert "Lan" in app.text("consent-record") and "2026-11-v1" in app.text("consent-record")
     app.click("history")
     app.wait("history-entry")
     assert "Lan" in app.text("history-list")

@@ -18,6 +18,24 @@ export type Assist = { service: Service, result: AssistResult, age_band: AgeBand
 export type AssistResult = "done" | "partial" | "needs_follow_up";
 
 /**
+ * One version of the purpose a household consents to.
+ */
+export type ConsentPurpose = { version: string, vi: string, en: string, };
+
+/**
+ * When a household's consent was given and withdrawn, by whom, for which purpose.
+ */
+export type ConsentRecord = { 
+/**
+ * The purpose version consented to.
+ */
+purpose: string | null, given_at: string | null, 
+/**
+ * The volunteer who asked.
+ */
+given_by: string | null, withdrawn_at: string | null, withdrawn_by: string | null, };
+
+/**
  * The coordinator's dashboard.
  */
 export type Dashboard = { report: Report, targets: Targets, progress: Targets, needs_point: Array<PointNeed>, };
@@ -48,7 +66,7 @@ epoch: number, erased_at: string, };
 /**
  * What went wrong, as a snake_case word.
  */
-export type ErrorCode = "empty_text" | "text_too_long" | "id_number" | "name_without_consent" | "invalid_phone" | "members_out_of_range" | "visit_in_future" | "walkin_in_future" | "assists_without_assisted_outcome" | "no_volunteer" | "household_erased" | "root_changed" | "schema_too_new" | "unknown_field" | "nested_object" | "wrong_type" | "field_deleted" | "record_deleted" | "bad_record_id" | "invalid_record" | "wrong_document" | "bad_change" | "missing_history" | "unknown_document" | "unknown_group" | "unknown_point" | "unknown_household" | "unknown_device" | "unknown_endpoint" | "token_missing" | "token_unknown" | "token_expired" | "device_revoked" | "token_rotating" | "invite_code_invalid" | "too_many_attempts" | "device_rate_limited" | "out_of_scope" | "coordinator_only" | "bad_request" | "bad_sync_body" | "body_too_large" | "invalid_invite" | "push_too_large" | "request_timeout" | "hub_busy" | "no_ward" | "ward_exists" | "no_groups" | "duplicate_group" | "duplicate_point" | "empty_update" | "other_ward" | "database_too_new" | "not_joined" | "no_hub" | "hub_exists" | "hub_listen_failed" | "export_failed" | "no_rotation" | "devices_not_repinned" | "bad_hub_url" | "pin_missing" | "hub_pin_mismatch" | "hub_unreachable" | "bad_hub_answer" | "too_many_rounds" | "hub_failed" | "locked" | "pin_needed" | "wrong_pin" | "wait_before_retry" | "weak_pin" | "wrong_recovery_code" | "wrong_database_key" | "database_encrypted" | "device_wiped" | "internal";
+export type ErrorCode = "empty_text" | "text_too_long" | "id_number" | "name_without_consent" | "invalid_phone" | "members_out_of_range" | "visit_in_future" | "walkin_in_future" | "assists_without_assisted_outcome" | "no_volunteer" | "household_erased" | "unknown_consent_purpose" | "root_changed" | "schema_too_new" | "unknown_field" | "nested_object" | "wrong_type" | "field_deleted" | "record_deleted" | "bad_record_id" | "invalid_record" | "wrong_document" | "bad_change" | "missing_history" | "unknown_document" | "unknown_group" | "unknown_point" | "unknown_household" | "unknown_device" | "unknown_endpoint" | "token_missing" | "token_unknown" | "token_expired" | "device_revoked" | "token_rotating" | "invite_code_invalid" | "too_many_attempts" | "device_rate_limited" | "out_of_scope" | "coordinator_only" | "bad_request" | "bad_sync_body" | "body_too_large" | "invalid_invite" | "push_too_large" | "request_timeout" | "hub_busy" | "no_ward" | "ward_exists" | "no_groups" | "duplicate_group" | "duplicate_point" | "empty_update" | "other_ward" | "database_too_new" | "not_joined" | "no_hub" | "hub_exists" | "hub_listen_failed" | "export_failed" | "no_rotation" | "devices_not_repinned" | "bad_hub_url" | "pin_missing" | "hub_pin_mismatch" | "hub_unreachable" | "bad_hub_answer" | "too_many_rounds" | "hub_failed" | "locked" | "pin_needed" | "wrong_pin" | "wait_before_retry" | "weak_pin" | "wrong_recovery_code" | "wrong_database_key" | "database_encrypted" | "device_wiped" | "unsynced_work" | "wrong_backup_passphrase" | "bad_backup" | "internal";
 
 /**
  * The file formats a report exports to.
@@ -113,7 +131,11 @@ consent: boolean, name: string | null, phone: string | null, created_at: string,
  * Erased at the citizen's request, the consent's withdrawal or the end of the retention
  * period: its name, phone and history are gone; its visits still count.
  */
-erased_at: string | null, };
+erased_at: string | null, 
+/**
+ * When consent was given and withdrawn, by whom, for which purpose.
+ */
+consent_record: ConsentRecord, };
 
 /**
  * A household with its group's name and its visits, newest first.
@@ -344,6 +366,7 @@ export const ERROR_CODES: readonly ErrorCode[] = [
   'assists_without_assisted_outcome',
   'no_volunteer',
   'household_erased',
+  'unknown_consent_purpose',
   'root_changed',
   'schema_too_new',
   'unknown_field',
@@ -410,6 +433,9 @@ export const ERROR_CODES: readonly ErrorCode[] = [
   'wrong_database_key',
   'database_encrypted',
   'device_wiped',
+  'unsynced_work',
+  'wrong_backup_passphrase',
+  'bad_backup',
   'internal',
 ]
 
@@ -431,6 +457,7 @@ export const commands = {
   sync: () => invoke<SyncReport>('sync'),
   walkList: () => invoke<Array<WalkRow>>('walk_list'),
   householdCard: (id: string) => invoke<HouseholdCard>('household_card', { id }),
+  consentPurpose: () => invoke<ConsentPurpose>('consent_purpose'),
   eraseHousehold: (id: string) => invoke<Erasure>('erase_household', { id }),
   householdHistory: (id: string) => invoke<Array<HistoryEntry>>('household_history', { id }),
   recordVisit: (input: VisitInput) => invoke<Visit>('record_visit', { input }),

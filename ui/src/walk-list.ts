@@ -3,8 +3,12 @@
 // save: three taps for the common case) and the household form.
 import { html } from 'htm/preact'
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks'
-import { api, errorText, type HistoryEntry, type HouseholdCard, type Overview } from './api'
-import { t, type Key } from './i18n'
+import { api, errorText, type ConsentPurpose, type HistoryEntry, type HouseholdCard, type Overview } from './api'
+
+function locale(): string {
+  return lang() === 'vi' ? 'vi-VN' : 'en-GB'
+}
+import { lang, t, type Key } from './i18n'
 import {
   AGE_BANDS, OUTCOMES, PRIORITIES, RESULTS, SERVICES, anyPriority, filterRows, isDue, noPriority, todayIso,
   virtualWindow, withAlleyHeadings, type AgeBand, type AssistResult, type Filter, type Internet, type Outcome,
@@ -149,7 +153,8 @@ function Card({ id, coordinator, onBack, onVisit, onEdit }: { id: string; coordi
     <h2>${h.alley} › ${h.number}</h2>
     <p class="muted">${card.group}${h.members ? ' · ' + h.members + ' 👤' : ''} · ${t('internet')}: ${t(`internet_${h.internet}` as Key)}</p>
     ${h.name && html`<p>${h.name}${h.phone ? ' · ' + h.phone : ''}</p>`}
-    ${h.erased_at && html`<p class="note" data-testid="erased">${t('erased_on', { t: new Date(h.erased_at).toLocaleDateString() })}</p>`}
+    ${h.consent_record.given_at && html`<p class="muted small-text" data-testid="consent-record">${t('consent_given', { t: new Date(h.consent_record.given_at).toLocaleDateString(locale()), by: h.consent_record.given_by ?? '', v: h.consent_record.purpose ?? '' })}${h.consent_record.withdrawn_at ? ' · ' + t('consent_withdrawn', { t: new Date(h.consent_record.withdrawn_at).toLocaleDateString(locale()), by: h.consent_record.withdrawn_by ?? '' }) : ''}</p>`}
+    ${h.erased_at && html`<p class="note" data-testid="erased">${t('erased_on', { t: new Date(h.erased_at).toLocaleDateString(locale()) })}</p>`}
     <p>${PRIORITIES.filter((p) => h.priority[p]).map((p) => html`<span class="chip static">${t(priorityKey(p))}</span>`)}</p>
     <div class="actions">
       <button class="primary" data-testid="record-visit" onClick=${() => onVisit(card)}>${t('record_visit')}</button>
@@ -238,6 +243,10 @@ function HouseholdForm({ overview, card, onDone }: { overview: Overview; card: H
   const [alley, setAlley] = useState(h?.alley ?? '')
   const [number, setNumber] = useState(h?.number ?? '')
   const [members, setMembers] = useState(h?.members ? String(h.members) : '')
+  const [purpose, setPurpose] = useState<ConsentPurpose | null>(null)
+  useEffect(() => {
+    api.consentPurpose().then(setPurpose).catch(() => undefined)
+  }, [])
   const [priority, setPriority] = useState<PriorityFlags>(h?.priority ?? noPriority())
   const [internet, setInternet] = useState<Internet>(h?.internet ?? 'unknown')
   const [consent, setConsent] = useState(h?.consent ?? false)
@@ -267,7 +276,8 @@ function HouseholdForm({ overview, card, onDone }: { overview: Overview; card: H
     <label>${t('members')}<input type="number" min="1" max="60" value=${members} onInput=${value(setMembers)} /></label>
     <fieldset><legend>${t('priority')}</legend>${PRIORITIES.map((p) => html`<label class="check"><input type="checkbox" checked=${priority[p]} onChange=${() => setPriority({ ...priority, [p]: !priority[p] })} />${t(priorityKey(p))}</label>`)}</fieldset>
     <label>${t('internet')}<select value=${internet} onChange=${value((v) => setInternet(v as Internet))}>${(['yes', 'no', 'unknown'] as Internet[]).map((i) => html`<option value=${i}>${t(`internet_${i}` as Key)}</option>`)}</select></label>
-    <label class="check"><input type="checkbox" checked=${consent} onChange=${() => setConsent(!consent)} />${t('consent')}</label>
+    <label class="check"><input type="checkbox" data-testid="consent" checked=${consent} onChange=${() => setConsent(!consent)} />${t('consent')}</label>
+    ${consent && purpose && html`<p class="note small-text" data-testid="consent-purpose">${lang() === 'vi' ? purpose.vi : purpose.en} <span class="muted">(${purpose.version})</span></p>`}
     ${consent && html`<label>${t('name')}<input value=${name} onInput=${value(setName)} /></label><label>${t('phone')}<input inputmode="tel" value=${phone} onInput=${value(setPhone)} /></label>`}
     ${error && html`<p class="error" data-testid="error">${error}</p>`}
     <button class="primary" data-testid="save-household" onClick=${save}>${t('save')}</button>

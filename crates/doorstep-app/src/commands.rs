@@ -23,6 +23,7 @@ macro_rules! for_each_command {
             sync() -> SyncReport;
             walk_list() -> Vec<WalkRow>;
             household_card(id: Id) -> HouseholdCard;
+            consent_purpose() -> ConsentPurpose;
             erase_household(id: Id) -> Erasure;
             household_history(id: Id) -> Vec<HistoryEntry>;
             record_visit(input: VisitInput) -> Visit;

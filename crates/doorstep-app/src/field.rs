@@ -11,6 +11,12 @@ impl App {
         Ok(self.store().await?.walk_list()?)
     }
 
+    /// The purpose a household consents to now (Vietnamese and English, versioned): what the
+    /// volunteer reads out before ticking consent.
+    pub async fn consent_purpose(&self) -> Result<ConsentPurpose> {
+        Ok(doorstep_domain::consent::current_consent_purpose().clone())
+    }
+
     pub async fn household_card(&self, id: Id) -> Result<HouseholdCard> {
         let store = self.store().await?;
         let household = store.household(id)?;

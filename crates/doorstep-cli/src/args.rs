@@ -179,6 +179,18 @@ pub enum HubCommand {
         #[arg(long)]
         data: PathBuf,
     },
+    /// The retention rule: every personal field (names, phones, consents, visits' notes) is
+    /// erased, history included, DAYS after the campaign ends. The serving hub applies it at
+    /// start and every hour. Without flags: shows the rule.
+    Retention {
+        #[arg(long)]
+        data: PathBuf,
+        /// The campaign's last day (YYYY-MM-DD).
+        #[arg(long, requires = "days")]
+        campaign_end: Option<chrono::NaiveDate>,
+        #[arg(long, requires = "campaign_end")]
+        days: Option<u32>,
+    },
     /// Revoke a device: its next request is refused.
     Revoke {
         #[arg(long)]

@@ -323,10 +323,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     pin,
                 },
             };
-            // Joining anew (another person, another hub) must not lose unsaved work.
-            if store.identity()?.is_some() {
-                store.check_handover()?;
-            }
             let identity = runtime()?.block_on(doorstep_sync::join(
                 &mut store,
                 &link.hub,
@@ -524,6 +520,17 @@ fn hub(out: &Printer, cmd: HubCommand, plaintext: bool) -> anyhow::Result<()> {
                 pin: Some(doorstep_hub::HubTls::ensure(&data)?.pin),
             };
             out.invite(&answer, &link)
+        }
+        HubCommand::Retention {
+            data,
+            campaign_end,
+            days,
+        } => {
+            let mut hub = Hub::open(&data, &at_rest(&data)?)?;
+            if let (Some(campaign_end), Some(days)) = (campaign_end, days) {
+                hub.set_retention(&doorstep_hub::Retention { campaign_end, days })?;
+            }
+            out.retention(hub.retention()?.as_ref(), Utc::now().date_naive())
         }
         HubCommand::Devices { data } => {
             out.devices(&Enrolment::open(&data, &at_rest(&data)?)?.devices()?)

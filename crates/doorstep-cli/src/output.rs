@@ -584,6 +584,31 @@ impl Printer {
         })
     }
 
+    pub fn retention(
+        &self,
+        rule: Option<&doorstep_hub::Retention>,
+        today: chrono::NaiveDate,
+    ) -> anyhow::Result<()> {
+        let value = match rule {
+            Some(r) => json!({
+                "campaign_end": r.campaign_end,
+                "days": r.days,
+                "due_on": r.due_on(),
+                "due": today >= r.due_on(),
+            }),
+            None => json!({ "campaign_end": null, "days": null, "due_on": null, "due": false }),
+        };
+        self.emit(&value, || match rule {
+            Some(r) => format!(
+                "Personal data is erased {} days after the campaign ends ({}): from {} (the serving hub applies it at start and hourly)",
+                r.days,
+                r.campaign_end,
+                r.due_on()
+            ),
+            None => "No retention rule: set one with --campaign-end DATE --days N".into(),
+        })
+    }
+
     pub fn recovery_code(&self, code: &str) -> anyhow::Result<()> {
         self.emit(&json!({ "recovery_code": code }), || {
             format!("Recovery code (write it down, keep it apart from the device): {code}")

@@ -70,24 +70,32 @@ pub fn rewrite(
 ) -> Result<(AutoCommit, Vec<Id>), DocError> {
     let mut fresh = new_document(id, actor)?;
     let mut erased = Vec::new();
-    let erases = |household: Id| match erase {
-        Erase::HistoryOnly => false,
-        Erase::Households(set) => set.contains(&household),
-        Erase::AllPersonal => true,
-    };
     for name in map_names(id) {
         let from = record_map(doc, name)?;
         let to = record_map(&fresh, name)?;
         for (record_id, obj) in records(doc, &from) {
+            let fields = Fields::of(doc, &obj).items();
+            let personal = fields.iter().any(|(k, v)| {
+                PERSONAL_HOUSEHOLD_FIELDS.contains(&k.as_str())
+                    || (k == "consent" && *v == ScalarValue::Boolean(true))
+            });
+            let erases = |household: Id| match erase {
+                Erase::HistoryOnly => false,
+                Erase::Households(set) => set.contains(&household),
+                // The retention period: every household that holds anything personal.
+                Erase::AllPersonal => household == record_id && personal,
+            };
             let (skip, erase_this): (&[&str], bool) = match *name {
                 "households" if erases(record_id) => (PERSONAL_HOUSEHOLD_FIELDS, true),
-                "visits" if household_of_visit(doc, &obj).is_some_and(erases) => {
+                "visits"
+                    if matches!(erase, Erase::AllPersonal)
+                        || household_of_visit(doc, &obj).is_some_and(erases) =>
+                {
                     (PERSONAL_VISIT_FIELDS, false)
                 }
                 _ => (&[], false),
             };
             let target = fresh.put_object(&to, record_id.to_string(), ObjType::Map)?;
-            let fields = Fields::of(doc, &obj).items();
             for (key, value) in &fields {
                 if skip.contains(&key.as_str())
                     || (erase_this && matches!(key.as_str(), "consent" | ERASED_AT))

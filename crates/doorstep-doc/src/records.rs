@@ -175,6 +175,11 @@ impl<'a> Fields<'a> {
             .ok_or_else(|| self.missing(key))
     }
 
+    fn time_opt(&self, key: &str) -> Option<DateTime<Utc>> {
+        self.int(key)
+            .and_then(|ms| Utc.timestamp_millis_opt(ms).single())
+    }
+
     fn flags(&self) -> PriorityFlags {
         PriorityFlags {
             elderly: self.bool("elderly"),
@@ -318,7 +323,50 @@ pub fn put_household(doc: &mut AutoCommit, h: &Household) -> Result<(), DocError
             name: h.name.clone(),
             phone: h.phone.clone(),
         },
-    )
+    )?;
+    put_consent_fields(doc, &obj, &h.consent_record)
+}
+
+/// Records a household's consent given or withdrawn: when, by whom, for which purpose.
+pub fn put_consent_record(
+    doc: &mut AutoCommit,
+    id: Id,
+    consent: &ConsentRecord,
+) -> Result<(), DocError> {
+    let map = record_map(doc, "households")?;
+    let obj = record(doc, &map, id)?.ok_or(DocError::UnknownHousehold(id))?;
+    put_consent_fields(doc, &obj, consent)
+}
+
+fn put_consent_fields(
+    doc: &mut AutoCommit,
+    obj: &ObjId,
+    record: &ConsentRecord,
+) -> Result<(), DocError> {
+    let times = [
+        ("consent_given_at", record.given_at),
+        ("consent_withdrawn_at", record.withdrawn_at),
+    ];
+    for (key, at) in times {
+        match at {
+            Some(at) => doc.put(obj, key, at.timestamp_millis())?,
+            None if doc.get(obj, key)?.is_some() => doc.delete(obj, key)?,
+            None => {}
+        }
+    }
+    let texts = [
+        ("consent_purpose", &record.purpose),
+        ("consent_given_by", &record.given_by),
+        ("consent_withdrawn_by", &record.withdrawn_by),
+    ];
+    for (key, text) in texts {
+        match text {
+            Some(text) => doc.put(obj, key, text.as_str())?,
+            None if doc.get(obj, key)?.is_some() => doc.delete(obj, key)?,
+            None => {}
+        }
+    }
+    Ok(())
 }
 
 /// Writes only the fields a correction changes, so concurrent corrections merge per field.
@@ -390,9 +438,14 @@ pub(crate) fn read_household_at(
         name: f.string("name").filter(|_| consent),
         phone: f.string("phone").filter(|_| consent),
         created_at: f.time("created_at")?,
-        erased_at: f
-            .int(crate::epoch::ERASED_AT)
-            .and_then(|ms| Utc.timestamp_millis_opt(ms).single()),
+        erased_at: f.time_opt(crate::epoch::ERASED_AT),
+        consent_record: ConsentRecord {
+            purpose: f.string("consent_purpose"),
+            given_at: f.time_opt("consent_given_at"),
+            given_by: f.string("consent_given_by"),
+            withdrawn_at: f.time_opt("consent_withdrawn_at"),
+            withdrawn_by: f.string("consent_withdrawn_by"),
+        },
     })
 }
 

@@ -146,6 +146,12 @@ fn fields(map: &str) -> &'static [Field] {
         Field("phone", Kind::Str, OPTIONAL),
         // Written by the hub alone, when it erases the household (see `epoch`).
         Field(crate::epoch::ERASED_AT, Kind::Int, OPTIONAL),
+        // The consent as a record: for which purpose, when, by which volunteer.
+        Field("consent_purpose", Kind::Str, OPTIONAL),
+        Field("consent_given_at", Kind::Int, OPTIONAL),
+        Field("consent_given_by", Kind::Str, OPTIONAL),
+        Field("consent_withdrawn_at", Kind::Int, OPTIONAL),
+        Field("consent_withdrawn_by", Kind::Str, OPTIONAL),
     ];
     const VISIT: &[Field] = &[
         Field("household", Kind::Bytes, REQUIRED),

@@ -39,6 +39,7 @@ pub enum ErrorCode {
     AssistsWithoutAssistedOutcome,
     NoVolunteer,
     HouseholdErased,
+    UnknownConsentPurpose,
     // A change breaks the document schema (what a modified client could write).
     RootChanged,
     SchemaTooNew,

@@ -6,12 +6,14 @@
 
 pub mod clock;
 pub mod code;
+pub mod consent;
 pub mod demo;
 pub mod model;
 pub mod report;
 pub mod validate;
 
 pub use code::ErrorCode;
+pub use consent::{ConsentPurpose, ConsentRecord};
 pub use model::*;
 pub use strum::IntoEnumIterator;
 pub use validate::ValidationError;

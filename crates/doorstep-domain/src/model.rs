@@ -220,6 +220,9 @@ pub struct Household {
     /// period: its name, phone and history are gone; its visits still count.
     #[serde(default)]
     pub erased_at: Option<DateTime<Utc>>,
+    /// When consent was given and withdrawn, by whom, for which purpose.
+    #[serde(default)]
+    pub consent_record: crate::ConsentRecord,
 }
 
 /// One person helped with one service.
@@ -377,6 +380,7 @@ impl HouseholdDraft {
             phone: self.phone,
             created_at,
             erased_at: None,
+            consent_record: crate::ConsentRecord::default(),
         }
     }
 }

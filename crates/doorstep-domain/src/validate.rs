@@ -31,6 +31,8 @@ pub enum ValidationError {
     PersonalDataWithoutConsent,
     #[error("this household was erased: nothing personal is recorded on it again")]
     HouseholdErased,
+    #[error("a consent names a purpose text Doorstep never asked")]
+    UnknownConsentPurpose,
     /// The number itself is not repeated: refusals end up in logs, and a phone is personal.
     #[error("the phone is not a Vietnamese phone number (10 digits starting with 0, or +84)")]
     InvalidPhone,
@@ -65,6 +67,7 @@ impl ValidationError {
             ValidationError::ContainsIdNumber(_) => ErrorCode::IdNumber,
             ValidationError::PersonalDataWithoutConsent => ErrorCode::NameWithoutConsent,
             ValidationError::HouseholdErased => ErrorCode::HouseholdErased,
+            ValidationError::UnknownConsentPurpose => ErrorCode::UnknownConsentPurpose,
             ValidationError::InvalidPhone => ErrorCode::InvalidPhone,
             ValidationError::MembersOutOfRange(_) => ErrorCode::MembersOutOfRange,
             ValidationError::VisitInFuture { .. } => ErrorCode::VisitInFuture,
@@ -172,6 +175,14 @@ pub fn check_household(h: &Household) -> Result<(), ValidationError> {
     if h.erased_at.is_some() && h.consent {
         return Err(ValidationError::HouseholdErased);
     }
+    let record = &h.consent_record;
+    if let Some(purpose) = &record.purpose {
+        if !crate::consent::known_consent_purpose(purpose) {
+            return Err(ValidationError::UnknownConsentPurpose);
+        }
+    }
+    check_optional("consent given by", &record.given_by)?;
+    check_optional("consent withdrawn by", &record.withdrawn_by)?;
     check_optional("name", &h.name)?;
     if let Some(phone) = &h.phone {
         check_phone(phone)?;

@@ -753,9 +753,14 @@ fn hub_busy() -> HubError {
 }
 
 impl AppState {
-    fn new(hub: Hub, enrolment: Enrolment, limits: Limits, announcement: Announcement) -> AppState {
+    fn new(
+        hub: SharedHub,
+        enrolment: Enrolment,
+        limits: Limits,
+        announcement: Announcement,
+    ) -> AppState {
         AppState {
-            hub: Arc::new(tokio::sync::Mutex::new(hub)),
+            hub,
             enrolment: Arc::new(Mutex::new(enrolment)),
             limiter: Arc::new(Mutex::new(Limiter::default())),
             budget: Arc::new(Mutex::new(DeviceBudget::default())),
@@ -822,6 +827,20 @@ pub fn router(hub: Hub, enrolment: Enrolment) -> Router {
 /// The hub's routes with other limits (tests use small ones) and the next pin to announce.
 pub fn router_with(
     hub: Hub,
+    enrolment: Enrolment,
+    limits: Limits,
+    announcement: Announcement,
+) -> Router {
+    let hub = Arc::new(tokio::sync::Mutex::new(hub));
+    routes(AppState::new(hub, enrolment, limits, announcement))
+}
+
+/// The hub's documents, shared by the routes and the serving hub's own tasks (retention).
+pub type SharedHub = Arc<tokio::sync::Mutex<Hub>>;
+
+/// `router_with` on a hub the caller keeps a handle to.
+pub fn router_shared(
+    hub: SharedHub,
     enrolment: Enrolment,
     limits: Limits,
     announcement: Announcement,
@@ -895,7 +914,12 @@ mod tests {
         let mut hub = Hub::open(dir.path(), &crate::test_key())?;
         hub.load_documents()?;
         let enrolment = Enrolment::open(dir.path(), &crate::test_key())?;
-        let state = AppState::new(hub, enrolment, limits, Announcement::default());
+        let state = AppState::new(
+            Arc::new(tokio::sync::Mutex::new(hub)),
+            enrolment,
+            limits,
+            Announcement::default(),
+        );
         Ok((dir, state))
     }
 

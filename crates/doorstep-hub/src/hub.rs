@@ -434,6 +434,23 @@ impl Hub {
     }
 }
 
+/// Hub setting: the retention rule.
+const RETENTION: &str = "retention";
+
+/// Personal fields are erased `days` after the campaign ends (a hub setting).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Retention {
+    pub campaign_end: chrono::NaiveDate,
+    pub days: u32,
+}
+
+impl Retention {
+    /// The first day personal fields are erased.
+    pub fn due_on(&self) -> chrono::NaiveDate {
+        self.campaign_end + chrono::Days::new(u64::from(self.days))
+    }
+}
+
 impl Hub {
     /// The epoch of `doc` (0 until the hub first rewrites it).
     pub fn epoch(&self, doc: DocId) -> u32 {
@@ -541,22 +558,47 @@ impl Hub {
         })
     }
 
-    /// Erases every household's personal fields in every residential group (the retention
-    /// period after the campaign is over). Returns how many households it erased.
-    pub fn erase_all_personal(&mut self, now: DateTime<Utc>) -> Result<usize, HubError> {
+    /// The retention rule, if one is set (`doorstep hub retention`).
+    pub fn retention(&self) -> Result<Option<Retention>, HubError> {
+        Ok(self
+            .storage
+            .setting(RETENTION)?
+            .and_then(|text| serde_json::from_str(&text).ok()))
+    }
+
+    pub fn set_retention(&mut self, retention: &Retention) -> Result<(), HubError> {
+        let text = serde_json::to_string(retention).unwrap_or_default();
+        Ok(self.storage.set_setting(RETENTION, &text)?)
+    }
+
+    /// Applies the retention rule at `now` when it is due: every residential group whose
+    /// document holds anything personal (a name, a phone, a consent, a visit's note) is written
+    /// anew without it or its history. Returns the households erased, or `None` when no rule
+    /// is set or it is not due yet. The serving hub runs this at start and every hour.
+    pub fn apply_retention(&mut self, now: DateTime<Utc>) -> Result<Option<usize>, HubError> {
+        match self.retention()? {
+            Some(rule) if now.date_naive() >= rule.due_on() => {}
+            _ => return Ok(None),
+        }
         let (_, groups, _) = self.ward()?;
         let mut erased = 0;
         for group in groups {
-            let (_, e) = self.rewrite(
-                DocId::Group(group.id),
-                &Erase::AllPersonal,
-                &[],
-                "retention",
-                now,
-            )?;
-            erased += e.len();
+            let id = DocId::Group(group.id);
+            let doc = self.doc(id)?;
+            let households = document::read_households(doc, group.id)?;
+            let visits = document::read_visits(doc, group.id)?;
+            let personal = households
+                .iter()
+                .any(|h| h.consent || h.name.is_some() || h.phone.is_some())
+                || visits.iter().any(|(v, _)| {
+                    v.note.is_some() || v.follow_up.as_ref().is_some_and(|f| f.reason.is_some())
+                });
+            if personal {
+                let (_, e) = self.rewrite(id, &Erase::AllPersonal, &[], "retention", now)?;
+                erased += e.len();
+            }
         }
-        Ok(erased)
+        Ok(Some(erased))
     }
 
     /// A household's history from the audit log: made, changed, visited, erased; `names`

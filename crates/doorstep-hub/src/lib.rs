@@ -24,7 +24,7 @@ use thiserror::Error;
 
 pub use doorstep_vault::{AtRest, DatabaseKey, RecoveryCode, VaultError};
 pub use enrolment::Enrolment;
-pub use hub::Hub;
+pub use hub::{Hub, Retention};
 pub use sqlite::unlock;
 
 /// The key the unit tests' hubs are encrypted with.
@@ -244,13 +244,41 @@ pub async fn serve(
         announcement.clone(),
     );
     ready(addr);
-    let app = http::router_with(hub, enrolment, serving.limits, announcement);
-    // One future: stopping the hub (the app's hosted hub is aborted) stops both.
+    let hub = std::sync::Arc::new(tokio::sync::Mutex::new(hub));
+    let retention = keep_retention(hub.clone());
+    let app = http::router_shared(hub, enrolment, serving.limits, announcement);
+    // One future: stopping the hub (the app's hosted hub is aborted) stops them all.
     tokio::select! {
         served = server.serve(app.into_make_service_with_connect_info::<SocketAddr>()) => served?,
         () = rotation => {}
+        () = retention => {}
     }
     Ok(())
+}
+
+/// How often a serving hub applies its retention rule (also once at start).
+const RETENTION_CHECK: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Applies the retention rule (`hub retention`) at start and every hour: once it is due, what
+/// is personal is erased from every residential group, history included.
+async fn keep_retention(hub: http::SharedHub) {
+    let mut interval = tokio::time::interval(RETENTION_CHECK);
+    loop {
+        interval.tick().await;
+        let hub = hub.clone();
+        let applied = tokio::task::spawn_blocking(move || {
+            hub.blocking_lock().apply_retention(chrono::Utc::now())
+        })
+        .await;
+        match applied {
+            Ok(Ok(Some(erased))) if erased > 0 => {
+                tracing::info!(erased, "retention period over: personal data erased")
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "cannot apply the retention rule"),
+            Err(e) => tracing::error!(error = %e, "the retention task failed"),
+        }
+    }
 }
 
 /// How often a serving hub looks for a certificate rotation (`hub rotate-cert`).

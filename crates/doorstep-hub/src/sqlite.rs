@@ -769,6 +769,25 @@ impl HubStorage for SqliteStorage {
             .optional()?)
     }
 
+    fn setting(&self, key: &str) -> StorageResult<Option<String>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = ?1",
+                [format!("setting.{key}")],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    fn set_setting(&mut self, key: &str, value: &str) -> StorageResult<()> {
+        self.conn.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
+            params![format!("setting.{key}"), value],
+        )?;
+        Ok(())
+    }
+
     fn set_url(&mut self, url: &str) -> StorageResult<()> {
         self.conn.execute(
             "INSERT OR REPLACE INTO meta (key, value) VALUES ('url', ?1)",

@@ -191,6 +191,9 @@ pub trait HubStorage: Send {
     ) -> StorageResult<()>;
     /// Stores a device's token under another hash (a hub moving to keyed hashes).
     fn rekey_token(&mut self, id: Id, token_hash: &str) -> StorageResult<()>;
+    /// A hub setting (the retention rule...).
+    fn setting(&self, key: &str) -> StorageResult<Option<String>>;
+    fn set_setting(&mut self, key: &str, value: &str) -> StorageResult<()>;
     /// The address devices reach the hub at, as it last served (for invite links).
     fn url(&self) -> StorageResult<Option<String>>;
     fn set_url(&mut self, url: &str) -> StorageResult<()>;

@@ -180,16 +180,20 @@ impl Store {
     }
 
     /// Changes neither acknowledged by the hub nor held by this device's last backup: work a
-    /// reset or a new join would lose.
+    /// reset would lose.
     pub fn unsaved_changes(&mut self) -> Result<u64> {
-        let outbox = self.outbox_count()?;
-        if outbox == 0 {
-            return Ok(0);
+        Ok(self.unsaved_documents()?.iter().map(|(_, n)| n).sum())
+    }
+
+    /// The documents holding unsaved changes (see `unsaved_changes`), and how many each.
+    pub fn unsaved_documents(&mut self) -> Result<Vec<(DocId, u64)>> {
+        let mut out = Vec::new();
+        if self.outbox_count()? == 0 {
+            return Ok(out);
         }
         let backed_up: BTreeMap<String, String> = meta(&self.conn, BACKED_UP)?
             .and_then(|text| serde_json::from_str(&text).ok())
             .unwrap_or_default();
-        let mut unsaved = 0;
         for id in self.document_ids()? {
             let mut edit = Edit::default();
             let doc = self.doc_mut(&mut edit, id)?;
@@ -198,10 +202,10 @@ impl Store {
             let pending = doc.get_changes(&synced).len() as u64;
             self.keep_unchanged(edit);
             if pending > 0 && backed_up.get(&id.to_string()) != Some(&now) {
-                unsaved += pending;
+                out.push((id, pending));
             }
         }
-        Ok(unsaved)
+        Ok(out)
     }
 
     /// Refuses, with `unsynced_work`, when a reset or a new join would lose work.

@@ -16,7 +16,10 @@ impl Store {
         draft: HouseholdDraft,
         now: DateTime<Utc>,
     ) -> Result<Household> {
-        let household = draft.into_household(new_id(), group_id, now);
+        let mut household = draft.into_household(new_id(), group_id, now);
+        if household.consent {
+            household.consent_record = ConsentRecord::given(now, &self.recorder()?);
+        }
         self.insert_household(&household)?;
         self.household(household.id)
     }
@@ -49,12 +52,37 @@ impl Store {
         check_household(&patch.apply(&current))?;
         let doc_id = DocId::Group(current.group_id);
         self.check_scope(doc_id)?;
+        // A consent given or withdrawn is recorded: when, by whom, for which purpose.
+        let consent = match patch.consent {
+            Some(true) if !current.consent => {
+                Some(ConsentRecord::given(Utc::now(), &self.recorder()?))
+            }
+            Some(false) if current.consent => Some(
+                current
+                    .consent_record
+                    .withdrawn(Utc::now(), &self.recorder()?),
+            ),
+            _ => None,
+        };
         let mut edit = Edit::default();
-        document::patch_household(self.doc_mut(&mut edit, doc_id)?, id, patch)?;
+        let doc = self.doc_mut(&mut edit, doc_id)?;
+        document::patch_household(doc, id, patch)?;
+        if let Some(record) = &consent {
+            document::put_consent_record(doc, id, record)?;
+        }
         self.save_edit(edit, |tx, edit| {
             materialize_household(tx, edit, current.group_id, id)
         })?;
         self.household(id)
+    }
+
+    /// Who records on this device: the name its holder was invited under (else this device's
+    /// own word for itself, before it joined a hub).
+    pub(crate) fn recorder(&self) -> Result<String> {
+        Ok(self
+            .identity()?
+            .map(|i| i.name)
+            .unwrap_or_else(|| "thiết bị này".into()))
     }
 
     /// One household.

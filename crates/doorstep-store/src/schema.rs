@@ -118,6 +118,14 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE households ADD COLUMN erased_at INTEGER;
     ALTER TABLE documents ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0;
     "#,
+    // 5: consent as a record (issue 12): for which purpose, when, by which volunteer.
+    r#"
+    ALTER TABLE households ADD COLUMN consent_purpose TEXT;
+    ALTER TABLE households ADD COLUMN consent_given_at INTEGER;
+    ALTER TABLE households ADD COLUMN consent_given_by TEXT;
+    ALTER TABLE households ADD COLUMN consent_withdrawn_at INTEGER;
+    ALTER TABLE households ADD COLUMN consent_withdrawn_by TEXT;
+    "#,
 ];
 
 /// The query tables, in the order a dump or a rebuild walks them.

@@ -21,8 +21,11 @@ use doorstep_doc::{self as document, DocId};
 pub fn upsert_household(conn: &Connection, h: &Household) -> Result<(), StoreError> {
     conn.prepare_cached(
         "INSERT OR REPLACE INTO households (id, group_id, alley, number, members, elderly,
-            disability, poor, near_poor, internet, consent, name, phone, created_at, erased_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+            disability, poor, near_poor, internet, consent, name, phone, created_at, erased_at,
+            consent_purpose, consent_given_at, consent_given_by, consent_withdrawn_at,
+            consent_withdrawn_by)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
+            ?19, ?20)",
     )?
     .execute(params![
         h.id.to_string(),
@@ -40,6 +43,11 @@ pub fn upsert_household(conn: &Connection, h: &Household) -> Result<(), StoreErr
         h.phone,
         h.created_at.timestamp_millis(),
         h.erased_at.map(|t| t.timestamp_millis()),
+        h.consent_record.purpose,
+        h.consent_record.given_at.map(|t| t.timestamp_millis()),
+        h.consent_record.given_by,
+        h.consent_record.withdrawn_at.map(|t| t.timestamp_millis()),
+        h.consent_record.withdrawn_by,
     ])?;
     Ok(())
 }
@@ -305,7 +313,8 @@ fn flags(row: &Row, first: usize) -> rusqlite::Result<PriorityFlags> {
 
 pub const HOUSEHOLD_COLUMNS: &str = "h.id, h.group_id, h.alley, h.number, h.members, h.elderly,
     h.disability, h.poor, h.near_poor, h.internet, h.consent, h.name, h.phone, h.created_at,
-    h.erased_at";
+    h.erased_at, h.consent_purpose, h.consent_given_at, h.consent_given_by, h.consent_withdrawn_at,
+    h.consent_withdrawn_by";
 
 pub fn household_from_row(row: &Row) -> rusqlite::Result<Household> {
     Ok(Household {
@@ -320,9 +329,14 @@ pub fn household_from_row(row: &Row) -> rusqlite::Result<Household> {
         name: row.get(11)?,
         phone: row.get(12)?,
         created_at: time(row, 13)?,
-        erased_at: row
-            .get::<_, Option<i64>>(14)?
-            .and_then(|ms| Utc.timestamp_millis_opt(ms).single()),
+        erased_at: time_opt(row, 14)?,
+        consent_record: ConsentRecord {
+            purpose: row.get(15)?,
+            given_at: time_opt(row, 16)?,
+            given_by: row.get(17)?,
+            withdrawn_at: time_opt(row, 18)?,
+            withdrawn_by: row.get(19)?,
+        },
     })
 }
 

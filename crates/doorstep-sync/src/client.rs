@@ -654,6 +654,18 @@ pub async fn join_shared<S: StoreHandle>(
             .into());
         }
     }
+    // Joined anew (handed to another person, say): work not yet synced nor backed up must
+    // still be sendable under the new identity, or the join is refused and the old identity
+    // kept (the invite is spent: the coordinator makes another once the work is saved).
+    let stranded: u64 = store
+        .unsaved_documents()?
+        .into_iter()
+        .filter(|(doc, _)| !identity.may_write(*doc))
+        .map(|(_, changes)| changes)
+        .sum();
+    if stranded > 0 {
+        return Err(StoreError::UnsyncedWork { changes: stranded }.into());
+    }
     // The cursor starts again at 0: a new scope may hold documents this device never had.
     store.apply_sync(
         &[],
