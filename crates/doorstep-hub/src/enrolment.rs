@@ -769,4 +769,41 @@ mod tests {
         assert!(recovery.is_none());
         assert!(Enrolment::open(dir.path(), &again).is_ok());
     }
+
+    /// The audit log only grows: a delete or an update of a line is refused by the database
+    /// itself, whoever holds the key.
+    #[test]
+    fn the_audit_log_is_append_only() {
+        let (dir, enrolment) = enrolment();
+        drop(enrolment);
+        let mut storage =
+            crate::sqlite::SqliteStorage::open(dir.path(), &crate::test_key()).unwrap();
+        let id = doorstep_domain::new_id();
+        storage
+            .append_audit(&[AuditEntry {
+                at: Utc::now(),
+                device: "d".into(),
+                doc: "group/x".into(),
+                event: "change".into(),
+                change: None,
+                records: vec![AuditRecord {
+                    map: "households".into(),
+                    id,
+                    fields: vec!["*".into()],
+                    household: None,
+                }],
+            }])
+            .unwrap();
+        assert_eq!(storage.audit_of(&[id]).unwrap().len(), 1);
+        let db = doorstep_vault::open_database(&dir.path().join("hub.sqlite"), &crate::test_key())
+            .unwrap();
+        for sql in [
+            "DELETE FROM audit",
+            "UPDATE audit SET device = 'someone else'",
+        ] {
+            let refused = db.execute(sql, []).unwrap_err().to_string();
+            assert!(refused.contains("append-only"), "{sql}: {refused}");
+        }
+        assert_eq!(storage.audit_of(&[id]).unwrap().len(), 1);
+    }
 }

@@ -98,7 +98,7 @@ impl Hub {
             let mut doc = document::new_document(DocId::Group(g.id), &actor)?;
             collect_changes(DocId::Group(g.id), doc.get_changes(&[]), &mut changes);
         }
-        storage.append_changes(&changes, "hub", Utc::now())?;
+        storage.append_changes(&changes, "hub", Utc::now(), &[])?;
         storage.set_ward(ward.id, &ward.name)?;
         crate::HubTls::ensure(dir)?;
         Ok((ward, made))
@@ -131,7 +131,7 @@ impl Hub {
             collect_changes(id, doc.get_changes(&[]), &mut changes);
             snapshots.push((id, doc.save()));
         }
-        storage.append_changes(&changes, "hub", Utc::now())?;
+        storage.append_changes(&changes, "hub", Utc::now(), &[])?;
         // Devices' first syncs then get each document saved whole, not change by change.
         for (id, bytes) in snapshots {
             storage.compact(id, &bytes)?;
@@ -416,8 +416,7 @@ impl Hub {
         }
         if !changes.is_empty() {
             self.storage
-                .append_changes(&changes, &device.id.to_string(), now)?;
-            self.storage.append_audit(&audit)?;
+                .append_changes(&changes, &device.id.to_string(), now, &audit)?;
         }
         // A consent withdrawn: the name and phone are gone from the record but not from the
         // document's history, so the document is written anew without it.

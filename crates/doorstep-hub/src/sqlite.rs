@@ -189,6 +189,35 @@ pub fn unlock(
     Ok((AtRest::Encrypted(key), Some(code)))
 }
 
+/// Appends audit lines inside the caller's transaction.
+fn insert_audit(tx: &rusqlite::Transaction<'_>, entries: &[AuditEntry]) -> StorageResult<()> {
+    let mut entry = tx.prepare_cached(
+        "INSERT INTO audit (at, device, doc_id, event, change, records)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?;
+    let mut record =
+        tx.prepare_cached("INSERT INTO audit_records (audit_seq, record) VALUES (?1, ?2)")?;
+    for e in entries {
+        let records = serde_json::to_string(&e.records).unwrap_or_else(|_| "[]".into());
+        entry.execute(params![
+            ms(e.at),
+            e.device,
+            e.doc,
+            e.event,
+            e.change,
+            records
+        ])?;
+        let seq = tx.last_insert_rowid();
+        for r in &e.records {
+            record.execute(params![seq, r.id.to_string()])?;
+            if let Some(h) = r.household {
+                record.execute(params![seq, h.to_string()])?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The hub's SQLite file.
 pub struct SqliteStorage {
     conn: Connection,
@@ -335,6 +364,7 @@ impl HubStorage for SqliteStorage {
         changes: &[NewChange],
         origin: &str,
         received_at: DateTime<Utc>,
+        audit: &[AuditEntry],
     ) -> StorageResult<()> {
         let tx = self
             .conn
@@ -362,6 +392,7 @@ impl HubStorage for SqliteStorage {
                 receipt.execute(params![c.hash.to_vec(), ms(received_at)])?;
             }
         }
+        insert_audit(&tx, audit)?;
         tx.commit()?;
         Ok(())
     }
@@ -469,32 +500,7 @@ impl HubStorage for SqliteStorage {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        {
-            let mut entry = tx.prepare_cached(
-                "INSERT INTO audit (at, device, doc_id, event, change, records)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )?;
-            let mut record =
-                tx.prepare_cached("INSERT INTO audit_records (audit_seq, record) VALUES (?1, ?2)")?;
-            for e in entries {
-                let records = serde_json::to_string(&e.records).unwrap_or_else(|_| "[]".into());
-                entry.execute(params![
-                    ms(e.at),
-                    e.device,
-                    e.doc,
-                    e.event,
-                    e.change,
-                    records
-                ])?;
-                let seq = tx.last_insert_rowid();
-                for r in &e.records {
-                    record.execute(params![seq, r.id.to_string()])?;
-                    if let Some(h) = r.household {
-                        record.execute(params![seq, h.to_string()])?;
-                    }
-                }
-            }
-        }
+        insert_audit(&tx, entries)?;
         tx.commit()?;
         Ok(())
     }

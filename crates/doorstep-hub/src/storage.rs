@@ -133,12 +133,14 @@ pub trait HubStorage: Send {
     fn document_ids(&self) -> StorageResult<Vec<DocId>>;
 
     /// Appends changes, each with the next sequence number, from `origin` (a device id, or
-    /// "hub"), all or nothing. Changes the hub already holds are skipped.
+    /// "hub"), and their `audit` lines, all or nothing (one commit). Changes the hub already
+    /// holds are skipped.
     fn append_changes(
         &mut self,
         changes: &[NewChange],
         origin: &str,
         received_at: DateTime<Utc>,
+        audit: &[AuditEntry],
     ) -> StorageResult<()>;
     /// When the hub first received each of these changes (those it holds).
     fn receipts(&self, hashes: &[[u8; 32]]) -> StorageResult<Vec<ChangeReceipt>>;
