@@ -269,3 +269,108 @@ fn deleted_records(doc: &AutoCommit, map: &ObjId, synced: &[ChangeHash]) -> Vec<
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::records::{patch_household, put_household, put_visit, read_household, read_visits};
+    use doorstep_domain::*;
+
+    fn actor() -> ActorId {
+        ActorId::from(new_id().as_bytes())
+    }
+
+    fn household(group: Id, number: &str, name: Option<&str>) -> Household {
+        HouseholdDraft {
+            alley: "Ngõ 3".into(),
+            number: number.into(),
+            consent: name.is_some(),
+            name: name.map(str::to_string),
+            phone: name.map(|_| "0912345678".to_string()),
+            ..Default::default()
+        }
+        .into_household(new_id(), group, Utc::now())
+    }
+
+    fn history_holds(doc: &mut AutoCommit, text: &str) -> bool {
+        doc.get_changes(&[])
+            .iter()
+            .any(|c| format!("{:?}", c.decode().operations).contains(text))
+    }
+
+    /// A rewrite keeps every record as it stands, drops the erased household's personal
+    /// fields and its visits' notes, and has no history holding them; a device's unsynced
+    /// edits are carried over field by field, except those to the erased household.
+    #[test]
+    fn a_rewrite_forgets_and_a_carry_over_keeps_the_rest() {
+        let group = new_id();
+        let id = DocId::Group(group);
+        let mut hub = new_document(id, &actor()).unwrap();
+        let erased = household(group, "1", Some("Tạ Thị Quên"));
+        let kept = household(group, "2", Some("Lý Văn Nhớ"));
+        put_household(&mut hub, &erased).unwrap();
+        put_household(&mut hub, &kept).unwrap();
+        let visit = Visit {
+            id: new_id(),
+            household_id: erased.id,
+            group_id: group,
+            device_time: Utc::now(),
+            volunteer: "Lan".into(),
+            outcome: Outcome::Assisted,
+            note: Some("gọi bà Quên".into()),
+            follow_up: None,
+            assists: vec![],
+            received_at: None,
+        };
+        put_visit(&mut hub, &visit).unwrap();
+        hub.commit();
+        // A device holding what the hub had, then editing offline.
+        let mut device = hub.fork().with_actor(actor());
+        let synced = device.get_heads();
+        let members = |m| HouseholdPatch {
+            members: Some(m),
+            ..Default::default()
+        };
+        patch_household(&mut device, erased.id, &members(4)).unwrap();
+        patch_household(&mut device, kept.id, &members(5)).unwrap();
+        let added = household(group, "3", None);
+        put_household(&mut device, &added).unwrap();
+        device.commit();
+
+        let erase = Erase::Households(std::iter::once(erased.id).collect());
+        let (mut fresh, marked) = rewrite(id, &hub, &erase, Utc::now(), &actor()).unwrap();
+        assert_eq!(marked, vec![erased.id]);
+        crate::check_document(id, &fresh).unwrap();
+        assert!(!history_holds(&mut fresh, "Quên"));
+        assert!(history_holds(&mut fresh, "Lý Văn Nhớ"));
+        let gone = read_household(&fresh, group, erased.id).unwrap().unwrap();
+        assert!(gone.name.is_none() && !gone.consent && gone.erased_at.is_some());
+        let visits = read_visits(&fresh, group).unwrap();
+        assert_eq!(visits.len(), 1, "the visit still counts");
+        assert!(visits[0].0.note.is_none());
+
+        let carried = carry_over(id, &device, &synced, &mut fresh).unwrap();
+        assert_eq!(carried.dropped, vec![erased.id]);
+        fresh.commit();
+        assert_eq!(
+            read_household(&fresh, group, kept.id)
+                .unwrap()
+                .unwrap()
+                .members,
+            Some(5)
+        );
+        assert!(read_household(&fresh, group, added.id).unwrap().is_some());
+        let gone = read_household(&fresh, group, erased.id).unwrap().unwrap();
+        assert_ne!(
+            gone.members,
+            Some(4),
+            "an erased household's edit is dropped"
+        );
+        assert!(!history_holds(&mut fresh, "Quên"));
+        // Carrying again changes nothing: only what differs is written.
+        let heads = fresh.get_heads();
+        carry_over(id, &device, &synced, &mut fresh).unwrap();
+        fresh.commit();
+        assert_eq!(fresh.get_heads(), heads);
+    }
+}
