@@ -670,6 +670,13 @@ fn check_records(
                     let v = records::read_visit_at(doc, &obj, g, rid)
                         .map_err(|e| invalid(Some(rid), &e))?;
                     check_visit_content(&v).map_err(|e| rule(rid, e))?;
+                    let erased = record_obj(doc, &households, v.household_id).is_some_and(|h| {
+                        matches!(doc.get(&h, crate::epoch::ERASED_AT), Ok(Some(_)))
+                    });
+                    if erased {
+                        doorstep_domain::validate::check_visit_of_erased(&v)
+                            .map_err(|e| rule(rid, e))?;
+                    }
                 }
             }
         }

@@ -190,6 +190,15 @@ pub fn check_household(h: &Household) -> Result<(), ValidationError> {
     Ok(())
 }
 
+/// A visit of an erased household carries no free text (a note, a follow-up's reason): the
+/// household asked that nothing about it be kept.
+pub fn check_visit_of_erased(v: &Visit) -> Result<(), ValidationError> {
+    if v.note.is_some() || v.follow_up.as_ref().is_some_and(|f| f.reason.is_some()) {
+        return Err(ValidationError::HouseholdErased);
+    }
+    Ok(())
+}
+
 /// Checks a visit as it would be stored, against the device's `now`.
 pub fn check_visit(v: &Visit, now: DateTime<Utc>) -> Result<(), ValidationError> {
     if v.device_time > now + MAX_FUTURE {

@@ -13,6 +13,9 @@ impl Store {
         let household = self.household(draft.household_id)?;
         let visit = draft.into_visit(new_id(), household.group_id);
         check_visit(&visit, now)?;
+        if household.erased_at.is_some() {
+            doorstep_domain::validate::check_visit_of_erased(&visit)?;
+        }
         self.write_visit(&visit)?;
         self.visit(visit.id)
     }
