@@ -228,8 +228,8 @@ function VisitForm({ card, onDone }: { card: HouseholdCard; onDone: (saved: bool
       </div>`)}`}
     ${outcome && outcome !== 'not_home' && html`<details><summary>${t('follow_up')}</summary>
       <label>${t('follow_up_date')}<input type="date" data-testid="follow-up-date" value=${followDate} onInput=${(e: Event) => setFollowDate((e.target as HTMLInputElement).value)} /></label>
-      <label>${t('follow_up_reason')}<input value=${followReason} onInput=${(e: Event) => setFollowReason((e.target as HTMLInputElement).value)} /></label>
-      <label>${t('note')}<textarea value=${note} onInput=${(e: Event) => setNote((e.target as HTMLTextAreaElement).value)}></textarea></label>
+      ${!h.erased_at && html`<label>${t('follow_up_reason')}<input value=${followReason} onInput=${(e: Event) => setFollowReason((e.target as HTMLInputElement).value)} /></label>
+      <label>${t('note')}<textarea value=${note} onInput=${(e: Event) => setNote((e.target as HTMLTextAreaElement).value)}></textarea></label>`}
     </details>`}
     ${error && html`<p class="error" data-testid="error">${error}</p>`}
     <button class="primary sticky" data-testid="save-visit" disabled=${!outcome || saving} onClick=${save}>${t('save')}</button>
