@@ -218,6 +218,24 @@ fn every_route_answers_every_caller_as_its_role_and_scope_allow() {
         checked += 1;
     }
     assert_eq!(checked, 7 * 10);
+    // A coordinator naming a household that is not one: refused, nothing rewritten.
+    for path in [
+        "/v1/households/not-an-id/erase".to_string(),
+        format!("/v1/households/{}/erase", doorstep_domain::new_id()),
+        format!("/v1/households/{}/history", doorstep_domain::new_id()),
+    ] {
+        let method = if path.ends_with("erase") {
+            "post"
+        } else {
+            "get"
+        };
+        let (status, answer) = send(&hub, 30, method, &path, Some(&token(&coordinator)), vec![]);
+        assert_eq!(
+            (status, answer["code"].clone()),
+            (404, Value::from("unknown_household")),
+            "{path}"
+        );
+    }
     // What was revoked along the way is revoked.
     let (status, answer) = send(
         &hub,

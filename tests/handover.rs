@@ -131,6 +131,28 @@ fn unsynced_work_is_handed_over_through_an_encrypted_backup() {
         "mật khẩu sai rồi",
     );
     assert_eq!(error_code(&out), "wrong_backup_passphrase");
+    // A file that is not a backup, and a backup cut short: refused, nothing restored.
+    let junk = new.dir.path().join("junk.doorstep-backup");
+    std::fs::write(&junk, b"not an age file at all").unwrap();
+    let out = with_passphrase(
+        &new,
+        &["--json", "restore", junk.to_str().unwrap()],
+        PASSPHRASE,
+    );
+    assert_eq!(error_code(&out), "bad_backup");
+    let cut = new.dir.path().join("cut.doorstep-backup");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let out = with_passphrase(
+        &new,
+        &["--json", "restore", cut.to_str().unwrap()],
+        PASSPHRASE,
+    );
+    let code = error_code(&out);
+    assert!(
+        code == "bad_backup" || code == "wrong_backup_passphrase",
+        "{out:?}"
+    );
+    assert_eq!(new.json(&["status"])["outbox"], 0, "nothing restored");
     let out = with_passphrase(
         &new,
         &["--json", "restore", file.to_str().unwrap()],

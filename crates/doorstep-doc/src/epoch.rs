@@ -75,15 +75,17 @@ pub fn rewrite(
         let to = record_map(&fresh, name)?;
         for (record_id, obj) in records(doc, &from) {
             let fields = Fields::of(doc, &obj).items();
-            let personal = fields.iter().any(|(k, v)| {
-                PERSONAL_HOUSEHOLD_FIELDS.contains(&k.as_str())
-                    || (k == "consent" && *v == ScalarValue::Boolean(true))
-            });
+            let has_personal = fields
+                .iter()
+                .any(|(k, _)| PERSONAL_HOUSEHOLD_FIELDS.contains(&k.as_str()));
+            let consents = fields
+                .iter()
+                .any(|(k, v)| k == "consent" && *v == ScalarValue::Boolean(true));
             let erases = |household: Id| match erase {
                 Erase::HistoryOnly => false,
                 Erase::Households(set) => set.contains(&household),
                 // The retention period: every household that holds anything personal.
-                Erase::AllPersonal => household == record_id && personal,
+                Erase::AllPersonal => household == record_id && (has_personal || consents),
             };
             let (skip, erase_this): (&[&str], bool) = match *name {
                 "households" if erases(record_id) => (PERSONAL_HOUSEHOLD_FIELDS, true),
@@ -105,9 +107,6 @@ pub fn rewrite(
                 fresh.put(&target, key, value.clone())?;
             }
             if erase_this {
-                let has_personal = fields
-                    .iter()
-                    .any(|(k, _)| PERSONAL_HOUSEHOLD_FIELDS.contains(&k.as_str()));
                 let already = fields
                     .iter()
                     .find(|(k, _)| k == ERASED_AT)

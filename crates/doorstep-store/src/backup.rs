@@ -132,7 +132,7 @@ impl Store {
         let mut onto_newer = Vec::new();
         for d in &backup.documents {
             let id: DocId = d.id.parse()?;
-            let held = self.load_document(id)?.is_some() || self.docs.contains_key(&id);
+            let held = self.docs.contains_key(&id) || self.holds_document(id)?;
             let ours = self.epoch(id)?;
             if !held || ours == d.epoch {
                 merge.push(DocumentBytes {

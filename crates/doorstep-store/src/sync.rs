@@ -252,6 +252,16 @@ impl Store {
             .any(|(id, _)| identity.as_ref().is_none_or(|i| i.may_write(*id))))
     }
 
+    /// Whether this device holds `doc` (without loading it).
+    pub(crate) fn holds_document(&self, doc: DocId) -> Result<bool> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT 1 FROM documents WHERE doc_id = ?1")?
+            .query_row([doc.to_string()], |_| Ok(()))
+            .optional()?
+            .is_some())
+    }
+
     /// The epoch of `doc` as this device holds it (0 until the hub first rewrites it).
     pub fn epoch(&self, doc: DocId) -> Result<u32> {
         Ok(self
