@@ -367,6 +367,23 @@ fn the_retention_period_erases_every_personal_field() {
     ]);
     a1.sync();
 
+    // A rule that runs off the calendar is never due (not a crash).
+    let out = hub.admin(&[
+        "--json",
+        "hub",
+        "retention",
+        "--campaign-end",
+        "2026-01-01",
+        "--days",
+        "4294967295",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let never: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(never["due"], false, "{never}");
     let out = hub.admin(&[
         "--json",
         "hub",

@@ -1281,3 +1281,58 @@ fn a_revoked_device_erases_its_data_and_says_so() {
     // The other devices of the group go on.
     w.a2.sync();
 }
+
+/// A modified client pushing changes under an epoch the hub does not have (a stale one, or a
+/// forged future one): nothing of them is stored; the answer carries the hub's epoch with the
+/// document whole, and the honest device's next sync carries its work over.
+#[test]
+fn a_push_of_another_epoch_is_dropped_and_answered_with_the_hub_s() {
+    let w = ward();
+    let house = w.a1.add_household("Tổ A", "Ngõ Kỷ Nguyên", "3");
+    let pushes: Vec<Push> = support::open_store(&w.a1.db)
+        .outbox(wire::BATCH_BYTES)
+        .unwrap()
+        .into_iter()
+        .map(|o| Push {
+            epoch: 7,
+            doc: o.doc.into(),
+            changes: o.changes,
+        })
+        .collect();
+    assert!(!pushes.is_empty());
+    let url = format!("{}/v1/sync", w.hub.url);
+    let body = sync_body(pushes.clone());
+    let token = token(&w.a1);
+    let answer = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let resp = test_client()
+                .post(&url)
+                .header("content-type", wire::CONTENT_TYPE)
+                .bearer_auth(&token)
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status().as_u16(), 200);
+            resp.bytes().await.unwrap().to_vec()
+        });
+    let response: wire::SyncResponse = wire::decode(&answer).unwrap();
+    for push in &pushes {
+        let pull = response
+            .pulls
+            .iter()
+            .find(|p| p.doc == push.doc)
+            .expect("the pushed document comes back");
+        assert_eq!(pull.epoch, 0);
+        assert!(pull.snapshot.is_some(), "whole, to carry edits over onto");
+    }
+    w.coord.sync();
+    assert!(!ids(&w.coord.json(&["household", "list"])).contains(&house));
+    // The honest device syncs as usual: its work reaches the hub.
+    w.a1.sync();
+    w.coord.sync();
+    assert!(ids(&w.coord.json(&["household", "list"])).contains(&house));
+}

@@ -446,7 +446,10 @@ pub struct Retention {
 impl Retention {
     /// The first day personal fields are erased.
     pub fn due_on(&self) -> chrono::NaiveDate {
-        self.campaign_end + chrono::Days::new(u64::from(self.days))
+        // Past the calendar's end: never.
+        self.campaign_end
+            .checked_add_days(chrono::Days::new(u64::from(self.days)))
+            .unwrap_or(chrono::NaiveDate::MAX)
     }
 }
 
