@@ -34,6 +34,8 @@ echo "== ui: vitest"
 (cd ui && npx vitest run)
 echo "== cargo test"
 cargo test --workspace
+echo "== OS keystore (GNOME Keyring's Secret Service on a private session bus)"
+scripts/keystore-tests.sh
 echo "== benchmark smoke run (checks it works, not its speed)"
 cargo build --workspace
 target/debug/doorstep-bench --households 300 --visits 1500 --groups 4 --scales 200 \

@@ -82,7 +82,7 @@ fn decrypted_rows(db: &Path, at_rest: &doorstep_store::AtRest, scratch: &Path) -
 fn device_key(d: &Device) -> doorstep_store::AtRest {
     let key = doorstep_vault::KeyFile::read(&d.db)
         .unwrap()
-        .unlock(support::PIN, chrono::Utc::now().timestamp())
+        .unlock(support::PIN, chrono::Utc::now().timestamp(), None)
         .unwrap();
     doorstep_store::AtRest::Encrypted(key)
 }

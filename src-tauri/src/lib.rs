@@ -58,7 +58,13 @@ pub fn build<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
             };
             // Opened locked: the UI's lock screen unlocks it (and then the hub it holds is
             // served, or a first run's demo ward built).
-            handle.manage(App::open(&dir, hosting())?);
+            // The PIN is bound to the OS keystore where one answers (DOORSTEP_KEYSTORE=none:
+            // never).
+            let keystore = match std::env::var("DOORSTEP_KEYSTORE").as_deref() {
+                Ok("none") => None,
+                _ => doorstep_app::keystore::system_keystore(std::time::Duration::from_secs(3)),
+            };
+            handle.manage(App::open(&dir, hosting())?.with_keystore(keystore));
             Ok(())
         })
         .invoke_handler(invoke_handler())

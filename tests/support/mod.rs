@@ -25,7 +25,7 @@ pub fn bin() -> Command {
 
 /// A device's database, opened with the tests' PIN (set on it when it has none).
 pub fn open_store(path: &std::path::Path) -> doorstep_store::Store {
-    doorstep_store::Store::unlock(path, PIN, chrono::Utc::now().timestamp())
+    doorstep_store::Store::unlock(path, PIN, chrono::Utc::now().timestamp(), None)
         .expect("unlock the device's database")
         .store
 }

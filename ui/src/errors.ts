@@ -57,6 +57,8 @@ const vi: Record<ErrorCode, string> = {
   wait_before_retry: 'Nhập sai quá nhiều lần: hãy chờ rồi thử lại.',
   weak_pin: 'Mã PIN cần ít nhất 6 chữ số.',
   wrong_recovery_code: 'Mã khôi phục không đúng.',
+  keystore_unavailable:
+    'Kho khoá của máy không trả lại khoá của ứng dụng: hãy mở bằng mã khôi phục (Quên mã PIN?).',
   wrong_database_key: 'Không mở được dữ liệu bằng khoá này.',
   database_encrypted: 'Dữ liệu đã được mã hoá: cần mã PIN hoặc mật khẩu để mở.',
   unknown_consent_purpose: 'Đồng ý ghi cho một mục đích không có trong danh sách.',
@@ -142,6 +144,8 @@ const en: Record<ErrorCode, string> = {
   wait_before_retry: 'Too many wrong tries: wait, then try again.',
   weak_pin: 'A PIN is at least 6 digits.',
   wrong_recovery_code: 'That recovery code is not right.',
+  keystore_unavailable:
+    "The device's keystore did not give back the app's key: open with the recovery code (Forgot PIN?).",
   wrong_database_key: 'The data does not open with this key.',
   database_encrypted: 'The data is encrypted: a PIN or passphrase is needed to open it.',
   unknown_consent_purpose: 'A consent names a purpose that was never asked.',

@@ -119,7 +119,7 @@ impl App {
     async fn wipe(&self) -> Result<()> {
         self.stop_hub().await;
         self.store.lock().await.take();
-        Store::erase_files(&self.database_path())?;
+        Store::erase_files(&self.database_path(), self.keystore.as_deref())?;
         self.remove_exports()?;
         tracing::warn!("revoked by the hub: this device's data and keys were erased");
         Ok(())

@@ -21,14 +21,17 @@ mod error;
 mod export;
 mod field;
 mod hosting;
+pub mod keystore;
 mod lock;
 mod point;
 mod views;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use doorstep_store::Store;
+use doorstep_vault::Keystore;
 use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard};
 
 pub use dashboard::needs_point;
@@ -58,6 +61,9 @@ pub struct App {
     /// One sync at a time (the timer's and the button's): two would race to rotate the
     /// device's token. Held across the network; the store is not.
     syncing: Mutex<()>,
+    /// The OS keystore the PIN's wrap of the data key is bound to, where the platform has one
+    /// (see [`keystore::system_keystore`]).
+    keystore: Option<Arc<dyn Keystore>>,
 }
 
 /// Record times in milliseconds, as documents store them.
@@ -87,7 +93,15 @@ impl App {
             store: Mutex::new(None),
             hosted: Mutex::new(None),
             syncing: Mutex::new(()),
+            keystore: None,
         })
+    }
+
+    /// Binds the PIN to `keystore` (the platform's, from [`keystore::system_keystore`]): a
+    /// PIN set from now on also needs the keystore's secret to open the data.
+    pub fn with_keystore(mut self, keystore: Option<Arc<dyn Keystore>>) -> App {
+        self.keystore = keystore;
+        self
     }
 }
 

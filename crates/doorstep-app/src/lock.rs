@@ -64,9 +64,12 @@ impl App {
     /// device does: serving the hub it holds, or building the demo ward on a first run.
     pub async fn unlock(&self, pin: String) -> Result<Unlocked> {
         let path = self.database_path();
-        let opened = tokio::task::spawn_blocking(move || Store::unlock(&path, &pin, unix_now()))
-            .await
-            .map_err(doorstep_hub::HubError::from)??;
+        let keystore = self.keystore.clone();
+        let opened = tokio::task::spawn_blocking(move || {
+            Store::unlock(&path, &pin, unix_now(), keystore.as_deref())
+        })
+        .await
+        .map_err(doorstep_hub::HubError::from)??;
         let recovery_code = opened.recovery_code.map(|c| c.as_str().to_string());
         *self.store.lock().await = Some(opened.store);
         self.start().await?;
@@ -79,10 +82,12 @@ impl App {
     /// Forgotten PIN: opens the data with the recovery code and sets `new_pin`.
     pub async fn recover_pin(&self, code: String, new_pin: String) -> Result<Unlocked> {
         let path = self.database_path();
-        let store =
-            tokio::task::spawn_blocking(move || Store::recover(&path, &code, &new_pin, unix_now()))
-                .await
-                .map_err(doorstep_hub::HubError::from)??;
+        let keystore = self.keystore.clone();
+        let store = tokio::task::spawn_blocking(move || {
+            Store::recover(&path, &code, &new_pin, unix_now(), keystore.as_deref())
+        })
+        .await
+        .map_err(doorstep_hub::HubError::from)??;
         *self.store.lock().await = Some(store);
         self.start().await?;
         Ok(Unlocked {
@@ -94,9 +99,12 @@ impl App {
     /// Changes the PIN (the current one must be right).
     pub async fn change_pin(&self, pin: String, new_pin: String) -> Result<()> {
         let path = self.database_path();
-        tokio::task::spawn_blocking(move || Store::change_pin(&path, &pin, &new_pin, unix_now()))
-            .await
-            .map_err(doorstep_hub::HubError::from)??;
+        let keystore = self.keystore.clone();
+        tokio::task::spawn_blocking(move || {
+            Store::change_pin(&path, &pin, &new_pin, unix_now(), keystore.as_deref())
+        })
+        .await
+        .map_err(doorstep_hub::HubError::from)??;
         Ok(())
     }
 

@@ -183,7 +183,7 @@ async fn a_visit_is_recorded_while_a_sync_waits_on_a_silent_hub() {
 
     let dir = tempfile::TempDir::new().unwrap();
     let household = {
-        let mut store = Store::unlock(&dir.path().join("device.sqlite"), "246810", 0)
+        let mut store = Store::unlock(&dir.path().join("device.sqlite"), "246810", 0, None)
             .unwrap()
             .store;
         let (ward, groups) = store.init_ward("Phường Thử", &["Tổ 1".into()]).unwrap();

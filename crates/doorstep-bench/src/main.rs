@@ -679,7 +679,7 @@ async fn measure_at_rest(households: u32, saves: usize) -> Result<Value> {
     for (name, encrypted) in [("plaintext", false), ("encrypted", true)] {
         let db = dir.path().join(format!("{name}.sqlite"));
         let mut store = if encrypted {
-            Store::unlock(&db, PIN, 0)?.store
+            Store::unlock(&db, PIN, 0, None)?.store
         } else {
             Store::open(&db, &AtRest::Plaintext)?
         };
@@ -706,7 +706,7 @@ async fn measure_at_rest(households: u32, saves: usize) -> Result<Value> {
         });
         if encrypted {
             let t = Instant::now();
-            let unlocked = Store::unlock(&db, PIN, 1)?;
+            let unlocked = Store::unlock(&db, PIN, 1, None)?;
             let rows = unlocked.store.walk_list()?.len();
             out["unlock_seconds"] = json!(t.elapsed().as_secs_f64());
             out["unlock_walk_list_rows"] = json!(rows);

@@ -28,8 +28,26 @@ pub struct Cli {
     /// passphrase (`DOORSTEP_HUB_PASSPHRASE`), asked at a terminal when not set.
     #[arg(long, global = true)]
     pub plaintext: bool,
+    /// Bind the device's PIN to the OS keystore (`system`: the desktop's Secret Service), so
+    /// that a copy of the database and its key file cannot be opened elsewhere with the PIN
+    /// alone. The app does this by itself when a keystore answers.
+    #[arg(
+        long,
+        global = true,
+        env = "DOORSTEP_KEYSTORE",
+        value_enum,
+        default_value = "none"
+    )]
+    pub keystore: KeystoreChoice,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// Which OS keystore the device's PIN is bound to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum KeystoreChoice {
+    None,
+    System,
 }
 
 #[derive(Debug, Subcommand)]

@@ -19,6 +19,7 @@ use doorstep_domain::demo::{generate, DemoSpec};
 use doorstep_domain::*;
 use doorstep_proto::pin::JoinLink;
 use doorstep_store::Store;
+use doorstep_vault::{Keystore, SecretService};
 
 use args::*;
 use output::Printer;
@@ -165,7 +166,12 @@ fn unix_now() -> i64 {
 
 /// Opens the database with the PIN (or unencrypted with `--plaintext`); only commands that
 /// create a ward may create the file.
-fn open(path: &Path, may_create: bool, plaintext: bool) -> anyhow::Result<Store> {
+fn open(
+    path: &Path,
+    may_create: bool,
+    plaintext: bool,
+    keystore: Option<&dyn Keystore>,
+) -> anyhow::Result<Store> {
     if !may_create && !path.exists() {
         return Err(refuse(
             ErrorCode::NoWard,
@@ -190,7 +196,7 @@ fn open(path: &Path, may_create: bool, plaintext: bool) -> anyhow::Result<Store>
         new,
     )?;
     // A new PIN's recovery code is kept in the database: `doorstep pin recovery-code`.
-    Ok(Store::unlock(path, &pin, unix_now())
+    Ok(Store::unlock(path, &pin, unix_now(), keystore)
         .with_context(context)?
         .store)
 }
@@ -216,9 +222,15 @@ fn hub_at_rest(dir: &Path, plaintext: bool) -> anyhow::Result<doorstep_hub::AtRe
     Ok(at_rest)
 }
 
-fn pin(out: &Printer, path: &Path, cmd: PinCommand, plaintext: bool) -> anyhow::Result<()> {
+fn pin(
+    out: &Printer,
+    path: &Path,
+    cmd: PinCommand,
+    plaintext: bool,
+    keystore: Option<&dyn Keystore>,
+) -> anyhow::Result<()> {
     if let PinCommand::RecoveryCode = cmd {
-        let store = open(path, false, plaintext)?;
+        let store = open(path, false, plaintext, keystore)?;
         let code = store.recovery_code()?.ok_or_else(|| {
             refuse(
                 ErrorCode::PinNeeded,
@@ -240,10 +252,10 @@ fn pin(out: &Printer, path: &Path, cmd: PinCommand, plaintext: bool) -> anyhow::
     match cmd {
         PinCommand::Change => {
             let old = secret("DOORSTEP_PIN", "Current PIN", false)?;
-            Store::change_pin(path, &old, &new_pin()?, unix_now())?;
+            Store::change_pin(path, &old, &new_pin()?, unix_now(), keystore)?;
         }
         PinCommand::Recover { code } => {
-            Store::recover(path, &code, &new_pin()?, unix_now())?;
+            Store::recover(path, &code, &new_pin()?, unix_now(), keystore)?;
         }
         PinCommand::RecoveryCode => unreachable!("answered above"),
     }
@@ -277,14 +289,22 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Some(p) => p.clone(),
         None => default_db()?,
     };
+    let keystore: Option<&dyn Keystore> = match cli.keystore {
+        KeystoreChoice::None => None,
+        KeystoreChoice::System if SecretService.available() => Some(&SecretService),
+        KeystoreChoice::System => bail!(
+            "--keystore system: no Secret Service answers on this session's bus (is a keyring \
+             running and unlocked?)"
+        ),
+    };
     if let Command::Pin(cmd) = command {
-        return pin(&out, &path, cmd, cli.plaintext);
+        return pin(&out, &path, cmd, cli.plaintext, keystore);
     }
     if let Command::Reset = command {
-        let mut store = open(&path, false, cli.plaintext)?;
+        let mut store = open(&path, false, cli.plaintext, keystore)?;
         store.check_handover()?;
         drop(store);
-        Store::erase_files(&path)?;
+        Store::erase_files(&path, keystore)?;
         return out.reset(&path);
     }
     let creates = matches!(
@@ -292,7 +312,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Ward(WardCommand::Init { .. }) | Command::Demo { .. } | Command::Join { .. }
     );
     let creates = creates || matches!(command, Command::Restore { .. });
-    let mut store = open(&path, creates, cli.plaintext)?;
+    let mut store = open(&path, creates, cli.plaintext, keystore)?;
     let now = Utc::now().trunc_subsecs(3);
     match command {
         Command::Hub(_) | Command::Pin(_) | Command::Reset => unreachable!("handled above"),
@@ -337,7 +357,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             match runtime()?.block_on(doorstep_sync::sync(&mut store, hub.as_deref())) {
                 Err(e) if e.code() == ErrorCode::DeviceRevoked => {
                     drop(store);
-                    Store::erase_files(&path)?;
+                    Store::erase_files(&path, keystore)?;
                     Err(refuse(
                         ErrorCode::DeviceWiped,
                         format!(

@@ -110,6 +110,7 @@ pub enum ErrorCode {
     WaitBeforeRetry,
     WeakPin,
     WrongRecoveryCode,
+    KeystoreUnavailable,
     WrongDatabaseKey,
     DatabaseEncrypted,
     DeviceWiped,

@@ -173,7 +173,7 @@ pub fn unlock(
 ) -> Result<(AtRest, Option<RecoveryCode>), VaultError> {
     let db = database_path(dir);
     if KeyFile::exists(&db) {
-        let key = KeyFile::read(&db)?.unlock(passphrase, now)?;
+        let key = KeyFile::read(&db)?.unlock(passphrase, now, None)?;
         return Ok((AtRest::Encrypted(key), None));
     }
     if db.metadata().is_ok_and(|m| m.len() > 0) && !doorstep_vault::is_plaintext(&db)? {
@@ -185,7 +185,7 @@ pub fn unlock(
         path: dir.display().to_string(),
         source,
     })?;
-    let (key, code) = KeyFile::create(&db, passphrase, SecretKind::Passphrase, Kdf::DEFAULT)?;
+    let (key, code) = KeyFile::create(&db, passphrase, SecretKind::Passphrase, Kdf::DEFAULT, None)?;
     Ok((AtRest::Encrypted(key), Some(code)))
 }
 

@@ -1,6 +1,8 @@
 //! A device's store behind its user's PIN: the key file beside the database holds the
 //! database's key wrapped by the PIN (and by a recovery code); the first unlock makes both, and
-//! encrypts a plaintext database from before in place, losing nothing.
+//! encrypts a plaintext database from before in place, losing nothing. Where the platform has a
+//! keystore the app passes it in: the PIN's wrap is then bound to a secret kept there (see
+//! `doorstep_vault::Keystore`), so a copy of the files cannot be tried PIN by PIN elsewhere.
 //!
 //! A forgotten PIN: the recovery code shown at the first unlock opens the key and sets a new
 //! PIN ([`Store::recover`]). Without it, the data cannot be read by anyone: the device must
@@ -9,7 +11,7 @@
 
 use std::path::{Path, PathBuf};
 
-use doorstep_vault::{AtRest, Kdf, KeyFile, RecoveryCode, SecretKind, VaultError};
+use doorstep_vault::{AtRest, Kdf, KeyFile, Keystore, RecoveryCode, SecretKind, VaultError};
 
 use crate::{Result, Store, StoreError};
 
@@ -47,9 +49,14 @@ impl Store {
     /// Opens the database at `path` with `pin` (`now`: Unix seconds, for the wrong-PIN
     /// count). With no key file yet, `pin` becomes the PIN: a new key is made, a database from
     /// before is encrypted with it, and the recovery code is returned.
-    pub fn unlock(path: &Path, pin: &str, now: i64) -> Result<Unlocked> {
+    pub fn unlock(
+        path: &Path,
+        pin: &str,
+        now: i64,
+        keystore: Option<&dyn Keystore>,
+    ) -> Result<Unlocked> {
         if KeyFile::exists(path) {
-            let key = KeyFile::read(path)?.unlock(pin, now)?;
+            let key = KeyFile::read(path)?.unlock(pin, now, keystore)?;
             return Ok(Unlocked {
                 store: Store::open(path, &AtRest::Encrypted(key))?,
                 recovery_code: None,
@@ -62,7 +69,7 @@ impl Store {
             }
             .into());
         }
-        let (key, code) = KeyFile::create(path, pin, SecretKind::Pin, Kdf::DEFAULT)?;
+        let (key, code) = KeyFile::create(path, pin, SecretKind::Pin, Kdf::DEFAULT, keystore)?;
         let store = Store::open(path, &AtRest::Encrypted(key))?;
         crate::set_meta(&store.conn, RECOVERY_CODE, code.as_str())?;
         Ok(Unlocked {
@@ -78,16 +85,26 @@ impl Store {
     }
 
     /// Opens the database at `path` with its recovery code, and sets `new_pin` as its PIN.
-    pub fn recover(path: &Path, code: &str, new_pin: &str, now: i64) -> Result<Store> {
-        let key = KeyFile::read(path)?.recover(code, new_pin, now)?;
+    pub fn recover(
+        path: &Path,
+        code: &str,
+        new_pin: &str,
+        now: i64,
+        keystore: Option<&dyn Keystore>,
+    ) -> Result<Store> {
+        let key = KeyFile::read(path)?.recover(code, new_pin, now, keystore)?;
         Store::open(path, &AtRest::Encrypted(key))
     }
 
     /// Erases this device's data from its disk: the key file first (without it no PIN opens
     /// the database, whatever copies of it exist), overwritten with zeros then removed; then
     /// the database, its WAL and shared-memory files. For a revoked device: its unsynced work
-    /// goes too, by design (the phone is lost, or its holder left the campaign).
-    pub fn erase_files(path: &Path) -> Result<()> {
+    /// goes too, by design (the phone is lost, or its holder left the campaign). Its keystore
+    /// entry, if any, is forgotten first.
+    pub fn erase_files(path: &Path, keystore: Option<&dyn Keystore>) -> Result<()> {
+        if let Ok(file) = KeyFile::read(path) {
+            file.forget_keystore_entry(keystore);
+        }
         let key = KeyFile::path_for(path);
         for file in [
             key.clone(),
@@ -108,8 +125,14 @@ impl Store {
     }
 
     /// Changes the PIN (the current one must be right).
-    pub fn change_pin(path: &Path, pin: &str, new_pin: &str, now: i64) -> Result<()> {
-        KeyFile::read(path)?.change(pin, new_pin, now)?;
+    pub fn change_pin(
+        path: &Path,
+        pin: &str,
+        new_pin: &str,
+        now: i64,
+        keystore: Option<&dyn Keystore>,
+    ) -> Result<()> {
+        KeyFile::read(path)?.change(pin, new_pin, now, keystore)?;
         Ok(())
     }
 }

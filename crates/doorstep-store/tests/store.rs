@@ -142,7 +142,7 @@ fn a_plaintext_database_with_unsynced_work_is_encrypted_on_first_unlock() {
         .unwrap();
     assert!(outbox_before > 0);
 
-    let unlocked = Store::unlock(&path, "246810", 0).unwrap();
+    let unlocked = Store::unlock(&path, "246810", 0, None).unwrap();
     assert!(
         unlocked.recovery_code.is_some(),
         "the first unlock makes a recovery code"
@@ -158,7 +158,7 @@ fn a_plaintext_database_with_unsynced_work_is_encrypted_on_first_unlock() {
         Err(StoreError::Vault(_))
     ));
 
-    let again = Store::unlock(&path, "246810", 1).unwrap();
+    let again = Store::unlock(&path, "246810", 1, None).unwrap();
     assert!(again.recovery_code.is_none());
     assert_eq!(again.store.household(household.id).unwrap(), household);
 }
@@ -169,25 +169,25 @@ fn a_plaintext_database_with_unsynced_work_is_encrypted_on_first_unlock() {
 fn a_wrong_pin_opens_nothing_and_the_recovery_code_sets_a_new_one() {
     let dir = TempDir::new().unwrap();
     let path = dir.path().join("device.sqlite");
-    let unlocked = Store::unlock(&path, "135790", 0).unwrap();
+    let unlocked = Store::unlock(&path, "135790", 0, None).unwrap();
     let code = unlocked.recovery_code.unwrap();
     let mut s = unlocked.store;
     s.init_ward("Phường Cửa Nam", &["Tổ 1".to_string()])
         .unwrap();
     drop(s);
-    match Store::unlock(&path, "000000", 1) {
+    match Store::unlock(&path, "000000", 1, None) {
         Err(e) => assert_eq!(e.code(), ErrorCode::WrongPin),
         Ok(_) => panic!("a wrong PIN opened the store"),
     }
     assert!(matches!(
-        Store::unlock(&path, "12", 1).map(|_| ()),
+        Store::unlock(&path, "12", 1, None).map(|_| ()),
         Err(StoreError::Vault(_))
     ));
-    let mut s = Store::recover(&path, code.as_str(), "975310", 2).unwrap();
+    let mut s = Store::recover(&path, code.as_str(), "975310", 2, None).unwrap();
     assert_eq!(s.ward().unwrap().unwrap().name, "Phường Cửa Nam");
     drop(s);
-    assert!(Store::unlock(&path, "135790", 3).is_err());
-    assert!(Store::unlock(&path, "975310", 3).is_ok());
+    assert!(Store::unlock(&path, "135790", 3, None).is_err());
+    assert!(Store::unlock(&path, "975310", 3, None).is_ok());
 }
 
 #[test]

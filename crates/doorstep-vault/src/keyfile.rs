@@ -18,7 +18,7 @@ use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use crate::{io, random, DatabaseKey, Result, VaultError};
+use crate::{io, random, DatabaseKey, Keystore, Result, VaultError};
 
 /// Tries that cost nothing before the waits begin.
 const FREE_TRIES: u32 = 4;
@@ -190,6 +190,10 @@ struct Contents {
     recovery: Wrapped,
     failed: u32,
     last_failure_at: Option<i64>,
+    /// The keystore entry whose secret the PIN's wrap also needs (see `keystore.rs`); none
+    /// where the platform has no keystore.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    keystore: Option<String>,
 }
 
 /// The key file of one database.
@@ -208,6 +212,45 @@ fn recovery_wrapping(code: &str, salt: &[u8]) -> Zeroizing<[u8; 32]> {
     Zeroizing::new(mac.finalize().into_bytes().into())
 }
 
+/// The key that wraps the data key for a PIN or passphrase: Argon2id of it, bound to the
+/// keystore's secret when there is one.
+fn secret_wrapping(
+    kdf: &Kdf,
+    secret: &str,
+    salt: &[u8],
+    keystore_secret: Option<&[u8]>,
+) -> Result<Zeroizing<[u8; 32]>> {
+    use hmac::{Hmac, Mac};
+    let derived = kdf.derive(secret.as_bytes(), salt)?;
+    let Some(keystore_secret) = keystore_secret else {
+        return Ok(derived);
+    };
+    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(keystore_secret)
+        .expect("HMAC takes a key of any length");
+    mac.update(derived.as_slice());
+    Ok(Zeroizing::new(mac.finalize().into_bytes().into()))
+}
+
+/// A new random secret kept in `keystore` under a new entry; `None` when there is no keystore
+/// or it cannot keep one (the PIN's wrap then stands alone).
+fn new_keystore_secret(
+    keystore: Option<&dyn Keystore>,
+) -> Result<Option<(String, Zeroizing<[u8; 32]>)>> {
+    let Some(keystore) = keystore else {
+        return Ok(None);
+    };
+    let name: [u8; 12] = random()?;
+    let entry = format!(
+        "data key {}",
+        name.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    );
+    let secret = Zeroizing::new(random::<32>()?);
+    Ok(keystore
+        .put(&entry, secret.as_slice())
+        .ok()
+        .map(|()| (entry, secret)))
+}
+
 impl KeyFile {
     /// Where the key file of the database at `database` is: beside it, `NAME.key`.
     pub fn path_for(database: &Path) -> PathBuf {
@@ -218,14 +261,16 @@ impl KeyFile {
         Self::path_for(database).exists()
     }
 
-    /// Makes a new random data key for `database`, wrapped by `secret` and by a new recovery
-    /// code, and writes the key file (0600). Refused when one exists: a second key would make
-    /// the database unreadable.
+    /// Makes a new random data key for `database`, wrapped by `secret` (bound to a new secret
+    /// in `keystore`, when one is given and keeps it) and by a new recovery code, and writes
+    /// the key file (0600). Refused when one exists: a second key would make the database
+    /// unreadable.
     pub fn create(
         database: &Path,
         secret: &str,
         kind: SecretKind,
         kdf: Kdf,
+        keystore: Option<&dyn Keystore>,
     ) -> Result<(DatabaseKey, RecoveryCode)> {
         kind.check(secret)?;
         let path = Self::path_for(database);
@@ -237,7 +282,14 @@ impl KeyFile {
         let key = DatabaseKey::random()?;
         let code = RecoveryCode::random()?;
         let salt: [u8; 16] = random()?;
-        let secret_wrapped = Wrapped::seal(&key, &*kdf.derive(secret.as_bytes(), &salt)?, salt)?;
+        let kept = new_keystore_secret(keystore)?;
+        let wrapping = secret_wrapping(
+            &kdf,
+            secret,
+            &salt,
+            kept.as_ref().map(|(_, s)| s.as_slice()),
+        )?;
+        let secret_wrapped = Wrapped::seal(&key, &wrapping, salt)?;
         let recovery_salt: [u8; 16] = random()?;
         let recovery = Wrapped::seal(
             &key,
@@ -254,6 +306,7 @@ impl KeyFile {
                 recovery,
                 failed: 0,
                 last_failure_at: None,
+                keystore: kept.map(|(entry, _)| entry),
             },
         };
         file.save()?;
@@ -299,15 +352,61 @@ impl KeyFile {
         u64::try_from(until.saturating_sub(now)).unwrap_or(0)
     }
 
+    /// The keystore entry the PIN's wrap is bound to, if any.
+    pub fn keystore(&self) -> Option<&str> {
+        self.contents.keystore.as_deref()
+    }
+
+    /// The secret of this file's keystore entry, when its PIN wrap is bound to one. Asked
+    /// before a try is counted: a keystore that does not answer is not a wrong PIN.
+    fn keystore_secret(
+        &self,
+        keystore: Option<&dyn Keystore>,
+    ) -> Result<Option<Zeroizing<Vec<u8>>>> {
+        let Some(entry) = &self.contents.keystore else {
+            return Ok(None);
+        };
+        let keystore = keystore.ok_or_else(|| VaultError::KeystoreUnavailable {
+            reason: "this key file needs the system keystore, and there is none here".into(),
+        })?;
+        match keystore.get(entry) {
+            Ok(Some(secret)) => Ok(Some(secret)),
+            Ok(None) => Err(VaultError::KeystoreUnavailable {
+                reason: format!("the {} no longer holds this device's key", keystore.name()),
+            }),
+            Err(e) => Err(VaultError::KeystoreUnavailable {
+                reason: e.to_string(),
+            }),
+        }
+    }
+
+    /// Forgets this file's keystore entry (for a wiped device); a keystore that does not
+    /// answer is left as it is (its secret opens nothing without the key file).
+    pub fn forget_keystore_entry(&self, keystore: Option<&dyn Keystore>) {
+        if let (Some(entry), Some(keystore)) = (&self.contents.keystore, keystore) {
+            let _ = keystore.delete(entry);
+        }
+    }
+
     /// The data key, when `secret` is right; a wrong one is counted (in the file, before
-    /// trying) and answered with how long the next try must wait.
-    pub fn unlock(&mut self, secret: &str, now: i64) -> Result<DatabaseKey> {
+    /// trying) and answered with how long the next try must wait. A key file bound to the
+    /// keystore needs it (`keystore_unavailable` otherwise: the recovery code still opens).
+    pub fn unlock(
+        &mut self,
+        secret: &str,
+        now: i64,
+        keystore: Option<&dyn Keystore>,
+    ) -> Result<DatabaseKey> {
+        let keystore_secret = self.keystore_secret(keystore)?;
         self.before_try(now)?;
-        let wrapping = self
-            .contents
-            .secret
-            .salt()
-            .map(|salt| self.contents.kdf.derive(secret.as_bytes(), &salt));
+        let wrapping = self.contents.secret.salt().map(|salt| {
+            secret_wrapping(
+                &self.contents.kdf,
+                secret,
+                &salt,
+                keystore_secret.as_deref().map(Vec::as_slice),
+            )
+        });
         let key = match wrapping {
             Some(wrapping) => self.contents.secret.open(&*wrapping?),
             None => None,
@@ -316,8 +415,15 @@ impl KeyFile {
     }
 
     /// The data key from the recovery code, re-wrapped by `new_secret` (the forgotten PIN no
-    /// longer opens it). Wrong codes count as wrong tries.
-    pub fn recover(&mut self, code: &str, new_secret: &str, now: i64) -> Result<DatabaseKey> {
+    /// longer opens it) and a new keystore secret when `keystore` keeps one. Wrong codes count
+    /// as wrong tries; the keystore is not needed to recover.
+    pub fn recover(
+        &mut self,
+        code: &str,
+        new_secret: &str,
+        now: i64,
+        keystore: Option<&dyn Keystore>,
+    ) -> Result<DatabaseKey> {
         self.contents.kind.check(new_secret)?;
         self.before_try(now)?;
         let key = self
@@ -329,26 +435,47 @@ impl KeyFile {
             Err(VaultError::WrongSecret { .. }) => return Err(VaultError::WrongRecoveryCode),
             other => other?,
         };
-        self.rewrap(&key, new_secret)?;
+        self.rewrap(&key, new_secret, keystore)?;
         Ok(key)
     }
 
     /// Changes the PIN or passphrase (the old one must be right).
-    pub fn change(&mut self, old: &str, new: &str, now: i64) -> Result<DatabaseKey> {
+    pub fn change(
+        &mut self,
+        old: &str,
+        new: &str,
+        now: i64,
+        keystore: Option<&dyn Keystore>,
+    ) -> Result<DatabaseKey> {
         self.contents.kind.check(new)?;
-        let key = self.unlock(old, now)?;
-        self.rewrap(&key, new)?;
+        let key = self.unlock(old, now, keystore)?;
+        self.rewrap(&key, new, keystore)?;
         Ok(key)
     }
 
-    fn rewrap(&mut self, key: &DatabaseKey, secret: &str) -> Result<()> {
+    /// Wraps `key` by `secret` anew, bound to a new keystore entry when `keystore` keeps one;
+    /// the old entry is forgotten once the file no longer names it.
+    fn rewrap(
+        &mut self,
+        key: &DatabaseKey,
+        secret: &str,
+        keystore: Option<&dyn Keystore>,
+    ) -> Result<()> {
         let salt: [u8; 16] = random()?;
-        self.contents.secret = Wrapped::seal(
-            key,
-            &*self.contents.kdf.derive(secret.as_bytes(), &salt)?,
-            salt,
+        let kept = new_keystore_secret(keystore)?;
+        let wrapping = secret_wrapping(
+            &self.contents.kdf,
+            secret,
+            &salt,
+            kept.as_ref().map(|(_, s)| s.as_slice()),
         )?;
-        self.save()
+        self.contents.secret = Wrapped::seal(key, &wrapping, salt)?;
+        let old = std::mem::replace(&mut self.contents.keystore, kept.map(|(entry, _)| entry));
+        self.save()?;
+        if let (Some(old), Some(keystore)) = (old, keystore) {
+            let _ = keystore.delete(&old);
+        }
+        Ok(())
     }
 
     fn before_try(&mut self, now: i64) -> Result<()> {
@@ -428,12 +555,15 @@ mod tests {
     fn the_pin_unlocks_the_key_and_a_wrong_one_does_not() {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("device.sqlite");
-        let (key, code) = KeyFile::create(&db, "123456", SecretKind::Pin, CHEAP).unwrap();
+        let (key, code) = KeyFile::create(&db, "123456", SecretKind::Pin, CHEAP, None).unwrap();
         assert_eq!(code.as_str().len(), 29);
         let mut file = KeyFile::read(&db).unwrap();
-        assert_eq!(file.unlock("123456", 0).unwrap().as_bytes(), key.as_bytes());
+        assert_eq!(
+            file.unlock("123456", 0, None).unwrap().as_bytes(),
+            key.as_bytes()
+        );
         assert!(matches!(
-            file.unlock("654321", 0),
+            file.unlock("654321", 0, None),
             Err(VaultError::WrongSecret {
                 failed: 1,
                 wait_seconds: 0,
@@ -454,7 +584,7 @@ mod tests {
             assert_eq!(mode & 0o777, 0o600);
         }
         assert!(matches!(
-            KeyFile::create(&db, "123456", SecretKind::Pin, CHEAP),
+            KeyFile::create(&db, "123456", SecretKind::Pin, CHEAP, None),
             Err(VaultError::KeyFileExists { .. })
         ));
     }
@@ -464,10 +594,10 @@ mod tests {
     fn wrong_tries_slow_down_and_are_remembered() {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("device.sqlite");
-        KeyFile::create(&db, "123456", SecretKind::Pin, CHEAP).unwrap();
+        KeyFile::create(&db, "123456", SecretKind::Pin, CHEAP, None).unwrap();
         for n in 1..=4 {
             let mut file = KeyFile::read(&db).unwrap();
-            match file.unlock("000000", 100) {
+            match file.unlock("000000", 100, None) {
                 Err(VaultError::WrongSecret {
                     failed,
                     wait_seconds,
@@ -480,7 +610,7 @@ mod tests {
         }
         let mut file = KeyFile::read(&db).unwrap();
         assert!(matches!(
-            file.unlock("000000", 100),
+            file.unlock("000000", 100, None),
             Err(VaultError::WrongSecret {
                 failed: 5,
                 wait_seconds: 30,
@@ -491,11 +621,11 @@ mod tests {
         let mut file = KeyFile::read(&db).unwrap();
         assert_eq!(file.failed(), 5);
         assert!(matches!(
-            file.unlock("123456", 110),
+            file.unlock("123456", 110, None),
             Err(VaultError::TooSoon { wait_seconds: 20 })
         ));
         assert!(matches!(
-            file.unlock("000000", 130),
+            file.unlock("000000", 130, None),
             Err(VaultError::WrongSecret {
                 failed: 6,
                 wait_seconds: 60,
@@ -503,10 +633,10 @@ mod tests {
             })
         ));
         assert!(matches!(
-            KeyFile::read(&db).unwrap().unlock("123456", 150),
+            KeyFile::read(&db).unwrap().unlock("123456", 150, None),
             Err(VaultError::TooSoon { wait_seconds: 40 })
         ));
-        file.unlock("123456", 190).unwrap();
+        file.unlock("123456", 190, None).unwrap();
         assert_eq!(KeyFile::read(&db).unwrap().failed(), 0);
         assert_eq!(wait_after(40), MAX_WAIT_SECONDS);
     }
@@ -516,18 +646,21 @@ mod tests {
     fn the_recovery_code_replaces_a_forgotten_pin() {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("device.sqlite");
-        let (key, code) = KeyFile::create(&db, "123456", SecretKind::Pin, CHEAP).unwrap();
+        let (key, code) = KeyFile::create(&db, "123456", SecretKind::Pin, CHEAP, None).unwrap();
         let mut file = KeyFile::read(&db).unwrap();
         assert!(matches!(
-            file.recover("AAAA-BBBB", "222222", 0),
+            file.recover("AAAA-BBBB", "222222", 0, None),
             Err(VaultError::WrongRecoveryCode)
         ));
         let typed = code.as_str().to_lowercase().replace('-', " ");
-        let recovered = file.recover(&typed, "222222", 0).unwrap();
+        let recovered = file.recover(&typed, "222222", 0, None).unwrap();
         assert_eq!(recovered.as_bytes(), key.as_bytes());
         let mut file = KeyFile::read(&db).unwrap();
-        assert!(file.unlock("123456", 0).is_err());
-        assert_eq!(file.unlock("222222", 0).unwrap().as_bytes(), key.as_bytes());
+        assert!(file.unlock("123456", 0, None).is_err());
+        assert_eq!(
+            file.unlock("222222", 0, None).unwrap().as_bytes(),
+            key.as_bytes()
+        );
     }
 
     #[test]
@@ -541,7 +674,7 @@ mod tests {
             ("too short", SecretKind::Passphrase),
         ] {
             assert!(matches!(
-                KeyFile::create(&db, secret, kind, CHEAP),
+                KeyFile::create(&db, secret, kind, CHEAP, None),
                 Err(VaultError::WeakSecret(_))
             ));
         }

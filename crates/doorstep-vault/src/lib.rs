@@ -1,7 +1,8 @@
 //! Citizens' data at rest. Every database Doorstep writes (a device's, a hub's) is a SQLCipher
 //! file encrypted with a random 256-bit key ([`DatabaseKey`]); that key is never stored as
 //! is, only wrapped ([`KeyFile`]): by a key derived with Argon2id from the user's PIN (or a
-//! hub's passphrase), and by a recovery code shown once when the key is made. A plaintext
+//! hub's passphrase) and bound to a secret in the OS keystore where there is one
+//! ([`Keystore`]), and by a recovery code shown once when the key is made. A plaintext
 //! database from before is encrypted in place the first time it is opened with a key
 //! ([`open_database`]).
 //!
@@ -12,10 +13,14 @@
 
 mod key;
 mod keyfile;
+mod keystore;
 mod sqlcipher;
 
 pub use key::{AtRest, DatabaseKey};
 pub use keyfile::{write_private, Kdf, KeyFile, RecoveryCode, SecretKind};
+#[cfg(feature = "os-keystore")]
+pub use keystore::SecretService;
+pub use keystore::{Keystore, KeystoreError};
 pub use sqlcipher::{is_plaintext, open_database};
 
 /// What can go wrong keeping data at rest.
@@ -34,6 +39,8 @@ pub enum VaultError {
     WeakSecret(String),
     #[error("wrong recovery code")]
     WrongRecoveryCode,
+    #[error("the system keystore is needed to open this data with the PIN: {reason}; the recovery code opens it without")]
+    KeystoreUnavailable { reason: String },
     #[error("{path} has no key file: it was never locked with a PIN or passphrase")]
     NoKeyFile { path: String },
     #[error("{path} already has a key file")]
@@ -67,6 +74,7 @@ impl VaultError {
             VaultError::TooSoon { .. } => ErrorCode::WaitBeforeRetry,
             VaultError::WeakSecret(_) => ErrorCode::WeakPin,
             VaultError::WrongRecoveryCode => ErrorCode::WrongRecoveryCode,
+            VaultError::KeystoreUnavailable { .. } => ErrorCode::KeystoreUnavailable,
             VaultError::WrongKey { .. } => ErrorCode::WrongDatabaseKey,
             VaultError::Encrypted { .. } | VaultError::NoKeyFile { .. } => {
                 ErrorCode::DatabaseEncrypted
