@@ -59,7 +59,11 @@ fn a_database_bound_to_the_keystore_opens_only_where_the_keystore_is() {
         .env("DOORSTEP_BACKUP_PASSPHRASE", "một câu dài để thử")
         .output()
         .unwrap();
-    assert!(saved.status.success(), "{}", String::from_utf8_lossy(&saved.stderr));
+    assert!(
+        saved.status.success(),
+        "{}",
+        String::from_utf8_lossy(&saved.stderr)
+    );
     let reset = with_keystore(&["--json", "reset"]);
     assert!(
         reset.status.success(),

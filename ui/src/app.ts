@@ -114,6 +114,9 @@ export function App() {
         if (r.erased_edits_dropped.length > 0) setNote(t('erased_edits_dropped', { n: r.erased_edits_dropped.length }))
         else if (!quiet) setNote(t('synced', { sent: r.docs_sent, received: r.docs_received }))
         if (r.docs_received > 0) setVersion((v) => v + 1)
+        // The ward's idle lock is set by a coordinator and arrives by sync.
+        const fresh = await api.lockState()
+        setLock((old) => (old && old.idle_lock_minutes === fresh.idle_lock_minutes ? old : fresh))
       } catch (e) {
         setOnline(false)
         if (!quiet) setNote(t('sync_failed', { error: errorText(e) }))

@@ -13,8 +13,8 @@ use ts_rs::TS;
 use crate::{App, AppError, Overview, Result};
 
 /// Minutes of no touch before the app locks, unless a coordinator set otherwise.
+/// Until a coordinator sets the ward's (synced in the ward document to every device).
 const IDLE_LOCK_MINUTES: u32 = 5;
-const IDLE_LOCK_SETTING: &str = "idle_lock_minutes";
 
 /// What the lock screen shows.
 #[derive(Debug, Clone, Serialize, TS)]
@@ -46,9 +46,9 @@ impl App {
     pub async fn lock_state(&self) -> Result<LockState> {
         let path = self.database_path();
         let (failed, wait_seconds) = Store::wrong_pins(&path, unix_now());
-        let store = self.store.lock().await;
-        let idle_lock_minutes = match store.as_ref() {
-            Some(store) => idle_minutes(store)?,
+        let mut store = self.store.lock().await;
+        let idle_lock_minutes = match store.as_mut() {
+            Some(store) => store.ward_idle_lock_minutes()?.unwrap_or(IDLE_LOCK_MINUTES),
             None => IDLE_LOCK_MINUTES,
         };
         Ok(LockState {
@@ -114,15 +114,17 @@ impl App {
         Ok(())
     }
 
-    /// Sets the idle time before the app locks (1–60 minutes): a coordinator's device only.
+    /// Sets the idle time before the app locks (1–60 minutes) on every device of the ward: a
+    /// coordinator's device only (and the hub refuses the ward document's change from any
+    /// other); the others take it at their next sync.
     pub async fn set_idle_lock(&self, minutes: u32) -> Result<LockState> {
         {
-            let store = self.store().await?;
+            let mut store = self.store().await?;
             let role = store.identity()?.map(|i| i.role);
             if !matches!(role, None | Some(Role::Coordinator)) {
                 return Err(AppError::CoordinatorOnly);
             }
-            store.set_setting(IDLE_LOCK_SETTING, &minutes.clamp(1, 60).to_string())?;
+            store.set_ward_idle_lock_minutes(minutes)?;
         }
         self.lock_state().await
     }
@@ -136,11 +138,4 @@ impl App {
         }
         Ok(())
     }
-}
-
-fn idle_minutes(store: &Store) -> Result<u32> {
-    Ok(store
-        .setting(IDLE_LOCK_SETTING)?
-        .and_then(|m| m.parse().ok())
-        .unwrap_or(IDLE_LOCK_MINUTES))
 }

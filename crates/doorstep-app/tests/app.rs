@@ -244,10 +244,11 @@ async fn a_visit_is_recorded_while_a_sync_waits_on_a_silent_hub() {
     syncing.abort();
 }
 
-/// A device revoked by its coordinator erases its data, keys and exports at its next sync, says
-/// so (`device_wiped`), and starts again at the lock screen with no PIN and no ward.
+/// The ward's idle lock reaches every device; a device revoked by its coordinator erases its
+/// data, keys and exports at its next sync, says so (`device_wiped`), and starts again at the
+/// lock screen with no PIN and no ward.
 #[tokio::test]
-async fn a_revoked_device_wipes_itself() {
+async fn the_idle_lock_reaches_every_device_and_a_revoked_one_wipes_itself() {
     let coordinator_dir = tempfile::TempDir::new().unwrap();
     let hosting = Hosting {
         listen: "127.0.0.1:0".into(),
@@ -281,6 +282,25 @@ async fn a_revoked_device_wipes_itself() {
         .into_iter()
         .find(|d| d.name == "Lan")
         .unwrap();
+    // The ward's idle lock, set on the coordinator's device, reaches the volunteer's by sync;
+    // a volunteer cannot set it.
+    assert_eq!(volunteer.lock_state().await.unwrap().idle_lock_minutes, 5);
+    assert_eq!(
+        coordinator
+            .set_idle_lock(15)
+            .await
+            .unwrap()
+            .idle_lock_minutes,
+        15
+    );
+    coordinator.sync().await.unwrap();
+    volunteer.sync().await.unwrap();
+    assert_eq!(volunteer.lock_state().await.unwrap().idle_lock_minutes, 15);
+    assert_eq!(
+        volunteer.set_idle_lock(30).await.unwrap_err().code(),
+        ErrorCode::CoordinatorOnly
+    );
+
     coordinator.revoke(lan.device_id).await.unwrap();
 
     let refused = volunteer.sync().await.unwrap_err();

@@ -245,6 +245,32 @@ pub fn put_ward_name(doc: &mut AutoCommit, name: &str) -> Result<(), DocError> {
     Ok(())
 }
 
+/// The idle minutes every device of the ward locks after, when a coordinator set them: a root
+/// key of the ward document (only coordinators write it; the hub's schema keeps it in range).
+pub const IDLE_LOCK_MINUTES: &str = "idle_lock_minutes";
+/// The range a coordinator may set the idle lock in.
+pub const IDLE_LOCK_RANGE: std::ops::RangeInclusive<u32> = 1..=60;
+
+/// Sets the ward's idle lock (minutes, brought into [`IDLE_LOCK_RANGE`]).
+pub fn put_idle_lock_minutes(doc: &mut AutoCommit, minutes: u32) -> Result<(), DocError> {
+    let minutes = minutes.clamp(*IDLE_LOCK_RANGE.start(), *IDLE_LOCK_RANGE.end());
+    doc.put(ROOT, IDLE_LOCK_MINUTES, i64::from(minutes))?;
+    Ok(())
+}
+
+/// The ward's idle lock, when a coordinator set one.
+pub fn idle_lock_minutes(doc: &AutoCommit) -> Result<Option<u32>, DocError> {
+    Ok(match doc.get(ROOT, IDLE_LOCK_MINUTES)? {
+        Some((Value::Scalar(v), _)) => match v.as_ref() {
+            ScalarValue::Int(m) => u32::try_from(*m)
+                .ok()
+                .filter(|m| IDLE_LOCK_RANGE.contains(m)),
+            _ => None,
+        },
+        _ => None,
+    })
+}
+
 /// Adds a residential group to the ward document.
 pub fn put_group(doc: &mut AutoCommit, group: &ResidentialGroup) -> Result<(), DocError> {
     let groups = record_map(doc, "groups")?;

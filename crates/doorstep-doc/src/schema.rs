@@ -483,6 +483,18 @@ fn check_root_op(checker: &Checker, key: &str, action: &OpType) -> Result<(), Re
         ("name", OpType::Put(ScalarValue::Str(_))) if matches!(checker.doc, DocId::Ward(_)) => {
             Ok(())
         }
+        (records::IDLE_LOCK_MINUTES, OpType::Put(ScalarValue::Int(v)))
+            if matches!(checker.doc, DocId::Ward(_)) =>
+        {
+            match u32::try_from(*v) {
+                Ok(m) if records::IDLE_LOCK_RANGE.contains(&m) => Ok(()),
+                _ => Err(checker.refuse(
+                    ErrorCode::InvalidRecord,
+                    None,
+                    format!("the ward's idle lock is 1 to 60 minutes, not {v}"),
+                )),
+            }
+        }
         ("schema", OpType::Put(ScalarValue::Int(v))) if *v > SCHEMA_VERSION => {
             Err(checker.schema_too_new(*v))
         }
@@ -821,6 +833,40 @@ mod tests {
         assert_eq!(
             check_changes(ward, &doc, &all, Author::Device(Role::Coordinator)),
             Ok(Touched::All)
+        );
+    }
+
+    /// The ward's idle lock: a whole number of minutes in 1–60, on the ward document only.
+    #[test]
+    fn the_idle_lock_is_in_range_and_on_the_ward_only() {
+        let ward = DocId::Ward(new_id());
+        for (minutes, expected) in [
+            (ScalarValue::Int(15), Ok(())),
+            (ScalarValue::Int(0), Err(ErrorCode::InvalidRecord)),
+            (ScalarValue::Int(61), Err(ErrorCode::InvalidRecord)),
+            (ScalarValue::Int(-5), Err(ErrorCode::InvalidRecord)),
+            (ScalarValue::Str("15".into()), Err(ErrorCode::RootChanged)),
+        ] {
+            let mut doc = new_document(ward, &actor()).unwrap();
+            let before = doc.get_heads();
+            doc.put(ROOT, IDLE_LOCK_MINUTES, minutes).unwrap();
+            doc.commit();
+            let changes = doc.get_changes(&before);
+            let result = check_changes(ward, &doc, &changes, Author::Device(Role::Coordinator))
+                .map(|_| ())
+                .map_err(|r| r.code);
+            assert_eq!(result, expected);
+        }
+        let group = DocId::Group(new_id());
+        let mut doc = new_document(group, &actor()).unwrap();
+        let before = doc.get_heads();
+        put_idle_lock_minutes(&mut doc, 15).unwrap();
+        doc.commit();
+        let changes = doc.get_changes(&before);
+        let refused = check_changes(group, &doc, &changes, Author::Device(Role::Coordinator));
+        assert_eq!(
+            refused.map(|_| ()).map_err(|r| r.code),
+            Err(ErrorCode::RootChanged)
         );
     }
 

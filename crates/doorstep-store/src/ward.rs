@@ -36,6 +36,31 @@ impl Store {
         Ok(Some(ward))
     }
 
+    /// The minutes of no touch before every device of the ward locks, as a coordinator set them
+    /// in the ward document (synced to every device); `None` when never set.
+    pub fn ward_idle_lock_minutes(&mut self) -> Result<Option<u32>> {
+        let Some(id) = self.ward_id()? else {
+            return Ok(None);
+        };
+        let mut edit = Edit::default();
+        let minutes = document::idle_lock_minutes(self.doc_mut(&mut edit, DocId::Ward(id))?)?;
+        self.keep_unchanged(edit);
+        Ok(minutes)
+    }
+
+    /// Sets the ward's idle lock for every device (1–60 minutes; a value outside is brought
+    /// in): a change to the ward document, which only a coordinator's device may make.
+    pub fn set_ward_idle_lock_minutes(&mut self, minutes: u32) -> Result<u32> {
+        let ward_id = self.require_ward()?;
+        self.check_scope(DocId::Ward(ward_id))?;
+        let mut edit = Edit::default();
+        let doc = self.doc_mut(&mut edit, DocId::Ward(ward_id))?;
+        document::put_idle_lock_minutes(doc, minutes)?;
+        let set = document::idle_lock_minutes(doc)?.unwrap_or(minutes);
+        self.save_edit(edit, |_, _| Ok(()))?;
+        Ok(set)
+    }
+
     /// Creates the ward with its residential groups.
     pub fn init_ward(
         &mut self,
