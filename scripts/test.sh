@@ -39,8 +39,8 @@ scripts/keystore-tests.sh
 echo "== benchmark smoke run (checks it works, not its speed)"
 cargo build --workspace
 target/debug/doorstep-bench --households 300 --visits 1500 --groups 4 --scales 200 \
-  --devices 4 --visits-per-device 3 --saves 20 --at-rest-households 300 --json > target/bench-smoke.json
-python3 -c "import json; r = json.load(open('target/bench-smoke.json')); assert r['ward']['one_visit_sync_bytes'] > 0 and r['hub'][0]['updates_per_second'] > 0 and r['at_rest']['unlock_seconds'] > 0; print('bench smoke ok')"
+  --devices 4 --visits-per-device 3 --saves 20 --at-rest-households 300 --coordination-households 300 --json > target/bench-smoke.json
+python3 -c "import json; r = json.load(open('target/bench-smoke.json')); assert r['ward']['one_visit_sync_bytes'] > 0 and r['hub'][0]['updates_per_second'] > 0 and r['at_rest']['unlock_seconds'] > 0 and r['coordination']['merge_50_visits_each_ms'] > 0; print('bench smoke ok')"
 echo "== fuzz smoke (each decoder a peer can reach, 15 s each; long runs: see fuzz/README.md)"
 if ! cargo +nightly --version >/dev/null 2>&1; then
   rustup toolchain install nightly --profile minimal || true

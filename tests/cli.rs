@@ -710,3 +710,63 @@ fn the_pin_opens_the_database_and_nothing_else_does() {
         .unwrap()
         .starts_with(b"SQLite format 3"));
 }
+
+/// The duplicates contract: `household duplicates` lists two spellings of one house with the
+/// reason; `household merge` keeps one, whose visits then include the other's (counted once,
+/// the duplicate out of every list and count); a visit recorded on the merged-away id lands
+/// on the survivor; `household not-duplicate` is remembered.
+#[test]
+fn duplicates_are_listed_merged_and_remembered() {
+    let d = Device::with_ward();
+    let kept = d.add_household("Tổ 1", "Ngõ 12 Hàng Bông", "số 5");
+    let gone = d.add_household("Tổ 1", "ngo 12 hang bong", "5");
+    let near = d.add_household("Tổ 1", "Ngõ 40 Hàng Gai", "9");
+    let far = d.add_household("Tổ 1", "ngo 40 hang gai", "9");
+    d.add_household("Tổ 2", "Ngõ 12 Hàng Bông", "5"); // another group: not a duplicate
+    for h in [&kept, &gone, &gone] {
+        d.json(&["visit", "add", "--household", h, "--outcome", "not_home"]);
+    }
+    let pairs = d.json(&["household", "duplicates"]);
+    let pairs = pairs.as_array().unwrap();
+    assert_eq!(pairs.len(), 2, "{pairs:?}");
+    let pair = pairs
+        .iter()
+        .find(|p| p["first"] == kept.as_str() || p["second"] == kept.as_str())
+        .unwrap();
+    assert_eq!(pair["reasons"], serde_json::json!(["same_address"]));
+    assert_eq!(pair["group"], "Tổ 1");
+    assert_eq!(
+        d.json(&["household", "duplicates", "--group", "Tổ 2"]),
+        serde_json::json!([])
+    );
+
+    let before = d.json(&["report", "--today", "2026-11-25"]);
+    assert_eq!(before["households"], 5);
+    let survivor = d.json(&["household", "merge", &kept, &gone]);
+    assert_eq!(survivor["id"], kept.as_str());
+    d.json(&[
+        "visit",
+        "add",
+        "--household",
+        &gone,
+        "--outcome",
+        "assisted",
+    ]);
+    let after = d.json(&["report", "--today", "2026-11-25"]);
+    assert_eq!(after["households"], 4);
+    assert_eq!(after["visits"], 4);
+    let listed = d.json(&["household", "list"]);
+    assert!(!listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|h| h["id"] == gone.as_str()));
+    let shown = d.json(&["household", "show", &kept]);
+    assert_eq!(shown["visits"].as_array().unwrap().len(), 4, "{shown}");
+    let (code, msg) = d.fails(&["--json", "household", "merge", &kept, &gone]);
+    assert_ne!(code, 0);
+    assert!(msg.contains("cannot_merge"), "{msg}");
+
+    d.json(&["household", "not-duplicate", &near, &far]);
+    assert_eq!(d.json(&["household", "duplicates"]), serde_json::json!([]));
+}

@@ -66,7 +66,7 @@ epoch: number, erased_at: string, };
 /**
  * What went wrong, as a snake_case word.
  */
-export type ErrorCode = "empty_text" | "text_too_long" | "id_number" | "name_without_consent" | "invalid_phone" | "members_out_of_range" | "visit_in_future" | "walkin_in_future" | "assists_without_assisted_outcome" | "no_volunteer" | "household_erased" | "unknown_consent_purpose" | "root_changed" | "schema_too_new" | "unknown_field" | "nested_object" | "wrong_type" | "field_deleted" | "record_deleted" | "bad_record_id" | "invalid_record" | "wrong_document" | "bad_change" | "missing_history" | "unknown_document" | "unknown_group" | "unknown_point" | "unknown_household" | "unknown_device" | "unknown_endpoint" | "token_missing" | "token_unknown" | "token_expired" | "device_revoked" | "token_rotating" | "invite_code_invalid" | "too_many_attempts" | "device_rate_limited" | "out_of_scope" | "coordinator_only" | "bad_request" | "bad_sync_body" | "body_too_large" | "invalid_invite" | "push_too_large" | "request_timeout" | "hub_busy" | "no_ward" | "ward_exists" | "no_groups" | "duplicate_group" | "duplicate_point" | "empty_update" | "other_ward" | "database_too_new" | "not_joined" | "no_hub" | "hub_exists" | "hub_listen_failed" | "export_failed" | "no_rotation" | "devices_not_repinned" | "bad_hub_url" | "pin_missing" | "hub_pin_mismatch" | "hub_unreachable" | "bad_hub_answer" | "too_many_rounds" | "hub_failed" | "locked" | "pin_needed" | "wrong_pin" | "wait_before_retry" | "weak_pin" | "wrong_recovery_code" | "keystore_unavailable" | "wrong_database_key" | "database_encrypted" | "device_wiped" | "unsynced_work" | "wrong_backup_passphrase" | "bad_backup" | "internal";
+export type ErrorCode = "empty_text" | "text_too_long" | "id_number" | "name_without_consent" | "invalid_phone" | "members_out_of_range" | "visit_in_future" | "walkin_in_future" | "assists_without_assisted_outcome" | "no_volunteer" | "household_erased" | "unknown_consent_purpose" | "root_changed" | "schema_too_new" | "unknown_field" | "nested_object" | "wrong_type" | "field_deleted" | "record_deleted" | "bad_record_id" | "invalid_record" | "wrong_document" | "bad_change" | "missing_history" | "unknown_document" | "unknown_group" | "unknown_point" | "unknown_household" | "unknown_device" | "unknown_endpoint" | "token_missing" | "token_unknown" | "token_expired" | "device_revoked" | "token_rotating" | "invite_code_invalid" | "too_many_attempts" | "device_rate_limited" | "out_of_scope" | "coordinator_only" | "bad_request" | "bad_sync_body" | "body_too_large" | "invalid_invite" | "push_too_large" | "request_timeout" | "hub_busy" | "no_ward" | "ward_exists" | "no_groups" | "duplicate_group" | "duplicate_point" | "empty_update" | "cannot_merge" | "other_ward" | "database_too_new" | "not_joined" | "no_hub" | "hub_exists" | "hub_listen_failed" | "export_failed" | "no_rotation" | "devices_not_repinned" | "bad_hub_url" | "pin_missing" | "hub_pin_mismatch" | "hub_unreachable" | "bad_hub_answer" | "too_many_rounds" | "hub_failed" | "locked" | "pin_needed" | "wrong_pin" | "wait_before_retry" | "weak_pin" | "wrong_recovery_code" | "keystore_unavailable" | "wrong_database_key" | "database_encrypted" | "device_wiped" | "unsynced_work" | "wrong_backup_passphrase" | "bad_backup" | "internal";
 
 /**
  * The file formats a report exports to.
@@ -135,7 +135,16 @@ erased_at: string | null,
 /**
  * When consent was given and withdrawn, by whom, for which purpose.
  */
-consent_record: ConsentRecord, };
+consent_record: ConsentRecord, 
+/**
+ * Merged by a coordinator into this household (a duplicate): it is no longer counted,
+ * its visits count for the survivor. Set once, never undone.
+ */
+merged_into: string | null, 
+/**
+ * Households a coordinator said are not duplicates of this one (not listed again).
+ */
+not_duplicate_of: Array<string>, };
 
 /**
  * A household with its group's name and its visits, newest first.
@@ -408,6 +417,7 @@ export const ERROR_CODES: readonly ErrorCode[] = [
   'duplicate_group',
   'duplicate_point',
   'empty_update',
+  'cannot_merge',
   'other_ward',
   'database_too_new',
   'not_joined',

@@ -53,6 +53,9 @@ struct Args {
     /// Households of the ward the at-rest table (plaintext against encrypted) is measured on.
     #[arg(long, default_value_t = 10_000)]
     at_rest_households: u32,
+    /// Households of the ward the coordinator's tools (duplicate scan, merge) are timed on.
+    #[arg(long, default_value_t = 50_000)]
+    coordination_households: u32,
     #[arg(long, hide = true)]
     serve_hub: Option<PathBuf>,
     #[arg(long, hide = true)]
@@ -670,6 +673,56 @@ async fn measure_hub(
 /// A device's first sync of the ward, its database's size and its visit save latency, with
 /// the database plaintext and encrypted, in one run against one (encrypted) hub; and what
 /// unlocking costs: Argon2id on the PIN, then opening the database and reading the walk list.
+/// The coordinator's tools on a ward of `households`: the duplicate scan over every group, and
+/// the merge of two households with 50 visits each (the merge's write and its tables).
+fn measure_coordination(households: u32) -> Result<Value> {
+    let dir = tempfile::TempDir::new()?;
+    let mut store = Store::open(&dir.path().join("coordinator.sqlite"), &at_rest())?;
+    let today = Utc::now().date_naive();
+    store.insert_demo(&generate(&DemoSpec::new(households, 40, today)), |_| {})?;
+    let started = Instant::now();
+    let pairs = store.duplicates(None)?;
+    let scan = started.elapsed().as_secs_f64();
+    let group = store.groups()?[0].id;
+    let now = Utc::now();
+    let mut pair = Vec::new();
+    for number in ["số 1", "1"] {
+        let draft = HouseholdDraft {
+            alley: "Ngõ Đo Thử".into(),
+            number: number.into(),
+            ..Default::default()
+        };
+        let h = store.add_household(group, draft, now)?;
+        for i in 0..50 {
+            store.add_visit(
+                VisitDraft {
+                    household_id: h.id,
+                    device_time: now - chrono::Duration::minutes(i),
+                    volunteer: "Lan".into(),
+                    outcome: Outcome::NotHome,
+                    note: None,
+                    follow_up: None,
+                    assists: Vec::new(),
+                },
+                now,
+            )?;
+        }
+        pair.push(h.id);
+    }
+    let started = Instant::now();
+    store.merge_households(pair[0], pair[1])?;
+    let merge_ms = started.elapsed().as_secs_f64() * 1000.0;
+    if store.visits(Some(pair[0]))?.len() != 100 {
+        bail!("the merge did not count the duplicate's 50 visits for the survivor");
+    }
+    Ok(json!({
+        "households": households,
+        "duplicate_pairs": pairs.len(),
+        "duplicate_scan_seconds": scan,
+        "merge_50_visits_each_ms": merge_ms,
+    }))
+}
+
 async fn measure_at_rest(households: u32, saves: usize) -> Result<Value> {
     let dir = tempfile::TempDir::new()?;
     build_ward(dir.path(), households, households * 5, None)?;
@@ -906,6 +959,15 @@ fn print_table(result: &Value) {
         a["unlock_walk_list_rows"],
         f(&a["unlock_seconds"])
     );
+    let c = &result["coordination"];
+    println!(
+        "\nCoordinator's tools, {} households: duplicate scan {} s ({} pairs); merge of two \
+         households with 50 visits each {} ms",
+        c["households"],
+        f(&c["duplicate_scan_seconds"]),
+        c["duplicate_pairs"],
+        f(&c["merge_50_visits_each_ms"])
+    );
 }
 
 fn main() -> Result<()> {
@@ -953,6 +1015,7 @@ fn main() -> Result<()> {
             );
         }
         let at_rest = measure_at_rest(args.at_rest_households, args.saves.min(500)).await?;
+        let coordination = measure_coordination(args.coordination_households)?;
         let mut scaling = Vec::new();
         for s in &args.scales {
             scaling.push(measure_ward(*s, s * 5, None, args.saves.min(300), false).await?);
@@ -968,6 +1031,7 @@ fn main() -> Result<()> {
         top.insert("hub", json!(hub));
         top.insert("scaling", json!(scaling));
         top.insert("at_rest", at_rest);
+        top.insert("coordination", coordination);
         anyhow::Ok(json!(top))
     })?;
     let mut result = result;

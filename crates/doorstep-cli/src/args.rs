@@ -311,6 +311,17 @@ pub enum HouseholdCommand {
     /// name, phone and notes go from the hub and, as they sync, from every device, history
     /// included; its visits still count.
     Erase { id: String },
+    /// Likely duplicate households within a group, each with its reason (same address once
+    /// normalised, same phone, same name at a near address).
+    Duplicates {
+        #[arg(long)]
+        group: Option<String>,
+    },
+    /// Merge DUPLICATE into SURVIVOR (a coordinator's device): the duplicate's visits count
+    /// for the survivor, which takes what it lacked from the duplicate.
+    Merge { survivor: String, duplicate: String },
+    /// Remember that two households listed as duplicates are two households.
+    NotDuplicate { first: String, second: String },
 }
 
 #[derive(Debug, Subcommand)]

@@ -9,6 +9,7 @@
 mod args;
 mod output;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -653,6 +654,34 @@ fn household(store: &mut Store, out: &Printer, cmd: HouseholdCommand) -> anyhow:
             let (erasure, report) =
                 runtime()?.block_on(doorstep_sync::erase_household(&shared, id))?;
             out.erased(&erasure, &report)
+        }
+        HouseholdCommand::Duplicates { group } => {
+            let group_id = match group {
+                Some(name) => Some(store.group_by_name(&name)?.id),
+                None => None,
+            };
+            let pairs = store.duplicates(group_id)?;
+            let households: HashMap<Id, Household> = store
+                .households(group_id)?
+                .into_iter()
+                .map(|h| (h.id, h))
+                .collect();
+            out.duplicates(&pairs, &households, &store.groups()?)
+        }
+        HouseholdCommand::Merge {
+            survivor,
+            duplicate,
+        } => {
+            let survivor = parse_id(&survivor, "household")?;
+            let duplicate = parse_id(&duplicate, "household")?;
+            let h = store.merge_households(survivor, duplicate)?;
+            out.household(&h, &group_name(store, h.group_id)?)
+        }
+        HouseholdCommand::NotDuplicate { first, second } => {
+            let first = parse_id(&first, "household")?;
+            let second = parse_id(&second, "household")?;
+            store.mark_not_duplicate(first, second)?;
+            out.done(&format!("{first} and {second} are two households"))
         }
     }
 }

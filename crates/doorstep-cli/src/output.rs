@@ -68,6 +68,61 @@ impl Printer {
         print(&body)
     }
 
+    /// A short confirmation: `{"done": MESSAGE}` with `--json`.
+    pub fn done(&self, message: &str) -> anyhow::Result<()> {
+        self.emit(&json!({ "done": message }), || message.to_string())
+    }
+
+    /// Likely duplicates: `[{group, first, second, reasons, first_address, second_address}]`.
+    pub fn duplicates(
+        &self,
+        pairs: &[DuplicatePair],
+        households: &HashMap<Id, Household>,
+        groups: &[ResidentialGroup],
+    ) -> anyhow::Result<()> {
+        let names: HashMap<Id, &str> = groups.iter().map(|g| (g.id, g.name.as_str())).collect();
+        let address = |id: &Id| {
+            households
+                .get(id)
+                .map(|h| format!("{} {}", h.alley, h.number))
+                .unwrap_or_default()
+        };
+        let group = |id: &Id| {
+            households
+                .get(id)
+                .and_then(|h| names.get(&h.group_id).copied())
+                .unwrap_or("?")
+                .to_string()
+        };
+        let value: Vec<serde_json::Value> = pairs
+            .iter()
+            .map(|p| {
+                json!({
+                    "group": group(&p.first),
+                    "first": p.first,
+                    "second": p.second,
+                    "reasons": p.reasons,
+                    "first_address": address(&p.first),
+                    "second_address": address(&p.second),
+                })
+            })
+            .collect();
+        self.emit(&value, || {
+            let mut t = table(&["Group", "First", "Second", "Reasons", "Ids"]);
+            for p in pairs {
+                let reasons: Vec<&str> = p.reasons.iter().map(|r| r.as_str()).collect();
+                t.add_row(vec![
+                    group(&p.first),
+                    address(&p.first),
+                    address(&p.second),
+                    reasons.join(", "),
+                    format!("{} {}", p.first, p.second),
+                ]);
+            }
+            format!("{t}\n{} likely duplicate pair(s)", pairs.len())
+        })
+    }
+
     pub fn ward(&self, ward: &Ward, groups: &[ResidentialGroup]) -> anyhow::Result<()> {
         let value = json!({ "id": ward.id, "name": ward.name, "groups": groups });
         self.emit(&value, || {

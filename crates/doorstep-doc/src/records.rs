@@ -180,6 +180,13 @@ impl<'a> Fields<'a> {
             .and_then(|ms| Utc.timestamp_millis_opt(ms).single())
     }
 
+    fn id(&self, key: &str) -> Option<Id> {
+        match self.get(key) {
+            Some(ScalarValueRef::Bytes(b)) => Id::from_slice(b).ok(),
+            _ => None,
+        }
+    }
+
     fn flags(&self) -> PriorityFlags {
         PriorityFlags {
             elderly: self.bool("elderly"),
@@ -472,7 +479,85 @@ pub(crate) fn read_household_at(
             withdrawn_at: f.time_opt("consent_withdrawn_at"),
             withdrawn_by: f.string("consent_withdrawn_by"),
         },
+        merged_into: f.id(MERGED_INTO),
+        not_duplicate_of: f
+            .str(NOT_DUPLICATE_OF)
+            .map(|ids| {
+                ids.split_whitespace()
+                    .filter_map(|i| Id::parse_str(i).ok())
+                    .collect()
+            })
+            .unwrap_or_default(),
     })
+}
+
+/// The household a duplicate was merged into (a coordinator's act, never undone).
+pub const MERGED_INTO: &str = "merged_into";
+/// The households a coordinator said this one is not a duplicate of (ids, space-separated).
+pub const NOT_DUPLICATE_OF: &str = "not_duplicate_of";
+
+/// Merges household `duplicate` into `survivor` (both of this group's document): the
+/// duplicate stays, marked, and its visits count for the survivor wherever records are read.
+pub fn put_merge(doc: &mut AutoCommit, duplicate: Id, survivor: Id) -> Result<(), DocError> {
+    let map = record_map(doc, "households")?;
+    record(doc, &map, survivor)?.ok_or(DocError::UnknownHousehold(survivor))?;
+    let obj = record(doc, &map, duplicate)?.ok_or(DocError::UnknownHousehold(duplicate))?;
+    doc.put(
+        &obj,
+        MERGED_INTO,
+        ScalarValue::Bytes(survivor.as_bytes().to_vec()),
+    )?;
+    Ok(())
+}
+
+/// Remembers that households `a` and `b` are two households, not one.
+pub fn put_not_duplicate(doc: &mut AutoCommit, a: Id, b: Id) -> Result<(), DocError> {
+    let map = record_map(doc, "households")?;
+    record(doc, &map, b)?.ok_or(DocError::UnknownHousehold(b))?;
+    let obj = record(doc, &map, a)?.ok_or(DocError::UnknownHousehold(a))?;
+    let mut ids = Fields::of(doc, &obj)
+        .string(NOT_DUPLICATE_OF)
+        .unwrap_or_default();
+    if !ids.split_whitespace().any(|i| i == b.to_string()) {
+        if !ids.is_empty() {
+            ids.push(' ');
+        }
+        ids.push_str(&b.to_string());
+        doc.put(&obj, NOT_DUPLICATE_OF, ids)?;
+    }
+    Ok(())
+}
+
+/// Which household each household of a group counts as: every merged one maps to the end of
+/// its chain of merges. Two merges made concurrently in opposite directions (A into B on one
+/// device, B into A on another) form a cycle: the household with the smallest id in it
+/// survives, so every device resolves alike. Households not in the map count as themselves.
+pub fn survivors(merges: &[(Id, Id)]) -> std::collections::HashMap<Id, Id> {
+    use std::collections::HashMap;
+    let into: HashMap<Id, Id> = merges.iter().copied().collect();
+    let mut out = HashMap::new();
+    for &(start, _) in merges {
+        let mut path = vec![start];
+        let mut at = start;
+        let end = loop {
+            match into.get(&at) {
+                Some(&next) if next == start || path.contains(&next) => {
+                    // A cycle: from where it closes, the smallest id on it survives.
+                    let from = path.iter().position(|p| *p == next).unwrap_or(0);
+                    break path[from..].iter().min().copied().unwrap_or(start);
+                }
+                Some(&next) => {
+                    path.push(next);
+                    at = next;
+                }
+                None => break at,
+            }
+        };
+        if end != start {
+            out.insert(start, end);
+        }
+    }
+    out
 }
 
 /// Whether household `id`'s consent stood at `heads` (`None`: no such household then).

@@ -152,6 +152,8 @@ fn fields(map: &str) -> &'static [Field] {
         Field("consent_given_by", Kind::Str, OPTIONAL),
         Field("consent_withdrawn_at", Kind::Int, OPTIONAL),
         Field("consent_withdrawn_by", Kind::Str, OPTIONAL),
+        Field(records::MERGED_INTO, Kind::Bytes, OPTIONAL),
+        Field(records::NOT_DUPLICATE_OF, Kind::Str, OPTIONAL),
     ];
     const VISIT: &[Field] = &[
         Field("household", Kind::Bytes, REQUIRED),
@@ -384,6 +386,24 @@ fn check_changes_as_read(
                     Some(record),
                     "only the hub erases a household (doorstep household erase)",
                 ));
+            }
+            if map == "households"
+                && matches!(key, records::MERGED_INTO | records::NOT_DUPLICATE_OF)
+            {
+                if !author.may_delete_records() {
+                    return Err(checker.refuse(
+                        ErrorCode::CoordinatorOnly,
+                        Some(record),
+                        "only a coordinator merges households or marks them not duplicates",
+                    ));
+                }
+                if key == records::MERGED_INTO && matches!(op.action, OpType::Delete) {
+                    return Err(checker.refuse(
+                        ErrorCode::FieldDeleted,
+                        Some(record),
+                        "a merge is never undone",
+                    ));
+                }
             }
             match &op.action {
                 OpType::Put(value) if kind.admits(value) => {
@@ -678,6 +698,20 @@ fn check_records(
                     let h = records::read_household_at(doc, &obj, g, rid)
                         .map_err(|e| invalid(Some(rid), &e))?;
                     check_household(&h).map_err(|e| rule(rid, e))?;
+                    let raw_merge = records::Fields::of(doc, &obj)
+                        .get(records::MERGED_INTO)
+                        .is_some();
+                    if raw_merge && h.merged_into.is_none() {
+                        return Err(invalid(Some(rid), &"merged_into is not a household id"));
+                    }
+                    if let Some(survivor) = h.merged_into {
+                        if survivor == rid || record_obj(doc, &households, survivor).is_none() {
+                            return Err(invalid(
+                                Some(rid),
+                                &"a household is merged into another household of its group",
+                            ));
+                        }
+                    }
                 } else {
                     let v = records::read_visit_at(doc, &obj, g, rid)
                         .map_err(|e| invalid(Some(rid), &e))?;
@@ -883,6 +917,122 @@ mod tests {
         let changes = doc.get_changes(&before);
         let refused = check_changes(group, &doc, &changes, Author::Hub).map_err(|r| r.code);
         assert_eq!(refused, Err(ErrorCode::RootChanged));
+    }
+
+    /// A merge names another household of the document, is a coordinator's, and is never
+    /// undone; a modified client writing it otherwise is refused.
+    #[test]
+    fn merges_are_checked() {
+        type Write = fn(&mut AutoCommit, &ObjId, &[Household; 3]);
+        let cases: [(&str, Author, Write, Result<(), ErrorCode>); 6] = [
+            (
+                "a coordinator's merge",
+                Author::Device(Role::Coordinator),
+                |d, o, hs| {
+                    d.put(
+                        o,
+                        MERGED_INTO,
+                        ScalarValue::Bytes(hs[1].id.as_bytes().to_vec()),
+                    )
+                    .unwrap();
+                },
+                Ok(()),
+            ),
+            (
+                "a volunteer's merge",
+                Author::Device(Role::Volunteer),
+                |d, o, hs| {
+                    d.put(
+                        o,
+                        MERGED_INTO,
+                        ScalarValue::Bytes(hs[1].id.as_bytes().to_vec()),
+                    )
+                    .unwrap();
+                },
+                Err(ErrorCode::CoordinatorOnly),
+            ),
+            (
+                "a volunteer's not-duplicate",
+                Author::Device(Role::Volunteer),
+                |d, o, hs| {
+                    d.put(o, NOT_DUPLICATE_OF, hs[1].id.to_string()).unwrap();
+                },
+                Err(ErrorCode::CoordinatorOnly),
+            ),
+            (
+                "a merge into no household",
+                Author::Device(Role::Coordinator),
+                |d, o, _| {
+                    d.put(
+                        o,
+                        MERGED_INTO,
+                        ScalarValue::Bytes(new_id().as_bytes().to_vec()),
+                    )
+                    .unwrap();
+                },
+                Err(ErrorCode::InvalidRecord),
+            ),
+            (
+                "a merge into itself",
+                Author::Device(Role::Coordinator),
+                |d, o, hs| {
+                    d.put(
+                        o,
+                        MERGED_INTO,
+                        ScalarValue::Bytes(hs[0].id.as_bytes().to_vec()),
+                    )
+                    .unwrap();
+                },
+                Err(ErrorCode::InvalidRecord),
+            ),
+            (
+                "a merge into garbage",
+                Author::Device(Role::Coordinator),
+                |d, o, _| {
+                    d.put(o, MERGED_INTO, ScalarValue::Bytes(vec![1, 2, 3]))
+                        .unwrap();
+                },
+                Err(ErrorCode::InvalidRecord),
+            ),
+        ];
+        for (what, author, write, expected) in cases {
+            let (_, mut hub, mut device, hs) = hub_and_device();
+            let map = record_map(&device, "households").unwrap();
+            let obj = record(&device, &map, hs[0].id).unwrap().unwrap();
+            write(&mut device, &obj, &hs);
+            device.commit();
+            let result = received(&mut hub, &mut device, author)
+                .map(|_| ())
+                .map_err(|r| r.code);
+            assert_eq!(result, expected, "{what}");
+        }
+        // Undone: refused, even from a coordinator.
+        let (_, mut hub, mut device, hs) = hub_and_device();
+        put_merge(&mut device, hs[0].id, hs[1].id).unwrap();
+        device.commit();
+        received(&mut hub, &mut device, Author::Device(Role::Coordinator)).unwrap();
+        let map = record_map(&device, "households").unwrap();
+        let obj = record(&device, &map, hs[0].id).unwrap().unwrap();
+        device.delete(&obj, MERGED_INTO).unwrap();
+        device.commit();
+        let undone = received(&mut hub, &mut device, Author::Device(Role::Coordinator));
+        assert_eq!(
+            undone.map(|_| ()).map_err(|r| r.code),
+            Err(ErrorCode::FieldDeleted)
+        );
+    }
+
+    /// Chains of merges end at one survivor; concurrent opposite merges resolve alike.
+    #[test]
+    fn survivors_follow_chains_and_break_cycles() {
+        let [a, b, c, x] = [new_id(), new_id(), new_id(), new_id()];
+        let chain = survivors(&[(a, b), (b, c)]);
+        assert_eq!((chain[&a], chain[&b]), (c, c));
+        let cycle = survivors(&[(a, b), (b, a), (x, a)]);
+        let min = a.min(b);
+        for h in [a, b, x] {
+            assert_eq!(cycle.get(&h).copied().unwrap_or(h), min);
+        }
     }
 
     /// Deleting a record is a coordinator's (or, relayed, the hub's) act only.

@@ -86,6 +86,7 @@ pub enum ErrorCode {
     DuplicateGroup,
     DuplicatePoint,
     EmptyUpdate,
+    CannotMerge,
     OtherWard,
     DatabaseTooNew,
     NotJoined,

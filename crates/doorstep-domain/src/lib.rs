@@ -8,12 +8,14 @@ pub mod clock;
 pub mod code;
 pub mod consent;
 pub mod demo;
+pub mod duplicates;
 pub mod model;
 pub mod report;
 pub mod validate;
 
 pub use code::ErrorCode;
 pub use consent::{ConsentPurpose, ConsentRecord};
+pub use duplicates::{find_duplicates, DuplicatePair, DuplicateReason};
 pub use model::*;
 pub use strum::IntoEnumIterator;
 pub use validate::ValidationError;

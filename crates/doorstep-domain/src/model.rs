@@ -223,6 +223,13 @@ pub struct Household {
     /// When consent was given and withdrawn, by whom, for which purpose.
     #[serde(default)]
     pub consent_record: crate::ConsentRecord,
+    /// Merged by a coordinator into this household (a duplicate): it is no longer counted,
+    /// its visits count for the survivor. Set once, never undone.
+    #[serde(default)]
+    pub merged_into: Option<Id>,
+    /// Households a coordinator said are not duplicates of this one (not listed again).
+    #[serde(default)]
+    pub not_duplicate_of: Vec<Id>,
 }
 
 /// One person helped with one service.
@@ -381,6 +388,8 @@ impl HouseholdDraft {
             created_at,
             erased_at: None,
             consent_record: crate::ConsentRecord::default(),
+            merged_into: None,
+            not_duplicate_of: Vec::new(),
         }
     }
 }

@@ -30,6 +30,10 @@ pub enum StoreError {
     OutOfScope { role: Role, doc: String },
     #[error("nothing to change: give at least one field to update")]
     EmptyUpdate,
+    #[error("cannot merge: {0}")]
+    CannotMerge(String),
+    #[error("only a coordinator's device merges households or marks them not duplicates")]
+    CoordinatorOnly,
     #[error("document {doc}: {reason}")]
     Document { doc: String, reason: String },
     #[error("document {doc} cannot be read: {source}")]
@@ -84,6 +88,8 @@ impl StoreError {
             StoreError::UnknownPoint(_) => ErrorCode::UnknownPoint,
             StoreError::OutOfScope { .. } => ErrorCode::OutOfScope,
             StoreError::EmptyUpdate => ErrorCode::EmptyUpdate,
+            StoreError::CannotMerge(_) => ErrorCode::CannotMerge,
+            StoreError::CoordinatorOnly => ErrorCode::CoordinatorOnly,
             StoreError::Document { .. } => ErrorCode::InvalidRecord,
             StoreError::Unreadable { .. } => ErrorCode::BadChange,
             StoreError::OtherWard { .. } => ErrorCode::OtherWard,

@@ -43,12 +43,14 @@ impl Store {
         })
     }
 
-    /// Corrects a household; only the fields in `patch` change.
+    /// Corrects a household; only the fields in `patch` change. A merged duplicate's
+    /// correction is made on the household it was merged into.
     pub fn update_household(&mut self, id: Id, patch: &HouseholdPatch) -> Result<Household> {
         if patch.is_empty() {
             return Err(StoreError::EmptyUpdate);
         }
-        let current = self.household(id)?;
+        let current = self.counted_household(id)?;
+        let id = current.id;
         check_household(&patch.apply(&current))?;
         let doc_id = DocId::Group(current.group_id);
         self.check_scope(doc_id)?;
@@ -101,7 +103,7 @@ impl Store {
     pub fn households(&self, group: Option<Id>) -> Result<Vec<Household>> {
         let mut stmt = self.conn.prepare_cached(&format!(
             "SELECT {} FROM households h
-             WHERE ?1 IS NULL OR h.group_id = ?1
+             WHERE (?1 IS NULL OR h.group_id = ?1) AND h.survivor_id IS NULL
              ORDER BY h.group_id, h.alley, CAST(h.number AS INTEGER), h.number, h.id",
             tables::HOUSEHOLD_COLUMNS
         ))?;
@@ -121,6 +123,7 @@ impl Store {
              LEFT JOIN residential_groups g ON g.id = h.group_id
              LEFT JOIN visits l ON l.id = (SELECT v.id FROM visits v WHERE v.household_id = h.id
                                            ORDER BY v.device_time DESC, v.id DESC LIMIT 1)
+             WHERE h.survivor_id IS NULL
              ORDER BY h.group_id, h.alley, CAST(h.number AS INTEGER), h.number, h.id",
         )?;
         let rows = stmt.query_map([], tables::walk_row)?;
@@ -137,6 +140,7 @@ pub(crate) fn materialize_household(
     if let Some(h) = document::read_household(doc_in(edit, DocId::Group(group_id))?, group_id, id)?
     {
         tables::upsert_household(tx, &h)?;
+        tables::resolve_merges(tx, group_id)?;
     }
     Ok(())
 }

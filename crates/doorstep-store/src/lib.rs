@@ -14,6 +14,7 @@
 //! `doorstep-doc`'s: this crate stores, it does not define the schema.
 
 mod backup;
+mod duplicates;
 mod edit;
 mod error;
 mod households;

@@ -27,23 +27,28 @@ fn parse<T: FromStr>(text: &str) -> Result<T> {
     })
 }
 
-const PRIORITY: &str = "(h.elderly OR h.disability OR h.poor OR h.near_poor)";
+/// A priority household (a merged duplicate is counted as its survivor only).
+const PRIORITY: &str =
+    "(h.elderly OR h.disability OR h.poor OR h.near_poor) AND h.survivor_id IS NULL";
 
 pub fn compute(conn: &Connection, ward: Option<String>, today: NaiveDate) -> Result<Report> {
-    let households = count(conn, "SELECT count(*) FROM households")?;
+    let households = count(
+        conn,
+        "SELECT count(*) FROM households WHERE survivor_id IS NULL",
+    )?;
     let households_visited = count(
         conn,
-        "SELECT count(*) FROM households h WHERE EXISTS
+        "SELECT count(*) FROM households h WHERE h.survivor_id IS NULL AND EXISTS
            (SELECT 1 FROM visits v WHERE v.household_id = h.id)",
     )?;
     let households_assisted = count(
         conn,
-        "SELECT count(*) FROM households h WHERE EXISTS
+        "SELECT count(*) FROM households h WHERE h.survivor_id IS NULL AND EXISTS
            (SELECT 1 FROM visits v WHERE v.household_id = h.id AND v.outcome = 'assisted')",
     )?;
     let households_with_internet = count(
         conn,
-        "SELECT count(*) FROM households WHERE internet = 'yes'",
+        "SELECT count(*) FROM households WHERE internet = 'yes' AND survivor_id IS NULL",
     )?;
     let priority_households = count(
         conn,
@@ -121,7 +126,8 @@ pub fn compute(conn: &Connection, ward: Option<String>, today: NaiveDate) -> Res
             count(h.id) FILTER (WHERE {PRIORITY}),
             count(h.id) FILTER (WHERE {PRIORITY} AND EXISTS
                                 (SELECT 1 FROM visits v WHERE v.household_id = h.id))
-         FROM residential_groups g LEFT JOIN households h ON h.group_id = g.id
+         FROM residential_groups g
+         LEFT JOIN households h ON h.group_id = g.id AND h.survivor_id IS NULL
          GROUP BY g.id ORDER BY g.id"
     ))?;
     let by_group = stmt

@@ -126,6 +126,16 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE households ADD COLUMN consent_withdrawn_at INTEGER;
     ALTER TABLE households ADD COLUMN consent_withdrawn_by TEXT;
     "#,
+    // 6: merged duplicates. `merged_into` as the document says; `survivor_id` the household it
+    // counts as once chains and cycles are resolved (NULL: itself); lists and counts skip rows
+    // with a survivor, and visits are stored against the survivor.
+    r#"
+    ALTER TABLE households ADD COLUMN merged_into TEXT;
+    ALTER TABLE households ADD COLUMN survivor_id TEXT;
+    ALTER TABLE households ADD COLUMN not_duplicate_of TEXT;
+    CREATE INDEX households_merged ON households(group_id) WHERE merged_into IS NOT NULL;
+    CREATE INDEX households_survived ON households(group_id) WHERE survivor_id IS NOT NULL;
+    "#,
 ];
 
 /// The query tables, in the order a dump or a rebuild walks them.

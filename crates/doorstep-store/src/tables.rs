@@ -23,9 +23,9 @@ pub fn upsert_household(conn: &Connection, h: &Household) -> Result<(), StoreErr
         "INSERT OR REPLACE INTO households (id, group_id, alley, number, members, elderly,
             disability, poor, near_poor, internet, consent, name, phone, created_at, erased_at,
             consent_purpose, consent_given_at, consent_given_by, consent_withdrawn_at,
-            consent_withdrawn_by)
+            consent_withdrawn_by, merged_into, not_duplicate_of)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
-            ?19, ?20)",
+            ?19, ?20, ?21, ?22)",
     )?
     .execute(params![
         h.id.to_string(),
@@ -48,7 +48,47 @@ pub fn upsert_household(conn: &Connection, h: &Household) -> Result<(), StoreErr
         h.consent_record.given_by,
         h.consent_record.withdrawn_at.map(|t| t.timestamp_millis()),
         h.consent_record.withdrawn_by,
+        h.merged_into.map(|m| m.to_string()),
+        (!h.not_duplicate_of.is_empty()).then(|| {
+            h.not_duplicate_of
+                .iter()
+                .map(Id::to_string)
+                .collect::<Vec<_>>()
+                .join(" ")
+        }),
     ])?;
+    Ok(())
+}
+
+/// Resolves the merges of group `group_id` (see `document::survivors`): each merged
+/// household's `survivor_id`, and its visits moved to the survivor. Cheap when the group has
+/// no merge (two probes of partial indexes); run after every write to a group's rows.
+pub fn resolve_merges(conn: &Connection, group_id: Id) -> Result<(), StoreError> {
+    let gid = group_id.to_string();
+    let merges: Vec<(Id, Id)> = conn
+        .prepare_cached(
+            "SELECT id, merged_into FROM households WHERE group_id = ?1 AND merged_into IS NOT NULL",
+        )?
+        .query_map([&gid], |r| Ok((parse(r, 0)?, parse(r, 1)?)))?
+        .collect::<Result<_, _>>()?;
+    let had: bool = conn
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM households WHERE group_id = ?1 AND survivor_id IS NOT NULL)")?
+        .query_row([&gid], |r| r.get(0))?;
+    if merges.is_empty() && !had {
+        return Ok(());
+    }
+    conn.prepare_cached(
+        "UPDATE households SET survivor_id = NULL WHERE group_id = ?1 AND survivor_id IS NOT NULL",
+    )?
+    .execute([&gid])?;
+    let mut survivor =
+        conn.prepare_cached("UPDATE households SET survivor_id = ?2 WHERE id = ?1")?;
+    let mut visits =
+        conn.prepare_cached("UPDATE visits SET household_id = ?2 WHERE household_id = ?1")?;
+    for (merged, into) in document::survivors(&merges) {
+        survivor.execute([merged.to_string(), into.to_string()])?;
+        visits.execute([merged.to_string(), into.to_string()])?;
+    }
     Ok(())
 }
 
@@ -63,8 +103,8 @@ pub fn upsert_visit(
     conn.prepare_cached(
         "INSERT OR REPLACE INTO visits (id, household_id, group_id, device_time, volunteer,
             outcome, note, follow_up_date, follow_up_reason, received_at, made_by)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,
-            (SELECT received_at FROM change_receipts WHERE hash = ?10), ?10)",
+         VALUES (?1, coalesce((SELECT survivor_id FROM households WHERE id = ?2), ?2), ?3, ?4,
+            ?5, ?6, ?7, ?8, ?9, (SELECT received_at FROM change_receipts WHERE hash = ?10), ?10)",
     )?
     .execute(params![
         id,
@@ -163,6 +203,7 @@ pub fn materialize_document(
             for (v, made_by) in document::read_visits(doc, group_id)? {
                 upsert_visit(conn, &v, made_by)?;
             }
+            resolve_merges(conn, group_id)?;
         }
         DocId::Point(point_id) => {
             conn.execute(
@@ -202,6 +243,7 @@ pub fn materialize_records(
                     delete_rows(conn, *rid)?;
                 }
             }
+            resolve_merges(conn, group_id)?;
         }
         DocId::Point(point_id) => {
             for rid in ids {
@@ -314,7 +356,7 @@ fn flags(row: &Row, first: usize) -> rusqlite::Result<PriorityFlags> {
 pub const HOUSEHOLD_COLUMNS: &str = "h.id, h.group_id, h.alley, h.number, h.members, h.elderly,
     h.disability, h.poor, h.near_poor, h.internet, h.consent, h.name, h.phone, h.created_at,
     h.erased_at, h.consent_purpose, h.consent_given_at, h.consent_given_by, h.consent_withdrawn_at,
-    h.consent_withdrawn_by";
+    h.consent_withdrawn_by, h.survivor_id, h.not_duplicate_of";
 
 pub fn household_from_row(row: &Row) -> rusqlite::Result<Household> {
     Ok(Household {
@@ -337,6 +379,15 @@ pub fn household_from_row(row: &Row) -> rusqlite::Result<Household> {
             withdrawn_at: time_opt(row, 18)?,
             withdrawn_by: row.get(19)?,
         },
+        merged_into: parse_opt(row, 20)?,
+        not_duplicate_of: row
+            .get::<_, Option<String>>(21)?
+            .map(|ids| {
+                ids.split_whitespace()
+                    .filter_map(|i| Id::parse_str(i).ok())
+                    .collect()
+            })
+            .unwrap_or_default(),
     })
 }
 

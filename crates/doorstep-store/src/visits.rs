@@ -9,8 +9,10 @@ use crate::{document, tables, DocId, Result, Store, StoreError};
 
 impl Store {
     /// Records a visit to a household.
-    pub fn add_visit(&mut self, draft: VisitDraft, now: DateTime<Utc>) -> Result<Visit> {
-        let household = self.household(draft.household_id)?;
+    /// A visit to a merged duplicate is recorded on the household it was merged into.
+    pub fn add_visit(&mut self, mut draft: VisitDraft, now: DateTime<Utc>) -> Result<Visit> {
+        let household = self.counted_household(draft.household_id)?;
+        draft.household_id = household.id;
         let visit = draft.into_visit(new_id(), household.group_id);
         check_visit(&visit, now)?;
         if household.erased_at.is_some() {
