@@ -220,3 +220,45 @@ def test_a_coordinator_sees_a_households_history_and_erases_it(tmp, hubs, apps):
     assert report["epochs_adopted"] == 1, report
     rows = cli("--db", str(volunteer), "household", "list")
     assert rows[0]["name"] is None and rows[0]["erased_at"], rows
+
+
+def test_a_coordinator_merges_a_household_registered_twice(tmp, hubs, apps):
+    hub = hubs(["Tổ 1"])
+    volunteer = joined_device(tmp / "volunteer", hub, "volunteer", "Lan", "Tổ 1")
+    coord = joined_device(tmp / "coord", hub, "coordinator", "Chị Hà")
+    # One house, registered by two people with two spellings, each with a visit.
+    for db, number in [(volunteer, "số 5"), (coord, "5")]:
+        alley = "Ngõ 12 Hàng Bông" if db == volunteer else "ngo 12 hang bong"
+        h = cli("--db", str(db), "household", "add", "--group", "Tổ 1", "--alley", alley, "--number", number)
+        cli("--db", str(db), "visit", "add", "--household", h["id"], "--outcome", "not_home")
+        cli("--db", str(db), "sync")
+    cli("--db", str(volunteer), "sync")
+
+    field = apps(tmp / "volunteer")
+    field.wait("walk-list")
+    field.wait_text("count", lambda t: "2" in t)
+
+    app = apps(tmp / "coord")
+    app.driver.set_window_size(360, 740)
+    app.wait("dashboard")
+    app.click("sync")
+    pair = app.wait("dup-pair", timeout=30)
+    assert "cùng địa chỉ" in pair.text, pair.text
+    assert app.no_horizontal_overflow(), "duplicates card"
+    app.driver.execute_script("arguments[0].scrollIntoView()", app.find("duplicates"))
+    app.shot("duplicates-360")
+    app.click("dup-keep-first")
+    app.wait_text("dup-note", lambda t: "Đã gộp" in t)
+    assert not app.all("dup-pair")
+    app.click("sync")
+    app.wait_text("kpi-visits", lambda t: t.strip() == "2")
+
+    # The volunteer's app takes the merge at its next sync: one house, both visits.
+    field.click("sync")
+    field.wait_text("count", lambda t: "1" in t, timeout=60)
+    field.click("household")
+    field.wait("household-card")
+    visits = field.find("visits").find_elements("css selector", "li")
+    assert len(visits) == 2, field.text("household-card")
+    report = cli("--db", str(coord), "report", "--today", "2026-11-25")
+    assert report["households"] == 1 and report["visits"] == 2, report

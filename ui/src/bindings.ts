@@ -51,6 +51,20 @@ export type DeviceInfo = { device_id: string, name: string, role: Role, groups: 
 next_pin: string | null, };
 
 /**
+ * Why two households look like one.
+ */
+export type DuplicateReason = "same_address" | "same_phone" | "same_name_near_address";
+
+/**
+ * Two households of one group that look like one, as the walk list shows each, with why.
+ */
+export type DuplicateView = { 
+/**
+ * The older record: the one kept by default.
+ */
+first: WalkRow, second: WalkRow, reasons: Array<DuplicateReason>, };
+
+/**
  * `POST /v1/households/{id}/erase`: a household erased at its citizen's request.
  */
 export type Erasure = { household: string, 
@@ -471,6 +485,9 @@ export const commands = {
   consentPurpose: () => invoke<ConsentPurpose>('consent_purpose'),
   eraseHousehold: (id: string) => invoke<Erasure>('erase_household', { id }),
   householdHistory: (id: string) => invoke<Array<HistoryEntry>>('household_history', { id }),
+  duplicates: () => invoke<Array<DuplicateView>>('duplicates'),
+  mergeHouseholds: (survivor: string, duplicate: string) => invoke<Household>('merge_households', { survivor, duplicate }),
+  markNotDuplicate: (first: string, second: string) => invoke<null>('mark_not_duplicate', { first, second }),
   recordVisit: (input: VisitInput) => invoke<Visit>('record_visit', { input }),
   saveHousehold: (input: HouseholdInput) => invoke<Household>('save_household', { input }),
   openSession: (pointId: string) => invoke<Session>('open_session', { pointId }),

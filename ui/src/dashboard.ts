@@ -8,6 +8,7 @@ import { api, errorText, type Dashboard, type Overview, type Targets } from './a
 import { t } from './i18n'
 import { SERVICES, percent } from './logic'
 import { serviceKey } from './walk-list'
+import { DuplicatesCard } from './duplicates'
 
 const IDLE_CHOICES = [1, 2, 5, 10, 15, 30, 60]
 
@@ -89,6 +90,7 @@ export function DashboardScreen({ overview, version }: { overview: Overview; ver
       <ul class="plain">${r.walkins_by_point.map((p) => html`<li class="row-between"><span>${p.point}</span><b>${p.walkins}</b></li>`)}</ul></div>`}
     <div class="card"><h3>${t('needs_point')}</h3>
       <ol class="needs">${d.needs_point.slice(0, 5).map((n) => html`<li>${n.group}: ${n.unvisited}/${n.households} · ★ ${n.priority_unvisited}</li>`)}</ol></div>
+    <${DuplicatesCard} version=${version} onChange=${() => api.dashboard().then(setD).catch((e) => setError(errorText(e)))} />
     ${idle !== null && html`<div class="card"><label>${t('idle_lock')}
       <select data-testid="idle-lock" value=${idle} onChange=${async (e: Event) => setIdle((await api.setIdleLock(Number((e.target as HTMLSelectElement).value))).idle_lock_minutes)}>
         ${IDLE_CHOICES.map((m) => html`<option value=${m}>${m}</option>`)}

@@ -167,6 +167,15 @@ const vi = {
   erase_warning: 'Tên, số điện thoại và ghi chú của hộ này sẽ bị xoá vĩnh viễn khỏi máy chủ và mọi thiết bị (cả lịch sử). Các lượt thăm vẫn được tính.',
   erased_on: 'Đã xoá thông tin cá nhân theo yêu cầu ngày {t}',
   erased_edits_dropped: 'Hộ đã bị xoá thông tin: bỏ {n} chỉnh sửa chưa gửi của hộ đó trên máy này.',
+  duplicates_title: 'Hộ nghi trùng',
+  duplicates_none: 'Không có hộ nào nghi trùng.',
+  dup_same_address: 'cùng địa chỉ',
+  dup_same_phone: 'cùng số điện thoại',
+  dup_same_name_near_address: 'cùng tên, nhà gần nhau',
+  dup_keep: 'Giữ hộ này, gộp hộ kia vào',
+  dup_not: 'Không trùng',
+  dup_merged: 'Đã gộp: các lượt thăm được tính cho hộ giữ lại.',
+  dup_visits: '{n} lượt thăm',
 }
 
 export type Key = keyof typeof vi
@@ -335,6 +344,15 @@ const en: Record<Key, string> = {
   erase_warning: "This household's name, phone and notes will be erased for good from the hub and every device, history included. Its visits still count.",
   erased_on: 'Personal data erased on request on {t}',
   erased_edits_dropped: 'A household was erased: {n} unsent edit(s) to it on this device were dropped.',
+  duplicates_title: 'Likely duplicates',
+  duplicates_none: 'No likely duplicate households.',
+  dup_same_address: 'same address',
+  dup_same_phone: 'same phone',
+  dup_same_name_near_address: 'same name, near address',
+  dup_keep: 'Keep this one, merge the other into it',
+  dup_not: 'Not duplicates',
+  dup_merged: 'Merged: the visits count for the household kept.',
+  dup_visits: '{n} visit(s)',
 }
 
 export const dictionaries: Record<Lang, Record<Key, string>> = { vi, en }

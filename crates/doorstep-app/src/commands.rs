@@ -26,6 +26,9 @@ macro_rules! for_each_command {
             consent_purpose() -> ConsentPurpose;
             erase_household(id: Id) -> Erasure;
             household_history(id: Id) -> Vec<HistoryEntry>;
+            duplicates() -> Vec<DuplicateView>;
+            merge_households(survivor: Id, duplicate: Id) -> Household;
+            mark_not_duplicate(first: Id, second: Id) -> ();
             record_visit(input: VisitInput) -> Visit;
             save_household(input: HouseholdInput) -> Household;
             open_session(point_id: Id) -> Session;

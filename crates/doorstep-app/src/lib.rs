@@ -16,6 +16,7 @@ pub mod bindings;
 mod commands;
 mod dashboard;
 mod device;
+mod duplicates;
 mod enrolment;
 mod error;
 mod export;

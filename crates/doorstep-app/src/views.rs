@@ -131,3 +131,12 @@ pub struct InviteView {
     pub link: String,
     pub qr_svg: String,
 }
+
+/// Two households of one group that look like one, as the walk list shows each, with why.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct DuplicateView {
+    /// The older record: the one kept by default.
+    pub first: WalkRow,
+    pub second: WalkRow,
+    pub reasons: Vec<DuplicateReason>,
+}

@@ -113,6 +113,58 @@ impl<'a> Fields<'a> {
         Fields { doc, items }
     }
 
+    /// A survivor's fields with the edits its merged duplicates received that their merge had
+    /// not seen (made offline before it, or after it by a device that did not know), where
+    /// such an edit is later than the survivor's own value: later by Automerge's own order of
+    /// operations (Lamport counter, then actor), so every replica picks the same value.
+    pub(crate) fn overlaid(doc: &'a AutoCommit, obj: &ObjId, duplicates: &[ObjId]) -> Self {
+        let mut items: Vec<(Cow<'a, str>, ScalarValueRef<'a>, ObjId)> = doc
+            .map_range(obj, ..)
+            .filter_map(|item| {
+                let id = item.id();
+                match item.value {
+                    ValueRef::Scalar(v) => Some((item.key, v, id)),
+                    ValueRef::Object(_) => None,
+                }
+            })
+            .collect();
+        for dup in duplicates {
+            let Some(merge) = doc.get(dup, MERGED_INTO).ok().flatten().map(|(_, id)| id) else {
+                continue;
+            };
+            let Some(merged_at) = doc.hash_for_opid(&merge) else {
+                continue;
+            };
+            for item in doc.map_range(dup, ..) {
+                let id = item.id();
+                let ValueRef::Scalar(value) = item.value else {
+                    continue;
+                };
+                if !FORWARDED.contains(&&*item.key) {
+                    continue;
+                }
+                let seen = doc
+                    .get_all_at(dup, &*item.key, &[merged_at])
+                    .map_or(true, |all| all.iter().any(|(_, i)| *i == id));
+                if seen {
+                    continue;
+                }
+                match items.iter_mut().find(|(k, _, _)| *k == item.key) {
+                    Some(own) if own.2 < id => {
+                        own.1 = value;
+                        own.2 = id;
+                    }
+                    Some(_) => {}
+                    None => items.push((item.key, value, id)),
+                }
+            }
+        }
+        Fields {
+            doc,
+            items: items.into_iter().map(|(k, v, _)| (k, v)).collect(),
+        }
+    }
+
     /// Every field and its value, owned.
     pub(crate) fn items(&self) -> Vec<(String, ScalarValue)> {
         self.items
@@ -455,7 +507,52 @@ pub(crate) fn read_household_at(
     group_id: Id,
     id: Id,
 ) -> Result<Household, DocError> {
-    let f = Fields::of(doc, obj);
+    household_from_fields(&Fields::of(doc, obj), group_id, id)
+}
+
+/// What a correction of a merged duplicate forwards to its survivor (see `Fields::overlaid`).
+const FORWARDED: &[&str] = &[
+    "alley",
+    "number",
+    "members",
+    "elderly",
+    "disability",
+    "poor",
+    "near_poor",
+    "internet",
+    "consent",
+    "name",
+    "phone",
+    "consent_purpose",
+    "consent_given_at",
+    "consent_given_by",
+    "consent_withdrawn_at",
+    "consent_withdrawn_by",
+];
+
+/// Household `survivor` of group `group_id`'s document as it counts: its own fields, and the
+/// corrections its merged `duplicates` received that the merge had not seen, where later.
+pub fn read_survivor(
+    doc: &AutoCommit,
+    group_id: Id,
+    survivor: Id,
+    duplicates: &[Id],
+) -> Result<Option<Household>, DocError> {
+    let map = record_map(doc, "households")?;
+    let Some(obj) = record(doc, &map, survivor)? else {
+        return Ok(None);
+    };
+    let mut dups = Vec::new();
+    for d in duplicates {
+        if let Some(o) = record(doc, &map, *d)? {
+            dups.push(o);
+        }
+    }
+    let fields = Fields::overlaid(doc, &obj, &dups);
+    household_from_fields(&fields, group_id, survivor).map(Some)
+}
+
+fn household_from_fields(f: &Fields<'_>, group_id: Id, id: Id) -> Result<Household, DocError> {
     let consent = f.bool("consent");
     Ok(Household {
         id,

@@ -137,10 +137,10 @@ pub(crate) fn materialize_household(
     group_id: Id,
     id: Id,
 ) -> Result<()> {
-    if let Some(h) = document::read_household(doc_in(edit, DocId::Group(group_id))?, group_id, id)?
-    {
+    let doc = doc_in(edit, DocId::Group(group_id))?;
+    if let Some(h) = document::read_household(doc, group_id, id)? {
         tables::upsert_household(tx, &h)?;
-        tables::resolve_merges(tx, group_id)?;
+        tables::resolve_merges(tx, group_id, doc)?;
     }
     Ok(())
 }

@@ -61,9 +61,11 @@ pub fn upsert_household(conn: &Connection, h: &Household) -> Result<(), StoreErr
 }
 
 /// Resolves the merges of group `group_id` (see `document::survivors`): each merged
-/// household's `survivor_id`, and its visits moved to the survivor. Cheap when the group has
-/// no merge (two probes of partial indexes); run after every write to a group's rows.
-pub fn resolve_merges(conn: &Connection, group_id: Id) -> Result<(), StoreError> {
+/// household's `survivor_id`, its visits moved to the survivor, and each survivor's row
+/// rewritten with the corrections its duplicates received unseen by the merge
+/// (`document::read_survivor`). Cheap when the group has no merge (two probes of partial
+/// indexes); run after every write to a group's rows, with the group's document `doc`.
+pub fn resolve_merges(conn: &Connection, group_id: Id, doc: &AutoCommit) -> Result<(), StoreError> {
     let gid = group_id.to_string();
     let merges: Vec<(Id, Id)> = conn
         .prepare_cached(
@@ -81,11 +83,21 @@ pub fn resolve_merges(conn: &Connection, group_id: Id) -> Result<(), StoreError>
         "UPDATE households SET survivor_id = NULL WHERE group_id = ?1 AND survivor_id IS NOT NULL",
     )?
     .execute([&gid])?;
+    let resolved = document::survivors(&merges);
+    let mut duplicates_of: std::collections::BTreeMap<Id, Vec<Id>> = Default::default();
+    for (merged, into) in &resolved {
+        duplicates_of.entry(*into).or_default().push(*merged);
+    }
+    for (survivor, duplicates) in &duplicates_of {
+        if let Some(h) = document::read_survivor(doc, group_id, *survivor, duplicates)? {
+            upsert_household(conn, &h)?;
+        }
+    }
     let mut survivor =
         conn.prepare_cached("UPDATE households SET survivor_id = ?2 WHERE id = ?1")?;
     let mut visits =
         conn.prepare_cached("UPDATE visits SET household_id = ?2 WHERE household_id = ?1")?;
-    for (merged, into) in document::survivors(&merges) {
+    for (merged, into) in resolved {
         survivor.execute([merged.to_string(), into.to_string()])?;
         visits.execute([merged.to_string(), into.to_string()])?;
     }
@@ -203,7 +215,7 @@ pub fn materialize_document(
             for (v, made_by) in document::read_visits(doc, group_id)? {
                 upsert_visit(conn, &v, made_by)?;
             }
-            resolve_merges(conn, group_id)?;
+            resolve_merges(conn, group_id, doc)?;
         }
         DocId::Point(point_id) => {
             conn.execute(
@@ -243,7 +255,7 @@ pub fn materialize_records(
                     delete_rows(conn, *rid)?;
                 }
             }
-            resolve_merges(conn, group_id)?;
+            resolve_merges(conn, group_id, doc)?;
         }
         DocId::Point(point_id) => {
             for rid in ids {

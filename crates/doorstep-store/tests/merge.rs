@@ -141,3 +141,85 @@ proptest! {
         prop_assert!(hub.duplicates(None).unwrap().is_empty());
     }
 }
+
+/// Corrections of a merged-away household land on the survivor: those the merge had not seen
+/// (a device offline) win where later; those it had seen do not overwrite the survivor's own
+/// values; a device that knows of the merge corrects the survivor itself.
+#[test]
+fn corrections_of_the_duplicate_land_on_the_survivor() {
+    let dir = TempDir::new().unwrap();
+    let open = |name: &str| Store::open(&dir.path().join(name), &AtRest::Plaintext).unwrap();
+    let mut hub = open("hub.sqlite");
+    hub.init_ward("Phường Cửa Nam", &["Tổ 1".to_string()])
+        .unwrap();
+    let group = hub.groups().unwrap()[0].id;
+    let now = Utc::now();
+    let mut add = |number: &str, members: u32| {
+        hub.add_household(
+            group,
+            HouseholdDraft {
+                alley: "Ngõ 12 Hàng Bông".into(),
+                number: number.into(),
+                members: Some(members),
+                ..Default::default()
+            },
+            now,
+        )
+        .unwrap()
+        .id
+    };
+    let survivor = add("số 5", 2);
+    let duplicate = add("5", 4);
+    let patch = |members: u32| HouseholdPatch {
+        members: Some(members),
+        ..Default::default()
+    };
+    let mut device = open("device.sqlite");
+    exchange(&mut hub, &mut device);
+
+    // Seen by the merge: the duplicate's 9 does not replace the survivor's 2.
+    device.update_household(duplicate, &patch(9)).unwrap();
+    exchange(&mut hub, &mut device);
+    hub.merge_households(survivor, duplicate).unwrap();
+    assert_eq!(hub.household(survivor).unwrap().members, Some(2));
+
+    // Not seen: the device, offline, corrects the duplicate and gives a phone with consent.
+    device
+        .update_household(
+            duplicate,
+            &HouseholdPatch {
+                members: Some(7),
+                consent: Some(true),
+                name: Some("Ông Tư".into()),
+                phone: Some("0912345678".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    exchange(&mut hub, &mut device);
+    for store in [&hub, &device] {
+        let kept = store.household(survivor).unwrap();
+        assert_eq!(kept.members, Some(7));
+        assert_eq!(kept.phone.as_deref(), Some("0912345678"));
+        assert!(kept.consent);
+    }
+    assert_eq!(
+        hub.dump_query_tables().unwrap(),
+        device.dump_query_tables().unwrap()
+    );
+
+    // Later on the survivor (having seen the 7): the survivor's value wins.
+    hub.update_household(survivor, &patch(3)).unwrap();
+    exchange(&mut hub, &mut device);
+    assert_eq!(device.household(survivor).unwrap().members, Some(3));
+
+    // The device now knows of the merge: a correction of the duplicate goes to the survivor.
+    let corrected = device.update_household(duplicate, &patch(5)).unwrap();
+    assert_eq!(corrected.id, survivor);
+    exchange(&mut hub, &mut device);
+    assert_eq!(hub.household(survivor).unwrap().members, Some(5));
+    assert_eq!(
+        hub.dump_query_tables().unwrap(),
+        device.dump_query_tables().unwrap()
+    );
+}
