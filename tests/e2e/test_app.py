@@ -245,7 +245,6 @@ def test_a_coordinator_merges_a_household_registered_twice(tmp, hubs, apps):
     pair = app.wait("dup-pair", timeout=30)
     assert "cùng địa chỉ" in pair.text, pair.text
     assert app.no_horizontal_overflow(), "duplicates card"
-    app.driver.execute_script("arguments[0].scrollIntoView()", app.find("duplicates"))
     app.shot("duplicates-360")
     app.click("dup-keep-first")
     app.wait_text("dup-note", lambda t: "Đã gộp" in t)

@@ -65,6 +65,7 @@ export function DashboardScreen({ overview, version }: { overview: Overview; ver
   }
   return html`<div class="dashboard" data-testid="dashboard">
     ${overview.hosting && html`<p class="muted small-text" data-testid="hosting">${t('hosting', { url: overview.hosting })}</p>`}
+    <${DuplicatesCard} version=${version} onChange=${() => api.dashboard().then(setD).catch((e) => setError(errorText(e)))} />
     <div class="kpis">
       <div class="kpi"><b data-testid="kpi-households">${r.households}</b><span>${t('dash_households')}</span></div>
       <div class="kpi"><b data-testid="kpi-visited">${r.households_visited}</b><span>${t('dash_visited')} (${percent(r.households_visited, r.households)}%)</span></div>
@@ -90,7 +91,6 @@ export function DashboardScreen({ overview, version }: { overview: Overview; ver
       <ul class="plain">${r.walkins_by_point.map((p) => html`<li class="row-between"><span>${p.point}</span><b>${p.walkins}</b></li>`)}</ul></div>`}
     <div class="card"><h3>${t('needs_point')}</h3>
       <ol class="needs">${d.needs_point.slice(0, 5).map((n) => html`<li>${n.group}: ${n.unvisited}/${n.households} · ★ ${n.priority_unvisited}</li>`)}</ol></div>
-    <${DuplicatesCard} version=${version} onChange=${() => api.dashboard().then(setD).catch((e) => setError(errorText(e)))} />
     ${idle !== null && html`<div class="card"><label>${t('idle_lock')}
       <select data-testid="idle-lock" value=${idle} onChange=${async (e: Event) => setIdle((await api.setIdleLock(Number((e.target as HTMLSelectElement).value))).idle_lock_minutes)}>
         ${IDLE_CHOICES.map((m) => html`<option value=${m}>${m}</option>`)}

@@ -35,7 +35,8 @@ export function DuplicatesCard({ version, onChange }: { version: number; onChang
       setBusy(false)
     }
   }
-  if (!pairs) return null
+  // Shown only when there is something to settle (or a merge just done to confirm).
+  if (!pairs || (pairs.length === 0 && !note)) return null
   return html`<div class="card" data-testid="duplicates"><h3>${t('duplicates_title')} (${pairs.length})</h3>
     ${pairs.length === 0 && html`<p class="muted">${t('duplicates_none')}</p>`}
     ${pairs.map(
