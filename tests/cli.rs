@@ -770,3 +770,70 @@ fn duplicates_are_listed_merged_and_remembered() {
     d.json(&["household", "not-duplicate", &near, &far]);
     assert_eq!(d.json(&["household", "duplicates"]), serde_json::json!([]));
 }
+
+/// Voids: a voided visit leaves every count; a voided household leaves every list and count
+/// with its visits (a visit recorded on it later too); both are kept and listed; a void
+/// needs a reason.
+#[test]
+fn voided_records_are_kept_and_never_counted() {
+    let d = Device::with_ward();
+    let kept = d.add_household("Tổ 1", "Ngõ 4", "1");
+    let mistaken = d.add_household("Tổ 1", "Ngõ 4", "99");
+    let visit = |h: &str| {
+        d.json(&[
+            "visit",
+            "add",
+            "--household",
+            h,
+            "--outcome",
+            "assisted",
+            "--assist",
+            "vneid_activate:done",
+        ])["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let tapped = visit(&kept);
+    visit(&kept);
+    visit(&mistaken);
+    let report = d.json(&["report"]);
+    assert_eq!(
+        (report["households"].as_u64(), report["visits"].as_u64()),
+        (Some(2), Some(3))
+    );
+
+    let (_, msg) = d.fails(&["--json", "visit", "void", &tapped, "--reason", "   "]);
+    assert!(msg.contains("empty_text"), "{msg}");
+    let v = d.json(&["visit", "void", &tapped, "--reason", "bấm nhầm hộ"]);
+    assert_eq!(v["voided"]["reason"], "bấm nhầm hộ");
+    let h = d.json(&[
+        "household",
+        "void",
+        &mistaken,
+        "--reason",
+        "không có số nhà này",
+    ]);
+    assert_eq!(h["id"], mistaken.as_str());
+    visit(&kept);
+    let report = d.json(&["report"]);
+    assert_eq!(report["households"], 1);
+    assert_eq!(report["visits"], 2);
+    assert_eq!(report["assists_by_service"]["vneid_activate"], 2);
+    let listed = d.json(&["household", "list"]);
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    let voided = d.json(&["visit", "voided"]);
+    let maps: Vec<&str> = voided
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["map"].as_str().unwrap())
+        .collect();
+    assert_eq!(maps.len(), 2, "{voided}");
+    assert!(maps.contains(&"visits") && maps.contains(&"households"));
+    // What the tables show is what the documents say: a rebuild gives the same.
+    let before = d.json(&["report"]);
+    d.ok(&["rebuild"]);
+    assert_eq!(d.json(&["report"]), before);
+    assert_eq!(d.json(&["check"])["query_tables_match_documents"], true);
+}

@@ -158,6 +158,14 @@ const FORGERIES: &[Forgery] = &[
         write: |doc, ctx| doc.put(&ctx.visits, new_id().to_string(), "visit").unwrap(),
     },
     Forgery {
+        what: "a void without a reason",
+        code: ErrorCode::EmptyText,
+        write: |doc, ctx| {
+            doc.put(&ctx.household, "voided_at", Utc::now().timestamp_millis())
+                .unwrap()
+        },
+    },
+    Forgery {
         what: "a visit with an outcome the app does not know",
         code: ErrorCode::InvalidRecord,
         write: |doc, ctx| visit(doc, ctx, "teleported", "Lan"),
@@ -335,4 +343,94 @@ fn the_cli_reports_refusals_as_one_json_line_with_a_code() {
     assert_eq!(out.status.code(), Some(2));
     let line: Json = serde_json::from_slice(&out.stderr).unwrap();
     assert_eq!(line["error"]["code"], "bad_request", "{line}");
+}
+
+/// Voids at the boundary, as a modified client would write them (raw Automerge on the group's
+/// document): a volunteer voiding another device's visit is refused 403 `coordinator_only`;
+/// voiding its own is accepted, and the visit leaves every count on the coordinator's device;
+/// undoing a void is refused (`field_deleted`).
+#[test]
+fn a_volunteer_voids_only_its_own_records_and_a_void_is_final() {
+    let hub = HubProcess::start(&["Tổ A"]);
+    let lan = Device::joined(&hub, "volunteer", "Lan", &["Tổ A"]);
+    let minh = Device::joined(&hub, "volunteer", "Minh", &["Tổ A"]);
+    let coordinator = Device::joined(&hub, "coordinator", "Chị Hà", &[]);
+    let household = lan.add_household("Tổ A", "Ngõ 12 Hàng Bông", "5");
+    let visit = lan.json(&[
+        "visit",
+        "add",
+        "--household",
+        &household,
+        "--outcome",
+        "not_home",
+    ]);
+    let visit: Id = visit["id"].as_str().unwrap().parse().unwrap();
+    lan.sync();
+    minh.sync();
+    coordinator.sync();
+    assert_eq!(coordinator.json(&["report"])["visits"], 1);
+    let group = support::open_store(&lan.db).group_by_name("Tổ A").unwrap();
+    let doc_id = DocId::Group(group.id);
+    let url = format!("{}/v1/sync", hub.url);
+
+    let void = |device: &Device, undo: bool| {
+        let mut doc = group_document(device, doc_id).with_actor(ActorId::from(new_id().as_bytes()));
+        let visits = map(&doc, &ROOT, "visits");
+        let v = map(&doc, &visits, &visit.to_string());
+        let before = doc.get_heads();
+        if undo {
+            doc.delete(&v, "voided_at").unwrap();
+        } else {
+            doc.put(&v, "voided_at", Utc::now().timestamp_millis())
+                .unwrap();
+            doc.put(&v, "voided_by", "someone").unwrap();
+            doc.put(&v, "void_reason", "mis-tapped").unwrap();
+        }
+        doc.commit();
+        let changes = doc
+            .get_changes(&before)
+            .into_iter()
+            .map(|c| c.raw_bytes().to_vec())
+            .collect();
+        post(
+            &url,
+            Some(&token(device)),
+            sync_body(vec![Push {
+                epoch: 0,
+                doc: doc_id.into(),
+                changes,
+            }]),
+        )
+    };
+    // The store refuses it before a change is even made.
+    let (_, refused) = minh.fails(&[
+        "--json",
+        "visit",
+        "void",
+        &visit.to_string(),
+        "--reason",
+        "x",
+    ]);
+    assert!(refused.contains("coordinator_only"), "{refused}");
+    // A modified client pushes it anyway: the hub refuses.
+    let (status, body) = void(&minh, false);
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["code"], "coordinator_only", "{body}");
+    coordinator.sync();
+    assert_eq!(coordinator.json(&["report"])["visits"], 1);
+
+    // Its own device: accepted, and the visit leaves the coordinator's counts.
+    lan.json(&["visit", "void", &visit.to_string(), "--reason", "bấm nhầm"]);
+    assert_eq!(lan.json(&["report"])["visits"], 0);
+    lan.sync();
+    coordinator.sync();
+    assert_eq!(coordinator.json(&["report"])["visits"], 0);
+    let voided = coordinator.json(&["visit", "voided"]);
+    assert_eq!(voided[0]["void"]["reason"], "bấm nhầm", "{voided}");
+    assert_eq!(voided[0]["void"]["by"], "Lan", "{voided}");
+
+    // Undone by a modified client: refused, even the coordinator's.
+    let (status, body) = void(&coordinator, true);
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["code"], "field_deleted", "{body}");
 }

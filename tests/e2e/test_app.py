@@ -261,3 +261,41 @@ def test_a_coordinator_merges_a_household_registered_twice(tmp, hubs, apps):
     assert len(visits) == 2, field.text("household-card")
     report = cli("--db", str(coord), "report", "--today", "2026-11-25")
     assert report["households"] == 1 and report["visits"] == 2, report
+
+
+def test_a_volunteer_voids_a_mistapped_visit_and_a_mistaken_household(tmp, hubs, apps):
+    hub = hubs(["Tổ 1"])
+    volunteer = joined_device(tmp / "volunteer", hub, "volunteer", "Lan", "Tổ 1")
+    coord = joined_device(tmp / "coord", hub, "coordinator", "Chị Hà")
+    real = cli("--db", str(volunteer), "household", "add", "--group", "Tổ 1", "--alley", "Ngõ 4", "--number", "1")
+    cli("--db", str(volunteer), "visit", "add", "--household", real["id"], "--outcome", "not_home")
+    cli("--db", str(volunteer), "household", "add", "--group", "Tổ 1", "--alley", "Ngõ 4", "--number", "99")
+
+    app = apps(tmp / "volunteer")
+    app.driver.set_window_size(360, 740)
+    app.wait("walk-list")
+    app.wait_text("count", lambda t: "2" in t)
+    app.all("household")[0].click()
+    app.wait("household-card")
+    app.click("void-visit")
+    app.find("void-visit-reason").send_keys("bấm nhầm")
+    assert app.no_horizontal_overflow(), "void form"
+    app.shot("void-visit-360")
+    app.click("void-visit-confirm")
+    app.wait_text("household-card", lambda t: "Chưa có lượt thăm" in t or "no visits" in t.lower())
+    app.click("back")
+    app.all("household")[1].click()
+    app.wait("household-card")
+    app.click("void-household")
+    app.find("void-household-reason").send_keys("không có số nhà này")
+    app.click("void-household-confirm")
+    app.wait("walk-list")
+    app.wait_text("count", lambda t: "1" in t)
+    app.click("sync")
+    app.wait_text("outbox", lambda t: "0" in t)
+
+    cli("--db", str(coord), "sync")
+    report = cli("--db", str(coord), "report")
+    assert report["households"] == 1 and report["visits"] == 0, report
+    voided = cli("--db", str(coord), "visit", "voided")
+    assert sorted(v["map"] for v in voided) == ["households", "visits"], voided

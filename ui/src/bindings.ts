@@ -158,7 +158,11 @@ merged_into: string | null,
 /**
  * Households a coordinator said are not duplicates of this one (not listed again).
  */
-not_duplicate_of: Array<string>, };
+not_duplicate_of: Array<string>, 
+/**
+ * Voided (not a household: recorded by mistake): kept, never listed or counted.
+ */
+voided: Void | null, };
 
 /**
  * A household with its group's name and its visits, newest first.
@@ -355,12 +359,26 @@ device_time: string, volunteer: string, outcome: Outcome, note: string | null, f
  * When the hub first received the visit, by the hub's clock; `None` until then. Not
  * part of what the volunteer records: a device learns it from the hub.
  */
-received_at: string | null, };
+received_at: string | null, 
+/**
+ * Voided by its volunteer or a coordinator: kept, never counted.
+ */
+voided: Void | null, };
 
 /**
  * A visit as the visit form sends it.
  */
 export type VisitInput = { household_id: string, outcome: Outcome, assists: Array<Assist>, note: string | null, follow_up: FollowUp | null, };
+
+/**
+ * A record voided by a mistake (a mis-tapped visit, a household that is not one): kept, for
+ * the audit, and left out of every list and count. A void is final.
+ */
+export type Void = { at: string, 
+/**
+ * Who voided it (the name the device was invited under).
+ */
+by: string, reason: string, };
 
 /**
  * A walk-in as the literacy-point screen sends it.
@@ -488,6 +506,8 @@ export const commands = {
   duplicates: () => invoke<Array<DuplicateView>>('duplicates'),
   mergeHouseholds: (survivor: string, duplicate: string) => invoke<Household>('merge_households', { survivor, duplicate }),
   markNotDuplicate: (first: string, second: string) => invoke<null>('mark_not_duplicate', { first, second }),
+  voidVisit: (id: string, reason: string) => invoke<null>('void_visit', { id, reason }),
+  voidHousehold: (id: string, reason: string) => invoke<null>('void_household', { id, reason }),
   recordVisit: (input: VisitInput) => invoke<Visit>('record_visit', { input }),
   saveHousehold: (input: HouseholdInput) => invoke<Household>('save_household', { input }),
   openSession: (pointId: string) => invoke<Session>('open_session', { pointId }),

@@ -176,6 +176,11 @@ const vi = {
   dup_not: 'Không trùng',
   dup_merged: 'Đã gộp: các lượt thăm được tính cho hộ giữ lại.',
   dup_visits: '{n} lượt thăm',
+  void_visit: 'Huỷ lượt thăm (bấm nhầm)',
+  void_household: 'Huỷ hộ này (ghi nhầm)',
+  void_reason: 'Lý do huỷ',
+  void_confirm: 'Xác nhận huỷ',
+  void_keep: 'Không huỷ',
 }
 
 export type Key = keyof typeof vi
@@ -353,6 +358,11 @@ const en: Record<Key, string> = {
   dup_not: 'Not duplicates',
   dup_merged: 'Merged: the visits count for the household kept.',
   dup_visits: '{n} visit(s)',
+  void_visit: 'Void this visit (mis-tapped)',
+  void_household: 'Void this household (recorded by mistake)',
+  void_reason: 'Why',
+  void_confirm: 'Confirm void',
+  void_keep: 'Keep it',
 }
 
 export const dictionaries: Record<Lang, Record<Key, string>> = { vi, en }

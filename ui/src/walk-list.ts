@@ -50,7 +50,7 @@ export function WalkList({ overview, version, onChange }: { overview: Overview; 
     onChange()
   }
 
-  if (view.kind === 'card') return html`<${Card} id=${view.id} coordinator=${overview.role === 'coordinator'} onBack=${() => setView({ kind: 'list' })} onVisit=${(card: HouseholdCard) => setView({ kind: 'visit', card })} onEdit=${(card: HouseholdCard) => setView({ kind: 'edit', card })} />`
+  if (view.kind === 'card') return html`<${Card} id=${view.id} coordinator=${overview.role === 'coordinator'} onBack=${() => setView({ kind: 'list' })} onChange=${done} onVisit=${(card: HouseholdCard) => setView({ kind: 'visit', card })} onEdit=${(card: HouseholdCard) => setView({ kind: 'edit', card })} />`
   if (view.kind === 'visit') return html`<${VisitForm} card=${view.card} onDone=${(saved: boolean) => { if (saved) done(); setView({ kind: 'card', id: view.card.household.id }) }} />`
   if (view.kind === 'edit') return html`<${HouseholdForm} overview=${overview} card=${view.card} onDone=${(id: string | null) => { if (id) done(); setView(id ? { kind: 'card', id } : { kind: 'list' }) }} />`
 
@@ -133,12 +133,35 @@ function CoordinatorTools({ id, onErased }: { id: string; onErased: () => void }
   </div>`
 }
 
+/** Voiding a record: a reason, then a confirming tap. Kept for the audit, out of every count. */
+function VoidButton({ label, testid, onVoid }: { label: Key; testid: string; onVoid: (reason: string) => Promise<void> }) {
+  const [open, setOpen] = useState(false)
+  const [reason, setReason] = useState('')
+  const [error, setError] = useState('')
+  if (!open) return html`<button class="small ghost" data-testid=${testid} onClick=${() => setOpen(true)}>${t(label)}</button>`
+  return html`<div class="void-form">
+    <input data-testid=${testid + '-reason'} placeholder=${t('void_reason')} value=${reason} onInput=${(e: Event) => setReason((e.target as HTMLInputElement).value)} />
+    <div class="actions">
+      <button class="danger" data-testid=${testid + '-confirm'} disabled=${reason.trim() === ''} onClick=${async () => {
+        try {
+          await onVoid(reason)
+          setOpen(false)
+        } catch (e) {
+          setError(errorText(e))
+        }
+      }}>${t('void_confirm')}</button>
+      <button class="ghost" onClick=${() => setOpen(false)}>${t('void_keep')}</button>
+    </div>
+    ${error && html`<p class="error">${error}</p>`}
+  </div>`
+}
+
 function historyKey(what: string): Key {
   const known = ['created', 'changed', 'visit', 'erased', 'history_erased', 'retention']
   return (known.includes(what) ? `history_${what}` : 'history_changed') as Key
 }
 
-function Card({ id, coordinator, onBack, onVisit, onEdit }: { id: string; coordinator: boolean; onBack: () => void; onVisit: (c: HouseholdCard) => void; onEdit: (c: HouseholdCard) => void }) {
+function Card({ id, coordinator, onBack, onChange, onVisit, onEdit }: { id: string; coordinator: boolean; onBack: () => void; onChange: () => void; onVisit: (c: HouseholdCard) => void; onEdit: (c: HouseholdCard) => void }) {
   const [card, setCard] = useState<HouseholdCard | null>(null)
   const [error, setError] = useState('')
   const [version, setVersion] = useState(0)
@@ -167,7 +190,9 @@ function Card({ id, coordinator, onBack, onVisit, onEdit }: { id: string; coordi
       ${v.assists.length > 0 && html`<div>${v.assists.map((a) => html`<span class="chip static">${t(serviceKey(a.service))} · ${t(resultKey(a.result))}</span>`)}</div>`}
       ${v.follow_up && html`<div>↻ ${v.follow_up.date} ${v.follow_up.reason ?? ''}</div>`}
       ${v.note && html`<div class="muted">${v.note}</div>`}
+      <${VoidButton} label="void_visit" testid="void-visit" onVoid=${async (reason: string) => { await api.voidVisit(v.id, reason); setVersion((n) => n + 1); onChange() }} />
     </li>`)}</ul>
+    <${VoidButton} label="void_household" testid="void-household" onVoid=${async (reason: string) => { await api.voidHousehold(id, reason); onChange(); onBack() }} />
     ${coordinator && html`<${CoordinatorTools} id=${id} onErased=${() => setVersion((n) => n + 1)} />`}
   </div>`
 }

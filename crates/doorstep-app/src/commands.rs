@@ -29,6 +29,8 @@ macro_rules! for_each_command {
             duplicates() -> Vec<DuplicateView>;
             merge_households(survivor: Id, duplicate: Id) -> Household;
             mark_not_duplicate(first: Id, second: Id) -> ();
+            void_visit(id: Id, reason: String) -> ();
+            void_household(id: Id, reason: String) -> ();
             record_visit(input: VisitInput) -> Visit;
             save_household(input: HouseholdInput) -> Household;
             open_session(point_id: Id) -> Session;

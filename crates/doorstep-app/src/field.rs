@@ -71,4 +71,16 @@ impl App {
             }
         }
     }
+
+    /// Voids a mis-tapped visit (this device's own; a coordinator's device: any).
+    pub async fn void_visit(&self, id: Id, reason: String) -> Result<()> {
+        self.store().await?.void_visit(id, &reason, now())?;
+        Ok(())
+    }
+
+    /// Voids a household recorded by mistake (this device's own; a coordinator's: any).
+    pub async fn void_household(&self, id: Id, reason: String) -> Result<()> {
+        self.store().await?.void_household(id, &reason, now())?;
+        Ok(())
+    }
 }

@@ -322,6 +322,13 @@ pub enum HouseholdCommand {
     Merge { survivor: String, duplicate: String },
     /// Remember that two households listed as duplicates are two households.
     NotDuplicate { first: String, second: String },
+    /// Void a household recorded by mistake (your own; a coordinator's device: any): kept
+    /// for the audit, left out of every list and count with its visits.
+    Void {
+        id: String,
+        #[arg(long)]
+        reason: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -353,6 +360,15 @@ pub enum VisitCommand {
         #[arg(long)]
         household: Option<String>,
     },
+    /// Void a mis-tapped visit (your own; a coordinator's device: any): kept for the audit,
+    /// left out of every count.
+    Void {
+        id: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Voided visits and households, newest first.
+    Voided,
 }
 
 #[derive(Debug, Subcommand)]

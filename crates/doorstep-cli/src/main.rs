@@ -683,6 +683,11 @@ fn household(store: &mut Store, out: &Printer, cmd: HouseholdCommand) -> anyhow:
             store.mark_not_duplicate(first, second)?;
             out.done(&format!("{first} and {second} are two households"))
         }
+        HouseholdCommand::Void { id, reason } => {
+            let id = parse_id(&id, "household")?;
+            let void = store.void_household(id, &reason, Utc::now().trunc_subsecs(3))?;
+            out.voided(id, &void)
+        }
     }
 }
 
@@ -728,6 +733,12 @@ fn visit(store: &mut Store, out: &Printer, cmd: VisitCommand) -> anyhow::Result<
             let households = store.households(None)?;
             out.visits(&visits, &households)
         }
+        VisitCommand::Void { id, reason } => {
+            let id = parse_id(&id, "visit")?;
+            let void = store.void_visit(id, &reason, Utc::now().trunc_subsecs(3))?;
+            out.voided(id, &void)
+        }
+        VisitCommand::Voided => out.voided_list(&store.voided()?),
     }
 }
 

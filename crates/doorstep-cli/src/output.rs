@@ -68,6 +68,30 @@ impl Printer {
         print(&body)
     }
 
+    /// A void: `{id, voided: {at, by, reason}}`.
+    pub fn voided(&self, id: Id, void: &Void) -> anyhow::Result<()> {
+        self.emit(&json!({ "id": id, "voided": void }), || {
+            format!("{id} voided by {}: {}", void.by, void.reason)
+        })
+    }
+
+    /// Voided records: `[{id, map, group_id, household_id, void}]`.
+    pub fn voided_list(&self, voided: &[doorstep_store::VoidedRecord]) -> anyhow::Result<()> {
+        self.emit(&voided, || {
+            let mut t = table(&["When", "What", "Id", "By", "Reason"]);
+            for v in voided {
+                t.add_row(vec![
+                    local(v.void.at),
+                    v.map.clone(),
+                    v.id.to_string(),
+                    v.void.by.clone(),
+                    v.void.reason.clone(),
+                ]);
+            }
+            t.to_string()
+        })
+    }
+
     /// A short confirmation: `{"done": MESSAGE}` with `--json`.
     pub fn done(&self, message: &str) -> anyhow::Result<()> {
         self.emit(&json!({ "done": message }), || message.to_string())

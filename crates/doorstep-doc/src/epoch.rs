@@ -320,6 +320,7 @@ mod tests {
             follow_up: None,
             assists: vec![],
             received_at: None,
+            voided: None,
         };
         put_visit(&mut hub, &visit).unwrap();
         hub.commit();

@@ -39,6 +39,7 @@ fn group() -> Option<&'static (DocId, AutoCommit)> {
                 follow_up: None,
                 assists: vec![],
                 received_at: None,
+                voided: None,
             };
             put_visit(&mut doc, &v).ok()?;
             doc.commit();

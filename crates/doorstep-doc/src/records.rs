@@ -239,6 +239,15 @@ impl<'a> Fields<'a> {
         }
     }
 
+    /// The record's void, when it has one.
+    fn void(&self) -> Option<Void> {
+        Some(Void {
+            at: self.time_opt(VOIDED_AT)?,
+            by: self.string(VOIDED_BY).unwrap_or_default(),
+            reason: self.string(VOID_REASON).unwrap_or_default(),
+        })
+    }
+
     fn flags(&self) -> PriorityFlags {
         PriorityFlags {
             elderly: self.bool("elderly"),
@@ -577,6 +586,7 @@ fn household_from_fields(f: &Fields<'_>, group_id: Id, id: Id) -> Result<Househo
             withdrawn_by: f.string("consent_withdrawn_by"),
         },
         merged_into: f.id(MERGED_INTO),
+        voided: f.void(),
         not_duplicate_of: f
             .str(NOT_DUPLICATE_OF)
             .map(|ids| {
@@ -585,6 +595,36 @@ fn household_from_fields(f: &Fields<'_>, group_id: Id, id: Id) -> Result<Househo
                     .collect()
             })
             .unwrap_or_default(),
+    })
+}
+
+/// A void's fields, on a household or a visit (see `Void`).
+pub const VOIDED_AT: &str = "voided_at";
+pub const VOIDED_BY: &str = "voided_by";
+pub const VOID_REASON: &str = "void_reason";
+
+/// Voids record `id` of `map` (`households` or `visits`) of a group's document.
+pub fn put_void(doc: &mut AutoCommit, map: &str, id: Id, void: &Void) -> Result<(), DocError> {
+    let records = record_map(doc, map)?;
+    let obj = record(doc, &records, id)?.ok_or(match map {
+        "visits" => DocError::Malformed {
+            doc: String::new(),
+            reason: format!("no visit {id}"),
+        },
+        _ => DocError::UnknownHousehold(id),
+    })?;
+    doc.put(&obj, VOIDED_AT, void.at.timestamp_millis())?;
+    doc.put(&obj, VOIDED_BY, void.by.as_str())?;
+    doc.put(&obj, VOID_REASON, void.reason.as_str())?;
+    Ok(())
+}
+
+/// The actor (device) whose change created record `id` of `map`, if the record is there.
+pub fn created_by(doc: &AutoCommit, map: &str, id: Id) -> Result<Option<ActorId>, DocError> {
+    let records = record_map(doc, map)?;
+    Ok(match record(doc, &records, id)? {
+        Some(ObjId::Id(_, actor, _)) => Some(actor),
+        _ => None,
     })
 }
 
@@ -762,6 +802,7 @@ pub(crate) fn read_visit_at(
         follow_up,
         assists,
         received_at: None,
+        voided: f.void(),
     })
 }
 

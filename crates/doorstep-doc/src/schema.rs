@@ -24,7 +24,7 @@ use automerge::{
     AutoCommit, Change, ChangeHash, ObjId, ObjType, Prop, ReadDoc, ScalarValue, ScalarValueRef,
     Value, ValueRef, ROOT,
 };
-use doorstep_domain::validate::{check_household, check_text, check_visit_content};
+use doorstep_domain::validate::{check_household, check_text, check_visit_content, check_void};
 use doorstep_domain::{ErrorCode, Id, Role};
 
 use crate::records::{self, RECORD_MAPS, ROOT_ACTOR};
@@ -154,6 +154,15 @@ fn fields(map: &str) -> &'static [Field] {
         Field("consent_withdrawn_by", Kind::Str, OPTIONAL),
         Field(records::MERGED_INTO, Kind::Bytes, OPTIONAL),
         Field(records::NOT_DUPLICATE_OF, Kind::Str, OPTIONAL),
+        VOID[0],
+        VOID[1],
+        VOID[2],
+    ];
+    /// A void: final, so its fields are never deleted (see the op checks).
+    const VOID: [Field; 3] = [
+        Field(records::VOIDED_AT, Kind::Int, OPTIONAL),
+        Field(records::VOIDED_BY, Kind::Str, OPTIONAL),
+        Field(records::VOID_REASON, Kind::Str, OPTIONAL),
     ];
     const VISIT: &[Field] = &[
         Field("household", Kind::Bytes, REQUIRED),
@@ -164,6 +173,9 @@ fn fields(map: &str) -> &'static [Field] {
         Field("follow_up_date", Kind::Str, OPTIONAL),
         Field("follow_up_reason", Kind::Str, OPTIONAL),
         Field("assists", Kind::Str, OPTIONAL),
+        VOID[0],
+        VOID[1],
+        VOID[2],
     ];
     const WALKIN: &[Field] = &[
         Field("device_time", Kind::Int, REQUIRED),
@@ -404,6 +416,17 @@ fn check_changes_as_read(
                         "a merge is never undone",
                     ));
                 }
+            }
+            if matches!(
+                key,
+                records::VOIDED_AT | records::VOIDED_BY | records::VOID_REASON
+            ) && matches!(op.action, OpType::Delete)
+            {
+                return Err(checker.refuse(
+                    ErrorCode::FieldDeleted,
+                    Some(record),
+                    "a void is final: record the visit or household again",
+                ));
             }
             match &op.action {
                 OpType::Put(value) if kind.admits(value) => {
@@ -698,6 +721,7 @@ fn check_records(
                     let h = records::read_household_at(doc, &obj, g, rid)
                         .map_err(|e| invalid(Some(rid), &e))?;
                     check_household(&h).map_err(|e| rule(rid, e))?;
+                    check_void(h.voided.as_ref()).map_err(|e| rule(rid, e))?;
                     let raw_merge = records::Fields::of(doc, &obj)
                         .get(records::MERGED_INTO)
                         .is_some();
@@ -716,6 +740,7 @@ fn check_records(
                     let v = records::read_visit_at(doc, &obj, g, rid)
                         .map_err(|e| invalid(Some(rid), &e))?;
                     check_visit_content(&v).map_err(|e| rule(rid, e))?;
+                    check_void(v.voided.as_ref()).map_err(|e| rule(rid, e))?;
                     let erased = record_obj(doc, &households, v.household_id).is_some_and(|h| {
                         matches!(doc.get(&h, crate::epoch::ERASED_AT), Ok(Some(_)))
                     });
@@ -836,6 +861,7 @@ mod tests {
             follow_up: None,
             assists: vec!["vneid_activate:done:60_plus:elderly".parse().unwrap()],
             received_at: None,
+            voided: None,
         };
         put_visit(&mut device, &visit).unwrap();
         patch_household(

@@ -134,6 +134,7 @@ impl World {
                     follow_up: None,
                     assists: vec![],
                     received_at: None,
+                    voided: None,
                 };
                 self.visits.push(visit.id);
                 let d = &mut self.devices[device];

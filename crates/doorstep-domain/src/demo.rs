@@ -333,6 +333,7 @@ pub fn generate(spec: &DemoSpec) -> DemoWard {
                         follow_up,
                         assists,
                         received_at: None,
+                        voided: None,
                     });
                 }
             }

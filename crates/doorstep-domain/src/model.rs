@@ -230,6 +230,9 @@ pub struct Household {
     /// Households a coordinator said are not duplicates of this one (not listed again).
     #[serde(default)]
     pub not_duplicate_of: Vec<Id>,
+    /// Voided (not a household: recorded by mistake): kept, never listed or counted.
+    #[serde(default)]
+    pub voided: Option<Void>,
 }
 
 /// One person helped with one service.
@@ -315,6 +318,16 @@ pub struct FollowUp {
     pub reason: Option<String>,
 }
 
+/// A record voided by a mistake (a mis-tapped visit, a household that is not one): kept, for
+/// the audit, and left out of every list and count. A void is final.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct Void {
+    pub at: DateTime<Utc>,
+    /// Who voided it (the name the device was invited under).
+    pub by: String,
+    pub reason: String,
+}
+
 /// A knock on a household's door and what came of it. Visits are only ever added.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct Visit {
@@ -332,6 +345,9 @@ pub struct Visit {
     /// part of what the volunteer records: a device learns it from the hub.
     #[serde(default)]
     pub received_at: Option<DateTime<Utc>>,
+    /// Voided by its volunteer or a coordinator: kept, never counted.
+    #[serde(default)]
+    pub voided: Option<Void>,
 }
 
 /// A person who walked up to a literacy point and was helped with one service.
@@ -390,6 +406,7 @@ impl HouseholdDraft {
             consent_record: crate::ConsentRecord::default(),
             merged_into: None,
             not_duplicate_of: Vec::new(),
+            voided: None,
         }
     }
 }
@@ -497,6 +514,7 @@ impl VisitDraft {
             follow_up: self.follow_up,
             assists: self.assists,
             received_at: None,
+            voided: None,
         }
     }
 }

@@ -9,7 +9,7 @@ use chrono::{DateTime, Duration, Utc};
 use thiserror::Error;
 
 use crate::code::ErrorCode;
-use crate::model::{Household, Outcome, Visit, WalkIn};
+use crate::model::{Household, Outcome, Visit, Void, WalkIn};
 
 /// Longest free text accepted in any field, in characters.
 pub const MAX_TEXT_CHARS: usize = 500;
@@ -212,6 +212,15 @@ pub fn check_visit(v: &Visit, now: DateTime<Utc>) -> Result<(), ValidationError>
 
 /// Checks what a visit says, whatever its date: what a hub checks of a visit recorded on a
 /// device whose clock it cannot trust.
+/// A void, when there is one: why (free text, checked like any note) and by whom.
+pub fn check_void(void: Option<&Void>) -> Result<(), ValidationError> {
+    if let Some(void) = void {
+        check_text("void reason", &void.reason, true)?;
+        check_text("voided by", &void.by, true)?;
+    }
+    Ok(())
+}
+
 pub fn check_visit_content(v: &Visit) -> Result<(), ValidationError> {
     if v.volunteer.trim().is_empty() {
         return Err(ValidationError::NoVolunteer);
@@ -265,6 +274,7 @@ mod tests {
             follow_up: None,
             assists: vec![],
             received_at: None,
+            voided: None,
         }
     }
 

@@ -414,6 +414,9 @@ impl Hub {
             collect_changes(id, new, &mut changes);
             applied.push(id);
         }
+        if device.role != Role::Coordinator {
+            self.check_own_voids(device, &audit)?;
+        }
         if !changes.is_empty() {
             self.storage
                 .append_changes(&changes, &device.id.to_string(), now, &audit)?;
@@ -571,6 +574,56 @@ impl Hub {
     pub fn set_retention(&mut self, retention: &Retention) -> Result<(), HubError> {
         let text = serde_json::to_string(retention).unwrap_or_default();
         Ok(self.storage.set_setting(RETENTION, &text)?)
+    }
+
+    /// A volunteer voids only what its own device recorded: every record these entries void
+    /// was created by `device` (in this push, or in an earlier one the audit log holds). A
+    /// record older than the audit log, or someone else's, is the coordinator's to void.
+    fn check_own_voids(
+        &self,
+        device: &DeviceRecord,
+        entries: &[AuditEntry],
+    ) -> Result<(), HubError> {
+        let touched = || entries.iter().flat_map(|e| e.records.iter());
+        let voided: Vec<Id> = touched()
+            .filter(|r| r.fields.iter().any(|f| f == document::VOIDED_AT))
+            .map(|r| r.id)
+            .collect();
+        if voided.is_empty() {
+            return Ok(());
+        }
+        let created_now: HashSet<Id> = touched()
+            .filter(|r| r.fields.iter().any(|f| f == "*"))
+            .map(|r| r.id)
+            .collect();
+        let earlier: Vec<Id> = voided
+            .iter()
+            .filter(|r| !created_now.contains(r))
+            .copied()
+            .collect();
+        if earlier.is_empty() {
+            return Ok(());
+        }
+        let log = self.storage.audit_of(&earlier)?;
+        let me = device.id.to_string();
+        for record in earlier {
+            let creator = log
+                .iter()
+                .find(|e| {
+                    e.records
+                        .iter()
+                        .any(|r| r.id == record && r.fields.iter().any(|f| f == "*"))
+                })
+                .map(|e| e.device.as_str());
+            if creator != Some(me.as_str()) {
+                return Err(HubError::refused(
+                    Status::Forbidden,
+                    ErrorCode::CoordinatorOnly,
+                    "a volunteer voids only what their own device recorded: ask the coordinator",
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Applies the retention rule at `now` when it is due: every residential group whose

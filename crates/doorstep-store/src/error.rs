@@ -34,6 +34,8 @@ pub enum StoreError {
     CannotMerge(String),
     #[error("only a coordinator's device merges households or marks them not duplicates")]
     CoordinatorOnly,
+    #[error("a volunteer voids only what this device recorded: ask the coordinator")]
+    NotYours,
     #[error("document {doc}: {reason}")]
     Document { doc: String, reason: String },
     #[error("document {doc} cannot be read: {source}")]
@@ -89,7 +91,7 @@ impl StoreError {
             StoreError::OutOfScope { .. } => ErrorCode::OutOfScope,
             StoreError::EmptyUpdate => ErrorCode::EmptyUpdate,
             StoreError::CannotMerge(_) => ErrorCode::CannotMerge,
-            StoreError::CoordinatorOnly => ErrorCode::CoordinatorOnly,
+            StoreError::CoordinatorOnly | StoreError::NotYours => ErrorCode::CoordinatorOnly,
             StoreError::Document { .. } => ErrorCode::InvalidRecord,
             StoreError::Unreadable { .. } => ErrorCode::BadChange,
             StoreError::OtherWard { .. } => ErrorCode::OtherWard,

@@ -26,6 +26,9 @@ mod schema;
 mod sync;
 mod tables;
 mod visits;
+mod voids;
+
+pub use voids::VoidedRecord;
 mod ward;
 
 use std::collections::HashMap;

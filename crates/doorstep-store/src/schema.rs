@@ -136,6 +136,20 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX households_merged ON households(group_id) WHERE merged_into IS NOT NULL;
     CREATE INDEX households_survived ON households(group_id) WHERE survivor_id IS NOT NULL;
     "#,
+    // 7: voided records, out of `households` and `visits` (so out of every list and count),
+    // listed here for the coordinator; a voided household's visits are out too.
+    r#"
+    CREATE TABLE voided (
+        id           TEXT PRIMARY KEY,
+        map          TEXT NOT NULL CHECK (map IN ('households', 'visits')),
+        group_id     TEXT NOT NULL,
+        household_id TEXT NOT NULL,
+        at           INTEGER NOT NULL,
+        by           TEXT NOT NULL,
+        reason       TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX voided_by_group ON voided(group_id);
+    "#,
 ];
 
 /// The query tables, in the order a dump or a rebuild walks them.
@@ -146,6 +160,7 @@ pub const QUERY_TABLES: &[(&str, &str)] = &[
     ("visits", "id"),
     ("assists", "visit_id, position"),
     ("walkins", "id"),
+    ("voided", "id"),
 ];
 
 /// Brings the database to the newest schema, in one transaction.

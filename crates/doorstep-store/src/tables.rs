@@ -18,7 +18,52 @@ use crate::schema::QUERY_TABLES;
 use crate::StoreError;
 use doorstep_doc::{self as document, DocId};
 
+/// Keeps a voided record's row in `voided`, and removes it (with, for a household, its
+/// visits) from the tables lists and counts read.
+fn upsert_void(
+    conn: &Connection,
+    map: &str,
+    id: Id,
+    group_id: Id,
+    household_id: Id,
+    void: &Void,
+) -> Result<(), StoreError> {
+    let id = id.to_string();
+    conn.prepare_cached(
+        "INSERT OR REPLACE INTO voided (id, map, group_id, household_id, at, by, reason)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        id,
+        map,
+        group_id.to_string(),
+        household_id.to_string(),
+        void.at.timestamp_millis(),
+        void.by,
+        void.reason,
+    ])?;
+    let deletes: &[&str] = if map == "households" {
+        &[
+            "DELETE FROM assists WHERE visit_id IN (SELECT id FROM visits WHERE household_id = ?1)",
+            "DELETE FROM visits WHERE household_id = ?1",
+            "DELETE FROM households WHERE id = ?1",
+        ]
+    } else {
+        &[
+            "DELETE FROM assists WHERE visit_id = ?1",
+            "DELETE FROM visits WHERE id = ?1",
+        ]
+    };
+    for sql in deletes {
+        conn.prepare_cached(sql)?.execute([&id])?;
+    }
+    Ok(())
+}
+
 pub fn upsert_household(conn: &Connection, h: &Household) -> Result<(), StoreError> {
+    if let Some(void) = &h.voided {
+        return upsert_void(conn, "households", h.id, h.group_id, h.id, void);
+    }
     conn.prepare_cached(
         "INSERT OR REPLACE INTO households (id, group_id, alley, number, members, elderly,
             disability, poor, near_poor, internet, consent, name, phone, created_at, erased_at,
@@ -111,6 +156,15 @@ pub fn upsert_visit(
     v: &Visit,
     made_by: Option<ChangeHash>,
 ) -> Result<(), StoreError> {
+    if let Some(void) = &v.voided {
+        return upsert_void(conn, "visits", v.id, v.group_id, v.household_id, void);
+    }
+    let household_voided: bool = conn
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM voided WHERE id = ?1)")?
+        .query_row([v.household_id.to_string()], |r| r.get(0))?;
+    if household_voided {
+        return Ok(());
+    }
     let id = v.id.to_string();
     conn.prepare_cached(
         "INSERT OR REPLACE INTO visits (id, household_id, group_id, device_time, volunteer,
@@ -209,6 +263,7 @@ pub fn materialize_document(
             )?;
             conn.execute("DELETE FROM visits WHERE group_id = ?1", [&gid])?;
             conn.execute("DELETE FROM households WHERE group_id = ?1", [&gid])?;
+            conn.execute("DELETE FROM voided WHERE group_id = ?1", [&gid])?;
             for h in document::read_households(doc, group_id)? {
                 upsert_household(conn, &h)?;
             }
@@ -290,6 +345,7 @@ fn delete_rows(conn: &Connection, id: Id) -> Result<(), StoreError> {
         "DELETE FROM visits WHERE id = ?1",
         "DELETE FROM households WHERE id = ?1",
         "DELETE FROM walkins WHERE id = ?1",
+        "DELETE FROM voided WHERE id = ?1",
     ] {
         conn.prepare_cached(sql)?.execute([&id])?;
     }
@@ -400,6 +456,7 @@ pub fn household_from_row(row: &Row) -> rusqlite::Result<Household> {
                     .collect()
             })
             .unwrap_or_default(),
+        voided: None,
     })
 }
 
@@ -423,6 +480,7 @@ pub fn visit_from_row(row: &Row) -> rusqlite::Result<Visit> {
         }),
         assists: Vec::new(),
         received_at: time_opt(row, 9)?,
+        voided: None,
     })
 }
 
