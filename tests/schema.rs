@@ -434,3 +434,98 @@ fn a_volunteer_voids_only_its_own_records_and_a_void_is_final() {
     assert_eq!(status, 422, "{body}");
     assert_eq!(body["code"], "field_deleted", "{body}");
 }
+
+/// The review loop across a hub: the coordinator asks for a fix with a comment, the
+/// volunteer's device lists it after sync and answers `fixed`, the coordinator sees the answer
+/// and approves. A volunteer cannot approve: its store refuses, and the hub refuses the same
+/// change written raw.
+#[test]
+fn a_review_goes_to_the_field_and_back() {
+    let hub = HubProcess::start(&["Tổ A"]);
+    let lan = Device::joined(&hub, "volunteer", "Lan", &["Tổ A"]);
+    let coordinator = Device::joined(&hub, "coordinator", "Chị Hà", &[]);
+    let household = lan.add_household("Tổ A", "Ngõ 12 Hàng Bông", "5");
+    let visit = lan.json(&[
+        "visit",
+        "add",
+        "--household",
+        &household,
+        "--outcome",
+        "assisted",
+    ]);
+    let visit = visit["id"].as_str().unwrap().to_string();
+    lan.sync();
+    coordinator.sync();
+
+    let set = coordinator.json(&[
+        "review",
+        "set",
+        "visit",
+        &visit,
+        "needs_fix",
+        "--comment",
+        "Thiếu dịch vụ đã hỗ trợ",
+    ]);
+    assert_eq!(set["review"]["state"], "needs_fix");
+    coordinator.sync();
+    lan.sync();
+    let open = lan.json(&["review", "list"]);
+    assert_eq!(open.as_array().unwrap().len(), 1, "{open}");
+    assert_eq!(open[0]["review"]["comment"], "Thiếu dịch vụ đã hỗ trợ");
+    assert_eq!(open[0]["review"]["by"], "Chị Hà");
+    assert_eq!(open[0]["address"], "Ngõ 12 Hàng Bông 5");
+
+    let (_, refused) = lan.fails(&["--json", "review", "set", "visit", &visit, "approved"]);
+    assert!(refused.contains("coordinator_only"), "{refused}");
+    let group = support::open_store(&lan.db).group_by_name("Tổ A").unwrap();
+    let doc_id = DocId::Group(group.id);
+    let mut doc = group_document(&lan, doc_id).with_actor(ActorId::from(new_id().as_bytes()));
+    let visits = map(&doc, &ROOT, "visits");
+    let v = map(&doc, &visits, &visit);
+    let before = doc.get_heads();
+    doc.put(&v, "review_state", "approved").unwrap();
+    doc.commit();
+    let changes = doc
+        .get_changes(&before)
+        .into_iter()
+        .map(|c| c.raw_bytes().to_vec())
+        .collect();
+    let (status, body) = post(
+        &format!("{}/v1/sync", hub.url),
+        Some(&token(&lan)),
+        sync_body(vec![Push {
+            epoch: 0,
+            doc: doc_id.into(),
+            changes,
+        }]),
+    );
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("coordinator_only")),
+        "{body}"
+    );
+
+    lan.json(&[
+        "review",
+        "set",
+        "visit",
+        &visit,
+        "fixed",
+        "--comment",
+        "Đã ghi lại lượt thăm",
+    ]);
+    lan.sync();
+    coordinator.sync();
+    let answered = coordinator.json(&["review", "list"]);
+    assert_eq!(answered[0]["review"]["state"], "fixed", "{answered}");
+    assert_eq!(answered[0]["review"]["by"], "Lan");
+    coordinator.json(&["review", "set", "visit", &visit, "approved"]);
+    assert_eq!(coordinator.json(&["review", "list"]), serde_json::json!([]));
+    assert_eq!(
+        coordinator.json(&["review", "list", "--all"])[0]["review"]["state"],
+        "approved"
+    );
+    coordinator.sync();
+    lan.sync();
+    assert_eq!(lan.json(&["review", "list"]), serde_json::json!([]));
+}

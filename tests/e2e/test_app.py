@@ -299,3 +299,59 @@ def test_a_volunteer_voids_a_mistapped_visit_and_a_mistaken_household(tmp, hubs,
     assert report["households"] == 1 and report["visits"] == 0, report
     voided = cli("--db", str(coord), "visit", "voided")
     assert sorted(v["map"] for v in voided) == ["households", "visits"], voided
+
+
+def test_a_review_goes_to_the_field_and_back(tmp, hubs, apps):
+    hub = hubs(["Tổ 1"])
+    volunteer = joined_device(tmp / "volunteer", hub, "volunteer", "Lan", "Tổ 1")
+    coord = joined_device(tmp / "coord", hub, "coordinator", "Chị Hà")
+    h = cli("--db", str(volunteer), "household", "add", "--group", "Tổ 1", "--alley", "Ngõ 8", "--number", "3")
+    cli("--db", str(volunteer), "visit", "add", "--household", h["id"], "--outcome", "assisted")
+    cli("--db", str(volunteer), "sync")
+    cli("--db", str(coord), "sync")
+
+    boss = apps(tmp / "coord")
+    boss.driver.set_window_size(360, 740)
+    boss.wait("dashboard")
+    boss.click("tab-walk")
+    boss.click("household")
+    boss.wait("household-card")
+    boss.all("review-open")[0].click()
+    boss.find("review-comment").send_keys("Thiếu dịch vụ đã hỗ trợ")
+    boss.click("review-ask")
+    boss.wait_text("review-state", lambda t: "Cần sửa" in t)
+    boss.click("sync")
+    boss.wait_text("outbox", lambda t: "0" in t)
+
+    field = apps(tmp / "volunteer")
+    field.driver.set_window_size(360, 740)
+    field.wait("walk-list")
+    field.click("sync")
+    field.wait_text("reviews-badge", lambda t: "1" in t, timeout=60)
+    field.click("reviews-badge")
+    field.wait("review-list")
+    assert "Thiếu dịch vụ đã hỗ trợ" in field.text("review-list")
+    assert field.no_horizontal_overflow(), "review list"
+    field.shot("review-list-360")
+    field.click("review-item")
+    field.wait("household-card")
+    field.find("review-comment").send_keys("Đã ghi lại")
+    field.click("review-fixed")
+    field.wait_text("review-state", lambda t: "Đã sửa" in t)
+    field.click("back")
+    field.click("sync")
+    field.wait_text("outbox", lambda t: "0" in t)
+
+    boss.click("back")
+    boss.click("sync")
+    boss.wait_text("reviews-badge", lambda t: "1" in t, timeout=60)
+    boss.click("reviews-badge")
+    assert "Đã ghi lại" in boss.text("review-list")
+    boss.click("review-item")
+    boss.click("review-approve")
+    boss.wait_text("review-state", lambda t: "Đã duyệt" in t)
+    boss.click("sync")
+    boss.wait_text("outbox", lambda t: "0" in t)
+    assert cli("--db", str(coord), "review", "list") == []
+    cli("--db", str(volunteer), "sync")
+    assert cli("--db", str(volunteer), "review", "list") == []

@@ -162,12 +162,16 @@ not_duplicate_of: Array<string>,
 /**
  * Voided (not a household: recorded by mistake): kept, never listed or counted.
  */
-voided: Void | null, };
+voided: Void | null, review: Review | null, };
 
 /**
  * A household with its group's name and its visits, newest first.
  */
-export type HouseholdCard = { household: Household, group: string, visits: Array<Visit>, };
+export type HouseholdCard = { household: Household, group: string, visits: Array<Visit>, 
+/**
+ * Reviews of the household and of its visits.
+ */
+reviews: Array<ReviewItem>, };
 
 /**
  * A household as the household form sends it (no id: a new household).
@@ -295,6 +299,29 @@ assists_by_service: { [key in Service]?: number },
 assists_by_service_and_result: { [key in Service]?: { [key in AssistResult]?: number } }, walkins: number, walkins_by_point: Array<PointCount>, by_group: Array<GroupCoverage>, follow_ups_due: number, follow_ups: Array<FollowUpDue>, };
 
 /**
+ * A coordinator's review of a household or visit, and the volunteer's answer.
+ */
+export type Review = { state: ReviewState, comment: string | null, 
+/**
+ * Who set the state, and when.
+ */
+by: string, at: string, };
+
+/**
+ * A review as the lists show it: what it is on (`households` or `visits`), where, its state.
+ */
+export type ReviewItem = { id: string, map: string, group_id: string, household_id: string, 
+/**
+ * The household's alley and number.
+ */
+address: string, review: Review, };
+
+/**
+ * Where a coordinator's review of a record stands.
+ */
+export type ReviewState = "needs_fix" | "fixed" | "approved";
+
+/**
  * What a device may do in its ward: decides which documents it receives and may change.
  */
 export type Role = "volunteer" | "student" | "coordinator";
@@ -363,7 +390,7 @@ received_at: string | null,
 /**
  * Voided by its volunteer or a coordinator: kept, never counted.
  */
-voided: Void | null, };
+voided: Void | null, review: Review | null, };
 
 /**
  * A visit as the visit form sends it.
@@ -508,6 +535,8 @@ export const commands = {
   markNotDuplicate: (first: string, second: string) => invoke<null>('mark_not_duplicate', { first, second }),
   voidVisit: (id: string, reason: string) => invoke<null>('void_visit', { id, reason }),
   voidHousehold: (id: string, reason: string) => invoke<null>('void_household', { id, reason }),
+  reviews: () => invoke<Array<ReviewItem>>('reviews'),
+  setReview: (map: string, id: string, state: ReviewState, comment: string | null) => invoke<Review>('set_review', { map, id, state, comment }),
   recordVisit: (input: VisitInput) => invoke<Visit>('record_visit', { input }),
   saveHousehold: (input: HouseholdInput) => invoke<Household>('save_household', { input }),
   openSession: (pointId: string) => invoke<Session>('open_session', { pointId }),

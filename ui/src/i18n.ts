@@ -181,6 +181,17 @@ const vi = {
   void_reason: 'Lý do huỷ',
   void_confirm: 'Xác nhận huỷ',
   void_keep: 'Không huỷ',
+  reviews_badge: 'Cần xem lại ({n})',
+  reviews_title: 'Cần xem lại',
+  review_needs_fix: 'Cần sửa',
+  review_fixed: 'Đã sửa',
+  review_approved: 'Đã duyệt',
+  review_households: 'Hộ',
+  review_visits: 'Lượt thăm',
+  review_comment: 'Nhận xét',
+  review_ask: 'Yêu cầu sửa',
+  review_approve: 'Duyệt',
+  review_mark_fixed: 'Báo đã sửa',
 }
 
 export type Key = keyof typeof vi
@@ -363,6 +374,17 @@ const en: Record<Key, string> = {
   void_reason: 'Why',
   void_confirm: 'Confirm void',
   void_keep: 'Keep it',
+  reviews_badge: 'To review ({n})',
+  reviews_title: 'To review',
+  review_needs_fix: 'Needs fix',
+  review_fixed: 'Fixed',
+  review_approved: 'Approved',
+  review_households: 'Household',
+  review_visits: 'Visit',
+  review_comment: 'Comment',
+  review_ask: 'Ask for a fix',
+  review_approve: 'Approve',
+  review_mark_fixed: 'Mark fixed',
 }
 
 export const dictionaries: Record<Lang, Record<Key, string>> = { vi, en }

@@ -3,7 +3,7 @@
 // save: three taps for the common case) and the household form.
 import { html } from 'htm/preact'
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks'
-import { api, errorText, type ConsentPurpose, type HistoryEntry, type HouseholdCard, type Overview } from './api'
+import { api, errorText, type ConsentPurpose, type HistoryEntry, type HouseholdCard, type Overview, type ReviewItem } from './api'
 
 function locale(): string {
   return lang() === 'vi' ? 'vi-VN' : 'en-GB'
@@ -25,7 +25,7 @@ export const resultKey = (r: AssistResult) => `result_${r}` as Key
 export const ageKey = (a: AgeBand) => `age_${a}` as Key
 export const priorityKey = (p: keyof PriorityFlags) => `p_${p}` as Key
 
-type View = { kind: 'list' } | { kind: 'card'; id: string } | { kind: 'visit'; card: HouseholdCard } | { kind: 'edit'; card: HouseholdCard | null }
+type View = { kind: 'list' } | { kind: 'reviews' } | { kind: 'card'; id: string } | { kind: 'visit'; card: HouseholdCard } | { kind: 'edit'; card: HouseholdCard | null }
 
 export function WalkList({ overview, version, onChange }: { overview: Overview; version: number; onChange: () => void }) {
   const [rows, setRows] = useState<WalkRow[] | null>(null)
@@ -36,9 +36,14 @@ export function WalkList({ overview, version, onChange }: { overview: Overview; 
   const [error, setError] = useState('')
   const today = todayIso()
 
+  const [reviews, setReviews] = useState<ReviewItem[]>([])
   useEffect(() => {
     api.walkList().then(setRows).catch((e) => setError(errorText(e)))
+    api.reviews().then(setReviews).catch(() => undefined)
   }, [version, reload])
+  const coordinator = overview.role === 'coordinator'
+  // What waits on this device: a fix asked of the field, or a fix done for the coordinator.
+  const waiting = reviews.filter((r) => r.review.state === (coordinator ? 'fixed' : 'needs_fix'))
 
   const mine = useMemo(() => new Set(overview.my_groups), [overview])
   const shown = useMemo(() => filterRows(rows ?? [], search, filter, today, mine), [rows, search, filter, today, mine])
@@ -50,6 +55,7 @@ export function WalkList({ overview, version, onChange }: { overview: Overview; 
     onChange()
   }
 
+  if (view.kind === 'reviews') return html`<${ReviewList} items=${waiting} onBack=${() => setView({ kind: 'list' })} onOpen=${(id: string) => setView({ kind: 'card', id })} />`
   if (view.kind === 'card') return html`<${Card} id=${view.id} coordinator=${overview.role === 'coordinator'} onBack=${() => setView({ kind: 'list' })} onChange=${done} onVisit=${(card: HouseholdCard) => setView({ kind: 'visit', card })} onEdit=${(card: HouseholdCard) => setView({ kind: 'edit', card })} />`
   if (view.kind === 'visit') return html`<${VisitForm} card=${view.card} onDone=${(saved: boolean) => { if (saved) done(); setView({ kind: 'card', id: view.card.household.id }) }} />`
   if (view.kind === 'edit') return html`<${HouseholdForm} overview=${overview} card=${view.card} onDone=${(id: string | null) => { if (id) done(); setView(id ? { kind: 'card', id } : { kind: 'list' }) }} />`
@@ -60,6 +66,7 @@ export function WalkList({ overview, version, onChange }: { overview: Overview; 
       <div class="chips">${FILTERS.map((f) => html`<button class=${f === filter ? 'chip active' : 'chip'} data-testid=${'filter-' + f} onClick=${() => setFilter(f)}>${t(FILTER_LABEL[f])}</button>`)}</div>
       <div class="row-between"><span class="muted" data-testid="count">${t('households_count', { n: shown.length })}</span>
         ${due > 0 && html`<button class="chip warn" data-testid="due-today" onClick=${() => setFilter('follow_up')}>${t('follow_ups_today', { n: due })}</button>`}
+        ${waiting.length > 0 && html`<button class="chip warn" data-testid="reviews-badge" onClick=${() => setView({ kind: 'reviews' })}>${t('reviews_badge', { n: waiting.length })}</button>`}
         <button class="small" data-testid="add-household" onClick=${() => setView({ kind: 'edit', card: null })}>+ ${t('add_household')}</button></div>
     </div>
     ${error && html`<p class="error">${error}</p>`}
@@ -133,6 +140,49 @@ function CoordinatorTools({ id, onErased }: { id: string; onErased: () => void }
   </div>`
 }
 
+function ReviewList({ items, onBack, onOpen }: { items: ReviewItem[]; onBack: () => void; onOpen: (household: string) => void }) {
+  return html`<div class="card" data-testid="review-list">
+    <button class="small ghost" data-testid="back" onClick=${onBack}>← ${t('back')}</button>
+    <h2>${t('reviews_title')}</h2>
+    ${items.map((r) => html`<button class="review-item" data-testid="review-item" onClick=${() => onOpen(r.household_id)}>
+      <strong>${t(('review_' + r.map) as Key)} · ${r.address}</strong>
+      <span>${t(('review_' + r.review.state) as Key)}${r.review.comment ? ': ' + r.review.comment : ''}</span>
+      <span class="muted small-text">${r.review.by} · ${new Date(r.review.at).toLocaleString()}</span>
+    </button>`)}
+  </div>`
+}
+
+/** A record's review on its card: its state and comment; the coordinator asks for a fix or
+ * approves, the field marks it fixed (each with an optional comment). */
+function ReviewPanel({ map, id, review, coordinator, onChange }: { map: string; id: string; review: ReviewItem | undefined; coordinator: boolean; onChange: () => void }) {
+  const [comment, setComment] = useState('')
+  const [error, setError] = useState('')
+  const [open, setOpen] = useState(false)
+  const set = async (state: 'needs_fix' | 'fixed' | 'approved') => {
+    try {
+      await api.setReview(map, id, state, comment.trim() || null)
+      setComment('')
+      onChange()
+    } catch (e) {
+      setError(errorText(e))
+    }
+  }
+  const state = review?.review.state
+  if (!coordinator && state !== 'needs_fix') return review ? html`<p class="muted small-text" data-testid="review-state">${t(('review_' + state) as Key)}</p>` : null
+  if (coordinator && !review && !open) return html`<button class="small ghost" data-testid="review-open" onClick=${() => setOpen(true)}>${t('review_ask')}…</button>`
+  return html`<div class="review" data-testid=${'review-' + map}>
+    ${review && html`<p data-testid="review-state"><span class="badge warn">${t(('review_' + state) as Key)}</span> ${review.review.comment ?? ''} <span class="muted small-text">· ${review.review.by}</span></p>`}
+    <input data-testid="review-comment" placeholder=${t('review_comment')} value=${comment} onInput=${(e: Event) => setComment((e.target as HTMLInputElement).value)} />
+    <div class="actions">
+      ${coordinator
+        ? html`<button class="small" data-testid="review-ask" onClick=${() => set('needs_fix')}>${t('review_ask')}</button>
+            ${state && state !== 'approved' && html`<button class="small primary" data-testid="review-approve" onClick=${() => set('approved')}>${t('review_approve')}</button>`}`
+        : html`<button class="small primary" data-testid="review-fixed" onClick=${() => set('fixed')}>${t('review_mark_fixed')}</button>`}
+    </div>
+    ${error && html`<p class="error">${error}</p>`}
+  </div>`
+}
+
 /** Voiding a record: a reason, then a confirming tap. Kept for the audit, out of every count. */
 function VoidButton({ label, testid, onVoid }: { label: Key; testid: string; onVoid: (reason: string) => Promise<void> }) {
   const [open, setOpen] = useState(false)
@@ -190,8 +240,10 @@ function Card({ id, coordinator, onBack, onChange, onVisit, onEdit }: { id: stri
       ${v.assists.length > 0 && html`<div>${v.assists.map((a) => html`<span class="chip static">${t(serviceKey(a.service))} · ${t(resultKey(a.result))}</span>`)}</div>`}
       ${v.follow_up && html`<div>↻ ${v.follow_up.date} ${v.follow_up.reason ?? ''}</div>`}
       ${v.note && html`<div class="muted">${v.note}</div>`}
+      <${ReviewPanel} map="visits" id=${v.id} review=${card.reviews.find((r) => r.id === v.id)} coordinator=${coordinator} onChange=${() => { setVersion((n) => n + 1); onChange() }} />
       <${VoidButton} label="void_visit" testid="void-visit" onVoid=${async (reason: string) => { await api.voidVisit(v.id, reason); setVersion((n) => n + 1); onChange() }} />
     </li>`)}</ul>
+    <${ReviewPanel} map="households" id=${id} review=${card.reviews.find((r) => r.id === id)} coordinator=${coordinator} onChange=${() => { setVersion((n) => n + 1); onChange() }} />
     <${VoidButton} label="void_household" testid="void-household" onVoid=${async (reason: string) => { await api.voidHousehold(id, reason); onChange(); onBack() }} />
     ${coordinator && html`<${CoordinatorTools} id=${id} onErased=${() => setVersion((n) => n + 1)} />`}
   </div>`

@@ -31,6 +31,8 @@ macro_rules! for_each_command {
             mark_not_duplicate(first: Id, second: Id) -> ();
             void_visit(id: Id, reason: String) -> ();
             void_household(id: Id, reason: String) -> ();
+            reviews() -> Vec<ReviewItem>;
+            set_review(map: String, id: Id, state: ReviewState, comment: Option<String>) -> Review;
             record_visit(input: VisitInput) -> Visit;
             save_household(input: HouseholdInput) -> Household;
             open_session(point_id: Id) -> Session;

@@ -28,6 +28,7 @@ impl App {
             .unwrap_or_default();
         Ok(HouseholdCard {
             visits: store.visits(Some(id))?,
+            reviews: store.reviews_of(id)?,
             household,
             group,
         })
@@ -82,5 +83,29 @@ impl App {
     pub async fn void_household(&self, id: Id, reason: String) -> Result<()> {
         self.store().await?.void_household(id, &reason, now())?;
         Ok(())
+    }
+
+    /// Reviews not yet approved.
+    pub async fn reviews(&self) -> Result<Vec<ReviewItem>> {
+        Ok(self.store().await?.reviews(false)?)
+    }
+
+    /// Sets the review of a household (`map` = `households`) or a visit (`visits`).
+    pub async fn set_review(
+        &self,
+        map: String,
+        id: Id,
+        state: ReviewState,
+        comment: Option<String>,
+    ) -> Result<Review> {
+        let map = if map == "households" {
+            "households"
+        } else {
+            "visits"
+        };
+        Ok(self
+            .store()
+            .await?
+            .set_review(map, id, state, comment.as_deref(), now())?)
     }
 }

@@ -41,6 +41,8 @@ pub struct HouseholdCard {
     pub household: Household,
     pub group: String,
     pub visits: Vec<Visit>,
+    /// Reviews of the household and of its visits.
+    pub reviews: Vec<ReviewItem>,
 }
 
 /// A visit as the visit form sends it.

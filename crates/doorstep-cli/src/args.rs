@@ -67,6 +67,10 @@ pub enum Command {
     /// Visits to households.
     #[command(subcommand)]
     Visit(VisitCommand),
+    /// A coordinator's reviews: "needs fix" with a comment, approved; the field answers
+    /// "fixed".
+    #[command(subcommand)]
+    Review(ReviewCommand),
     /// Literacy points (điểm Bình dân học vụ số).
     #[command(subcommand)]
     Point(PointCommand),
@@ -329,6 +333,32 @@ pub enum HouseholdCommand {
         #[arg(long)]
         reason: String,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReviewCommand {
+    /// Set the review of a household or visit: needs_fix or approved (a coordinator's
+    /// device), fixed (the field's answer).
+    Set {
+        #[arg(value_enum)]
+        target: ReviewTarget,
+        id: String,
+        state: ReviewState,
+        #[arg(long)]
+        comment: Option<String>,
+    },
+    /// Reviews not yet approved (with --all, every one), newest first.
+    List {
+        #[arg(long)]
+        all: bool,
+    },
+}
+
+/// What a review is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReviewTarget {
+    Household,
+    Visit,
 }
 
 #[derive(Debug, Subcommand)]

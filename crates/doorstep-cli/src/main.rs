@@ -403,6 +403,21 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Household(cmd) => household(&mut store, &out, cmd),
         Command::Visit(cmd) => visit(&mut store, &out, cmd),
+        Command::Review(ReviewCommand::Set {
+            target,
+            id,
+            state,
+            comment,
+        }) => {
+            let (map, what) = match target {
+                ReviewTarget::Household => ("households", "household"),
+                ReviewTarget::Visit => ("visits", "visit"),
+            };
+            let id = parse_id(&id, what)?;
+            let review = store.set_review(map, id, state, comment.as_deref(), now)?;
+            out.review(id, &review)
+        }
+        Command::Review(ReviewCommand::List { all }) => out.reviews(&store.reviews(all)?),
         Command::Point(PointCommand::Add { name, place }) => {
             out.point(&store.add_point(&name, place.as_deref())?)
         }

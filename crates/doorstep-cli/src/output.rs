@@ -92,6 +92,41 @@ impl Printer {
         })
     }
 
+    /// A review set: `{id, review: {state, comment, by, at}}`.
+    pub fn review(&self, id: Id, review: &Review) -> anyhow::Result<()> {
+        self.emit(&json!({ "id": id, "review": review }), || {
+            format!(
+                "{id}: {} ({}){}",
+                review.state,
+                review.by,
+                review
+                    .comment
+                    .as_deref()
+                    .map(|c| format!(": {c}"))
+                    .unwrap_or_default()
+            )
+        })
+    }
+
+    /// Reviews: `[{id, map, group_id, household_id, address, review}]`.
+    pub fn reviews(&self, reviews: &[ReviewItem]) -> anyhow::Result<()> {
+        self.emit(&reviews, || {
+            let mut t = table(&["When", "State", "On", "Address", "Comment", "By", "Id"]);
+            for r in reviews {
+                t.add_row(vec![
+                    local(r.review.at),
+                    r.review.state.to_string(),
+                    r.map.clone(),
+                    r.address.clone(),
+                    r.review.comment.clone().unwrap_or_default(),
+                    r.review.by.clone(),
+                    r.id.to_string(),
+                ]);
+            }
+            format!("{t}\n{} review(s)", reviews.len())
+        })
+    }
+
     /// A short confirmation: `{"done": MESSAGE}` with `--json`.
     pub fn done(&self, message: &str) -> anyhow::Result<()> {
         self.emit(&json!({ "done": message }), || message.to_string())

@@ -321,6 +321,7 @@ mod tests {
             assists: vec![],
             received_at: None,
             voided: None,
+            review: None,
         };
         put_visit(&mut hub, &visit).unwrap();
         hub.commit();

@@ -40,6 +40,7 @@ fn group() -> Option<&'static (DocId, AutoCommit)> {
                 assists: vec![],
                 received_at: None,
                 voided: None,
+                review: None,
             };
             put_visit(&mut doc, &v).ok()?;
             doc.commit();

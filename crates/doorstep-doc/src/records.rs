@@ -239,6 +239,16 @@ impl<'a> Fields<'a> {
         }
     }
 
+    /// The record's review, when a coordinator started one.
+    fn review(&self) -> Option<Review> {
+        Some(Review {
+            state: self.str(REVIEW_STATE)?.parse().ok()?,
+            comment: self.string(REVIEW_COMMENT),
+            by: self.string(REVIEW_BY).unwrap_or_default(),
+            at: self.time_opt(REVIEW_AT)?,
+        })
+    }
+
     /// The record's void, when it has one.
     fn void(&self) -> Option<Void> {
         Some(Void {
@@ -587,6 +597,7 @@ fn household_from_fields(f: &Fields<'_>, group_id: Id, id: Id) -> Result<Househo
         },
         merged_into: f.id(MERGED_INTO),
         voided: f.void(),
+        review: f.review(),
         not_duplicate_of: f
             .str(NOT_DUPLICATE_OF)
             .map(|ids| {
@@ -596,6 +607,32 @@ fn household_from_fields(f: &Fields<'_>, group_id: Id, id: Id) -> Result<Househo
             })
             .unwrap_or_default(),
     })
+}
+
+/// A review's fields, on a household or a visit (see `Review`).
+pub const REVIEW_STATE: &str = "review_state";
+pub const REVIEW_COMMENT: &str = "review_comment";
+pub const REVIEW_BY: &str = "review_by";
+pub const REVIEW_AT: &str = "review_at";
+
+/// Sets the review of record `id` of `map` (`households` or `visits`); no comment removes
+/// the one before.
+pub fn put_review(
+    doc: &mut AutoCommit,
+    map: &str,
+    id: Id,
+    review: &Review,
+) -> Result<(), DocError> {
+    let records = record_map(doc, map)?;
+    let obj = record(doc, &records, id)?.ok_or(DocError::Malformed {
+        doc: String::new(),
+        reason: format!("no {map} record {id}"),
+    })?;
+    doc.put(&obj, REVIEW_STATE, review.state.as_str())?;
+    put_opt_str(doc, &obj, REVIEW_COMMENT, &review.comment)?;
+    doc.put(&obj, REVIEW_BY, review.by.as_str())?;
+    doc.put(&obj, REVIEW_AT, review.at.timestamp_millis())?;
+    Ok(())
 }
 
 /// A void's fields, on a household or a visit (see `Void`).
@@ -803,6 +840,7 @@ pub(crate) fn read_visit_at(
         assists,
         received_at: None,
         voided: f.void(),
+        review: f.review(),
     })
 }
 

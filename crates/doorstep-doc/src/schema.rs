@@ -24,8 +24,10 @@ use automerge::{
     AutoCommit, Change, ChangeHash, ObjId, ObjType, Prop, ReadDoc, ScalarValue, ScalarValueRef,
     Value, ValueRef, ROOT,
 };
-use doorstep_domain::validate::{check_household, check_text, check_visit_content, check_void};
-use doorstep_domain::{ErrorCode, Id, Role};
+use doorstep_domain::validate::{
+    check_household, check_review, check_text, check_visit_content, check_void,
+};
+use doorstep_domain::{ErrorCode, Id, ReviewState, Role};
 
 use crate::records::{self, RECORD_MAPS, ROOT_ACTOR};
 use crate::DocId;
@@ -157,6 +159,17 @@ fn fields(map: &str) -> &'static [Field] {
         VOID[0],
         VOID[1],
         VOID[2],
+        REVIEW[0],
+        REVIEW[1],
+        REVIEW[2],
+        REVIEW[3],
+    ];
+    /// A review: its state set by a coordinator, or to `fixed` by the field (op checks).
+    const REVIEW: [Field; 4] = [
+        Field(records::REVIEW_STATE, Kind::Str, OPTIONAL),
+        Field(records::REVIEW_COMMENT, Kind::Str, OPTIONAL),
+        Field(records::REVIEW_BY, Kind::Str, OPTIONAL),
+        Field(records::REVIEW_AT, Kind::Int, OPTIONAL),
     ];
     /// A void: final, so its fields are never deleted (see the op checks).
     const VOID: [Field; 3] = [
@@ -176,6 +189,10 @@ fn fields(map: &str) -> &'static [Field] {
         VOID[0],
         VOID[1],
         VOID[2],
+        REVIEW[0],
+        REVIEW[1],
+        REVIEW[2],
+        REVIEW[3],
     ];
     const WALKIN: &[Field] = &[
         Field("device_time", Kind::Int, REQUIRED),
@@ -414,6 +431,27 @@ fn check_changes_as_read(
                         ErrorCode::FieldDeleted,
                         Some(record),
                         "a merge is never undone",
+                    ));
+                }
+            }
+            if key == records::REVIEW_STATE {
+                let state = match &op.action {
+                    OpType::Put(ScalarValue::Str(v)) => {
+                        Some(v.parse::<ReviewState>().map_err(|_| {
+                            checker.refuse(
+                                ErrorCode::InvalidRecord,
+                                Some(record),
+                                format!("no review state {v:?}"),
+                            )
+                        })?)
+                    }
+                    _ => None,
+                };
+                if !author.may_delete_records() && state != Some(ReviewState::Fixed) {
+                    return Err(checker.refuse(
+                        ErrorCode::CoordinatorOnly,
+                        Some(record),
+                        "a coordinator asks for a fix or approves; the field answers `fixed`",
                     ));
                 }
             }
@@ -722,6 +760,7 @@ fn check_records(
                         .map_err(|e| invalid(Some(rid), &e))?;
                     check_household(&h).map_err(|e| rule(rid, e))?;
                     check_void(h.voided.as_ref()).map_err(|e| rule(rid, e))?;
+                    check_review(h.review.as_ref()).map_err(|e| rule(rid, e))?;
                     let raw_merge = records::Fields::of(doc, &obj)
                         .get(records::MERGED_INTO)
                         .is_some();
@@ -741,6 +780,7 @@ fn check_records(
                         .map_err(|e| invalid(Some(rid), &e))?;
                     check_visit_content(&v).map_err(|e| rule(rid, e))?;
                     check_void(v.voided.as_ref()).map_err(|e| rule(rid, e))?;
+                    check_review(v.review.as_ref()).map_err(|e| rule(rid, e))?;
                     let erased = record_obj(doc, &households, v.household_id).is_some_and(|h| {
                         matches!(doc.get(&h, crate::epoch::ERASED_AT), Ok(Some(_)))
                     });
@@ -862,6 +902,7 @@ mod tests {
             assists: vec!["vneid_activate:done:60_plus:elderly".parse().unwrap()],
             received_at: None,
             voided: None,
+            review: None,
         };
         put_visit(&mut device, &visit).unwrap();
         patch_household(

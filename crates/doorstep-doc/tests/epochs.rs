@@ -135,6 +135,7 @@ impl World {
                     assists: vec![],
                     received_at: None,
                     voided: None,
+                    review: None,
                 };
                 self.visits.push(visit.id);
                 let d = &mut self.devices[device];

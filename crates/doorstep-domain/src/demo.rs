@@ -334,6 +334,7 @@ pub fn generate(spec: &DemoSpec) -> DemoWard {
                         assists,
                         received_at: None,
                         voided: None,
+                        review: None,
                     });
                 }
             }

@@ -233,6 +233,8 @@ pub struct Household {
     /// Voided (not a household: recorded by mistake): kept, never listed or counted.
     #[serde(default)]
     pub voided: Option<Void>,
+    #[serde(default)]
+    pub review: Option<Review>,
 }
 
 /// One person helped with one service.
@@ -328,6 +330,39 @@ pub struct Void {
     pub reason: String,
 }
 
+field_words! {
+    /// Where a coordinator's review of a record stands.
+    pub enum ReviewState {
+        /// The coordinator asks the volunteer to fix it (with a comment).
+        NeedsFix,
+        /// The volunteer says it is fixed (with a reply); the coordinator looks again.
+        Fixed,
+        Approved,
+    }
+}
+
+/// A coordinator's review of a household or visit, and the volunteer's answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct Review {
+    pub state: ReviewState,
+    pub comment: Option<String>,
+    /// Who set the state, and when.
+    pub by: String,
+    pub at: DateTime<Utc>,
+}
+
+/// A review as the lists show it: what it is on (`households` or `visits`), where, its state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct ReviewItem {
+    pub id: Id,
+    pub map: String,
+    pub group_id: Id,
+    pub household_id: Id,
+    /// The household's alley and number.
+    pub address: String,
+    pub review: Review,
+}
+
 /// A knock on a household's door and what came of it. Visits are only ever added.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct Visit {
@@ -348,6 +383,8 @@ pub struct Visit {
     /// Voided by its volunteer or a coordinator: kept, never counted.
     #[serde(default)]
     pub voided: Option<Void>,
+    #[serde(default)]
+    pub review: Option<Review>,
 }
 
 /// A person who walked up to a literacy point and was helped with one service.
@@ -407,6 +444,7 @@ impl HouseholdDraft {
             merged_into: None,
             not_duplicate_of: Vec::new(),
             voided: None,
+            review: None,
         }
     }
 }
@@ -515,6 +553,7 @@ impl VisitDraft {
             assists: self.assists,
             received_at: None,
             voided: None,
+            review: None,
         }
     }
 }

@@ -9,7 +9,7 @@ use chrono::{DateTime, Duration, Utc};
 use thiserror::Error;
 
 use crate::code::ErrorCode;
-use crate::model::{Household, Outcome, Visit, Void, WalkIn};
+use crate::model::{Household, Outcome, Review, Visit, Void, WalkIn};
 
 /// Longest free text accepted in any field, in characters.
 pub const MAX_TEXT_CHARS: usize = 500;
@@ -221,6 +221,17 @@ pub fn check_void(void: Option<&Void>) -> Result<(), ValidationError> {
     Ok(())
 }
 
+/// A review, when there is one: its comment checked like any note, and who set it.
+pub fn check_review(review: Option<&Review>) -> Result<(), ValidationError> {
+    if let Some(review) = review {
+        if let Some(comment) = &review.comment {
+            check_text("review comment", comment, false)?;
+        }
+        check_text("reviewed by", &review.by, true)?;
+    }
+    Ok(())
+}
+
 pub fn check_visit_content(v: &Visit) -> Result<(), ValidationError> {
     if v.volunteer.trim().is_empty() {
         return Err(ValidationError::NoVolunteer);
@@ -275,6 +286,7 @@ mod tests {
             assists: vec![],
             received_at: None,
             voided: None,
+            review: None,
         }
     }
 

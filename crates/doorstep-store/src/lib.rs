@@ -22,6 +22,7 @@ mod lock;
 mod private;
 mod replicas;
 mod report;
+mod reviews;
 mod schema;
 mod sync;
 mod tables;

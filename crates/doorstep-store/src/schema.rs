@@ -150,6 +150,21 @@ const MIGRATIONS: &[&str] = &[
     ) STRICT;
     CREATE INDEX voided_by_group ON voided(group_id);
     "#,
+    // 8: reviews of households and visits (a coordinator's "needs fix", the field's "fixed",
+    // "approved"), as the documents hold them.
+    r#"
+    CREATE TABLE reviews (
+        id           TEXT PRIMARY KEY,
+        map          TEXT NOT NULL CHECK (map IN ('households', 'visits')),
+        group_id     TEXT NOT NULL,
+        household_id TEXT NOT NULL,
+        state        TEXT NOT NULL,
+        comment      TEXT,
+        by           TEXT NOT NULL,
+        at           INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX reviews_by_household ON reviews(household_id);
+    "#,
 ];
 
 /// The query tables, in the order a dump or a rebuild walks them.
@@ -161,6 +176,7 @@ pub const QUERY_TABLES: &[(&str, &str)] = &[
     ("assists", "visit_id, position"),
     ("walkins", "id"),
     ("voided", "id"),
+    ("reviews", "id"),
 ];
 
 /// Brings the database to the newest schema, in one transaction.

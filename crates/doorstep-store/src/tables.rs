@@ -18,6 +18,38 @@ use crate::schema::QUERY_TABLES;
 use crate::StoreError;
 use doorstep_doc::{self as document, DocId};
 
+/// Keeps a record's review in `reviews` (or removes it when the record has none).
+fn upsert_review(
+    conn: &Connection,
+    map: &str,
+    id: Id,
+    group_id: Id,
+    household_id: Id,
+    review: Option<&Review>,
+) -> Result<(), StoreError> {
+    match review {
+        Some(r) => conn
+            .prepare_cached(
+                "INSERT OR REPLACE INTO reviews (id, map, group_id, household_id, state, comment,
+                    by, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?
+            .execute(params![
+                id.to_string(),
+                map,
+                group_id.to_string(),
+                household_id.to_string(),
+                r.state.as_str(),
+                r.comment,
+                r.by,
+                r.at.timestamp_millis(),
+            ])?,
+        None => conn
+            .prepare_cached("DELETE FROM reviews WHERE id = ?1")?
+            .execute([id.to_string()])?,
+    };
+    Ok(())
+}
+
 /// Keeps a voided record's row in `voided`, and removes it (with, for a household, its
 /// visits) from the tables lists and counts read.
 fn upsert_void(
@@ -61,6 +93,8 @@ fn upsert_void(
 }
 
 pub fn upsert_household(conn: &Connection, h: &Household) -> Result<(), StoreError> {
+    let review = h.review.as_ref().filter(|_| h.voided.is_none());
+    upsert_review(conn, "households", h.id, h.group_id, h.id, review)?;
     if let Some(void) = &h.voided {
         return upsert_void(conn, "households", h.id, h.group_id, h.id, void);
     }
@@ -156,6 +190,8 @@ pub fn upsert_visit(
     v: &Visit,
     made_by: Option<ChangeHash>,
 ) -> Result<(), StoreError> {
+    let review = v.review.as_ref().filter(|_| v.voided.is_none());
+    upsert_review(conn, "visits", v.id, v.group_id, v.household_id, review)?;
     if let Some(void) = &v.voided {
         return upsert_void(conn, "visits", v.id, v.group_id, v.household_id, void);
     }
@@ -264,6 +300,7 @@ pub fn materialize_document(
             conn.execute("DELETE FROM visits WHERE group_id = ?1", [&gid])?;
             conn.execute("DELETE FROM households WHERE group_id = ?1", [&gid])?;
             conn.execute("DELETE FROM voided WHERE group_id = ?1", [&gid])?;
+            conn.execute("DELETE FROM reviews WHERE group_id = ?1", [&gid])?;
             for h in document::read_households(doc, group_id)? {
                 upsert_household(conn, &h)?;
             }
@@ -346,6 +383,7 @@ fn delete_rows(conn: &Connection, id: Id) -> Result<(), StoreError> {
         "DELETE FROM households WHERE id = ?1",
         "DELETE FROM walkins WHERE id = ?1",
         "DELETE FROM voided WHERE id = ?1",
+        "DELETE FROM reviews WHERE id = ?1",
     ] {
         conn.prepare_cached(sql)?.execute([&id])?;
     }
@@ -457,6 +495,7 @@ pub fn household_from_row(row: &Row) -> rusqlite::Result<Household> {
             })
             .unwrap_or_default(),
         voided: None,
+        review: None,
     })
 }
 
@@ -481,6 +520,7 @@ pub fn visit_from_row(row: &Row) -> rusqlite::Result<Visit> {
         assists: Vec::new(),
         received_at: time_opt(row, 9)?,
         voided: None,
+        review: None,
     })
 }
 
