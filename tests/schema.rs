@@ -529,3 +529,78 @@ fn a_review_goes_to_the_field_and_back() {
     lan.sync();
     assert_eq!(lan.json(&["review", "list"]), serde_json::json!([]));
 }
+
+/// Assignment across a hub: a coordinator hands an alley (however each household spelled it)
+/// to a volunteer, whose device sees it after sync; a volunteer cannot assign (store and hub).
+#[test]
+fn a_coordinator_assigns_an_alley_and_the_volunteer_sees_it() {
+    let hub = HubProcess::start(&["Tổ A"]);
+    let lan = Device::joined(&hub, "volunteer", "Lan", &["Tổ A"]);
+    let coordinator = Device::joined(&hub, "coordinator", "Chị Hà", &[]);
+    let a = lan.add_household("Tổ A", "Ngõ 12 Hàng Bông", "5");
+    let b = lan.add_household("Tổ A", "ngo 12 hang bong", "7");
+    let other = lan.add_household("Tổ A", "Ngõ 40 Hàng Gai", "1");
+    lan.sync();
+    coordinator.sync();
+
+    let assigned = coordinator.json(&[
+        "assign",
+        "--volunteer",
+        "Lan",
+        "--alley",
+        "NGÕ 12 HÀNG BÔNG",
+        "--group",
+        "Tổ A",
+    ]);
+    let ids: Vec<&str> = assigned["households"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i.as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 2, "{assigned}");
+    assert!(ids.contains(&a.as_str()) && ids.contains(&b.as_str()));
+    coordinator.sync();
+    lan.sync();
+    let listed = lan.json(&["household", "list"]);
+    for h in listed.as_array().unwrap() {
+        let to = h["assignment"]["to"].as_str();
+        if h["id"] == other.as_str() {
+            assert_eq!(to, None);
+        } else {
+            assert_eq!(to, Some("Lan"), "{h}");
+            assert_eq!(h["assignment"]["by"], "Chị Hà");
+        }
+    }
+
+    let (_, refused) = lan.fails(&[
+        "--json",
+        "assign",
+        "--volunteer",
+        "Lan",
+        "--household",
+        &other,
+    ]);
+    assert!(refused.contains("coordinator_only"), "{refused}");
+    let group = support::open_store(&lan.db).group_by_name("Tổ A").unwrap();
+    let doc_id = DocId::Group(group.id);
+    let changes = forge(
+        &mut group_document(&lan, doc_id),
+        other.parse().unwrap(),
+        |doc, ctx| doc.put(&ctx.household, "assigned_to", "Lan").unwrap(),
+    );
+    let (status, body) = post(
+        &format!("{}/v1/sync", hub.url),
+        Some(&token(&lan)),
+        sync_body(vec![Push {
+            epoch: 0,
+            doc: doc_id.into(),
+            changes,
+        }]),
+    );
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("coordinator_only")),
+        "{body}"
+    );
+}

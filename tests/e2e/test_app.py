@@ -355,3 +355,42 @@ def test_a_review_goes_to_the_field_and_back(tmp, hubs, apps):
     assert cli("--db", str(coord), "review", "list") == []
     cli("--db", str(volunteer), "sync")
     assert cli("--db", str(volunteer), "review", "list") == []
+
+
+def test_a_coordinator_assigns_an_alley_and_it_comes_first_for_the_volunteer(tmp, hubs, apps):
+    hub = hubs(["Tổ 1"])
+    volunteer = joined_device(tmp / "volunteer", hub, "volunteer", "Lan", "Tổ 1")
+    coord = joined_device(tmp / "coord", hub, "coordinator", "Chị Hà")
+    for alley, number in [("Ngõ 1", "1"), ("Ngõ 1", "3"), ("Ngõ 9", "2")]:
+        h = cli("--db", str(volunteer), "household", "add", "--group", "Tổ 1", "--alley", alley, "--number", number)
+    cli("--db", str(volunteer), "visit", "add", "--household", h["id"], "--outcome", "revisit",
+        "--follow-up", "2026-11-01", "--volunteer", "Lan")
+    cli("--db", str(volunteer), "sync")
+    cli("--db", str(coord), "sync")
+
+    boss = apps(tmp / "coord")
+    boss.driver.set_window_size(360, 740)
+    boss.wait("dashboard")
+    assert "Lan: 1" in boss.text("overdue-by-volunteer")
+    boss.click("tab-walk")
+    boss.wait("walk-list")
+    boss.all("household")[2].click()  # Ngõ 9 › 2
+    boss.wait("household-card")
+    boss.find("assign-name").send_keys("Lan")
+    assert boss.no_horizontal_overflow(), "assign tool"
+    boss.click("assign-alley")
+    boss.wait_text("assign-note", lambda t: "1" in t and "Lan" in t)
+    boss.wait_text("assigned-to", lambda t: "Lan" in t)
+    boss.click("sync")
+    boss.wait_text("outbox", lambda t: "0" in t)
+
+    field = apps(tmp / "volunteer")
+    field.driver.set_window_size(360, 740)
+    field.wait("walk-list")
+    field.click("sync")
+    field.wait_text("filter-mine", lambda t: "1" in t, timeout=60)
+    first = field.all("household")[0].text
+    assert first.startswith("2"), first
+    field.shot("assigned-first-360")
+    field.click("filter-mine")
+    field.wait_text("count", lambda t: "1" in t)

@@ -8,6 +8,15 @@ import { invoke } from '@tauri-apps/api/core'
 export type AgeBand = "0_17" | "18_59" | "60_plus";
 
 /**
+ * A household handed by a coordinator to a named volunteer (its alley's round, a follow-up).
+ */
+export type Assignment = { 
+/**
+ * The volunteer's name, as their device was invited.
+ */
+to: string, by: string, at: string, };
+
+/**
  * One person helped with one service.
  */
 export type Assist = { service: Service, result: AssistResult, age_band: AgeBand | null, priority: PriorityFlags, };
@@ -38,7 +47,11 @@ given_by: string | null, withdrawn_at: string | null, withdrawn_by: string | nul
 /**
  * The coordinator's dashboard.
  */
-export type Dashboard = { report: Report, targets: Targets, progress: Targets, needs_point: Array<PointNeed>, };
+export type Dashboard = { report: Report, targets: Targets, progress: Targets, needs_point: Array<PointNeed>, 
+/**
+ * Overdue follow-ups per volunteer (the household's assignee, else who asked for it).
+ */
+overdue_by_volunteer: Array<VolunteerOverdue>, };
 
 /**
  * A device enrolled at the hub.
@@ -162,7 +175,7 @@ not_duplicate_of: Array<string>,
 /**
  * Voided (not a household: recorded by mistake): kept, never listed or counted.
  */
-voided: Void | null, review: Review | null, };
+voided: Void | null, review: Review | null, assignment: Assignment | null, };
 
 /**
  * A household with its group's name and its visits, newest first.
@@ -408,6 +421,11 @@ export type Void = { at: string,
 by: string, reason: string, };
 
 /**
+ * One volunteer's overdue follow-ups.
+ */
+export type VolunteerOverdue = { volunteer: string, overdue: number, };
+
+/**
  * A walk-in as the literacy-point screen sends it.
  */
 export type WalkInInput = { point_id: string, service: Service, result: AssistResult, age_band: AgeBand | null, priority: PriorityFlags, };
@@ -419,7 +437,11 @@ export type WalkRow = { id: string, group_id: string, group: string, alley: stri
 /**
  * The open follow-up's date (the latest visit asked for one).
  */
-follow_up: string | null, };
+follow_up: string | null, 
+/**
+ * The volunteer a coordinator handed this household to.
+ */
+assigned_to: string | null, };
 
 /** Every code a refusal can carry, in the order Rust declares them. */
 export const ERROR_CODES: readonly ErrorCode[] = [
@@ -537,6 +559,7 @@ export const commands = {
   voidHousehold: (id: string, reason: string) => invoke<null>('void_household', { id, reason }),
   reviews: () => invoke<Array<ReviewItem>>('reviews'),
   setReview: (map: string, id: string, state: ReviewState, comment: string | null) => invoke<Review>('set_review', { map, id, state, comment }),
+  assign: (volunteer: string, household: string, wholeAlley: boolean) => invoke<Array<string>>('assign', { volunteer, household, wholeAlley }),
   recordVisit: (input: VisitInput) => invoke<Visit>('record_visit', { input }),
   saveHousehold: (input: HouseholdInput) => invoke<Household>('save_household', { input }),
   openSession: (pointId: string) => invoke<Session>('open_session', { pointId }),

@@ -89,6 +89,8 @@ export function DashboardScreen({ overview, version }: { overview: Overview; ver
       <${BarChart} testid="service-chart" labels=${SERVICES.map((s) => t(serviceKey(s)))} values=${SERVICES.map((s) => r.assists_by_service[s] ?? 0)} /></div>
     ${r.walkins_by_point.length > 0 && html`<div class="card"><h3>${t('walkins_by_point')}</h3>
       <ul class="plain">${r.walkins_by_point.map((p) => html`<li class="row-between"><span>${p.point}</span><b>${p.walkins}</b></li>`)}</ul></div>`}
+    ${d.overdue_by_volunteer.length > 0 && html`<div class="card" data-testid="overdue-by-volunteer"><h3>${t('overdue_title')}</h3>
+      <ol class="needs">${d.overdue_by_volunteer.map((o) => html`<li>${o.volunteer}: ${o.overdue}</li>`)}</ol></div>`}
     <div class="card"><h3>${t('needs_point')}</h3>
       <ol class="needs">${d.needs_point.slice(0, 5).map((n) => html`<li>${n.group}: ${n.unvisited}/${n.households} · ★ ${n.priority_unvisited}</li>`)}</ol></div>
     ${idle !== null && html`<div class="card"><label>${t('idle_lock')}

@@ -192,6 +192,12 @@ const vi = {
   review_ask: 'Yêu cầu sửa',
   review_approve: 'Duyệt',
   review_mark_fixed: 'Báo đã sửa',
+  assigned_to_me: 'Giao cho tôi ({n})',
+  assign_title: 'Giao cho tình nguyện viên',
+  assign_household: 'Giao hộ này',
+  assign_alley: 'Giao cả ngõ',
+  assigned_note: 'Đã giao {n} hộ cho {name}.',
+  overdue_title: 'Hẹn quá hạn theo tình nguyện viên',
 }
 
 export type Key = keyof typeof vi
@@ -385,6 +391,12 @@ const en: Record<Key, string> = {
   review_ask: 'Ask for a fix',
   review_approve: 'Approve',
   review_mark_fixed: 'Mark fixed',
+  assigned_to_me: 'Assigned to me ({n})',
+  assign_title: 'Assign to a volunteer',
+  assign_household: 'Assign this household',
+  assign_alley: 'Assign the whole alley',
+  assigned_note: '{n} household(s) assigned to {name}.',
+  overdue_title: 'Overdue follow-ups by volunteer',
 }
 
 export const dictionaries: Record<Lang, Record<Key, string>> = { vi, en }

@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest'
-import { filterRows, fold, idleExpired, noPriority, percent, pinProblem, virtualWindow, withAlleyHeadings, type WalkRow } from './logic'
+import { assignedFirst, filterRows, fold, idleExpired, noPriority, percent, pinProblem, virtualWindow, withAlleyHeadings, type WalkRow } from './logic'
 
 function row(alley: string, number: string, extra: Partial<WalkRow> = {}): WalkRow {
   return {
     id: `${alley}-${number}`, group_id: 'g1', group: 'Tổ 1', alley, number, members: 3,
     priority: noPriority(), internet: 'unknown', name: null, visits: 0, last_outcome: null,
-    last_visit: null, follow_up: null, ...extra,
+    last_visit: null, follow_up: null, assigned_to: null, ...extra,
   }
 }
 
@@ -63,5 +63,21 @@ describe('app lock', () => {
     expect(idleExpired(0, 4 * 60_000, 5)).toBe(false)
     expect(idleExpired(0, 5 * 60_000, 5)).toBe(true)
     expect(idleExpired(0, 10 ** 9, 0)).toBe(false)
+  })
+})
+
+describe('assignments', () => {
+  it('puts what was handed to me first, each part in walk order, and filters to it', () => {
+    const handed = [
+      row('Ngõ 1', '1'),
+      row('Ngõ 1', '3', { assigned_to: 'Lan' }),
+      row('Ngõ 2', '2', { assigned_to: 'Minh' }),
+      row('Ngõ 2', '4', { assigned_to: 'Lan' }),
+    ]
+    expect(assignedFirst(handed, 'Lan').map((r) => r.number)).toEqual(['3', '4', '1', '2'])
+    expect(assignedFirst(handed, null).map((r) => r.number)).toEqual(['1', '3', '2', '4'])
+    expect(filterRows(handed, '', 'mine', '2026-11-25', undefined, 'Lan').map((r) => r.number)).toEqual(['3', '4'])
+    const keys = withAlleyHeadings(assignedFirst(handed, 'Lan')).map((i) => i.key)
+    expect(new Set(keys).size).toBe(keys.length)
   })
 })

@@ -6,7 +6,7 @@ import type { AgeBand, AssistResult, Internet, Outcome, PriorityFlags, Role, Ser
 
 export type { AgeBand, AssistResult, Internet, Outcome, PriorityFlags, Role, Service, WalkRow }
 
-export type Filter = 'all' | 'not_visited' | 'priority' | 'follow_up'
+export type Filter = 'all' | 'not_visited' | 'priority' | 'follow_up' | 'mine'
 
 export const SERVICES: readonly Service[] = [
   'vneid_install', 'vneid_activate', 'vneid_level2_guide', 'ihanoi', 'public_service_portal',
@@ -35,7 +35,14 @@ export function isDue(row: WalkRow, today: string): boolean {
 }
 
 /** The rows a volunteer asked for: search by alley or house number, then a filter. */
-export function filterRows(rows: WalkRow[], search: string, filter: Filter, today: string, groups?: Set<string>): WalkRow[] {
+/** The households a coordinator handed to `me` first (each part keeps walk order). */
+export function assignedFirst(rows: WalkRow[], me: string | null): WalkRow[] {
+  if (!me) return rows
+  const mine = rows.filter((r) => r.assigned_to === me)
+  return mine.length === 0 ? rows : [...mine, ...rows.filter((r) => r.assigned_to !== me)]
+}
+
+export function filterRows(rows: WalkRow[], search: string, filter: Filter, today: string, groups?: Set<string>, me?: string | null): WalkRow[] {
   const q = fold(search.trim())
   return rows.filter((r) => {
     if (groups && !groups.has(r.group_id)) return false
@@ -47,6 +54,8 @@ export function filterRows(rows: WalkRow[], search: string, filter: Filter, toda
         return anyPriority(r.priority)
       case 'follow_up':
         return isDue(r, today)
+      case 'mine':
+        return !!me && r.assigned_to === me
       default:
         return true
     }
@@ -62,7 +71,7 @@ export function withAlleyHeadings(rows: WalkRow[]): ListItem[] {
   let heading: Extract<ListItem, { kind: 'alley' }> | null = null
   for (const row of rows) {
     if (!heading || heading.alley !== row.alley || heading.group !== row.group) {
-      heading = { kind: 'alley', key: `a:${row.group_id}:${row.alley}`, group: row.group, alley: row.alley, count: 0 }
+      heading = { kind: 'alley', key: `a:${row.group_id}:${row.alley}:${items.length}`, group: row.group, alley: row.alley, count: 0 }
       items.push(heading)
     }
     heading.count += 1

@@ -10,14 +10,14 @@ function locale(): string {
 }
 import { lang, t, type Key } from './i18n'
 import {
-  AGE_BANDS, OUTCOMES, PRIORITIES, RESULTS, SERVICES, anyPriority, filterRows, isDue, noPriority, todayIso,
+  AGE_BANDS, OUTCOMES, PRIORITIES, RESULTS, SERVICES, anyPriority, assignedFirst, filterRows, isDue, noPriority, todayIso,
   virtualWindow, withAlleyHeadings, type AgeBand, type AssistResult, type Filter, type Internet, type Outcome,
   type PriorityFlags, type Service, type WalkRow,
 } from './logic'
 
 const ROW = 64
-const FILTERS: Filter[] = ['all', 'not_visited', 'priority', 'follow_up']
-const FILTER_LABEL: Record<Filter, Key> = { all: 'filter_all', not_visited: 'filter_not_visited', priority: 'filter_priority', follow_up: 'filter_follow_up' }
+const FILTERS: Exclude<Filter, 'mine'>[] = ['all', 'not_visited', 'priority', 'follow_up']
+const FILTER_LABEL: Record<Exclude<Filter, 'mine'>, Key> = { all: 'filter_all', not_visited: 'filter_not_visited', priority: 'filter_priority', follow_up: 'filter_follow_up' }
 
 export const outcomeKey = (o: Outcome) => `outcome_${o}` as Key
 export const serviceKey = (s: Service) => `s_${s}` as Key
@@ -46,7 +46,9 @@ export function WalkList({ overview, version, onChange }: { overview: Overview; 
   const waiting = reviews.filter((r) => r.review.state === (coordinator ? 'fixed' : 'needs_fix'))
 
   const mine = useMemo(() => new Set(overview.my_groups), [overview])
-  const shown = useMemo(() => filterRows(rows ?? [], search, filter, today, mine), [rows, search, filter, today, mine])
+  const me = overview.device_name ?? null
+  const shown = useMemo(() => assignedFirst(filterRows(rows ?? [], search, filter, today, mine, me), me), [rows, search, filter, today, mine, me])
+  const handed = useMemo(() => (rows ?? []).filter((r) => me && r.assigned_to === me).length, [rows, me])
   const items = useMemo(() => withAlleyHeadings(shown), [shown])
   const due = useMemo(() => (rows ?? []).filter((r) => mine.has(r.group_id) && isDue(r, today)).length, [rows, mine, today])
 
@@ -66,6 +68,7 @@ export function WalkList({ overview, version, onChange }: { overview: Overview; 
       <div class="chips">${FILTERS.map((f) => html`<button class=${f === filter ? 'chip active' : 'chip'} data-testid=${'filter-' + f} onClick=${() => setFilter(f)}>${t(FILTER_LABEL[f])}</button>`)}</div>
       <div class="row-between"><span class="muted" data-testid="count">${t('households_count', { n: shown.length })}</span>
         ${due > 0 && html`<button class="chip warn" data-testid="due-today" onClick=${() => setFilter('follow_up')}>${t('follow_ups_today', { n: due })}</button>`}
+        ${handed > 0 && html`<button class=${filter === 'mine' ? 'chip active' : 'chip'} data-testid="filter-mine" onClick=${() => setFilter(filter === 'mine' ? 'all' : 'mine')}>${t('assigned_to_me', { n: handed })}</button>`}
         ${waiting.length > 0 && html`<button class="chip warn" data-testid="reviews-badge" onClick=${() => setView({ kind: 'reviews' })}>${t('reviews_badge', { n: waiting.length })}</button>`}
         <button class="small" data-testid="add-household" onClick=${() => setView({ kind: 'edit', card: null })}>+ ${t('add_household')}</button></div>
     </div>
@@ -97,12 +100,41 @@ function Virtual({ items, onOpen, today }: { items: ReturnType<typeof withAlleyH
         return html`<button key=${item.key} class="household" data-testid="household" style=${`top:${top}px`} onClick=${() => onOpen(r.id)}>
           <span class="number">${r.number}</span>
           <span class="grow"><span class="line">${r.visits ? t('visited_times', { n: r.visits }) + (r.last_outcome ? ' · ' + t(outcomeKey(r.last_outcome)) : '') : t('not_visited')}</span>
-            <span class="muted small-text line">${[r.name, r.members ? `${r.members} 👤` : null, ...PRIORITIES.filter((p) => r.priority[p]).map((p) => t(priorityKey(p))), r.follow_up ? '↻ ' + r.follow_up : null].filter(Boolean).join(' · ')}</span></span>
+            <span class="muted small-text line">${[r.name, r.members ? `${r.members} 👤` : null, ...PRIORITIES.filter((p) => r.priority[p]).map((p) => t(priorityKey(p))), r.follow_up ? '↻ ' + r.follow_up : null, r.assigned_to ? '→ ' + r.assigned_to : null].filter(Boolean).join(' · ')}</span></span>
           ${anyPriority(r.priority) && html`<span class="badge">★</span>`}
           ${isDue(r, today) && html`<span class="badge warn">!</span>`}
         </button>`
       })}
     </div>
+  </div>`
+}
+
+/** A coordinator hands this household, or its whole alley, to a volunteer (names from the
+ * ward's devices when this device can list them). */
+function AssignTool({ id, onChange }: { id: string; onChange: () => void }) {
+  const [name, setName] = useState('')
+  const [names, setNames] = useState<string[]>([])
+  const [note, setNote] = useState('')
+  useEffect(() => {
+    api.devices().then((ds) => setNames(ds.filter((d) => d.role === 'volunteer' && !d.revoked_at).map((d) => d.name))).catch(() => undefined)
+  }, [])
+  const assign = async (whole: boolean) => {
+    try {
+      const ids = await api.assign(name.trim(), id, whole)
+      setNote(t('assigned_note', { n: ids.length, name: name.trim() }))
+      onChange()
+    } catch (e) {
+      setNote(errorText(e))
+    }
+  }
+  return html`<div class="assign" data-testid="assign-tool"><h3>${t('assign_title')}</h3>
+    <input data-testid="assign-name" list="volunteer-names" value=${name} onInput=${(e: Event) => setName((e.target as HTMLInputElement).value)} />
+    <datalist id="volunteer-names">${names.map((n) => html`<option value=${n} />`)}</datalist>
+    <div class="actions">
+      <button class="small" data-testid="assign-household" disabled=${!name.trim()} onClick=${() => assign(false)}>${t('assign_household')}</button>
+      <button class="small" data-testid="assign-alley" disabled=${!name.trim()} onClick=${() => assign(true)}>${t('assign_alley')}</button>
+    </div>
+    ${note && html`<p class="note" data-testid="assign-note">${note}</p>`}
   </div>`
 }
 
@@ -245,6 +277,8 @@ function Card({ id, coordinator, onBack, onChange, onVisit, onEdit }: { id: stri
     </li>`)}</ul>
     <${ReviewPanel} map="households" id=${id} review=${card.reviews.find((r) => r.id === id)} coordinator=${coordinator} onChange=${() => { setVersion((n) => n + 1); onChange() }} />
     <${VoidButton} label="void_household" testid="void-household" onVoid=${async (reason: string) => { await api.voidHousehold(id, reason); onChange(); onBack() }} />
+    ${h.assignment && html`<p class="muted small-text" data-testid="assigned-to">→ ${h.assignment.to} (${h.assignment.by})</p>`}
+    ${coordinator && html`<${AssignTool} id=${id} onChange=${() => { setVersion((n) => n + 1); onChange() }} />`}
     ${coordinator && html`<${CoordinatorTools} id=${id} onErased=${() => setVersion((n) => n + 1)} />`}
   </div>`
 }

@@ -33,6 +33,7 @@ macro_rules! for_each_command {
             void_household(id: Id, reason: String) -> ();
             reviews() -> Vec<ReviewItem>;
             set_review(map: String, id: Id, state: ReviewState, comment: Option<String>) -> Review;
+            assign(volunteer: String, household: Id, whole_alley: bool) -> Vec<Id>;
             record_visit(input: VisitInput) -> Visit;
             save_household(input: HouseholdInput) -> Household;
             open_session(point_id: Id) -> Session;

@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use chrono::NaiveDate;
 use doorstep_domain::*;
 
-use crate::{export, now, App, Dashboard, ExportFormat, PointNeed, Result, Targets};
+use crate::{
+    export, now, App, Dashboard, ExportFormat, PointNeed, Result, Targets, VolunteerOverdue,
+};
 
 impl App {
     pub async fn targets(&self) -> Result<Targets> {
@@ -34,6 +36,11 @@ impl App {
         let mut store = self.store().await?;
         let report = store.report(today)?;
         let rows = store.walk_list()?;
+        let overdue_by_volunteer = store
+            .overdue_by_volunteer(today)?
+            .into_iter()
+            .map(|(volunteer, overdue)| VolunteerOverdue { volunteer, overdue })
+            .collect();
         drop(store);
         let pct = |part: u64| {
             if report.households == 0 {
@@ -53,6 +60,7 @@ impl App {
             visited_percent: pct(report.households_visited),
         };
         Ok(Dashboard {
+            overdue_by_volunteer,
             needs_point: needs_point(&rows),
             progress,
             targets,

@@ -108,4 +108,21 @@ impl App {
             .await?
             .set_review(map, id, state, comment.as_deref(), now())?)
     }
+
+    /// Hands household `household` (with `whole_alley`, every household of its alley in its
+    /// group) to `volunteer`: a coordinator's device.
+    pub async fn assign(
+        &self,
+        volunteer: String,
+        household: Id,
+        whole_alley: bool,
+    ) -> Result<Vec<Id>> {
+        let mut store = self.store().await?;
+        if whole_alley {
+            let h = store.household(household)?;
+            Ok(store.assign_alley(h.group_id, &h.alley, &volunteer, now())?)
+        } else {
+            Ok(store.assign_household(household, &volunteer, now())?)
+        }
+    }
 }

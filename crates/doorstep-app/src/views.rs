@@ -124,6 +124,15 @@ pub struct Dashboard {
     pub targets: Targets,
     pub progress: Targets,
     pub needs_point: Vec<PointNeed>,
+    /// Overdue follow-ups per volunteer (the household's assignee, else who asked for it).
+    pub overdue_by_volunteer: Vec<VolunteerOverdue>,
+}
+
+/// One volunteer's overdue follow-ups.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct VolunteerOverdue {
+    pub volunteer: String,
+    pub overdue: u64,
 }
 
 /// An invite with what to show: the code, a join link and its QR code.

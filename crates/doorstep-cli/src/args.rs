@@ -71,6 +71,20 @@ pub enum Command {
     /// "fixed".
     #[command(subcommand)]
     Review(ReviewCommand),
+    /// Hand a household, or every household of an alley, to a volunteer (a coordinator's
+    /// device); their walk list shows them first.
+    #[command(group(clap::ArgGroup::new("what").required(true).args(["household", "alley"])))]
+    Assign {
+        /// The volunteer's name, as their device was invited.
+        #[arg(long)]
+        volunteer: String,
+        #[arg(long)]
+        household: Option<String>,
+        #[arg(long, requires = "group")]
+        alley: Option<String>,
+        #[arg(long)]
+        group: Option<String>,
+    },
     /// Literacy points (điểm Bình dân học vụ số).
     #[command(subcommand)]
     Point(PointCommand),

@@ -418,6 +418,24 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             out.review(id, &review)
         }
         Command::Review(ReviewCommand::List { all }) => out.reviews(&store.reviews(all)?),
+        Command::Assign {
+            volunteer,
+            household,
+            alley,
+            group,
+        } => {
+            let ids = match (household, alley, group) {
+                (Some(h), _, _) => {
+                    store.assign_household(parse_id(&h, "household")?, &volunteer, now)?
+                }
+                (None, Some(alley), Some(group)) => {
+                    let group = store.group_by_name(&group)?.id;
+                    store.assign_alley(group, &alley, &volunteer, now)?
+                }
+                _ => bail!("give --household ID, or --alley TEXT with --group NAME"),
+            };
+            out.assigned(&volunteer, &ids)
+        }
         Command::Point(PointCommand::Add { name, place }) => {
             out.point(&store.add_point(&name, place.as_deref())?)
         }

@@ -127,6 +127,14 @@ impl Printer {
         })
     }
 
+    /// An assignment: `{volunteer, households: [ids]}`.
+    pub fn assigned(&self, volunteer: &str, households: &[Id]) -> anyhow::Result<()> {
+        self.emit(
+            &json!({ "volunteer": volunteer, "households": households }),
+            || format!("{} household(s) assigned to {volunteer}", households.len()),
+        )
+    }
+
     /// A short confirmation: `{"done": MESSAGE}` with `--json`.
     pub fn done(&self, message: &str) -> anyhow::Result<()> {
         self.emit(&json!({ "done": message }), || message.to_string())

@@ -249,6 +249,15 @@ impl<'a> Fields<'a> {
         })
     }
 
+    /// The household's assignment, when a coordinator made one.
+    fn assignment(&self) -> Option<Assignment> {
+        Some(Assignment {
+            to: self.string(ASSIGNED_TO)?,
+            by: self.string(ASSIGNED_BY).unwrap_or_default(),
+            at: self.time_opt(ASSIGNED_AT)?,
+        })
+    }
+
     /// The record's void, when it has one.
     fn void(&self) -> Option<Void> {
         Some(Void {
@@ -598,6 +607,7 @@ fn household_from_fields(f: &Fields<'_>, group_id: Id, id: Id) -> Result<Househo
         merged_into: f.id(MERGED_INTO),
         voided: f.void(),
         review: f.review(),
+        assignment: f.assignment(),
         not_duplicate_of: f
             .str(NOT_DUPLICATE_OF)
             .map(|ids| {
@@ -607,6 +617,25 @@ fn household_from_fields(f: &Fields<'_>, group_id: Id, id: Id) -> Result<Househo
             })
             .unwrap_or_default(),
     })
+}
+
+/// An assignment's fields, on a household (see `Assignment`).
+pub const ASSIGNED_TO: &str = "assigned_to";
+pub const ASSIGNED_BY: &str = "assigned_by";
+pub const ASSIGNED_AT: &str = "assigned_at";
+
+/// Hands household `id` to a volunteer.
+pub fn put_assignment(
+    doc: &mut AutoCommit,
+    id: Id,
+    assignment: &Assignment,
+) -> Result<(), DocError> {
+    let map = record_map(doc, "households")?;
+    let obj = record(doc, &map, id)?.ok_or(DocError::UnknownHousehold(id))?;
+    doc.put(&obj, ASSIGNED_TO, assignment.to.as_str())?;
+    doc.put(&obj, ASSIGNED_BY, assignment.by.as_str())?;
+    doc.put(&obj, ASSIGNED_AT, assignment.at.timestamp_millis())?;
+    Ok(())
 }
 
 /// A review's fields, on a household or a visit (see `Review`).

@@ -163,6 +163,9 @@ fn fields(map: &str) -> &'static [Field] {
         REVIEW[1],
         REVIEW[2],
         REVIEW[3],
+        Field(records::ASSIGNED_TO, Kind::Str, OPTIONAL),
+        Field(records::ASSIGNED_BY, Kind::Str, OPTIONAL),
+        Field(records::ASSIGNED_AT, Kind::Int, OPTIONAL),
     ];
     /// A review: its state set by a coordinator, or to `fixed` by the field (op checks).
     const REVIEW: [Field; 4] = [
@@ -417,13 +420,20 @@ fn check_changes_as_read(
                 ));
             }
             if map == "households"
-                && matches!(key, records::MERGED_INTO | records::NOT_DUPLICATE_OF)
+                && matches!(
+                    key,
+                    records::MERGED_INTO
+                        | records::NOT_DUPLICATE_OF
+                        | records::ASSIGNED_TO
+                        | records::ASSIGNED_BY
+                        | records::ASSIGNED_AT
+                )
             {
                 if !author.may_delete_records() {
                     return Err(checker.refuse(
                         ErrorCode::CoordinatorOnly,
                         Some(record),
-                        "only a coordinator merges households or marks them not duplicates",
+                        "only a coordinator merges, assigns, or marks households not duplicates",
                     ));
                 }
                 if key == records::MERGED_INTO && matches!(op.action, OpType::Delete) {
@@ -761,6 +771,9 @@ fn check_records(
                     check_household(&h).map_err(|e| rule(rid, e))?;
                     check_void(h.voided.as_ref()).map_err(|e| rule(rid, e))?;
                     check_review(h.review.as_ref()).map_err(|e| rule(rid, e))?;
+                    if let Some(a) = &h.assignment {
+                        check_text("assigned to", &a.to, true).map_err(|e| rule(rid, e))?;
+                    }
                     let raw_merge = records::Fields::of(doc, &obj)
                         .get(records::MERGED_INTO)
                         .is_some();

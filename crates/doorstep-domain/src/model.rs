@@ -235,6 +235,8 @@ pub struct Household {
     pub voided: Option<Void>,
     #[serde(default)]
     pub review: Option<Review>,
+    #[serde(default)]
+    pub assignment: Option<Assignment>,
 }
 
 /// One person helped with one service.
@@ -351,6 +353,15 @@ pub struct Review {
     pub at: DateTime<Utc>,
 }
 
+/// A household handed by a coordinator to a named volunteer (its alley's round, a follow-up).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct Assignment {
+    /// The volunteer's name, as their device was invited.
+    pub to: String,
+    pub by: String,
+    pub at: DateTime<Utc>,
+}
+
 /// A review as the lists show it: what it is on (`households` or `visits`), where, its state.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct ReviewItem {
@@ -445,6 +456,7 @@ impl HouseholdDraft {
             not_duplicate_of: Vec::new(),
             voided: None,
             review: None,
+            assignment: None,
         }
     }
 }
@@ -575,4 +587,6 @@ pub struct WalkRow {
     pub last_visit: Option<DateTime<Utc>>,
     /// The open follow-up's date (the latest visit asked for one).
     pub follow_up: Option<NaiveDate>,
+    /// The volunteer a coordinator handed this household to.
+    pub assigned_to: Option<String>,
 }

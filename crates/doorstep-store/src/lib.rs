@@ -13,6 +13,7 @@
 //! SQLite migrations). How records sit in documents, and which changes are allowed, is
 //! `doorstep-doc`'s: this crate stores, it does not define the schema.
 
+mod assignments;
 mod backup;
 mod duplicates;
 mod edit;

@@ -165,6 +165,12 @@ const MIGRATIONS: &[&str] = &[
     ) STRICT;
     CREATE INDEX reviews_by_household ON reviews(household_id);
     "#,
+    // 9: households handed to a named volunteer by a coordinator.
+    r#"
+    ALTER TABLE households ADD COLUMN assigned_to TEXT;
+    ALTER TABLE households ADD COLUMN assigned_by TEXT;
+    ALTER TABLE households ADD COLUMN assigned_at INTEGER;
+    "#,
 ];
 
 /// The query tables, in the order a dump or a rebuild walks them.

@@ -102,9 +102,10 @@ pub fn upsert_household(conn: &Connection, h: &Household) -> Result<(), StoreErr
         "INSERT OR REPLACE INTO households (id, group_id, alley, number, members, elderly,
             disability, poor, near_poor, internet, consent, name, phone, created_at, erased_at,
             consent_purpose, consent_given_at, consent_given_by, consent_withdrawn_at,
-            consent_withdrawn_by, merged_into, not_duplicate_of)
+            consent_withdrawn_by, merged_into, not_duplicate_of, assigned_to, assigned_by,
+            assigned_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
-            ?19, ?20, ?21, ?22)",
+            ?19, ?20, ?21, ?22, ?23, ?24, ?25)",
     )?
     .execute(params![
         h.id.to_string(),
@@ -135,6 +136,9 @@ pub fn upsert_household(conn: &Connection, h: &Household) -> Result<(), StoreErr
                 .collect::<Vec<_>>()
                 .join(" ")
         }),
+        h.assignment.as_ref().map(|a| a.to.as_str()),
+        h.assignment.as_ref().map(|a| a.by.as_str()),
+        h.assignment.as_ref().map(|a| a.at.timestamp_millis()),
     ])?;
     Ok(())
 }
@@ -462,7 +466,8 @@ fn flags(row: &Row, first: usize) -> rusqlite::Result<PriorityFlags> {
 pub const HOUSEHOLD_COLUMNS: &str = "h.id, h.group_id, h.alley, h.number, h.members, h.elderly,
     h.disability, h.poor, h.near_poor, h.internet, h.consent, h.name, h.phone, h.created_at,
     h.erased_at, h.consent_purpose, h.consent_given_at, h.consent_given_by, h.consent_withdrawn_at,
-    h.consent_withdrawn_by, h.survivor_id, h.not_duplicate_of";
+    h.consent_withdrawn_by, h.survivor_id, h.not_duplicate_of, h.assigned_to, h.assigned_by,
+    h.assigned_at";
 
 pub fn household_from_row(row: &Row) -> rusqlite::Result<Household> {
     Ok(Household {
@@ -496,6 +501,14 @@ pub fn household_from_row(row: &Row) -> rusqlite::Result<Household> {
             .unwrap_or_default(),
         voided: None,
         review: None,
+        assignment: match (row.get::<_, Option<String>>(22)?, time_opt(row, 24)?) {
+            (Some(to), Some(at)) => Some(Assignment {
+                to,
+                by: row.get::<_, Option<String>>(23)?.unwrap_or_default(),
+                at,
+            }),
+            _ => None,
+        },
     })
 }
 
@@ -560,6 +573,7 @@ pub fn walk_row(row: &Row) -> rusqlite::Result<WalkRow> {
         last_outcome: parse_opt(row, 13)?,
         last_visit: time_opt(row, 14)?,
         follow_up: parse_opt(row, 15)?,
+        assigned_to: row.get(16)?,
     })
 }
 

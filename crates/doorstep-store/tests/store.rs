@@ -555,3 +555,47 @@ proptest! {
         }
     }
 }
+
+/// Overdue follow-ups per volunteer: the household's assignee when it has one, else whoever
+/// recorded the visit that asked for the follow-up; a later visit closes it; not yet due is
+/// not overdue.
+#[test]
+fn overdue_follow_ups_are_counted_per_volunteer() {
+    let dir = TempDir::new().unwrap();
+    let mut s = ward(&dir);
+    let group = s.groups().unwrap()[0].id;
+    let now = Utc::now();
+    let mut visit = |s: &mut Store, h: Id, minutes: i64, follow_up: Option<&str>| {
+        s.add_visit(
+            VisitDraft {
+                household_id: h,
+                device_time: now - chrono::Duration::minutes(minutes),
+                volunteer: "Lan".into(),
+                outcome: Outcome::Revisit,
+                note: None,
+                follow_up: follow_up.map(|d| FollowUp {
+                    date: d.parse().unwrap(),
+                    reason: None,
+                }),
+                assists: Vec::new(),
+            },
+            now,
+        )
+        .unwrap();
+    };
+    let ids: Vec<Id> = ["1", "2", "3", "4"]
+        .iter()
+        .map(|n| s.add_household(group, draft("Ngõ 9", n), now).unwrap().id)
+        .collect();
+    s.assign_household(ids[0], "Minh", now).unwrap();
+    visit(&mut s, ids[0], 30, Some("2026-11-20"));
+    visit(&mut s, ids[1], 30, Some("2026-11-21"));
+    visit(&mut s, ids[2], 30, Some("2026-11-22"));
+    visit(&mut s, ids[2], 10, None); // a later visit closes it
+    visit(&mut s, ids[3], 30, Some("2026-11-30")); // not due yet
+    let today = NaiveDate::from_ymd_opt(2026, 11, 25).unwrap();
+    assert_eq!(
+        s.overdue_by_volunteer(today).unwrap(),
+        vec![("Lan".to_string(), 1), ("Minh".to_string(), 1)]
+    );
+}
