@@ -565,7 +565,7 @@ fn overdue_follow_ups_are_counted_per_volunteer() {
     let mut s = ward(&dir);
     let group = s.groups().unwrap()[0].id;
     let now = Utc::now();
-    let mut visit = |s: &mut Store, h: Id, minutes: i64, follow_up: Option<&str>| {
+    let visit = |s: &mut Store, h: Id, minutes: i64, follow_up: Option<&str>| {
         s.add_visit(
             VisitDraft {
                 household_id: h,
