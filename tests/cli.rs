@@ -837,3 +837,69 @@ fn voided_records_are_kept_and_never_counted() {
     assert_eq!(d.json(&["report"]), before);
     assert_eq!(d.json(&["check"])["query_tables_match_documents"], true);
 }
+
+/// What is at an address: coverage counts only where people live (lives_here,
+/// temporary_residents); vacant, moved away, business and no-such-address are addresses
+/// checked, reported apart; why a visit's purpose was not done is counted by reason.
+#[test]
+fn coverage_counts_only_where_people_live() {
+    let d = Device::with_ward();
+    let lives = d.add_household("Tổ 1", "Ngõ 4", "1");
+    let renters = d.json(&[
+        "household",
+        "add",
+        "--group",
+        "Tổ 1",
+        "--alley",
+        "Ngõ 4",
+        "--number",
+        "3",
+        "--state",
+        "temporary_residents",
+    ]);
+    assert_eq!(renters["state"], "temporary_residents");
+    let empty = d.add_household("Tổ 1", "Ngõ 4", "5");
+    d.json(&["household", "update", &empty, "--state", "vacant"]);
+    d.json(&[
+        "household",
+        "add",
+        "--group",
+        "Tổ 1",
+        "--alley",
+        "Ngõ 4",
+        "--number",
+        "7",
+        "--state",
+        "business",
+    ]);
+    d.json(&[
+        "visit",
+        "add",
+        "--household",
+        &lives,
+        "--outcome",
+        "revisit",
+        "--not-done-reason",
+        "sim_not_own_name",
+    ]);
+    d.json(&[
+        "visit",
+        "add",
+        "--household",
+        &empty,
+        "--outcome",
+        "not_home",
+    ]);
+    let (_, msg) = d.fails(&["--json", "household", "update", &lives, "--state", "castle"]);
+    assert!(msg.contains("castle"), "{msg}");
+
+    let r = d.json(&["report"]);
+    assert_eq!(r["households"], 2, "{r}");
+    assert_eq!(r["households_visited"], 1);
+    assert_eq!(r["visits"], 2);
+    assert_eq!(r["addresses_not_households"]["vacant"], 1);
+    assert_eq!(r["addresses_not_households"]["business"], 1);
+    assert_eq!(r["addresses_not_households"]["no_such_address"], 0);
+    assert_eq!(r["not_done_reasons"]["sim_not_own_name"], 1);
+    assert_eq!(r["by_group"][0]["households"], 2);
+}

@@ -158,6 +158,11 @@ const FORGERIES: &[Forgery] = &[
         write: |doc, ctx| doc.put(&ctx.visits, new_id().to_string(), "visit").unwrap(),
     },
     Forgery {
+        what: "an address state the app does not know",
+        code: ErrorCode::InvalidRecord,
+        write: |doc, ctx| doc.put(&ctx.household, "state", "castle").unwrap(),
+    },
+    Forgery {
         what: "a void without a reason",
         code: ErrorCode::EmptyText,
         write: |doc, ctx| {

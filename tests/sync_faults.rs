@@ -314,6 +314,7 @@ async fn three_hundred_faulty_rounds_with_hub_crashes_converge_without_loss() {
                     note: None,
                     follow_up: None,
                     assists: vec![],
+                    not_done_reason: None,
                 };
                 m.store.add_visit(draft, Utc::now()).unwrap();
                 visits += 1;
@@ -403,6 +404,7 @@ fn a_device_killed_mid_sync_resumes_cleanly() {
                     note: None,
                     follow_up: None,
                     assists: vec![],
+                    not_done_reason: None,
                 };
                 store.add_visit(draft, Utc::now()).unwrap();
                 expected += 1;

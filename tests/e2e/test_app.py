@@ -394,3 +394,39 @@ def test_a_coordinator_assigns_an_alley_and_it_comes_first_for_the_volunteer(tmp
     field.shot("assigned-first-360")
     field.click("filter-mine")
     field.wait_text("count", lambda t: "1" in t)
+
+
+def test_an_address_state_and_a_reason_not_done_reach_the_report(tmp, hubs, apps):
+    from selenium.webdriver.support.ui import Select
+
+    hub = hubs(["Tổ 1"])
+    volunteer = joined_device(tmp / "volunteer", hub, "volunteer", "Lan", "Tổ 1")
+    coord = joined_device(tmp / "coord", hub, "coordinator", "Chị Hà")
+    for number in ["1", "2"]:
+        cli("--db", str(volunteer), "household", "add", "--group", "Tổ 1", "--alley", "Ngõ 6", "--number", number)
+
+    app = apps(tmp / "volunteer")
+    app.driver.set_window_size(360, 740)
+    app.wait("walk-list")
+    app.all("household")[0].click()
+    app.click("edit-household")
+    Select(app.find("household-state")).select_by_value("vacant")
+    app.click("save-household")
+    app.wait_text("household-state-chip", lambda t: "Nhà trống" in t)
+    app.click("back")
+    app.all("household")[1].click()
+    app.click("record-visit")
+    app.click("outcome-revisit")
+    app.click("not-done-no_smartphone")
+    assert app.no_horizontal_overflow(), "visit form with reasons"
+    app.shot("not-done-reason-360")
+    app.click("save-visit")
+    app.wait("household-card")
+    app.click("sync")
+    app.wait_text("outbox", lambda t: "0" in t)
+
+    cli("--db", str(coord), "sync")
+    report = cli("--db", str(coord), "report")
+    assert report["households"] == 1, report
+    assert report["addresses_not_households"]["vacant"] == 1, report
+    assert report["not_done_reasons"]["no_smartphone"] == 1, report

@@ -175,7 +175,7 @@ not_duplicate_of: Array<string>,
 /**
  * Voided (not a household: recorded by mistake): kept, never listed or counted.
  */
-voided: Void | null, review: Review | null, assignment: Assignment | null, };
+voided: Void | null, review: Review | null, assignment: Assignment | null, state: HouseholdState, };
 
 /**
  * A household with its group's name and its visits, newest first.
@@ -189,7 +189,18 @@ reviews: Array<ReviewItem>, };
 /**
  * A household as the household form sends it (no id: a new household).
  */
-export type HouseholdInput = { id: string | null, group_id: string, alley: string, number: string, members: number | null, priority: PriorityFlags, internet: Internet, consent: boolean, name: string | null, phone: string | null, };
+export type HouseholdInput = { id: string | null, group_id: string, 
+/**
+ * What is at the address (`lives_here` when not given).
+ */
+state: HouseholdState | null, alley: string, number: string, members: number | null, priority: PriorityFlags, internet: Internet, consent: boolean, name: string | null, phone: string | null, };
+
+/**
+ * What is at an address. Coverage counts only addresses where people live
+ * (`lives_here`, `temporary_residents`); the others are addresses checked, not households
+ * to reach, and are reported apart.
+ */
+export type HouseholdState = "lives_here" | "vacant" | "moved_away" | "business" | "temporary_residents" | "no_such_address";
 
 /**
  * Whether a household has internet at home.
@@ -254,6 +265,11 @@ idle_lock_minutes: number, };
 export type Named = { id: string, name: string, };
 
 /**
+ * Why what a visit came for was not done.
+ */
+export type NotDoneReason = "no_smartphone" | "sim_not_own_name" | "needs_level2_at_police" | "forgot_password_otp" | "no_internet" | "other";
+
+/**
  * What happened at the door.
  */
 export type Outcome = "assisted" | "not_home" | "declined" | "revisit";
@@ -297,7 +313,19 @@ export type Report = { ward: string | null,
 /**
  * The day follow-ups are counted as due against.
  */
-today: string, households: number, households_visited: number, households_assisted: number, households_with_internet: number, priority_households: number, priority_households_visited: number, visits: number, visits_by_outcome: { [key in Outcome]?: number }, 
+today: string, 
+/**
+ * Households coverage counts: people live there (`lives_here`, `temporary_residents`).
+ */
+households: number, 
+/**
+ * Addresses checked where no household is to be reached, by what was found there.
+ */
+addresses_not_households: { [key in HouseholdState]?: number }, 
+/**
+ * Visits by why what they came for was not done.
+ */
+not_done_reasons: { [key in NotDoneReason]?: number }, households_visited: number, households_assisted: number, households_with_internet: number, priority_households: number, priority_households_visited: number, visits: number, visits_by_outcome: { [key in Outcome]?: number }, 
 /**
  * Assists of every result, door to door and at literacy points.
  */
@@ -403,12 +431,20 @@ received_at: string | null,
 /**
  * Voided by its volunteer or a coordinator: kept, never counted.
  */
-voided: Void | null, review: Review | null, };
+voided: Void | null, review: Review | null, 
+/**
+ * Why what the visit came for was not done (when it was not).
+ */
+not_done_reason: NotDoneReason | null, };
 
 /**
  * A visit as the visit form sends it.
  */
-export type VisitInput = { household_id: string, outcome: Outcome, assists: Array<Assist>, note: string | null, follow_up: FollowUp | null, };
+export type VisitInput = { household_id: string, outcome: Outcome, assists: Array<Assist>, note: string | null, follow_up: FollowUp | null, 
+/**
+ * Why what the visit came for was not done.
+ */
+not_done_reason: NotDoneReason | null, };
 
 /**
  * A record voided by a mistake (a mis-tapped visit, a household that is not one): kept, for

@@ -198,6 +198,20 @@ const vi = {
   assign_alley: 'Giao cả ngõ',
   assigned_note: 'Đã giao {n} hộ cho {name}.',
   overdue_title: 'Hẹn quá hạn theo tình nguyện viên',
+  address_state: 'Tình trạng địa chỉ',
+  state_lives_here: 'Có người ở',
+  state_temporary_residents: 'Người tạm trú',
+  state_vacant: 'Nhà trống',
+  state_moved_away: 'Đã chuyển đi',
+  state_business: 'Cơ sở kinh doanh',
+  state_no_such_address: 'Không có địa chỉ này',
+  not_done_reason: 'Vì sao chưa làm được',
+  reason_no_smartphone: 'Không có điện thoại thông minh',
+  reason_sim_not_own_name: 'SIM không chính chủ',
+  reason_needs_level2_at_police: 'Cần ra công an làm định danh mức 2',
+  reason_forgot_password_otp: 'Quên mật khẩu / OTP',
+  reason_no_internet: 'Không có internet',
+  reason_other: 'Lý do khác',
 }
 
 export type Key = keyof typeof vi
@@ -397,6 +411,20 @@ const en: Record<Key, string> = {
   assign_alley: 'Assign the whole alley',
   assigned_note: '{n} household(s) assigned to {name}.',
   overdue_title: 'Overdue follow-ups by volunteer',
+  address_state: 'What is at the address',
+  state_lives_here: 'Lives here',
+  state_temporary_residents: 'Temporary residents',
+  state_vacant: 'Vacant',
+  state_moved_away: 'Moved away',
+  state_business: 'Business premises',
+  state_no_such_address: 'No such address',
+  not_done_reason: 'Why it was not done',
+  reason_no_smartphone: 'No smartphone',
+  reason_sim_not_own_name: 'SIM not in own name',
+  reason_needs_level2_at_police: 'Needs level 2 at the police station',
+  reason_forgot_password_otp: 'Forgot password / OTP',
+  reason_no_internet: 'No internet',
+  reason_other: 'Other reason',
 }
 
 export const dictionaries: Record<Lang, Record<Key, string>> = { vi, en }

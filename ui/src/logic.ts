@@ -2,9 +2,9 @@
 // filtering and grouping, the virtual list's window, small formatters. (A pasted join link is
 // read by Rust, where the CLI reads it too.)
 
-import type { AgeBand, AssistResult, Internet, Outcome, PriorityFlags, Role, Service, WalkRow } from './bindings'
+import type { AgeBand, AssistResult, HouseholdState, Internet, NotDoneReason, Outcome, PriorityFlags, Role, Service, WalkRow } from './bindings'
 
-export type { AgeBand, AssistResult, Internet, Outcome, PriorityFlags, Role, Service, WalkRow }
+export type { AgeBand, AssistResult, HouseholdState, Internet, NotDoneReason, Outcome, PriorityFlags, Role, Service, WalkRow }
 
 export type Filter = 'all' | 'not_visited' | 'priority' | 'follow_up' | 'mine'
 
@@ -16,6 +16,8 @@ export const OUTCOMES: Outcome[] = ['assisted', 'not_home', 'declined', 'revisit
 export const RESULTS: AssistResult[] = ['done', 'partial', 'needs_follow_up']
 export const AGE_BANDS: AgeBand[] = ['0_17', '18_59', '60_plus']
 export const PRIORITIES: (keyof PriorityFlags)[] = ['elderly', 'disability', 'poor', 'near_poor']
+export const HOUSEHOLD_STATES: HouseholdState[] = ['lives_here', 'temporary_residents', 'vacant', 'moved_away', 'business', 'no_such_address']
+export const NOT_DONE_REASONS: NotDoneReason[] = ['no_smartphone', 'sim_not_own_name', 'needs_level2_at_police', 'forgot_password_otp', 'no_internet', 'other']
 
 export function noPriority(): PriorityFlags {
   return { elderly: false, disability: false, poor: false, near_poor: false }

@@ -10,9 +10,9 @@ function locale(): string {
 }
 import { lang, t, type Key } from './i18n'
 import {
-  AGE_BANDS, OUTCOMES, PRIORITIES, RESULTS, SERVICES, anyPriority, assignedFirst, filterRows, isDue, noPriority, todayIso,
+  AGE_BANDS, HOUSEHOLD_STATES, NOT_DONE_REASONS, OUTCOMES, PRIORITIES, RESULTS, SERVICES, anyPriority, assignedFirst, filterRows, isDue, noPriority, todayIso,
   virtualWindow, withAlleyHeadings, type AgeBand, type AssistResult, type Filter, type Internet, type Outcome,
-  type PriorityFlags, type Service, type WalkRow,
+  type HouseholdState, type NotDoneReason, type PriorityFlags, type Service, type WalkRow,
 } from './logic'
 
 const ROW = 64
@@ -277,6 +277,7 @@ function Card({ id, coordinator, onBack, onChange, onVisit, onEdit }: { id: stri
     </li>`)}</ul>
     <${ReviewPanel} map="households" id=${id} review=${card.reviews.find((r) => r.id === id)} coordinator=${coordinator} onChange=${() => { setVersion((n) => n + 1); onChange() }} />
     <${VoidButton} label="void_household" testid="void-household" onVoid=${async (reason: string) => { await api.voidHousehold(id, reason); onChange(); onBack() }} />
+    ${h.state !== 'lives_here' && html`<p><span class="chip static" data-testid="household-state-chip">${t(('state_' + h.state) as Key)}</span></p>`}
     ${h.assignment && html`<p class="muted small-text" data-testid="assigned-to">→ ${h.assignment.to} (${h.assignment.by})</p>`}
     ${coordinator && html`<${AssignTool} id=${id} onChange=${() => { setVersion((n) => n + 1); onChange() }} />`}
     ${coordinator && html`<${CoordinatorTools} id=${id} onErased=${() => setVersion((n) => n + 1)} />`}
@@ -291,6 +292,7 @@ function VisitForm({ card, onDone }: { card: HouseholdCard; onDone: (saved: bool
   const [assists, setAssists] = useState<Partial<Record<Service, AssistDraft>>>({})
   const [followDate, setFollowDate] = useState('')
   const [followReason, setFollowReason] = useState('')
+  const [notDone, setNotDone] = useState<NotDoneReason | null>(null)
   const [note, setNote] = useState('')
   const [error, setError] = useState('')
   const [saving, setSaving] = useState(false)
@@ -316,6 +318,7 @@ function VisitForm({ card, onDone }: { card: HouseholdCard; onDone: (saved: bool
           : [],
         note: note.trim() || null,
         follow_up: followDate ? { date: followDate, reason: followReason.trim() || null } : null,
+        not_done_reason: notDone,
       })
       onDone(true)
     } catch (e) {
@@ -337,6 +340,8 @@ function VisitForm({ card, onDone }: { card: HouseholdCard; onDone: (saved: bool
         <div class="chips">${AGE_BANDS.map((b) => html`<button class=${a.age_band === b ? 'chip active' : 'chip'} onClick=${() => setAssists({ ...assists, [s]: { ...a, age_band: b } })}>${t(ageKey(b))}</button>`)}</div>
         <div class="chips">${PRIORITIES.map((p) => html`<button class=${a.priority[p] ? 'chip active' : 'chip'} onClick=${() => setAssists({ ...assists, [s]: { ...a, priority: { ...a.priority, [p]: !a.priority[p] } } })}>${t(priorityKey(p))}</button>`)}</div>
       </div>`)}`}
+    ${outcome && outcome !== 'not_home' && html`<h3>${t('not_done_reason')}</h3>
+      <div class="chips">${NOT_DONE_REASONS.map((r) => html`<button class=${notDone === r ? 'chip active' : 'chip'} data-testid=${'not-done-' + r} onClick=${() => setNotDone(notDone === r ? null : r)}>${t(('reason_' + r) as Key)}</button>`)}</div>`}
     ${outcome && outcome !== 'not_home' && html`<details><summary>${t('follow_up')}</summary>
       <label>${t('follow_up_date')}<input type="date" data-testid="follow-up-date" value=${followDate} onInput=${(e: Event) => setFollowDate((e.target as HTMLInputElement).value)} /></label>
       ${!h.erased_at && html`<label>${t('follow_up_reason')}<input value=${followReason} onInput=${(e: Event) => setFollowReason((e.target as HTMLInputElement).value)} /></label>
@@ -360,6 +365,7 @@ function HouseholdForm({ overview, card, onDone }: { overview: Overview; card: H
   }, [])
   const [priority, setPriority] = useState<PriorityFlags>(h?.priority ?? noPriority())
   const [internet, setInternet] = useState<Internet>(h?.internet ?? 'unknown')
+  const [state, setState] = useState<HouseholdState>(h?.state ?? 'lives_here')
   const [consent, setConsent] = useState(h?.consent ?? false)
   const [name, setName] = useState(h?.name ?? '')
   const [phone, setPhone] = useState(h?.phone ?? '')
@@ -371,7 +377,7 @@ function HouseholdForm({ overview, card, onDone }: { overview: Overview; card: H
     try {
       const saved = await api.saveHousehold({
         id: h?.id ?? null, group_id: groupId, alley, number, members: members ? Number(members) : null,
-        priority, internet, consent, name: consent ? name : null, phone: consent ? phone : null,
+        priority, internet, consent, name: consent ? name : null, phone: consent ? phone : null, state,
       })
       onDone(saved.id)
     } catch (e) {
@@ -384,6 +390,7 @@ function HouseholdForm({ overview, card, onDone }: { overview: Overview; card: H
     <label>${t('group')}<select value=${groupId} disabled=${!!h} onChange=${value(setGroupId)}>${groups.map((g) => html`<option value=${g.id}>${g.name}</option>`)}</select></label>
     <label>${t('alley')}<input data-testid="alley" value=${alley} onInput=${value(setAlley)} /></label>
     <label>${t('number')}<input data-testid="number" value=${number} onInput=${value(setNumber)} /></label>
+    <label>${t('address_state')}<select data-testid="household-state" value=${state} onChange=${value((v) => setState(v as HouseholdState))}>${HOUSEHOLD_STATES.map((st) => html`<option value=${st}>${t(('state_' + st) as Key)}</option>`)}</select></label>
     <label>${t('members')}<input type="number" min="1" max="60" value=${members} onInput=${value(setMembers)} /></label>
     <fieldset><legend>${t('priority')}</legend>${PRIORITIES.map((p) => html`<label class="check"><input type="checkbox" checked=${priority[p]} onChange=${() => setPriority({ ...priority, [p]: !priority[p] })} />${t(priorityKey(p))}</label>`)}</fieldset>
     <label>${t('internet')}<select value=${internet} onChange=${value((v) => setInternet(v as Internet))}>${(['yes', 'no', 'unknown'] as Internet[]).map((i) => html`<option value=${i}>${t(`internet_${i}` as Key)}</option>`)}</select></label>

@@ -53,6 +53,7 @@ impl App {
             note: input.note.filter(|n| !n.trim().is_empty()),
             follow_up: input.follow_up,
             assists: input.assists,
+            not_done_reason: input.not_done_reason,
         };
         Ok(store.add_visit(draft, now())?)
     }
@@ -60,17 +61,22 @@ impl App {
     pub async fn save_household(&self, input: HouseholdInput) -> Result<Household> {
         let mut store = self.store().await?;
         let wanted = input.household.normalized();
-        match input.id {
-            None => Ok(store.add_household(input.group_id, wanted, now())?),
-            Some(id) => {
-                let current = store.household(id)?;
-                let patch = HouseholdPatch::to_reach(&current, &wanted);
-                if patch.is_empty() {
-                    return Ok(current);
-                }
-                Ok(store.update_household(id, &patch)?)
+        let id = match input.id {
+            None => {
+                store
+                    .add_household(input.group_id, wanted.clone(), now())?
+                    .id
             }
+            Some(id) => id,
+        };
+        // A new household's state, and any correction, as one patch of what differs.
+        let current = store.household(id)?;
+        let mut patch = HouseholdPatch::to_reach(&current, &wanted);
+        patch.state = input.state.filter(|s| *s != current.state);
+        if patch.is_empty() {
+            return Ok(current);
         }
+        Ok(store.update_household(id, &patch)?)
     }
 
     /// Voids a mis-tapped visit (this device's own; a coordinator's device: any).

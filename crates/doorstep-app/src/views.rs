@@ -56,6 +56,9 @@ pub struct VisitInput {
     pub note: Option<String>,
     #[serde(default)]
     pub follow_up: Option<FollowUp>,
+    /// Why what the visit came for was not done.
+    #[serde(default)]
+    pub not_done_reason: Option<NotDoneReason>,
 }
 
 /// A household as the household form sends it (no id: a new household).
@@ -65,6 +68,9 @@ pub struct HouseholdInput {
     pub group_id: Id,
     #[serde(flatten)]
     pub household: HouseholdDraft,
+    /// What is at the address (`lives_here` when not given).
+    #[serde(default)]
+    pub state: Option<HouseholdState>,
 }
 
 /// A walk-in as the literacy-point screen sends it.

@@ -40,6 +40,7 @@ async fn the_demo_ward_is_hosted_joined_and_recorded_in() {
             assists: vec!["vneid_activate:done:60_plus".parse().unwrap()],
             note: None,
             follow_up: None,
+            not_done_reason: None,
         })
         .await
         .unwrap();
@@ -94,6 +95,7 @@ async fn the_demo_ward_is_hosted_joined_and_recorded_in() {
                 number: "4".into(),
                 ..Default::default()
             },
+            state: None,
         })
         .await
         .unwrap();
@@ -108,6 +110,7 @@ async fn the_demo_ward_is_hosted_joined_and_recorded_in() {
                 members: Some(3),
                 ..Default::default()
             },
+            state: None,
         })
         .await
         .unwrap();
@@ -231,6 +234,7 @@ async fn a_visit_is_recorded_while_a_sync_waits_on_a_silent_hub() {
             assists: vec![],
             note: None,
             follow_up: None,
+            not_done_reason: None,
         }),
     )
     .await;

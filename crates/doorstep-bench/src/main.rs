@@ -245,6 +245,7 @@ fn one_visit(store: &mut Store) -> Result<()> {
             assists: vec!["vneid_activate:done:60_plus"
                 .parse()
                 .map_err(anyhow::Error::msg)?],
+            not_done_reason: None,
         },
         Utc::now(),
     )?;
@@ -261,6 +262,7 @@ fn not_home(household_id: Id) -> VisitDraft {
         note: None,
         follow_up: None,
         assists: vec![],
+        not_done_reason: None,
     }
 }
 
@@ -703,6 +705,7 @@ fn measure_coordination(households: u32) -> Result<Value> {
                     note: None,
                     follow_up: None,
                     assists: Vec::new(),
+                    not_done_reason: None,
                 },
                 now,
             )?;

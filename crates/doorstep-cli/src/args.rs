@@ -287,6 +287,10 @@ pub struct HouseholdFields {
     /// The household consents to its name and phone being recorded.
     #[arg(long)]
     pub consent: bool,
+    /// What is at the address: lives_here, vacant, moved_away, business, temporary_residents,
+    /// no_such_address (coverage counts only lives_here and temporary_residents).
+    #[arg(long, value_parser = word::<HouseholdState>)]
+    pub state: Option<HouseholdState>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -392,6 +396,10 @@ pub enum VisitCommand {
         follow_up: Option<NaiveDate>,
         #[arg(long, requires = "follow_up")]
         follow_up_reason: Option<String>,
+        /// Why what the visit came for was not done: no_smartphone, sim_not_own_name,
+        /// needs_level2_at_police, forgot_password_otp, no_internet, other.
+        #[arg(long, value_parser = word::<NotDoneReason>)]
+        not_done_reason: Option<NotDoneReason>,
         /// Who recorded the visit.
         #[arg(long, env = "DOORSTEP_VOLUNTEER", default_value = "volunteer")]
         volunteer: String,

@@ -630,7 +630,14 @@ fn household(store: &mut Store, out: &Printer, cmd: HouseholdCommand) -> anyhow:
                 name: fields.name,
                 phone: fields.phone,
             };
-            let h = store.add_household(group.id, draft.normalized(), now)?;
+            let mut h = store.add_household(group.id, draft.normalized(), now)?;
+            if let Some(state) = fields.state.filter(|s| *s != h.state) {
+                let patch = HouseholdPatch {
+                    state: Some(state),
+                    ..Default::default()
+                };
+                h = store.update_household(h.id, &patch)?;
+            }
             out.household(&h, &group.name)
         }
         HouseholdCommand::Update {
@@ -663,6 +670,7 @@ fn household(store: &mut Store, out: &Printer, cmd: HouseholdCommand) -> anyhow:
                 consent,
                 name: fields.name,
                 phone: fields.phone,
+                state: fields.state,
             };
             let h = store.update_household(id, &patch)?;
             out.household(&h, &group_name(store, h.group_id)?)
@@ -734,6 +742,7 @@ fn visit(store: &mut Store, out: &Printer, cmd: VisitCommand) -> anyhow::Result<
             note,
             follow_up,
             follow_up_reason,
+            not_done_reason,
             volunteer,
             at,
         } => {
@@ -749,6 +758,7 @@ fn visit(store: &mut Store, out: &Printer, cmd: VisitCommand) -> anyhow::Result<
                     reason: follow_up_reason,
                 }),
                 assists,
+                not_done_reason,
             };
             let v = store.add_visit(draft, now)?;
             out.visit(&v)

@@ -322,6 +322,7 @@ mod tests {
             received_at: None,
             voided: None,
             review: None,
+            not_done_reason: None,
         };
         put_visit(&mut hub, &visit).unwrap();
         hub.commit();

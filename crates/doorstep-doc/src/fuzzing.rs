@@ -41,6 +41,7 @@ fn group() -> Option<&'static (DocId, AutoCommit)> {
                 received_at: None,
                 voided: None,
                 review: None,
+                not_done_reason: None,
             };
             put_visit(&mut doc, &v).ok()?;
             doc.commit();

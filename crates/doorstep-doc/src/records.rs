@@ -435,6 +435,7 @@ pub fn put_household(doc: &mut AutoCommit, h: &Household) -> Result<(), DocError
             consent: Some(h.consent),
             name: h.name.clone(),
             phone: h.phone.clone(),
+            state: (h.state != HouseholdState::LivesHere).then_some(h.state),
         },
     )?;
     put_consent_fields(doc, &obj, &h.consent_record)
@@ -526,6 +527,9 @@ fn patch_household_fields(
     if p.phone.is_some() {
         put_opt_str(doc, obj, "phone", &p.phone)?;
     }
+    if let Some(v) = p.state {
+        doc.put(obj, "state", v.as_str())?;
+    }
     Ok(())
 }
 
@@ -616,6 +620,7 @@ fn household_from_fields(f: &Fields<'_>, group_id: Id, id: Id) -> Result<Househo
                     .collect()
             })
             .unwrap_or_default(),
+        state: f.optional("state")?.unwrap_or_default(),
     })
 }
 
@@ -824,6 +829,9 @@ pub fn put_visit(doc: &mut AutoCommit, v: &Visit) -> Result<(), DocError> {
         let codes: Vec<String> = v.assists.iter().map(Assist::code).collect();
         doc.put(&obj, "assists", codes.join(" "))?;
     }
+    if let Some(reason) = v.not_done_reason {
+        doc.put(&obj, "not_done_reason", reason.as_str())?;
+    }
     Ok(())
 }
 
@@ -870,6 +878,7 @@ pub(crate) fn read_visit_at(
         received_at: None,
         voided: f.void(),
         review: f.review(),
+        not_done_reason: f.optional("not_done_reason")?,
     })
 }
 

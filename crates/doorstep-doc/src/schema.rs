@@ -166,6 +166,7 @@ fn fields(map: &str) -> &'static [Field] {
         Field(records::ASSIGNED_TO, Kind::Str, OPTIONAL),
         Field(records::ASSIGNED_BY, Kind::Str, OPTIONAL),
         Field(records::ASSIGNED_AT, Kind::Int, OPTIONAL),
+        Field("state", Kind::Str, OPTIONAL),
     ];
     /// A review: its state set by a coordinator, or to `fixed` by the field (op checks).
     const REVIEW: [Field; 4] = [
@@ -189,6 +190,7 @@ fn fields(map: &str) -> &'static [Field] {
         Field("follow_up_date", Kind::Str, OPTIONAL),
         Field("follow_up_reason", Kind::Str, OPTIONAL),
         Field("assists", Kind::Str, OPTIONAL),
+        Field("not_done_reason", Kind::Str, OPTIONAL),
         VOID[0],
         VOID[1],
         VOID[2],
@@ -916,6 +918,7 @@ mod tests {
             received_at: None,
             voided: None,
             review: None,
+            not_done_reason: None,
         };
         put_visit(&mut device, &visit).unwrap();
         patch_household(

@@ -136,6 +136,7 @@ impl World {
                     received_at: None,
                     voided: None,
                     review: None,
+                    not_done_reason: None,
                 };
                 self.visits.push(visit.id);
                 let d = &mut self.devices[device];

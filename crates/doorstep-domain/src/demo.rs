@@ -335,6 +335,7 @@ pub fn generate(spec: &DemoSpec) -> DemoWard {
                         received_at: None,
                         voided: None,
                         review: None,
+                        not_done_reason: None,
                     });
                 }
             }

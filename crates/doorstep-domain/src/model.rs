@@ -237,6 +237,8 @@ pub struct Household {
     pub review: Option<Review>,
     #[serde(default)]
     pub assignment: Option<Assignment>,
+    #[serde(default)]
+    pub state: HouseholdState,
 }
 
 /// One person helped with one service.
@@ -353,6 +355,44 @@ pub struct Review {
     pub at: DateTime<Utc>,
 }
 
+field_words! {
+    /// What is at an address. Coverage counts only addresses where people live
+    /// (`lives_here`, `temporary_residents`); the others are addresses checked, not households
+    /// to reach, and are reported apart.
+    #[derive(Default)]
+    pub enum HouseholdState {
+        #[default]
+        LivesHere,
+        Vacant,
+        MovedAway,
+        Business,
+        TemporaryResidents,
+        NoSuchAddress,
+    }
+}
+
+impl HouseholdState {
+    /// Whether people live there: a household coverage counts.
+    pub fn is_household(self) -> bool {
+        matches!(
+            self,
+            HouseholdState::LivesHere | HouseholdState::TemporaryResidents
+        )
+    }
+}
+
+field_words! {
+    /// Why what a visit came for was not done.
+    pub enum NotDoneReason {
+        NoSmartphone,
+        SimNotOwnName,
+        NeedsLevel2AtPolice,
+        ForgotPasswordOtp,
+        NoInternet,
+        Other,
+    }
+}
+
 /// A household handed by a coordinator to a named volunteer (its alley's round, a follow-up).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct Assignment {
@@ -396,6 +436,9 @@ pub struct Visit {
     pub voided: Option<Void>,
     #[serde(default)]
     pub review: Option<Review>,
+    /// Why what the visit came for was not done (when it was not).
+    #[serde(default)]
+    pub not_done_reason: Option<NotDoneReason>,
 }
 
 /// A person who walked up to a literacy point and was helped with one service.
@@ -457,6 +500,7 @@ impl HouseholdDraft {
             voided: None,
             review: None,
             assignment: None,
+            state: HouseholdState::LivesHere,
         }
     }
 }
@@ -474,6 +518,7 @@ pub struct HouseholdPatch {
     pub consent: Option<bool>,
     pub name: Option<String>,
     pub phone: Option<String>,
+    pub state: Option<HouseholdState>,
 }
 
 impl HouseholdPatch {
@@ -496,6 +541,7 @@ impl HouseholdPatch {
                 .phone
                 .clone()
                 .filter(|p| Some(p) != current.phone.as_ref()),
+            state: None,
         }
     }
 
@@ -534,6 +580,9 @@ impl HouseholdPatch {
         if let Some(v) = &self.phone {
             h.phone = Some(v.clone());
         }
+        if let Some(v) = self.state {
+            h.state = v;
+        }
         h
     }
 }
@@ -548,6 +597,9 @@ pub struct VisitDraft {
     pub note: Option<String>,
     pub follow_up: Option<FollowUp>,
     pub assists: Vec<Assist>,
+    /// Why what the visit came for was not done (when it was not).
+    #[serde(default)]
+    pub not_done_reason: Option<NotDoneReason>,
 }
 
 impl VisitDraft {
@@ -566,6 +618,7 @@ impl VisitDraft {
             received_at: None,
             voided: None,
             review: None,
+            not_done_reason: self.not_done_reason,
         }
     }
 }

@@ -10,7 +10,7 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
-use crate::model::{AssistResult, Id, Outcome, Service};
+use crate::model::{AssistResult, HouseholdState, Id, NotDoneReason, Outcome, Service};
 
 /// Households and coverage in one residential group.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
@@ -50,7 +50,14 @@ pub struct Report {
     pub ward: Option<String>,
     /// The day follow-ups are counted as due against.
     pub today: NaiveDate,
+    /// Households coverage counts: people live there (`lives_here`, `temporary_residents`).
     pub households: u64,
+    /// Addresses checked where no household is to be reached, by what was found there.
+    #[serde(default)]
+    pub addresses_not_households: BTreeMap<HouseholdState, u64>,
+    /// Visits by why what they came for was not done.
+    #[serde(default)]
+    pub not_done_reasons: BTreeMap<NotDoneReason, u64>,
     pub households_visited: u64,
     pub households_assisted: u64,
     pub households_with_internet: u64,

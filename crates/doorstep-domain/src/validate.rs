@@ -287,6 +287,7 @@ mod tests {
             received_at: None,
             voided: None,
             review: None,
+            not_done_reason: None,
         }
     }
 

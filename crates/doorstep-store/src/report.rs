@@ -11,7 +11,7 @@ use std::str::FromStr;
 use chrono::NaiveDate;
 use doorstep_domain::report::{FollowUpDue, GroupCoverage, PointCount, Report};
 use doorstep_domain::IntoEnumIterator;
-use doorstep_domain::{AssistResult, Outcome, Service};
+use doorstep_domain::{AssistResult, HouseholdState, NotDoneReason, Outcome, Service};
 use rusqlite::Connection;
 
 use crate::{Result, StoreError};
@@ -27,29 +27,58 @@ fn parse<T: FromStr>(text: &str) -> Result<T> {
     })
 }
 
-/// A priority household (a merged duplicate is counted as its survivor only).
-const PRIORITY: &str =
-    "(h.elderly OR h.disability OR h.poor OR h.near_poor) AND h.survivor_id IS NULL";
+/// A household coverage counts: not a merged duplicate (counted as its survivor), and people
+/// live there (an address found vacant, moved away, a business or not there is reported apart).
+const COUNTED: &str = "h.survivor_id IS NULL AND h.state IN ('lives_here', 'temporary_residents')";
+/// A priority household coverage counts.
+const PRIORITY: &str = "(h.elderly OR h.disability OR h.poor OR h.near_poor) AND h.survivor_id IS NULL AND h.state IN ('lives_here', 'temporary_residents')";
 
 pub fn compute(conn: &Connection, ward: Option<String>, today: NaiveDate) -> Result<Report> {
     let households = count(
         conn,
-        "SELECT count(*) FROM households WHERE survivor_id IS NULL",
+        &format!("SELECT count(*) FROM households h WHERE {COUNTED}"),
     )?;
     let households_visited = count(
         conn,
-        "SELECT count(*) FROM households h WHERE h.survivor_id IS NULL AND EXISTS
-           (SELECT 1 FROM visits v WHERE v.household_id = h.id)",
+        &format!(
+            "SELECT count(*) FROM households h WHERE {COUNTED} AND EXISTS
+               (SELECT 1 FROM visits v WHERE v.household_id = h.id)"
+        ),
     )?;
     let households_assisted = count(
         conn,
-        "SELECT count(*) FROM households h WHERE h.survivor_id IS NULL AND EXISTS
-           (SELECT 1 FROM visits v WHERE v.household_id = h.id AND v.outcome = 'assisted')",
+        &format!(
+            "SELECT count(*) FROM households h WHERE {COUNTED} AND EXISTS
+               (SELECT 1 FROM visits v WHERE v.household_id = h.id AND v.outcome = 'assisted')"
+        ),
     )?;
     let households_with_internet = count(
         conn,
-        "SELECT count(*) FROM households WHERE internet = 'yes' AND survivor_id IS NULL",
+        &format!("SELECT count(*) FROM households h WHERE h.internet = 'yes' AND {COUNTED}"),
     )?;
+    let mut addresses_not_households: BTreeMap<HouseholdState, u64> = HouseholdState::iter()
+        .filter(|s| !s.is_household())
+        .map(|s| (s, 0))
+        .collect();
+    let mut stmt = conn.prepare(
+        "SELECT state, count(*) FROM households
+         WHERE survivor_id IS NULL AND state NOT IN ('lives_here', 'temporary_residents')
+         GROUP BY state",
+    )?;
+    for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
+        let (state, n) = row?;
+        addresses_not_households.insert(parse(&state)?, n as u64);
+    }
+    let mut not_done_reasons: BTreeMap<NotDoneReason, u64> =
+        NotDoneReason::iter().map(|r| (r, 0)).collect();
+    let mut stmt = conn.prepare(
+        "SELECT not_done_reason, count(*) FROM visits WHERE not_done_reason IS NOT NULL
+         GROUP BY not_done_reason",
+    )?;
+    for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
+        let (reason, n) = row?;
+        not_done_reasons.insert(parse(&reason)?, n as u64);
+    }
     let priority_households = count(
         conn,
         &format!("SELECT count(*) FROM households h WHERE {PRIORITY}"),
@@ -128,6 +157,7 @@ pub fn compute(conn: &Connection, ward: Option<String>, today: NaiveDate) -> Res
                                 (SELECT 1 FROM visits v WHERE v.household_id = h.id))
          FROM residential_groups g
          LEFT JOIN households h ON h.group_id = g.id AND h.survivor_id IS NULL
+             AND h.state IN ('lives_here', 'temporary_residents')
          GROUP BY g.id ORDER BY g.id"
     ))?;
     let by_group = stmt
@@ -184,6 +214,8 @@ pub fn compute(conn: &Connection, ward: Option<String>, today: NaiveDate) -> Res
         ward,
         today,
         households,
+        addresses_not_households,
+        not_done_reasons,
         households_visited,
         households_assisted,
         households_with_internet,

@@ -171,6 +171,12 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE households ADD COLUMN assigned_by TEXT;
     ALTER TABLE households ADD COLUMN assigned_at INTEGER;
     "#,
+    // 10: what is at an address (coverage counts only where people live), and why what a
+    // visit came for was not done.
+    r#"
+    ALTER TABLE households ADD COLUMN state TEXT NOT NULL DEFAULT 'lives_here';
+    ALTER TABLE visits ADD COLUMN not_done_reason TEXT;
+    "#,
 ];
 
 /// The query tables, in the order a dump or a rebuild walks them.

@@ -103,9 +103,9 @@ pub fn upsert_household(conn: &Connection, h: &Household) -> Result<(), StoreErr
             disability, poor, near_poor, internet, consent, name, phone, created_at, erased_at,
             consent_purpose, consent_given_at, consent_given_by, consent_withdrawn_at,
             consent_withdrawn_by, merged_into, not_duplicate_of, assigned_to, assigned_by,
-            assigned_at)
+            assigned_at, state)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
-            ?19, ?20, ?21, ?22, ?23, ?24, ?25)",
+            ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)",
     )?
     .execute(params![
         h.id.to_string(),
@@ -139,6 +139,7 @@ pub fn upsert_household(conn: &Connection, h: &Household) -> Result<(), StoreErr
         h.assignment.as_ref().map(|a| a.to.as_str()),
         h.assignment.as_ref().map(|a| a.by.as_str()),
         h.assignment.as_ref().map(|a| a.at.timestamp_millis()),
+        h.state.as_str(),
     ])?;
     Ok(())
 }
@@ -208,9 +209,11 @@ pub fn upsert_visit(
     let id = v.id.to_string();
     conn.prepare_cached(
         "INSERT OR REPLACE INTO visits (id, household_id, group_id, device_time, volunteer,
-            outcome, note, follow_up_date, follow_up_reason, received_at, made_by)
+            outcome, note, follow_up_date, follow_up_reason, received_at, made_by,
+            not_done_reason)
          VALUES (?1, coalesce((SELECT survivor_id FROM households WHERE id = ?2), ?2), ?3, ?4,
-            ?5, ?6, ?7, ?8, ?9, (SELECT received_at FROM change_receipts WHERE hash = ?10), ?10)",
+            ?5, ?6, ?7, ?8, ?9, (SELECT received_at FROM change_receipts WHERE hash = ?10), ?10,
+            ?11)",
     )?
     .execute(params![
         id,
@@ -223,6 +226,7 @@ pub fn upsert_visit(
         v.follow_up.as_ref().map(|f| f.date.to_string()),
         v.follow_up.as_ref().and_then(|f| f.reason.clone()),
         made_by.map(|h| h.0.to_vec()),
+        v.not_done_reason.map(NotDoneReason::as_str),
     ])?;
     conn.prepare_cached("DELETE FROM assists WHERE visit_id = ?1")?
         .execute([&id])?;
@@ -467,7 +471,7 @@ pub const HOUSEHOLD_COLUMNS: &str = "h.id, h.group_id, h.alley, h.number, h.memb
     h.disability, h.poor, h.near_poor, h.internet, h.consent, h.name, h.phone, h.created_at,
     h.erased_at, h.consent_purpose, h.consent_given_at, h.consent_given_by, h.consent_withdrawn_at,
     h.consent_withdrawn_by, h.survivor_id, h.not_duplicate_of, h.assigned_to, h.assigned_by,
-    h.assigned_at";
+    h.assigned_at, h.state";
 
 pub fn household_from_row(row: &Row) -> rusqlite::Result<Household> {
     Ok(Household {
@@ -509,11 +513,12 @@ pub fn household_from_row(row: &Row) -> rusqlite::Result<Household> {
             }),
             _ => None,
         },
+        state: parse(row, 25)?,
     })
 }
 
 pub const VISIT_COLUMNS: &str = "v.id, v.household_id, v.group_id, v.device_time, v.volunteer,
-    v.outcome, v.note, v.follow_up_date, v.follow_up_reason, v.received_at";
+    v.outcome, v.note, v.follow_up_date, v.follow_up_reason, v.received_at, v.not_done_reason";
 
 /// A visit row; its assists are filled in by [`load_assists`].
 pub fn visit_from_row(row: &Row) -> rusqlite::Result<Visit> {
@@ -534,6 +539,7 @@ pub fn visit_from_row(row: &Row) -> rusqlite::Result<Visit> {
         received_at: time_opt(row, 9)?,
         voided: None,
         review: None,
+        not_done_reason: parse_opt(row, 10)?,
     })
 }
 

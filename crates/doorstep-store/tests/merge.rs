@@ -105,6 +105,7 @@ proptest! {
                             note: None,
                             follow_up: None,
                             assists: Vec::new(),
+                            not_done_reason: None,
                         }, now)
                         .unwrap();
                     visits += 1;

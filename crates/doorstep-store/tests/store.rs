@@ -52,6 +52,7 @@ fn visit(household_id: Id, outcome: Outcome, assists: Vec<Assist>) -> VisitDraft
         note: None,
         follow_up: None,
         assists,
+        not_done_reason: None,
     }
 }
 
@@ -578,6 +579,7 @@ fn overdue_follow_ups_are_counted_per_volunteer() {
                     reason: None,
                 }),
                 assists: Vec::new(),
+                not_done_reason: None,
             },
             now,
         )
