@@ -375,7 +375,11 @@ export type Service = "vneid_install" | "vneid_activate" | "vneid_level2_guide" 
 /**
  * An open literacy-point session and its running counts.
  */
-export type Session = { point_id: string, started_at: string, session_count: number, day_count: number, };
+export type Session = { 
+/**
+ * Named by every walk-in recorded in it.
+ */
+id: string, point_id: string, started_at: string, session_count: number, day_count: number, };
 
 /**
  * What one sync did, in bytes on the wire (bodies, HTTP headers aside) and documents.

@@ -11,18 +11,27 @@ use crate::{
 };
 
 impl App {
+    /// The ward's targets, from the ward document (every coordinator device sees the same).
     pub async fn targets(&self) -> Result<Targets> {
-        let store = self.store().await?;
-        Ok(store
-            .setting("targets")?
-            .and_then(|t| serde_json::from_str(&t).ok())
-            .unwrap_or_default())
+        Ok(match self.store().await?.ward_targets()? {
+            Some([online, vneid, visited]) => Targets {
+                online_percent: f64::from(online),
+                vneid_activated_percent: f64::from(vneid),
+                visited_percent: f64::from(visited),
+            },
+            None => Targets::default(),
+        })
     }
 
+    /// Sets the ward's targets (whole percents, 0–100) in the ward document.
     pub async fn set_targets(&self, targets: Targets) -> Result<Targets> {
-        let json = serde_json::to_string(&targets)?;
-        self.store().await?.set_setting("targets", &json)?;
-        Ok(targets)
+        let whole = |p: f64| p.round().clamp(0.0, 100.0) as u32;
+        self.store().await?.set_ward_targets([
+            whole(targets.online_percent),
+            whole(targets.vneid_activated_percent),
+            whole(targets.visited_percent),
+        ])?;
+        self.targets().await
     }
 
     /// The dashboard as of today.

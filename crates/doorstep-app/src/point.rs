@@ -1,5 +1,7 @@
 //! A literacy point's sessions and walk-ins: open a session, record walk-ins, and the counts
-//! for the session and the day. The open session is this device's own setting.
+//! for the session and the day. Which session is open is this device's own setting; each
+//! walk-in names its session (an id) in the point's document, so the session's count is the
+//! same on every device that holds the point.
 
 use chrono::{DateTime, Utc};
 use doorstep_domain::*;
@@ -18,16 +20,23 @@ impl App {
             }
             store.set_setting(
                 "session",
-                &format!("{point_id} {}", started_at.timestamp_millis()),
+                &format!("{point_id} {} {}", started_at.timestamp_millis(), new_id()),
             )?;
         }
-        self.session_counts(point_id, started_at).await
+        Ok(self
+            .session()
+            .await?
+            .ok_or_else(|| StoreError::UnknownPoint(point_id.to_string()))?)
     }
 
     /// The open session and its counts, if any.
     pub async fn session(&self) -> Result<Option<Session>> {
-        let value = self.store().await?.setting("session")?;
-        let Some((point, started)) = value.as_deref().and_then(|v| v.split_once(' ')) else {
+        let value = self.store().await?.setting("session")?.unwrap_or_default();
+        // "POINT STARTED_MS SESSION_ID" (a session opened before sessions had ids: none).
+        let mut parts = value.split(' ');
+        let (Some(point), Some(started), Some(session)) =
+            (parts.next(), parts.next(), parts.next())
+        else {
             return Ok(None);
         };
         let (Ok(point_id), Some(started_at)) = (
@@ -39,10 +48,18 @@ impl App {
         ) else {
             return Ok(None);
         };
-        Ok(Some(self.session_counts(point_id, started_at).await?))
+        Ok(Some(
+            self.session_counts(point_id, started_at, session.to_string())
+                .await?,
+        ))
     }
 
-    async fn session_counts(&self, point_id: Id, started_at: DateTime<Utc>) -> Result<Session> {
+    async fn session_counts(
+        &self,
+        point_id: Id,
+        started_at: DateTime<Utc>,
+        id: String,
+    ) -> Result<Session> {
         let walkins = self.store().await?.walkins(Some(point_id))?;
         let today = now().date_naive();
         Ok(Session {
@@ -50,8 +67,9 @@ impl App {
             started_at,
             session_count: walkins
                 .iter()
-                .filter(|w| w.device_time >= started_at)
+                .filter(|w| w.session.as_deref() == Some(id.as_str()))
                 .count() as u64,
+            id,
             day_count: walkins
                 .iter()
                 .filter(|w| w.device_time.date_naive() == today)
@@ -66,6 +84,11 @@ impl App {
 
     /// Records a walk-in and returns the session's counts.
     pub async fn record_walkin(&self, input: WalkInInput) -> Result<Option<Session>> {
+        let session = self
+            .session()
+            .await?
+            .filter(|s| s.point_id == input.point_id)
+            .map(|s| s.id);
         {
             let mut store = self.store().await?;
             let t = now();
@@ -78,6 +101,7 @@ impl App {
                     result: input.result,
                     age_band: input.age_band,
                     priority: input.priority,
+                    session,
                 },
                 t,
             )?;

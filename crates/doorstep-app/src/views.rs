@@ -87,6 +87,8 @@ pub struct WalkInInput {
 /// An open literacy-point session and its running counts.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, TS)]
 pub struct Session {
+    /// Named by every walk-in recorded in it.
+    pub id: String,
     pub point_id: Id,
     pub started_at: DateTime<Utc>,
     pub session_count: u64,

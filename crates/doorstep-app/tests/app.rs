@@ -304,6 +304,20 @@ async fn the_idle_lock_reaches_every_device_and_a_revoked_one_wipes_itself() {
         volunteer.set_idle_lock(30).await.unwrap_err().code(),
         ErrorCode::CoordinatorOnly
     );
+    // So do the campaign targets: set on one device, the same on every device after sync.
+    let targets = Targets {
+        online_percent: 90.0,
+        vneid_activated_percent: 70.0,
+        visited_percent: 95.0,
+    };
+    assert_eq!(
+        coordinator.set_targets(targets.clone()).await.unwrap(),
+        targets
+    );
+    coordinator.sync().await.unwrap();
+    volunteer.sync().await.unwrap();
+    assert_eq!(volunteer.targets().await.unwrap(), targets);
+    assert!(volunteer.set_targets(Targets::default()).await.is_err());
 
     coordinator.revoke(lan.device_id).await.unwrap();
 
@@ -317,4 +331,41 @@ async fn the_idle_lock_reaches_every_device_and_a_revoked_one_wipes_itself() {
         ErrorCode::Locked
     );
     coordinator.stop_hub().await;
+}
+
+/// A literacy point's sessions: every walk-in names its session, so a session's count comes
+/// from the point's document (the same wherever it is read), and a new session starts at 0.
+#[tokio::test]
+async fn walk_ins_are_counted_per_session() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let hosting = Hosting {
+        listen: "127.0.0.1:0".into(),
+        demo_households: 50,
+        demo_on_first_run: true,
+    };
+    let app = App::open(dir.path(), hosting).unwrap();
+    app.unlock("246810".into()).await.unwrap();
+    let point = app.overview().await.unwrap().points[0].id;
+    let walkin = || WalkInInput {
+        point_id: point,
+        service: Service::VneidActivate,
+        result: AssistResult::Done,
+        age_band: None,
+        priority: PriorityFlags::default(),
+    };
+    let first = app.open_session(point).await.unwrap();
+    assert_eq!(first.session_count, 0);
+    app.record_walkin(walkin()).await.unwrap();
+    let counted = app.record_walkin(walkin()).await.unwrap().unwrap();
+    assert_eq!(
+        (counted.id.clone(), counted.session_count),
+        (first.id.clone(), 2)
+    );
+    let second = app.open_session(point).await.unwrap();
+    assert_ne!(second.id, first.id);
+    assert_eq!(second.session_count, 0);
+    let third = app.record_walkin(walkin()).await.unwrap().unwrap();
+    assert_eq!(third.session_count, 1);
+    assert!(third.day_count >= 3);
+    app.stop_hub().await;
 }

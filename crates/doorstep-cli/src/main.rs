@@ -457,6 +457,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 result,
                 age_band,
                 priority: PriorityFlags::from_list(&priority),
+                session: None,
             };
             out.walkin(&store.add_walkin(&walkin, now)?, &point)
         }

@@ -338,6 +338,37 @@ pub const IDLE_LOCK_MINUTES: &str = "idle_lock_minutes";
 /// The range a coordinator may set the idle lock in.
 pub const IDLE_LOCK_RANGE: std::ops::RangeInclusive<u32> = 1..=60;
 
+/// The ward's campaign targets (whole percents of households), root keys of the ward
+/// document: online, VNeID activated, visited.
+pub const TARGET_KEYS: [&str; 3] = [
+    "target_online_percent",
+    "target_vneid_activated_percent",
+    "target_visited_percent",
+];
+
+/// Sets the ward's targets (each brought into 0–100).
+pub fn put_targets(doc: &mut AutoCommit, percents: [u32; 3]) -> Result<(), DocError> {
+    for (key, value) in TARGET_KEYS.iter().zip(percents) {
+        doc.put(ROOT, *key, i64::from(value.min(100)))?;
+    }
+    Ok(())
+}
+
+/// The ward's targets, when a coordinator set them.
+pub fn targets(doc: &AutoCommit) -> Result<Option<[u32; 3]>, DocError> {
+    let mut out = [0u32; 3];
+    for (slot, key) in out.iter_mut().zip(TARGET_KEYS) {
+        match doc.get(ROOT, key)? {
+            Some((Value::Scalar(v), _)) => match v.as_ref() {
+                ScalarValue::Int(m) => *slot = u32::try_from(*m).unwrap_or(0).min(100),
+                _ => return Ok(None),
+            },
+            _ => return Ok(None),
+        }
+    }
+    Ok(Some(out))
+}
+
 /// Sets the ward's idle lock (minutes, brought into [`IDLE_LOCK_RANGE`]).
 pub fn put_idle_lock_minutes(doc: &mut AutoCommit, minutes: u32) -> Result<(), DocError> {
     let minutes = minutes.clamp(*IDLE_LOCK_RANGE.start(), *IDLE_LOCK_RANGE.end());
@@ -925,6 +956,9 @@ pub fn put_walkin(doc: &mut AutoCommit, w: &WalkIn) -> Result<(), DocError> {
     if let Some(band) = w.age_band {
         doc.put(&obj, "age_band", band.as_str())?;
     }
+    if let Some(session) = &w.session {
+        doc.put(&obj, "session", session.as_str())?;
+    }
     put_set_flags(doc, &obj, &w.priority)
 }
 
@@ -943,6 +977,7 @@ pub(crate) fn read_walkin_at(
         result: f.need("result")?,
         age_band: f.optional("age_band")?,
         priority: f.flags(),
+        session: f.string("session"),
     })
 }
 

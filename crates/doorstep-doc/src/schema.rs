@@ -204,6 +204,7 @@ fn fields(map: &str) -> &'static [Field] {
         Field("service", Kind::Str, REQUIRED),
         Field("result", Kind::Str, REQUIRED),
         Field("age_band", Kind::Str, OPTIONAL),
+        Field("session", Kind::Str, OPTIONAL),
         FLAGS[0],
         FLAGS[1],
         FLAGS[2],
@@ -588,6 +589,19 @@ fn check_root_op(checker: &Checker, key: &str, action: &OpType) -> Result<(), Re
                 )),
             }
         }
+        (key, OpType::Put(ScalarValue::Int(v)))
+            if records::TARGET_KEYS.contains(&key) && matches!(checker.doc, DocId::Ward(_)) =>
+        {
+            if (0..=100).contains(v) {
+                Ok(())
+            } else {
+                Err(checker.refuse(
+                    ErrorCode::InvalidRecord,
+                    None,
+                    format!("a target is 0 to 100 percent, not {v}"),
+                ))
+            }
+        }
         ("schema", OpType::Put(ScalarValue::Int(v))) if *v > SCHEMA_VERSION => {
             Err(checker.schema_too_new(*v))
         }
@@ -951,6 +965,28 @@ mod tests {
             check_changes(ward, &doc, &all, Author::Device(Role::Coordinator)),
             Ok(Touched::All)
         );
+    }
+
+    /// The ward's targets: whole percents 0–100, on the ward document only.
+    #[test]
+    fn targets_are_percents_on_the_ward() {
+        let ward = DocId::Ward(new_id());
+        for (value, expected) in [
+            (80, Ok(())),
+            (0, Ok(())),
+            (101, Err(ErrorCode::InvalidRecord)),
+        ] {
+            let mut doc = new_document(ward, &actor()).unwrap();
+            let before = doc.get_heads();
+            doc.put(ROOT, TARGET_KEYS[0], ScalarValue::Int(value))
+                .unwrap();
+            doc.commit();
+            let changes = doc.get_changes(&before);
+            let result = check_changes(ward, &doc, &changes, Author::Device(Role::Coordinator))
+                .map(|_| ())
+                .map_err(|r| r.code);
+            assert_eq!(result, expected, "{value}");
+        }
     }
 
     /// The ward's idle lock: a whole number of minutes in 1–60, on the ward document only.

@@ -362,6 +362,7 @@ pub fn generate(spec: &DemoSpec) -> DemoWard {
                 result: assist.result,
                 age_band: assist.age_band,
                 priority: assist.priority,
+                session: None,
             }
         })
         .collect();

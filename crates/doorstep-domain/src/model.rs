@@ -451,6 +451,9 @@ pub struct WalkIn {
     pub result: AssistResult,
     pub age_band: Option<AgeBand>,
     pub priority: PriorityFlags,
+    /// The literacy-point session it was recorded in (its id), counted per session.
+    #[serde(default)]
+    pub session: Option<String>,
 }
 
 /// The fields of a household a person types in; the store adds id, group and time.

@@ -177,6 +177,10 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE households ADD COLUMN state TEXT NOT NULL DEFAULT 'lives_here';
     ALTER TABLE visits ADD COLUMN not_done_reason TEXT;
     "#,
+    // 11: the literacy-point session a walk-in was recorded in.
+    r#"
+    ALTER TABLE walkins ADD COLUMN session TEXT;
+    "#,
 ];
 
 /// The query tables, in the order a dump or a rebuild walks them.

@@ -253,8 +253,8 @@ pub fn upsert_visit(
 pub fn upsert_walkin(conn: &Connection, w: &WalkIn) -> Result<(), StoreError> {
     conn.prepare_cached(
         "INSERT OR REPLACE INTO walkins (id, point_id, device_time, service, result, age_band,
-            elderly, disability, poor, near_poor)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            elderly, disability, poor, near_poor, session)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     )?
     .execute(params![
         w.id.to_string(),
@@ -267,6 +267,7 @@ pub fn upsert_walkin(conn: &Connection, w: &WalkIn) -> Result<(), StoreError> {
         w.priority.disability,
         w.priority.poor,
         w.priority.near_poor,
+        w.session,
     ])?;
     Ok(())
 }
@@ -592,5 +593,6 @@ pub fn walkin_from_row(row: &Row) -> rusqlite::Result<WalkIn> {
         result: parse(row, 4)?,
         age_band: parse_opt(row, 5)?,
         priority: flags(row, 6)?,
+        session: row.get(10)?,
     })
 }

@@ -115,7 +115,7 @@ impl Store {
     pub fn walkins(&self, point: Option<Id>) -> Result<Vec<WalkIn>> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT id, point_id, device_time, service, result, age_band, elderly, disability,
-                    poor, near_poor
+                    poor, near_poor, session
              FROM walkins WHERE ?1 IS NULL OR point_id = ?1
              ORDER BY device_time DESC, id DESC",
         )?;

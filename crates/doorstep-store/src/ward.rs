@@ -61,6 +61,28 @@ impl Store {
         Ok(set)
     }
 
+    /// The ward's campaign targets (whole percents: online, VNeID activated, visited), as a
+    /// coordinator set them in the ward document; `None` when never set.
+    pub fn ward_targets(&mut self) -> Result<Option<[u32; 3]>> {
+        let Some(id) = self.ward_id()? else {
+            return Ok(None);
+        };
+        let mut edit = Edit::default();
+        let targets = document::targets(self.doc_mut(&mut edit, DocId::Ward(id))?)?;
+        self.keep_unchanged(edit);
+        Ok(targets)
+    }
+
+    /// Sets the ward's targets for every coordinator device (a change to the ward document).
+    pub fn set_ward_targets(&mut self, percents: [u32; 3]) -> Result<[u32; 3]> {
+        let ward_id = self.require_ward()?;
+        self.check_scope(DocId::Ward(ward_id))?;
+        let mut edit = Edit::default();
+        document::put_targets(self.doc_mut(&mut edit, DocId::Ward(ward_id))?, percents)?;
+        self.save_edit(edit, |_, _| Ok(()))?;
+        Ok(percents.map(|p| p.min(100)))
+    }
+
     /// Creates the ward with its residential groups.
     pub fn init_ward(
         &mut self,

@@ -231,6 +231,7 @@ fn rebuild_equals_what_incremental_updates_produced() {
             result: AssistResult::Partial,
             age_band: None,
             priority: PriorityFlags::default(),
+            session: None,
         },
         Utc::now(),
     )
@@ -530,7 +531,7 @@ proptest! {
                     visits += 1;
                 }
                 Op::AddWalkIn { replica, service } => {
-                    let w = WalkIn { id: new_id(), point_id: point, device_time: Utc::now(), service: services[usize::from(service)], result: AssistResult::Done, age_band: None, priority: PriorityFlags::default() };
+                    let w = WalkIn { id: new_id(), point_id: point, device_time: Utc::now(), service: services[usize::from(service)], result: AssistResult::Done, age_band: None, priority: PriorityFlags::default(), session: None };
                     stores[replica].add_walkin(&w, Utc::now()).unwrap();
                     walkins += 1;
                 }
