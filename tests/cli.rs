@@ -903,3 +903,234 @@ fn coverage_counts_only_where_people_live() {
     assert_eq!(r["not_done_reasons"]["sim_not_own_name"], 1);
     assert_eq!(r["by_group"][0]["households"], 2);
 }
+
+/// The range report against a ward computed by hand: days are Hanoi's (a visit at 01:30 on
+/// the 25th in Hanoi is 18:30 UTC on the 24th), households reached are distinct and only where
+/// people live, people assisted are assists (door to door and at literacy points) by age band
+/// and priority group, VNeID activations and level-2 guides are theirs; the same per group and
+/// per volunteer; the CSV and XLSX hold it.
+#[test]
+fn the_range_report_matches_a_ward_computed_by_hand() {
+    let d = Device::with_ward();
+    d.ok(&["point", "add", "--name", "Điểm chợ"]);
+    let hh = |group: &str, number: &str, extra: &[&str]| {
+        let mut args = vec![
+            "household",
+            "add",
+            "--group",
+            group,
+            "--alley",
+            "Ngõ 5",
+            "--number",
+            number,
+        ];
+        args.extend_from_slice(extra);
+        d.json(&args)["id"].as_str().unwrap().to_string()
+    };
+    let a = hh("Tổ 1", "1", &["--priority", "elderly"]);
+    let b = hh("Tổ 1", "2", &["--priority", "poor"]);
+    let c = hh("Tổ 2", "3", &[]);
+    let vacant = hh("Tổ 2", "4", &["--state", "vacant"]);
+    let visit = |h: &str, by: &str, at: &str, outcome: &str, assists: &[&str]| {
+        let mut args = vec![
+            "visit",
+            "add",
+            "--household",
+            h,
+            "--volunteer",
+            by,
+            "--at",
+            at,
+            "--outcome",
+            outcome,
+        ];
+        for x in assists {
+            args.push("--assist");
+            args.push(x);
+        }
+        d.json(&args);
+    };
+    visit(
+        &a,
+        "Lan",
+        "2026-11-24T18:30:00Z",
+        "assisted",
+        &[
+            "vneid_activate:done:60_plus:elderly",
+            "ihanoi:partial:60_plus:elderly",
+        ],
+    );
+    visit(
+        &b,
+        "Lan",
+        "2026-11-25T03:00:00Z",
+        "assisted",
+        &["vneid_level2_guide:done:18_59:poor"],
+    );
+    visit(&c, "Minh", "2026-11-25T10:00:00Z", "not_home", &[]);
+    visit(
+        &a,
+        "Minh",
+        "2026-11-26T02:00:00Z",
+        "assisted",
+        &["vneid_activate:done:18_59"],
+    );
+    visit(&vacant, "Minh", "2026-11-26T03:00:00Z", "not_home", &[]);
+    visit(&c, "Lan", "2026-11-24T16:59:00Z", "not_home", &[]); // the 24th in Hanoi: outside
+    d.json(&[
+        "walkin",
+        "add",
+        "--point",
+        "Điểm chợ",
+        "--service",
+        "vneid_activate",
+        "--result",
+        "done",
+        "--age-band",
+        "60_plus",
+        "--priority",
+        "elderly",
+        "--at",
+        "2026-11-25T05:00:00Z",
+    ]);
+
+    let by_day = d.json(&[
+        "report",
+        "--from",
+        "2026-11-25",
+        "--to",
+        "2026-11-26",
+        "--by",
+        "day",
+    ]);
+    let rows = by_day["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{by_day}");
+    let (d25, d26, total) = (&rows[0], &rows[1], &by_day["total"]);
+    assert_eq!(d25["key"], "2026-11-25");
+    assert_eq!(
+        (d25["visits"].as_u64(), d25["households_reached"].as_u64()),
+        (Some(3), Some(3))
+    );
+    assert_eq!(d25["priority_households_reached"]["elderly"], 1);
+    assert_eq!(d25["priority_households_reached"]["poor"], 1);
+    assert_eq!(d25["people_assisted"], 4);
+    assert_eq!(
+        (
+            d25["vneid_activations"].as_u64(),
+            d25["level2_guides"].as_u64()
+        ),
+        (Some(2), Some(1))
+    );
+    assert_eq!(d25["walkins"], 1);
+    assert_eq!(d25["people_by_age_band"]["60_plus"], 3);
+    assert_eq!(d25["people_by_age_band"]["18_59"], 1);
+    assert_eq!(d25["people_by_priority"]["elderly"], 3);
+    assert_eq!(d25["people_by_priority"]["poor"], 1);
+    assert_eq!(d25["assists_by_service_and_result"]["ihanoi"]["partial"], 1);
+    assert_eq!(d26["key"], "2026-11-26");
+    assert_eq!(
+        (d26["visits"].as_u64(), d26["households_reached"].as_u64()),
+        (Some(2), Some(1))
+    );
+    assert_eq!(
+        (
+            d26["people_assisted"].as_u64(),
+            d26["vneid_activations"].as_u64()
+        ),
+        (Some(1), Some(1))
+    );
+    assert_eq!(d26["people_by_age_band"]["18_59"], 1);
+    assert_eq!(total["visits"], 5);
+    assert_eq!(
+        total["households_reached"], 3,
+        "A is reached on both days: once in total"
+    );
+    assert_eq!(total["priority_households_reached"]["elderly"], 1);
+    assert_eq!(
+        (
+            total["people_assisted"].as_u64(),
+            total["vneid_activations"].as_u64()
+        ),
+        (Some(5), Some(3))
+    );
+
+    let by_volunteer = d.json(&[
+        "report",
+        "--from",
+        "2026-11-25",
+        "--to",
+        "2026-11-26",
+        "--by",
+        "volunteer",
+    ]);
+    let key = |r: &serde_json::Value, k: &str| {
+        r["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["key"] == k)
+            .cloned()
+            .unwrap()
+    };
+    let lan = key(&by_volunteer, "Lan");
+    assert_eq!(
+        (
+            lan["visits"].as_u64(),
+            lan["households_reached"].as_u64(),
+            lan["people_assisted"].as_u64()
+        ),
+        (Some(2), Some(2), Some(3))
+    );
+    let minh = key(&by_volunteer, "Minh");
+    assert_eq!(
+        (minh["visits"].as_u64(), minh["households_reached"].as_u64()),
+        (Some(3), Some(2))
+    );
+    assert_eq!(key(&by_volunteer, "Điểm: Điểm chợ")["walkins"], 1);
+    let by_group = d.json(&[
+        "report",
+        "--from",
+        "2026-11-25",
+        "--to",
+        "2026-11-26",
+        "--by",
+        "group",
+    ]);
+    assert_eq!(key(&by_group, "Tổ 1")["visits"], 3);
+    assert_eq!(key(&by_group, "Tổ 2")["households_reached"], 1);
+
+    let csv = d.dir.path().join("bao-cao.csv");
+    let xlsx = d.dir.path().join("bao-cao.xlsx");
+    for file in [&csv, &xlsx] {
+        d.json(&[
+            "report",
+            "--from",
+            "2026-11-25",
+            "--to",
+            "2026-11-26",
+            "--out",
+            file.to_str().unwrap(),
+        ]);
+    }
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(
+        lines[0].contains("Ngày / Day") && lines[0].contains("Kích hoạt VNeID"),
+        "{}",
+        lines[0]
+    );
+    assert!(lines[3].starts_with("Tổng / Total,5,3,"), "{}", lines[3]);
+    let bytes = std::fs::read(&xlsx).unwrap();
+    assert_eq!(&bytes[..2], b"PK", "an XLSX is a zip");
+    let (_, msg) = d.fails(&[
+        "--json",
+        "report",
+        "--from",
+        "2026-11-25",
+        "--to",
+        "2026-11-26",
+        "--out",
+        "x.pdf",
+    ]);
+    assert!(msg.contains("export_failed"), "{msg}");
+}

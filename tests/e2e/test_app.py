@@ -430,3 +430,25 @@ def test_an_address_state_and_a_reason_not_done_reach_the_report(tmp, hubs, apps
     assert report["households"] == 1, report
     assert report["addresses_not_households"]["vacant"] == 1, report
     assert report["not_done_reasons"]["no_smartphone"] == 1, report
+
+
+def test_a_coordinator_reads_and_exports_the_daily_report(tmp, hubs, apps):
+    hub = hubs(["Tổ 1"])
+    coord = joined_device(tmp / "coord", hub, "coordinator", "Chị Hà")
+    h = cli("--db", str(coord), "household", "add", "--group", "Tổ 1", "--alley", "Ngõ 2", "--number", "8")
+    cli("--db", str(coord), "visit", "add", "--household", h["id"], "--outcome", "assisted",
+        "--assist", "vneid_activate:done:60_plus:elderly", "--volunteer", "Lan")
+
+    app = apps(tmp / "coord")
+    app.driver.set_window_size(360, 740)
+    app.wait("dashboard")
+    app.driver.execute_script("arguments[0].scrollIntoView()", app.find("range-report"))
+    app.click("range-show")
+    table = app.wait("range-table")
+    assert "1" in table.text
+    assert app.no_horizontal_overflow(), "range report"
+    app.shot("range-report-360")
+    app.click("range-xlsx")
+    note = app.wait_text("range-note", lambda t: ".xlsx" in t)
+    path = note.split(": ", 1)[-1].strip()
+    assert Path(path).read_bytes()[:2] == b"PK", note

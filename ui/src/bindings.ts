@@ -302,9 +302,63 @@ export type PointCount = { point: string, walkins: number, };
 export type PointNeed = { group: string, households: number, unvisited: number, priority_unvisited: number, without_internet: number, score: number, };
 
 /**
+ * One priority group of the campaign ("no one left behind").
+ */
+export type Priority = "elderly" | "disability" | "poor" | "near_poor";
+
+/**
  * The priority groups a household or a person helped belongs to.
  */
 export type PriorityFlags = { elderly: boolean, disability: boolean, poor: boolean, near_poor: boolean, };
+
+/**
+ * A report over a date range (days in Vietnam's time, UTC+7), row by row.
+ */
+export type RangeReport = { from: string, to: string, by: ReportBy, rows: Array<RangeRow>, total: RangeRow, };
+
+/**
+ * The figures of one row of a range report: one day, one residential group (or literacy
+ * point), or one volunteer (or literacy point).
+ */
+export type RangeRow = { 
+/**
+ * The day (`2026-11-25`), the group's or volunteer's name, or `Điểm: NAME` for a
+ * literacy point's walk-ins.
+ */
+key: string, visits: number, 
+/**
+ * Distinct households visited.
+ */
+households_reached: number, 
+/**
+ * Distinct households visited in each priority group.
+ */
+priority_households_reached: { [key in Priority]?: number }, 
+/**
+ * People assisted (one assist is one person helped with one service), door to door and
+ * at literacy points, whatever the result.
+ */
+people_assisted: number, 
+/**
+ * Assists by service and result.
+ */
+assists_by_service_and_result: { [key in Service]?: { [key in AssistResult]?: number } }, 
+/**
+ * People assisted by age band (`unknown` when not recorded).
+ */
+people_by_age_band: { [key in string]: number }, 
+/**
+ * People assisted in each priority group.
+ */
+people_by_priority: { [key in Priority]?: number }, 
+/**
+ * VNeID accounts activated (`vneid_activate` done).
+ */
+vneid_activations: number, 
+/**
+ * Level-2 VNeID guides done (`vneid_level2_guide` done).
+ */
+level2_guides: number, walkins: number, };
 
 /**
  * The merged picture of the ward as this device holds it.
@@ -338,6 +392,11 @@ assists_by_service: { [key in Service]?: number },
  * Service → result → number of assists, door to door and at literacy points.
  */
 assists_by_service_and_result: { [key in Service]?: { [key in AssistResult]?: number } }, walkins: number, walkins_by_point: Array<PointCount>, by_group: Array<GroupCoverage>, follow_ups_due: number, follow_ups: Array<FollowUpDue>, };
+
+/**
+ * How a range report is broken down: per day, per residential group, per volunteer.
+ */
+export type ReportBy = "day" | "group" | "volunteer";
 
 /**
  * A coordinator's review of a household or visit, and the volunteer's answer.
@@ -612,4 +671,6 @@ export const commands = {
   devices: () => invoke<Array<DeviceInfo>>('devices'),
   revoke: (device: string) => invoke<Array<DeviceInfo>>('revoke', { device }),
   exportReport: (format: ExportFormat) => invoke<string>('export_report', { format }),
+  rangeReport: (from: string, to: string, by: ReportBy) => invoke<RangeReport>('range_report', { from, to, by }),
+  exportRangeReport: (from: string, to: string, by: ReportBy, format: ExportFormat) => invoke<string>('export_range_report', { from, to, by, format }),
 }

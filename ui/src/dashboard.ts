@@ -9,6 +9,7 @@ import { t } from './i18n'
 import { SERVICES, percent } from './logic'
 import { serviceKey } from './walk-list'
 import { DuplicatesCard } from './duplicates'
+import { RangeReportCard } from './range-report'
 
 const IDLE_CHOICES = [1, 2, 5, 10, 15, 30, 60]
 
@@ -97,6 +98,7 @@ export function DashboardScreen({ overview, version }: { overview: Overview; ver
       <select data-testid="idle-lock" value=${idle} onChange=${async (e: Event) => setIdle((await api.setIdleLock(Number((e.target as HTMLSelectElement).value))).idle_lock_minutes)}>
         ${IDLE_CHOICES.map((m) => html`<option value=${m}>${m}</option>`)}
       </select></label></div>`}
+    <${RangeReportCard} />
     <div class="actions">
       <button data-testid="export-csv" onClick=${() => exportAs('csv')}>${t('export_csv')}</button>
       <button data-testid="export-xlsx" onClick=${() => exportAs('xlsx')}>${t('export_xlsx')}</button>

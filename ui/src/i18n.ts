@@ -212,6 +212,17 @@ const vi = {
   reason_forgot_password_otp: 'Quên mật khẩu / OTP',
   reason_no_internet: 'Không có internet',
   reason_other: 'Lý do khác',
+  range_title: 'Báo cáo theo khoảng ngày',
+  range_from: 'Từ ngày',
+  range_to: 'Đến ngày',
+  range_by: 'Theo',
+  range_by_day: 'Ngày',
+  range_by_group: 'Tổ dân phố',
+  range_by_volunteer: 'Tình nguyện viên',
+  range_show: 'Xem',
+  range_reached: 'Hộ đã đến',
+  range_people: 'Người được hỗ trợ',
+  range_total: 'Tổng',
 }
 
 export type Key = keyof typeof vi
@@ -425,6 +436,17 @@ const en: Record<Key, string> = {
   reason_forgot_password_otp: 'Forgot password / OTP',
   reason_no_internet: 'No internet',
   reason_other: 'Other reason',
+  range_title: 'Report over a date range',
+  range_from: 'From',
+  range_to: 'To',
+  range_by: 'By',
+  range_by_day: 'Day',
+  range_by_group: 'Residential group',
+  range_by_volunteer: 'Volunteer',
+  range_show: 'Show',
+  range_reached: 'Households reached',
+  range_people: 'People assisted',
+  range_total: 'Total',
 }
 
 export const dictionaries: Record<Lang, Record<Key, string>> = { vi, en }

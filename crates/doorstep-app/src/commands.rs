@@ -46,6 +46,8 @@ macro_rules! for_each_command {
             devices() -> Vec<DeviceInfo>;
             revoke(device: Id) -> Vec<DeviceInfo>;
             export_report(format: ExportFormat) -> String;
+            range_report(from: NaiveDate, to: NaiveDate, by: ReportBy) -> RangeReport;
+            export_range_report(from: NaiveDate, to: NaiveDate, by: ReportBy, format: ExportFormat) -> String;
         }
     };
 }

@@ -7,7 +7,8 @@ use chrono::NaiveDate;
 use doorstep_domain::*;
 
 use crate::{
-    export, now, App, Dashboard, ExportFormat, PointNeed, Result, Targets, VolunteerOverdue,
+    export, now, App, AppError, Dashboard, ExportFormat, PointNeed, Result, Targets,
+    VolunteerOverdue,
 };
 
 impl App {
@@ -88,6 +89,40 @@ impl App {
     /// where.
     pub async fn export_report(&self, format: ExportFormat) -> Result<String> {
         let path = self.export(format, &self.export_path(format)).await?;
+        Ok(path.display().to_string())
+    }
+
+    /// The figures of `from`–`to` (Vietnam's days), per day, group or volunteer.
+    pub async fn range_report(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+        by: ReportBy,
+    ) -> Result<doorstep_domain::report::RangeReport> {
+        Ok(self.store().await?.range_report(from, to, by)?)
+    }
+
+    /// Writes the range report where exports go, as a daily ward report, and says where.
+    pub async fn export_range_report(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+        by: ReportBy,
+        format: ExportFormat,
+    ) -> Result<String> {
+        let report = self.range_report(from, to, by).await?;
+        let path = self
+            .data_dir
+            .join("exports")
+            .join(format!("doorstep-{from}-{to}-{by}.{}", format.extension()));
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|source| AppError::DataDir {
+                path: dir.display().to_string(),
+                source,
+            })?;
+        }
+        let (header, rows) = report.table();
+        doorstep_store::export::write_table(&path, "Báo cáo", &header, &rows)?;
         Ok(path.display().to_string())
     }
 

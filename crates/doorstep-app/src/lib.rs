@@ -47,8 +47,10 @@ pub mod command_types {
     pub use crate::lock::{LockState, Unlocked};
     pub use crate::views::*;
     pub use crate::ExportFormat;
+    pub use chrono::NaiveDate;
+    pub use doorstep_domain::report::RangeReport;
     pub use doorstep_domain::{
-        ConsentPurpose, Household, Id, Review, ReviewItem, ReviewState, Visit, WalkRow,
+        ConsentPurpose, Household, Id, ReportBy, Review, ReviewItem, ReviewState, Visit, WalkRow,
     };
     pub use doorstep_proto::api::{DeviceInfo, Erasure, HistoryEntry, InviteRequest};
     pub use doorstep_sync::SyncReport;

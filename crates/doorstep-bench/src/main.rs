@@ -681,10 +681,24 @@ fn measure_coordination(households: u32) -> Result<Value> {
     let dir = tempfile::TempDir::new()?;
     let mut store = Store::open(&dir.path().join("coordinator.sqlite"), &at_rest())?;
     let today = Utc::now().date_naive();
-    store.insert_demo(&generate(&DemoSpec::new(households, 40, today)), |_| {})?;
+    let mut spec = DemoSpec::new(households, 40, today);
+    // Five visits a household: the 250,000 visits of a 50,000-household ward.
+    spec.visits_per_household = 5.0;
+    store.insert_demo(&generate(&spec), |_| {})?;
     let started = Instant::now();
     let pairs = store.duplicates(None)?;
     let scan = started.elapsed().as_secs_f64();
+    let visits = store.report(today)?.visits;
+    let from = today - chrono::Duration::days(30);
+    let mut report_ms = BTreeMap::new();
+    for by in [ReportBy::Day, ReportBy::Group, ReportBy::Volunteer] {
+        let started = Instant::now();
+        let report = store.range_report(from, today, by)?;
+        report_ms.insert(by.as_str(), started.elapsed().as_secs_f64() * 1000.0);
+        if report.total.visits == 0 {
+            bail!("the range report found no visits");
+        }
+    }
     let group = store.groups()?[0].id;
     let now = Utc::now();
     let mut pair = Vec::new();
@@ -722,6 +736,8 @@ fn measure_coordination(households: u32) -> Result<Value> {
         "households": households,
         "duplicate_pairs": pairs.len(),
         "duplicate_scan_seconds": scan,
+        "visits": visits,
+        "range_report_30_days_ms": report_ms,
         "merge_50_visits_each_ms": merge_ms,
     }))
 }
@@ -970,6 +986,14 @@ fn print_table(result: &Value) {
         f(&c["duplicate_scan_seconds"]),
         c["duplicate_pairs"],
         f(&c["merge_50_visits_each_ms"])
+    );
+    let r = &c["range_report_30_days_ms"];
+    println!(
+        "  range report over 30 days of {} visits: by day {} ms, by group {} ms, by volunteer {} ms",
+        c["visits"],
+        f(&r["day"]),
+        f(&r["group"]),
+        f(&r["volunteer"])
     );
 }
 

@@ -107,11 +107,25 @@ pub enum Command {
     /// A household's history at the hub: made, changed (which fields), visited, erased; by
     /// which device, when (a coordinator's device, online).
     History { id: String },
-    /// The ward report: coverage, assists by service, priority groups, follow-ups due.
+    /// The ward report: coverage, assists by service, priority groups, follow-ups due. With
+    /// --from and --to: the figures of those days (Vietnam's time), per day, group or
+    /// volunteer, the way a daily ward report is sent.
     Report {
         /// Count follow-ups due on this day (default: today).
-        #[arg(long, value_parser = date)]
+        #[arg(long, value_parser = date, conflicts_with = "from")]
         today: Option<NaiveDate>,
+        /// First day of the range (included).
+        #[arg(long, value_parser = date, requires = "to")]
+        from: Option<NaiveDate>,
+        /// Last day of the range (included).
+        #[arg(long, value_parser = date, requires = "from")]
+        to: Option<NaiveDate>,
+        /// Rows of the range report: day, group or volunteer.
+        #[arg(long, value_parser = word::<ReportBy>, default_value = "day", requires = "from")]
+        by: ReportBy,
+        /// Also write the range report to FILE.csv or FILE.xlsx.
+        #[arg(long, requires = "from")]
+        out: Option<PathBuf>,
     },
     /// Build a realistic demo ward in an empty database.
     Demo {

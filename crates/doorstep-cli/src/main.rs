@@ -465,7 +465,24 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let id = parse_id(&id, "household")?;
             out.history(&runtime()?.block_on(doorstep_sync::history(&store, id))?)
         }
-        Command::Report { today } => out.report(&store.report(today.unwrap_or(now.date_naive()))?),
+        Command::Report {
+            today,
+            from: Some(from),
+            to: Some(to),
+            by,
+            out: file,
+        } => {
+            let _ = today;
+            let report = store.range_report(from, to, by)?;
+            if let Some(file) = &file {
+                let (header, rows) = report.table();
+                doorstep_store::export::write_table(file, "Báo cáo", &header, &rows)?;
+            }
+            out.range_report(&report)
+        }
+        Command::Report { today, .. } => {
+            out.report(&store.report(today.unwrap_or(now.date_naive()))?)
+        }
         Command::Demo {
             households,
             seed,

@@ -135,6 +135,30 @@ impl Printer {
         )
     }
 
+    /// A range report: `{from, to, by, rows: [...], total}` (see `RangeReport`).
+    pub fn range_report(
+        &self,
+        report: &doorstep_domain::report::RangeReport,
+    ) -> anyhow::Result<()> {
+        self.emit(report, || {
+            let (header, rows) = report.table();
+            let mut t = table(
+                &header
+                    .iter()
+                    .take(11)
+                    .map(String::as_str)
+                    .collect::<Vec<_>>(),
+            );
+            for row in rows {
+                t.add_row(row.into_iter().take(11).collect::<Vec<_>>());
+            }
+            format!(
+                "{} → {} by {}\n{t}\n(--json or --out FILE.xlsx for every column)",
+                report.from, report.to, report.by
+            )
+        })
+    }
+
     /// A short confirmation: `{"done": MESSAGE}` with `--json`.
     pub fn done(&self, message: &str) -> anyhow::Result<()> {
         self.emit(&json!({ "done": message }), || message.to_string())

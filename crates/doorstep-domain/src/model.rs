@@ -382,6 +382,15 @@ impl HouseholdState {
 }
 
 field_words! {
+    /// How a range report is broken down: per day, per residential group, per volunteer.
+    pub enum ReportBy {
+        Day,
+        Group,
+        Volunteer,
+    }
+}
+
+field_words! {
     /// Why what a visit came for was not done.
     pub enum NotDoneReason {
         NoSmartphone,

@@ -32,6 +32,8 @@ pub enum StoreError {
     EmptyUpdate,
     #[error("cannot merge: {0}")]
     CannotMerge(String),
+    #[error("cannot write {path}: {reason}")]
+    Export { path: String, reason: String },
     #[error("only a coordinator's device merges households or marks them not duplicates")]
     CoordinatorOnly,
     #[error("a volunteer voids only what this device recorded: ask the coordinator")]
@@ -91,6 +93,7 @@ impl StoreError {
             StoreError::OutOfScope { .. } => ErrorCode::OutOfScope,
             StoreError::EmptyUpdate => ErrorCode::EmptyUpdate,
             StoreError::CannotMerge(_) => ErrorCode::CannotMerge,
+            StoreError::Export { .. } => ErrorCode::ExportFailed,
             StoreError::CoordinatorOnly | StoreError::NotYours => ErrorCode::CoordinatorOnly,
             StoreError::Document { .. } => ErrorCode::InvalidRecord,
             StoreError::Unreadable { .. } => ErrorCode::BadChange,

@@ -232,7 +232,8 @@ pub fn upsert_visit(
         .execute([&id])?;
     let mut insert = conn.prepare_cached(
         "INSERT INTO assists (visit_id, position, service, result, age_band, elderly,
-            disability, poor, near_poor) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            disability, poor, near_poor, device_time, group_id, volunteer)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     )?;
     for (i, a) in v.assists.iter().enumerate() {
         insert.execute(params![
@@ -245,6 +246,9 @@ pub fn upsert_visit(
             a.priority.disability,
             a.priority.poor,
             a.priority.near_poor,
+            v.device_time.timestamp_millis(),
+            v.group_id.to_string(),
+            v.volunteer,
         ])?;
     }
     Ok(())
