@@ -155,10 +155,17 @@ class AppInstance:
         SHOTS.mkdir(parents=True, exist_ok=True)
         self.driver.save_screenshot(str(SHOTS / f"{name}.png"))
 
-    def no_horizontal_overflow(self) -> bool:
-        return self.driver.execute_script(
-            "return document.documentElement.scrollWidth <= window.innerWidth + 1"
-        )
+    def no_horizontal_overflow(self, timeout: float = 3) -> bool:
+        """Whether the page fits the window's width, once layout has settled (right after a
+        resize or a render the old layout may still be measured): a real overflow persists."""
+        deadline = time.time() + timeout
+        while True:
+            fits = self.driver.execute_script(
+                "return document.documentElement.scrollWidth <= window.innerWidth + 1"
+            )
+            if fits or time.time() > deadline:
+                return fits
+            time.sleep(0.1)
 
     def close(self) -> None:
         if self.driver_proc.poll() is not None:

@@ -199,9 +199,18 @@ def test_a_coordinator_sees_a_households_history_and_erases_it(tmp, hubs, apps):
     app.driver.set_window_size(360, 740)
     app.wait("dashboard")
     app.click("tab-walk")
+    # Found by name without accents, and by a piece of the phone (with consent only).
+    app.find("search").send_keys("ha thi xin")
+    app.wait_text("count", lambda t: "1" in t)
+    app.find("search").clear()
+    app.find("search").send_keys("000 333")
+    app.wait_text("count", lambda t: "1" in t)
+    app.click("tab-dashboard")
+    app.click("tab-walk")
     app.click("household")
     app.wait("household-card")
     assert "Hà Thị Xin Xoá" in app.text("household-card")
+    assert app.find("call").get_attribute("href") == "tel:0912000333"
     # Consent is a record: when, asked by whom, for which purpose.
     assert "Lan" in app.text("consent-record") and "2026-11-v1" in app.text("consent-record")
     app.click("history")
@@ -316,6 +325,7 @@ def test_a_review_goes_to_the_field_and_back(tmp, hubs, apps):
     boss.click("tab-walk")
     boss.click("household")
     boss.wait("household-card")
+    boss.wait("review-open")
     boss.all("review-open")[0].click()
     boss.find("review-comment").send_keys("Thiếu dịch vụ đã hỗ trợ")
     boss.click("review-ask")

@@ -540,7 +540,11 @@ follow_up: string | null,
 /**
  * The volunteer a coordinator handed this household to.
  */
-assigned_to: string | null, };
+assigned_to: string | null, 
+/**
+ * Recorded only with the household's consent: searched and called from the list.
+ */
+phone: string | null, };
 
 /** Every code a refusal can carry, in the order Rust declares them. */
 export const ERROR_CODES: readonly ErrorCode[] = [

@@ -29,7 +29,7 @@ const vi = {
   tab_point: 'Điểm hỗ trợ',
   tab_dashboard: 'Tổng hợp',
   tab_devices: 'Thiết bị',
-  search: 'Tìm ngõ hoặc số nhà',
+  search: 'Tìm ngõ, số nhà, tên hoặc số điện thoại',
   filter_all: 'Tất cả',
   filter_not_visited: 'Chưa thăm',
   filter_priority: 'Ưu tiên',
@@ -223,6 +223,7 @@ const vi = {
   range_reached: 'Hộ đã đến',
   range_people: 'Người được hỗ trợ',
   range_total: 'Tổng',
+  call: 'Gọi',
 }
 
 export type Key = keyof typeof vi
@@ -253,7 +254,7 @@ const en: Record<Key, string> = {
   tab_point: 'Literacy point',
   tab_dashboard: 'Dashboard',
   tab_devices: 'Devices',
-  search: 'Search alley or house number',
+  search: 'Search alley, number, name or phone',
   filter_all: 'All',
   filter_not_visited: 'Not visited',
   filter_priority: 'Priority',
@@ -447,6 +448,7 @@ const en: Record<Key, string> = {
   range_reached: 'Households reached',
   range_people: 'People assisted',
   range_total: 'Total',
+  call: 'Call',
 }
 
 export const dictionaries: Record<Lang, Record<Key, string>> = { vi, en }

@@ -5,7 +5,7 @@ function row(alley: string, number: string, extra: Partial<WalkRow> = {}): WalkR
   return {
     id: `${alley}-${number}`, group_id: 'g1', group: 'Tổ 1', alley, number, members: 3,
     priority: noPriority(), internet: 'unknown', name: null, visits: 0, last_outcome: null,
-    last_visit: null, follow_up: null, assigned_to: null, ...extra,
+    last_visit: null, follow_up: null, assigned_to: null, phone: null, ...extra,
   }
 }
 
@@ -79,5 +79,17 @@ describe('assignments', () => {
     expect(filterRows(handed, '', 'mine', '2026-11-25', undefined, 'Lan').map((r) => r.number)).toEqual(['3', '4'])
     const keys = withAlleyHeadings(assignedFirst(handed, 'Lan')).map((i) => i.key)
     expect(new Set(keys).size).toBe(keys.length)
+  })
+})
+
+describe('search and contact', () => {
+  it('finds a household by its name without accents or by its phone', () => {
+    const people = [
+      row('Ngõ 1', '1', { name: 'Bà Nguyễn Thị Hoa', phone: '0912 345 678' }),
+      row('Ngõ 1', '3'),
+    ]
+    expect(filterRows(people, 'nguyen thi hoa', 'all', '2026-11-25').map((r) => r.number)).toEqual(['1'])
+    expect(filterRows(people, '345 678', 'all', '2026-11-25').map((r) => r.number)).toEqual(['1'])
+    expect(filterRows(people, '091', 'all', '2026-11-25').map((r) => r.number)).toEqual(['1'])
   })
 })

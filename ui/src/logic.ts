@@ -37,6 +37,14 @@ export function isDue(row: WalkRow, today: string): boolean {
 }
 
 /** The rows a volunteer asked for: search by alley or house number, then a filter. */
+/** Whether a row matches a folded query: its alley and number, its name, or (three digits or
+ * more) its phone, whatever the spacing; name and phone are there only with consent. */
+function matches(r: WalkRow, q: string): boolean {
+  if (fold(`${r.alley} ${r.number} ${r.alley} số ${r.number} ${r.name ?? ''}`).includes(q) || fold(r.number).startsWith(q)) return true
+  const digits = q.replace(/\D/g, '')
+  return digits.length >= 3 && digits.length === q.replace(/[\s.+-]/g, '').length && !!r.phone && r.phone.replace(/\D/g, '').includes(digits)
+}
+
 /** The households a coordinator handed to `me` first (each part keeps walk order). */
 export function assignedFirst(rows: WalkRow[], me: string | null): WalkRow[] {
   if (!me) return rows
@@ -48,7 +56,7 @@ export function filterRows(rows: WalkRow[], search: string, filter: Filter, toda
   const q = fold(search.trim())
   return rows.filter((r) => {
     if (groups && !groups.has(r.group_id)) return false
-    if (q && !fold(`${r.alley} ${r.number} ${r.alley} số ${r.number}`).includes(q) && !fold(r.number) .startsWith(q)) return false
+    if (q && !matches(r, q)) return false
     switch (filter) {
       case 'not_visited':
         return r.visits === 0

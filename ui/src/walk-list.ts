@@ -128,8 +128,8 @@ function AssignTool({ id, onChange }: { id: string; onChange: () => void }) {
     }
   }
   return html`<div class="assign" data-testid="assign-tool"><h3>${t('assign_title')}</h3>
-    <input data-testid="assign-name" list="volunteer-names" value=${name} onInput=${(e: Event) => setName((e.target as HTMLInputElement).value)} />
-    <datalist id="volunteer-names">${names.map((n) => html`<option value=${n} />`)}</datalist>
+    <input data-testid="assign-name" value=${name} onInput=${(e: Event) => setName((e.target as HTMLInputElement).value)} />
+    ${names.length > 0 && html`<div class="chips">${names.map((n) => html`<button class=${n === name ? 'chip active' : 'chip'} onClick=${() => setName(n)}>${n}</button>`)}</div>`}
     <div class="actions">
       <button class="small" data-testid="assign-household" disabled=${!name.trim()} onClick=${() => assign(false)}>${t('assign_household')}</button>
       <button class="small" data-testid="assign-alley" disabled=${!name.trim()} onClick=${() => assign(true)}>${t('assign_alley')}</button>
@@ -257,7 +257,8 @@ function Card({ id, coordinator, onBack, onChange, onVisit, onEdit }: { id: stri
     <button class="small ghost" data-testid="back" onClick=${onBack}>← ${t('back')}</button>
     <h2>${h.alley} › ${h.number}</h2>
     <p class="muted">${card.group}${h.members ? ' · ' + h.members + ' 👤' : ''} · ${t('internet')}: ${t(`internet_${h.internet}` as Key)}</p>
-    ${h.name && html`<p>${h.name}${h.phone ? ' · ' + h.phone : ''}</p>`}
+    ${h.name && html`<p>${h.name}</p>`}
+    ${h.phone && html`<p><a class="call" data-testid="call" href=${'tel:' + h.phone.replace(/[^\d+]/g, '')}>${t('call')} ${h.phone}</a></p>`}
     ${h.consent_record.given_at && html`<p class="muted small-text" data-testid="consent-record">${t('consent_given', { t: new Date(h.consent_record.given_at).toLocaleDateString(locale()), by: h.consent_record.given_by ?? '', v: h.consent_record.purpose ?? '' })}${h.consent_record.withdrawn_at ? ' · ' + t('consent_withdrawn', { t: new Date(h.consent_record.withdrawn_at).toLocaleDateString(locale()), by: h.consent_record.withdrawn_by ?? '' }) : ''}</p>`}
     ${h.erased_at && html`<p class="note" data-testid="erased">${t('erased_on', { t: new Date(h.erased_at).toLocaleDateString(locale()) })}</p>`}
     <p>${PRIORITIES.filter((p) => h.priority[p]).map((p) => html`<span class="chip static">${t(priorityKey(p))}</span>`)}</p>

@@ -654,4 +654,6 @@ pub struct WalkRow {
     pub follow_up: Option<NaiveDate>,
     /// The volunteer a coordinator handed this household to.
     pub assigned_to: Option<String>,
+    /// Recorded only with the household's consent: searched and called from the list.
+    pub phone: Option<String>,
 }

@@ -118,7 +118,7 @@ impl Store {
             "SELECT h.id, h.group_id, coalesce(g.name, ''), h.alley, h.number, h.members,
                     h.elderly, h.disability, h.poor, h.near_poor, h.internet, h.name,
                     (SELECT count(*) FROM visits v WHERE v.household_id = h.id),
-                    l.outcome, l.device_time, l.follow_up_date, h.assigned_to
+                    l.outcome, l.device_time, l.follow_up_date, h.assigned_to, h.phone
              FROM households h
              LEFT JOIN residential_groups g ON g.id = h.group_id
              LEFT JOIN visits l ON l.id = (SELECT v.id FROM visits v WHERE v.household_id = h.id

@@ -585,6 +585,7 @@ pub fn walk_row(row: &Row) -> rusqlite::Result<WalkRow> {
         last_visit: time_opt(row, 14)?,
         follow_up: parse_opt(row, 15)?,
         assigned_to: row.get(16)?,
+        phone: row.get(17)?,
     })
 }
 
