@@ -9,6 +9,7 @@ rm -rf "$home" && mkdir -p -m 0700 "$home"
 export CARGO_HOME="${CARGO_HOME:-$HOME/.cargo}" RUSTUP_HOME="${RUSTUP_HOME:-$HOME/.rustup}"
 XDG_DATA_HOME="$home" XDG_RUNTIME_DIR="$home" HOME="$home" dbus-run-session -- bash -c '
     printf "doorstep-test-keyring" | gnome-keyring-daemon --unlock --components=secrets >/dev/null
-    cargo test -q -p doorstep-vault --features os-keystore --test keystore -- --ignored
-    cargo test -q -p doorstep-cli --test keystore -- --ignored
+    # Every "keystore" test target of the workspace (the vault and the CLI), with the features
+    # `cargo test --workspace` built: one package alone would be built again with others.
+    cargo test -q --workspace --test keystore -- --ignored
   '

@@ -206,6 +206,40 @@ fn group_document(device: &Device, doc: DocId) -> AutoCommit {
     AutoCommit::load(bytes).unwrap()
 }
 
+/// What a modified client pushes: `write` applied to `device`'s copy of group document
+/// `doc` as raw Automerge, pushed to the hub with the device's token. The hub's answer.
+fn push_raw(
+    hub: &HubProcess,
+    device: &Device,
+    doc: DocId,
+    write: impl FnOnce(&mut AutoCommit),
+) -> (u16, Json) {
+    let mut copy = group_document(device, doc).with_actor(ActorId::from(new_id().as_bytes()));
+    let before = copy.get_heads();
+    write(&mut copy);
+    copy.commit();
+    let changes = copy
+        .get_changes(&before)
+        .into_iter()
+        .map(|c| c.raw_bytes().to_vec())
+        .collect();
+    post(
+        &format!("{}/v1/sync", hub.url),
+        Some(&token(device)),
+        sync_body(vec![Push {
+            epoch: 0,
+            doc: doc.into(),
+            changes,
+        }]),
+    )
+}
+
+/// The record `id` of `map` in a group document.
+fn record_in(doc: &AutoCommit, map_name: &str, id: &str) -> ObjId {
+    let records = map(doc, &ROOT, map_name);
+    map(doc, &records, id)
+}
+
 #[test]
 fn changes_the_app_could_never_make_are_refused_by_hub_and_device() {
     let hub = HubProcess::start(&["Tổ A", "Tổ B"]);
@@ -376,36 +410,18 @@ fn a_volunteer_voids_only_its_own_records_and_a_void_is_final() {
     assert_eq!(coordinator.json(&["report"])["visits"], 1);
     let group = support::open_store(&lan.db).group_by_name("Tổ A").unwrap();
     let doc_id = DocId::Group(group.id);
-    let url = format!("{}/v1/sync", hub.url);
-
     let void = |device: &Device, undo: bool| {
-        let mut doc = group_document(device, doc_id).with_actor(ActorId::from(new_id().as_bytes()));
-        let visits = map(&doc, &ROOT, "visits");
-        let v = map(&doc, &visits, &visit.to_string());
-        let before = doc.get_heads();
-        if undo {
-            doc.delete(&v, "voided_at").unwrap();
-        } else {
-            doc.put(&v, "voided_at", Utc::now().timestamp_millis())
-                .unwrap();
-            doc.put(&v, "voided_by", "someone").unwrap();
-            doc.put(&v, "void_reason", "mis-tapped").unwrap();
-        }
-        doc.commit();
-        let changes = doc
-            .get_changes(&before)
-            .into_iter()
-            .map(|c| c.raw_bytes().to_vec())
-            .collect();
-        post(
-            &url,
-            Some(&token(device)),
-            sync_body(vec![Push {
-                epoch: 0,
-                doc: doc_id.into(),
-                changes,
-            }]),
-        )
+        push_raw(&hub, device, doc_id, |doc| {
+            let v = record_in(doc, "visits", &visit.to_string());
+            if undo {
+                doc.delete(&v, "voided_at").unwrap();
+            } else {
+                doc.put(&v, "voided_at", Utc::now().timestamp_millis())
+                    .unwrap();
+                doc.put(&v, "voided_by", "someone").unwrap();
+                doc.put(&v, "void_reason", "mis-tapped").unwrap();
+            }
+        })
     };
     // The store refuses it before a change is even made.
     let (_, refused) = minh.fails(&[
@@ -484,26 +500,10 @@ fn a_review_goes_to_the_field_and_back() {
     assert!(refused.contains("coordinator_only"), "{refused}");
     let group = support::open_store(&lan.db).group_by_name("Tổ A").unwrap();
     let doc_id = DocId::Group(group.id);
-    let mut doc = group_document(&lan, doc_id).with_actor(ActorId::from(new_id().as_bytes()));
-    let visits = map(&doc, &ROOT, "visits");
-    let v = map(&doc, &visits, &visit);
-    let before = doc.get_heads();
-    doc.put(&v, "review_state", "approved").unwrap();
-    doc.commit();
-    let changes = doc
-        .get_changes(&before)
-        .into_iter()
-        .map(|c| c.raw_bytes().to_vec())
-        .collect();
-    let (status, body) = post(
-        &format!("{}/v1/sync", hub.url),
-        Some(&token(&lan)),
-        sync_body(vec![Push {
-            epoch: 0,
-            doc: doc_id.into(),
-            changes,
-        }]),
-    );
+    let (status, body) = push_raw(&hub, &lan, doc_id, |doc| {
+        let v = record_in(doc, "visits", &visit);
+        doc.put(&v, "review_state", "approved").unwrap();
+    });
     assert_eq!(
         (status, body["code"].as_str()),
         (422, Some("coordinator_only")),
@@ -589,20 +589,10 @@ fn a_coordinator_assigns_an_alley_and_the_volunteer_sees_it() {
     assert!(refused.contains("coordinator_only"), "{refused}");
     let group = support::open_store(&lan.db).group_by_name("Tổ A").unwrap();
     let doc_id = DocId::Group(group.id);
-    let changes = forge(
-        &mut group_document(&lan, doc_id),
-        other.parse().unwrap(),
-        |doc, ctx| doc.put(&ctx.household, "assigned_to", "Lan").unwrap(),
-    );
-    let (status, body) = post(
-        &format!("{}/v1/sync", hub.url),
-        Some(&token(&lan)),
-        sync_body(vec![Push {
-            epoch: 0,
-            doc: doc_id.into(),
-            changes,
-        }]),
-    );
+    let (status, body) = push_raw(&hub, &lan, doc_id, |doc| {
+        let h = record_in(doc, "households", &other);
+        doc.put(&h, "assigned_to", "Lan").unwrap();
+    });
     assert_eq!(
         (status, body["code"].as_str()),
         (422, Some("coordinator_only")),

@@ -26,6 +26,8 @@ use crate::{Result, Store, StoreError};
 
 /// Vietnam's offset from UTC, in seconds.
 const VIETNAM: i64 = 7 * 3600;
+/// A literacy point's row when rows are groups or volunteers.
+const POINT_ROW: &str = "'Điểm: ' || coalesce(p.name, '?')";
 const PRIORITIES: [Priority; 4] = [
     Priority::Elderly,
     Priority::Disability,
@@ -157,19 +159,17 @@ impl Store {
         };
         let mut total_reached = Reached::new(count);
 
-        // Visits: the row each belongs to, kept for its assists.
-        // The time index covers what is read here: a range of it, no row looked up.
-        let time = "device_time";
-        let mut stmt = self.conn.prepare(&format!(
+        // Visits, through the time index that covers what is read here (no row looked up).
+        let mut stmt = self.conn.prepare(
             "SELECT device_time, household_id, group_id, volunteer FROM visits
-             WHERE {time} >= ?1 AND {time} < ?2"
-        ))?;
+             WHERE device_time >= ?1 AND device_time < ?2",
+        )?;
         let mut q = stmt.query(params![from_ms, to_ms])?;
         let mut last_day: Option<(i64, usize)> = None;
         while let Some(r) = q.next()? {
             let time: i64 = r.get(0)?;
             let i = match by {
-                // Visits of one day come together often: the day's row without a lookup.
+                // Consecutive visits of one day: the day's row without a lookup.
                 ReportBy::Day => {
                     let day = (time / 1000 + VIETNAM).div_euclid(86_400);
                     match last_day {
@@ -197,43 +197,42 @@ impl Store {
             }
         }
 
-        // Assists door to door: each carries its visit's time, group and volunteer.
-        let key = match by {
-            ReportBy::Day => format!("date(a.device_time / 1000 + {VIETNAM}, 'unixepoch')"),
-            ReportBy::Group => "coalesce(g.name, '?')".to_string(),
-            ReportBy::Volunteer => "a.volunteer".to_string(),
+        // Assists door to door (each carries its visit's time, group and volunteer), then
+        // walk-ins at literacy points: with the day's rows, else a row per point.
+        let day = format!("date(a.device_time / 1000 + {VIETNAM}, 'unixepoch')");
+        let (assist_key, walkin_key) = match by {
+            ReportBy::Day => (day.clone(), day),
+            ReportBy::Group => ("coalesce(g.name, '?')".into(), POINT_ROW.into()),
+            ReportBy::Volunteer => ("a.volunteer".into(), POINT_ROW.into()),
         };
-        let mut stmt = self.conn.prepare(&format!(
-            "SELECT {key}, a.service, a.result, a.age_band, a.elderly, a.disability, a.poor,
-                a.near_poor, count(*)
-             FROM assists a LEFT JOIN residential_groups g ON g.id = a.group_id
-             WHERE a.device_time >= ?1 AND a.device_time < ?2
-             GROUP BY 1, 2, 3, 4, 5, 6, 7, 8"
-        ))?;
-        let mut q = stmt.query(params![from_ms, to_ms])?;
-        while let Some(r) = q.next()? {
-            let i = row_of(r.get(0)?, &mut rows, &mut reached);
-            add_assist(&mut rows[i], r, 1, r.get::<_, i64>(8)? as u64)?;
-        }
-
-        // Walk-ins at literacy points: with the day's rows, else a row per point.
-        let key = match by {
-            ReportBy::Day => format!("date(w.device_time / 1000 + {VIETNAM}, 'unixepoch')"),
-            _ => "'Điểm: ' || coalesce(p.name, '?')".to_string(),
-        };
-        let mut stmt = self.conn.prepare(&format!(
-            "SELECT {key}, w.service, w.result, w.age_band, w.elderly, w.disability, w.poor,
-                w.near_poor, count(*)
-             FROM walkins w LEFT JOIN literacy_points p ON p.id = w.point_id
-             WHERE w.device_time >= ?1 AND w.device_time < ?2
-             GROUP BY 1, 2, 3, 4, 5, 6, 7, 8"
-        ))?;
-        let mut q = stmt.query(params![from_ms, to_ms])?;
-        while let Some(r) = q.next()? {
-            let i = row_of(r.get(0)?, &mut rows, &mut reached);
-            let n = r.get::<_, i64>(8)? as u64;
-            add_assist(&mut rows[i], r, 1, n)?;
-            rows[i].walkins += n;
+        for (key, from_table, walkins) in [
+            (
+                assist_key,
+                "assists a LEFT JOIN residential_groups g ON g.id = a.group_id",
+                false,
+            ),
+            (
+                walkin_key,
+                "walkins a LEFT JOIN literacy_points p ON p.id = a.point_id",
+                true,
+            ),
+        ] {
+            let mut stmt = self.conn.prepare(&format!(
+                "SELECT {key}, a.service, a.result, a.age_band, a.elderly, a.disability, a.poor,
+                    a.near_poor, count(*)
+                 FROM {from_table}
+                 WHERE a.device_time >= ?1 AND a.device_time < ?2
+                 GROUP BY 1, 2, 3, 4, 5, 6, 7, 8"
+            ))?;
+            let mut q = stmt.query(params![from_ms, to_ms])?;
+            while let Some(r) = q.next()? {
+                let i = row_of(r.get(0)?, &mut rows, &mut reached);
+                let n = r.get::<_, i64>(8)? as u64;
+                add_assist(&mut rows[i], r, 1, n)?;
+                if walkins {
+                    rows[i].walkins += n;
+                }
+            }
         }
 
         let mut total = RangeRow {
