@@ -142,14 +142,52 @@ class AppInstance:
         return self.driver.find_elements(By.CSS_SELECTOR, f'[data-testid="{testid}"]')
 
     def click(self, testid: str, timeout: float = 20) -> None:
-        self.wait(testid, timeout).click()
+        self.click_nth(testid, 0, timeout)
+
+    def click_nth(self, testid: str, n: int, timeout: float = 20) -> None:
+        """Clicks the n-th element with `testid`, once there are that many, again if a render
+        replaced it between finding and clicking (lists re-render after loads and syncs)."""
+        from selenium.common.exceptions import StaleElementReferenceException
+
+        def clicked(_):
+            found = self.all(testid)
+            if len(found) <= n:
+                return False
+            try:
+                found[n].click()
+                return True
+            except StaleElementReferenceException:
+                return False
+
+        WebDriverWait(self.driver, timeout).until(clicked)
+
+    def nth_text(self, testid: str, n: int, timeout: float = 20) -> str:
+        """The text of the n-th element with `testid`, read again if a render replaced it."""
+        from selenium.common.exceptions import StaleElementReferenceException
+
+        def text(_):
+            found = self.all(testid)
+            try:
+                return found[n].text if len(found) > n else False
+            except StaleElementReferenceException:
+                return False
+
+        return WebDriverWait(self.driver, timeout).until(text)
 
     def text(self, testid: str) -> str:
         return self.wait(testid).text
 
     def wait_text(self, testid: str, predicate, timeout: float = 30) -> str:
-        WebDriverWait(self.driver, timeout).until(lambda d: predicate(self.find(testid).text))
-        return self.find(testid).text
+        """The element's text once `predicate` holds (read again when a render replaced it)."""
+        from selenium.common.exceptions import StaleElementReferenceException
+
+        def text(_):
+            found = self.find(testid).text
+            return found if predicate(found) else False
+
+        return WebDriverWait(
+            self.driver, timeout, ignored_exceptions=[StaleElementReferenceException]
+        ).until(text)
 
     def shot(self, name: str) -> None:
         SHOTS.mkdir(parents=True, exist_ok=True)
