@@ -22,10 +22,7 @@ impl Store {
         volunteer: &str,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        match self.identity()?.map(|i| i.role) {
-            None | Some(Role::Coordinator) => {}
-            Some(_) => return Err(StoreError::CoordinatorOnly),
-        }
+        self.require_coordinator()?;
         check_text("volunteer", volunteer, true)?;
         let assignment = Assignment {
             to: volunteer.trim().to_string(),

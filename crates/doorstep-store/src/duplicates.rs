@@ -27,13 +27,6 @@ impl Store {
             .collect())
     }
 
-    fn require_coordinator(&self) -> Result<()> {
-        match self.identity()?.map(|i| i.role) {
-            None | Some(Role::Coordinator) => Ok(()),
-            Some(_) => Err(StoreError::CoordinatorOnly),
-        }
-    }
-
     /// Merges household `duplicate` into `survivor` (one group's two records of one house).
     /// What the survivor lacks is taken from the duplicate: members, the internet answer, a
     /// priority flag, and a name and phone recorded with consent.

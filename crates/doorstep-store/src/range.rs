@@ -22,7 +22,8 @@ use doorstep_domain::report::{RangeReport, RangeRow};
 use doorstep_domain::*;
 use rusqlite::params;
 
-use crate::{Result, Store, StoreError};
+use crate::report::parse;
+use crate::{Result, Store};
 
 /// Vietnam's offset from UTC, in seconds.
 const VIETNAM: i64 = 7 * 3600;
@@ -34,13 +35,6 @@ const PRIORITIES: [Priority; 4] = [
     Priority::Poor,
     Priority::NearPoor,
 ];
-
-fn bad(text: &str) -> StoreError {
-    StoreError::Document {
-        doc: "query tables".into(),
-        reason: format!("unknown value {text:?}"),
-    }
-}
 
 /// Vietnam's day of a time in milliseconds.
 fn day_of(ms: i64) -> String {
@@ -73,7 +67,7 @@ type IdMap<V> = HashMap<u128, V, BuildHasherDefault<IdHasher>>;
 
 fn id_of(r: &rusqlite::Row, i: usize) -> Result<u128> {
     let text = r.get_ref(i)?.as_str().map_err(rusqlite::Error::from)?;
-    Ok(Id::parse_str(text).map_err(|_| bad(text))?.as_u128())
+    Ok(parse::<Id>(text)?.as_u128())
 }
 
 /// Households reached by one row, as bit sets over the households' numbers: all, and in each
@@ -267,12 +261,6 @@ fn add_assist(row: &mut RangeRow, r: &rusqlite::Row, first: usize, n: u64) -> Re
         poor: r.get(first + 5)?,
         near_poor: r.get(first + 6)?,
     };
-    row.add_assists(
-        service.parse().map_err(|_| bad(&service))?,
-        result.parse().map_err(|_| bad(&result))?,
-        age.as_deref(),
-        &flags,
-        n,
-    );
+    row.add_assists(parse(&service)?, parse(&result)?, age.as_deref(), &flags, n);
     Ok(())
 }

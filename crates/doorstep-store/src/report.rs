@@ -20,7 +20,8 @@ fn count(conn: &Connection, sql: &str) -> Result<u64> {
     Ok(conn.query_row(sql, [], |r| r.get::<_, i64>(0))? as u64)
 }
 
-fn parse<T: FromStr>(text: &str) -> Result<T> {
+/// A word of the query tables as its type (a word the domain does not know is an error).
+pub(crate) fn parse<T: FromStr>(text: &str) -> Result<T> {
     text.parse().map_err(|_| StoreError::Document {
         doc: "query tables".into(),
         reason: format!("unknown value {text:?}"),

@@ -8,6 +8,7 @@ use doorstep_domain::validate::check_review;
 use doorstep_domain::*;
 
 use crate::edit::{doc_in, Edit};
+use crate::tables::{parse, time};
 use crate::{document, tables, DocId, Result, Store, StoreError};
 
 impl Store {
@@ -31,11 +32,7 @@ impl Store {
                 (v.group_id, v.household_id)
             }
         };
-        let coordinator = matches!(
-            self.identity()?.map(|i| i.role),
-            None | Some(Role::Coordinator)
-        );
-        if !coordinator && state != ReviewState::Fixed {
+        if state != ReviewState::Fixed && !self.is_coordinator()? {
             return Err(StoreError::CoordinatorOnly);
         }
         let review = Review {
@@ -87,34 +84,17 @@ impl Store {
         let rows = stmt.query_map(
             rusqlite::params![all, household.map(|h| h.to_string())],
             |r| {
-                let id = |i: usize| -> rusqlite::Result<Id> {
-                    let text: String = r.get(i)?;
-                    Id::parse_str(&text).map_err(|e| {
-                        rusqlite::Error::FromSqlConversionFailure(
-                            i,
-                            rusqlite::types::Type::Text,
-                            e.into(),
-                        )
-                    })
-                };
-                let state: String = r.get(5)?;
                 Ok(ReviewItem {
-                    id: id(0)?,
+                    id: parse(r, 0)?,
                     map: r.get(1)?,
-                    group_id: id(2)?,
-                    household_id: id(3)?,
+                    group_id: parse(r, 2)?,
+                    household_id: parse(r, 3)?,
                     address: r.get(4)?,
                     review: Review {
-                        state: state.parse::<ReviewState>().map_err(|e| {
-                            rusqlite::Error::FromSqlConversionFailure(
-                                5,
-                                rusqlite::types::Type::Text,
-                                Box::new(e),
-                            )
-                        })?,
+                        state: parse(r, 5)?,
                         comment: r.get(6)?,
                         by: r.get(7)?,
-                        at: DateTime::from_timestamp_millis(r.get(8)?).unwrap_or_default(),
+                        at: time(r, 8)?,
                     },
                 })
             },

@@ -115,6 +115,24 @@ fn heads_after(base: &[ChangeHash], changes: &[Change]) -> Vec<ChangeHash> {
 
 impl Store {
     /// The device's identity at its hub, if it joined one.
+    /// Whether this device acts as a coordinator: joined as one, or not joined at all (a
+    /// coordinator's own device holding the ward it hosts).
+    pub(crate) fn is_coordinator(&self) -> Result<bool> {
+        Ok(matches!(
+            self.identity()?.map(|i| i.role),
+            None | Some(doorstep_domain::Role::Coordinator)
+        ))
+    }
+
+    /// Refuses what only a coordinator's device does (the hub checks the same).
+    pub(crate) fn require_coordinator(&self) -> Result<()> {
+        if self.is_coordinator()? {
+            Ok(())
+        } else {
+            Err(StoreError::CoordinatorOnly)
+        }
+    }
+
     pub fn identity(&self) -> Result<Option<DeviceIdentity>> {
         meta(&self.conn, "device")?
             .map(|json| {

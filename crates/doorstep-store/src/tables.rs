@@ -434,7 +434,7 @@ pub fn dump(conn: &Connection) -> Result<String, StoreError> {
     Ok(out)
 }
 
-fn parse<T: FromStr>(row: &Row, i: usize) -> rusqlite::Result<T> {
+pub(crate) fn parse<T: FromStr>(row: &Row, i: usize) -> rusqlite::Result<T> {
     let text: String = row.get(i)?;
     text.parse().map_err(|_| {
         rusqlite::Error::FromSqlConversionFailure(
@@ -452,7 +452,7 @@ fn parse_opt<T: FromStr>(row: &Row, i: usize) -> rusqlite::Result<Option<T>> {
     }
 }
 
-fn time(row: &Row, i: usize) -> rusqlite::Result<chrono::DateTime<Utc>> {
+pub(crate) fn time(row: &Row, i: usize) -> rusqlite::Result<chrono::DateTime<Utc>> {
     let ms: i64 = row.get(i)?;
     Ok(Utc.timestamp_millis_opt(ms).single().unwrap_or_default())
 }

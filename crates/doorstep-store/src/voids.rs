@@ -6,9 +6,9 @@
 use chrono::{DateTime, Utc};
 use doorstep_domain::validate::check_void;
 use doorstep_domain::*;
-use rusqlite::OptionalExtension;
 
 use crate::edit::Edit;
+use crate::tables::{parse, time};
 use crate::{document, tables, DocId, Result, Store, StoreError};
 
 /// A voided record as the coordinator's list shows it.
@@ -51,10 +51,7 @@ impl Store {
         check_void(Some(&void))?;
         let doc_id = DocId::Group(group_id);
         self.check_scope(doc_id)?;
-        let coordinator = matches!(
-            self.identity()?.map(|i| i.role),
-            None | Some(Role::Coordinator)
-        );
+        let coordinator = self.is_coordinator()?;
         let mut edit = Edit::default();
         let doc = self.doc_mut(&mut edit, doc_id)?;
         if !coordinator && document::created_by(doc, map, id)?.as_ref() != Some(&self.actor) {
@@ -80,45 +77,18 @@ impl Store {
              ORDER BY at DESC, id",
         )?;
         let rows = stmt.query_map([], |r| {
-            let id: String = r.get(0)?;
-            let group: String = r.get(2)?;
-            let household: String = r.get(3)?;
-            let parse = |s: &str| {
-                Id::parse_str(s).map_err(|e| {
-                    rusqlite::Error::FromSqlConversionFailure(
-                        0,
-                        rusqlite::types::Type::Text,
-                        e.into(),
-                    )
-                })
-            };
             Ok(VoidedRecord {
-                id: parse(&id)?,
+                id: parse(r, 0)?,
                 map: r.get(1)?,
-                group_id: parse(&group)?,
-                household_id: parse(&household)?,
+                group_id: parse(r, 2)?,
+                household_id: parse(r, 3)?,
                 void: Void {
-                    at: DateTime::from_timestamp_millis(r.get(4)?).unwrap_or_default(),
+                    at: time(r, 4)?,
                     by: r.get(5)?,
                     reason: r.get(6)?,
                 },
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
-    }
-
-    /// The void of record `id`, if it is voided.
-    pub fn void_of(&self, id: Id) -> Result<Option<Void>> {
-        Ok(self
-            .conn
-            .prepare_cached("SELECT at, by, reason FROM voided WHERE id = ?1")?
-            .query_row([id.to_string()], |r| {
-                Ok(Void {
-                    at: DateTime::from_timestamp_millis(r.get(0)?).unwrap_or_default(),
-                    by: r.get(1)?,
-                    reason: r.get(2)?,
-                })
-            })
-            .optional()?)
     }
 }
