@@ -163,6 +163,25 @@ const FORGERIES: &[Forgery] = &[
         write: |doc, ctx| doc.put(&ctx.household, "state", "castle").unwrap(),
     },
     Forgery {
+        what: "a reason not done the app does not know",
+        code: ErrorCode::InvalidRecord,
+        write: |doc, ctx| {
+            let v = doc
+                .put_object(&ctx.visits, new_id().to_string(), ObjType::Map)
+                .unwrap();
+            doc.put(
+                &v,
+                "household",
+                ScalarValue::Bytes(ctx.household_id.as_bytes().to_vec()),
+            )
+            .unwrap();
+            doc.put(&v, "at", Utc::now().timestamp_millis()).unwrap();
+            doc.put(&v, "by", "Lan").unwrap();
+            doc.put(&v, "outcome", "revisit").unwrap();
+            doc.put(&v, "not_done_reason", "no_luck").unwrap();
+        },
+    },
+    Forgery {
         what: "a void without a reason",
         code: ErrorCode::EmptyText,
         write: |doc, ctx| {

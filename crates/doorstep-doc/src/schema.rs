@@ -789,6 +789,23 @@ fn check_records(
                     check_review(h.review.as_ref()).map_err(|e| rule(rid, e))?;
                     if let Some(a) = &h.assignment {
                         check_text("assigned to", &a.to, true).map_err(|e| rule(rid, e))?;
+                        check_text("assigned by", &a.by, true).map_err(|e| rule(rid, e))?;
+                    }
+                    // Not-duplicate: household ids of this document, nothing else.
+                    if let Some(ScalarValueRef::Str(ids)) =
+                        records::Fields::of(doc, &obj).get(records::NOT_DUPLICATE_OF)
+                    {
+                        let other_household = |t: &str| {
+                            Id::parse_str(t).ok().is_some_and(|o| {
+                                o != rid && record_obj(doc, &households, o).is_some()
+                            })
+                        };
+                        if !ids.split_whitespace().all(other_household) {
+                            return Err(invalid(
+                                Some(rid),
+                                &"not_duplicate_of names only other households of its group",
+                            ));
+                        }
                     }
                     let raw_merge = records::Fields::of(doc, &obj)
                         .get(records::MERGED_INTO)
@@ -830,7 +847,11 @@ fn check_records(
                 None => records::records(doc, &walkins),
             };
             for (rid, obj) in objs {
-                records::read_walkin_at(doc, &obj, p, rid).map_err(|e| invalid(Some(rid), &e))?;
+                let w = records::read_walkin_at(doc, &obj, p, rid)
+                    .map_err(|e| invalid(Some(rid), &e))?;
+                if let Some(session) = &w.session {
+                    check_text("session", session, true).map_err(|e| rule(rid, e))?;
+                }
             }
         }
     }
@@ -1139,6 +1160,95 @@ mod tests {
             undone.map(|_| ()).map_err(|r| r.code),
             Err(ErrorCode::FieldDeleted)
         );
+    }
+
+    /// Free text a coordinator's device writes is checked like any other: a not-duplicate list
+    /// names only other households of the document, an assignment's author is a name.
+    #[test]
+    fn not_duplicate_lists_and_assignments_are_checked() {
+        type Write = fn(&mut AutoCommit, &ObjId, &[Household; 3]);
+        let cases: [(&str, Write, Result<(), ErrorCode>); 5] = [
+            (
+                "two other households",
+                |d, o, hs| {
+                    d.put(o, NOT_DUPLICATE_OF, format!("{} {}", hs[1].id, hs[2].id))
+                        .unwrap()
+                },
+                Ok(()),
+            ),
+            (
+                "free text",
+                |d, o, _| d.put(o, NOT_DUPLICATE_OF, "CCCD 001203004567").unwrap(),
+                Err(ErrorCode::InvalidRecord),
+            ),
+            (
+                "itself",
+                |d, o, hs| d.put(o, NOT_DUPLICATE_OF, hs[0].id.to_string()).unwrap(),
+                Err(ErrorCode::InvalidRecord),
+            ),
+            (
+                "no such household",
+                |d, o, _| d.put(o, NOT_DUPLICATE_OF, new_id().to_string()).unwrap(),
+                Err(ErrorCode::InvalidRecord),
+            ),
+            (
+                "an ID number as the assigner",
+                |d, o, _| {
+                    d.put(o, ASSIGNED_TO, "Lan").unwrap();
+                    d.put(o, ASSIGNED_BY, "Hà 001203004567").unwrap();
+                    d.put(o, ASSIGNED_AT, Utc::now().timestamp_millis())
+                        .unwrap();
+                },
+                Err(ErrorCode::IdNumber),
+            ),
+        ];
+        for (what, write, expected) in cases {
+            let (_, mut hub, mut device, hs) = hub_and_device();
+            let map = record_map(&device, "households").unwrap();
+            let obj = record(&device, &map, hs[0].id).unwrap().unwrap();
+            write(&mut device, &obj, &hs);
+            device.commit();
+            let result = received(&mut hub, &mut device, Author::Device(Role::Coordinator))
+                .map(|_| ())
+                .map_err(|r| r.code);
+            assert_eq!(result, expected, "{what}");
+        }
+    }
+
+    /// A walk-in's session is a short label, never an ID number.
+    #[test]
+    fn a_walk_in_session_is_checked() {
+        let point = DocId::Point(new_id());
+        for (session, expected) in [
+            ("0193a1b2-phien-sang", Ok(())),
+            ("CCCD 001203004567", Err(ErrorCode::IdNumber)),
+        ] {
+            let mut doc = new_document(point, &actor()).unwrap();
+            let before = doc.get_heads();
+            let DocId::Point(p) = point else {
+                unreachable!()
+            };
+            put_walkin(
+                &mut doc,
+                &WalkIn {
+                    id: new_id(),
+                    point_id: p,
+                    device_time: Utc::now(),
+                    service: Service::VneidActivate,
+                    result: AssistResult::Done,
+                    age_band: None,
+                    priority: PriorityFlags::default(),
+                    session: Some(session.into()),
+                },
+            )
+            .unwrap();
+            doc.commit();
+            let changes = doc.get_changes(&before);
+            let result = check_changes(point, &doc, &changes, Author::Device(Role::Student))
+                .map(|_| ())
+                .map_err(|r| r.code);
+            assert_eq!(result, expected, "{session}");
+        }
     }
 
     /// Chains of merges end at one survivor; concurrent opposite merges resolve alike.
