@@ -8,7 +8,9 @@ wanted=(build-essential pkg-config libssl-dev libwebkit2gtk-4.1-dev libgtk-3-dev
   libayatana-appindicator3-dev libsoup-3.0-dev libjavascriptcoregtk-4.1-dev xvfb xauth
   webkit2gtk-driver python3-venv
   # the OS-keystore tests: a Secret Service (GNOME Keyring) on a private D-Bus session
-  gnome-keyring dbus)
+  gnome-keyring dbus
+  # reading printed sheets back (pdftotext, pdffonts, pdftoppm)
+  poppler-utils)
 # Node.js and pip may come from elsewhere than Debian: ask apt only when they are missing.
 command -v node >/dev/null 2>&1 || wanted+=(nodejs npm)
 python3 -m pip --version >/dev/null 2>&1 || wanted+=(python3-pip)

@@ -1134,3 +1134,115 @@ fn the_range_report_matches_a_ward_computed_by_hand() {
     ]);
     assert!(msg.contains("export_failed"), "{msg}");
 }
+
+/// Paper: `print walk-list|follow-ups --group NAME --out FILE.pdf` writes one group's sheet
+/// (other groups' households and closed follow-ups left out), read back with pdftotext; an
+/// unknown group or an unwritable path is a clear error and writes nothing.
+#[test]
+fn print_writes_a_groups_walk_list_and_follow_ups_as_pdf() {
+    let d = Device::with_ward();
+    let a = d.add_household("Tổ 1", "Ngõ 12 Hàng Bông", "5");
+    let b = d.add_household("Tổ 1", "Ngõ 12 Hàng Bông", "7");
+    d.add_household("Tổ 2", "Ngõ Tạm Thương", "3");
+    let follow = |h: &str, date: &str, reason: &str| {
+        d.json(&[
+            "visit",
+            "add",
+            "--household",
+            h,
+            "--outcome",
+            "revisit",
+            "--follow-up",
+            date,
+            "--follow-up-reason",
+            reason,
+        ]);
+    };
+    follow(&a, "2026-11-20", "Hướng dẫn định danh mức 2");
+    follow(&b, "2026-11-21", "Cài iHanoi khi có điện thoại");
+    // A later visit to b closes its follow-up.
+    d.json(&["visit", "add", "--household", &b, "--outcome", "assisted"]);
+
+    let walk = d.dir.path().join("walk.pdf");
+    let printed = d.json(&[
+        "print",
+        "walk-list",
+        "--group",
+        "Tổ 1",
+        "--out",
+        walk.to_str().unwrap(),
+    ]);
+    assert_eq!(printed["sheet"], "walk-list");
+    assert_eq!(printed["group"], "Tổ 1");
+    assert_eq!(printed["rows"], 2);
+    assert_eq!(printed["pages"], 1);
+    assert_eq!(printed["out"], walk.to_str().unwrap());
+    let bytes = std::fs::read(&walk).unwrap();
+    assert!(bytes.starts_with(b"%PDF-"));
+    assert_eq!(printed["bytes"], bytes.len());
+    let text = pdf_text(&walk);
+    assert!(text.contains("Danh sách đi hộ"), "{text}");
+    assert!(text.contains("Phường Cửa Nam"), "{text}");
+    assert!(
+        text.contains("Ngõ 12 Hàng Bông (2 hộ / households)"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("Tạm Thương"),
+        "another group's household:\n{text}"
+    );
+
+    let follow_ups = d.dir.path().join("follow.pdf");
+    let printed = d.json(&[
+        "print",
+        "follow-ups",
+        "--group",
+        "Tổ 1",
+        "--out",
+        follow_ups.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        printed["rows"], 1,
+        "b's follow-up was closed by a later visit"
+    );
+    let text = pdf_text(&follow_ups);
+    assert!(text.contains("Hướng dẫn định danh mức 2"), "{text}");
+    assert!(text.contains("20/11/2026"), "{text}");
+    assert!(!text.contains("Cài iHanoi"), "{text}");
+
+    let (code, msg) = d.fails(&[
+        "--json",
+        "print",
+        "walk-list",
+        "--group",
+        "Tổ 9",
+        "--out",
+        walk.to_str().unwrap(),
+    ]);
+    assert_ne!(code, 0);
+    assert!(msg.contains("unknown_group"), "{msg}");
+    let nowhere = d.dir.path().join("no-such-dir").join("x.pdf");
+    let (code, msg) = d.fails(&[
+        "--json",
+        "print",
+        "follow-ups",
+        "--group",
+        "Tổ 1",
+        "--out",
+        nowhere.to_str().unwrap(),
+    ]);
+    assert_ne!(code, 0);
+    assert!(msg.contains("export_failed"), "{msg}");
+    assert!(!nowhere.exists());
+    let (code, _) = d.fails(&["print", "map", "--group", "Tổ 1", "--out", "x.pdf"]);
+    assert_ne!(code, 0);
+}
+
+fn pdf_text(pdf: &std::path::Path) -> String {
+    let out = std::process::Command::new("pdftotext")
+        .args(["-layout", pdf.to_str().unwrap(), "-"])
+        .output()
+        .expect("pdftotext (poppler-utils, installed by scripts/setup.sh)");
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap()
+}

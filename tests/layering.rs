@@ -1,7 +1,7 @@
 //! The layering rules of ARCHITECTURE.md, checked on the resolved dependency graph (`cargo
 //! metadata`), so that a rule broken by a new dependency fails here rather than in review:
 //! only `src-tauri` uses tauri, only the hub uses axum, the hub links neither the device
-//! store nor an HTTP client, and the domain, document and protocol crates do no IO.
+//! store nor an HTTP client, and the domain, document, protocol and print crates do no IO.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -90,6 +90,7 @@ const OURS: &[&str] = &[
     "doorstep-domain",
     "doorstep-doc",
     "doorstep-proto",
+    "doorstep-print",
     "doorstep-store",
     "doorstep-sync",
     "doorstep-hub",
@@ -135,7 +136,7 @@ fn the_hub_links_neither_the_device_store_nor_an_http_client() {
 }
 
 #[test]
-fn domain_document_and_protocol_crates_do_no_io() {
+fn domain_document_protocol_and_print_crates_do_no_io() {
     let g = Graph::load();
     let io = [
         "rusqlite",
@@ -146,7 +147,12 @@ fn domain_document_and_protocol_crates_do_no_io() {
         "tauri",
         "doorstep-store",
     ];
-    for package in ["doorstep-domain", "doorstep-doc", "doorstep-proto"] {
+    for package in [
+        "doorstep-domain",
+        "doorstep-doc",
+        "doorstep-proto",
+        "doorstep-print",
+    ] {
         let reached = g.reaches(package);
         for forbidden in io {
             assert!(

@@ -2,10 +2,12 @@
 reaching the coordinator's dashboard, a literacy-point walk-in, the language switch, a 360 px
 window. Every app is unlocked with its PIN first (conftest)."""
 
+import re
+import subprocess
 import time
 from pathlib import Path
 
-import re
+from selenium.webdriver.support.ui import Select
 
 from conftest import CLI, PIN, cli
 
@@ -406,8 +408,6 @@ def test_a_coordinator_assigns_an_alley_and_it_comes_first_for_the_volunteer(tmp
 
 
 def test_an_address_state_and_a_reason_not_done_reach_the_report(tmp, hubs, apps):
-    from selenium.webdriver.support.ui import Select
-
     hub = hubs(["Tổ 1"])
     volunteer = joined_device(tmp / "volunteer", hub, "volunteer", "Lan", "Tổ 1")
     coord = joined_device(tmp / "coord", hub, "coordinator", "Chị Hà")
@@ -461,3 +461,29 @@ def test_a_coordinator_reads_and_exports_the_daily_report(tmp, hubs, apps):
     note = app.wait_text("range-note", lambda t: ".xlsx" in t)
     path = note.split(": ", 1)[-1].strip()
     assert Path(path).read_bytes()[:2] == b"PK", note
+
+
+def test_a_coordinator_prints_a_groups_walk_list_and_follow_ups(tmp, hubs, apps):
+    hub = hubs(["Tổ 1", "Tổ 2"])
+    coord = joined_device(tmp / "coord", hub, "coordinator", "Chị Hà")
+    h = cli("--db", str(coord), "household", "add", "--group", "Tổ 2", "--alley", "Ngõ Huyện", "--number", "14")
+    cli("--db", str(coord), "visit", "add", "--household", h["id"], "--outcome", "revisit",
+        "--follow-up", "2026-12-02", "--follow-up-reason", "Cài VNeID cho bà")
+
+    app = apps(tmp / "coord")
+    app.driver.set_window_size(360, 740)
+    app.wait("dashboard")
+    app.driver.execute_script("arguments[0].scrollIntoView()", app.find("paper"))
+    Select(app.find("paper-group")).select_by_visible_text("Tổ 2")
+    assert app.no_horizontal_overflow(), "paper card"
+    app.shot("paper-360")
+    app.click("print-walk-list")
+    note = app.wait_text("paper-note", lambda t: ".pdf" in t)
+    walk = Path(note.split(": ", 1)[-1].strip())
+    text = subprocess.run(["pdftotext", "-layout", str(walk), "-"], capture_output=True, text=True, check=True).stdout
+    assert "Danh sách đi hộ" in text and "Ngõ Huyện (1 hộ / households)" in text, text
+    app.click("print-follow-ups")
+    note = app.wait_text("paper-note", lambda t: "follow-ups" in t)
+    follow = Path(note.split(": ", 1)[-1].strip())
+    text = subprocess.run(["pdftotext", "-layout", str(follow), "-"], capture_output=True, text=True, check=True).stdout
+    assert "Cài VNeID cho bà" in text and "02/12/2026" in text, text

@@ -441,6 +441,11 @@ export type Session = {
 id: string, point_id: string, started_at: string, session_count: number, day_count: number, };
 
 /**
+ * The two sheets.
+ */
+export type SheetKind = "walk_list" | "follow_ups";
+
+/**
  * What one sync did, in bytes on the wire (bodies, HTTP headers aside) and documents.
  */
 export type SyncReport = { sent_bytes: number, received_bytes: number, docs_sent: number, docs_received: number, docs_unchanged: number, rounds: number, 
@@ -537,6 +542,10 @@ export type WalkRow = { id: string, group_id: string, group: string, alley: stri
  * The open follow-up's date (the latest visit asked for one).
  */
 follow_up: string | null, 
+/**
+ * What the open follow-up is for, as the volunteer wrote it.
+ */
+follow_up_reason: string | null, 
 /**
  * The volunteer a coordinator handed this household to.
  */
@@ -677,4 +686,5 @@ export const commands = {
   exportReport: (format: ExportFormat) => invoke<string>('export_report', { format }),
   rangeReport: (from: string, to: string, by: ReportBy) => invoke<RangeReport>('range_report', { from, to, by }),
   exportRangeReport: (from: string, to: string, by: ReportBy, format: ExportFormat) => invoke<string>('export_range_report', { from, to, by, format }),
+  printSheet: (sheet: SheetKind, groupId: string) => invoke<string>('print_sheet', { sheet, groupId }),
 }

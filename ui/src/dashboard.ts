@@ -10,6 +10,7 @@ import { SERVICES, percent } from './logic'
 import { serviceKey } from './walk-list'
 import { DuplicatesCard } from './duplicates'
 import { RangeReportCard } from './range-report'
+import { PaperCard } from './paper'
 
 const IDLE_CHOICES = [1, 2, 5, 10, 15, 30, 60]
 
@@ -99,6 +100,7 @@ export function DashboardScreen({ overview, version }: { overview: Overview; ver
         ${IDLE_CHOICES.map((m) => html`<option value=${m}>${m}</option>`)}
       </select></label></div>`}
     <${RangeReportCard} />
+    <${PaperCard} groups=${overview.groups} />
     <div class="actions">
       <button data-testid="export-csv" onClick=${() => exportAs('csv')}>${t('export_csv')}</button>
       <button data-testid="export-xlsx" onClick=${() => exportAs('xlsx')}>${t('export_xlsx')}</button>

@@ -5,7 +5,7 @@ function row(alley: string, number: string, extra: Partial<WalkRow> = {}): WalkR
   return {
     id: `${alley}-${number}`, group_id: 'g1', group: 'Tổ 1', alley, number, members: 3,
     priority: noPriority(), internet: 'unknown', name: null, visits: 0, last_outcome: null,
-    last_visit: null, follow_up: null, assigned_to: null, phone: null, ...extra,
+    last_visit: null, follow_up: null, follow_up_reason: null, assigned_to: null, phone: null, ...extra,
   }
 }
 

@@ -48,6 +48,7 @@ macro_rules! for_each_command {
             export_report(format: ExportFormat) -> String;
             range_report(from: NaiveDate, to: NaiveDate, by: ReportBy) -> RangeReport;
             export_range_report(from: NaiveDate, to: NaiveDate, by: ReportBy, format: ExportFormat) -> String;
+            print_sheet(sheet: SheetKind, group_id: Id) -> String;
         }
     };
 }

@@ -111,19 +111,21 @@ impl App {
         format: ExportFormat,
     ) -> Result<String> {
         let report = self.range_report(from, to, by).await?;
-        let path = self
-            .data_dir
-            .join("exports")
-            .join(format!("doorstep-{from}-{to}-{by}.{}", format.extension()));
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|source| AppError::DataDir {
-                path: dir.display().to_string(),
-                source,
-            })?;
-        }
+        let path =
+            self.export_file(&format!("doorstep-{from}-{to}-{by}.{}", format.extension()))?;
         let (header, rows) = report.table();
         doorstep_store::export::write_table(&path, "Báo cáo", &header, &rows)?;
         Ok(path.display().to_string())
+    }
+
+    /// `name` in the exports directory (`exports/` in the data directory), made if missing.
+    pub(crate) fn export_file(&self, name: &str) -> Result<PathBuf> {
+        let dir = self.data_dir.join("exports");
+        std::fs::create_dir_all(&dir).map_err(|source| AppError::DataDir {
+            path: dir.display().to_string(),
+            source,
+        })?;
+        Ok(dir.join(name))
     }
 
     /// Where exports go by default.

@@ -24,6 +24,7 @@ mod field;
 mod hosting;
 pub mod keystore;
 mod lock;
+mod paper;
 mod point;
 mod views;
 
@@ -52,6 +53,7 @@ pub mod command_types {
     pub use doorstep_domain::{
         ConsentPurpose, Household, Id, ReportBy, Review, ReviewItem, ReviewState, Visit, WalkRow,
     };
+    pub use doorstep_print::SheetKind;
     pub use doorstep_proto::api::{DeviceInfo, Erasure, HistoryEntry, InviteRequest};
     pub use doorstep_sync::SyncReport;
 }

@@ -43,6 +43,13 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// Which sheet `print` makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SheetChoice {
+    WalkList,
+    FollowUps,
+}
+
 /// Which OS keystore the device's PIN is bound to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum KeystoreChoice {
@@ -126,6 +133,18 @@ pub enum Command {
         /// Also write the range report to FILE.csv or FILE.xlsx.
         #[arg(long, requires = "from")]
         out: Option<PathBuf>,
+    },
+    /// Paper for teams without phones and for ward meetings: a residential group's walk list
+    /// or its open follow-ups as an A4 PDF (Vietnamese, fonts embedded).
+    Print {
+        #[arg(value_enum)]
+        sheet: SheetChoice,
+        /// The residential group, by name.
+        #[arg(long)]
+        group: String,
+        /// Where to write the PDF.
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Build a realistic demo ward in an empty database.
     Demo {

@@ -483,6 +483,34 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Report { today, .. } => {
             out.report(&store.report(today.unwrap_or(now.date_naive()))?)
         }
+        Command::Print {
+            sheet,
+            group,
+            out: file,
+        } => {
+            let group = store.group_by_name(&group)?;
+            let rows = store.walk_list_of(Some(group.id))?;
+            let ward = store.ward_name()?.unwrap_or_default();
+            let kind = match sheet {
+                SheetChoice::WalkList => doorstep_print::SheetKind::WalkList,
+                SheetChoice::FollowUps => doorstep_print::SheetKind::FollowUps,
+            };
+            let heading = doorstep_print::Heading {
+                ward: &ward,
+                group: &group.name,
+                printed_on: doorstep_domain::clock::vietnam_time(now).date(),
+            };
+            let printed = kind
+                .print(&heading, &rows)
+                .map_err(|e| refuse(ErrorCode::ExportFailed, e.to_string()))?;
+            std::fs::write(&file, &printed.pdf).map_err(|e| {
+                refuse(
+                    ErrorCode::ExportFailed,
+                    format!("cannot write {}: {e}", file.display()),
+                )
+            })?;
+            out.printed(kind, &group.name, &file, &printed)
+        }
         Command::Demo {
             households,
             seed,

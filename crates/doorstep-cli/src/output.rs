@@ -159,6 +159,33 @@ impl Printer {
         })
     }
 
+    /// A sheet written: which, for which group, where, its pages and rows.
+    pub fn printed(
+        &self,
+        sheet: doorstep_print::SheetKind,
+        group: &str,
+        file: &std::path::Path,
+        printed: &doorstep_print::Printed,
+    ) -> anyhow::Result<()> {
+        let sheet = sheet.word();
+        let value = json!({
+            "sheet": sheet,
+            "group": group,
+            "out": file.display().to_string(),
+            "pages": printed.pages,
+            "rows": printed.rows,
+            "bytes": printed.pdf.len(),
+        });
+        self.emit(&value, || {
+            format!(
+                "{sheet} of {group}: {} rows on {} A4 pages → {}",
+                printed.rows,
+                printed.pages,
+                file.display()
+            )
+        })
+    }
+
     /// A short confirmation: `{"done": MESSAGE}` with `--json`.
     pub fn done(&self, message: &str) -> anyhow::Result<()> {
         self.emit(&json!({ "done": message }), || message.to_string())

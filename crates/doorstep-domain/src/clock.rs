@@ -13,6 +13,14 @@ pub fn campaign_start() -> DateTime<Utc> {
         .unwrap_or(DateTime::UNIX_EPOCH)
 }
 
+/// Vietnam's offset from UTC (no daylight saving): days in reports and on paper are Hanoi's.
+pub const VIETNAM_OFFSET: Duration = Duration::hours(7);
+
+/// The wall-clock time in Hanoi at `at`.
+pub fn vietnam_time(at: DateTime<Utc>) -> chrono::NaiveDateTime {
+    at.naive_utc() + VIETNAM_OFFSET
+}
+
 /// How long a visit may sit on a device, unsynced, before its date looks wrong.
 pub const MAX_OFFLINE: Duration = Duration::days(14);
 /// How far a device clock may run ahead of the hub's before it is flagged.

@@ -652,6 +652,9 @@ pub struct WalkRow {
     pub last_visit: Option<DateTime<Utc>>,
     /// The open follow-up's date (the latest visit asked for one).
     pub follow_up: Option<NaiveDate>,
+    /// What the open follow-up is for, as the volunteer wrote it.
+    #[serde(default)]
+    pub follow_up_reason: Option<String>,
     /// The volunteer a coordinator handed this household to.
     pub assigned_to: Option<String>,
     /// Recorded only with the household's consent: searched and called from the list.

@@ -114,19 +114,25 @@ impl Store {
     /// The walk list: every household this device holds, in walk order, with its visits'
     /// count, latest outcome and open follow-up.
     pub fn walk_list(&self) -> Result<Vec<WalkRow>> {
+        self.walk_list_of(None)
+    }
+
+    /// The walk list of one residential group, or of every group this device holds.
+    pub fn walk_list_of(&self, group: Option<Id>) -> Result<Vec<WalkRow>> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT h.id, h.group_id, coalesce(g.name, ''), h.alley, h.number, h.members,
                     h.elderly, h.disability, h.poor, h.near_poor, h.internet, h.name,
                     (SELECT count(*) FROM visits v WHERE v.household_id = h.id),
-                    l.outcome, l.device_time, l.follow_up_date, h.assigned_to, h.phone
+                    l.outcome, l.device_time, l.follow_up_date, h.assigned_to, h.phone,
+                    l.follow_up_reason
              FROM households h
              LEFT JOIN residential_groups g ON g.id = h.group_id
              LEFT JOIN visits l ON l.id = (SELECT v.id FROM visits v WHERE v.household_id = h.id
                                            ORDER BY v.device_time DESC, v.id DESC LIMIT 1)
-             WHERE h.survivor_id IS NULL
+             WHERE h.survivor_id IS NULL AND (?1 IS NULL OR h.group_id = ?1)
              ORDER BY h.group_id, h.alley, CAST(h.number AS INTEGER), h.number, h.id",
         )?;
-        let rows = stmt.query_map([], tables::walk_row)?;
+        let rows = stmt.query_map([group.map(|g| g.to_string())], tables::walk_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 }

@@ -586,6 +586,7 @@ pub fn walk_row(row: &Row) -> rusqlite::Result<WalkRow> {
         follow_up: parse_opt(row, 15)?,
         assigned_to: row.get(16)?,
         phone: row.get(17)?,
+        follow_up_reason: row.get(18)?,
     })
 }
 
