@@ -618,3 +618,115 @@ fn a_coordinator_assigns_an_alley_and_the_volunteer_sees_it() {
         "{body}"
     );
 }
+
+/// One refused document never blocks the rest of the outbox. A modified client (raw
+/// Automerge merged into its own store, past the store's checks) voids another device's visit
+/// in Tổ A and records ordinary work in Tổ B: the hub refuses Tổ A's document (403
+/// `coordinator_only`), Tổ B's syncs in the same sync, the refused document stays on the
+/// device with the hub's reason (`status`, the sync's report, a non-zero exit), and it is
+/// offered again at the next sync without holding anything else back.
+#[test]
+fn a_refused_document_is_set_aside_and_the_rest_of_the_outbox_syncs() {
+    let hub = HubProcess::start(&["Tổ A", "Tổ B"]);
+    let lan = Device::joined(&hub, "volunteer", "Lan", &["Tổ A", "Tổ B"]);
+    let minh = Device::joined(&hub, "volunteer", "Minh", &["Tổ A"]);
+    let coordinator = Device::joined(&hub, "coordinator", "Chị Hà", &[]);
+    let household = minh.add_household("Tổ A", "Ngõ 12 Hàng Bông", "5");
+    let visit = minh.json(&[
+        "visit",
+        "add",
+        "--household",
+        &household,
+        "--outcome",
+        "not_home",
+    ]);
+    let visit = visit["id"].as_str().unwrap().to_string();
+    minh.sync();
+    lan.sync();
+
+    // The forged void, merged into Lan's store as a modified client would.
+    let group_a = DocId::Group(
+        support::open_store(&lan.db)
+            .group_by_name("Tổ A")
+            .unwrap()
+            .id,
+    );
+    let mut copy = group_document(&lan, group_a).with_actor(ActorId::from(new_id().as_bytes()));
+    let v = record_in(&copy, "visits", &visit);
+    copy.put(&v, "voided_at", Utc::now().timestamp_millis())
+        .unwrap();
+    copy.put(&v, "voided_by", "Lan").unwrap();
+    copy.put(&v, "void_reason", "không phải của tôi").unwrap();
+    copy.commit();
+    support::open_store(&lan.db)
+        .merge_documents(&[doorstep_store::DocumentBytes {
+            id: group_a.to_string(),
+            bytes: copy.save(),
+        }])
+        .unwrap();
+    // Ordinary work in the other group.
+    let other = lan.add_household("Tổ B", "Ngõ Huyện", "14");
+    lan.json(&[
+        "visit",
+        "add",
+        "--household",
+        &other,
+        "--outcome",
+        "assisted",
+        "--assist",
+        "vneid_activate:done",
+    ]);
+
+    let out = lan.run(&["--json", "sync"]);
+    assert_ne!(
+        out.status.code(),
+        Some(0),
+        "a refused document is not a clean sync"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("coordinator_only") && stderr.contains("Tổ A"),
+        "{stderr}"
+    );
+    let report: Json = serde_json::from_slice(&out.stdout).unwrap();
+    let refused = report["refused"].as_array().unwrap();
+    assert_eq!(refused.len(), 1, "{report}");
+    assert_eq!(refused[0]["doc"], group_a.to_string());
+    assert_eq!(refused[0]["name"], "Tổ A");
+    assert_eq!(refused[0]["code"], "coordinator_only");
+    assert!(refused[0]["changes"].as_u64().unwrap() >= 1, "{report}");
+    assert_eq!(report["docs_sent"], 1, "Tổ B's document went: {report}");
+
+    // Tổ B reached the coordinator; Minh's visit is still counted (the void was refused).
+    coordinator.sync();
+    let seen = coordinator.json(&["report"]);
+    assert_eq!(seen["households"], 2, "{seen}");
+    assert_eq!(seen["visits"], 2, "{seen}");
+
+    // The device keeps the refused changes and says so.
+    let status = lan.json(&["status"]);
+    assert_eq!(
+        status["problems"][0]["code"], "coordinator_only",
+        "{status}"
+    );
+    assert_eq!(status["problems"][0]["name"], "Tổ A", "{status}");
+    assert!(status["outbox"].as_u64().unwrap() >= 1, "{status}");
+
+    // New work in Tổ B still syncs at the next sync; the problem stays listed.
+    lan.json(&[
+        "visit",
+        "add",
+        "--household",
+        &other,
+        "--outcome",
+        "revisit",
+    ]);
+    let again = lan.run(&["--json", "sync"]);
+    assert_ne!(again.status.code(), Some(0));
+    coordinator.sync();
+    assert_eq!(coordinator.json(&["report"])["visits"], 3);
+    assert_eq!(
+        lan.json(&["status"])["problems"].as_array().unwrap().len(),
+        1
+    );
+}

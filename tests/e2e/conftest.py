@@ -31,7 +31,8 @@ TAURI_DRIVER = shutil.which("tauri-driver") or str(Path.home() / ".cargo" / "bin
 # The PIN every test device is locked with, and the passphrase of every test hub.
 PIN = "246810"
 PASSPHRASE = "phường thử nghiệm"
-SECRETS = {"DOORSTEP_PIN": PIN, "DOORSTEP_HUB_PASSPHRASE": PASSPHRASE}
+SECRETS = {"DOORSTEP_PIN": PIN, "DOORSTEP_HUB_PASSPHRASE": PASSPHRASE,
+           "DOORSTEP_BACKUP_PASSPHRASE": "sao lưu của tổ"}
 
 
 def free_port() -> int:
@@ -78,10 +79,10 @@ class Hub:
             self.proc.wait()
             self.proc = None
 
-    def invite(self, role: str, name: str, group: str | None = None, point: str | None = None) -> str:
+    def invite(self, role: str, name: str, group: str | list[str] | None = None, point: str | None = None) -> str:
         args = ["hub", "invite", "--data", str(self.data), "--role", role, "--name", name]
-        if group:
-            args += ["--group", group]
+        for g in [group] if isinstance(group, str) else group or []:
+            args += ["--group", g]
         if point:
             args += ["--point", point]
         invite = cli(*args)

@@ -487,3 +487,37 @@ def test_a_coordinator_prints_a_groups_walk_list_and_follow_ups(tmp, hubs, apps)
     follow = Path(note.split(": ", 1)[-1].strip())
     text = subprocess.run(["pdftotext", "-layout", str(follow), "-"], capture_output=True, text=True, check=True).stdout
     assert "Cài VNeID cho bà" in text and "02/12/2026" in text, text
+
+
+def test_a_refused_document_is_shown_and_the_rest_syncs(tmp, hubs, apps):
+    """Lan's old phone voided its own visit offline; its backup is restored on her new phone,
+    whose automatic sync sends that void: the hub refuses Tổ 1's document (the void is not
+    this device's record) while the new phone's work in Tổ 2 syncs. The sync bar says which
+    part was refused, why, that its changes are kept, and what to do."""
+    hub = hubs(["Tổ 1", "Tổ 2"])
+    old = joined_device(tmp / "old", hub, "volunteer", "Lan", ["Tổ 1", "Tổ 2"])
+    new = joined_device(tmp / "new", hub, "volunteer", "Lan", ["Tổ 1", "Tổ 2"])
+    coord = joined_device(tmp / "coord", hub, "coordinator", "Chị Hà")
+    h = cli("--db", str(old), "household", "add", "--group", "Tổ 1", "--alley", "Ngõ 1", "--number", "2")
+    v = cli("--db", str(old), "visit", "add", "--household", h["id"], "--outcome", "not_home")
+    cli("--db", str(old), "sync")
+    cli("--db", str(old), "visit", "void", v["id"], "--reason", "bấm nhầm")
+    cli("--db", str(old), "backup", "--out", str(tmp / "old.bak"))
+    cli("--db", str(new), "restore", str(tmp / "old.bak"))
+    cli("--db", str(new), "household", "add", "--group", "Tổ 2", "--alley", "Ngõ Huyện", "--number", "14")
+
+    app = apps(tmp / "new")
+    app.driver.set_window_size(360, 740)
+    app.wait("walk-list")
+    problem = app.wait_text("sync-problem", lambda t: "Tổ 1" in t, timeout=60)
+    assert "điều phối viên" in problem, problem
+    box = app.find("sync-problems").text
+    assert re.search(r"\d+ thay đổi vẫn được giữ trên máy này", box), box
+    assert "phần còn lại đã đồng bộ" in box and "Chỉ điều phối viên" in box, box
+    assert app.no_horizontal_overflow(), "sync problems"
+    app.shot("sync-problem-360")
+
+    cli("--db", str(coord), "sync")
+    report = cli("--db", str(coord), "report")
+    assert report["households"] == 2, report
+    assert report["visits"] == 1, "the refused void did not reach the coordinator"

@@ -3,7 +3,7 @@
 // switch, and the tabs.
 import { html } from 'htm/preact'
 import { useCallback, useEffect, useState } from 'preact/hooks'
-import { api, errorText, type LockState, type Overview, type SyncStatus, type Unlocked } from './api'
+import { api, errorText, type LockState, type Overview, type SyncProblem, type SyncStatus, type Unlocked } from './api'
 import { lang, onLangChange, setLang, t, type Key } from './i18n'
 import { FirstRun } from './first-run'
 import { WalkList } from './walk-list'
@@ -11,7 +11,7 @@ import { PointScreen } from './point'
 import { DashboardScreen } from './dashboard'
 import { DevicesScreen } from './devices'
 import { LockScreen, RecoveryCode } from './lock'
-import { idleExpired } from './logic'
+import { idleExpired, unreachable } from './logic'
 
 const IDLE_CHECK_MS = 10_000
 
@@ -35,14 +35,32 @@ function timeOf(iso: string): string {
   return new Date(iso).toLocaleString(lang() === 'vi' ? 'vi-VN' : 'en-GB', { hour: '2-digit', minute: '2-digit', day: '2-digit', month: '2-digit' })
 }
 
-function SyncBar({ status, online, busy, note, onSync }: { status: SyncStatus | null; online: boolean | null; busy: boolean; note: string; onSync: () => void }) {
+/** What the last sync found: the hub answered (`on`), could not be reached (`off`), or answered
+ * with a refusal (`refused`: a token revoked or expired, a hub that does not know the device). */
+type Link = 'on' | 'off' | 'refused'
+
+const LINK_LABEL: Record<Link, Key> = { on: 'online', off: 'offline', refused: 'sync_refused' }
+
+/** Documents the hub refused: which, why, that their changes are kept, what to do. */
+function SyncProblems({ problems }: { problems: SyncProblem[] }) {
+  if (problems.length === 0) return null
+  return html`<div class="sync-problems" data-testid="sync-problems">
+    <b>${t('sync_problems', { n: problems.length })}</b>
+    <ul>${problems.map((p) => html`<li data-testid="sync-problem"><b>${p.name}</b>: ${errorText(p)} ${t('sync_problem_kept', { n: p.changes })}</li>`)}</ul>
+    <p>${t('sync_problem_todo')}</p>
+  </div>`
+}
+
+function SyncBar({ status, link, busy, note, onSync }: { status: SyncStatus | null; link: Link | null; busy: boolean; note: string; onSync: () => void }) {
   if (!status) return null
+  const shown = link ?? 'off'
   return html`<div class="syncbar" data-testid="syncbar">
-    <span class=${'dot ' + (online ? 'on' : 'off')} data-testid="online">${online ? t('online') : t('offline')}</span>
+    <span class=${'dot ' + shown} data-testid="online">${t(LINK_LABEL[shown])}</span>
     <span data-testid="outbox">${t('outbox', { n: status.outbox })}</span>
     <span class="muted">${status.last_sync ? t('last_sync', { t: timeOf(status.last_sync) }) : t('never_synced')}</span>
     ${status.joined && html`<button class="small" data-testid="sync" disabled=${busy} onClick=${onSync}>${busy ? t('syncing') : t('sync')}</button>`}
     ${note && html`<div class="note" data-testid="sync-note">${note}</div>`}
+    <${SyncProblems} problems=${status.problems} />
   </div>`
 }
 
@@ -52,7 +70,7 @@ export function App() {
   const [error, setError] = useState('')
   const [tab, setTab] = useState<Tab | null>(null)
   const [status, setStatus] = useState<SyncStatus | null>(null)
-  const [online, setOnline] = useState<boolean | null>(null)
+  const [link, setLink] = useState<Link | null>(null)
   const [busy, setBusy] = useState(false)
   const [note, setNote] = useState('')
   const [version, setVersion] = useState(0)
@@ -110,7 +128,7 @@ export function App() {
       setBusy(true)
       try {
         const r = await api.sync()
-        setOnline(true)
+        setLink('on')
         if (r.erased_edits_dropped.length > 0) setNote(t('erased_edits_dropped', { n: r.erased_edits_dropped.length }))
         else if (!quiet) setNote(t('synced', { sent: r.docs_sent, received: r.docs_received }))
         if (r.docs_received > 0) setVersion((v) => v + 1)
@@ -118,8 +136,11 @@ export function App() {
         const fresh = await api.lockState()
         setLock((old) => (old && old.idle_lock_minutes === fresh.idle_lock_minutes ? old : fresh))
       } catch (e) {
-        setOnline(false)
-        if (!quiet) setNote(t('sync_failed', { error: errorText(e) }))
+        // Out of reach is normal in an alley; a refusal is not, and is shown even when the
+        // automatic sync met it.
+        const away = unreachable(e)
+        setLink(away ? 'off' : 'refused')
+        if (!quiet || !away) setNote(t('sync_failed', { error: errorText(e) }))
       } finally {
         setBusy(false)
         refreshStatus()
@@ -165,7 +186,7 @@ export function App() {
       <div><h1>${t('app_name')}</h1><div class="muted small-text" data-testid="ward">${overview.ward}${overview.device_name ? ' · ' + overview.device_name : ''}</div></div>
       <div class="row">${lockButton}${langButton}</div>
     </header>
-    <${SyncBar} status=${status} online=${online} busy=${busy} note=${note} onSync=${() => void doSync(false)} />
+    <${SyncBar} status=${status} link=${link} busy=${busy} note=${note} onSync=${() => void doSync(false)} />
     ${tabs.length > 1 &&
     html`<nav class="tabs">${tabs.map(
       (tb) => html`<button class=${tb === current ? 'tab active' : 'tab'} data-testid=${'tab-' + tb} onClick=${() => setTab(tb)}>${t(TAB_LABEL[tb])}</button>`,

@@ -446,6 +446,30 @@ id: string, point_id: string, started_at: string, session_count: number, day_cou
 export type SheetKind = "walk_list" | "follow_ups";
 
 /**
+ * A document the hub refused at the last sync, kept on the device (its changes stay in the
+ * outbox and are offered again at every sync) and shown with the hub's reason until a sync
+ * takes it. The rest of the outbox syncs around it.
+ */
+export type SyncProblem = { 
+/**
+ * The document, as `group/<id>`, `point/<id>` or `ward/<id>`.
+ */
+doc: string, 
+/**
+ * What it holds, as people name it: the residential group's or literacy point's name, or
+ * the ward's.
+ */
+name: string, code: ErrorCode, 
+/**
+ * The hub's own words (for the log and the coordinator; the UI shows the code's text).
+ */
+message: string, 
+/**
+ * Changes of this document still waiting.
+ */
+changes: number, at: string, };
+
+/**
  * What one sync did, in bytes on the wire (bodies, HTTP headers aside) and documents.
  */
 export type SyncReport = { sent_bytes: number, received_bytes: number, docs_sent: number, docs_received: number, docs_unchanged: number, rounds: number, 
@@ -462,12 +486,20 @@ epochs_adopted: number,
  * Erased households whose edits on this device (not synced before the erasure) were
  * dropped, never sent.
  */
-erased_edits_dropped: Array<string>, };
+erased_edits_dropped: Array<string>, 
+/**
+ * Documents the hub refused: kept on this device, the rest synced without them.
+ */
+refused: Array<SyncProblem>, };
 
 /**
  * The sync bar: always visible.
  */
-export type SyncStatus = { joined: boolean, outbox: number, last_sync: string | null, hub_url: string | null, };
+export type SyncStatus = { joined: boolean, outbox: number, last_sync: string | null, hub_url: string | null, 
+/**
+ * Documents the hub refused at the last sync, kept here with its reason; the rest synced.
+ */
+problems: Array<SyncProblem>, };
 
 /**
  * Campaign targets the coordinator sets, in percent of households.

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { assignedFirst, filterRows, fold, idleExpired, noPriority, percent, pinProblem, virtualWindow, withAlleyHeadings, type WalkRow } from './logic'
+import { assignedFirst, filterRows, fold, idleExpired, noPriority, percent, pinProblem, unreachable, virtualWindow, withAlleyHeadings, type WalkRow } from './logic'
 
 function row(alley: string, number: string, extra: Partial<WalkRow> = {}): WalkRow {
   return {
@@ -91,5 +91,15 @@ describe('search and contact', () => {
     expect(filterRows(people, 'nguyen thi hoa', 'all', '2026-11-25').map((r) => r.number)).toEqual(['1'])
     expect(filterRows(people, '345 678', 'all', '2026-11-25').map((r) => r.number)).toEqual(['1'])
     expect(filterRows(people, '091', 'all', '2026-11-25').map((r) => r.number)).toEqual(['1'])
+  })
+})
+
+describe('unreachable', () => {
+  it('tells a hub out of reach from a hub that refused', () => {
+    expect(unreachable({ code: 'hub_unreachable', message: '' })).toBe(true)
+    expect(unreachable({ code: 'request_timeout', message: '' })).toBe(true)
+    expect(unreachable({ code: 'token_unknown', message: '' })).toBe(false)
+    expect(unreachable({ code: 'device_revoked', message: '' })).toBe(false)
+    expect(unreachable(new Error('boom'))).toBe(false)
   })
 })

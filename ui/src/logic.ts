@@ -117,3 +117,10 @@ export function pinProblem(pin: string, again: string): 'pin_too_short' | 'pin_m
 export function idleExpired(lastActive: number, now: number, minutes: number): boolean {
   return minutes > 0 && now - lastActive >= minutes * 60_000
 }
+
+/** Whether a failed sync means the hub was not reached (normal in an alley: try later) rather
+ * than reached and refused (a revoked or expired token, a hub that does not know the device). */
+export function unreachable(e: unknown): boolean {
+  const code = (e as { code?: string } | null)?.code
+  return code === 'hub_unreachable' || code === 'request_timeout' || code === 'hub_busy'
+}

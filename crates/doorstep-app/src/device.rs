@@ -60,6 +60,7 @@ impl App {
             outbox: store.outbox_count()?,
             last_sync: store.last_sync()?,
             hub_url: identity.map(|i| i.hub_url),
+            problems: store.sync_problems()?,
         })
     }
 

@@ -33,6 +33,8 @@ pub struct SyncStatus {
     pub outbox: u64,
     pub last_sync: Option<DateTime<Utc>>,
     pub hub_url: Option<String>,
+    /// Documents the hub refused at the last sync, kept here with its reason; the rest synced.
+    pub problems: Vec<SyncProblem>,
 }
 
 /// A household with its group's name and its visits, newest first.

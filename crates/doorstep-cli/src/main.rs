@@ -367,7 +367,28 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                         ),
                     ))
                 }
-                report => out.synced(&report?),
+                report => {
+                    let report = report?;
+                    out.synced(&report)?;
+                    // The rest synced; the exit status still says a document was refused.
+                    match report.refused.first() {
+                        Some(first) => Err(refuse(
+                            first.code,
+                            format!(
+                                "the hub refused {} document(s), kept on this device (the rest \
+                                 synced): {}",
+                                report.refused.len(),
+                                report
+                                    .refused
+                                    .iter()
+                                    .map(|p| format!("{}: {}", p.name, p.message))
+                                    .collect::<Vec<_>>()
+                                    .join("; ")
+                            ),
+                        )),
+                        None => Ok(()),
+                    }
+                }
             }
         }
         Command::Status => {
@@ -376,7 +397,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let last_sync = store.last_sync()?;
             let groups = store.groups()?;
             let points = store.points()?;
-            out.status(identity.as_ref(), outbox, last_sync, &groups, &points)
+            let problems = store.sync_problems()?;
+            out.status(
+                identity.as_ref(),
+                outbox,
+                last_sync,
+                &groups,
+                &points,
+                &problems,
+            )
         }
         Command::Invite(args) => {
             let request = invite_request(args);

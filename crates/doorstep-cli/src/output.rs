@@ -560,6 +560,7 @@ impl Printer {
                     "\nHousehold {h} was erased at the hub: this device's unsynced edits to it were dropped"
                 ));
             }
+            text.push_str(&problems_text(&r.refused));
             text
         })
     }
@@ -571,6 +572,7 @@ impl Printer {
         last_sync: Option<DateTime<Utc>>,
         groups: &[ResidentialGroup],
         points: &[LiteracyPoint],
+        problems: &[SyncProblem],
     ) -> anyhow::Result<()> {
         let name_of = |id: &Id| {
             groups
@@ -591,16 +593,18 @@ impl Printer {
             "points": identity.map(|i| i.points.iter().map(name_of).collect::<Vec<_>>()).unwrap_or_default(),
             "outbox": outbox,
             "last_sync_at": last_sync,
+            "problems": problems,
         });
         self.emit(&value, || match identity {
             None => format!("Not joined to a hub. Outbox: {outbox} changes."),
             Some(i) => format!(
-                "Device {} ({}, {}) at {}\nOutbox: {outbox} changes not yet acknowledged by the hub\nLast sync: {}",
+                "Device {} ({}, {}) at {}\nOutbox: {outbox} changes not yet acknowledged by the hub\nLast sync: {}{}",
                 i.device_id,
                 i.name,
                 i.role,
                 i.hub_url,
-                last_sync.map_or("never".into(), local)
+                last_sync.map_or("never".into(), local),
+                problems_text(problems)
             ),
         })
     }
@@ -871,4 +875,22 @@ fn visit_table(visits: &[Visit], addresses: &HashMap<Id, String>) -> Table {
         t.add_row(row);
     }
     t
+}
+
+/// The documents the hub refused, one line each, with what to do.
+fn problems_text(problems: &[SyncProblem]) -> String {
+    let mut text = String::new();
+    for p in problems {
+        text.push_str(&format!(
+            "\nRefused by the hub: {} ({}, {} changes kept on this device): {} [{}]",
+            p.name, p.doc, p.changes, p.message, p.code
+        ));
+    }
+    if !problems.is_empty() {
+        text.push_str(
+            "\nEverything else synced. Show this to the ward coordinator; the refused changes \
+             are offered again at every sync.",
+        );
+    }
+    text
 }

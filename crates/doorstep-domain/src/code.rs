@@ -6,7 +6,7 @@
 //! UI holds a Vietnamese and an English message for each (a test checks every one).
 
 use serde::{Deserialize, Serialize};
-use strum::{EnumIter, IntoStaticStr, VariantNames};
+use strum::{EnumIter, EnumString, IntoStaticStr, VariantNames};
 use ts_rs::TS;
 
 /// What went wrong, as a snake_case word.
@@ -20,6 +20,7 @@ use ts_rs::TS;
     Serialize,
     Deserialize,
     IntoStaticStr,
+    EnumString,
     EnumIter,
     VariantNames,
     TS,

@@ -660,3 +660,21 @@ pub struct WalkRow {
     /// Recorded only with the household's consent: searched and called from the list.
     pub phone: Option<String>,
 }
+
+/// A document the hub refused at the last sync, kept on the device (its changes stay in the
+/// outbox and are offered again at every sync) and shown with the hub's reason until a sync
+/// takes it. The rest of the outbox syncs around it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct SyncProblem {
+    /// The document, as `group/<id>`, `point/<id>` or `ward/<id>`.
+    pub doc: String,
+    /// What it holds, as people name it: the residential group's or literacy point's name, or
+    /// the ward's.
+    pub name: String,
+    pub code: crate::ErrorCode,
+    /// The hub's own words (for the log and the coordinator; the UI shows the code's text).
+    pub message: String,
+    /// Changes of this document still waiting.
+    pub changes: u64,
+    pub at: DateTime<Utc>,
+}

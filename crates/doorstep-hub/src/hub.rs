@@ -397,13 +397,14 @@ impl Hub {
                 )
                 .on(id));
             }
-            document::check_identity(id, doc)?;
+            document::check_identity(id, doc).map_err(|e| HubError::from(e).on(id))?;
             let new = document::decode::changes_since(doc, &before)
                 .map_err(|e| bad(format!("changes cannot be applied: {e}")))?;
             // The whole change, every operation, as the schema says (not just the fields a
             // reader would see), and the records it touched as they now stand.
             let (_, audited) =
-                document::check_changes_audited(id, doc, &new, Author::Device(device.role))?;
+                document::check_changes_audited(id, doc, &new, Author::Device(device.role))
+                    .map_err(|e| HubError::from(e).on(id))?;
             let entries = audit_entries(id, doc, audited, &device.id.to_string(), now);
             let after = doc.get_heads();
             let households = consent_withdrawn(doc, &before, &after, &entries);
@@ -616,11 +617,18 @@ impl Hub {
                 })
                 .map(|e| e.device.as_str());
             if creator != Some(me.as_str()) {
+                // Named by its document, so the device syncs the rest without it.
+                let doc = entries
+                    .iter()
+                    .find(|e| e.records.iter().any(|r| r.id == record))
+                    .map(|e| e.doc.clone())
+                    .unwrap_or_default();
                 return Err(HubError::refused(
                     Status::Forbidden,
                     ErrorCode::CoordinatorOnly,
                     "a volunteer voids only what their own device recorded: ask the coordinator",
-                ));
+                )
+                .on(doc));
             }
         }
         Ok(())

@@ -195,6 +195,15 @@ const MIGRATIONS: &[&str] = &[
         (SELECT v.device_time, v.group_id, v.volunteer FROM visits v WHERE v.id = assists.visit_id);
     CREATE INDEX assists_by_time ON assists(device_time);
     "#,
+    // 13: documents the hub refused, with its reason, until a sync takes them.
+    r#"
+    CREATE TABLE sync_problems (
+        doc_id  TEXT PRIMARY KEY,
+        code    TEXT NOT NULL,
+        message TEXT NOT NULL,
+        at      INTEGER NOT NULL
+    ) STRICT;
+    "#,
 ];
 
 /// The query tables, in the order a dump or a rebuild walks them.

@@ -10,7 +10,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 use automerge::{Change, ChangeHash};
 use chrono::{DateTime, TimeZone, Utc};
-use doorstep_domain::{Id, Role};
+use doorstep_domain::{ErrorCode, Id, Role, SyncProblem};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
@@ -224,11 +224,21 @@ impl Store {
     /// Changes the hub has not acknowledged, per document, up to about `max_bytes` in all
     /// (at least one change, however large). Only documents this device may change are sent.
     pub fn outbox(&mut self, max_bytes: usize) -> Result<Vec<OutgoingDoc>> {
+        self.outbox_without(max_bytes, &HashSet::new())
+    }
+
+    /// The outbox without the documents in `held` (refused by the hub earlier in this sync:
+    /// the rest goes on without them).
+    pub fn outbox_without(
+        &mut self,
+        max_bytes: usize,
+        held: &HashSet<DocId>,
+    ) -> Result<Vec<OutgoingDoc>> {
         let identity = self.identity()?;
         let mut out = Vec::new();
         let mut total = 0;
         for (id, synced) in self.dirty_documents()? {
-            if identity.as_ref().is_some_and(|i| !i.may_write(id)) {
+            if held.contains(&id) || identity.as_ref().is_some_and(|i| !i.may_write(id)) {
                 continue;
             }
             let mut edit = Edit::default();
@@ -263,11 +273,100 @@ impl Store {
 
     /// Whether any change this device may send is still unacknowledged.
     pub fn has_outbox(&self) -> Result<bool> {
+        self.has_outbox_without(&HashSet::new())
+    }
+
+    /// Whether any change this device may send is still unacknowledged, `held` aside.
+    pub fn has_outbox_without(&self, held: &HashSet<DocId>) -> Result<bool> {
         let identity = self.identity()?;
-        Ok(self
-            .dirty_documents()?
-            .iter()
-            .any(|(id, _)| identity.as_ref().is_none_or(|i| i.may_write(*id))))
+        Ok(self.dirty_documents()?.iter().any(|(id, _)| {
+            !held.contains(id) && identity.as_ref().is_none_or(|i| i.may_write(*id))
+        }))
+    }
+
+    /// Records that the hub refused `doc`, and why. Its changes stay in the outbox.
+    pub fn set_sync_problem(
+        &self,
+        doc: DocId,
+        code: ErrorCode,
+        message: &str,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO sync_problems (doc_id, code, message, at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (doc_id) DO UPDATE SET code = ?2, message = ?3, at = ?4",
+            )?
+            .execute(params![
+                doc.to_string(),
+                code.as_str(),
+                message,
+                at.timestamp_millis()
+            ])?;
+        Ok(())
+    }
+
+    /// Forgets the refusals of every document not in `keep`: a complete sync took them (or
+    /// they left the outbox some other way).
+    pub fn clear_sync_problems(&self, keep: &HashSet<DocId>) -> Result<()> {
+        for doc in self.sync_problem_docs()? {
+            if !keep.contains(&doc) {
+                self.conn
+                    .prepare_cached("DELETE FROM sync_problems WHERE doc_id = ?1")?
+                    .execute([doc.to_string()])?;
+            }
+        }
+        Ok(())
+    }
+
+    fn sync_problem_docs(&self) -> Result<Vec<DocId>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT doc_id FROM sync_problems ORDER BY doc_id")?;
+        let ids: Vec<String> = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        Ok(ids.iter().map(|id| id.parse()).collect::<Result<_, _>>()?)
+    }
+
+    /// The documents the hub refused, with what they hold, the hub's reason and how many
+    /// changes wait.
+    pub fn sync_problems(&mut self) -> Result<Vec<SyncProblem>> {
+        let mut problems = Vec::new();
+        for doc in self.sync_problem_docs()? {
+            let (code, message, at) = self
+                .conn
+                .prepare_cached("SELECT code, message, at FROM sync_problems WHERE doc_id = ?1")?
+                .query_row([doc.to_string()], |r| {
+                    Ok((tables::parse(r, 0)?, r.get(1)?, tables::time(r, 2)?))
+                })?;
+            let name = match doc {
+                DocId::Ward(_) => self.ward_name()?,
+                DocId::Group(id) => self
+                    .groups()?
+                    .into_iter()
+                    .find(|g| g.id == id)
+                    .map(|g| g.name),
+                DocId::Point(id) => self
+                    .points()?
+                    .into_iter()
+                    .find(|p| p.id == id)
+                    .map(|p| p.name),
+            };
+            let synced = synced_heads(&self.conn, doc)?.unwrap_or_default();
+            let mut edit = Edit::default();
+            let changes = self.doc_mut(&mut edit, doc)?.get_changes(&synced).len() as u64;
+            self.keep_unchanged(edit);
+            problems.push(SyncProblem {
+                doc: doc.to_string(),
+                name: name.unwrap_or_else(|| doc.to_string()),
+                code,
+                message,
+                changes,
+                at,
+            });
+        }
+        Ok(problems)
     }
 
     /// Whether this device holds `doc` (without loading it).

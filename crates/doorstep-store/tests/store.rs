@@ -602,3 +602,40 @@ fn overdue_follow_ups_are_counted_per_volunteer() {
         vec![("Lan".to_string(), 1), ("Minh".to_string(), 1)]
     );
 }
+
+/// A document the hub refused is remembered with its reason, what it holds and the changes
+/// waiting, across reopening, until a sync that did not refuse it clears it.
+#[test]
+fn a_refused_document_is_remembered_until_a_sync_takes_it() {
+    let dir = TempDir::new().unwrap();
+    let mut s = ward(&dir);
+    let group = s.group_by_name("Tổ 2").unwrap();
+    s.add_household(group.id, draft("Ngõ Huyện", "14"), Utc::now())
+        .unwrap();
+    let doc = doorstep_store::DocId::Group(group.id);
+    let at = Utc::now();
+    s.set_sync_problem(
+        doc,
+        ErrorCode::CoordinatorOnly,
+        "a volunteer voids only…",
+        at,
+    )
+    .unwrap();
+    drop(s);
+    let mut s = store(&dir, "a.sqlite");
+    let problems = s.sync_problems().unwrap();
+    assert_eq!(problems.len(), 1);
+    assert_eq!(problems[0].doc, doc.to_string());
+    assert_eq!(problems[0].name, "Tổ 2");
+    assert_eq!(problems[0].code, ErrorCode::CoordinatorOnly);
+    assert!(problems[0].changes >= 1, "{problems:?}");
+    assert_eq!(problems[0].at.timestamp_millis(), at.timestamp_millis());
+
+    // Refused again: kept (and its reason updated); taken by a sync: gone.
+    s.set_sync_problem(doc, ErrorCode::BadChange, "again", at)
+        .unwrap();
+    s.clear_sync_problems(&[doc].into_iter().collect()).unwrap();
+    assert_eq!(s.sync_problems().unwrap()[0].code, ErrorCode::BadChange);
+    s.clear_sync_problems(&Default::default()).unwrap();
+    assert!(s.sync_problems().unwrap().is_empty());
+}

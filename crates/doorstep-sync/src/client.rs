@@ -114,6 +114,15 @@ pub struct SyncReport {
     /// Erased households whose edits on this device (not synced before the erasure) were
     /// dropped, never sent.
     pub erased_edits_dropped: Vec<doorstep_domain::Id>,
+    /// Documents the hub refused: kept on this device, the rest synced without them.
+    pub refused: Vec<doorstep_domain::SyncProblem>,
+}
+
+/// Whether a refusal naming a document is about that document (its changes, or the device's
+/// right to write it), so the rest of the outbox may sync without it; any other refusal
+/// (token, size, load) is about the whole round.
+fn refuses_the_document(status: u16) -> bool {
+    matches!(status, 403 | 404 | 409 | 422)
 }
 
 /// An HTTP client for one hub: HTTPS to the certificate key pinned when the device joined, or
@@ -719,11 +728,14 @@ pub async fn sync_shared<S: StoreHandle>(
     let mut sent = std::collections::HashSet::new();
     let mut received = std::collections::HashSet::new();
     let mut resent = std::collections::HashSet::new();
+    // Documents the hub refused in this sync: set aside (their changes stay in the outbox,
+    // offered again next sync) so that the rest of the outbox syncs around them.
+    let mut held = std::collections::HashSet::new();
     for _ in 0..MAX_ROUNDS {
         let (outbox, body) = {
             let mut guard = shared.lock().await;
             let store = guard.store()?;
-            let outbox = store.outbox(wire::BATCH_BYTES)?;
+            let outbox = store.outbox_without(wire::BATCH_BYTES, &held)?;
             let request = SyncRequest {
                 cursor: store.sync_cursor()?,
                 pushes: outbox
@@ -747,6 +759,31 @@ pub async fn sync_shared<S: StoreHandle>(
             }) if resent.insert(doc.clone()) => {
                 let doc = doc.parse().map_err(StoreError::from)?;
                 shared.lock().await.store()?.resend_all(doc)?;
+                continue;
+            }
+            // One document refused for what it holds or where it belongs: keep it aside with
+            // the hub's reason, and send the round again without it.
+            Err(SyncError::Refused {
+                status,
+                code,
+                message,
+                doc: Some(doc),
+            }) if refuses_the_document(status) => {
+                let id: DocId = doc.parse().map_err(StoreError::from)?;
+                if !outbox.iter().any(|o| o.doc == id) || !held.insert(id) {
+                    return Err(SyncError::Refused {
+                        status,
+                        code,
+                        message,
+                        doc: Some(doc),
+                    });
+                }
+                tracing::warn!(%doc, %code, %message, "the hub refused a document; syncing the rest");
+                shared
+                    .lock()
+                    .await
+                    .store()?
+                    .set_sync_problem(id, code, &message, Utc::now())?;
                 continue;
             }
             other => other?,
@@ -822,7 +859,13 @@ pub async fn sync_shared<S: StoreHandle>(
             .extend(applied.erased_edits_dropped);
         sent.extend(outbox.iter().map(|o| o.doc));
         received.extend(incoming.iter().map(|i| i.doc));
-        if !response.more && !store.has_outbox()? {
+        if !response.more && !store.has_outbox_without(&held)? {
+            store.clear_sync_problems(&held)?;
+            report.refused = store
+                .sync_problems()?
+                .into_iter()
+                .filter(|p| held.iter().any(|h| h.to_string() == p.doc))
+                .collect();
             report.docs_sent = sent.len() as u64;
             report.docs_received = received.len() as u64;
             let touched = sent.union(&received).count() as u64;
