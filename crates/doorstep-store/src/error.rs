@@ -20,6 +20,8 @@ pub enum StoreError {
     DuplicateGroup(String),
     #[error("unknown residential group {0:?}")]
     UnknownGroup(String),
+    #[error("the report's second reader stopped unexpectedly")]
+    ReportThread,
     #[error("unknown household {0}")]
     UnknownHousehold(String),
     #[error("literacy point {0:?} already exists")]
@@ -104,9 +106,10 @@ impl StoreError {
             StoreError::WrongBackupPassphrase => ErrorCode::WrongBackupPassphrase,
             StoreError::BadBackup(_) => ErrorCode::BadBackup,
             StoreError::UnsyncedWork { .. } => ErrorCode::UnsyncedWork,
-            StoreError::Sqlite(_) | StoreError::Automerge(_) | StoreError::Private { .. } => {
-                ErrorCode::Internal
-            }
+            StoreError::Sqlite(_)
+            | StoreError::Automerge(_)
+            | StoreError::Private { .. }
+            | StoreError::ReportThread => ErrorCode::Internal,
         }
     }
 }

@@ -23,7 +23,7 @@ use doorstep_domain::*;
 use rusqlite::params;
 
 use crate::report::parse;
-use crate::{Result, Store};
+use crate::{Result, Store, StoreError};
 
 /// Vietnam's offset from UTC, in seconds.
 const VIETNAM: i64 = 7 * 3600;
@@ -105,8 +105,112 @@ impl Reached {
     }
 }
 
+/// Households by id: their number (a bit in `Reached`), their residential group's name,
+/// whether people live there (counted), their priority flags.
+type Households = IdMap<(u32, std::sync::Arc<str>, bool, [bool; 4])>;
+
+/// Assists (door to door and walk-ins) counted by row key, service, result, age band and
+/// priority flags; `walkin` says which table.
+struct AssistCount {
+    key: String,
+    service: String,
+    result: String,
+    age: Option<String>,
+    flags: PriorityFlags,
+    n: u64,
+    walkin: bool,
+}
+
+/// What the second connection reads while the first walks the visits: the households, and the
+/// assists and walk-ins of the range counted by SQLite.
+fn households_and_assists(
+    conn: &rusqlite::Connection,
+    by: ReportBy,
+    from_ms: i64,
+    to_ms: i64,
+) -> Result<(Households, Vec<AssistCount>)> {
+    let groups: HashMap<String, std::sync::Arc<str>> = conn
+        .prepare("SELECT id, name FROM residential_groups")?
+        .query_map([], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?.into()))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let unknown: std::sync::Arc<str> = "?".into();
+    let mut households = Households::default();
+    let mut stmt = conn.prepare(
+        "SELECT id, group_id, state IN ('lives_here', 'temporary_residents'), elderly,
+            disability, poor, near_poor FROM households",
+    )?;
+    let mut q = stmt.query([])?;
+    while let Some(r) = q.next()? {
+        let n = households.len() as u32;
+        let group = r.get_ref(1)?.as_str().map_err(rusqlite::Error::from)?;
+        let group = groups.get(group).unwrap_or(&unknown).clone();
+        households.insert(
+            id_of(r, 0)?,
+            (
+                n,
+                group,
+                r.get(2)?,
+                [r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?],
+            ),
+        );
+    }
+    // Assists door to door (each carries its visit's time, group and volunteer), then walk-ins
+    // at literacy points: with the day's rows, else a row per point.
+    let day = format!("date(a.device_time / 1000 + {VIETNAM}, 'unixepoch')");
+    let (assist_key, walkin_key) = match by {
+        ReportBy::Day => (day.clone(), day),
+        ReportBy::Group => ("coalesce(g.name, '?')".into(), POINT_ROW.into()),
+        ReportBy::Volunteer => ("a.volunteer".into(), POINT_ROW.into()),
+    };
+    let mut counts = Vec::new();
+    for (key, from_table, walkin) in [
+        (
+            assist_key,
+            "assists a LEFT JOIN residential_groups g ON g.id = a.group_id",
+            false,
+        ),
+        (
+            walkin_key,
+            "walkins a LEFT JOIN literacy_points p ON p.id = a.point_id",
+            true,
+        ),
+    ] {
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {key}, a.service, a.result, a.age_band, a.elderly, a.disability, a.poor,
+                a.near_poor, count(*)
+             FROM {from_table}
+             WHERE a.device_time >= ?1 AND a.device_time < ?2
+             GROUP BY 1, 2, 3, 4, 5, 6, 7, 8"
+        ))?;
+        let mut q = stmt.query(params![from_ms, to_ms])?;
+        while let Some(r) = q.next()? {
+            counts.push(AssistCount {
+                key: r.get(0)?,
+                service: r.get(1)?,
+                result: r.get(2)?,
+                age: r.get(3)?,
+                flags: PriorityFlags {
+                    elderly: r.get(4)?,
+                    disability: r.get(5)?,
+                    poor: r.get(6)?,
+                    near_poor: r.get(7)?,
+                },
+                n: r.get::<_, i64>(8)? as u64,
+                walkin,
+            });
+        }
+    }
+    Ok((households, counts))
+}
+
 impl Store {
     /// The report from `from` to `to` (both included), broken down `by`.
+    ///
+    /// Two connections read at once (the machine's second core): this one walks the range's
+    /// visits while a second reads the households and counts the assists and walk-ins; the
+    /// visits' households are resolved once both are done.
     pub fn range_report(
         &self,
         from: NaiveDate,
@@ -116,119 +220,78 @@ impl Store {
         let start =
             |d: NaiveDate| (d.and_time(NaiveTime::MIN).and_utc().timestamp() - VIETNAM) * 1000;
         let (from_ms, to_ms) = (start(from), start(to.succ_opt().unwrap_or(to)));
+        let reader = self.take_reader()?;
+        let (visited, side) = std::thread::scope(|scope| {
+            let side = scope.spawn(move || {
+                let read = households_and_assists(&reader, by, from_ms, to_ms);
+                (read, reader)
+            });
+            let visited = self.range_visits(by, from_ms, to_ms);
+            (visited, side.join())
+        });
+        let (side, reader) = side.map_err(|_| StoreError::ReportThread)?;
+        self.return_reader(reader);
+        let (mut rows, visited) = visited?;
+        let (households, counts) = side?;
+        let mut index: HashMap<String, usize> = rows
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.key.clone(), i))
+            .collect();
+        let mut row_of = |key: &str, rows: &mut Vec<RangeRow>| {
+            if let Some(&i) = index.get(key) {
+                return i;
+            }
+            rows.push(RangeRow {
+                key: key.to_string(),
+                ..Default::default()
+            });
+            index.insert(key.to_string(), rows.len() - 1);
+            rows.len() - 1
+        };
 
-        // Households: number, lives there (counted), priority flags.
-        let mut households: IdMap<(u32, bool, [bool; 4])> = IdMap::default();
-        let mut stmt = self.conn.prepare(
-            "SELECT id, state IN ('lives_here', 'temporary_residents'), elderly, disability, poor,
-                near_poor FROM households",
-        )?;
-        let mut q = stmt.query([])?;
-        while let Some(r) = q.next()? {
-            let n = households.len() as u32;
-            households.insert(
-                id_of(r, 0)?,
-                (n, r.get(1)?, [r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?]),
-            );
-        }
-        let groups: HashMap<String, String> = self
-            .conn
-            .prepare("SELECT id, name FROM residential_groups")?
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-            .collect::<rusqlite::Result<_>>()?;
-
-        let count = households.len();
-        let mut rows: Vec<RangeRow> = Vec::new();
-        let mut reached: Vec<Reached> = Vec::new();
-        let mut index: HashMap<String, usize> = HashMap::new();
-        let mut row_of = |key: String, rows: &mut Vec<RangeRow>, reached: &mut Vec<Reached>| {
-            *index.entry(key.clone()).or_insert_with(|| {
-                rows.push(RangeRow {
-                    key,
-                    ..Default::default()
-                });
-                reached.push(Reached::new(count));
-                rows.len() - 1
+        // Per group, a visit's row is its household's group.
+        let visited: Vec<(usize, Option<&(u32, std::sync::Arc<str>, bool, [bool; 4])>)> = visited
+            .into_iter()
+            .map(|(i, household)| {
+                let h = households.get(&household);
+                let i = match (i, h) {
+                    (Some(i), _) => i as usize,
+                    (None, Some((_, group, _, _))) => row_of(group, &mut rows),
+                    (None, None) => row_of("?", &mut rows),
+                };
+                if by == ReportBy::Group {
+                    rows[i].visits += 1;
+                }
+                (i, h)
             })
-        };
+            .collect();
+
+        for c in &counts {
+            let i = row_of(&c.key, &mut rows);
+            let row = &mut rows[i];
+            row.add_assists(
+                parse(&c.service)?,
+                parse(&c.result)?,
+                c.age.as_deref(),
+                &c.flags,
+                c.n,
+            );
+            if c.walkin {
+                row.walkins += c.n;
+            }
+        }
+
+        // Households reached, distinct per row and in the total: bit sets over their numbers.
+        let count = households.len();
+        let mut reached: Vec<Reached> = (0..rows.len()).map(|_| Reached::new(count)).collect();
         let mut total_reached = Reached::new(count);
-
-        // Visits, through the time index that covers what is read here (no row looked up).
-        let mut stmt = self.conn.prepare(
-            "SELECT device_time, household_id, group_id, volunteer FROM visits
-             WHERE device_time >= ?1 AND device_time < ?2",
-        )?;
-        let mut q = stmt.query(params![from_ms, to_ms])?;
-        let mut last_day: Option<(i64, usize)> = None;
-        while let Some(r) = q.next()? {
-            let time: i64 = r.get(0)?;
-            let i = match by {
-                // Consecutive visits of one day: the day's row without a lookup.
-                ReportBy::Day => {
-                    let day = (time / 1000 + VIETNAM).div_euclid(86_400);
-                    match last_day {
-                        Some((d, i)) if d == day => i,
-                        _ => {
-                            let i = row_of(day_of(time), &mut rows, &mut reached);
-                            last_day = Some((day, i));
-                            i
-                        }
-                    }
-                }
-                ReportBy::Group => {
-                    let g = r.get_ref(2)?.as_str().map_err(rusqlite::Error::from)?;
-                    let name = groups.get(g).cloned().unwrap_or_else(|| "?".into());
-                    row_of(name, &mut rows, &mut reached)
-                }
-                ReportBy::Volunteer => row_of(r.get(3)?, &mut rows, &mut reached),
-            };
-            rows[i].visits += 1;
-            if let Some(&(n, lives, flags)) = households.get(&id_of(r, 1)?) {
-                if lives {
-                    reached[i].add(n, flags);
-                    total_reached.add(n, flags);
-                }
+        for (i, household) in visited {
+            if let Some(&(n, _, true, flags)) = household {
+                reached[i].add(n, flags);
+                total_reached.add(n, flags);
             }
         }
-
-        // Assists door to door (each carries its visit's time, group and volunteer), then
-        // walk-ins at literacy points: with the day's rows, else a row per point.
-        let day = format!("date(a.device_time / 1000 + {VIETNAM}, 'unixepoch')");
-        let (assist_key, walkin_key) = match by {
-            ReportBy::Day => (day.clone(), day),
-            ReportBy::Group => ("coalesce(g.name, '?')".into(), POINT_ROW.into()),
-            ReportBy::Volunteer => ("a.volunteer".into(), POINT_ROW.into()),
-        };
-        for (key, from_table, walkins) in [
-            (
-                assist_key,
-                "assists a LEFT JOIN residential_groups g ON g.id = a.group_id",
-                false,
-            ),
-            (
-                walkin_key,
-                "walkins a LEFT JOIN literacy_points p ON p.id = a.point_id",
-                true,
-            ),
-        ] {
-            let mut stmt = self.conn.prepare(&format!(
-                "SELECT {key}, a.service, a.result, a.age_band, a.elderly, a.disability, a.poor,
-                    a.near_poor, count(*)
-                 FROM {from_table}
-                 WHERE a.device_time >= ?1 AND a.device_time < ?2
-                 GROUP BY 1, 2, 3, 4, 5, 6, 7, 8"
-            ))?;
-            let mut q = stmt.query(params![from_ms, to_ms])?;
-            while let Some(r) = q.next()? {
-                let i = row_of(r.get(0)?, &mut rows, &mut reached);
-                let n = r.get::<_, i64>(8)? as u64;
-                add_assist(&mut rows[i], r, 1, n)?;
-                if walkins {
-                    rows[i].walkins += n;
-                }
-            }
-        }
-
         let mut total = RangeRow {
             key: "total".into(),
             ..Default::default()
@@ -247,20 +310,58 @@ impl Store {
             total,
         })
     }
-}
 
-/// Adds `n` assists read from columns `first..first+7` (service, result, age band, four
-/// priority flags) of `r`.
-fn add_assist(row: &mut RangeRow, r: &rusqlite::Row, first: usize, n: u64) -> Result<()> {
-    let service: String = r.get(first)?;
-    let result: String = r.get(first + 1)?;
-    let age: Option<String> = r.get(first + 2)?;
-    let flags = PriorityFlags {
-        elderly: r.get(first + 3)?,
-        disability: r.get(first + 4)?,
-        poor: r.get(first + 5)?,
-        near_poor: r.get(first + 6)?,
-    };
-    row.add_assists(parse(&service)?, parse(&result)?, age.as_deref(), &flags, n);
-    Ok(())
+    /// The range's visits, through the time index that covers what is read here (no row
+    /// looked up): the rows with their visit counts, and each visit's row (none yet per group:
+    /// that is its household's) and household.
+    fn range_visits(
+        &self,
+        by: ReportBy,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<(Vec<RangeRow>, Vec<(Option<u32>, u128)>)> {
+        let mut rows: Vec<RangeRow> = Vec::new();
+        let mut index: HashMap<String, usize> = HashMap::new();
+        let mut row_of = |key: String, rows: &mut Vec<RangeRow>| {
+            *index.entry(key.clone()).or_insert_with(|| {
+                rows.push(RangeRow {
+                    key,
+                    ..Default::default()
+                });
+                rows.len() - 1
+            })
+        };
+        let mut visited = Vec::new();
+        let mut stmt = self.conn.prepare(
+            "SELECT device_time, household_id, volunteer FROM visits
+             WHERE device_time >= ?1 AND device_time < ?2",
+        )?;
+        let mut q = stmt.query(params![from_ms, to_ms])?;
+        let mut last_day: Option<(i64, usize)> = None;
+        while let Some(r) = q.next()? {
+            let time: i64 = r.get(0)?;
+            let i = match by {
+                // Consecutive visits of one day: the day's row without a lookup.
+                ReportBy::Day => {
+                    let day = (time / 1000 + VIETNAM).div_euclid(86_400);
+                    match last_day {
+                        Some((d, i)) if d == day => i,
+                        _ => {
+                            let i = row_of(day_of(time), &mut rows);
+                            last_day = Some((day, i));
+                            i
+                        }
+                    }
+                }
+                ReportBy::Group => {
+                    visited.push((None, id_of(r, 1)?));
+                    continue;
+                }
+                ReportBy::Volunteer => row_of(r.get(2)?, &mut rows),
+            };
+            rows[i].visits += 1;
+            visited.push((Some(i as u32), id_of(r, 1)?));
+        }
+        Ok((rows, visited))
+    }
 }

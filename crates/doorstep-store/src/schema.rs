@@ -195,8 +195,12 @@ const MIGRATIONS: &[&str] = &[
         (SELECT v.device_time, v.group_id, v.volunteer FROM visits v WHERE v.id = assists.visit_id);
     CREATE INDEX assists_by_time ON assists(device_time);
     "#,
-    // 13: documents the hub refused, with its reason, until a sync takes them.
+    // 13: documents the hub refused, with its reason, until a sync takes them; the range
+    // report's covering index without the group (a visit's group is its household's): a
+    // third fewer index pages to decrypt over a 250,000-visit ward.
     r#"
+    DROP INDEX visits_by_time;
+    CREATE INDEX visits_by_time ON visits(device_time, household_id, volunteer);
     CREATE TABLE sync_problems (
         doc_id  TEXT PRIMARY KEY,
         code    TEXT NOT NULL,
