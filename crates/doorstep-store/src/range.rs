@@ -105,9 +105,22 @@ impl Reached {
     }
 }
 
-/// Households by id: their number (a bit in `Reached`), their residential group's name,
-/// whether people live there (counted), their priority flags.
-type Households = IdMap<(u32, std::sync::Arc<str>, bool, [bool; 4])>;
+/// A household as the report needs it.
+struct Household {
+    /// Its bit in `Reached`.
+    number: u32,
+    /// Its residential group's name.
+    group: std::sync::Arc<str>,
+    /// People live there: it counts (the coverage rule).
+    lives: bool,
+    flags: [bool; 4],
+}
+
+type Households = IdMap<Household>;
+
+/// Each visit of the range: its row (none yet per group: that is its household's), and its
+/// household.
+type Visited = Vec<(Option<u32>, u128)>;
 
 /// Assists (door to door and walk-ins) counted by row key, service, result, age band and
 /// priority flags; `walkin` says which table.
@@ -148,12 +161,12 @@ fn households_and_assists(
         let group = groups.get(group).unwrap_or(&unknown).clone();
         households.insert(
             id_of(r, 0)?,
-            (
-                n,
+            Household {
+                number: n,
                 group,
-                r.get(2)?,
-                [r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?],
-            ),
+                lives: r.get(2)?,
+                flags: [r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?],
+            },
         );
     }
     // Assists door to door (each carries its visit's time, group and volunteer), then walk-ins
@@ -251,13 +264,13 @@ impl Store {
         };
 
         // Per group, a visit's row is its household's group.
-        let visited: Vec<(usize, Option<&(u32, std::sync::Arc<str>, bool, [bool; 4])>)> = visited
+        let visited: Vec<(usize, Option<&Household>)> = visited
             .into_iter()
             .map(|(i, household)| {
                 let h = households.get(&household);
                 let i = match (i, h) {
                     (Some(i), _) => i as usize,
-                    (None, Some((_, group, _, _))) => row_of(group, &mut rows),
+                    (None, Some(h)) => row_of(&h.group, &mut rows),
                     (None, None) => row_of("?", &mut rows),
                 };
                 if by == ReportBy::Group {
@@ -287,9 +300,9 @@ impl Store {
         let mut reached: Vec<Reached> = (0..rows.len()).map(|_| Reached::new(count)).collect();
         let mut total_reached = Reached::new(count);
         for (i, household) in visited {
-            if let Some(&(n, _, true, flags)) = household {
-                reached[i].add(n, flags);
-                total_reached.add(n, flags);
+            if let Some(h) = household.filter(|h| h.lives) {
+                reached[i].add(h.number, h.flags);
+                total_reached.add(h.number, h.flags);
             }
         }
         let mut total = RangeRow {
@@ -319,7 +332,7 @@ impl Store {
         by: ReportBy,
         from_ms: i64,
         to_ms: i64,
-    ) -> Result<(Vec<RangeRow>, Vec<(Option<u32>, u128)>)> {
+    ) -> Result<(Vec<RangeRow>, Visited)> {
         let mut rows: Vec<RangeRow> = Vec::new();
         let mut index: HashMap<String, usize> = HashMap::new();
         let mut row_of = |key: String, rows: &mut Vec<RangeRow>| {
