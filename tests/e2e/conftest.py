@@ -146,8 +146,9 @@ class AppInstance:
         self.click_nth(testid, 0, timeout)
 
     def click_nth(self, testid: str, n: int, timeout: float = 20) -> None:
-        """Clicks the n-th element with `testid`, once there are that many, again if a render
-        replaced it between finding and clicking (lists re-render after loads and syncs)."""
+        """Clicks the n-th element with `testid`, once there are that many and it is enabled,
+        again if a render replaced it between finding and clicking (lists re-render after loads
+        and syncs)."""
         from selenium.common.exceptions import StaleElementReferenceException
 
         def clicked(_):
@@ -155,6 +156,9 @@ class AppInstance:
             if len(found) <= n:
                 return False
             try:
+                # A disabled button (the sync button while a sync runs) ignores the click.
+                if not found[n].is_enabled():
+                    return False
                 found[n].click()
                 return True
             except StaleElementReferenceException:

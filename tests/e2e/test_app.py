@@ -521,3 +521,28 @@ def test_a_refused_document_is_shown_and_the_rest_syncs(tmp, hubs, apps):
     report = cli("--db", str(coord), "report")
     assert report["households"] == 2, report
     assert report["visits"] == 1, "the refused void did not reach the coordinator"
+
+
+def test_the_automatic_sync_tells_a_refusing_hub_from_no_hub(tmp, hubs, apps):
+    """Out of reach is "offline" and says nothing more; a hub that answers but cannot be
+    trusted or refuses (here another hub on the joined hub's address, with another key) is
+    shown as a refusal with its reason, even though the automatic sync met it."""
+    hub = hubs(["Tổ 1"])
+    joined_device(tmp / "lan", hub, "volunteer", "Lan", "Tổ 1")
+    hub.stop()
+    app = apps(tmp / "lan")
+    app.wait("walk-list")
+    app.wait_text("online", lambda t: "Ngoại tuyến" in t, timeout=30)
+    assert not app.driver.find_elements("css selector", "[data-testid=sync-note]")
+    app.close()
+
+    impostor = hubs(["Tổ 1"])
+    impostor.stop()
+    impostor.port = hub.port
+    impostor.url = hub.url
+    impostor.start()
+    app = apps(tmp / "lan")
+    app.wait("walk-list")
+    app.wait_text("online", lambda t: "Máy chủ từ chối" in t, timeout=30)
+    note = app.wait_text("sync-note", lambda t: "Đồng bộ lỗi" in t)
+    assert "khoá không khớp" in note, note
