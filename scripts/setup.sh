@@ -10,7 +10,9 @@ wanted=(build-essential pkg-config libssl-dev libwebkit2gtk-4.1-dev libgtk-3-dev
   # the OS-keystore tests: a Secret Service (GNOME Keyring) on a private D-Bus session
   gnome-keyring dbus
   # reading printed sheets back (pdftotext, pdffonts, pdftoppm)
-  poppler-utils)
+  poppler-utils
+  # the hub's storage tests on PostgreSQL (a city deployment's database)
+  postgresql)
 # Node.js and pip may come from elsewhere than Debian: ask apt only when they are missing.
 command -v node >/dev/null 2>&1 || wanted+=(nodejs npm)
 python3 -m pip --version >/dev/null 2>&1 || wanted+=(python3-pip)

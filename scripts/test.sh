@@ -36,6 +36,8 @@ echo "== cargo test"
 cargo test --workspace
 echo "== OS keystore (GNOME Keyring's Secret Service on a private session bus)"
 scripts/keystore-tests.sh
+echo "== hub storage on PostgreSQL (a throwaway cluster under target/pg)"
+scripts/postgres-tests.sh
 echo "== benchmark smoke run (checks it works, not its speed)"
 cargo build --workspace
 target/debug/doorstep-bench --households 300 --visits 1500 --groups 4 --scales 200 \

@@ -10,6 +10,7 @@
 pub mod enrolment;
 pub mod http;
 pub mod hub;
+pub mod postgres;
 pub mod sqlite;
 pub mod storage;
 pub mod tls;

@@ -1,5 +1,6 @@
-//! What the hub keeps, behind one interface so that a city-wide deployment can keep it in
-//! PostgreSQL (a later issue) while a ward office keeps it in one SQLite file.
+//! What the hub keeps, behind one interface so that a city-wide deployment keeps it in
+//! PostgreSQL (`postgres.rs`) while a ward office keeps it in one SQLite file (`sqlite.rs`);
+//! `crates/doorstep-hub/tests/storage.rs` holds both to the same conformance suite.
 //!
 //! The storage knows bytes, sequences and devices, never Automerge: the hub service decides
 //! what the bytes mean. Every method is one transaction.
@@ -17,6 +18,8 @@ use thiserror::Error;
 pub enum StorageError {
     #[error("hub database: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    #[error("hub database (PostgreSQL): {0}")]
+    Postgres(#[from] postgres::Error),
     #[error("cannot create or protect the hub's data directory {path}: {source}")]
     Directory {
         path: String,

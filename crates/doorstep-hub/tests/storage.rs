@@ -1,0 +1,385 @@
+//! One conformance suite for the hub's storage, run against the SQLite file (always) and
+//! against PostgreSQL (`scripts/postgres-tests.sh` starts a throwaway cluster under `target/`
+//! and runs the ignored test with `DOORSTEP_TEST_POSTGRES` set). Every case gets a fresh
+//! store: a new SQLite directory, or a new PostgreSQL schema.
+
+use std::collections::HashSet;
+
+use chrono::{Duration, TimeZone, Utc};
+use doorstep_doc::DocId;
+use doorstep_domain::{new_id, Id, Role};
+use doorstep_hub::postgres::PgStorage;
+use doorstep_hub::sqlite::SqliteStorage;
+use doorstep_hub::storage::*;
+use doorstep_hub::AtRest;
+
+type Case = (&'static str, fn(&mut dyn HubStorage));
+
+const CASES: &[Case] = &[
+    (
+        "the ward, settings, url and secret",
+        ward_settings_and_secret,
+    ),
+    ("changes stored once and read back", changes_stored_once),
+    (
+        "a pull follows the cursor, scope and origin",
+        pull_cursor_scope_origin,
+    ),
+    ("a pull pages by bytes", pull_pages_by_bytes),
+    (
+        "a compacted document pulls as a snapshot",
+        compact_then_pull,
+    ),
+    (
+        "a replaced document has a new epoch",
+        replace_document_new_epoch,
+    ),
+    (
+        "a cursor past the hub's last change pulls everything",
+        cursor_past_the_end,
+    ),
+    ("the audit log finds entries by record", audit_by_record),
+    ("an invite is redeemed once, never expired", invites_once),
+    ("tokens rotate, touch and revoke", tokens_and_revocation),
+];
+
+fn at(minute: i64) -> chrono::DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 30, 8, 0, 0).unwrap() + Duration::minutes(minute)
+}
+
+fn change(doc: DocId, n: u8, len: usize) -> NewChange {
+    let mut hash = [0u8; 32];
+    hash[0] = n;
+    hash[1..17].copy_from_slice(&doc_bytes(doc));
+    NewChange {
+        doc,
+        hash,
+        bytes: vec![n; len],
+    }
+}
+
+fn doc_bytes(doc: DocId) -> [u8; 16] {
+    let text = doc.to_string();
+    let id: Id = text.split('/').nth(1).unwrap().parse().unwrap();
+    *id.as_bytes()
+}
+
+fn bytes_of(page: &PullPage) -> Vec<(DocId, Vec<u8>)> {
+    page.items
+        .iter()
+        .map(|i| match i {
+            PullItem::Snapshot { doc, bytes, .. } | PullItem::Change { doc, bytes, .. } => {
+                (*doc, bytes.clone())
+            }
+        })
+        .collect()
+}
+
+fn ward_settings_and_secret(s: &mut dyn HubStorage) {
+    assert_eq!(s.ward().unwrap(), None);
+    let ward = new_id();
+    s.set_ward(ward, "Phường Cửa Nam").unwrap();
+    assert_eq!(s.ward().unwrap(), Some((ward, "Phường Cửa Nam".into())));
+    assert_eq!(s.setting("retention").unwrap(), None);
+    s.set_setting("retention", "{\"days\":30}").unwrap();
+    s.set_setting("retention", "{\"days\":60}").unwrap();
+    assert_eq!(
+        s.setting("retention").unwrap().as_deref(),
+        Some("{\"days\":60}")
+    );
+    assert_eq!(s.url().unwrap(), None);
+    s.set_url("https://10.0.0.2:7300").unwrap();
+    assert_eq!(s.url().unwrap().as_deref(), Some("https://10.0.0.2:7300"));
+    let first = s.secret([7; 32]).unwrap();
+    assert_eq!(first, vec![7; 32]);
+    assert_eq!(
+        s.secret([9; 32]).unwrap(),
+        first,
+        "the secret is written once"
+    );
+}
+
+fn changes_stored_once(s: &mut dyn HubStorage) {
+    let doc = DocId::Group(new_id());
+    let (a, b) = (change(doc, 1, 10), change(doc, 2, 20));
+    s.append_changes(&[a.clone(), b.clone()], "device-1", at(0), &[])
+        .unwrap();
+    // A retried push: stored once, its first receive time kept.
+    s.append_changes(std::slice::from_ref(&a), "device-1", at(5), &[])
+        .unwrap();
+    let mut expected = vec![1u8; 10];
+    expected.extend(vec![2u8; 20]);
+    assert_eq!(s.load_document(doc).unwrap(), Some(expected));
+    assert_eq!(s.load_document(DocId::Group(new_id())).unwrap(), None);
+    assert_eq!(s.document_ids().unwrap(), vec![doc]);
+    assert_eq!(s.changes_since_snapshot(doc).unwrap(), 2);
+    let receipts = s.receipts(&[a.hash, [0xee; 32]]).unwrap();
+    assert_eq!(receipts, vec![(a.hash, at(0))]);
+    let page = s.pull(0, None, "someone-else", 1 << 20).unwrap();
+    assert_eq!(page.items.len(), 2, "{page:?}");
+}
+
+fn pull_cursor_scope_origin(s: &mut dyn HubStorage) {
+    let (mine, other) = (DocId::Group(new_id()), DocId::Group(new_id()));
+    s.append_changes(&[change(mine, 1, 4)], "device-a", at(0), &[])
+        .unwrap();
+    s.append_changes(&[change(other, 2, 4)], "device-a", at(1), &[])
+        .unwrap();
+    s.append_changes(&[change(mine, 3, 4)], "device-b", at(2), &[])
+        .unwrap();
+    let scope: HashSet<DocId> = [mine].into_iter().collect();
+    let all = s.pull(0, Some(&scope), "device-x", 1 << 20).unwrap();
+    assert_eq!(
+        bytes_of(&all),
+        vec![(mine, vec![1; 4]), (mine, vec![3; 4])],
+        "only the scope's documents, in order"
+    );
+    assert!(!all.more);
+    // A device is not sent back what it pushed itself.
+    let from_b = s.pull(0, Some(&scope), "device-b", 1 << 20).unwrap();
+    assert_eq!(bytes_of(&from_b), vec![(mine, vec![1; 4])]);
+    assert_eq!(from_b.cursor, all.cursor);
+    // From the cursor on: nothing new, then only what came after.
+    let again = s
+        .pull(all.cursor, Some(&scope), "device-x", 1 << 20)
+        .unwrap();
+    assert!(again.items.is_empty());
+    assert_eq!(again.cursor, all.cursor);
+    s.append_changes(&[change(mine, 4, 4)], "device-a", at(3), &[])
+        .unwrap();
+    let later = s
+        .pull(all.cursor, Some(&scope), "device-x", 1 << 20)
+        .unwrap();
+    assert_eq!(bytes_of(&later), vec![(mine, vec![4; 4])]);
+    assert!(later.cursor > all.cursor);
+    // No scope: the whole ward (a coordinator).
+    assert_eq!(s.pull(0, None, "device-x", 1 << 20).unwrap().items.len(), 4);
+}
+
+fn pull_pages_by_bytes(s: &mut dyn HubStorage) {
+    let doc = DocId::Group(new_id());
+    let changes: Vec<NewChange> = (1..=10).map(|n| change(doc, n, 100)).collect();
+    s.append_changes(&changes, "device-a", at(0), &[]).unwrap();
+    let mut cursor = 0;
+    let mut got = Vec::new();
+    let mut pages = 0;
+    loop {
+        let page = s.pull(cursor, None, "device-x", 250).unwrap();
+        pages += 1;
+        assert!(
+            page.items.len() <= 2,
+            "a page stops at its byte budget: {page:?}"
+        );
+        got.extend(bytes_of(&page));
+        cursor = page.cursor;
+        if !page.more {
+            break;
+        }
+    }
+    assert_eq!(pages, 5);
+    let expected: Vec<(DocId, Vec<u8>)> = (1..=10).map(|n| (doc, vec![n; 100])).collect();
+    assert_eq!(got, expected, "every change once, in order, across pages");
+    // One item larger than the budget still goes (alone).
+    let big = s.pull(0, None, "device-x", 10).unwrap();
+    assert_eq!(big.items.len(), 1);
+    assert!(big.more);
+}
+
+fn compact_then_pull(s: &mut dyn HubStorage) {
+    let doc = DocId::Group(new_id());
+    s.append_changes(&[change(doc, 1, 8), change(doc, 2, 8)], "a", at(0), &[])
+        .unwrap();
+    let before = s.pull(0, None, "x", 1 << 20).unwrap();
+    s.compact(doc, b"snapshot").unwrap();
+    assert_eq!(s.changes_since_snapshot(doc).unwrap(), 0);
+    assert_eq!(s.load_document(doc).unwrap(), Some(b"snapshot".to_vec()));
+    // A new device: the snapshot, then what came after it.
+    s.append_changes(&[change(doc, 3, 8)], "a", at(1), &[])
+        .unwrap();
+    let fresh = s.pull(0, None, "x", 1 << 20).unwrap();
+    assert_eq!(
+        bytes_of(&fresh),
+        vec![(doc, b"snapshot".to_vec()), (doc, vec![3; 8])]
+    );
+    assert!(matches!(fresh.items[0], PullItem::Snapshot { .. }));
+    // A device that had everything before the compaction gets only the new change.
+    let caught_up = s.pull(before.cursor, None, "x", 1 << 20).unwrap();
+    assert_eq!(bytes_of(&caught_up), vec![(doc, vec![3; 8])]);
+    let mut loaded = b"snapshot".to_vec();
+    loaded.extend(vec![3; 8]);
+    assert_eq!(s.load_document(doc).unwrap(), Some(loaded));
+}
+
+fn replace_document_new_epoch(s: &mut dyn HubStorage) {
+    let (doc, other) = (DocId::Group(new_id()), DocId::Group(new_id()));
+    s.append_changes(&[change(doc, 1, 8), change(other, 2, 8)], "a", at(0), &[])
+        .unwrap();
+    assert!(s.epochs().unwrap().is_empty());
+    let cursor = s.pull(0, None, "x", 1 << 20).unwrap().cursor;
+    assert_eq!(s.replace_document(doc, b"rewritten").unwrap(), 1);
+    assert_eq!(s.replace_document(doc, b"again").unwrap(), 2);
+    assert_eq!(s.epochs().unwrap().get(&doc), Some(&2));
+    assert_eq!(s.epochs().unwrap().get(&other), None);
+    assert_eq!(s.load_document(doc).unwrap(), Some(b"again".to_vec()));
+    // Every device, however far it had read, takes the new snapshot.
+    let next = s.pull(cursor, None, "x", 1 << 20).unwrap();
+    assert_eq!(bytes_of(&next), vec![(doc, b"again".to_vec())]);
+}
+
+fn cursor_past_the_end(s: &mut dyn HubStorage) {
+    let doc = DocId::Point(new_id());
+    s.append_changes(&[change(doc, 1, 8)], "a", at(0), &[])
+        .unwrap();
+    let page = s.pull(1_000_000, None, "x", 1 << 20).unwrap();
+    assert_eq!(bytes_of(&page), vec![(doc, vec![1; 8])]);
+}
+
+fn audit_by_record(s: &mut dyn HubStorage) {
+    let (household, visit, unrelated) = (new_id(), new_id(), new_id());
+    let entry = |event: &str, id: Id, of: Option<Id>, minute| AuditEntry {
+        at: at(minute),
+        device: "device-a".into(),
+        doc: DocId::Group(new_id()).to_string(),
+        event: event.into(),
+        change: Some("abcd".into()),
+        records: vec![AuditRecord {
+            map: "visits".into(),
+            id,
+            fields: vec!["*".into()],
+            household: of,
+        }],
+    };
+    let doc = DocId::Group(new_id());
+    s.append_changes(
+        &[change(doc, 1, 4)],
+        "device-a",
+        at(0),
+        &[entry("change", visit, Some(household), 0)],
+    )
+    .unwrap();
+    s.append_audit(&[entry("erase", unrelated, None, 1)])
+        .unwrap();
+    let found = s.audit_of(&[household]).unwrap();
+    assert_eq!(found.len(), 1, "a visit's entry is found by its household");
+    assert_eq!(found[0].records[0].id, visit);
+    assert_eq!(found[0].at, at(0));
+    assert_eq!(s.audit_of(&[visit, unrelated]).unwrap().len(), 2);
+    assert!(s.audit_of(&[new_id()]).unwrap().is_empty());
+}
+
+fn invite(role: Role, expires: chrono::DateTime<Utc>) -> InviteRecord {
+    InviteRecord {
+        role,
+        name: "Lan".into(),
+        groups: vec![new_id()],
+        points: vec![],
+        expires_at: expires,
+    }
+}
+
+fn invites_once(s: &mut dyn HubStorage) {
+    let inv = invite(Role::Volunteer, at(60));
+    s.add_invite("code-1", &inv).unwrap();
+    s.add_invite("code-old", &invite(Role::Volunteer, at(-1)))
+        .unwrap();
+    let device = new_id();
+    let joined = s
+        .redeem_invite("code-1", at(0), device, "token-1", at(1000))
+        .unwrap()
+        .expect("a fresh invite is redeemed");
+    assert_eq!(joined.id, device);
+    assert_eq!(joined.role, Role::Volunteer);
+    assert_eq!(joined.groups, inv.groups);
+    assert!(s
+        .redeem_invite("code-1", at(1), new_id(), "token-2", at(1000))
+        .unwrap()
+        .is_none());
+    assert!(s
+        .redeem_invite("code-old", at(0), new_id(), "token-3", at(1000))
+        .unwrap()
+        .is_none());
+    assert!(s
+        .redeem_invite("no-such-code", at(0), new_id(), "token-4", at(1000))
+        .unwrap()
+        .is_none());
+    assert_eq!(s.devices().unwrap(), vec![joined]);
+}
+
+fn tokens_and_revocation(s: &mut dyn HubStorage) {
+    s.add_invite("c1", &invite(Role::Coordinator, at(60)))
+        .unwrap();
+    s.add_invite("c2", &invite(Role::Volunteer, at(60)))
+        .unwrap();
+    let (a, b) = (new_id(), new_id());
+    s.redeem_invite("c1", at(0), a, "ta", at(100)).unwrap();
+    s.redeem_invite("c2", at(1), b, "tb", at(100)).unwrap();
+    let (found, current) = s.device_by_token("ta").unwrap().unwrap();
+    assert_eq!((found.id, current, found.rotating), (a, true, false));
+    assert!(s.device_by_token("nope").unwrap().is_none());
+
+    s.rotate_token(a, "ta", "ta2", at(2), at(200)).unwrap();
+    let (old, current) = s.device_by_token("ta").unwrap().unwrap();
+    assert_eq!(
+        (old.id, current, old.rotating),
+        (a, false, true),
+        "the old token still works"
+    );
+    assert_eq!(old.token_issued_at, at(2));
+    assert!(s.device_by_token("ta2").unwrap().unwrap().1);
+    s.touch_device(a, at(3), at(300)).unwrap();
+    assert!(
+        s.device_by_token("ta").unwrap().is_none(),
+        "gone once the new one is used"
+    );
+    let (touched, _) = s.device_by_token("ta2").unwrap().unwrap();
+    assert_eq!(touched.last_seen_at, Some(at(3)));
+    assert_eq!(touched.token_expires_at, at(300));
+    s.rekey_token(a, "ta3").unwrap();
+    assert!(s.device_by_token("ta3").unwrap().is_some());
+    s.set_next_pin(a, "pin-2").unwrap();
+
+    assert!(s.revoke(b, at(4)).unwrap());
+    assert!(s.revoke(b, at(5)).unwrap(), "revoked again: still known");
+    assert!(!s.revoke(new_id(), at(4)).unwrap());
+    let devices = s.devices().unwrap();
+    assert_eq!(devices.iter().map(|d| d.id).collect::<Vec<_>>(), vec![a, b]);
+    assert_eq!(devices[0].next_pin.as_deref(), Some("pin-2"));
+    assert_eq!(
+        devices[1].revoked_at,
+        Some(at(4)),
+        "the first revocation's time kept"
+    );
+}
+
+fn run_all(mut fresh: impl FnMut() -> Box<dyn HubStorage>) {
+    for (name, case) in CASES {
+        let mut storage = fresh();
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            case(storage.as_mut());
+        }));
+        if let Err(e) = result {
+            eprintln!("case failed: {name}");
+            std::panic::resume_unwind(e);
+        }
+    }
+}
+
+#[test]
+fn sqlite_storage_conforms() {
+    let dirs = tempfile::TempDir::new().unwrap();
+    run_all(|| {
+        let dir = dirs.path().join(new_id().to_string());
+        Box::new(SqliteStorage::open(&dir, &AtRest::Plaintext).unwrap())
+    });
+}
+
+#[test]
+#[ignore = "needs PostgreSQL: run by scripts/postgres-tests.sh"]
+fn postgres_storage_conforms() {
+    let url = std::env::var("DOORSTEP_TEST_POSTGRES")
+        .expect("DOORSTEP_TEST_POSTGRES: a PostgreSQL URL (scripts/postgres-tests.sh sets it)");
+    run_all(|| {
+        let schema = format!("t_{}", new_id().simple());
+        Box::new(PgStorage::open_in(&url, &schema).unwrap())
+    });
+}
