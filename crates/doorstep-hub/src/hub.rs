@@ -53,7 +53,20 @@ impl Hub {
         at_rest: &AtRest,
     ) -> Result<(Ward, Vec<ResidentialGroup>), HubError> {
         let mut storage = SqliteStorage::open(dir, at_rest)?;
-        refuse_existing(&storage, dir)?;
+        refuse_existing(&storage, &dir.display().to_string())?;
+        let made = Self::init_in(&mut storage, ward_name, groups)?;
+        crate::HubTls::ensure(dir)?;
+        Ok(made)
+    }
+
+    /// Creates the ward and its residential groups in `storage` (empty: refused if it holds a
+    /// ward already), whatever keeps it: the SQLite file or a PostgreSQL schema.
+    pub fn init_in(
+        storage: &mut dyn HubStorage,
+        ward_name: &str,
+        groups: &[String],
+    ) -> Result<(Ward, Vec<ResidentialGroup>), HubError> {
+        refuse_existing(storage, "this storage")?;
         check_text("ward name", ward_name, true)?;
         if groups.is_empty() {
             return Err(HubError::refused(
@@ -100,7 +113,6 @@ impl Hub {
         }
         storage.append_changes(&changes, "hub", Utc::now(), &[])?;
         storage.set_ward(ward.id, &ward.name)?;
-        crate::HubTls::ensure(dir)?;
         Ok((ward, made))
     }
 
@@ -113,7 +125,7 @@ impl Hub {
         at_rest: &AtRest,
     ) -> Result<(), HubError> {
         let mut storage = SqliteStorage::open(dir, at_rest)?;
-        refuse_existing(&storage, dir)?;
+        refuse_existing(&storage, &dir.display().to_string())?;
         let mut changes = Vec::new();
         let mut snapshots = Vec::new();
         for d in documents {
@@ -143,10 +155,16 @@ impl Hub {
 
     /// Opens the hub in `dir`.
     pub fn open(dir: &Path, at_rest: &AtRest) -> Result<Hub, HubError> {
-        let (storage, ward_id) = crate::enrolment::open_storage(dir, at_rest)?;
+        let (storage, _) = crate::enrolment::open_storage(dir, at_rest)?;
+        Self::with_storage(Box::new(storage))
+    }
+
+    /// The hub of the ward `storage` holds.
+    pub fn with_storage(storage: Box<dyn HubStorage>) -> Result<Hub, HubError> {
+        let (ward_id, _) = storage.ward()?.ok_or(HubError::NoWard)?;
         let epochs = storage.epochs()?;
         Ok(Hub {
-            storage: Box::new(storage),
+            storage,
             ward_id,
             actor: ActorId::from(new_id().as_bytes()),
             docs: HashMap::new(),
@@ -788,12 +806,12 @@ fn collect_changes(id: DocId, changes: Vec<Change>, out: &mut Vec<NewChange>) {
 }
 
 /// Refuses to make a hub where one exists already.
-fn refuse_existing(storage: &SqliteStorage, dir: &Path) -> Result<(), HubError> {
+fn refuse_existing(storage: &dyn HubStorage, place: &str) -> Result<(), HubError> {
     match storage.ward()? {
         Some((_, name)) => Err(HubError::refused(
             Status::BadRequest,
             ErrorCode::HubExists,
-            format!("{} already holds the hub of ward {name:?}", dir.display()),
+            format!("{place} already holds the hub of ward {name:?}"),
         )),
         None => Ok(()),
     }

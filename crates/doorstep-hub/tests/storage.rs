@@ -11,7 +11,9 @@ use doorstep_domain::{new_id, Id, Role};
 use doorstep_hub::postgres::PgStorage;
 use doorstep_hub::sqlite::SqliteStorage;
 use doorstep_hub::storage::*;
-use doorstep_hub::AtRest;
+use doorstep_hub::{AtRest, Enrolment, Hub};
+use doorstep_proto::api::InviteRequest;
+use doorstep_proto::wire::{Push, SyncRequest};
 
 type Case = (&'static str, fn(&mut dyn HubStorage));
 
@@ -382,4 +384,111 @@ fn postgres_storage_conforms() {
         let schema = format!("t_{}", new_id().simple());
         Box::new(PgStorage::open_in(&url, &schema).unwrap())
     });
+}
+
+/// The whole hub on PostgreSQL: a ward made in a schema, a volunteer invited and joined, its
+/// pushed household checked and stored by one hub process and read by a second one on the same
+/// database (what several hub processes of a city deployment do), with the change's receipt.
+#[test]
+#[ignore = "needs PostgreSQL: run by scripts/postgres-tests.sh"]
+fn a_hub_on_postgres_takes_a_push_that_a_second_process_reads() {
+    let url = std::env::var("DOORSTEP_TEST_POSTGRES")
+        .expect("DOORSTEP_TEST_POSTGRES: a PostgreSQL URL (scripts/postgres-tests.sh sets it)");
+    let schema = format!("ward_{}", new_id().simple());
+    let open = || Box::new(PgStorage::open_in(&url, &schema).unwrap());
+    let (_, groups) = Hub::init_in(
+        open().as_mut(),
+        "Phường Thử",
+        &["Tổ 1".into(), "Tổ 2".into()],
+    )
+    .unwrap();
+    assert!(
+        Hub::init_in(open().as_mut(), "Phường Khác", &["Tổ 1".into()]).is_err(),
+        "a schema holds one ward"
+    );
+    let mut enrolment = Enrolment::with_storage(open()).unwrap();
+    let now = Utc::now();
+    let invite = enrolment
+        .invite(
+            &InviteRequest {
+                role: Role::Volunteer,
+                name: "Lan".into(),
+                groups: vec!["Tổ 1".into()],
+                point: None,
+                expires_hours: None,
+            },
+            now,
+        )
+        .unwrap();
+    let joined = enrolment.join(&invite.code, now).unwrap();
+    let device = enrolment.authenticate(&joined.token, now).unwrap().device;
+
+    let mut hub = Hub::with_storage(open()).unwrap();
+    hub.load_documents().unwrap();
+    let group = groups.iter().find(|g| g.name == "Tổ 1").unwrap();
+    let doc_id = DocId::Group(group.id);
+    let stored = hub.documents().unwrap();
+    let bytes = &stored
+        .iter()
+        .find(|d| d.id == doc_id.to_string())
+        .unwrap()
+        .bytes;
+    let mut doc = automerge::AutoCommit::load(bytes)
+        .unwrap()
+        .with_actor(automerge::ActorId::from(new_id().as_bytes()));
+    let before = doc.get_heads();
+    let household: doorstep_domain::Household = serde_json::from_value(serde_json::json!({
+        "id": new_id(), "group_id": group.id, "alley": "Ngõ 12 Hàng Bông", "number": "5",
+        "members": 3, "priority": {"elderly": true, "disability": false, "poor": false,
+        "near_poor": false}, "internet": "no", "consent": false, "name": null, "phone": null,
+        "created_at": now,
+    }))
+    .unwrap();
+    doorstep_doc::put_household(&mut doc, &household).unwrap();
+    doc.commit();
+    let changes: Vec<Vec<u8>> = doc
+        .get_changes(&before)
+        .into_iter()
+        .map(|c| c.raw_bytes().to_vec())
+        .collect();
+    let push = || SyncRequest {
+        cursor: 0,
+        pushes: vec![Push {
+            doc: doc_id.into(),
+            epoch: 0,
+            changes: changes.clone(),
+        }],
+    };
+    let answer = hub.sync(&device, push(), now).unwrap();
+    assert!(answer.cursor > 0);
+    let pulled: Vec<&Vec<u8>> = answer
+        .pulls
+        .iter()
+        .flat_map(|p| p.changes.iter().map(|c| &c.bytes))
+        .collect();
+    assert!(!pulled.is_empty(), "the ward's documents as they were made");
+    assert!(
+        changes.iter().all(|c| !pulled.contains(&c)),
+        "the device is not sent its own change back"
+    );
+    // A retried push (its answer lost): taken again, and its first receive time told.
+    let again = hub
+        .sync(&device, push(), now + Duration::seconds(5))
+        .unwrap();
+    assert_eq!(again.receipts.len(), changes.len());
+
+    // A second hub process on the same database reads what the first stored.
+    let mut second = Hub::with_storage(open()).unwrap();
+    second.load_documents().unwrap();
+    let stored = second.documents().unwrap();
+    let bytes = &stored
+        .iter()
+        .find(|d| d.id == doc_id.to_string())
+        .unwrap()
+        .bytes;
+    let read = automerge::AutoCommit::load(bytes).unwrap();
+    let households = doorstep_doc::read_households(&read, group.id).unwrap();
+    assert_eq!(households.len(), 1);
+    assert_eq!(households[0].alley, "Ngõ 12 Hàng Bông");
+    assert!(households[0].priority.elderly);
 }
