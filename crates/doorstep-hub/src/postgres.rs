@@ -14,7 +14,7 @@
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use doorstep_doc::DocId;
 use doorstep_domain::{Id, Role};
 use postgres::{Client, IsolationLevel, NoTls, Row, Transaction};
@@ -101,22 +101,6 @@ CREATE TRIGGER audit_is_append_only BEFORE UPDATE OR DELETE ON audit
 pub struct PgStorage {
     /// Reads take `&self` in `HubStorage`; the client needs `&mut` for any query.
     client: RefCell<Client>,
-}
-
-fn ms(t: DateTime<Utc>) -> i64 {
-    t.timestamp_millis()
-}
-
-fn time(ms: i64) -> DateTime<Utc> {
-    Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
-}
-
-fn ids(json: &str) -> Vec<Id> {
-    serde_json::from_str(json).unwrap_or_default()
-}
-
-fn ids_json(ids: &[Id]) -> String {
-    serde_json::to_string(ids).unwrap_or_else(|_| "[]".into())
 }
 
 fn doc_id(text: &str) -> StorageResult<DocId> {
@@ -769,18 +753,7 @@ impl HubStorage for PgStorage {
             &[&crate::hex(&fresh)],
         )?;
         let stored = self.meta("secret")?.unwrap_or_default();
-        let corrupt = || StorageError::Corrupt {
-            what: "hub secret",
-            value: "(not shown)".into(),
-        };
-        if stored.len() != 64 {
-            return Err(corrupt());
-        }
-        (0..stored.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(stored.get(i..i + 2).unwrap_or("zz"), 16))
-            .collect::<Result<Vec<u8>, _>>()
-            .map_err(|_| corrupt())
+        secret_bytes(&stored)
     }
 
     fn touch_device(

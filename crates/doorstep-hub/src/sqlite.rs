@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use doorstep_doc::DocId;
 use doorstep_domain::{Id, Role};
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
@@ -221,22 +221,6 @@ fn insert_audit(tx: &rusqlite::Transaction<'_>, entries: &[AuditEntry]) -> Stora
 /// The hub's SQLite file.
 pub struct SqliteStorage {
     conn: Connection,
-}
-
-fn ms(t: DateTime<Utc>) -> i64 {
-    t.timestamp_millis()
-}
-
-fn time(ms: i64) -> DateTime<Utc> {
-    Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
-}
-
-fn ids(json: &str) -> Vec<Id> {
-    serde_json::from_str(json).unwrap_or_default()
-}
-
-fn ids_json(ids: &[Id]) -> String {
-    serde_json::to_string(ids).unwrap_or_else(|_| "[]".into())
 }
 
 fn bad_row(what: &str) -> rusqlite::Error {
@@ -828,18 +812,7 @@ impl HubStorage for SqliteStorage {
                 read(&self.conn)?.unwrap_or_default()
             }
         };
-        let corrupt = || StorageError::Corrupt {
-            what: "hub secret",
-            value: "(not shown)".into(),
-        };
-        if stored.len() != 64 {
-            return Err(corrupt());
-        }
-        (0..stored.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(stored.get(i..i + 2).unwrap_or("zz"), 16))
-            .collect::<Result<Vec<u8>, _>>()
-            .map_err(|_| corrupt())
+        secret_bytes(&stored)
     }
 
     fn touch_device(

@@ -33,6 +33,42 @@ pub enum StorageError {
 
 pub type StorageResult<T> = Result<T, StorageError>;
 
+/// Times are kept as Unix milliseconds, in both stores.
+pub(crate) fn ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+pub(crate) fn time(ms: i64) -> DateTime<Utc> {
+    chrono::TimeZone::timestamp_millis_opt(&Utc, ms)
+        .single()
+        .unwrap_or_default()
+}
+
+/// Lists of ids (a device's groups and points) are kept as JSON text, in both stores.
+pub(crate) fn ids(json: &str) -> Vec<Id> {
+    serde_json::from_str(json).unwrap_or_default()
+}
+
+pub(crate) fn ids_json(ids: &[Id]) -> String {
+    serde_json::to_string(ids).unwrap_or_else(|_| "[]".into())
+}
+
+/// The hub's secret as stored (64 hex digits), as bytes.
+pub(crate) fn secret_bytes(stored: &str) -> StorageResult<Vec<u8>> {
+    let corrupt = || StorageError::Corrupt {
+        what: "hub secret",
+        value: "(not shown)".into(),
+    };
+    if stored.len() != 64 {
+        return Err(corrupt());
+    }
+    (0..stored.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(stored.get(i..i + 2).unwrap_or("zz"), 16))
+        .collect::<Result<Vec<u8>, _>>()
+        .map_err(|_| corrupt())
+}
+
 /// A device enrolled at the hub.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeviceRecord {
