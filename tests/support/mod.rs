@@ -151,6 +151,8 @@ pub struct HubProcess {
     child: Option<std::process::Child>,
     /// Flags `hub serve` gets beyond its data and address.
     serve_args: Vec<String>,
+    /// Where every `hub` command finds the hub: `--data DIR` or `--database URL`.
+    place: Vec<String>,
 }
 
 impl HubProcess {
@@ -161,11 +163,24 @@ impl HubProcess {
 
     /// `start`, serving with `serve_args` too (e.g. `--rotate-tokens-hours 0`).
     pub fn start_with(groups: &[&str], serve_args: &[&str]) -> Self {
+        Self::start_at(None, groups, serve_args)
+    }
+
+    /// A hub kept in PostgreSQL (`--database url`), no data directory.
+    pub fn start_on_postgres(url: &str, groups: &[&str]) -> Self {
+        Self::start_at(Some(url), groups, &[])
+    }
+
+    fn start_at(database: Option<&str>, groups: &[&str], serve_args: &[&str]) -> Self {
         let dir = TempDir::new().expect("temp dir");
         let data = dir.path().join("hub");
+        let place: Vec<String> = match database {
+            Some(url) => vec!["--database".into(), url.into()],
+            None => vec!["--data".into(), data.display().to_string()],
+        };
         let mut init = bin();
-        init.args(["hub", "init", "--data"])
-            .arg(&data)
+        init.args(["hub", "init"])
+            .args(&place)
             .args(["--ward", "Phường Cửa Nam"]);
         for g in groups {
             init.args(["--group", g]);
@@ -176,7 +191,12 @@ impl HubProcess {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let pin = doorstep_hub::HubTls::ensure(&data).expect("hub TLS").pin;
+        let pin = match database {
+            Some(url) => doorstep_hub::HubPlace::Postgres { url: url.into() }.tls(),
+            None => doorstep_hub::HubTls::ensure(&data).map_err(Into::into),
+        }
+        .expect("hub TLS")
+        .pin;
         let mut hub = HubProcess {
             dir,
             url: String::new(),
@@ -184,6 +204,7 @@ impl HubProcess {
             port: 0,
             child: None,
             serve_args: serve_args.iter().map(|a| a.to_string()).collect(),
+            place,
         };
         hub.serve("127.0.0.1:0");
         hub
@@ -196,8 +217,8 @@ impl HubProcess {
     fn serve(&mut self, listen: &str) {
         use std::io::{BufRead, BufReader};
         let mut child = bin()
-            .args(["hub", "serve", "--data"])
-            .arg(self.data())
+            .args(["hub", "serve"])
+            .args(&self.place)
             .args(["--listen", listen])
             .args(&self.serve_args)
             .env("RUST_LOG", "info,tower_http=debug")
@@ -263,8 +284,8 @@ impl HubProcess {
     /// Makes an invite code with the admin command.
     pub fn invite(&self, role: &str, name: &str, groups: &[&str], point: Option<&str>) -> String {
         let mut c = bin();
-        c.args(["--json", "hub", "invite", "--data"])
-            .arg(self.data())
+        c.args(["--json", "hub", "invite"])
+            .args(&self.place)
             .args(["--role", role, "--name", name]);
         for g in groups {
             c.args(["--group", g]);
@@ -282,12 +303,11 @@ impl HubProcess {
         v["code"].as_str().expect("code").to_string()
     }
 
-    /// Runs an admin command against this hub's data directory.
+    /// Runs an admin command against this hub (its data directory or database).
     pub fn admin(&self, args: &[&str]) -> Output {
         bin()
             .args(args)
-            .arg("--data")
-            .arg(self.data())
+            .args(&self.place)
             .output()
             .expect("hub admin")
     }

@@ -208,12 +208,27 @@ pub struct InviteArgs {
     pub expires: Option<u32>,
 }
 
+/// Where a hub keeps its data: a directory (SQLite, the default: a ward office) or a
+/// PostgreSQL database (a city deployment).
+#[derive(Debug, Clone, Args)]
+#[group(required = true, multiple = false)]
+pub struct HubPlaceArgs {
+    /// The hub's data directory: its SQLite file and TLS identity.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// A PostgreSQL database in place of a directory (`postgres://USER@HOST/DB` or
+    /// `host=… user=… dbname=…`): the ward's data and the hub's TLS identity, shared by every
+    /// hub process of a city deployment.
+    #[arg(long)]
+    pub database: Option<String>,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum HubCommand {
-    /// Create a hub for a ward in a data directory.
+    /// Create a hub for a ward in a data directory (or a PostgreSQL database).
     Init {
-        #[arg(long)]
-        data: PathBuf,
+        #[command(flatten)]
+        place: HubPlaceArgs,
         #[arg(long)]
         ward: String,
         #[arg(long = "group", required = true)]
@@ -221,8 +236,8 @@ pub enum HubCommand {
     },
     /// Serve the hub; the first line on stdout is `listening on https://HOST:PORT`.
     Serve {
-        #[arg(long)]
-        data: PathBuf,
+        #[command(flatten)]
+        place: HubPlaceArgs,
         /// Address to listen on (port 0 picks a free one).
         #[arg(long, default_value = "0.0.0.0:7300")]
         listen: String,
@@ -235,8 +250,8 @@ pub enum HubCommand {
     },
     /// Make a single-use invite code.
     Invite {
-        #[arg(long)]
-        data: PathBuf,
+        #[command(flatten)]
+        place: HubPlaceArgs,
         /// The hub's address for the join link (default: where it last served).
         #[arg(long)]
         url: Option<String>,
@@ -245,15 +260,15 @@ pub enum HubCommand {
     },
     /// List enrolled devices.
     Devices {
-        #[arg(long)]
-        data: PathBuf,
+        #[command(flatten)]
+        place: HubPlaceArgs,
     },
     /// The retention rule: every personal field (names, phones, consents, visits' notes) is
     /// erased, history included, DAYS after the campaign ends. The serving hub applies it at
     /// start and every hour. Without flags: shows the rule.
     Retention {
-        #[arg(long)]
-        data: PathBuf,
+        #[command(flatten)]
+        place: HubPlaceArgs,
         /// The campaign's last day (YYYY-MM-DD).
         #[arg(long, requires = "days")]
         campaign_end: Option<chrono::NaiveDate>,
@@ -262,8 +277,8 @@ pub enum HubCommand {
     },
     /// Revoke a device: its next request is refused.
     Revoke {
-        #[arg(long)]
-        data: PathBuf,
+        #[command(flatten)]
+        place: HubPlaceArgs,
         #[arg(long)]
         device: String,
     },
@@ -271,8 +286,8 @@ pub enum HubCommand {
     /// the current key) at their next sync; then `--finish` to serve it. A serving hub
     /// follows both steps within seconds.
     RotateCert {
-        #[arg(long)]
-        data: PathBuf,
+        #[command(flatten)]
+        place: HubPlaceArgs,
         /// Serve the next certificate now (refused while a device has not learnt its pin).
         #[arg(long)]
         finish: bool,

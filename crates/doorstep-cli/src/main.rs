@@ -587,16 +587,31 @@ fn invite_request(args: InviteArgs) -> doorstep_proto::api::InviteRequest {
     }
 }
 
+/// Where the hub named by `args` keeps its data; a directory is unlocked with the hub's
+/// passphrase (unless `--plaintext`).
+fn hub_place(args: HubPlaceArgs, plaintext: bool) -> anyhow::Result<doorstep_hub::HubPlace> {
+    Ok(match (args.data, args.database) {
+        (_, Some(url)) => doorstep_hub::HubPlace::Postgres { url },
+        (Some(dir), None) => {
+            let at_rest = hub_at_rest(&dir, plaintext)?;
+            doorstep_hub::HubPlace::Dir { dir, at_rest }
+        }
+        (None, None) => bail!("give the hub's --data DIR or --database URL"),
+    })
+}
+
 fn hub(out: &Printer, cmd: HubCommand, plaintext: bool) -> anyhow::Result<()> {
-    use doorstep_hub::{Enrolment, Hub};
-    let at_rest = |data: &Path| hub_at_rest(data, plaintext);
     match cmd {
-        HubCommand::Init { data, ward, groups } => {
-            let (ward, groups) = Hub::init(&data, &ward, &groups, &at_rest(&data)?)?;
+        HubCommand::Init {
+            place,
+            ward,
+            groups,
+        } => {
+            let (ward, groups) = hub_place(place, plaintext)?.init(&ward, &groups)?;
             out.ward(&ward, &groups)
         }
         HubCommand::Serve {
-            data,
+            place,
             listen,
             rotate_tokens_hours,
             max_in_flight,
@@ -611,7 +626,7 @@ fn hub(out: &Printer, cmd: HubCommand, plaintext: bool) -> anyhow::Result<()> {
                         .unwrap_or_else(|_| "info,tower_http=info".into()),
                 )
                 .init();
-            let at_rest = at_rest(&data)?;
+            let place = hub_place(place, plaintext)?;
             let rt = runtime()?;
             rt.block_on(async {
                 let listener = tokio::net::TcpListener::bind(&listen)
@@ -624,7 +639,7 @@ fn hub(out: &Printer, cmd: HubCommand, plaintext: bool) -> anyhow::Result<()> {
                         ..Default::default()
                     },
                 };
-                doorstep_hub::serve(&data, &at_rest, listener, serving, |addr| {
+                doorstep_hub::serve_place(place, listener, serving, |addr| {
                     println!("listening on https://{addr}");
                     use std::io::Write;
                     let _ = std::io::stdout().flush();
@@ -633,8 +648,9 @@ fn hub(out: &Printer, cmd: HubCommand, plaintext: bool) -> anyhow::Result<()> {
                 Ok(())
             })
         }
-        HubCommand::Invite { data, url, invite } => {
-            let mut enrolment = Enrolment::open(&data, &at_rest(&data)?)?;
+        HubCommand::Invite { place, url, invite } => {
+            let place = hub_place(place, plaintext)?;
+            let mut enrolment = place.enrolment()?;
             let answer = enrolment.invite(&invite_request(invite), Utc::now())?;
             let hub_url = match url.or(enrolment.url()?) {
                 Some(url) => url,
@@ -646,40 +662,50 @@ fn hub(out: &Printer, cmd: HubCommand, plaintext: bool) -> anyhow::Result<()> {
             let link = JoinLink {
                 hub: hub_url,
                 code: answer.code.clone(),
-                pin: Some(doorstep_hub::HubTls::ensure(&data)?.pin),
+                pin: Some(place.tls()?.pin),
             };
             out.invite(&answer, &link)
         }
         HubCommand::Retention {
-            data,
+            place,
             campaign_end,
             days,
         } => {
-            let mut hub = Hub::open(&data, &at_rest(&data)?)?;
+            let mut hub = hub_place(place, plaintext)?.hub()?;
             if let (Some(campaign_end), Some(days)) = (campaign_end, days) {
                 hub.set_retention(&doorstep_hub::Retention { campaign_end, days })?;
             }
             out.retention(hub.retention()?.as_ref(), Utc::now().date_naive())
         }
-        HubCommand::Devices { data } => {
-            out.devices(&Enrolment::open(&data, &at_rest(&data)?)?.devices()?)
+        HubCommand::Devices { place } => {
+            out.devices(&hub_place(place, plaintext)?.enrolment()?.devices()?)
         }
         HubCommand::RotateCert {
-            data,
+            place,
             finish,
             force,
         } => {
-            let enrolment = Enrolment::open(&data, &at_rest(&data)?)?;
+            let place = hub_place(place, plaintext)?;
+            let doorstep_hub::HubPlace::Dir { dir, .. } = &place else {
+                return Err(refuse(
+                    ErrorCode::BadRequest,
+                    "a hub on PostgreSQL keeps its certificate in the database: rotating it is \
+                     not built yet",
+                ));
+            };
+            let enrolment = place.enrolment()?;
             let tls = if finish {
-                enrolment.finish_rotation(&data, force)?
+                enrolment.finish_rotation(dir, force)?
             } else {
-                doorstep_hub::HubTls::rotate(&data)?
+                doorstep_hub::HubTls::rotate(dir)?
             };
             out.rotation(&tls, &enrolment.devices()?)
         }
-        HubCommand::Revoke { data, device } => {
+        HubCommand::Revoke { place, device } => {
             let id = parse_id(&device, "device")?;
-            Enrolment::open(&data, &at_rest(&data)?)?.revoke(id, Utc::now())?;
+            hub_place(place, plaintext)?
+                .enrolment()?
+                .revoke(id, Utc::now())?;
             out.revoked(id)
         }
     }

@@ -3,7 +3,8 @@
 //!
 //! `hub` holds the documents' rules (scope, one sync round), `enrolment` the door (invites,
 //! joins, tokens, revocation), `storage` the interface their data
-//! sits behind (`sqlite` is the embedded implementation), `http` the axum routes. This is the
+//! sits behind (`sqlite` is the embedded implementation, `postgres` a city deployment's;
+//! `HubPlace` says which), `http` the axum routes. This is the
 //! only crate that knows axum; devices talk to it in `doorstep-proto`'s
 //! types. It never links the device store nor an HTTP client.
 
@@ -16,7 +17,7 @@ pub mod storage;
 pub mod tls;
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use doorstep_doc::{DocError, Refusal};
 use doorstep_domain::ErrorCode;
@@ -200,6 +201,64 @@ impl Default for Serving {
     }
 }
 
+/// Where a hub keeps its data: a directory (its SQLite file and TLS files: a ward office) or a
+/// PostgreSQL database (a city deployment: the TLS identity kept in the database too, so that
+/// every hub process serves the same key).
+#[derive(Debug, Clone)]
+pub enum HubPlace {
+    Dir { dir: PathBuf, at_rest: AtRest },
+    Postgres { url: String },
+}
+
+impl HubPlace {
+    /// A new connection to the hub's storage (each user of it holds its own).
+    pub fn storage(&self) -> Result<Box<dyn storage::HubStorage>, HubError> {
+        Ok(match self {
+            HubPlace::Dir { dir, at_rest } => Box::new(enrolment::open_storage(dir, at_rest)?.0),
+            HubPlace::Postgres { url } => Box::new(postgres::PgStorage::open(url)?),
+        })
+    }
+
+    pub fn hub(&self) -> Result<Hub, HubError> {
+        Hub::with_storage(self.storage()?)
+    }
+
+    pub fn enrolment(&self) -> Result<Enrolment, HubError> {
+        Enrolment::with_storage(self.storage()?)
+    }
+
+    /// The hub's TLS identity, made if it has none.
+    pub fn tls(&self) -> Result<HubTls, HubError> {
+        match self {
+            HubPlace::Dir { dir, .. } => Ok(HubTls::ensure(dir)?),
+            HubPlace::Postgres { .. } => HubTls::ensure_in(self.storage()?.as_mut()),
+        }
+    }
+
+    /// Creates the hub of a new ward here.
+    pub fn init(
+        &self,
+        ward: &str,
+        groups: &[String],
+    ) -> Result<
+        (
+            doorstep_domain::Ward,
+            Vec<doorstep_domain::ResidentialGroup>,
+        ),
+        HubError,
+    > {
+        match self {
+            HubPlace::Dir { dir, at_rest } => Hub::init(dir, ward, groups, at_rest),
+            HubPlace::Postgres { url } => {
+                let mut storage = postgres::PgStorage::open(url)?;
+                let made = Hub::init_in(&mut storage, ward, groups)?;
+                HubTls::ensure_in(&mut storage)?;
+                Ok(made)
+            }
+        }
+    }
+}
+
 /// Serves the hub in `dir` over HTTPS (its own certificate, `tls`) on `listener` until the
 /// process ends. `ready` hears the address devices reach it at (`advertised_addr`), which is
 /// also kept for invite links.
@@ -210,16 +269,32 @@ pub async fn serve(
     serving: Serving,
     ready: impl FnOnce(SocketAddr),
 ) -> Result<(), HubError> {
-    let dir = dir.to_path_buf();
-    let at_rest = at_rest.clone();
-    let dir_for_rotation = dir.clone();
+    let place = HubPlace::Dir {
+        dir: dir.to_path_buf(),
+        at_rest: at_rest.clone(),
+    };
+    serve_place(place, listener, serving, ready).await
+}
+
+/// `serve` for a hub wherever it keeps its data. A hub on PostgreSQL does not follow
+/// certificate rotations (its identity is in the database; rotating it is not built yet).
+pub async fn serve_place(
+    place: HubPlace,
+    listener: tokio::net::TcpListener,
+    serving: Serving,
+    ready: impl FnOnce(SocketAddr),
+) -> Result<(), HubError> {
+    let dir_for_rotation = match &place {
+        HubPlace::Dir { dir, .. } => Some(dir.clone()),
+        HubPlace::Postgres { .. } => None,
+    };
     let addr = advertised_addr(listener.local_addr()?);
     let (hub, enrolment, tls) = tokio::task::spawn_blocking(move || {
-        let tls = HubTls::ensure(&dir)?;
-        let mut enrolment = Enrolment::open(&dir, &at_rest)?;
+        let tls = place.tls()?;
+        let mut enrolment = place.enrolment()?;
         enrolment.set_url(&format!("https://{addr}"))?;
         enrolment.rotate_tokens_after(serving.rotate_tokens_after);
-        let mut hub = Hub::open(&dir, &at_rest)?;
+        let mut hub = place.hub()?;
         let started = std::time::Instant::now();
         let loaded = hub.load_documents()?;
         tracing::info!(
@@ -238,12 +313,14 @@ pub async fn serve(
         .acceptor(axum_server::accept::NoDelayAcceptor::new());
     let server = axum_server::from_tcp(listener.into_std()?)?.acceptor(acceptor);
     let announcement = http::Announcement::new(std::sync::RwLock::new(tls.next.clone()));
-    let rotation = follow_rotation(
-        dir_for_rotation,
-        tls.pin.clone(),
-        config,
-        announcement.clone(),
-    );
+    let serving_pin = tls.pin.clone();
+    let following = announcement.clone();
+    let rotation = async move {
+        match dir_for_rotation {
+            Some(dir) => follow_rotation(dir, serving_pin, config, following).await,
+            None => std::future::pending().await,
+        }
+    };
     ready(addr);
     let hub = std::sync::Arc::new(tokio::sync::Mutex::new(hub));
     let retention = keep_retention(hub.clone());

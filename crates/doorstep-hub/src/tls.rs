@@ -16,6 +16,8 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use thiserror::Error;
 
+use crate::storage::HubStorage;
+
 const CERT_FILE: &str = "hub-cert.pem";
 const KEY_FILE: &str = "hub-key.pem";
 const NEXT_CERT_FILE: &str = "hub-next-cert.pem";
@@ -87,7 +89,36 @@ fn read_certificate(path: &Path) -> Result<CertificateDer<'static>, TlsError> {
         .into_owned())
 }
 
+/// Where a hub on PostgreSQL keeps its TLS identity: in its storage's settings, so that every
+/// hub process of a city deployment serves the same key (the one devices pinned).
+const KEY_SETTING: &str = "tls.key_pem";
+const CERT_SETTING: &str = "tls.cert_pem";
+
 impl HubTls {
+    /// The TLS identity kept in `storage` (a hub on PostgreSQL), made now if it has none.
+    pub fn ensure_in(storage: &mut dyn HubStorage) -> Result<HubTls, crate::HubError> {
+        if storage.setting(KEY_SETTING)?.is_none() || storage.setting(CERT_SETTING)?.is_none() {
+            let made = rcgen::generate_simple_self_signed(vec!["doorstep-hub".to_string()])
+                .map_err(TlsError::from)?;
+            storage.set_setting(KEY_SETTING, &made.signing_key.serialize_pem())?;
+            storage.set_setting(CERT_SETTING, &made.cert.pem())?;
+        }
+        let missing =
+            || TlsError::Pem("the hub's TLS identity is missing from its database".into());
+        let key_pem = storage.setting(KEY_SETTING)?.ok_or_else(missing)?;
+        let cert_pem = storage.setting(CERT_SETTING)?.ok_or_else(missing)?;
+        let cert = CertificateDer::from_pem_slice(cert_pem.as_bytes())
+            .map_err(|e| TlsError::Pem(e.to_string()))?
+            .into_owned();
+        let pin = certificate_pin(&cert).map_err(|e| TlsError::Pem(e.to_string()))?;
+        Ok(HubTls {
+            cert,
+            key_pem: key_pem.into_bytes(),
+            pin,
+            next: None,
+        })
+    }
+
     /// The TLS identity of the hub in `dir`, made now if it has none.
     pub fn ensure(dir: &Path) -> Result<HubTls, TlsError> {
         let (cert_path, key_path) = (dir.join(CERT_FILE), dir.join(KEY_FILE));
