@@ -1,5 +1,6 @@
-//! The hub's own key and self-signed certificate, kept in its data directory (the key 0600):
-//! made by `hub init` (or on first serve of a hub from before HTTPS), served with rustls, and
+//! The hub's own key and self-signed certificate, kept in its data directory (the key 0600),
+//! or in its database for a hub on PostgreSQL (every hub process of a city deployment serves
+//! the same key): made by `hub init` (or on first serve of a hub from before HTTPS), served with rustls, and
 //! pinned by devices when they join (`doorstep_proto::pin`). Wards have no certificate
 //! authority and often no internet, so the trust travels with the invite instead.
 //!
