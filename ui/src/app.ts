@@ -131,6 +131,8 @@ export function App() {
         setLink('on')
         if (r.erased_edits_dropped.length > 0) setNote(t('erased_edits_dropped', { n: r.erased_edits_dropped.length }))
         else if (!quiet) setNote(t('synced', { sent: r.docs_sent, received: r.docs_received }))
+        // The hub answers again: a failure shown by an earlier automatic sync is over.
+        else setNote('')
         if (r.docs_received > 0) setVersion((v) => v + 1)
         // The ward's idle lock is set by a coordinator and arrives by sync.
         const fresh = await api.lockState()
