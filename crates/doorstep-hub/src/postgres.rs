@@ -669,20 +669,15 @@ impl HubStorage for PgStorage {
             ],
         )?;
         tx.commit()?;
-        Ok(Some(DeviceRecord {
-            id: device_id,
+        Ok(Some(DeviceRecord::joined(
+            device_id,
             name,
             role,
-            groups: ids(&groups),
-            points: ids(&points),
-            joined_at: now,
-            last_seen_at: None,
-            revoked_at: None,
+            &groups,
+            &points,
+            now,
             token_expires_at,
-            token_issued_at: now,
-            rotating: false,
-            next_pin: None,
-        }))
+        )))
     }
 
     fn device_by_token(&self, token_hash: &str) -> StorageResult<Option<(DeviceRecord, bool)>> {
@@ -796,5 +791,31 @@ impl HubStorage for PgStorage {
             &[&id.to_string(), &ms(now)],
         )?;
         Ok(updated > 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::valid_schema;
+
+    /// A ward's schema name goes into SQL unquoted: only plain lowercase names pass, never
+    /// anything that could end the statement or quote its way out.
+    #[test]
+    fn only_plain_schema_names_are_taken() {
+        for good in ["doorstep", "ward_01a2", "t_0123456789abcdef"] {
+            assert!(valid_schema(good), "{good}");
+        }
+        for bad in [
+            "",
+            "Doorstep",
+            "1ward",
+            "ward; DROP SCHEMA public CASCADE",
+            "ward\"x",
+            "phường",
+            "public,pg_catalog",
+            &"a".repeat(64),
+        ] {
+            assert!(!valid_schema(bad), "{bad:?}");
+        }
     }
 }

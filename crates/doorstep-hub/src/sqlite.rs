@@ -701,20 +701,15 @@ impl HubStorage for SqliteStorage {
             ],
         )?;
         tx.commit()?;
-        Ok(Some(DeviceRecord {
-            id: device_id,
+        Ok(Some(DeviceRecord::joined(
+            device_id,
             name,
             role,
-            groups: ids(&groups),
-            points: ids(&points),
-            joined_at: now,
-            last_seen_at: None,
-            revoked_at: None,
+            &groups,
+            &points,
+            now,
             token_expires_at,
-            token_issued_at: now,
-            rotating: false,
-            next_pin: None,
-        }))
+        )))
     }
 
     fn device_by_token(&self, token_hash: &str) -> StorageResult<Option<(DeviceRecord, bool)>> {

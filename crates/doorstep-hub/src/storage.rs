@@ -89,6 +89,35 @@ pub struct DeviceRecord {
     pub next_pin: Option<String>,
 }
 
+impl DeviceRecord {
+    /// A device just enrolled at `now` by an invite: its groups and points as the invite
+    /// stored them (JSON id lists), a first token expiring at `token_expires_at`.
+    pub(crate) fn joined(
+        id: Id,
+        name: String,
+        role: Role,
+        groups: &str,
+        points: &str,
+        now: DateTime<Utc>,
+        token_expires_at: DateTime<Utc>,
+    ) -> DeviceRecord {
+        DeviceRecord {
+            id,
+            name,
+            role,
+            groups: ids(groups),
+            points: ids(points),
+            joined_at: now,
+            last_seen_at: None,
+            revoked_at: None,
+            token_expires_at,
+            token_issued_at: now,
+            rotating: false,
+            next_pin: None,
+        }
+    }
+}
+
 /// An unused invite: who it is for and what the device will be allowed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InviteRecord {
