@@ -93,3 +93,76 @@ fn a_hub_on_postgres_serves_devices_and_survives_a_restart() {
     assert!(!rotate.status.success());
     assert!(String::from_utf8_lossy(&rotate.stderr).contains("not built yet"));
 }
+
+/// Two `hub serve` processes on one database serve one ward's devices at the same time: Lan
+/// joined through the first, Minh through the second (each invite names the process that made
+/// the link); each records and syncs through its own, and each sees the other's work. Then
+/// the first process is SIGKILLed: nothing it took is lost, and the second carries on.
+#[test]
+#[ignore = "needs PostgreSQL: run by scripts/postgres-tests.sh"]
+fn two_hub_processes_serve_one_ward_at_once() {
+    let url = fresh_database();
+    let mut first = HubProcess::start_on_postgres(&url, &["Tổ 1"]);
+    let lan = Device::joined(&first, "volunteer", "Lan", &["Tổ 1"]);
+    let coordinator = Device::joined(&first, "coordinator", "Chị Hà", &[]);
+    let second = first.another_process();
+    assert_eq!(second.pin, first.pin, "one key, kept in the database");
+    let minh = Device::joined(&second, "volunteer", "Minh", &["Tổ 1"]);
+
+    let mut households = Vec::new();
+    for n in 0..5 {
+        households.push(lan.add_household("Tổ 1", "Ngõ 3 Lò Sũ", &format!("{n}")));
+        households.push(minh.add_household("Tổ 1", "Ngõ 9 Lò Sũ", &format!("{n}")));
+        lan.sync();
+        minh.sync();
+    }
+    lan.sync();
+    for h in &households {
+        minh.json(&[
+            "visit",
+            "add",
+            "--household",
+            h,
+            "--outcome",
+            "assisted",
+            "--assist",
+            "ihanoi:done",
+        ]);
+    }
+    minh.sync();
+    lan.sync();
+    assert_eq!(
+        lan.json(&["report"])["visits"],
+        10,
+        "Minh's visits through the other process"
+    );
+    assert_eq!(minh.json(&["report"])["households"], 10);
+
+    first.kill();
+    // Lan's hub address is the first process: its work waits on the device, nothing lost.
+    lan.json(&[
+        "visit",
+        "add",
+        "--household",
+        &households[0],
+        "--outcome",
+        "revisit",
+    ]);
+    let (code, _) = lan.fails(&["--json", "sync"]);
+    assert_ne!(code, 0);
+    minh.json(&[
+        "visit",
+        "add",
+        "--household",
+        &households[1],
+        "--outcome",
+        "revisit",
+    ]);
+    minh.sync();
+    first.restart();
+    lan.sync();
+    coordinator.sync();
+    let report = coordinator.json(&["report"]);
+    assert_eq!(report["households"], 10, "{report}");
+    assert_eq!(report["visits"], 12, "{report}");
+}

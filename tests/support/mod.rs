@@ -214,6 +214,22 @@ impl HubProcess {
         self.dir.path().join("hub")
     }
 
+    /// Another `hub serve` process on the same database, on a port of its own (what a city
+    /// deployment runs behind one address).
+    pub fn another_process(&self) -> HubProcess {
+        let mut hub = HubProcess {
+            dir: TempDir::new().expect("temp dir"),
+            url: String::new(),
+            pin: self.pin.clone(),
+            port: 0,
+            child: None,
+            serve_args: self.serve_args.clone(),
+            place: self.place.clone(),
+        };
+        hub.serve("127.0.0.1:0");
+        hub
+    }
+
     fn serve(&mut self, listen: &str) {
         use std::io::{BufRead, BufReader};
         let mut child = bin()

@@ -40,6 +40,13 @@ pub struct Hub {
     ward_id: Id,
     actor: ActorId,
     docs: HashMap<DocId, AutoCommit>,
+    /// The stored sequence each document in memory stands at (absent: not known).
+    seqs: HashMap<DocId, u64>,
+    /// Another process may write the storage (`HubStorage::shared`): each operation first
+    /// brings the documents it uses up to what is stored.
+    shared: bool,
+    /// The documents brought up to date in the current operation (when `shared`).
+    current: HashSet<DocId>,
     /// Documents rewritten without their history, and how many times (absent: 0).
     epochs: HashMap<DocId, u32>,
 }
@@ -104,12 +111,13 @@ impl Hub {
         ward_doc.commit();
         collect_changes(
             DocId::Ward(ward.id),
+            0,
             ward_doc.get_changes(&[]),
             &mut changes,
         );
         for g in &made {
             let mut doc = document::new_document(DocId::Group(g.id), &actor)?;
-            collect_changes(DocId::Group(g.id), doc.get_changes(&[]), &mut changes);
+            collect_changes(DocId::Group(g.id), 0, doc.get_changes(&[]), &mut changes);
         }
         storage.append_changes(&changes, "hub", Utc::now(), &[])?;
         storage.set_ward(ward.id, &ward.name)?;
@@ -140,13 +148,13 @@ impl Hub {
             })?;
             document::check_identity(id, &doc)?;
             document::check_document(id, &doc)?;
-            collect_changes(id, doc.get_changes(&[]), &mut changes);
+            collect_changes(id, 0, doc.get_changes(&[]), &mut changes);
             snapshots.push((id, doc.save()));
         }
         storage.append_changes(&changes, "hub", Utc::now(), &[])?;
         // Devices' first syncs then get each document saved whole, not change by change.
         for (id, bytes) in snapshots {
-            storage.compact(id, &bytes)?;
+            storage.compact(id, &bytes, u64::MAX)?;
         }
         storage.set_ward(ward.id, &ward.name)?;
         crate::HubTls::ensure(dir)?;
@@ -164,10 +172,13 @@ impl Hub {
         let (ward_id, _) = storage.ward()?.ok_or(HubError::NoWard)?;
         let epochs = storage.epochs()?;
         Ok(Hub {
+            shared: storage.shared(),
             storage,
             ward_id,
             actor: ActorId::from(new_id().as_bytes()),
             docs: HashMap::new(),
+            seqs: HashMap::new(),
+            current: HashSet::new(),
             epochs,
         })
     }
@@ -201,32 +212,78 @@ impl Hub {
     /// Drops every document held in memory; each is loaded again from storage when needed.
     pub fn forget_documents(&mut self) {
         self.docs.clear();
+        self.seqs.clear();
+    }
+
+    /// Starts an operation (a sync round, an erasure...). When other processes write the same
+    /// storage, what they stored since is taken in as each document is first used, and the
+    /// epochs are read again.
+    fn begin(&mut self) -> Result<(), HubError> {
+        if self.shared {
+            self.current.clear();
+            self.epochs = self.storage.epochs()?;
+        }
+        Ok(())
     }
 
     fn doc(&mut self, id: DocId) -> Result<&mut AutoCommit, HubError> {
-        use std::collections::hash_map::Entry;
-        match self.docs.entry(id) {
-            Entry::Occupied(loaded) => Ok(loaded.into_mut()),
-            Entry::Vacant(slot) => {
-                let doc = match self.storage.load_document(id)? {
-                    Some(bytes) => {
-                        let mut doc =
-                            AutoCommit::load(&bytes).map_err(|_| StorageError::Corrupt {
-                                what: "document",
-                                value: id.to_string(),
-                            })?;
-                        doc.set_actor(self.actor.clone());
-                        doc
-                    }
-                    None => document::new_document(id, &self.actor)?,
-                };
-                Ok(slot.insert(doc))
+        let stale = self.shared && self.current.insert(id);
+        if stale || !self.docs.contains_key(&id) {
+            self.catch_up(id)?;
+        }
+        self.docs.get_mut(&id).ok_or_else(|| {
+            HubError::from(StorageError::Corrupt {
+                what: "document",
+                value: id.to_string(),
+            })
+        })
+    }
+
+    /// Loads document `id`, or takes in what was stored of it after the copy in memory.
+    fn catch_up(&mut self, id: DocId) -> Result<(), HubError> {
+        let known = match self.docs.contains_key(&id) {
+            true => self.seqs.get(&id).copied().unwrap_or(0),
+            false => 0,
+        };
+        let corrupt = || StorageError::Corrupt {
+            what: "document",
+            value: id.to_string(),
+        };
+        match self.storage.document_after(id, known)? {
+            Stored::Absent => {
+                if !self.docs.contains_key(&id) {
+                    let doc = document::new_document(id, &self.actor)?;
+                    self.docs.insert(id, doc);
+                }
+            }
+            Stored::Unchanged => {}
+            Stored::Changes { seq, changes } => {
+                let doc = self.docs.get_mut(&id).ok_or_else(corrupt)?;
+                let decoded = changes
+                    .into_iter()
+                    .map(document::decode::decode_change)
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|_| corrupt())?;
+                document::decode::apply_changes(doc, decoded).map_err(|_| corrupt())?;
+                self.seqs.insert(id, seq);
+            }
+            Stored::Whole { seq, bytes } => {
+                let mut doc = AutoCommit::load(&bytes).map_err(|_| corrupt())?;
+                doc.set_actor(self.actor.clone());
+                self.docs.insert(id, doc);
+                self.seqs.insert(id, seq);
             }
         }
+        Ok(())
     }
 
     /// The ward, its groups and points, as the hub's ward document holds them.
     pub fn ward(&mut self) -> Result<(Ward, Vec<ResidentialGroup>, Vec<LiteracyPoint>), HubError> {
+        self.begin()?;
+        self.read_ward()
+    }
+
+    fn read_ward(&mut self) -> Result<(Ward, Vec<ResidentialGroup>, Vec<LiteracyPoint>), HubError> {
         let id = self.ward_id;
         let doc = self.doc(DocId::Ward(id))?;
         Ok(document::read_ward(id, doc)?)
@@ -251,6 +308,7 @@ impl Hub {
         request: SyncRequest,
         now: DateTime<Utc>,
     ) -> Result<SyncResponse, HubError> {
+        self.begin()?;
         // Limits before work: a push names at most so many documents and changes.
         let changes: usize = request.pushes.iter().map(|p| p.changes.len()).sum();
         if request.pushes.len() > MAX_PUSH_DOCUMENTS || changes > MAX_PUSH_CHANGES {
@@ -279,6 +337,10 @@ impl Hub {
                 )
                 .on(doc));
             }
+            if self.shared {
+                // Its epoch as stored (`begin`), and the document as stored.
+                self.doc(doc)?;
+            }
             if push.epoch != self.epoch(doc) {
                 stale.push(doc);
                 continue;
@@ -292,6 +354,7 @@ impl Hub {
         if result.is_err() {
             for doc in touched {
                 self.docs.remove(&doc);
+                self.seqs.remove(&doc);
             }
         }
         let pushed_hashes = result?;
@@ -430,7 +493,7 @@ impl Hub {
                 withdrawn.push((id, households));
             }
             audit.extend(entries);
-            collect_changes(id, new, &mut changes);
+            collect_changes(id, self.epoch(id), new, &mut changes);
             applied.push(id);
         }
         if device.role != Role::Coordinator {
@@ -438,7 +501,8 @@ impl Hub {
         }
         if !changes.is_empty() {
             self.storage
-                .append_changes(&changes, &device.id.to_string(), now, &audit)?;
+                .append_changes(&changes, &device.id.to_string(), now, &audit)
+                .map_err(moved_on)?;
         }
         // A consent withdrawn: the name and phone are gone from the record but not from the
         // document's history, so the document is written anew without it.
@@ -447,8 +511,15 @@ impl Hub {
         }
         for id in applied {
             if self.storage.changes_since_snapshot(id)? >= COMPACT_AFTER {
+                // The snapshot holds what is stored up to a known sequence: with other
+                // processes writing, taken in first; alone, the copy in memory is all of it.
+                self.current.remove(&id);
                 let bytes = self.doc(id)?.save();
-                self.storage.compact(id, &bytes)?;
+                let through = match self.shared {
+                    true => self.seqs.get(&id).copied().unwrap_or(0),
+                    false => u64::MAX,
+                };
+                self.storage.compact(id, &bytes, through)?;
             }
         }
         Ok(pushed)
@@ -506,13 +577,27 @@ impl Hub {
         now: DateTime<Utc>,
     ) -> Result<(u32, Vec<Id>), HubError> {
         let actor = self.actor.clone();
-        let doc = self.doc(id)?;
-        let (fresh, erased) = document::epoch::rewrite(id, doc, erase, now, &actor)?;
-        document::check_document(id, &fresh)?;
-        let mut fresh = fresh;
-        let bytes = fresh.save();
-        let epoch = self.storage.replace_document(id, &bytes)?;
+        // Another process may store a change between reading the document and replacing it:
+        // then the document is taken in again and rewritten (a few tries).
+        let mut tries = 0;
+        let (fresh, erased, epoch) = loop {
+            self.current.remove(&id);
+            let doc = self.doc(id)?;
+            let (mut fresh, erased) = document::epoch::rewrite(id, doc, erase, now, &actor)?;
+            document::check_document(id, &fresh)?;
+            let through = match self.shared {
+                true => self.seqs.get(&id).copied().unwrap_or(0),
+                false => u64::MAX,
+            };
+            match self.storage.replace_document(id, &fresh.save(), through) {
+                Ok(epoch) => break (fresh, erased, epoch),
+                Err(StorageError::Moved { .. }) if tries < 5 => tries += 1,
+                Err(e) => return Err(moved_on(e)),
+            }
+        };
         self.docs.insert(id, fresh);
+        // Its sequence is not known here: the next use loads it whole.
+        self.seqs.remove(&id);
         self.epochs.insert(id, epoch);
         let records = erased
             .iter()
@@ -541,7 +626,7 @@ impl Hub {
 
     /// The residential group whose document holds `household`.
     fn group_of(&mut self, household: Id) -> Result<Id, HubError> {
-        let (_, groups, _) = self.ward()?;
+        let (_, groups, _) = self.read_ward()?;
         for group in groups {
             let doc = self.doc(DocId::Group(group.id))?;
             if document::read_household(doc, group.id, household)?.is_some() {
@@ -564,6 +649,7 @@ impl Hub {
         by: &DeviceRecord,
         now: DateTime<Utc>,
     ) -> Result<Erasure, HubError> {
+        self.begin()?;
         let group = self.group_of(household)?;
         let erase = Erase::Households(std::iter::once(household).collect());
         let (epoch, _) = self.rewrite_by(
@@ -689,6 +775,7 @@ impl Hub {
         household: Id,
         names: &HashMap<String, String>,
     ) -> Result<Vec<HistoryEntry>, HubError> {
+        self.begin()?;
         let group = self.group_of(household)?;
         let doc = self.doc(DocId::Group(group))?;
         let visits: Vec<Id> = document::read_visits(doc, group)?
@@ -795,13 +882,27 @@ fn consent_withdrawn(
 }
 
 /// A document's changes, ready to store.
-fn collect_changes(id: DocId, changes: Vec<Change>, out: &mut Vec<NewChange>) {
+fn collect_changes(id: DocId, epoch: u32, changes: Vec<Change>, out: &mut Vec<NewChange>) {
     for mut change in changes {
         out.push(NewChange {
             doc: id,
+            epoch,
             hash: change.hash().0,
             bytes: change.bytes().into_owned(),
         });
+    }
+}
+
+/// Another hub process moved a document on during this round: the device syncs again.
+fn moved_on(e: StorageError) -> HubError {
+    match e {
+        StorageError::Moved { doc } => HubError::refused(
+            Status::Conflict,
+            ErrorCode::MissingHistory,
+            "the document changed at the hub during this sync: sync again",
+        )
+        .on(doc),
+        e => e.into(),
     }
 }
 

@@ -280,30 +280,6 @@ impl HubStorage for PgStorage {
         Ok(())
     }
 
-    fn load_document(&self, doc: DocId) -> StorageResult<Option<Vec<u8>>> {
-        let key = doc.to_string();
-        let mut client = self.client.borrow_mut();
-        let mut tx = client
-            .build_transaction()
-            .isolation_level(IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()?;
-        let Some(row) =
-            tx.query_opt("SELECT snapshot FROM documents WHERE doc_id = $1", &[&key])?
-        else {
-            return Ok(None);
-        };
-        let mut bytes: Vec<u8> = row.try_get(0)?;
-        for row in tx.query(
-            "SELECT bytes FROM changes WHERE doc_id = $1 ORDER BY seq",
-            &[&key],
-        )? {
-            bytes.extend_from_slice(row.try_get::<_, &[u8]>(0)?);
-        }
-        tx.commit()?;
-        Ok(Some(bytes))
-    }
-
     fn document_ids(&self) -> StorageResult<Vec<DocId>> {
         self.client
             .borrow_mut()
@@ -322,6 +298,18 @@ impl HubStorage for PgStorage {
     ) -> StorageResult<()> {
         let mut tx = self.client.get_mut().transaction()?;
         let at = ms(received_at);
+        // The counter first: appends of every process wait here, so the check below sees what
+        // another process stored of the same changes (a device retrying on another process).
+        tx.execute(
+            "SELECT 1 FROM sequence WHERE name = 'changes' FOR UPDATE",
+            &[],
+        )?;
+        check_epochs(changes, |key| {
+            tx.query_opt("SELECT epoch FROM documents WHERE doc_id = $1", &[&key])?
+                .map(|r| r.try_get::<_, i32>(0).map(i64::from))
+                .transpose()
+                .map_err(StorageError::from)
+        })?;
         // Changes the hub already holds are not stored again (nor numbered).
         let hashes: Vec<&[u8]> = changes.iter().map(|c| c.hash.as_slice()).collect();
         let known: HashSet<Vec<u8>> = tx
@@ -388,29 +376,89 @@ impl HubStorage for PgStorage {
         Ok(n as u64)
     }
 
-    fn compact(&mut self, doc: DocId, bytes: &[u8]) -> StorageResult<()> {
+    fn compact(&mut self, doc: DocId, bytes: &[u8], through: u64) -> StorageResult<()> {
         let key = doc.to_string();
         let mut tx = self.client.get_mut().transaction()?;
         // The document's row, locked: an append to it waits until the snapshot is in.
-        tx.execute(
-            "SELECT 1 FROM documents WHERE doc_id = $1 FOR UPDATE",
+        let Some(row) = tx.query_opt(
+            "SELECT snapshot_seq FROM documents WHERE doc_id = $1 FOR UPDATE",
             &[&key],
-        )?;
+        )?
+        else {
+            return Ok(());
+        };
+        let snapshot_seq: i64 = row.try_get(0)?;
         let last: Option<i64> = tx
             .query_one("SELECT max(seq) FROM changes WHERE doc_id = $1", &[&key])?
             .try_get(0)?;
-        if let Some(last) = last {
+        // Never past what `bytes` hold: another process may have stored later changes.
+        let through = last.map(|last| last.min(i64::try_from(through).unwrap_or(i64::MAX)));
+        if let Some(through) = through.filter(|t| *t > snapshot_seq) {
             tx.execute(
                 "UPDATE documents SET snapshot = $2, snapshot_seq = $3 WHERE doc_id = $1",
-                &[&key, &bytes, &last],
+                &[&key, &bytes, &through],
             )?;
             tx.execute(
                 "DELETE FROM changes WHERE doc_id = $1 AND seq <= $2",
-                &[&key, &last],
+                &[&key, &through],
             )?;
         }
         tx.commit()?;
         Ok(())
+    }
+
+    fn document_after(&self, doc: DocId, seq: u64) -> StorageResult<Stored> {
+        let key = doc.to_string();
+        let after = i64::try_from(seq).unwrap_or(i64::MAX);
+        let mut client = self.client.borrow_mut();
+        let mut tx = client
+            .build_transaction()
+            .isolation_level(IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()?;
+        let Some(row) = tx.query_opt(
+            "SELECT snapshot_seq FROM documents WHERE doc_id = $1",
+            &[&key],
+        )?
+        else {
+            return Ok(Stored::Absent);
+        };
+        let snapshot_seq: i64 = row.try_get(0)?;
+        let whole = seq == 0 || snapshot_seq > after;
+        let from = if whole { snapshot_seq } else { after };
+        let rows = tx.query(
+            "SELECT seq, bytes FROM changes WHERE doc_id = $1 AND seq > $2 ORDER BY seq",
+            &[&key, &from],
+        )?;
+        let mut last = from;
+        let mut changes = Vec::with_capacity(rows.len());
+        for row in rows {
+            last = row.try_get(0)?;
+            changes.push(row.try_get::<_, Vec<u8>>(1)?);
+        }
+        let stored = if whole {
+            let mut bytes: Vec<u8> = tx
+                .query_one("SELECT snapshot FROM documents WHERE doc_id = $1", &[&key])?
+                .try_get(0)?;
+            changes.iter().for_each(|c| bytes.extend_from_slice(c));
+            Stored::Whole {
+                seq: last as u64,
+                bytes,
+            }
+        } else if changes.is_empty() {
+            Stored::Unchanged
+        } else {
+            Stored::Changes {
+                seq: last as u64,
+                changes,
+            }
+        };
+        tx.commit()?;
+        Ok(stored)
+    }
+
+    fn shared(&self) -> bool {
+        true
     }
 
     fn epochs(&self) -> StorageResult<HashMap<DocId, u32>> {
@@ -425,11 +473,22 @@ impl HubStorage for PgStorage {
             .collect()
     }
 
-    fn replace_document(&mut self, doc: DocId, bytes: &[u8]) -> StorageResult<u32> {
+    fn replace_document(&mut self, doc: DocId, bytes: &[u8], through: u64) -> StorageResult<u32> {
         let key = doc.to_string();
         let mut tx = self.client.get_mut().transaction()?;
-        // A sequence number past every device's cursor: each takes the new snapshot.
+        // A sequence number past every device's cursor: each takes the new snapshot. Taken
+        // first: its lock holds every other process's append until this one commits.
         let seq = take_sequence(&mut tx, 1)?;
+        let after = i64::try_from(through).unwrap_or(i64::MAX);
+        let moved: bool = tx
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM changes WHERE doc_id = $1 AND seq > $2)",
+                &[&key, &after],
+            )?
+            .try_get(0)?;
+        if moved {
+            return Err(StorageError::Moved { doc: key });
+        }
         tx.execute(
             "INSERT INTO documents (doc_id) VALUES ($1) ON CONFLICT DO NOTHING",
             &[&key],

@@ -305,27 +305,6 @@ impl HubStorage for SqliteStorage {
         Ok(())
     }
 
-    fn load_document(&self, doc: DocId) -> StorageResult<Option<Vec<u8>>> {
-        let key = doc.to_string();
-        let Some(mut bytes) = self
-            .conn
-            .prepare_cached("SELECT snapshot FROM documents WHERE doc_id = ?1")?
-            .query_row([&key], |r| r.get::<_, Vec<u8>>(0))
-            .optional()?
-        else {
-            return Ok(None);
-        };
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT bytes FROM changes WHERE doc_id = ?1 ORDER BY seq")?;
-        let mut rows = stmt.query([&key])?;
-        while let Some(row) = rows.next()? {
-            let change: Vec<u8> = row.get(0)?;
-            bytes.extend_from_slice(&change);
-        }
-        Ok(Some(bytes))
-    }
-
     fn document_ids(&self) -> StorageResult<Vec<DocId>> {
         let mut stmt = self
             .conn
@@ -353,6 +332,12 @@ impl HubStorage for SqliteStorage {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        check_epochs(changes, |key| {
+            Ok(tx
+                .prepare_cached("SELECT epoch FROM documents WHERE doc_id = ?1")?
+                .query_row([key], |r| r.get::<_, i64>(0))
+                .optional()?)
+        })?;
         {
             let mut doc =
                 tx.prepare_cached("INSERT OR IGNORE INTO documents (doc_id) VALUES (?1)")?;
@@ -404,7 +389,7 @@ impl HubStorage for SqliteStorage {
             .query_row([doc.to_string()], |r| r.get::<_, i64>(0))? as u64)
     }
 
-    fn compact(&mut self, doc: DocId, bytes: &[u8]) -> StorageResult<()> {
+    fn compact(&mut self, doc: DocId, bytes: &[u8], through: u64) -> StorageResult<()> {
         let key = doc.to_string();
         let tx = self
             .conn
@@ -414,15 +399,62 @@ impl HubStorage for SqliteStorage {
             [&key],
             |r| r.get(0),
         )?;
-        if let Some(last) = last {
+        let through = last.map(|last| last.min(i64::try_from(through).unwrap_or(i64::MAX)));
+        if let Some(through) = through {
             tx.execute(
-                "UPDATE documents SET snapshot = ?2, snapshot_seq = ?3 WHERE doc_id = ?1",
-                params![key, bytes, last],
+                "UPDATE documents SET snapshot = ?2, snapshot_seq = ?3
+                 WHERE doc_id = ?1 AND snapshot_seq < ?3",
+                params![key, bytes, through],
             )?;
-            tx.execute("DELETE FROM changes WHERE doc_id = ?1", [&key])?;
+            tx.execute(
+                "DELETE FROM changes WHERE doc_id = ?1 AND seq <= ?2",
+                params![key, through],
+            )?;
         }
         tx.commit()?;
         Ok(())
+    }
+
+    fn document_after(&self, doc: DocId, seq: u64) -> StorageResult<Stored> {
+        let key = doc.to_string();
+        let after = i64::try_from(seq).unwrap_or(i64::MAX);
+        let Some((snapshot, snapshot_seq)) = self
+            .conn
+            .prepare_cached("SELECT snapshot, snapshot_seq FROM documents WHERE doc_id = ?1")?
+            .query_row([&key], |r| {
+                Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)?))
+            })
+            .optional()?
+        else {
+            return Ok(Stored::Absent);
+        };
+        let whole = seq == 0 || snapshot_seq > after;
+        let from = if whole { snapshot_seq } else { after };
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT seq, bytes FROM changes WHERE doc_id = ?1 AND seq > ?2 ORDER BY seq",
+        )?;
+        let mut last = from;
+        let mut changes = Vec::new();
+        let mut rows = stmt.query(params![key, from])?;
+        while let Some(row) = rows.next()? {
+            last = row.get(0)?;
+            changes.push(row.get::<_, Vec<u8>>(1)?);
+        }
+        Ok(if whole {
+            let mut bytes = snapshot;
+            changes.iter().for_each(|c| bytes.extend_from_slice(c));
+            Stored::Whole {
+                seq: last as u64,
+                bytes,
+            }
+        } else if changes.is_empty() {
+            Stored::Unchanged
+        } else {
+            Stored::Changes {
+                seq: last as u64,
+                changes,
+            }
+        })
     }
 
     fn epochs(&self) -> StorageResult<HashMap<DocId, u32>> {
@@ -443,11 +475,20 @@ impl HubStorage for SqliteStorage {
             .collect()
     }
 
-    fn replace_document(&mut self, doc: DocId, bytes: &[u8]) -> StorageResult<u32> {
+    fn replace_document(&mut self, doc: DocId, bytes: &[u8], through: u64) -> StorageResult<u32> {
         let key = doc.to_string();
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let after = i64::try_from(through).unwrap_or(i64::MAX);
+        let moved: bool = tx.query_row(
+            "SELECT EXISTS (SELECT 1 FROM changes WHERE doc_id = ?1 AND seq > ?2)",
+            params![key, after],
+            |r| r.get(0),
+        )?;
+        if moved {
+            return Err(StorageError::Moved { doc: key });
+        }
         // A sequence number past every device's cursor: each takes the new snapshot.
         tx.execute(
             "INSERT INTO sqlite_sequence (name, seq) SELECT 'changes', 0

@@ -29,6 +29,10 @@ pub enum StorageError {
     Corrupt { what: &'static str, value: String },
     #[error(transparent)]
     Vault(#[from] doorstep_vault::VaultError),
+    /// Another hub process rewrote `doc` (a new epoch) or stored changes to it that the
+    /// caller had not taken in: nothing was written; take them in and try again.
+    #[error("document {doc} moved on at the hub: sync again")]
+    Moved { doc: String },
 }
 
 pub type StorageResult<T> = Result<T, StorageError>;
@@ -67,6 +71,22 @@ pub(crate) fn secret_bytes(stored: &str) -> StorageResult<Vec<u8>> {
         .map(|i| u8::from_str_radix(stored.get(i..i + 2).unwrap_or("zz"), 16))
         .collect::<Result<Vec<u8>, _>>()
         .map_err(|_| corrupt())
+}
+
+/// Refuses `changes` written on another epoch than their document's as stored (`epoch_of`:
+/// the stored epoch of a document, `None` for a new one, epoch 0).
+pub(crate) fn check_epochs(
+    changes: &[NewChange],
+    mut epoch_of: impl FnMut(&str) -> StorageResult<Option<i64>>,
+) -> StorageResult<()> {
+    let mut seen = HashSet::new();
+    for c in changes.iter().filter(|c| seen.insert(c.doc)) {
+        let key = c.doc.to_string();
+        if epoch_of(&key)?.unwrap_or(0) != i64::from(c.epoch) {
+            return Err(StorageError::Moved { doc: key });
+        }
+    }
+    Ok(())
 }
 
 /// A device enrolled at the hub.
@@ -153,10 +173,12 @@ pub struct AuditRecord {
     pub household: Option<Id>,
 }
 
-/// A change to store: its document, its hash (to refuse duplicates) and its bytes.
+/// A change to store: its document and the epoch it was written on, its hash (to refuse
+/// duplicates) and its bytes.
 #[derive(Debug, Clone)]
 pub struct NewChange {
     pub doc: DocId,
+    pub epoch: u32,
     pub hash: [u8; 32],
     pub bytes: Vec<u8>,
 }
@@ -181,6 +203,19 @@ pub enum PullItem {
     },
 }
 
+/// A document as storage holds it past what one hub process holds in memory (`document_after`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stored {
+    /// No such document.
+    Absent,
+    /// Nothing stored after the sequence asked about.
+    Unchanged,
+    /// The changes stored after it, in order, and the sequence the document now stands at.
+    Changes { seq: u64, changes: Vec<Vec<u8>> },
+    /// The document whole (a snapshot has passed that sequence, or none was asked about).
+    Whole { seq: u64, bytes: Vec<u8> },
+}
+
 /// A page of a pull: items in sequence order, and the cursor the device holds after them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PullPage {
@@ -197,12 +232,18 @@ pub trait HubStorage: Send {
     fn set_ward(&mut self, id: Id, name: &str) -> StorageResult<()>;
 
     /// A document's bytes (snapshot followed by its later changes), if the hub has it.
-    fn load_document(&self, doc: DocId) -> StorageResult<Option<Vec<u8>>>;
+    fn load_document(&self, doc: DocId) -> StorageResult<Option<Vec<u8>>> {
+        match self.document_after(doc, 0)? {
+            Stored::Whole { bytes, .. } => Ok(Some(bytes)),
+            _ => Ok(None),
+        }
+    }
     fn document_ids(&self) -> StorageResult<Vec<DocId>>;
 
     /// Appends changes, each with the next sequence number, from `origin` (a device id, or
     /// "hub"), and their `audit` lines, all or nothing (one commit). Changes the hub already
-    /// holds are skipped.
+    /// holds are skipped. A change written on another epoch than its document's is refused
+    /// (`Moved`): another process rewrote the document in between.
     fn append_changes(
         &mut self,
         changes: &[NewChange],
@@ -214,14 +255,23 @@ pub trait HubStorage: Send {
     fn receipts(&self, hashes: &[[u8; 32]]) -> StorageResult<Vec<ChangeReceipt>>;
     /// How many changes a document has since its snapshot.
     fn changes_since_snapshot(&self, doc: DocId) -> StorageResult<u64>;
-    /// Replaces a document's snapshot by `bytes`, which hold every change stored for it.
-    fn compact(&mut self, doc: DocId, bytes: &[u8]) -> StorageResult<()>;
+    /// Replaces a document's snapshot by `bytes`, which hold every change stored for it up
+    /// to sequence `through` (those are deleted; later ones, another process's, stay).
+    fn compact(&mut self, doc: DocId, bytes: &[u8], through: u64) -> StorageResult<()>;
+    /// What is stored of `doc` after sequence `seq` (0: nothing known, the whole document).
+    fn document_after(&self, doc: DocId, seq: u64) -> StorageResult<Stored>;
+    /// Other processes may write this storage at the same time (PostgreSQL): a hub process
+    /// then brings each document it holds in memory up to date before it uses it.
+    fn shared(&self) -> bool {
+        false
+    }
     /// Every document's epoch (0 until the hub first rewrites it).
     fn epochs(&self) -> StorageResult<HashMap<DocId, u32>>;
-    /// Replaces a document by `bytes`, a new epoch of it without history: its changes are
-    /// deleted (their bytes overwritten), the snapshot is sent to every device whatever its
-    /// cursor, and the epoch goes up by one, which is returned.
-    fn replace_document(&mut self, doc: DocId, bytes: &[u8]) -> StorageResult<u32>;
+    /// Replaces a document by `bytes`, a new epoch of it without history, written from what
+    /// was stored up to sequence `through`: its changes are deleted (their bytes overwritten),
+    /// the snapshot is sent to every device whatever its cursor, and the epoch goes up by one,
+    /// which is returned. Refused (`Moved`) when a change after `through` is stored.
+    fn replace_document(&mut self, doc: DocId, bytes: &[u8], through: u64) -> StorageResult<u32>;
     /// Appends to the audit log, which nothing deletes (not compaction, not a new epoch).
     fn append_audit(&mut self, entries: &[AuditEntry]) -> StorageResult<()>;
     /// The audit entries that name any of `records`, oldest first.

@@ -40,6 +40,14 @@ const CASES: &[Case] = &[
         "a cursor past the hub's last change pulls everything",
         cursor_past_the_end,
     ),
+    (
+        "a document after a sequence: its later changes, or whole",
+        document_after_a_sequence,
+    ),
+    (
+        "changes on an old epoch, and a rewrite from behind, are refused",
+        moved_documents_refused,
+    ),
     ("the audit log finds entries by record", audit_by_record),
     ("an invite is redeemed once, never expired", invites_once),
     ("tokens rotate, touch and revoke", tokens_and_revocation),
@@ -55,6 +63,7 @@ fn change(doc: DocId, n: u8, len: usize) -> NewChange {
     hash[1..17].copy_from_slice(&doc_bytes(doc));
     NewChange {
         doc,
+        epoch: 0,
         hash,
         bytes: vec![n; len],
     }
@@ -192,7 +201,7 @@ fn compact_then_pull(s: &mut dyn HubStorage) {
     s.append_changes(&[change(doc, 1, 8), change(doc, 2, 8)], "a", at(0), &[])
         .unwrap();
     let before = s.pull(0, None, "x", 1 << 20).unwrap();
-    s.compact(doc, b"snapshot").unwrap();
+    s.compact(doc, b"snapshot", u64::MAX).unwrap();
     assert_eq!(s.changes_since_snapshot(doc).unwrap(), 0);
     assert_eq!(s.load_document(doc).unwrap(), Some(b"snapshot".to_vec()));
     // A new device: the snapshot, then what came after it.
@@ -218,14 +227,94 @@ fn replace_document_new_epoch(s: &mut dyn HubStorage) {
         .unwrap();
     assert!(s.epochs().unwrap().is_empty());
     let cursor = s.pull(0, None, "x", 1 << 20).unwrap().cursor;
-    assert_eq!(s.replace_document(doc, b"rewritten").unwrap(), 1);
-    assert_eq!(s.replace_document(doc, b"again").unwrap(), 2);
+    assert_eq!(s.replace_document(doc, b"rewritten", u64::MAX).unwrap(), 1);
+    assert_eq!(s.replace_document(doc, b"again", u64::MAX).unwrap(), 2);
     assert_eq!(s.epochs().unwrap().get(&doc), Some(&2));
     assert_eq!(s.epochs().unwrap().get(&other), None);
     assert_eq!(s.load_document(doc).unwrap(), Some(b"again".to_vec()));
     // Every device, however far it had read, takes the new snapshot.
     let next = s.pull(cursor, None, "x", 1 << 20).unwrap();
     assert_eq!(bytes_of(&next), vec![(doc, b"again".to_vec())]);
+}
+
+fn seq_of(stored: &Stored) -> u64 {
+    match stored {
+        Stored::Changes { seq, .. } | Stored::Whole { seq, .. } => *seq,
+        other => panic!("no sequence in {other:?}"),
+    }
+}
+
+fn document_after_a_sequence(s: &mut dyn HubStorage) {
+    let doc = DocId::Group(new_id());
+    assert_eq!(s.document_after(doc, 0).unwrap(), Stored::Absent);
+    s.append_changes(&[change(doc, 1, 4), change(doc, 2, 4)], "a", at(0), &[])
+        .unwrap();
+    let whole = s.document_after(doc, 0).unwrap();
+    let mut both = vec![1; 4];
+    both.extend([2; 4]);
+    assert!(matches!(&whole, Stored::Whole { bytes, .. } if *bytes == both));
+    let two = seq_of(&whole);
+    assert_eq!(s.document_after(doc, two).unwrap(), Stored::Unchanged);
+    // Another process stores a change: this one takes in only that.
+    s.append_changes(&[change(doc, 3, 4)], "b", at(1), &[])
+        .unwrap();
+    let later = s.document_after(doc, two).unwrap();
+    assert!(matches!(&later, Stored::Changes { changes, .. } if *changes == vec![vec![3; 4]]));
+    let three = seq_of(&later);
+    assert!(three > two);
+    // A compaction made from what was stored up to `two` keeps the later change.
+    s.compact(doc, b"snap", two).unwrap();
+    assert_eq!(s.changes_since_snapshot(doc).unwrap(), 1);
+    let mut loaded = b"snap".to_vec();
+    loaded.extend([3; 4]);
+    assert_eq!(s.load_document(doc).unwrap(), Some(loaded.clone()));
+    assert_eq!(
+        s.document_after(doc, two).unwrap(),
+        Stored::Changes {
+            seq: three,
+            changes: vec![vec![3; 4]]
+        }
+    );
+    // A copy from before the snapshot is loaded whole again.
+    assert_eq!(
+        s.document_after(doc, two - 1).unwrap(),
+        Stored::Whole {
+            seq: three,
+            bytes: loaded
+        }
+    );
+    // An older snapshot never replaces a newer one.
+    s.compact(doc, b"older", two - 1).unwrap();
+    assert!(s.load_document(doc).unwrap().unwrap().starts_with(b"snap"));
+}
+
+fn moved_documents_refused(s: &mut dyn HubStorage) {
+    let doc = DocId::Group(new_id());
+    s.append_changes(&[change(doc, 1, 4)], "a", at(0), &[])
+        .unwrap();
+    let seen = seq_of(&s.document_after(doc, 0).unwrap());
+    s.append_changes(&[change(doc, 2, 4)], "b", at(1), &[])
+        .unwrap();
+    // A rewrite from a copy that lacks change 2 would lose it: refused, nothing changed.
+    assert!(matches!(
+        s.replace_document(doc, b"rewritten", seen),
+        Err(StorageError::Moved { .. })
+    ));
+    assert!(s.epochs().unwrap().is_empty());
+    let now = seq_of(&s.document_after(doc, 0).unwrap());
+    assert_eq!(s.replace_document(doc, b"rewritten", now).unwrap(), 1);
+    // A change checked against epoch 0 arrives after the rewrite: refused, not stored.
+    let cursor = s.pull(0, None, "x", 1 << 20).unwrap().cursor;
+    assert!(matches!(
+        s.append_changes(&[change(doc, 3, 4)], "a", at(2), &[]),
+        Err(StorageError::Moved { .. })
+    ));
+    assert!(s.pull(cursor, None, "x", 1 << 20).unwrap().items.is_empty());
+    assert_eq!(s.load_document(doc).unwrap(), Some(b"rewritten".to_vec()));
+    let mut on_new = change(doc, 3, 4);
+    on_new.epoch = 1;
+    s.append_changes(&[on_new], "a", at(2), &[]).unwrap();
+    assert_eq!(s.pull(cursor, None, "x", 1 << 20).unwrap().items.len(), 1);
 }
 
 fn cursor_past_the_end(s: &mut dyn HubStorage) {
@@ -386,16 +475,22 @@ fn postgres_storage_conforms() {
     });
 }
 
-/// The whole hub on PostgreSQL: a ward made in a schema, a volunteer invited and joined, its
-/// pushed household checked and stored by one hub process and read by a second one on the same
-/// database (what several hub processes of a city deployment do), with the change's receipt.
-#[test]
-#[ignore = "needs PostgreSQL: run by scripts/postgres-tests.sh"]
-fn a_hub_on_postgres_takes_a_push_that_a_second_process_reads() {
-    let url = std::env::var("DOORSTEP_TEST_POSTGRES")
-        .expect("DOORSTEP_TEST_POSTGRES: a PostgreSQL URL (scripts/postgres-tests.sh sets it)");
+fn postgres_url() -> String {
+    std::env::var("DOORSTEP_TEST_POSTGRES")
+        .expect("DOORSTEP_TEST_POSTGRES: a PostgreSQL URL (scripts/postgres-tests.sh sets it)")
+}
+
+/// A ward made in a new schema of the test database, with a volunteer of its "Tổ 1" joined:
+/// the schema, that group and the volunteer's device.
+fn ward_on_postgres(
+    url: &str,
+) -> (
+    String,
+    doorstep_domain::ResidentialGroup,
+    doorstep_hub::storage::DeviceRecord,
+) {
     let schema = format!("ward_{}", new_id().simple());
-    let open = || Box::new(PgStorage::open_in(&url, &schema).unwrap());
+    let open = || Box::new(PgStorage::open_in(url, &schema).unwrap());
     let (_, groups) = Hub::init_in(
         open().as_mut(),
         "Phường Thử",
@@ -422,35 +517,71 @@ fn a_hub_on_postgres_takes_a_push_that_a_second_process_reads() {
         .unwrap();
     let joined = enrolment.join(&invite.code, now).unwrap();
     let device = enrolment.authenticate(&joined.token, now).unwrap().device;
+    let group = groups.into_iter().find(|g| g.name == "Tổ 1").unwrap();
+    (schema, group, device)
+}
 
-    let mut hub = Hub::with_storage(open()).unwrap();
-    hub.load_documents().unwrap();
-    let group = groups.iter().find(|g| g.name == "Tổ 1").unwrap();
-    let doc_id = DocId::Group(group.id);
+/// A device's copy of `doc` as `hub` stores it, writing as a new actor.
+fn device_copy(hub: &mut Hub, doc: DocId) -> automerge::AutoCommit {
     let stored = hub.documents().unwrap();
     let bytes = &stored
         .iter()
-        .find(|d| d.id == doc_id.to_string())
+        .find(|d| d.id == doc.to_string())
         .unwrap()
         .bytes;
-    let mut doc = automerge::AutoCommit::load(bytes)
+    automerge::AutoCommit::load(bytes)
         .unwrap()
-        .with_actor(automerge::ActorId::from(new_id().as_bytes()));
+        .with_actor(automerge::ActorId::from(new_id().as_bytes()))
+}
+
+/// Records a household in the device's copy; the new change's bytes.
+fn record_household(
+    doc: &mut automerge::AutoCommit,
+    group: Id,
+    alley: &str,
+    number: usize,
+) -> Vec<Vec<u8>> {
     let before = doc.get_heads();
     let household: doorstep_domain::Household = serde_json::from_value(serde_json::json!({
-        "id": new_id(), "group_id": group.id, "alley": "Ngõ 12 Hàng Bông", "number": "5",
+        "id": new_id(), "group_id": group, "alley": alley, "number": number.to_string(),
         "members": 3, "priority": {"elderly": true, "disability": false, "poor": false,
         "near_poor": false}, "internet": "no", "consent": false, "name": null, "phone": null,
-        "created_at": now,
+        "created_at": Utc::now(),
     }))
     .unwrap();
-    doorstep_doc::put_household(&mut doc, &household).unwrap();
+    doorstep_doc::put_household(doc, &household).unwrap();
     doc.commit();
-    let changes: Vec<Vec<u8>> = doc
-        .get_changes(&before)
+    doc.get_changes(&before)
         .into_iter()
         .map(|c| c.raw_bytes().to_vec())
-        .collect();
+        .collect()
+}
+
+fn households_in(hub: &mut Hub, group: Id) -> Vec<doorstep_domain::Household> {
+    let stored = hub.documents().unwrap();
+    let bytes = &stored
+        .iter()
+        .find(|d| d.id == DocId::Group(group).to_string())
+        .unwrap()
+        .bytes;
+    doorstep_doc::read_households(&automerge::AutoCommit::load(bytes).unwrap(), group).unwrap()
+}
+
+/// The whole hub on PostgreSQL: a ward made in a schema, a volunteer invited and joined, its
+/// pushed household checked and stored by one hub process and read by a second one on the same
+/// database (what several hub processes of a city deployment do), with the change's receipt.
+#[test]
+#[ignore = "needs PostgreSQL: run by scripts/postgres-tests.sh"]
+fn a_hub_on_postgres_takes_a_push_that_a_second_process_reads() {
+    let url = postgres_url();
+    let (schema, group, device) = ward_on_postgres(&url);
+    let open = || Box::new(PgStorage::open_in(&url, &schema).unwrap());
+    let now = Utc::now();
+    let mut hub = Hub::with_storage(open()).unwrap();
+    hub.load_documents().unwrap();
+    let doc_id = DocId::Group(group.id);
+    let mut doc = device_copy(&mut hub, doc_id);
+    let changes = record_household(&mut doc, group.id, "Ngõ 12 Hàng Bông", 5);
     let push = || SyncRequest {
         cursor: 0,
         pushes: vec![Push {
@@ -480,15 +611,87 @@ fn a_hub_on_postgres_takes_a_push_that_a_second_process_reads() {
     // A second hub process on the same database reads what the first stored.
     let mut second = Hub::with_storage(open()).unwrap();
     second.load_documents().unwrap();
-    let stored = second.documents().unwrap();
-    let bytes = &stored
-        .iter()
-        .find(|d| d.id == doc_id.to_string())
-        .unwrap()
-        .bytes;
-    let read = automerge::AutoCommit::load(bytes).unwrap();
-    let households = doorstep_doc::read_households(&read, group.id).unwrap();
+    let households = households_in(&mut second, group.id);
     assert_eq!(households.len(), 1);
     assert_eq!(households[0].alley, "Ngõ 12 Hàng Bông");
     assert!(households[0].priority.elderly);
+}
+
+/// Two hub processes of one ward, each with the documents in memory, take one device's rounds
+/// in turn (a load balancer sends each request anywhere): every change builds on one the
+/// other process stored, past both processes' compactions; nothing is lost or doubled. Then
+/// one process erases a household (a new epoch) and the other, still holding the old epoch in
+/// memory, answers the device's next push on the old epoch with the new one, storing nothing
+/// of it.
+#[test]
+#[ignore = "needs PostgreSQL: run by scripts/postgres-tests.sh"]
+fn two_hub_processes_take_one_wards_rounds_in_turn() {
+    let url = postgres_url();
+    let (schema, group, device) = ward_on_postgres(&url);
+    let open = || Box::new(PgStorage::open_in(&url, &schema).unwrap());
+    let mut hubs = [
+        Hub::with_storage(open()).unwrap(),
+        Hub::with_storage(open()).unwrap(),
+    ];
+    for hub in &mut hubs {
+        hub.load_documents().unwrap();
+    }
+    let doc_id = DocId::Group(group.id);
+    let mut doc = device_copy(&mut hubs[0], doc_id);
+    let mut cursor = 0;
+    // 600 changes: past the compaction threshold (500) with the two processes interleaved.
+    for n in 0..600 {
+        let changes = record_household(&mut doc, group.id, "Ngõ 7 Lò Sũ", n);
+        let request = SyncRequest {
+            cursor,
+            pushes: vec![Push {
+                doc: doc_id.into(),
+                epoch: 0,
+                changes,
+            }],
+        };
+        let answer = hubs[n % 2]
+            .sync(&device, request, Utc::now())
+            .unwrap_or_else(|e| panic!("round {n} on process {}: {e}", n % 2));
+        cursor = answer.cursor;
+    }
+    let mut third = Hub::with_storage(open()).unwrap();
+    let households = households_in(&mut third, group.id);
+    assert_eq!(households.len(), 600, "every household once");
+    let storage = open();
+    assert!(
+        storage.changes_since_snapshot(doc_id).unwrap() < 500,
+        "compacted on the way"
+    );
+
+    // Process 0 erases a household: epoch 1.
+    let erased = hubs[0]
+        .erase_household(households[0].id, &device, Utc::now())
+        .unwrap();
+    assert_eq!(erased.epoch, 1);
+    // Process 1 held epoch 0 in memory: the device's next push on epoch 0 is answered with
+    // the new epoch whole, and not stored.
+    let late = record_household(&mut doc, group.id, "Ngõ 7 Lò Sũ", 999);
+    let answer = hubs[1]
+        .sync(
+            &device,
+            SyncRequest {
+                cursor,
+                pushes: vec![Push {
+                    doc: doc_id.into(),
+                    epoch: 0,
+                    changes: late,
+                }],
+            },
+            Utc::now(),
+        )
+        .unwrap();
+    let pull = answer
+        .pulls
+        .iter()
+        .find(|p| p.doc == doc_id.into())
+        .expect("the document's new epoch");
+    assert_eq!(pull.epoch, 1);
+    assert!(pull.snapshot.is_some(), "sent whole");
+    assert_eq!(households_in(&mut third, group.id).len(), 600);
 }
