@@ -22,4 +22,4 @@ trap 'as_owner "$bin/pg_ctl" -D "$dir/data" -m fast stop >/dev/null' EXIT
 export DOORSTEP_TEST_POSTGRES="host=127.0.0.1 port=$port user=postgres dbname=postgres"
 # The storage conformance suite and the `hub --database` commands end to end, with the
 # features `cargo test --workspace` built (one package alone would be built again with others).
-cargo test -q --workspace --test storage --test hub_postgres -- --include-ignored
+cargo test -q --workspace --test storage --test hub_postgres --test hub_city -- --include-ignored

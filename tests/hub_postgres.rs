@@ -5,20 +5,7 @@
 
 mod support;
 
-use doorstep_domain::new_id;
-use support::{Device, HubProcess};
-
-/// A new, empty database on the test cluster, and its URL.
-fn fresh_database() -> String {
-    let base = std::env::var("DOORSTEP_TEST_POSTGRES")
-        .expect("DOORSTEP_TEST_POSTGRES: a PostgreSQL URL (scripts/postgres-tests.sh sets it)");
-    let name = format!("t_{}", new_id().simple());
-    let mut admin = postgres::Client::connect(&base, postgres::NoTls).expect("connect");
-    admin
-        .batch_execute(&format!("CREATE DATABASE {name}"))
-        .expect("create database");
-    format!("{base} dbname={name}")
-}
+use support::{fresh_database, Device, HubProcess};
 
 #[test]
 #[ignore = "needs PostgreSQL: run by scripts/postgres-tests.sh"]

@@ -192,7 +192,11 @@ impl HubProcess {
             String::from_utf8_lossy(&out.stderr)
         );
         let pin = match database {
-            Some(url) => doorstep_hub::HubPlace::Postgres { url: url.into() }.tls(),
+            Some(url) => doorstep_hub::HubPlace::Postgres {
+                url: url.into(),
+                ward: None,
+            }
+            .tls(),
             None => doorstep_hub::HubTls::ensure(&data).map_err(Into::into),
         }
         .expect("hub TLS")
@@ -212,6 +216,28 @@ impl HubProcess {
 
     pub fn data(&self) -> PathBuf {
         self.dir.path().join("hub")
+    }
+
+    /// `hub serve` on a city's database (`hub ward add` made it): every ward of it.
+    pub fn serve_city(url: &str) -> HubProcess {
+        let pin = doorstep_hub::HubPlace::Postgres {
+            url: url.into(),
+            ward: None,
+        }
+        .tls()
+        .expect("the city's TLS identity")
+        .pin;
+        let mut hub = HubProcess {
+            dir: TempDir::new().expect("temp dir"),
+            url: String::new(),
+            pin,
+            port: 0,
+            child: None,
+            serve_args: Vec::new(),
+            place: vec!["--database".into(), url.into()],
+        };
+        hub.serve("127.0.0.1:0");
+        hub
     }
 
     /// Another `hub serve` process on the same database, on a port of its own (what a city
@@ -360,14 +386,47 @@ pub fn sync_body(pushes: Vec<doorstep_proto::wire::Push>) -> Vec<u8> {
 /// POSTs `body` to the hub as a device with `token` would; the status and the JSON answer (or
 /// the text, when the answer is not JSON).
 pub fn post(url: &str, token: Option<&str>, body: Vec<u8>) -> (u16, Value) {
+    request(
+        reqwest::Method::POST,
+        url,
+        token,
+        doorstep_proto::wire::CONTENT_TYPE,
+        body,
+    )
+}
+
+/// POSTs `value` as JSON.
+pub fn post_json(url: &str, token: Option<&str>, value: &Value) -> (u16, Value) {
+    let body = serde_json::to_vec(value).expect("JSON");
+    request(reqwest::Method::POST, url, token, "application/json", body)
+}
+
+/// GETs `url` as a device with `token` would.
+pub fn get(url: &str, token: Option<&str>) -> (u16, Value) {
+    request(
+        reqwest::Method::GET,
+        url,
+        token,
+        "application/json",
+        Vec::new(),
+    )
+}
+
+fn request(
+    method: reqwest::Method,
+    url: &str,
+    token: Option<&str>,
+    content_type: &str,
+    body: Vec<u8>,
+) -> (u16, Value) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     rt.block_on(async {
         let mut r = test_client()
-            .post(url)
-            .header("content-type", doorstep_proto::wire::CONTENT_TYPE)
+            .request(method, url)
+            .header("content-type", content_type)
             .body(body);
         if let Some(t) = token {
             r = r.bearer_auth(t);
@@ -380,6 +439,19 @@ pub fn post(url: &str, token: Option<&str>, body: Vec<u8>) -> (u16, Value) {
             serde_json::from_str(&text).unwrap_or(Value::String(text)),
         )
     })
+}
+
+/// A new, empty database on the test cluster (`scripts/postgres-tests.sh` sets
+/// `DOORSTEP_TEST_POSTGRES`), and its URL.
+pub fn fresh_database() -> String {
+    let base = std::env::var("DOORSTEP_TEST_POSTGRES")
+        .expect("DOORSTEP_TEST_POSTGRES: a PostgreSQL URL (scripts/postgres-tests.sh sets it)");
+    let name = format!("t_{}", doorstep_domain::new_id().simple());
+    let mut admin = postgres::Client::connect(&base, postgres::NoTls).expect("connect");
+    admin
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .expect("create database");
+    format!("{base} dbname={name}")
 }
 
 /// The device token a joined device holds.

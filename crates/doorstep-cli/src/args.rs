@@ -209,10 +209,21 @@ pub struct InviteArgs {
 }
 
 /// Where a hub keeps its data: a directory (SQLite, the default: a ward office) or a
-/// PostgreSQL database (a city deployment).
+/// PostgreSQL database (a city deployment), and in a city's database, which ward.
+#[derive(Debug, Clone, Args)]
+pub struct HubPlaceArgs {
+    #[command(flatten)]
+    pub at: HubAt,
+    /// In a city's database (`hub ward add`), the ward: its id or key (`hub ward list`).
+    /// Without it, `hub serve` serves every ward of the city.
+    #[arg(long, requires = "database")]
+    pub ward_id: Option<String>,
+}
+
+/// A data directory or a database: exactly one.
 #[derive(Debug, Clone, Args)]
 #[group(required = true, multiple = false)]
-pub struct HubPlaceArgs {
+pub struct HubAt {
     /// The hub's data directory: its SQLite file and TLS identity.
     #[arg(long)]
     pub data: Option<PathBuf>,
@@ -282,6 +293,11 @@ pub enum HubCommand {
         #[arg(long)]
         device: String,
     },
+    /// A city deployment's wards (in one PostgreSQL database).
+    Ward {
+        #[command(subcommand)]
+        cmd: CityWardCommand,
+    },
     /// Change the hub's certificate key: make the next one, which devices learn (signed by
     /// the current key) at their next sync; then `--finish` to serve it. A serving hub
     /// follows both steps within seconds.
@@ -295,6 +311,32 @@ pub enum HubCommand {
         /// again).
         #[arg(long, requires = "finish")]
         force: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CityWardCommand {
+    /// Add a ward to a city deployment with its residential groups, and make its first
+    /// coordinator's invite.
+    Add {
+        /// The city's PostgreSQL database.
+        #[arg(long)]
+        database: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long = "group", required = true)]
+        groups: Vec<String>,
+        /// Who the coordinator's invite is for.
+        #[arg(long, default_value = "Điều phối viên")]
+        coordinator: String,
+        /// The city hub's address for the join link (default: where it last served).
+        #[arg(long)]
+        url: Option<String>,
+    },
+    /// List the city's wards: id, key, name.
+    List {
+        #[arg(long)]
+        database: String,
     },
 }
 

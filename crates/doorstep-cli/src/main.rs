@@ -590,8 +590,11 @@ fn invite_request(args: InviteArgs) -> doorstep_proto::api::InviteRequest {
 /// Where the hub named by `args` keeps its data; a directory is unlocked with the hub's
 /// passphrase (unless `--plaintext`).
 fn hub_place(args: HubPlaceArgs, plaintext: bool) -> anyhow::Result<doorstep_hub::HubPlace> {
-    Ok(match (args.data, args.database) {
-        (_, Some(url)) => doorstep_hub::HubPlace::Postgres { url },
+    Ok(match (args.at.data, args.at.database) {
+        (_, Some(url)) => doorstep_hub::HubPlace::Postgres {
+            url,
+            ward: args.ward_id,
+        },
         (Some(dir), None) => {
             let at_rest = hub_at_rest(&dir, plaintext)?;
             doorstep_hub::HubPlace::Dir { dir, at_rest }
@@ -701,12 +704,60 @@ fn hub(out: &Printer, cmd: HubCommand, plaintext: bool) -> anyhow::Result<()> {
             };
             out.rotation(&tls, &enrolment.devices()?)
         }
+        HubCommand::Ward { cmd } => city_ward(out, cmd),
         HubCommand::Revoke { place, device } => {
             let id = parse_id(&device, "device")?;
             hub_place(place, plaintext)?
                 .enrolment()?
                 .revoke(id, Utc::now())?;
             out.revoked(id)
+        }
+    }
+}
+
+/// `hub ward`: a city's wards.
+fn city_ward(out: &Printer, cmd: CityWardCommand) -> anyhow::Result<()> {
+    match cmd {
+        CityWardCommand::Add {
+            database,
+            name,
+            groups,
+            coordinator,
+            url,
+        } => {
+            let mut city = doorstep_hub::City::open(&database, true)?;
+            let (listed, ward, groups) = city.add_ward(&name, &groups)?;
+            let tls = doorstep_hub::HubTls::ensure_in(city.storage())?;
+            let mut enrolment =
+                doorstep_hub::Enrolment::with_storage(Box::new(city.ward_storage(&listed)?))?;
+            let invite = enrolment.invite(
+                &doorstep_proto::api::InviteRequest {
+                    role: Role::Coordinator,
+                    name: coordinator,
+                    groups: Vec::new(),
+                    point: None,
+                    expires_hours: None,
+                },
+                Utc::now(),
+            )?;
+            let served_at = match url {
+                Some(url) => Some(url),
+                None => city.served_at()?,
+            };
+            let link = JoinLink {
+                hub: served_at.unwrap_or_else(|| {
+                    format!(
+                        "https://{}",
+                        doorstep_hub::advertised_addr(([0, 0, 0, 0], 7300).into())
+                    )
+                }),
+                code: invite.code.clone(),
+                pin: Some(tls.pin),
+            };
+            out.city_ward(&listed, &ward, &groups, &invite, &link)
+        }
+        CityWardCommand::List { database } => {
+            out.city_wards(&doorstep_hub::City::open(&database, false)?.wards()?)
         }
     }
 }

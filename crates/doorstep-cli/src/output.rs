@@ -626,6 +626,61 @@ impl Printer {
         })
     }
 
+    /// A ward added to a city: its id and key, groups, and its first coordinator's invite.
+    pub fn city_ward(
+        &self,
+        listed: &doorstep_hub::city::CityWard,
+        ward: &Ward,
+        groups: &[ResidentialGroup],
+        invite: &InviteResponse,
+        link: &JoinLink,
+    ) -> anyhow::Result<()> {
+        let mut coordinator = serde_json::to_value(invite)?;
+        coordinator["pin"] = json!(link.pin);
+        coordinator["link"] = json!(link.to_link());
+        let value = json!({
+            "ward_id": ward.id,
+            "key": listed.key,
+            "name": ward.name,
+            "groups": groups,
+            "invite": coordinator,
+        });
+        self.emit(&value, || {
+            format!(
+                "Ward {} added (id {}, key {}) with {} residential groups
+                 Coordinator invite {} for {}, single use, expires {}
+Join link: {}",
+                ward.name,
+                ward.id,
+                listed.key,
+                groups.len(),
+                invite.code,
+                invite.name,
+                local(invite.expires_at),
+                link.to_link()
+            )
+        })
+    }
+
+    pub fn city_wards(&self, wards: &[doorstep_hub::city::CityWard]) -> anyhow::Result<()> {
+        let rows: Vec<_> = wards
+            .iter()
+            .map(|w| json!({ "ward_id": w.ward_id, "key": w.key, "name": w.name, "created_at": w.created_at }))
+            .collect();
+        self.emit(&rows, || {
+            let mut t = table(&["Ward", "Key", "Id", "Added"]);
+            for w in wards {
+                t.add_row(vec![
+                    w.name.clone(),
+                    w.key.clone(),
+                    w.ward_id.to_string(),
+                    local(w.created_at),
+                ]);
+            }
+            t.to_string()
+        })
+    }
+
     pub fn devices(&self, devices: &[DeviceInfo]) -> anyhow::Result<()> {
         self.emit(&devices, || {
             let mut t = table(&["Device", "Name", "Role", "Joined", "Last seen", "Revoked"]);

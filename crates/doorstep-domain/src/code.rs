@@ -93,6 +93,8 @@ pub enum ErrorCode {
     NotJoined,
     NoHub,
     HubExists,
+    UnknownWard,
+    WardNeeded,
     HubListenFailed,
     ExportFailed,
     NoRotation,

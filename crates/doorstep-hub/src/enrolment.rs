@@ -67,20 +67,32 @@ pub fn normalize_code(typed: &str) -> String {
         .collect()
 }
 
-fn new_code() -> Result<String, HubError> {
-    let bytes: [u8; CODE_LEN] = random_bytes()?;
-    let symbols: String = bytes
+/// `N` random symbols of the code alphabet (5 bits each).
+pub(crate) fn new_symbols<const N: usize>() -> Result<String, HubError> {
+    let bytes: [u8; N] = random_bytes()?;
+    Ok(bytes
         .iter()
         .map(|b| CODE_ALPHABET[usize::from(b & 31)] as char)
-        .collect();
-    Ok(format!("{}-{}", &symbols[..5], &symbols[5..]))
+        .collect())
 }
 
-fn new_token() -> Result<String, HubError> {
-    Ok(format!(
-        "dst_{}",
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random_bytes::<32>()?)
-    ))
+/// A new invite code; a city ward's starts with its key (`city.rs`).
+fn new_code(ward_key: Option<&str>) -> Result<String, HubError> {
+    let symbols = new_symbols::<CODE_LEN>()?;
+    let code = format!("{}-{}", &symbols[..5], &symbols[5..]);
+    Ok(match ward_key {
+        Some(key) => format!("{key}-{code}"),
+        None => code,
+    })
+}
+
+/// A new device token; a city ward's carries its key (`dst_KEY.…`).
+fn new_token(ward_key: Option<&str>) -> Result<String, HubError> {
+    let random = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random_bytes::<32>()?);
+    Ok(match ward_key {
+        Some(key) => format!("dst_{key}.{random}"),
+        None => format!("dst_{random}"),
+    })
 }
 
 /// Opens the hub's storage in `dir`, saying how to make one when there is none.
@@ -121,6 +133,8 @@ pub struct Enrolment {
     secret: Vec<u8>,
     ward_id: Id,
     rotate_after: Duration,
+    /// The ward's key in a city deployment: its codes and tokens carry it.
+    ward_key: Option<String>,
 }
 
 impl Enrolment {
@@ -133,11 +147,13 @@ impl Enrolment {
     pub fn with_storage(mut storage: Box<dyn HubStorage>) -> Result<Enrolment, HubError> {
         let (ward_id, _) = storage.ward()?.ok_or(HubError::NoWard)?;
         let secret = storage.secret(random_bytes()?)?;
+        let ward_key = storage.setting(crate::city::WARD_KEY_SETTING)?;
         Ok(Enrolment {
             storage,
             secret,
             ward_id,
             rotate_after: Duration::days(TOKEN_ROTATE_DAYS),
+            ward_key,
         })
     }
 
@@ -252,7 +268,7 @@ impl Enrolment {
                 format!("an invite lives between 1 and {MAX_INVITE_HOURS} hours, not {hours}"),
             ));
         }
-        let code = new_code()?;
+        let code = new_code(self.ward_key.as_deref())?;
         let expires_at = now + Duration::hours(i64::from(hours));
         self.storage.add_invite(
             &self.keyed_hash(&normalize_code(&code))?,
@@ -276,7 +292,7 @@ impl Enrolment {
 
     /// Redeems an invite code: enrolls a device and gives it a token and the ward document.
     pub fn join(&mut self, code: &str, now: DateTime<Utc>) -> Result<JoinResponse, HubError> {
-        let token = new_token()?;
+        let token = new_token(self.ward_key.as_deref())?;
         let expires = now + Duration::days(TOKEN_DAYS);
         let code = normalize_code(code);
         let token_hash = self.keyed_hash(&token)?;
@@ -404,7 +420,7 @@ impl Enrolment {
                 "this device's token was just replaced: keep using the one it holds",
             ));
         }
-        let fresh = new_token()?;
+        let fresh = new_token(self.ward_key.as_deref())?;
         let expires = now + Duration::days(TOKEN_DAYS);
         self.storage.rotate_token(
             device.id,

@@ -216,11 +216,7 @@ impl DeviceBudget {
 
 #[derive(Clone)]
 struct AppState {
-    /// An async lock: requests wait for the hub without holding a thread, so 200 devices
-    /// syncing at once use one blocking thread, not 200 (each with its own stack and arena).
-    hub: Arc<tokio::sync::Mutex<Hub>>,
-    /// Its own storage connection; held for the microseconds of a token check or a join.
-    enrolment: Arc<Mutex<Enrolment>>,
+    wards: Wards,
     limiter: Arc<Mutex<Limiter>>,
     budget: Arc<Mutex<DeviceBudget>>,
     limits: Limits,
@@ -233,7 +229,24 @@ struct AppState {
 /// (`tls.rs`); the serving hub updates it when the rotation command runs.
 pub type Announcement = Arc<std::sync::RwLock<Option<NextPin>>>;
 
-impl AppState {
+/// One ward as the routes use it: its documents and its enrolment.
+#[derive(Clone)]
+pub struct WardState {
+    /// An async lock: requests wait for the hub without holding a thread, so 200 devices
+    /// syncing at once use one blocking thread, not 200 (each with its own stack and arena).
+    hub: SharedHub,
+    /// Its own storage connection; held for the microseconds of a token check or a join.
+    enrolment: Arc<Mutex<Enrolment>>,
+}
+
+impl WardState {
+    pub fn new(hub: SharedHub, enrolment: Enrolment) -> WardState {
+        WardState {
+            hub,
+            enrolment: Arc::new(Mutex::new(enrolment)),
+        }
+    }
+
     /// Runs `f` on the hub off the async threads (SQLite and Automerge are blocking work),
     /// once the hub is free. If `f` panics, the hub forgets the documents it holds in memory
     /// (storage is transactional, memory may hold half a round) and the request fails.
@@ -267,7 +280,112 @@ impl AppState {
         })
         .await?
     }
+}
 
+/// The wards a hub process serves: one (a ward's own hub), or a city's (`city.rs`), each
+/// found by the key its codes and tokens carry.
+#[derive(Clone)]
+enum Wards {
+    One(WardState),
+    City(Arc<CityWards>),
+}
+
+impl Wards {
+    /// The ward a bearer token belongs to; a token naming no ward is refused as any unknown
+    /// token is.
+    async fn of_token(&self, token: &str) -> Result<WardState, HubError> {
+        match self {
+            Wards::One(ward) => Ok(ward.clone()),
+            Wards::City(city) => {
+                let key = crate::city::ward_key_of_token(token);
+                city.ward(key).await?.ok_or_else(|| {
+                    HubError::refused(
+                        Status::Unauthorized,
+                        ErrorCode::TokenUnknown,
+                        "unknown device token",
+                    )
+                })
+            }
+        }
+    }
+
+    /// The ward an invite code is for; a code naming no ward is refused as a wrong code is.
+    async fn of_code(&self, code: &str) -> Result<WardState, HubError> {
+        match self {
+            Wards::One(ward) => Ok(ward.clone()),
+            Wards::City(city) => {
+                let key = crate::city::ward_key_of_code(code);
+                city.ward(key).await?.ok_or_else(|| {
+                    HubError::refused(
+                        Status::Unauthorized,
+                        ErrorCode::InviteCodeInvalid,
+                        "invite code not valid: wrong, already used or expired",
+                    )
+                })
+            }
+        }
+    }
+}
+
+/// A city's wards as one hub process serves them: each loaded (documents, enrolment, its
+/// retention task) at the first request that names it, then kept.
+pub struct CityWards {
+    catalogue: Arc<Mutex<crate::City>>,
+    /// The address devices reach the city at, for the invites' links.
+    url: String,
+    rotate_tokens_after: Duration,
+    loaded: tokio::sync::Mutex<HashMap<String, WardState>>,
+}
+
+impl CityWards {
+    pub fn new(catalogue: crate::City, url: String, rotate_tokens_after: Duration) -> CityWards {
+        CityWards {
+            catalogue: Arc::new(Mutex::new(catalogue)),
+            url,
+            rotate_tokens_after,
+            loaded: tokio::sync::Mutex::default(),
+        }
+    }
+
+    /// The ward with `key`, loaded if needed; `None` when no ward has it. One load at a time
+    /// (a ward's first request waits for another's load; later requests never do).
+    async fn ward(&self, key: Option<String>) -> Result<Option<WardState>, HubError> {
+        let Some(key) = key else { return Ok(None) };
+        let mut loaded = self.loaded.lock().await;
+        if let Some(ward) = loaded.get(&key) {
+            return Ok(Some(ward.clone()));
+        }
+        let catalogue = self.catalogue.clone();
+        let (url, rotate) = (self.url.clone(), self.rotate_tokens_after);
+        let wanted = key.clone();
+        let made = tokio::task::spawn_blocking(move || {
+            let catalogue = catalogue.lock().unwrap_or_else(|e| e.into_inner());
+            // Only a key as the catalogue spells it: `ward` also takes ids and lowercase.
+            let Some(listed) = catalogue.ward(&wanted)?.filter(|w| w.key == wanted) else {
+                return Ok::<_, HubError>(None);
+            };
+            let mut enrolment =
+                Enrolment::with_storage(Box::new(catalogue.ward_storage(&listed)?))?;
+            enrolment.set_url(&url)?;
+            enrolment.rotate_tokens_after(rotate);
+            let mut hub = Hub::with_storage(Box::new(catalogue.ward_storage(&listed)?))?;
+            let documents = hub.load_documents()?;
+            tracing::info!(ward = %listed.name, key = %listed.key, documents, "ward loaded");
+            Ok(Some(WardState::new(
+                Arc::new(tokio::sync::Mutex::new(hub)),
+                enrolment,
+            )))
+        })
+        .await??;
+        if let Some(ward) = &made {
+            tokio::spawn(crate::keep_retention(ward.hub.clone()));
+            loaded.insert(key, ward.clone());
+        }
+        Ok(made)
+    }
+}
+
+impl AppState {
     /// Counts an attempt from `ip` before it is tried (`None`: the address is blocked).
     fn begin_attempt(&self, ip: IpAddr) -> Option<Instant> {
         self.limiter.lock().ok().and_then(|mut l| l.begin(ip))
@@ -297,6 +415,8 @@ struct Device {
     /// `TOKEN_ROTATE_HEADER`).
     seen: Authenticated,
     token: String,
+    /// Its ward.
+    ward: WardState,
 }
 
 impl FromRequestParts<AppState> for Device {
@@ -319,14 +439,21 @@ impl FromRequestParts<AppState> for Device {
             .map(str::trim)
             .map(str::to_string);
         let result = match token {
-            Some(token) => {
-                state
-                    .with_enrolment(move |enrolment| {
+            Some(token) => match state.wards.of_token(&token).await {
+                Ok(ward) => {
+                    let found = ward.clone();
+                    ward.with_enrolment(move |enrolment| {
                         let seen = enrolment.authenticate(&token, Utc::now())?;
-                        Ok(Device { seen, token })
+                        Ok(Device {
+                            seen,
+                            token,
+                            ward: found,
+                        })
                     })
                     .await
-            }
+                }
+                Err(e) => Err(e),
+            },
             None => Err(HubError::refused(
                 Status::Unauthorized,
                 ErrorCode::TokenMissing,
@@ -410,11 +537,13 @@ async fn join(
         .await
         .and_then(|b| parse_json::<JoinRequest>(&b))
     {
-        Ok(request) => {
-            state
-                .with_enrolment(move |enrolment| enrolment.join(&request.code, Utc::now()))
-                .await
-        }
+        Ok(request) => match state.wards.of_code(&request.code).await {
+            Ok(ward) => {
+                ward.with_enrolment(move |enrolment| enrolment.join(&request.code, Utc::now()))
+                    .await
+            }
+            Err(e) => Err(e),
+        },
         Err(e) => Err(e),
     };
     state.end_attempt(addr.ip(), Some(attempt), &result);
@@ -447,6 +576,7 @@ async fn sync(
     device: Device,
     body: Body,
 ) -> Result<Response, HubError> {
+    let ward = device.ward;
     let Authenticated { device, rotate, .. } = device.seen;
     let device_id = device.id;
     let known_next_pin = device.next_pin.clone();
@@ -472,7 +602,7 @@ async fn sync(
     }
     let request: SyncRequest = wire::decode(&bytes)?;
     let pushed = request.pushes.len();
-    let response = state
+    let response = ward
         .with_hub(move |hub| hub.sync(&device, request, Utc::now()))
         .await?;
     let next = state
@@ -496,8 +626,7 @@ async fn sync(
             answer.headers_mut().insert(NEXT_PIN_HEADER, value);
             // Recorded once per device and pin, not on every round.
             if known_next_pin.as_deref() != Some(next.pin.as_str()) {
-                state
-                    .with_enrolment(move |enrolment| enrolment.told_next_pin(device_id, &next.pin))
+                ward.with_enrolment(move |enrolment| enrolment.told_next_pin(device_id, &next.pin))
                     .await?;
             }
         }
@@ -541,7 +670,8 @@ async fn invite(
 ) -> Result<Json<InviteResponse>, HubError> {
     require_coordinator(&device.seen.device)?;
     let request: InviteRequest = parse_json(&read_body(&state, body).await?)?;
-    state
+    device
+        .ward
         .with_enrolment(move |enrolment| enrolment.invite(&request, Utc::now()))
         .await
         .map(Json)
@@ -559,12 +689,10 @@ async fn invite(
     ),
     security(("device_token" = []))
 )]
-async fn devices(
-    State(state): State<AppState>,
-    device: Device,
-) -> Result<Json<Vec<DeviceInfo>>, HubError> {
+async fn devices(device: Device) -> Result<Json<Vec<DeviceInfo>>, HubError> {
     require_coordinator(&device.seen.device)?;
-    state
+    device
+        .ward
         .with_enrolment(|enrolment| enrolment.devices())
         .await
         .map(Json)
@@ -584,11 +712,7 @@ async fn devices(
     ),
     security(("device_token" = []))
 )]
-async fn revoke(
-    State(state): State<AppState>,
-    device: Device,
-    Path(id): Path<String>,
-) -> Result<StatusCode, HubError> {
+async fn revoke(device: Device, Path(id): Path<String>) -> Result<StatusCode, HubError> {
     require_coordinator(&device.seen.device)?;
     let id = doorstep_domain::Id::parse_str(&id).map_err(|_| {
         HubError::refused(
@@ -597,7 +721,8 @@ async fn revoke(
             format!("unknown device {id:?}"),
         )
     })?;
-    state
+    device
+        .ward
         .with_enrolment(move |enrolment| enrolment.revoke(id, Utc::now()))
         .await?;
     Ok(StatusCode::OK)
@@ -627,16 +752,11 @@ fn household_id(id: &str) -> Result<doorstep_domain::Id, HubError> {
     ),
     security(("device_token" = []))
 )]
-async fn erase(
-    State(state): State<AppState>,
-    device: Device,
-    Path(id): Path<String>,
-) -> Result<Json<Erasure>, HubError> {
-    let by = device.seen.device;
+async fn erase(device: Device, Path(id): Path<String>) -> Result<Json<Erasure>, HubError> {
+    let (ward, by) = (device.ward, device.seen.device);
     require_coordinator(&by)?;
     let id = household_id(&id)?;
-    state
-        .with_hub(move |hub| hub.erase_household(id, &by, Utc::now()))
+    ward.with_hub(move |hub| hub.erase_household(id, &by, Utc::now()))
         .await
         .map(Json)
 }
@@ -656,19 +776,20 @@ async fn erase(
     security(("device_token" = []))
 )]
 async fn history(
-    State(state): State<AppState>,
     device: Device,
     Path(id): Path<String>,
 ) -> Result<Json<Vec<HistoryEntry>>, HubError> {
     require_coordinator(&device.seen.device)?;
     let id = household_id(&id)?;
-    let names: std::collections::HashMap<String, String> = state
+    let names: std::collections::HashMap<String, String> = device
+        .ward
         .with_enrolment(|enrolment| enrolment.devices())
         .await?
         .into_iter()
         .map(|d| (d.device_id.to_string(), d.name))
         .collect();
-    state
+    device
+        .ward
         .with_hub(move |hub| hub.history(id, &names))
         .await
         .map(Json)
@@ -686,12 +807,9 @@ async fn history(
     ),
     security(("device_token" = []))
 )]
-async fn token(
-    State(state): State<AppState>,
-    device: Device,
-) -> Result<Json<TokenResponse>, HubError> {
-    state
-        .with_enrolment(move |enrolment| enrolment.rotate(&device.seen, &device.token, Utc::now()))
+async fn token(device: Device) -> Result<Json<TokenResponse>, HubError> {
+    let ward = device.ward.clone();
+    ward.with_enrolment(move |enrolment| enrolment.rotate(&device.seen, &device.token, Utc::now()))
         .await
         .map(Json)
 }
@@ -753,15 +871,9 @@ fn hub_busy() -> HubError {
 }
 
 impl AppState {
-    fn new(
-        hub: SharedHub,
-        enrolment: Enrolment,
-        limits: Limits,
-        announcement: Announcement,
-    ) -> AppState {
+    fn new(wards: Wards, limits: Limits, announcement: Announcement) -> AppState {
         AppState {
-            hub,
-            enrolment: Arc::new(Mutex::new(enrolment)),
+            wards,
             limiter: Arc::new(Mutex::new(Limiter::default())),
             budget: Arc::new(Mutex::new(DeviceBudget::default())),
             limits,
@@ -832,7 +944,7 @@ pub fn router_with(
     announcement: Announcement,
 ) -> Router {
     let hub = Arc::new(tokio::sync::Mutex::new(hub));
-    routes(AppState::new(hub, enrolment, limits, announcement))
+    router_shared(hub, enrolment, limits, announcement)
 }
 
 /// The hub's documents, shared by the routes and the serving hub's own tasks (retention).
@@ -845,7 +957,18 @@ pub fn router_shared(
     limits: Limits,
     announcement: Announcement,
 ) -> Router {
-    routes(AppState::new(hub, enrolment, limits, announcement))
+    let ward = WardState::new(hub, enrolment);
+    routes(AppState::new(Wards::One(ward), limits, announcement))
+}
+
+/// The routes of a city deployment: every ward of `city`, each request routed by the key its
+/// token or code carries.
+pub fn router_city(city: CityWards, limits: Limits, announcement: Announcement) -> Router {
+    routes(AppState::new(
+        Wards::City(Arc::new(city)),
+        limits,
+        announcement,
+    ))
 }
 
 fn routes(state: AppState) -> Router {
@@ -914,12 +1037,8 @@ mod tests {
         let mut hub = Hub::open(dir.path(), &crate::test_key())?;
         hub.load_documents()?;
         let enrolment = Enrolment::open(dir.path(), &crate::test_key())?;
-        let state = AppState::new(
-            Arc::new(tokio::sync::Mutex::new(hub)),
-            enrolment,
-            limits,
-            Announcement::default(),
-        );
+        let ward = WardState::new(Arc::new(tokio::sync::Mutex::new(hub)), enrolment);
+        let state = AppState::new(Wards::One(ward), limits, Announcement::default());
         Ok((dir, state))
     }
 
@@ -989,6 +1108,9 @@ mod tests {
     #[tokio::test]
     async fn a_panicking_request_leaves_the_hub_serving() -> Result<(), HubError> {
         let (_dir, state) = hub_with(Limits::default())?;
+        let Wards::One(state) = state.wards else {
+            unreachable!("one ward")
+        };
         let failed = state
             .with_hub(|_| -> Result<(), HubError> { panic!("a bug met a request") })
             .await;
@@ -1085,13 +1207,15 @@ mod tests {
     async fn token_checks_and_joins_never_wait_for_a_sync_round() -> Result<(), HubError> {
         let (_dir, state) = hub_with(Limits::default())?;
         let app = routes(state.clone());
+        let Wards::One(ward) = state.wards else {
+            unreachable!("one ward")
+        };
         let round = tokio::spawn(async move {
-            state
-                .with_hub(|_| {
-                    std::thread::sleep(Duration::from_secs(2));
-                    Ok(())
-                })
-                .await
+            ward.with_hub(|_| {
+                std::thread::sleep(Duration::from_secs(2));
+                Ok(())
+            })
+            .await
         });
         tokio::time::sleep(Duration::from_millis(200)).await;
         let join = answer(&app, post_from(1, "/v1/join", None, wrong_code())?).await?;

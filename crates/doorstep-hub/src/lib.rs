@@ -8,6 +8,7 @@
 //! only crate that knows axum; devices talk to it in `doorstep-proto`'s
 //! types. It never links the device store nor an HTTP client.
 
+pub mod city;
 pub mod enrolment;
 pub mod http;
 pub mod hub;
@@ -24,6 +25,7 @@ use doorstep_domain::ErrorCode;
 use doorstep_proto::wire::WireError;
 use thiserror::Error;
 
+pub use city::City;
 pub use doorstep_vault::{AtRest, DatabaseKey, RecoveryCode, VaultError};
 pub use enrolment::Enrolment;
 pub use hub::{Hub, Retention};
@@ -124,6 +126,12 @@ impl HubError {
     }
 }
 
+impl From<::postgres::Error> for HubError {
+    fn from(e: ::postgres::Error) -> Self {
+        HubError::Storage(e.into())
+    }
+}
+
 impl From<doorstep_domain::ValidationError> for HubError {
     fn from(e: doorstep_domain::ValidationError) -> Self {
         HubError::refused(Status::BadRequest, e.code(), e.to_string())
@@ -203,11 +211,12 @@ impl Default for Serving {
 
 /// Where a hub keeps its data: a directory (its SQLite file and TLS files: a ward office) or a
 /// PostgreSQL database (a city deployment: the TLS identity kept in the database too, so that
-/// every hub process serves the same key).
+/// every hub process serves the same key). A database holds one ward (schema `doorstep`) or,
+/// once `hub ward add` made its catalogue, many (`city.rs`): `ward` names one of them.
 #[derive(Debug, Clone)]
 pub enum HubPlace {
     Dir { dir: PathBuf, at_rest: AtRest },
-    Postgres { url: String },
+    Postgres { url: String, ward: Option<String> },
 }
 
 impl HubPlace {
@@ -215,7 +224,30 @@ impl HubPlace {
     pub fn storage(&self) -> Result<Box<dyn storage::HubStorage>, HubError> {
         Ok(match self {
             HubPlace::Dir { dir, at_rest } => Box::new(enrolment::open_storage(dir, at_rest)?.0),
-            HubPlace::Postgres { url } => Box::new(postgres::PgStorage::open(url)?),
+            HubPlace::Postgres {
+                url,
+                ward: Some(ward),
+            } => {
+                let city = City::open(url, false)?;
+                let listed = city.ward(ward)?.ok_or_else(|| {
+                    HubError::refused(
+                        Status::NotFound,
+                        ErrorCode::UnknownWard,
+                        format!("the city has no ward {ward:?} (`hub ward list`)"),
+                    )
+                })?;
+                Box::new(city.ward_storage(&listed)?)
+            }
+            HubPlace::Postgres { url, ward: None } => {
+                if City::exists(url)? {
+                    return Err(HubError::refused(
+                        Status::BadRequest,
+                        ErrorCode::WardNeeded,
+                        "this database holds a city's wards: name one with --ward KEY",
+                    ));
+                }
+                Box::new(postgres::PgStorage::open(url)?)
+            }
         })
     }
 
@@ -227,11 +259,24 @@ impl HubPlace {
         Enrolment::with_storage(self.storage()?)
     }
 
-    /// The hub's TLS identity, made if it has none.
+    /// The hub's TLS identity, made if it has none: a city's is the catalogue's, one for
+    /// every ward (they share an address).
     pub fn tls(&self) -> Result<HubTls, HubError> {
         match self {
             HubPlace::Dir { dir, .. } => Ok(HubTls::ensure(dir)?),
+            HubPlace::Postgres { url, .. } if City::exists(url)? => {
+                HubTls::ensure_in(City::open(url, false)?.storage())
+            }
             HubPlace::Postgres { .. } => HubTls::ensure_in(self.storage()?.as_mut()),
+        }
+    }
+
+    /// The city this place serves, if it is a database holding a catalogue and no ward is
+    /// named: `hub serve` then serves every ward of it.
+    pub fn city(&self) -> Result<Option<String>, HubError> {
+        match self {
+            HubPlace::Postgres { url, ward: None } if City::exists(url)? => Ok(Some(url.clone())),
+            _ => Ok(None),
         }
     }
 
@@ -249,7 +294,14 @@ impl HubPlace {
     > {
         match self {
             HubPlace::Dir { dir, at_rest } => Hub::init(dir, ward, groups, at_rest),
-            HubPlace::Postgres { url } => {
+            HubPlace::Postgres { url, .. } => {
+                if City::exists(url)? {
+                    return Err(HubError::refused(
+                        Status::Conflict,
+                        ErrorCode::HubExists,
+                        "this database holds a city's wards: add one with `hub ward add`",
+                    ));
+                }
                 let mut storage = postgres::PgStorage::open(url)?;
                 let made = Hub::init_in(&mut storage, ward, groups)?;
                 HubTls::ensure_in(&mut storage)?;
@@ -289,8 +341,14 @@ pub async fn serve_place(
         HubPlace::Postgres { .. } => None,
     };
     let addr = advertised_addr(listener.local_addr()?);
-    let (hub, enrolment, tls) = tokio::task::spawn_blocking(move || {
+    let (wards, tls) = tokio::task::spawn_blocking(move || {
         let tls = place.tls()?;
+        if let Some(url) = place.city()? {
+            // A city: each ward is loaded at its first request (`http::CityWards`).
+            let mut city = City::open(&url, false)?;
+            storage::HubStorage::set_url(city.storage(), &format!("https://{addr}"))?;
+            return Ok::<_, HubError>((Err(city), tls));
+        }
         let mut enrolment = place.enrolment()?;
         enrolment.set_url(&format!("https://{addr}"))?;
         enrolment.rotate_tokens_after(serving.rotate_tokens_after);
@@ -302,7 +360,7 @@ pub async fn serve_place(
             ms = started.elapsed().as_millis(),
             "documents loaded"
         );
-        Ok::<_, HubError>((hub, enrolment, tls))
+        Ok((Ok((hub, enrolment)), tls))
     })
     .await??;
     let config = axum_server::tls_rustls::RustlsConfig::from_config(tls.server_config()?);
@@ -322,9 +380,23 @@ pub async fn serve_place(
         }
     };
     ready(addr);
-    let hub = std::sync::Arc::new(tokio::sync::Mutex::new(hub));
-    let retention = keep_retention(hub.clone());
-    let app = http::router_shared(hub, enrolment, serving.limits, announcement);
+    let (app, retention) = match wards {
+        Ok((hub, enrolment)) => {
+            let hub = std::sync::Arc::new(tokio::sync::Mutex::new(hub));
+            let retention = keep_retention(hub.clone());
+            let app = http::router_shared(hub, enrolment, serving.limits, announcement);
+            (app, or_pending(Some(retention)))
+        }
+        Err(catalogue) => {
+            let city = http::CityWards::new(
+                catalogue,
+                format!("https://{addr}"),
+                serving.rotate_tokens_after,
+            );
+            let app = http::router_city(city, serving.limits, announcement);
+            (app, or_pending(None))
+        }
+    };
     // One future: stopping the hub (the app's hosted hub is aborted) stops them all.
     tokio::select! {
         served = server.serve(app.into_make_service_with_connect_info::<SocketAddr>()) => served?,
@@ -334,12 +406,21 @@ pub async fn serve_place(
     Ok(())
 }
 
+/// `task`, or a future that never ends when there is none (a city's wards keep their own
+/// retention tasks).
+async fn or_pending(task: Option<impl std::future::Future<Output = ()>>) {
+    match task {
+        Some(task) => task.await,
+        None => std::future::pending().await,
+    }
+}
+
 /// How often a serving hub applies its retention rule (also once at start).
 const RETENTION_CHECK: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// Applies the retention rule (`hub retention`) at start and every hour: once it is due, what
 /// is personal is erased from every residential group, history included.
-async fn keep_retention(hub: http::SharedHub) {
+pub(crate) async fn keep_retention(hub: http::SharedHub) {
     let mut interval = tokio::time::interval(RETENTION_CHECK);
     loop {
         interval.tick().await;

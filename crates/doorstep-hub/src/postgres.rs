@@ -240,6 +240,11 @@ impl PgStorage {
         Ok(())
     }
 
+    /// The connection, for the city's catalogue (`city.rs`), which shares this schema's.
+    pub(crate) fn client(&self) -> std::cell::RefMut<'_, Client> {
+        self.client.borrow_mut()
+    }
+
     fn meta(&self, key: &str) -> StorageResult<Option<String>> {
         Ok(self
             .client
