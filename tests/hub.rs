@@ -1035,6 +1035,7 @@ fn a_pushed_record_holding_an_id_number_is_refused() {
         .map(|c| c.raw_bytes().to_vec())
         .collect();
     let request = SyncRequest {
+        incarnation: 0,
         cursor: 0,
         pushes: vec![Push {
             epoch: 0,

@@ -153,3 +153,47 @@ fn two_hub_processes_serve_one_ward_at_once() {
     assert_eq!(report["households"], 10, "{report}");
     assert_eq!(report["visits"], 12, "{report}");
 }
+
+/// `hub backup` and `hub restore` of a hub on PostgreSQL (`pg_dump`, `pg_restore`): work
+/// synced after the backup comes back from the device that holds it, and the schema the
+/// restore replaced is kept, renamed.
+#[test]
+#[ignore = "needs PostgreSQL: run by scripts/postgres-tests.sh"]
+fn a_hub_on_postgres_is_backed_up_and_restored() {
+    let url = fresh_database();
+    let mut hub = HubProcess::start_on_postgres(&url, &["Tổ 1"]);
+    let lan = Device::joined(&hub, "volunteer", "Lan", &["Tổ 1"]);
+    lan.add_household("Tổ 1", "Ngõ 5 Hàng Bông", "1");
+    lan.sync();
+    let dir = tempfile::TempDir::new().unwrap();
+    let file = dir.path().join("hub.dump");
+    let out = hub.admin(&["--json", "hub", "backup", "--out", file.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let backup: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(backup["ward"], "Phường Cửa Nam");
+    lan.add_household("Tổ 1", "Ngõ 7 Hàng Bông", "2");
+    lan.sync();
+
+    hub.kill();
+    let out = hub.admin(&["--json", "hub", "restore", file.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let restored: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(restored["devices"], 1, "{restored}");
+    assert!(restored["kept"]
+        .as_str()
+        .unwrap()
+        .starts_with("doorstep_before_restore_"));
+    hub.restart();
+    let report = lan.sync();
+    assert_eq!(report["hub_restored"], true, "{report}");
+    let coordinator = Device::joined(&hub, "coordinator", "Chị Hà", &[]);
+    assert_eq!(coordinator.json(&["report"])["households"], 2);
+}

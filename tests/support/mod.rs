@@ -380,7 +380,11 @@ impl Device {
 
 /// A sync request body from a device that has pulled nothing yet.
 pub fn sync_body(pushes: Vec<doorstep_proto::wire::Push>) -> Vec<u8> {
-    doorstep_proto::wire::encode(&doorstep_proto::wire::SyncRequest { cursor: 0, pushes })
+    doorstep_proto::wire::encode(&doorstep_proto::wire::SyncRequest {
+        cursor: 0,
+        pushes,
+        incarnation: 0,
+    })
 }
 
 /// POSTs `body` to the hub as a device with `token` would; the status and the JSON answer (or

@@ -490,7 +490,11 @@ erased_edits_dropped: Array<string>,
 /**
  * Documents the hub refused: kept on this device, the rest synced without them.
  */
-refused: Array<SyncProblem>, };
+refused: Array<SyncProblem>, 
+/**
+ * The hub had been restored from a backup: this device sent it what it lacked.
+ */
+hub_restored: boolean, };
 
 /**
  * The sync bar: always visible.

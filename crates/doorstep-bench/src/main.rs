@@ -427,6 +427,7 @@ async fn measure_flood(store: &mut Store, hub: &HubProcess) -> Result<Value> {
         })
         .collect::<Result<_>>()?;
     let forged = doorstep_proto::wire::encode(&doorstep_proto::wire::SyncRequest {
+        incarnation: 0,
         cursor: 0,
         pushes: vec![],
     });

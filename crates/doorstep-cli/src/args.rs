@@ -293,6 +293,22 @@ pub enum HubCommand {
         #[arg(long)]
         device: String,
     },
+    /// Take a consistent copy of the hub while it serves (SQLite's backup API, encrypted as
+    /// the hub is, with its key file and TLS identity; `pg_dump` for a hub on PostgreSQL).
+    Backup {
+        #[command(flatten)]
+        place: HubPlaceArgs,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Bring a hub back from a backup (stop its `hub serve` first). The hub gets a new
+    /// incarnation: devices send it what it lacks and pull anew at their next sync. What the
+    /// hub held before is kept aside (a directory beside it, or a renamed schema).
+    Restore {
+        #[command(flatten)]
+        place: HubPlaceArgs,
+        file: PathBuf,
+    },
     /// A city deployment's wards (in one PostgreSQL database).
     Ward {
         #[command(subcommand)]

@@ -705,6 +705,29 @@ fn hub(out: &Printer, cmd: HubCommand, plaintext: bool) -> anyhow::Result<()> {
             out.rotation(&tls, &enrolment.devices()?)
         }
         HubCommand::Ward { cmd } => city_ward(out, cmd),
+        HubCommand::Backup { place, out: file } => {
+            out.hub_backup(&hub_place(place, plaintext)?.backup(&file)?)
+        }
+        HubCommand::Restore { place, file } => {
+            let restored = match (place.at.data, place.at.database) {
+                (Some(dir), None) => doorstep_hub::backup::restore_dir(&dir, &file, |unpacked| {
+                    hub_at_rest(unpacked, plaintext).map_err(|e| {
+                        doorstep_hub::HubError::refused(
+                            doorstep_hub::Status::Unauthorized,
+                            ErrorCode::WrongBackupPassphrase,
+                            format!("{e:#}"),
+                        )
+                    })
+                })?,
+                (_, Some(url)) => doorstep_hub::HubPlace::Postgres {
+                    url,
+                    ward: place.ward_id,
+                }
+                .restore_database(&file)?,
+                (None, None) => bail!("give the hub's --data DIR or --database URL"),
+            };
+            out.hub_restored(&restored)
+        }
         HubCommand::Revoke { place, device } => {
             let id = parse_id(&device, "device")?;
             hub_place(place, plaintext)?

@@ -626,6 +626,35 @@ impl Printer {
         })
     }
 
+    pub fn hub_backup(&self, backup: &doorstep_hub::backup::Backup) -> anyhow::Result<()> {
+        self.emit(backup, || {
+            format!(
+                "Backup of {} ({} documents) written to {} ({} bytes)",
+                backup.ward,
+                backup.documents,
+                backup.out.display(),
+                backup.bytes
+            )
+        })
+    }
+
+    pub fn hub_restored(&self, restored: &doorstep_hub::backup::Restored) -> anyhow::Result<()> {
+        self.emit(restored, || {
+            format!(
+                "Hub of {} restored: {} documents, {} devices. Devices send what it lacks at \
+                 their next sync.{}",
+                restored.ward,
+                restored.documents,
+                restored.devices,
+                restored
+                    .kept
+                    .as_ref()
+                    .map(|k| format!("\nWhat it held before is kept in {k}"))
+                    .unwrap_or_default()
+            )
+        })
+    }
+
     /// A ward added to a city: its id and key, groups, and its first coordinator's invite.
     pub fn city_ward(
         &self,

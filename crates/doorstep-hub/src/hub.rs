@@ -49,6 +49,19 @@ pub struct Hub {
     current: HashSet<DocId>,
     /// Documents rewritten without their history, and how many times (absent: 0).
     epochs: HashMap<DocId, u32>,
+    /// This hub's incarnation: a new one at every restore from a backup (`INCARNATION`).
+    incarnation: u64,
+}
+
+/// Hub setting: its incarnation, a random number made with the hub and again at each restore
+/// from a backup. A device's cursor and the heads it believes the hub holds are about one
+/// incarnation; another one's answer makes it send again what the hub lacks and pull anew.
+pub const INCARNATION: &str = "incarnation";
+
+/// A new incarnation number (never 0, which a device sends when it knows none).
+pub fn new_incarnation() -> Result<u64, HubError> {
+    let bytes: [u8; 8] = crate::enrolment::random_bytes()?;
+    Ok(u64::from_le_bytes(bytes).max(1))
 }
 
 impl Hub {
@@ -168,9 +181,20 @@ impl Hub {
     }
 
     /// The hub of the ward `storage` holds.
-    pub fn with_storage(storage: Box<dyn HubStorage>) -> Result<Hub, HubError> {
+    pub fn with_storage(mut storage: Box<dyn HubStorage>) -> Result<Hub, HubError> {
         let (ward_id, _) = storage.ward()?.ok_or(HubError::NoWard)?;
         let epochs = storage.epochs()?;
+        let incarnation = match storage
+            .setting(INCARNATION)?
+            .and_then(|s| s.parse::<u64>().ok())
+        {
+            Some(n) => n,
+            None => {
+                let n = new_incarnation()?;
+                storage.set_setting(INCARNATION, &n.to_string())?;
+                n
+            }
+        };
         Ok(Hub {
             shared: storage.shared(),
             storage,
@@ -180,6 +204,7 @@ impl Hub {
             seqs: HashMap::new(),
             current: HashSet::new(),
             epochs,
+            incarnation,
         })
     }
 
@@ -309,6 +334,9 @@ impl Hub {
         now: DateTime<Utc>,
     ) -> Result<SyncResponse, HubError> {
         self.begin()?;
+        if request.incarnation != 0 && request.incarnation != self.incarnation {
+            return self.restored(device, now);
+        }
         // Limits before work: a push names at most so many documents and changes.
         let changes: usize = request.pushes.iter().map(|p| p.changes.len()).sum();
         if request.pushes.len() > MAX_PUSH_DOCUMENTS || changes > MAX_PUSH_CHANGES {
@@ -427,6 +455,43 @@ impl Hub {
             hub_time: now.timestamp_millis(),
             receipts,
             pulls,
+            incarnation: self.incarnation,
+            restored: Vec::new(),
+        })
+    }
+
+    /// The answer to a device of an older incarnation (the hub was restored from a backup
+    /// since it last synced): nothing applied, the heads of every document in its scope, so
+    /// that it sends again what this hub lacks and pulls everything from cursor 0.
+    fn restored(
+        &mut self,
+        device: &DeviceRecord,
+        now: DateTime<Utc>,
+    ) -> Result<SyncResponse, HubError> {
+        let scope = self.readable(device);
+        let ids: Vec<DocId> = self
+            .storage
+            .document_ids()?
+            .into_iter()
+            .filter(|id| scope.as_ref().is_none_or(|s| s.contains(id)))
+            .collect();
+        let mut restored = Vec::with_capacity(ids.len());
+        for id in ids {
+            let heads = self.doc(id)?.get_heads().iter().map(|h| h.0).collect();
+            restored.push(doorstep_proto::wire::DocHeads {
+                doc: WireDoc::from(id),
+                heads,
+            });
+        }
+        tracing::info!(device = %device.id, documents = restored.len(), "a device of the hub's previous incarnation: told what the hub holds");
+        Ok(SyncResponse {
+            cursor: 0,
+            more: true,
+            hub_time: now.timestamp_millis(),
+            receipts: Vec::new(),
+            pulls: Vec::new(),
+            incarnation: self.incarnation,
+            restored,
         })
     }
 

@@ -8,6 +8,7 @@
 //! only crate that knows axum; devices talk to it in `doorstep-proto`'s
 //! types. It never links the device store nor an HTTP client.
 
+pub mod backup;
 pub mod city;
 pub mod enrolment;
 pub mod http;

@@ -266,7 +266,11 @@ impl SqliteStorage {
             path: dir.display().to_string(),
             source,
         })?;
-        let mut conn = doorstep_vault::open_database(&path, at_rest)?;
+        Self::from_connection(doorstep_vault::open_database(&path, at_rest)?)
+    }
+
+    /// The hub's storage on an open connection (a backup's copy).
+    pub(crate) fn from_connection(mut conn: Connection) -> StorageResult<Self> {
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         // Deleted rows (an erased document's changes) are overwritten, not left in free pages.
         conn.pragma_update(None, "secure_delete", true)?;
@@ -274,6 +278,10 @@ impl SqliteStorage {
         conn.pragma_update(None, "synchronous", "FULL")?;
         migrate(&mut conn)?;
         Ok(SqliteStorage { conn })
+    }
+
+    pub(crate) fn connection(&self) -> &Connection {
+        &self.conn
     }
 }
 

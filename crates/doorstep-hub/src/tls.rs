@@ -239,6 +239,36 @@ impl HubTls {
     }
 }
 
+/// Puts the TLS identity of the hub in `dir` into `storage`'s settings (a backup's copy:
+/// encrypted with the database, never a plain file in the backup).
+pub(crate) fn keep_files_in(
+    dir: &Path,
+    storage: &mut dyn crate::storage::HubStorage,
+) -> Result<(), crate::HubError> {
+    for (file, setting) in [(KEY_FILE, KEY_SETTING), (CERT_FILE, CERT_SETTING)] {
+        let path = dir.join(file);
+        let pem = std::fs::read_to_string(&path).map_err(file_error(&path))?;
+        storage.set_setting(setting, &pem)?;
+    }
+    Ok(())
+}
+
+/// Writes the TLS identity a restored backup holds back as the files of the hub in `dir`
+/// (the key 0600), so that devices' pins still match.
+pub(crate) fn write_files_from(
+    storage: &dyn crate::storage::HubStorage,
+    dir: &Path,
+) -> Result<(), crate::HubError> {
+    for (file, setting) in [(KEY_FILE, KEY_SETTING), (CERT_FILE, CERT_SETTING)] {
+        if let Some(pem) = storage.setting(setting)? {
+            let path = dir.join(file);
+            doorstep_vault::write_private(&path, pem.as_bytes())
+                .map_err(crate::storage::StorageError::from)?;
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

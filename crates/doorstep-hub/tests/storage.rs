@@ -583,6 +583,7 @@ fn a_hub_on_postgres_takes_a_push_that_a_second_process_reads() {
     let mut doc = device_copy(&mut hub, doc_id);
     let changes = record_household(&mut doc, group.id, "Ngõ 12 Hàng Bông", 5);
     let push = || SyncRequest {
+        incarnation: 0,
         cursor: 0,
         pushes: vec![Push {
             doc: doc_id.into(),
@@ -643,6 +644,7 @@ fn two_hub_processes_take_one_wards_rounds_in_turn() {
     for n in 0..600 {
         let changes = record_household(&mut doc, group.id, "Ngõ 7 Lò Sũ", n);
         let request = SyncRequest {
+            incarnation: 0,
             cursor,
             pushes: vec![Push {
                 doc: doc_id.into(),
@@ -676,6 +678,7 @@ fn two_hub_processes_take_one_wards_rounds_in_turn() {
         .sync(
             &device,
             SyncRequest {
+                incarnation: 0,
                 cursor,
                 pushes: vec![Push {
                     doc: doc_id.into(),

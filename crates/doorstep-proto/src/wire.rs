@@ -97,6 +97,10 @@ pub struct Push {
 pub struct SyncRequest {
     pub cursor: u64,
     pub pushes: Vec<Push>,
+    /// The hub incarnation the cursor and the pushes' base are about (0: none known yet). A
+    /// hub restored from a backup is a new incarnation: it answers a device of an older one
+    /// with `SyncResponse::restored` instead.
+    pub incarnation: u64,
 }
 
 /// One change the hub sends, with when the hub first received it (Unix milliseconds).
@@ -138,6 +142,19 @@ pub struct SyncResponse {
     /// Pushed changes the hub had received earlier, with that time (empty but on retries).
     pub receipts: Vec<Receipt>,
     pub pulls: Vec<Pull>,
+    /// The hub's incarnation (a new one at every restore from a backup).
+    pub incarnation: u64,
+    /// Only to a device of an older incarnation, with nothing else done: the heads of every
+    /// document of its scope as the restored hub holds them. The device sends again what they
+    /// lack and pulls from cursor 0.
+    pub restored: Vec<DocHeads>,
+}
+
+/// What a hub holds of a document: its heads.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DocHeads {
+    pub doc: WireDoc,
+    pub heads: Vec<[u8; 32]>,
 }
 
 /// Encodes a message as a body, deflated when that makes it smaller.
@@ -203,6 +220,7 @@ mod tests {
     #[test]
     fn messages_round_trip_small_and_compressed() {
         let small = SyncRequest {
+            incarnation: 0,
             cursor: 42,
             pushes: vec![],
         };
@@ -210,6 +228,7 @@ mod tests {
         assert!(body.len() <= 3, "{} bytes", body.len());
         assert_eq!(decode::<SyncRequest>(&body), Ok(small));
         let big = SyncRequest {
+            incarnation: 0,
             cursor: 1,
             pushes: vec![Push {
                 epoch: 0,
@@ -239,6 +258,7 @@ mod tests {
             Err(WireError::Corrupt(_))
         ));
         let good = encode(&SyncRequest {
+            incarnation: 0,
             cursor: 300,
             pushes: vec![],
         });

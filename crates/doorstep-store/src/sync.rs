@@ -453,6 +453,60 @@ impl Store {
 
     /// Forgets what the hub was thought to hold of `doc`, so that the next sync sends its whole
     /// history (the hub said it lacks some: restored from a backup, say).
+    /// The hub incarnation this device's cursor and synced heads are about (0: none yet).
+    pub fn hub_incarnation(&self) -> Result<u64> {
+        Ok(meta(&self.conn, "hub_incarnation")?
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0))
+    }
+
+    /// Remembers the hub's incarnation (first heard of, or after `hub_restored`).
+    pub fn set_hub_incarnation(&mut self, incarnation: u64) -> Result<()> {
+        set_meta(&self.conn, "hub_incarnation", &incarnation.to_string())
+    }
+
+    /// The hub was restored from a backup (a new `incarnation`) and holds `heads` of the
+    /// documents it lists: what this device believed the hub held is replaced by what the
+    /// hub says it holds (the heads this device knows of; a document the hub lacks, or whose
+    /// heads are all unknown here, is sent whole), and the cursor starts again at 0, so that
+    /// the device sends what the restored hub lacks and receives what it lacks. One
+    /// transaction.
+    pub fn hub_restored(
+        &mut self,
+        incarnation: u64,
+        heads: &[(DocId, Vec<[u8; 32]>)],
+    ) -> Result<()> {
+        let mut known = Vec::new();
+        for id in self.document_ids()? {
+            let Some((_, hub)) = heads.iter().find(|(d, _)| *d == id) else {
+                continue;
+            };
+            let mut edit = Edit::default();
+            let doc = self.doc_mut(&mut edit, id)?;
+            let held: Vec<ChangeHash> = hub
+                .iter()
+                .map(|h| ChangeHash(*h))
+                .filter(|h| doc.get_change_by_hash(h).is_some())
+                .collect();
+            self.keep_unchanged(edit);
+            if !held.is_empty() {
+                known.push((id, held));
+            }
+        }
+        let tx = self.conn.transaction()?;
+        tx.execute("DELETE FROM sync_state", [])?;
+        for (id, held) in &known {
+            tx.execute(
+                "INSERT INTO sync_state (doc_id, synced_heads) VALUES (?1, ?2)",
+                params![id.to_string(), encode_heads(held)],
+            )?;
+        }
+        set_meta(&tx, "sync_cursor", "0")?;
+        set_meta(&tx, "hub_incarnation", &incarnation.to_string())?;
+        tx.commit()?;
+        Ok(())
+    }
+
     pub fn resend_all(&mut self, doc: DocId) -> Result<()> {
         self.conn.execute(
             "DELETE FROM sync_state WHERE doc_id = ?1",

@@ -116,6 +116,8 @@ pub struct SyncReport {
     pub erased_edits_dropped: Vec<doorstep_domain::Id>,
     /// Documents the hub refused: kept on this device, the rest synced without them.
     pub refused: Vec<doorstep_domain::SyncProblem>,
+    /// The hub had been restored from a backup: this device sent it what it lacked.
+    pub hub_restored: bool,
 }
 
 /// Whether a refusal naming a document is about that document (its changes, or the device's
@@ -738,6 +740,7 @@ pub async fn sync_shared<S: StoreHandle>(
             let outbox = store.outbox_without(wire::BATCH_BYTES, &held)?;
             let request = SyncRequest {
                 cursor: store.sync_cursor()?,
+                incarnation: store.hub_incarnation()?,
                 pushes: outbox
                     .iter()
                     .map(|o| Push {
@@ -792,6 +795,27 @@ pub async fn sync_shared<S: StoreHandle>(
         report.received_bytes += answer.len() as u64;
         report.rounds += 1;
         let response: SyncResponse = wire::decode(&answer)?;
+        // The hub was restored from a backup since this device last synced: take what it
+        // says it holds, then sync again from there (nothing of this round was applied).
+        let known = shared.lock().await.store()?.hub_incarnation()?;
+        if known != 0 && known != response.incarnation {
+            let heads: Vec<(DocId, Vec<[u8; 32]>)> = response
+                .restored
+                .into_iter()
+                .map(|d| Ok((DocId::try_from(d.doc)?, d.heads)))
+                .collect::<Result<_, wire::WireError>>()?;
+            tracing::warn!(
+                documents = heads.len(),
+                "the hub was restored from a backup: sending what it lacks, pulling anew"
+            );
+            shared
+                .lock()
+                .await
+                .store()?
+                .hub_restored(response.incarnation, &heads)?;
+            report.hub_restored = true;
+            continue;
+        }
         let mut incoming = Vec::with_capacity(response.pulls.len());
         for pull in response.pulls {
             incoming.push(IncomingDoc {
@@ -853,6 +877,9 @@ pub async fn sync_shared<S: StoreHandle>(
             store.set_identity(&identity)?;
         }
         let applied = store.apply_sync(&outbox, &incoming, hub_time, &earlier, response.cursor)?;
+        if known == 0 {
+            store.set_hub_incarnation(response.incarnation)?;
+        }
         report.epochs_adopted += applied.epochs_adopted.len() as u64;
         report
             .erased_edits_dropped

@@ -1,0 +1,195 @@
+//! `hub backup` and `hub restore` of a ward office's hub, with the real binary, a real hub
+//! on a loopback port and real devices: a backup taken while the hub serves, work synced after
+//! it, the hub restored from it; devices that synced after the backup send back what the
+//! restored hub lacks, and a device whose cursor the restored hub has moved past still
+//! receives everything (the hub's new incarnation).
+
+mod support;
+
+use support::{bin, Device, HubProcess};
+
+fn households(d: &Device) -> u64 {
+    d.sync();
+    d.json(&["report"])["households"]
+        .as_u64()
+        .expect("households")
+}
+
+fn admin(hub: &HubProcess, args: &[&str]) -> serde_json::Value {
+    let out = hub.admin(args);
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("JSON")
+}
+
+#[test]
+fn a_restored_hub_gets_back_what_devices_hold_and_sends_them_what_they_lack() {
+    let mut hub = HubProcess::start(&["Tổ 1"]);
+    let lan = Device::joined(&hub, "volunteer", "Lan", &["Tổ 1"]);
+    let minh = Device::joined(&hub, "volunteer", "Minh", &["Tổ 1"]);
+    let coordinator = Device::joined(&hub, "coordinator", "Chị Hà", &[]);
+    let first = lan.add_household("Tổ 1", "Ngõ 5 Hàng Bông", "1");
+    lan.json(&[
+        "visit",
+        "add",
+        "--household",
+        &first,
+        "--outcome",
+        "assisted",
+        "--assist",
+        "vneid_activate:done",
+    ]);
+    lan.sync();
+
+    // A backup while the hub serves.
+    let file = hub.dir.path().join("hub-backup.tar");
+    let backup = admin(
+        &hub,
+        &["--json", "hub", "backup", "--out", file.to_str().unwrap()],
+    );
+    assert!(backup["bytes"].as_u64().unwrap() > 0, "{backup}");
+    assert_eq!(backup["ward"], "Phường Cửa Nam");
+    let bytes = std::fs::read(&file).unwrap();
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(
+        !text.contains("Hàng Bông"),
+        "the backup's database is encrypted"
+    );
+    assert!(
+        !text.contains("PRIVATE KEY"),
+        "the TLS key is inside the encrypted database"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+
+    // Work after the backup: Lan's second household reaches the hub, and a device joins.
+    let second = lan.add_household("Tổ 1", "Ngõ 7 Hàng Bông", "2");
+    lan.json(&[
+        "visit",
+        "add",
+        "--household",
+        &second,
+        "--outcome",
+        "revisit",
+    ]);
+    lan.sync();
+    let late = Device::joined(&hub, "volunteer", "Tú", &["Tổ 1"]);
+    assert_eq!(households(&coordinator), 2);
+
+    // The hub is lost and restored from the backup.
+    hub.kill();
+    let data = hub.data();
+    let restored = {
+        let out = bin()
+            .args([
+                "--json",
+                "hub",
+                "restore",
+                "--data",
+                data.to_str().unwrap(),
+                file.to_str().unwrap(),
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    assert_eq!(restored["devices"], 3, "{restored}");
+    let kept = restored["kept"]
+        .as_str()
+        .expect("what the hub held, kept aside");
+    assert!(std::path::Path::new(kept).join("hub.sqlite").exists());
+    hub.restart();
+
+    // Minh records 30 households before Lan syncs again: the restored hub's sequence passes
+    // the cursor Lan holds from before the restore.
+    for n in 0..30 {
+        minh.add_household("Tổ 1", "Ngõ 9 Lò Sũ", &n.to_string());
+    }
+    minh.sync();
+    let report = lan.sync();
+    assert_eq!(report["hub_restored"], true, "{report}");
+    assert_eq!(
+        households(&lan),
+        32,
+        "Lan receives Minh's work past her old cursor"
+    );
+
+    // The hub holds everything again: a coordinator's device joined now pulls it all.
+    let fresh = Device::joined(&hub, "coordinator", "Anh Tuấn", &[]);
+    let report = fresh.json(&["report"]);
+    assert_eq!(report["households"], 32, "{report}");
+    assert_eq!(report["visits"], 2, "{report}");
+    assert_eq!(households(&coordinator), 32);
+
+    // A device that joined after the backup is unknown to the restored hub: it must join
+    // again, and keeps its work meanwhile.
+    let (code, message) = late.fails(&["--json", "sync"]);
+    assert_ne!(code, 0);
+    assert!(message.contains("token_unknown"), "{message}");
+}
+
+#[test]
+fn a_backup_that_is_not_one_is_refused_and_the_hub_is_untouched() {
+    let mut hub = HubProcess::start(&["Tổ 1"]);
+    let lan = Device::joined(&hub, "volunteer", "Lan", &["Tổ 1"]);
+    lan.add_household("Tổ 1", "Ngõ 5 Hàng Bông", "1");
+    lan.sync();
+    hub.kill();
+    let data = hub.data();
+    let junk = hub.dir.path().join("junk.tar");
+    std::fs::write(&junk, b"not a tar file at all").unwrap();
+    let out = bin()
+        .args([
+            "--json",
+            "hub",
+            "restore",
+            "--data",
+            data.to_str().unwrap(),
+            junk.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("bad_backup"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A backup under another passphrase: refused, nothing moved.
+    let file = hub.dir.path().join("b.tar");
+    let made = hub.admin(&["hub", "backup", "--out", file.to_str().unwrap()]);
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let out = bin()
+        .env("DOORSTEP_HUB_PASSPHRASE", "another passphrase entirely")
+        .args([
+            "--json",
+            "hub",
+            "restore",
+            "--data",
+            data.to_str().unwrap(),
+            file.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    hub.restart();
+    lan.add_household("Tổ 1", "Ngõ 5 Hàng Bông", "2");
+    lan.sync();
+    assert_eq!(households(&lan), 2, "the hub is as it was");
+}
