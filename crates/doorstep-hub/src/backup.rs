@@ -324,7 +324,10 @@ fn finish_restore(
     storage: &mut dyn HubStorage,
     kept: Option<String>,
 ) -> Result<Restored, HubError> {
-    let incarnation = crate::hub::new_incarnation()?;
+    let previous = storage
+        .setting(crate::hub::INCARNATION)?
+        .and_then(|s| s.parse().ok());
+    let incarnation = crate::hub::new_incarnation(previous);
     storage.set_setting(crate::hub::INCARNATION, &incarnation.to_string())?;
     let ward = storage.ward()?.ok_or(HubError::NoWard)?.1;
     tracing::info!(%ward, incarnation, "hub restored from a backup");

@@ -53,15 +53,18 @@ pub struct Hub {
     incarnation: u64,
 }
 
-/// Hub setting: its incarnation, a random number made with the hub and again at each restore
-/// from a backup. A device's cursor and the heads it believes the hub holds are about one
-/// incarnation; another one's answer makes it send again what the hub lacks and pull anew.
+/// Hub setting: its incarnation, made with the hub and again at each restore from a backup. A
+/// device's cursor and the heads it believes the hub holds are about one incarnation; another
+/// one's answer makes it send again what the hub lacks and pull anew.
 pub const INCARNATION: &str = "incarnation";
 
-/// A new incarnation number (never 0, which a device sends when it knows none).
-pub fn new_incarnation() -> Result<u64, HubError> {
-    let bytes: [u8; 8] = crate::enrolment::random_bytes()?;
-    Ok(u64::from_le_bytes(bytes).max(1))
+/// A new incarnation: the minutes since 2026-01-01 (3 bytes on the wire for 30 years: every
+/// sync round carries it both ways), and always past `previous` (the one a restored backup
+/// held), so two restores in one minute still differ.
+pub fn new_incarnation(previous: Option<u64>) -> u64 {
+    const CAMPAIGN_EPOCH: i64 = 1_767_225_600;
+    let now = u64::try_from((Utc::now().timestamp() - CAMPAIGN_EPOCH) / 60).unwrap_or(0);
+    now.max(previous.map_or(1, |p| p.saturating_add(1)))
 }
 
 impl Hub {
@@ -190,7 +193,7 @@ impl Hub {
         {
             Some(n) => n,
             None => {
-                let n = new_incarnation()?;
+                let n = new_incarnation(None);
                 storage.set_setting(INCARNATION, &n.to_string())?;
                 n
             }
