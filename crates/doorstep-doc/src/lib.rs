@@ -11,6 +11,7 @@ pub mod epoch;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod records;
+pub mod rollup;
 pub mod schema;
 pub mod scope;
 

@@ -11,6 +11,7 @@ pub mod demo;
 pub mod duplicates;
 pub mod model;
 pub mod report;
+pub mod rollup;
 pub mod validate;
 
 pub use code::ErrorCode;

@@ -639,3 +639,88 @@ fn a_refused_document_is_remembered_until_a_sync_takes_it() {
     s.clear_sync_problems(&Default::default()).unwrap();
     assert!(s.sync_problems().unwrap().is_empty());
 }
+
+/// The city roll-up computed from the ward's documents (what a hub does) says what this
+/// device's report says, on a demo ward with merged duplicates, a voided visit and a voided
+/// household: one set of counting rules on both sides.
+#[test]
+fn the_roll_up_of_the_documents_agrees_with_the_device_report() {
+    use doorstep_doc::DocId;
+    let dir = TempDir::new().unwrap();
+    let mut s = store(&dir, "rollup.sqlite");
+    let today = Utc::now().date_naive();
+    s.insert_demo(&generate(&DemoSpec::new(400, 5, today)), |_| {})
+        .unwrap();
+    let households = s.households(None).unwrap();
+    let (a, b) = (households[0].id, households[1].id);
+    if households[0].group_id == households[1].group_id {
+        s.merge_households(a, b).unwrap();
+    }
+    s.void_household(households[5].id, "địa chỉ nhập nhầm", Utc::now())
+        .unwrap();
+    let visit = s.visits(None).unwrap()[3].id;
+    s.void_visit(visit, "nhập hai lần", Utc::now()).unwrap();
+
+    let report = s.report(today).unwrap();
+    let ward = s.ward().unwrap().unwrap();
+    let docs: Vec<(DocId, automerge::AutoCommit)> = s
+        .export_documents()
+        .unwrap()
+        .into_iter()
+        .map(|d| {
+            (
+                d.id.parse().unwrap(),
+                automerge::AutoCommit::load(&d.bytes).unwrap(),
+            )
+        })
+        .collect();
+    let ward_doc = &docs
+        .iter()
+        .find(|(id, _)| matches!(id, DocId::Ward(_)))
+        .unwrap()
+        .1;
+    let of = |kind: fn(&DocId) -> Option<doorstep_domain::Id>| {
+        docs.iter()
+            .filter_map(|(id, doc)| kind(id).map(|i| (i, doc)))
+            .collect::<Vec<_>>()
+    };
+    let groups = of(|id| match id {
+        DocId::Group(g) => Some(*g),
+        _ => None,
+    });
+    let points = of(|id| match id {
+        DocId::Point(p) => Some(*p),
+        _ => None,
+    });
+    let rollup =
+        doorstep_doc::rollup::ward_rollup(ward.id, ward_doc, &groups, &points, Utc::now()).unwrap();
+    assert_eq!(rollup.ward, ward.name);
+    assert_eq!(rollup.households, report.households);
+    assert_eq!(rollup.households_visited, report.households_visited);
+    assert_eq!(rollup.priority_households, report.priority_households);
+    assert_eq!(
+        rollup.priority_households_reached,
+        report.priority_households_visited
+    );
+    assert_eq!(rollup.visits, report.visits);
+    assert_eq!(rollup.assists_by_service, report.assists_by_service);
+    assert_eq!(rollup.walkins, report.walkins);
+    assert_eq!(rollup.households_online, report.households_with_internet);
+    assert_eq!(
+        rollup.days.iter().map(|d| d.visits).sum::<u64>(),
+        report.visits
+    );
+    assert_eq!(
+        rollup.days.iter().map(|d| d.walkins).sum::<u64>(),
+        report.walkins
+    );
+    // Aggregates only: no name, phone, address or record id anywhere in it.
+    let json = serde_json::to_string(&rollup).unwrap();
+    for h in &households {
+        assert!(!json.contains(&h.id.to_string()));
+        assert!(!json.contains(&h.alley));
+        if let Some(name) = &h.name {
+            assert!(!json.contains(name.as_str()));
+        }
+    }
+}
