@@ -12,7 +12,9 @@ wanted=(build-essential pkg-config libssl-dev libwebkit2gtk-4.1-dev libgtk-3-dev
   # reading printed sheets back (pdftotext, pdffonts, pdftoppm)
   poppler-utils
   # the hub's storage tests on PostgreSQL (a city deployment's database)
-  postgresql)
+  postgresql
+  # the city roll-up page, tested in Chromium
+  chromium chromium-driver)
 # Node.js and pip may come from elsewhere than Debian: ask apt only when they are missing.
 command -v node >/dev/null 2>&1 || wanted+=(nodejs npm)
 python3 -m pip --version >/dev/null 2>&1 || wanted+=(python3-pip)

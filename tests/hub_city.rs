@@ -311,4 +311,120 @@ fn a_city_serves_many_wards_and_no_ward_sees_another() {
     let report = coordinator_a.json(&["report"]);
     assert_eq!(report["households"], 1, "{report}");
     assert_eq!(report["visits"], 1, "{report}");
+
+    // The roll-up: ward A's work, ward B's none; aggregates only, in JSON and as a table.
+    let table = hub.dir.path().join("rollup.csv");
+    let rollup = admin(&[
+        "hub",
+        "rollup",
+        "--database",
+        &url,
+        "--out",
+        table.to_str().unwrap(),
+    ]);
+    let ward_a = rollup["wards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["ward"] == "Phường Cửa Nam")
+        .expect("ward A in the roll-up")
+        .clone();
+    assert_eq!(ward_a["households"], 1, "{rollup}");
+    assert_eq!(ward_a["households_visited"], 1);
+    assert_eq!(ward_a["vneid_activations"], 1);
+    assert_eq!(ward_a["coverage_percent"], 100.0);
+    let csv = std::fs::read_to_string(&table).unwrap();
+    assert!(
+        csv.contains("Phường Cửa Nam") && csv.contains("Phường Hàng Bông"),
+        "{csv}"
+    );
+    for private in ["Ngõ 5 Hàng Bông", "Lan", &household] {
+        assert!(
+            !rollup.to_string().contains(private),
+            "{private} in the roll-up"
+        );
+        assert!(!csv.contains(private), "{private} in the table");
+    }
+
+    // The page's data: to a city viewer only.
+    let viewer = admin(&[
+        "hub",
+        "ward",
+        "viewer",
+        "--database",
+        &url,
+        "--name",
+        "Sở KH&CN",
+    ]);
+    let token = viewer["token"].as_str().unwrap();
+    let (status, page) = get(&format!("{base}/v1/city/rollup"), Some(token));
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(page["wards"].as_array().unwrap().len(), 2, "{page}");
+    for wrong in [token_b.as_str(), "dsv_made_up", ""] {
+        let (status, _) = get(&format!("{base}/v1/city/rollup"), Some(wrong));
+        assert_eq!(status, 401, "{wrong:?}");
+    }
+    let (status, html) = get(&format!("{base}/city"), None);
+    assert_eq!(status, 200);
+    assert!(
+        html.as_str().unwrap().contains("Tiến độ"),
+        "the page, Vietnamese first"
+    );
+
+    // A ward on its own LAN hub: listed by its id, it forwards its roll-up.
+    let lan_hub = HubProcess::start(&["Tổ 1 Lò Đúc"]);
+    let tu = Device::joined(&lan_hub, "volunteer", "Tú", &["Tổ 1 Lò Đúc"]);
+    tu.add_household("Tổ 1 Lò Đúc", "Ngõ 2 Lò Đúc", "4");
+    tu.sync();
+    let own = admin(&["hub", "rollup", "--data", lan_hub.data().to_str().unwrap()]);
+    let lan_ward_id = own["wards"][0]["ward_id"].as_str().unwrap().to_string();
+    let listed = admin(&[
+        "hub",
+        "ward",
+        "add",
+        "--database",
+        &url,
+        "--name",
+        "Phường Lò Đúc",
+        "--forwarded-from",
+        &lan_ward_id,
+    ]);
+    let forwarding = listed["forwarding_token"].as_str().unwrap();
+    let forward = |token: &str, data: &std::path::Path| {
+        bin()
+            .args(["--json", "hub", "forward", "--data", data.to_str().unwrap()])
+            .args(["--to", &hub.url, "--pin", &hub.pin, "--token", token])
+            .output()
+            .unwrap()
+    };
+    let sent = forward(forwarding, &lan_hub.data());
+    assert!(
+        sent.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sent.stderr)
+    );
+    // Another ward's roll-up under this token, or a viewer's token: refused.
+    let other_hub = HubProcess::start(&["Tổ 9"]);
+    let wrong_ward = forward(forwarding, &other_hub.data());
+    assert!(!wrong_ward.status.success());
+    assert!(String::from_utf8_lossy(&wrong_ward.stderr).contains("other_ward"));
+    assert!(!forward(token, &lan_hub.data()).status.success());
+    let (_, page) = get(&format!("{base}/v1/city/rollup"), Some(token));
+    let lo_duc = page["wards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["ward"] == "Phường Lò Đúc")
+        .expect("the forwarded ward")
+        .clone();
+    assert_eq!(lo_duc["forwarded"], true);
+    assert_eq!(lo_duc["rollup"]["households"], 1, "{lo_duc}");
+    // It has no devices here: a code or token with its key is refused as no ward's.
+    let key_lo_duc = listed["key"].as_str().unwrap();
+    let guess = post_json(
+        &format!("{base}/v1/join"),
+        None,
+        &json!({"code": format!("{key_lo_duc}-AAAAA-AAAAA")}),
+    );
+    assert_eq!(guess, code_none);
 }

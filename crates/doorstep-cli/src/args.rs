@@ -309,6 +309,29 @@ pub enum HubCommand {
         place: HubPlaceArgs,
         file: PathBuf,
     },
+    /// The roll-up: each ward's progress, aggregates only (every ward of a city, or this
+    /// hub's ward); `--out FILE.csv|.xlsx` writes it as a table too.
+    Rollup {
+        #[command(flatten)]
+        place: HubPlaceArgs,
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Send this ward's roll-up to the city (a ward whose hub runs on its own LAN; the city
+    /// listed it with `hub ward add --forwarded-from`).
+    Forward {
+        #[command(flatten)]
+        place: HubPlaceArgs,
+        /// The city hub's address.
+        #[arg(long)]
+        to: String,
+        /// The forwarding token `hub ward add --forwarded-from` printed.
+        #[arg(long, env = "DOORSTEP_FORWARD_TOKEN")]
+        token: String,
+        /// The pin of the city hub's certificate.
+        #[arg(long)]
+        pin: String,
+    },
     /// A city deployment's wards (in one PostgreSQL database).
     Ward {
         #[command(subcommand)]
@@ -340,8 +363,12 @@ pub enum CityWardCommand {
         database: String,
         #[arg(long)]
         name: String,
-        #[arg(long = "group", required = true)]
+        #[arg(long = "group", required_unless_present = "forwarded_from")]
         groups: Vec<String>,
+        /// The ward works on its own hub (a laptop on its LAN) with this ward id: list it
+        /// here, and print the token its hub forwards its roll-up with (`hub forward`).
+        #[arg(long, conflicts_with = "groups")]
+        forwarded_from: Option<String>,
         /// Who the coordinator's invite is for.
         #[arg(long, default_value = "Điều phối viên")]
         coordinator: String,
@@ -353,6 +380,15 @@ pub enum CityWardCommand {
     List {
         #[arg(long)]
         database: String,
+    },
+    /// Make a token for someone at the city to read the roll-up page (`/city`): every
+    /// ward's figures, aggregates only. Shown once.
+    Viewer {
+        #[arg(long)]
+        database: String,
+        /// Who it is for.
+        #[arg(long)]
+        name: String,
     },
 }
 

@@ -705,6 +705,46 @@ fn hub(out: &Printer, cmd: HubCommand, plaintext: bool) -> anyhow::Result<()> {
             out.rotation(&tls, &enrolment.devices()?)
         }
         HubCommand::Ward { cmd } => city_ward(out, cmd),
+        HubCommand::Rollup { place, out: file } => {
+            let place = hub_place(place, plaintext)?;
+            let now = Utc::now();
+            let rows = match place.city()? {
+                Some(url) => {
+                    let city = doorstep_hub::City::open(&url, false)?;
+                    city.refresh_rollups(now)?;
+                    city.rollups()?
+                }
+                None => {
+                    let (rollup, _) = place.hub()?.cached_rollup(now)?;
+                    vec![doorstep_hub::city::CityRollupRow {
+                        key: String::new(),
+                        rollup: Some(rollup),
+                        current: true,
+                        forwarded: false,
+                    }]
+                }
+            };
+            let wards: Vec<doorstep_domain::rollup::WardRollup> =
+                rows.iter().filter_map(|r| r.rollup.clone()).collect();
+            if let Some(file) = &file {
+                let (header, table) = doorstep_domain::rollup::table(&wards);
+                doorstep_store::export::write_table(file, "Tổng hợp", &header, &table)?;
+            }
+            out.rollup(&rows, file.as_deref())
+        }
+        HubCommand::Forward {
+            place,
+            to,
+            token,
+            pin,
+        } => {
+            let (rollup, _) = hub_place(place, plaintext)?
+                .hub()?
+                .cached_rollup(Utc::now())?;
+            let client = doorstep_sync::HubClient::new(&to, Some(&pin))?;
+            let answer = runtime()?.block_on(client.forward_rollup(&token, &rollup))?;
+            out.forwarded(&rollup, &to, &answer)
+        }
         HubCommand::Backup { place, out: file } => {
             out.hub_backup(&hub_place(place, plaintext)?.backup(&file)?)
         }
@@ -744,9 +784,31 @@ fn city_ward(out: &Printer, cmd: CityWardCommand) -> anyhow::Result<()> {
         CityWardCommand::Add {
             database,
             name,
+            groups: _,
+            coordinator: _,
+            url,
+            forwarded_from: Some(ward_id),
+        } => {
+            let mut city = doorstep_hub::City::open(&database, true)?;
+            let ward_id = parse_id(&ward_id, "ward")?;
+            let (listed, token) = city.add_forwarded_ward(&name, ward_id)?;
+            let tls = doorstep_hub::HubTls::ensure_in(city.storage())?;
+            let served_at = url.or(city.served_at()?);
+            out.forwarded_ward(&listed, &token, served_at.as_deref(), &tls.pin)
+        }
+        CityWardCommand::Viewer { database, name } => {
+            let mut city = doorstep_hub::City::open(&database, false)?;
+            let token = city.add_viewer(&name)?;
+            let served_at = city.served_at()?;
+            out.city_viewer(&name, &token, served_at.as_deref())
+        }
+        CityWardCommand::Add {
+            database,
+            name,
             groups,
             coordinator,
             url,
+            forwarded_from: None,
         } => {
             let mut city = doorstep_hub::City::open(&database, true)?;
             let (listed, ward, groups) = city.add_ward(&name, &groups)?;

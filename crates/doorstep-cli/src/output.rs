@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::io::Write;
+use std::path::Path;
 
 use chrono::{DateTime, Local, Utc};
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, Table};
@@ -688,6 +689,134 @@ Join link: {}",
                 local(invite.expires_at),
                 link.to_link()
             )
+        })
+    }
+
+    /// A ward listed as forwarding from its own hub: its key and the forwarding token.
+    pub fn forwarded_ward(
+        &self,
+        listed: &doorstep_hub::city::CityWard,
+        token: &str,
+        city_url: Option<&str>,
+        pin: &str,
+    ) -> anyhow::Result<()> {
+        let value = json!({
+            "ward_id": listed.ward_id,
+            "key": listed.key,
+            "name": listed.name,
+            "forwarding_token": token,
+            "city_url": city_url,
+            "pin": pin,
+        });
+        self.emit(&value, || {
+            format!(
+                "Ward {} listed (key {}): its hub forwards its roll-up with
+  doorstep hub \
+                 forward --data DIR --to {} --pin {pin} --token {token}
+(the token is shown once)",
+                listed.name,
+                listed.key,
+                city_url.unwrap_or("https://CITY:7300"),
+            )
+        })
+    }
+
+    pub fn city_viewer(
+        &self,
+        name: &str,
+        token: &str,
+        city_url: Option<&str>,
+    ) -> anyhow::Result<()> {
+        let page = city_url.map(|u| format!("{u}/city#token={token}"));
+        let value = json!({ "name": name, "token": token, "page": page });
+        self.emit(&value, || {
+            format!(
+                "Viewer token for {name} (shown once): {token}
+Page: {}",
+                page.clone()
+                    .unwrap_or_else(|| "https://CITY:7300/city".into())
+            )
+        })
+    }
+
+    /// The roll-up: each ward's figures, aggregates only.
+    pub fn rollup(
+        &self,
+        rows: &[doorstep_hub::city::CityRollupRow],
+        file: Option<&Path>,
+    ) -> anyhow::Result<()> {
+        let list: Vec<_> = rows
+            .iter()
+            .filter_map(|row| {
+                let r = row.rollup.as_ref()?;
+                Some(json!({
+                    "ward": r.ward,
+                    "ward_id": r.ward_id,
+                    "households": r.households,
+                    "households_visited": r.households_visited,
+                    "coverage_percent": r.coverage_percent(),
+                    "priority_households": r.priority_households,
+                    "priority_households_reached": r.priority_households_reached,
+                    "vneid_activations": r.vneid_activations,
+                    "households_vneid_activated": r.households_vneid_activated,
+                    "households_online": r.households_online,
+                    "walkins": r.walkins,
+                    "visits": r.visits,
+                    "assists_by_service": r.assists_by_service,
+                    "targets": r.targets,
+                    "days": r.days,
+                    "current": row.current,
+                    "forwarded": row.forwarded,
+                    "computed_at": r.computed_at,
+                }))
+            })
+            .collect();
+        let value = match file {
+            Some(f) => json!({ "wards": list, "out": f }),
+            None => json!({ "wards": list }),
+        };
+        self.emit(&value, || {
+            let mut t = table(&[
+                "Ward",
+                "Households",
+                "Coverage",
+                "Priority reached",
+                "VNeID",
+                "Walk-ins",
+            ]);
+            for row in rows {
+                if let Some(r) = &row.rollup {
+                    t.add_row(vec![
+                        r.ward.clone(),
+                        r.households.to_string(),
+                        format!("{:.1}%", r.coverage_percent()),
+                        format!(
+                            "{} / {}",
+                            r.priority_households_reached, r.priority_households
+                        ),
+                        r.vneid_activations.to_string(),
+                        r.walkins.to_string(),
+                    ]);
+                }
+            }
+            let mut text = t.to_string();
+            if let Some(f) = file {
+                text.push_str(&format!("\nWritten to {}", f.display()));
+            }
+            text
+        })
+    }
+
+    /// A roll-up sent to the city.
+    pub fn forwarded(
+        &self,
+        rollup: &doorstep_domain::rollup::WardRollup,
+        to: &str,
+        answer: &serde_json::Value,
+    ) -> anyhow::Result<()> {
+        let value = json!({ "ward": rollup.ward, "to": to, "households": rollup.households, "received_at": answer["received_at"] });
+        self.emit(&value, || {
+            format!("Roll-up of {} sent to {to}", rollup.ward)
         })
     }
 

@@ -9,7 +9,7 @@ use automerge::AutoCommit;
 use chrono::{DateTime, NaiveDate, Utc};
 use doorstep_domain::clock::vietnam_time;
 use doorstep_domain::rollup::{RollupDay, Targets, WardRollup};
-use doorstep_domain::{AssistResult, Id, IntoEnumIterator, Internet, Service};
+use doorstep_domain::{AssistResult, Id, Internet, IntoEnumIterator, Service};
 
 use crate::records::{read_households, read_visits, read_walkins, read_ward, survivors, targets};
 use crate::DocError;
@@ -128,8 +128,7 @@ pub fn ward_rollup(
             }
         }
         out.households_visited += visited.len() as u64;
-        out.priority_households_reached +=
-            visited.iter().filter(|h| counted[*h]).count() as u64;
+        out.priority_households_reached += visited.iter().filter(|h| counted[*h]).count() as u64;
         out.households_vneid_activated += activated.len() as u64;
     }
     for (point, doc) in points {

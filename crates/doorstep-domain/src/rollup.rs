@@ -122,10 +122,13 @@ pub fn table(wards: &[WardRollup]) -> (Vec<String>, Vec<Vec<String>>) {
             w.walkins.to_string(),
             w.visits.to_string(),
         ];
-        r.extend(
-            <Service as strum::IntoEnumIterator>::iter()
-                .map(|s| w.assists_by_service.get(&s).copied().unwrap_or(0).to_string()),
-        );
+        r.extend(<Service as strum::IntoEnumIterator>::iter().map(|s| {
+            w.assists_by_service
+                .get(&s)
+                .copied()
+                .unwrap_or(0)
+                .to_string()
+        }));
         r
     };
     let mut rows: Vec<Vec<String>> = wards.iter().map(|w| row(&w.ward, w)).collect();

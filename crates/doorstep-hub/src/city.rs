@@ -12,9 +12,11 @@
 use chrono::Utc;
 use doorstep_domain::{Id, ResidentialGroup, Ward};
 
+use crate::hub::{CachedRollup, ROLLUP};
 use crate::postgres::PgStorage;
 use crate::storage::{HubStorage, StorageError};
 use crate::{Hub, HubError, Status};
+use doorstep_domain::rollup::WardRollup;
 use doorstep_domain::ErrorCode;
 
 /// The catalogue's schema.
@@ -113,7 +115,18 @@ impl City {
                  name       TEXT NOT NULL,
                  schema     TEXT NOT NULL UNIQUE,
                  created_at BIGINT NOT NULL
-             )",
+             );
+             CREATE TABLE IF NOT EXISTS viewers (
+                 token_hash TEXT PRIMARY KEY,
+                 name       TEXT NOT NULL,
+                 created_at BIGINT NOT NULL
+             );
+             CREATE TABLE IF NOT EXISTS forwarded (
+                 key         TEXT PRIMARY KEY REFERENCES wards(key),
+                 rollup      TEXT NOT NULL,
+                 received_at BIGINT NOT NULL
+             );
+             ALTER TABLE wards ADD COLUMN IF NOT EXISTS forwarded_token_hash TEXT UNIQUE;",
         )?;
         Ok(City {
             url: url.to_string(),
@@ -151,17 +164,59 @@ impl City {
         row.as_ref().map(city_ward).transpose()
     }
 
-    /// The storage of a ward of the catalogue.
+    /// The storage of a ward of the catalogue (none for a ward kept on its own LAN hub).
     pub fn ward_storage(&self, ward: &CityWard) -> Result<PgStorage, HubError> {
+        if ward.schema.is_empty() {
+            return Err(HubError::refused(
+                Status::NotFound,
+                ErrorCode::UnknownWard,
+                format!(
+                    "ward {} is kept by its own hub and forwards its roll-up",
+                    ward.name
+                ),
+            ));
+        }
         Ok(PgStorage::open_in(&self.url, &ward.schema)?)
     }
 
-    /// Adds a ward with its residential groups: a new key and schema, the ward made there.
-    pub fn add_ward(
+    /// Lists a ward that works on its own hub (a laptop on its LAN) so that it appears in the
+    /// roll-up from what that hub forwards (`hub forward`): its id as that hub holds it, and
+    /// the forwarding token (shown once).
+    pub fn add_forwarded_ward(
         &mut self,
         name: &str,
-        groups: &[String],
-    ) -> Result<(CityWard, Ward, Vec<ResidentialGroup>), HubError> {
+        ward_id: Id,
+    ) -> Result<(CityWard, String), HubError> {
+        doorstep_domain::validate::check_text("ward name", name, true)?;
+        self.refuse_taken(name)?;
+        if self.ward(&ward_id.to_string())?.is_some() {
+            return Err(HubError::refused(
+                Status::Conflict,
+                ErrorCode::WardExists,
+                format!("the city lists ward {ward_id} already"),
+            ));
+        }
+        let key = self.new_key()?;
+        let now = Utc::now();
+        self.storage.client().execute(
+            "INSERT INTO wards (key, ward_id, name, schema, created_at)
+             VALUES ($1, $2, $3, '', $4)",
+            &[
+                &key,
+                &ward_id.to_string(),
+                &name.trim(),
+                &now.timestamp_millis(),
+            ],
+        )?;
+        let listed = self.ward(&key)?.ok_or_else(|| StorageError::Corrupt {
+            what: "ward just listed",
+            value: key.clone(),
+        })?;
+        let token = self.forwarding_token(&listed)?;
+        Ok((listed, token))
+    }
+
+    fn refuse_taken(&self, name: &str) -> Result<(), HubError> {
         let taken = self
             .wards()?
             .into_iter()
@@ -173,12 +228,26 @@ impl City {
                 format!("the city has a ward named {:?} already", name.trim()),
             ));
         }
-        let key = loop {
+        Ok(())
+    }
+
+    fn new_key(&self) -> Result<String, HubError> {
+        loop {
             let key = crate::enrolment::new_symbols::<WARD_KEY_LEN>()?;
             if self.ward(&key)?.is_none() {
-                break key;
+                return Ok(key);
             }
-        };
+        }
+    }
+
+    /// Adds a ward with its residential groups: a new key and schema, the ward made there.
+    pub fn add_ward(
+        &mut self,
+        name: &str,
+        groups: &[String],
+    ) -> Result<(CityWard, Ward, Vec<ResidentialGroup>), HubError> {
+        self.refuse_taken(name)?;
+        let key = self.new_key()?;
         let schema = format!("ward_{}", key.to_lowercase());
         let mut storage = PgStorage::open_in(&self.url, &schema)?;
         let (ward, made) = Hub::init_in(&mut storage, name, groups)?;
@@ -203,6 +272,186 @@ impl City {
             created_at: crate::storage::time(now.timestamp_millis()),
         };
         Ok((listed, ward, made))
+    }
+}
+
+/// A ward's line in the city roll-up: its roll-up as last computed (or forwarded), and
+/// whether that is current (no change stored since).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CityRollupRow {
+    pub key: String,
+    pub rollup: Option<WardRollup>,
+    pub current: bool,
+    /// Sent by the ward's own hub on its LAN (`hub forward`), not computed here.
+    pub forwarded: bool,
+}
+
+fn token_hash(token: &str) -> String {
+    use sha2::Digest;
+    crate::hex(&sha2::Sha256::digest(token.trim().as_bytes()))
+}
+
+fn new_secret_token(prefix: &str) -> Result<String, HubError> {
+    use base64::Engine;
+    let bytes: [u8; 32] = crate::enrolment::random_bytes()?;
+    Ok(format!(
+        "{prefix}_{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    ))
+}
+
+impl City {
+    /// Every ward's roll-up as cached in its schema (or forwarded), in one query: what the
+    /// city's page shows, without loading a document.
+    pub fn rollups(&self) -> Result<Vec<CityRollupRow>, HubError> {
+        let wards = self.wards()?;
+        if wards.is_empty() {
+            return Ok(Vec::new());
+        }
+        let parts: Vec<String> = wards
+            .iter()
+            .map(|w| {
+                if w.schema.is_empty() {
+                    // A ward kept by its own hub on its LAN: only what it forwards.
+                    format!("SELECT '{}' AS key, NULL::text, NULL::bigint", w.key)
+                } else {
+                    // Schema names are the catalogue's own (`ward_` and the key's symbols).
+                    format!(
+                        "SELECT '{key}' AS key,
+                        (SELECT value FROM {schema}.meta WHERE key = 'setting.{ROLLUP}'),
+                        (SELECT value FROM {schema}.sequence WHERE name = 'changes')",
+                        key = w.key,
+                        schema = w.schema,
+                    )
+                }
+            })
+            .collect();
+        let mut client = self.storage.client();
+        let rows = client.query(&parts.join(" UNION ALL "), &[])?;
+        let forwarded: std::collections::HashMap<String, String> = client
+            .query("SELECT key, rollup FROM forwarded", &[])?
+            .iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect::<Result<_, ::postgres::Error>>()?;
+        drop(client);
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let key: String = row.try_get(0)?;
+            let cached: Option<String> = row.try_get(1)?;
+            let seq: i64 = row.try_get::<_, Option<i64>>(2)?.unwrap_or(0);
+            let cached = cached.and_then(|c| serde_json::from_str::<CachedRollup>(&c).ok());
+            let current = cached
+                .as_ref()
+                .is_some_and(|c| i64::try_from(c.seq).ok() == Some(seq));
+            let from_lan = forwarded
+                .get(&key)
+                .and_then(|json| serde_json::from_str::<WardRollup>(json).ok());
+            let forwarded = from_lan.is_some();
+            out.push(CityRollupRow {
+                key,
+                rollup: from_lan.or(cached.map(|c| c.rollup)),
+                current: current || forwarded,
+                forwarded,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Computes again the roll-up of every ward whose cached one is not current; how many.
+    pub fn refresh_rollups(&self, now: chrono::DateTime<Utc>) -> Result<usize, HubError> {
+        let stale: Vec<String> = self
+            .rollups()?
+            .into_iter()
+            .filter(|r| !r.current)
+            .map(|r| r.key)
+            .collect();
+        for key in &stale {
+            if let Some(ward) = self.ward(key)?.filter(|w| !w.schema.is_empty()) {
+                let mut hub = Hub::with_storage(Box::new(self.ward_storage(&ward)?))?;
+                hub.cached_rollup(now)?;
+            }
+        }
+        Ok(stale.len())
+    }
+
+    /// A token for someone at the city who reads the roll-up (`/city`): aggregates of every
+    /// ward, nothing else. Shown once; only its hash is kept.
+    pub fn add_viewer(&mut self, name: &str) -> Result<String, HubError> {
+        doorstep_domain::validate::check_text("viewer name", name, true)?;
+        let token = new_secret_token("dsv")?;
+        self.storage.client().execute(
+            "INSERT INTO viewers (token_hash, name, created_at) VALUES ($1, $2, $3)",
+            &[
+                &token_hash(&token),
+                &name.trim(),
+                &Utc::now().timestamp_millis(),
+            ],
+        )?;
+        Ok(token)
+    }
+
+    /// The viewer a token belongs to.
+    pub fn viewer(&self, token: &str) -> Result<Option<String>, HubError> {
+        Ok(self
+            .storage
+            .client()
+            .query_opt(
+                "SELECT name FROM viewers WHERE token_hash = $1",
+                &[&token_hash(token)],
+            )?
+            .map(|r| r.try_get(0))
+            .transpose()?)
+    }
+
+    /// A token a ward's own hub (on its LAN) forwards its roll-up with: the ward is then
+    /// shown from what its hub sends. A new token replaces the previous one.
+    pub fn forwarding_token(&mut self, ward: &CityWard) -> Result<String, HubError> {
+        let token = new_secret_token("dsf")?;
+        self.storage.client().execute(
+            "UPDATE wards SET forwarded_token_hash = $2 WHERE key = $1",
+            &[&ward.key, &token_hash(&token)],
+        )?;
+        Ok(token)
+    }
+
+    /// Takes a roll-up forwarded with `token`: refused unless the token is a ward's and the
+    /// roll-up is of that ward.
+    pub fn take_forwarded(&mut self, token: &str, rollup: &WardRollup) -> Result<(), HubError> {
+        let unknown = || {
+            HubError::refused(
+                Status::Unauthorized,
+                ErrorCode::TokenUnknown,
+                "unknown forwarding token",
+            )
+        };
+        let row = self
+            .storage
+            .client()
+            .query_opt(
+                "SELECT key, ward_id FROM wards WHERE forwarded_token_hash = $1",
+                &[&token_hash(token)],
+            )?
+            .ok_or_else(unknown)?;
+        let key: String = row.try_get(0)?;
+        let ward_id: String = row.try_get(1)?;
+        if rollup.ward_id.to_string() != ward_id {
+            return Err(HubError::refused(
+                Status::Forbidden,
+                ErrorCode::OtherWard,
+                "this roll-up is of another ward than the token's",
+            ));
+        }
+        let json = serde_json::to_string(rollup).map_err(|e| StorageError::Corrupt {
+            what: "roll-up",
+            value: e.to_string(),
+        })?;
+        self.storage.client().execute(
+            "INSERT INTO forwarded (key, rollup, received_at) VALUES ($1, $2, $3)
+             ON CONFLICT (key) DO UPDATE SET rollup = EXCLUDED.rollup,
+                 received_at = EXCLUDED.received_at",
+            &[&key, &json, &Utc::now().timestamp_millis()],
+        )?;
+        Ok(())
     }
 }
 

@@ -361,7 +361,11 @@ impl CityWards {
         let made = tokio::task::spawn_blocking(move || {
             let catalogue = catalogue.lock().unwrap_or_else(|e| e.into_inner());
             // Only a key as the catalogue spells it: `ward` also takes ids and lowercase.
-            let Some(listed) = catalogue.ward(&wanted)?.filter(|w| w.key == wanted) else {
+            // A ward kept on its own LAN hub has no devices here: as no ward at all.
+            let Some(listed) = catalogue
+                .ward(&wanted)?
+                .filter(|w| w.key == wanted && !w.schema.is_empty())
+            else {
                 return Ok::<_, HubError>(None);
             };
             let mut enrolment =
@@ -870,6 +874,42 @@ fn hub_busy() -> HubError {
     )
 }
 
+impl CityWards {
+    /// Runs `f` on the city's catalogue off the async threads.
+    async fn with_catalogue<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut crate::City) -> Result<T, HubError> + Send + 'static,
+    ) -> Result<T, HubError> {
+        let catalogue = self.catalogue.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut city = catalogue.lock().unwrap_or_else(|e| e.into_inner());
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut city)))
+                .unwrap_or(Err(HubError::Panicked))
+        })
+        .await?
+    }
+
+    /// Keeps every ward's cached roll-up current: once a minute, those with changes stored
+    /// since are computed again (the page reads only the cache).
+    pub async fn keep_rollups(self: Arc<Self>) {
+        let mut interval = tokio::time::interval(ROLLUP_REFRESH);
+        loop {
+            interval.tick().await;
+            match self
+                .with_catalogue(|city| city.refresh_rollups(Utc::now()))
+                .await
+            {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(wards = n, "roll-ups computed again"),
+                Err(e) => tracing::error!(error = %e, "cannot refresh the city roll-up"),
+            }
+        }
+    }
+}
+
+/// How often a city's serving process brings stale roll-ups up to date.
+const ROLLUP_REFRESH: Duration = Duration::from_secs(60);
+
 impl AppState {
     fn new(wards: Wards, limits: Limits, announcement: Announcement) -> AppState {
         AppState {
@@ -962,13 +1002,129 @@ pub fn router_shared(
 }
 
 /// The routes of a city deployment: every ward of `city`, each request routed by the key its
-/// token or code carries.
-pub fn router_city(city: CityWards, limits: Limits, announcement: Announcement) -> Router {
-    routes(AppState::new(
-        Wards::City(Arc::new(city)),
-        limits,
-        announcement,
-    ))
+/// token or code carries, and the city's roll-up.
+pub fn router_city(city: Arc<CityWards>, limits: Limits, announcement: Announcement) -> Router {
+    routes(AppState::new(Wards::City(city), limits, announcement))
+}
+
+/// The bearer token of a request.
+fn bearer(parts: &axum::http::HeaderMap) -> Option<String> {
+    parts
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(|t| t.trim().to_string())
+}
+
+/// The city of this hub, or the answer of an endpoint that does not exist (a ward's hub).
+fn city_of(state: &AppState) -> Result<Arc<CityWards>, HubError> {
+    match &state.wards {
+        Wards::City(city) => Ok(city.clone()),
+        Wards::One(_) => Err(HubError::refused(
+            Status::NotFound,
+            ErrorCode::UnknownEndpoint,
+            "no such endpoint: see /openapi.json",
+        )),
+    }
+}
+
+/// The city roll-up page (Vietnamese first): it asks for a viewer's token and draws what
+/// `/v1/city/rollup` answers. Served with a policy that lets it talk to this hub only.
+async fn city_page(State(state): State<AppState>) -> Result<Response, HubError> {
+    city_of(&state)?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; \
+                 connect-src 'self'; img-src data:; form-action 'none'; frame-ancestors 'none'",
+            ),
+            (header::REFERRER_POLICY, "no-referrer"),
+        ],
+        include_str!("city.html"),
+    )
+        .into_response())
+}
+
+/// Every ward's roll-up, aggregates only, to a city viewer (`hub ward viewer`).
+async fn city_rollup(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: axum::http::HeaderMap,
+) -> Result<Json<serde_json::Value>, HubError> {
+    let city = city_of(&state)?;
+    let attempt = state
+        .begin_attempt(addr.ip())
+        .ok_or_else(too_many_attempts)?;
+    let token = bearer(&headers).unwrap_or_default();
+    let result = city
+        .with_catalogue(move |catalogue| {
+            catalogue.viewer(&token)?.ok_or_else(|| {
+                HubError::refused(
+                    Status::Unauthorized,
+                    ErrorCode::TokenUnknown,
+                    "unknown viewer token",
+                )
+            })?;
+            let wards = catalogue.wards()?;
+            let rows = catalogue.rollups()?;
+            Ok((wards, rows))
+        })
+        .await;
+    state.end_attempt(addr.ip(), Some(attempt), &result);
+    let (wards, rows) = result?;
+    let list: Vec<serde_json::Value> = rows
+        .into_iter()
+        .map(|row| {
+            let name = wards
+                .iter()
+                .find(|w| w.key == row.key)
+                .map(|w| w.name.clone())
+                .unwrap_or_default();
+            match &row.rollup {
+                Some(r) => serde_json::json!({
+                    "ward": name,
+                    "current": row.current,
+                    "forwarded": row.forwarded,
+                    "coverage_percent": r.coverage_percent(),
+                    "priority_reached_percent": r.priority_reached_percent(),
+                    "vneid_activated_percent": r.vneid_activated_percent(),
+                    "online_percent": r.online_percent(),
+                    "rollup": r,
+                }),
+                None => serde_json::json!({ "ward": name, "current": false, "forwarded": row.forwarded, "rollup": null }),
+            }
+        })
+        .collect();
+    Ok(Json(serde_json::json!({ "wards": list, "at": Utc::now() })))
+}
+
+/// A ward's own hub (on its LAN) forwards its roll-up (`hub forward`).
+async fn city_forward(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: axum::http::HeaderMap,
+    body: Body,
+) -> Result<Json<serde_json::Value>, HubError> {
+    let city = city_of(&state)?;
+    let attempt = state
+        .begin_attempt(addr.ip())
+        .ok_or_else(too_many_attempts)?;
+    let token = bearer(&headers).unwrap_or_default();
+    let result = match read_body(&state, body)
+        .await
+        .and_then(|b| parse_json::<doorstep_domain::rollup::WardRollup>(&b))
+    {
+        Ok(rollup) => {
+            city.with_catalogue(move |catalogue| catalogue.take_forwarded(&token, &rollup))
+                .await
+        }
+        Err(e) => Err(e),
+    };
+    state.end_attempt(addr.ip(), Some(attempt), &result);
+    result?;
+    Ok(Json(serde_json::json!({ "received_at": Utc::now() })))
 }
 
 fn routes(state: AppState) -> Router {
@@ -984,6 +1140,9 @@ fn routes(state: AppState) -> Router {
         .route("/v1/token", post(token))
         .route("/v1/households/{id}/erase", post(erase))
         .route("/v1/households/{id}/history", get(history))
+        .route("/city", get(city_page))
+        .route("/v1/city/rollup", get(city_rollup))
+        .route("/v1/city/forward", post(city_forward))
         .fallback(|| async {
             HubError::refused(
                 Status::NotFound,

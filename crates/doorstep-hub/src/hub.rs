@@ -25,6 +25,7 @@ use crate::storage::*;
 use crate::AtRest;
 use crate::{HubError, Status};
 use document::epoch::Erase;
+use doorstep_domain::rollup::WardRollup;
 use doorstep_proto::api::{Erasure, HistoryEntry};
 
 /// Most documents, and changes in all, one push may hold. A device's outbox sends at most
@@ -591,6 +592,74 @@ impl Hub {
             }
         }
         Ok(pushed)
+    }
+}
+
+/// Hub setting: the ward's roll-up as last computed, with the sequence it was computed at
+/// (`{"seq": N, "rollup": {...}}`): read by the city without loading any document.
+pub const ROLLUP: &str = "rollup";
+
+/// A roll-up as the hub caches it.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct CachedRollup {
+    pub seq: u64,
+    pub rollup: WardRollup,
+}
+
+impl Hub {
+    /// The ward's roll-up (aggregates only), computed from its documents now.
+    pub fn rollup(&mut self, now: DateTime<Utc>) -> Result<WardRollup, HubError> {
+        self.begin()?;
+        let (ward, groups, points) = self.read_ward()?;
+        for g in &groups {
+            self.doc(DocId::Group(g.id))?;
+        }
+        for p in &points {
+            self.doc(DocId::Point(p.id))?;
+        }
+        let docs = &self.docs;
+        let present = |id: DocId| docs.get(&id);
+        let group_docs: Vec<(Id, &AutoCommit)> = groups
+            .iter()
+            .filter_map(|g| present(DocId::Group(g.id)).map(|d| (g.id, d)))
+            .collect();
+        let point_docs: Vec<(Id, &AutoCommit)> = points
+            .iter()
+            .filter_map(|p| present(DocId::Point(p.id)).map(|d| (p.id, d)))
+            .collect();
+        let ward_doc = present(DocId::Ward(ward.id)).ok_or(HubError::NoWard)?;
+        Ok(document::rollup::ward_rollup(
+            ward.id,
+            ward_doc,
+            &group_docs,
+            &point_docs,
+            now,
+        )?)
+    }
+
+    /// The ward's roll-up as cached, computed again (and cached) when changes were stored
+    /// since; `true` when it was.
+    pub fn cached_rollup(&mut self, now: DateTime<Utc>) -> Result<(WardRollup, bool), HubError> {
+        let seq = self.storage.last_sequence()?;
+        if let Some(cached) = self
+            .storage
+            .setting(ROLLUP)?
+            .and_then(|json| serde_json::from_str::<CachedRollup>(&json).ok())
+            .filter(|c| c.seq == seq)
+        {
+            return Ok((cached.rollup, false));
+        }
+        let rollup = self.rollup(now)?;
+        let json = serde_json::to_string(&CachedRollup {
+            seq,
+            rollup: rollup.clone(),
+        })
+        .map_err(|e| StorageError::Corrupt {
+            what: "roll-up",
+            value: e.to_string(),
+        })?;
+        self.storage.set_setting(ROLLUP, &json)?;
+        Ok((rollup, true))
     }
 }
 

@@ -381,40 +381,37 @@ pub async fn serve_place(
         }
     };
     ready(addr);
-    let (app, retention) = match wards {
+    // A ward's hub applies its retention rule; a city keeps its roll-ups current (each ward
+    // it loads applies its own retention rule).
+    let (app, background) = match wards {
         Ok((hub, enrolment)) => {
             let hub = std::sync::Arc::new(tokio::sync::Mutex::new(hub));
-            let retention = keep_retention(hub.clone());
+            let retention: Background = Box::pin(keep_retention(hub.clone()));
             let app = http::router_shared(hub, enrolment, serving.limits, announcement);
-            (app, or_pending(Some(retention)))
+            (app, retention)
         }
         Err(catalogue) => {
-            let city = http::CityWards::new(
+            let city = std::sync::Arc::new(http::CityWards::new(
                 catalogue,
                 format!("https://{addr}"),
                 serving.rotate_tokens_after,
-            );
+            ));
+            let rollups: Background = Box::pin(city.clone().keep_rollups());
             let app = http::router_city(city, serving.limits, announcement);
-            (app, or_pending(None))
+            (app, rollups)
         }
     };
     // One future: stopping the hub (the app's hosted hub is aborted) stops them all.
     tokio::select! {
         served = server.serve(app.into_make_service_with_connect_info::<SocketAddr>()) => served?,
         () = rotation => {}
-        () = retention => {}
+        () = background => {}
     }
     Ok(())
 }
 
-/// `task`, or a future that never ends when there is none (a city's wards keep their own
-/// retention tasks).
-async fn or_pending(task: Option<impl std::future::Future<Output = ()>>) {
-    match task {
-        Some(task) => task.await,
-        None => std::future::pending().await,
-    }
-}
+/// A serving hub's task that runs as long as it serves.
+type Background = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 
 /// How often a serving hub applies its retention rule (also once at start).
 const RETENTION_CHECK: std::time::Duration = std::time::Duration::from_secs(3600);

@@ -462,6 +462,15 @@ impl HubStorage for PgStorage {
         Ok(stored)
     }
 
+    fn last_sequence(&self) -> StorageResult<u64> {
+        let last: i64 = self
+            .client
+            .borrow_mut()
+            .query_one("SELECT value FROM sequence WHERE name = 'changes'", &[])?
+            .try_get(0)?;
+        Ok(u64::try_from(last).unwrap_or(0))
+    }
+
     fn shared(&self) -> bool {
         true
     }

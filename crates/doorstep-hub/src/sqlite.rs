@@ -423,6 +423,18 @@ impl HubStorage for SqliteStorage {
         Ok(())
     }
 
+    fn last_sequence(&self) -> StorageResult<u64> {
+        let last: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT seq FROM sqlite_sequence WHERE name = 'changes'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(u64::try_from(last.unwrap_or(0)).unwrap_or(0))
+    }
+
     fn document_after(&self, doc: DocId, seq: u64) -> StorageResult<Stored> {
         let key = doc.to_string();
         let after = i64::try_from(seq).unwrap_or(i64::MAX);

@@ -260,6 +260,8 @@ pub trait HubStorage: Send {
     fn compact(&mut self, doc: DocId, bytes: &[u8], through: u64) -> StorageResult<()>;
     /// What is stored of `doc` after sequence `seq` (0: nothing known, the whole document).
     fn document_after(&self, doc: DocId, seq: u64) -> StorageResult<Stored>;
+    /// The sequence number of the last change stored (0: none yet).
+    fn last_sequence(&self) -> StorageResult<u64>;
     /// Other processes may write this storage at the same time (PostgreSQL): a hub process
     /// then brings each document it holds in memory up to date before it uses it.
     fn shared(&self) -> bool {

@@ -435,6 +435,16 @@ impl HubClient {
         self.json(self.send(request).await?).await
     }
 
+    /// Forwards a ward's roll-up to its city (`hub forward`), with the ward's forwarding token.
+    pub async fn forward_rollup(
+        &self,
+        token: &str,
+        rollup: &doorstep_domain::rollup::WardRollup,
+    ) -> Result<serde_json::Value, SyncError> {
+        self.post_json("/v1/city/forward", Some(token), rollup)
+            .await
+    }
+
     /// Redeems an invite code.
     pub async fn join(&self, code: &str) -> Result<JoinResponse, SyncError> {
         self.post_json(
