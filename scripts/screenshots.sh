@@ -7,3 +7,5 @@ source scripts/setup.sh
 cargo build --workspace
 DOORSTEP_SCREENSHOTS="$PWD/docs/screenshots" \
   xvfb-run -a -s "-screen 0 1280x900x24" target/e2e-venv/bin/pytest -q tests/e2e
+# The city roll-up page (Chromium, on a throwaway PostgreSQL).
+DOORSTEP_SCREENSHOTS="$PWD/docs/screenshots" scripts/postgres-tests.sh
