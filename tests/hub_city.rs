@@ -169,6 +169,106 @@ fn a_city_serves_many_wards_and_no_ward_sees_another() {
     ]);
     assert_eq!(by_id.as_array().unwrap().len(), 2, "{by_id}");
 
+    let base = &hub.url;
+    // The page's data: to a city viewer only.
+    let viewer = admin(&[
+        "hub",
+        "ward",
+        "viewer",
+        "--database",
+        &url,
+        "--name",
+        "Sở KH&CN",
+    ]);
+    let token = viewer["token"].as_str().unwrap();
+    let (status, page) = get(&format!("{base}/v1/city/rollup"), Some(token));
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(page["wards"].as_array().unwrap().len(), 2, "{page}");
+    let (status, html) = get(&format!("{base}/city"), None);
+    assert_eq!(status, 200);
+    assert!(
+        html.as_str().unwrap().contains("Tiến độ"),
+        "the page, Vietnamese first"
+    );
+
+    // A ward on its own LAN hub: listed by its id, it forwards its roll-up.
+    let lan_hub = HubProcess::start(&["Tổ 1 Lò Đúc"]);
+    let tu = Device::joined(&lan_hub, "volunteer", "Tú", &["Tổ 1 Lò Đúc"]);
+    tu.add_household("Tổ 1 Lò Đúc", "Ngõ 2 Lò Đúc", "4");
+    tu.sync();
+    let own = admin(&["hub", "rollup", "--data", lan_hub.data().to_str().unwrap()]);
+    let lan_ward_id = own["wards"][0]["ward_id"].as_str().unwrap().to_string();
+    let listed = admin(&[
+        "hub",
+        "ward",
+        "add",
+        "--database",
+        &url,
+        "--name",
+        "Phường Lò Đúc",
+        "--forwarded-from",
+        &lan_ward_id,
+    ]);
+    let forwarding = listed["forwarding_token"].as_str().unwrap();
+    let forward = |token: &str, data: &std::path::Path| {
+        bin()
+            .args(["--json", "hub", "forward", "--data", data.to_str().unwrap()])
+            .args(["--to", &hub.url, "--pin", &hub.pin, "--token", token])
+            .output()
+            .unwrap()
+    };
+    let sent = forward(forwarding, &lan_hub.data());
+    assert!(
+        sent.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sent.stderr)
+    );
+    // Another ward's roll-up under this token, or a viewer's token: refused.
+    let other_hub = HubProcess::start(&["Tổ 9"]);
+    let wrong_ward = forward(forwarding, &other_hub.data());
+    assert!(!wrong_ward.status.success());
+    assert!(String::from_utf8_lossy(&wrong_ward.stderr).contains("other_ward"));
+    assert!(!forward(token, &lan_hub.data()).status.success());
+    let (_, page) = get(&format!("{base}/v1/city/rollup"), Some(token));
+    let lo_duc = page["wards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["ward"] == "Phường Lò Đúc")
+        .expect("the forwarded ward")
+        .clone();
+    assert_eq!(lo_duc["forwarded"], true);
+    assert_eq!(lo_duc["rollup"]["households"], 1, "{lo_duc}");
+    // Served with forwarding, the LAN hub sends its roll-up by itself (at start, then every
+    // few minutes): its new household reaches the city's page.
+    tu.add_household("Tổ 1 Lò Đúc", "Ngõ 2 Lò Đúc", "6");
+    tu.sync();
+    let mut lan_hub = lan_hub;
+    lan_hub.restart_with(&[
+        "--forward-to",
+        &hub.url,
+        "--forward-pin",
+        &hub.pin,
+        "--forward-token",
+        forwarding,
+    ]);
+    let mut seen = serde_json::Value::Null;
+    for _ in 0..100 {
+        let (_, page) = get(&format!("{base}/v1/city/rollup"), Some(token));
+        seen = page["wards"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|w| w["ward"] == "Phường Lò Đúc")
+            .cloned()
+            .unwrap_or_default();
+        if seen["rollup"]["households"] == 2 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(seen["rollup"]["households"], 2, "{seen}\n{}", lan_hub.log());
+
     // An attacker holding a coordinator's token of ward B.
     let token_b = raw_join(&hub, &invite(&url, key_b, "coordinator", "Kẻ tò mò", &[]));
     let lan_id = by_id
@@ -185,7 +285,6 @@ fn a_city_serves_many_wards_and_no_ward_sees_another() {
         assert!(real.0 >= 400, "{what}: ward A's answered {real:?}");
         assert_eq!(without(&real, ids), without(&unknown, ids), "{what}");
     };
-    let base = &hub.url;
     let ids = [
         household.as_str(),
         lan_id.as_str(),
@@ -247,6 +346,11 @@ fn a_city_serves_many_wards_and_no_ward_sees_another() {
     let real = post(&format!("{base}/v1/sync"), Some(&token_b), push(&group_a));
     let unknown = post(&format!("{base}/v1/sync"), Some(&token_b), push(&nowhere));
     same("sync push", real, unknown, &ids);
+    // A device's token, or a made-up one, reads nothing of the city.
+    for wrong in [token_b.as_str(), "dsv_made_up", ""] {
+        let (status, _) = get(&format!("{base}/v1/city/rollup"), Some(wrong));
+        assert_eq!(status, 401, "{wrong:?}");
+    }
     // The device list is ward B's own.
     let (status, devices) = get(&format!("{base}/v1/devices"), Some(&token_b));
     assert_eq!(status, 200);
@@ -346,79 +450,6 @@ fn a_city_serves_many_wards_and_no_ward_sees_another() {
         assert!(!csv.contains(private), "{private} in the table");
     }
 
-    // The page's data: to a city viewer only.
-    let viewer = admin(&[
-        "hub",
-        "ward",
-        "viewer",
-        "--database",
-        &url,
-        "--name",
-        "Sở KH&CN",
-    ]);
-    let token = viewer["token"].as_str().unwrap();
-    let (status, page) = get(&format!("{base}/v1/city/rollup"), Some(token));
-    assert_eq!(status, 200, "{page}");
-    assert_eq!(page["wards"].as_array().unwrap().len(), 2, "{page}");
-    for wrong in [token_b.as_str(), "dsv_made_up", ""] {
-        let (status, _) = get(&format!("{base}/v1/city/rollup"), Some(wrong));
-        assert_eq!(status, 401, "{wrong:?}");
-    }
-    let (status, html) = get(&format!("{base}/city"), None);
-    assert_eq!(status, 200);
-    assert!(
-        html.as_str().unwrap().contains("Tiến độ"),
-        "the page, Vietnamese first"
-    );
-
-    // A ward on its own LAN hub: listed by its id, it forwards its roll-up.
-    let lan_hub = HubProcess::start(&["Tổ 1 Lò Đúc"]);
-    let tu = Device::joined(&lan_hub, "volunteer", "Tú", &["Tổ 1 Lò Đúc"]);
-    tu.add_household("Tổ 1 Lò Đúc", "Ngõ 2 Lò Đúc", "4");
-    tu.sync();
-    let own = admin(&["hub", "rollup", "--data", lan_hub.data().to_str().unwrap()]);
-    let lan_ward_id = own["wards"][0]["ward_id"].as_str().unwrap().to_string();
-    let listed = admin(&[
-        "hub",
-        "ward",
-        "add",
-        "--database",
-        &url,
-        "--name",
-        "Phường Lò Đúc",
-        "--forwarded-from",
-        &lan_ward_id,
-    ]);
-    let forwarding = listed["forwarding_token"].as_str().unwrap();
-    let forward = |token: &str, data: &std::path::Path| {
-        bin()
-            .args(["--json", "hub", "forward", "--data", data.to_str().unwrap()])
-            .args(["--to", &hub.url, "--pin", &hub.pin, "--token", token])
-            .output()
-            .unwrap()
-    };
-    let sent = forward(forwarding, &lan_hub.data());
-    assert!(
-        sent.status.success(),
-        "{}",
-        String::from_utf8_lossy(&sent.stderr)
-    );
-    // Another ward's roll-up under this token, or a viewer's token: refused.
-    let other_hub = HubProcess::start(&["Tổ 9"]);
-    let wrong_ward = forward(forwarding, &other_hub.data());
-    assert!(!wrong_ward.status.success());
-    assert!(String::from_utf8_lossy(&wrong_ward.stderr).contains("other_ward"));
-    assert!(!forward(token, &lan_hub.data()).status.success());
-    let (_, page) = get(&format!("{base}/v1/city/rollup"), Some(token));
-    let lo_duc = page["wards"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|w| w["ward"] == "Phường Lò Đúc")
-        .expect("the forwarded ward")
-        .clone();
-    assert_eq!(lo_duc["forwarded"], true);
-    assert_eq!(lo_duc["rollup"]["households"], 1, "{lo_duc}");
     // It has no devices here: a code or token with its key is refused as no ward's.
     let key_lo_duc = listed["key"].as_str().unwrap();
     let guess = post_json(

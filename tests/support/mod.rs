@@ -309,6 +309,12 @@ impl HubProcess {
         }
     }
 
+    /// Starts the hub again on the same port, serving with `serve_args` from now on.
+    pub fn restart_with(&mut self, serve_args: &[&str]) {
+        self.serve_args = serve_args.iter().map(|a| a.to_string()).collect();
+        self.restart();
+    }
+
     /// Starts the hub again on the same port.
     pub fn restart(&mut self) {
         self.kill();

@@ -220,6 +220,25 @@ pub struct HubPlaceArgs {
     pub ward_id: Option<String>,
 }
 
+/// Where a serving ward hub forwards its roll-up (all three, or none).
+#[derive(Debug, Clone, Args)]
+pub struct ForwardArgs {
+    /// The city hub's address.
+    #[arg(long, requires_all = ["forward_token", "forward_pin"])]
+    pub forward_to: Option<String>,
+    /// The forwarding token (better given as `DOORSTEP_FORWARD_TOKEN`: not seen by `ps`).
+    #[arg(
+        long = "forward-token",
+        env = "DOORSTEP_FORWARD_TOKEN",
+        requires = "forward_to",
+        hide_env_values = true
+    )]
+    pub forward_token: Option<String>,
+    /// The pin of the city hub's certificate.
+    #[arg(long, requires = "forward_to")]
+    pub forward_pin: Option<String>,
+}
+
 /// A data directory or a database: exactly one.
 #[derive(Debug, Clone, Args)]
 #[group(required = true, multiple = false)]
@@ -258,6 +277,11 @@ pub enum HubCommand {
         /// Requests served at once; more are answered 503 hub_busy (devices try again).
         #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
         max_in_flight: u32,
+        /// While serving, send this ward's roll-up to its city every few minutes, whenever
+        /// the city answers (a ward hub on its LAN: `hub ward add --forwarded-from` on the
+        /// city's side): the same as `hub forward`.
+        #[command(flatten)]
+        forward: ForwardArgs,
     },
     /// Make a single-use invite code.
     Invite {

@@ -618,6 +618,7 @@ fn hub(out: &Printer, cmd: HubCommand, plaintext: bool) -> anyhow::Result<()> {
             listen,
             rotate_tokens_hours,
             max_in_flight,
+            forward,
         } => {
             use std::io::IsTerminal;
             tracing_subscriber::fmt()
@@ -642,12 +643,29 @@ fn hub(out: &Printer, cmd: HubCommand, plaintext: bool) -> anyhow::Result<()> {
                         ..Default::default()
                     },
                 };
-                doorstep_hub::serve_place(place, listener, serving, |addr| {
+                let forwarding = match (
+                    forward.forward_to,
+                    forward.forward_token,
+                    forward.forward_pin,
+                ) {
+                    (Some(to), Some(token), Some(pin)) => {
+                        let client = doorstep_sync::HubClient::new(&to, Some(&pin))?;
+                        Some(keep_forwarding(place.clone(), client, token))
+                    }
+                    _ => None,
+                };
+                let serve = doorstep_hub::serve_place(place, listener, serving, |addr| {
                     println!("listening on https://{addr}");
                     use std::io::Write;
                     let _ = std::io::stdout().flush();
-                })
-                .await?;
+                });
+                match forwarding {
+                    Some(forwarding) => tokio::select! {
+                        served = serve => served?,
+                        () = forwarding => {}
+                    },
+                    None => serve.await?,
+                }
                 Ok(())
             })
         }
@@ -774,6 +792,45 @@ fn hub(out: &Printer, cmd: HubCommand, plaintext: bool) -> anyhow::Result<()> {
                 .enrolment()?
                 .revoke(id, Utc::now())?;
             out.revoked(id)
+        }
+    }
+}
+
+/// How often a serving ward hub sends its roll-up to its city.
+const FORWARD_EVERY: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// Sends the ward's roll-up to its city at start and every `FORWARD_EVERY`, whenever the city
+/// answers: no connection is only logged, and tried again next time. What is sent is the
+/// roll-up alone (aggregates: counts per service and per day, never a record).
+async fn keep_forwarding(
+    place: doorstep_hub::HubPlace,
+    client: doorstep_sync::HubClient,
+    token: String,
+) {
+    let mut interval = tokio::time::interval(FORWARD_EVERY);
+    loop {
+        interval.tick().await;
+        let place = place.clone();
+        // A connection of its own to the hub's storage, opened and closed off the async
+        // threads (cached: only changes since the last time are read again).
+        let computed = tokio::task::spawn_blocking(move || {
+            place.hub()?.cached_rollup(Utc::now()).map(|(r, _)| r)
+        })
+        .await;
+        let rollup = match computed {
+            Ok(Ok(rollup)) => rollup,
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "cannot compute the roll-up to forward");
+                continue;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "the roll-up task failed");
+                continue;
+            }
+        };
+        match client.forward_rollup(&token, &rollup).await {
+            Ok(_) => tracing::info!(to = client.url(), "roll-up forwarded to the city"),
+            Err(e) => tracing::warn!(error = %e, "roll-up not forwarded (tried again later)"),
         }
     }
 }
