@@ -1,25 +1,11 @@
 #!/usr/bin/env bash
-# The hub's storage conformance suite against PostgreSQL (Debian's, installed by setup.sh): a
-# throwaway cluster under target/pg (its own port, trust on loopback only, a socket directory
-# of its own), stopped on exit whatever happens. Called by scripts/test.sh; runnable alone.
+# Every test that needs PostgreSQL (Debian's, installed by setup.sh), on a throwaway cluster
+# under target/pg stopped on exit whatever happens (scripts/pg-cluster.sh): the storage
+# conformance suite, the hub on PostgreSQL, many wards, the city page in Chromium. Called by
+# scripts/test.sh; runnable alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
-[ -n "$bin" ] || { echo "PostgreSQL is not installed: run scripts/setup.sh" >&2; exit 1; }
-dir="$PWD/target/pg"
-rm -rf "$dir" && mkdir -p "$dir/sock"
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-# initdb refuses to run as root: as root the cluster belongs to the postgres user.
-as_owner() {
-  if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
-}
-[ "$(id -u)" -ne 0 ] || chown -R postgres "$dir"
-as_owner "$bin/initdb" -D "$dir/data" -A trust -U postgres >/dev/null
-# -l: without a log file pg_ctl keeps the caller's stdout open.
-as_owner "$bin/pg_ctl" -D "$dir/data" -w -l "$dir/pg.log" \
-  -o "-p $port -k $dir/sock -h 127.0.0.1" start >/dev/null
-trap 'as_owner "$bin/pg_ctl" -D "$dir/data" -m fast stop >/dev/null' EXIT
-export DOORSTEP_TEST_POSTGRES="host=127.0.0.1 port=$port user=postgres dbname=postgres"
+source scripts/pg-cluster.sh
 # The storage conformance suite and the `hub --database` commands end to end, with the
 # features `cargo test --workspace` built (one package alone would be built again with others).
 cargo test -q --workspace --test storage --test hub_postgres --test hub_city -- --include-ignored

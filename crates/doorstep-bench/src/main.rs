@@ -18,7 +18,7 @@ use clap::Parser;
 use doorstep_bench::naive_exchange;
 use doorstep_domain::demo::{generate, DemoSpec};
 use doorstep_domain::*;
-use doorstep_hub::{Enrolment, Hub};
+use doorstep_hub::Hub;
 use doorstep_proto::api::InviteRequest;
 use doorstep_store::{AtRest, DatabaseKey, DocumentBytes, Store};
 use serde_json::{json, Value};
@@ -56,8 +56,23 @@ struct Args {
     /// Households of the ward the coordinator's tools (duplicate scan, merge) are timed on.
     #[arg(long, default_value_t = 50_000)]
     coordination_households: u32,
+    /// Where the hub keeps its data in the throughput table: `sqlite`, `postgres` or both
+    /// (`postgres` needs `--postgres`; it also measures two hub processes and the city roll-up).
+    #[arg(long, value_delimiter = ',', default_value = "sqlite")]
+    storage: Vec<String>,
+    /// A PostgreSQL server the bench makes its databases on (`scripts/bench-postgres.sh`
+    /// starts a throwaway one).
+    #[arg(long, env = "DOORSTEP_BENCH_POSTGRES")]
+    postgres: Option<String>,
+    /// The city roll-up: wards, and households in each.
+    #[arg(long, default_value_t = 126)]
+    city_wards: u32,
+    #[arg(long, default_value_t = 2_000)]
+    city_households: u32,
     #[arg(long, hide = true)]
     serve_hub: Option<PathBuf>,
+    #[arg(long, hide = true)]
+    serve_database: Option<String>,
     #[arg(long, hide = true)]
     cold_start: Option<PathBuf>,
 }
@@ -127,21 +142,33 @@ struct HubProcess {
     url: String,
     /// The pin of the hub's certificate key: devices join over HTTPS, as in the field.
     pin: String,
-    dir: PathBuf,
+    place: doorstep_hub::HubPlace,
     /// From spawning the process to the hub listening, its documents loaded.
     start_seconds: f64,
 }
 
 impl HubProcess {
     fn start(dir: &Path) -> Result<Self> {
+        Self::start_at(doorstep_hub::HubPlace::Dir {
+            dir: dir.to_path_buf(),
+            at_rest: at_rest(),
+        })
+    }
+
+    /// A hub process serving `place` (a directory, or a PostgreSQL database).
+    fn start_at(place: doorstep_hub::HubPlace) -> Result<Self> {
         let started = Instant::now();
         let mut command = Command::new(std::env::current_exe()?);
         if !at_rest().is_encrypted() {
             command.arg("--plaintext");
         }
+        match &place {
+            doorstep_hub::HubPlace::Dir { dir, .. } => command.arg("--serve-hub").arg(dir),
+            doorstep_hub::HubPlace::Postgres { url, .. } => {
+                command.arg("--serve-database").arg(url)
+            }
+        };
         let mut child = command
-            .arg("--serve-hub")
-            .arg(dir)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()?;
@@ -155,8 +182,8 @@ impl HubProcess {
         Ok(HubProcess {
             child,
             url,
-            pin: doorstep_hub::HubTls::ensure(dir)?.pin,
-            dir: dir.to_path_buf(),
+            pin: place.tls()?.pin,
+            place,
             start_seconds: started.elapsed().as_secs_f64(),
         })
     }
@@ -166,7 +193,9 @@ impl HubProcess {
     }
 
     fn invite(&self, role: Role, groups: Vec<String>) -> Result<String> {
-        Ok(Enrolment::open(&self.dir, &at_rest())?
+        Ok(self
+            .place
+            .enrolment()?
             .invite(
                 &InviteRequest {
                     role,
@@ -195,21 +224,51 @@ fn build_ward(
     visits: u32,
     groups: Option<u32>,
 ) -> Result<(DemoSpec, f64)> {
-    let mut spec = DemoSpec::new(households, 1, Utc::now().date_naive());
+    let started = Instant::now();
+    let (spec, demo, documents) = demo_documents(dir, households, visits, groups, 1)?;
+    Hub::import(&dir.join("hub"), &demo.ward, &documents, &at_rest())?;
+    Ok((spec, started.elapsed().as_secs_f64()))
+}
+
+/// A demo ward (seed `seed`) as a device's documents, written through a store in `dir`.
+fn demo_documents(
+    dir: &Path,
+    households: u32,
+    visits: u32,
+    groups: Option<u32>,
+    seed: u64,
+) -> Result<(
+    DemoSpec,
+    doorstep_domain::demo::DemoWard,
+    Vec<DocumentBytes>,
+)> {
+    let mut spec = DemoSpec::new(households, seed, Utc::now().date_naive());
     spec.groups = groups;
     spec.visits_per_household = f64::from(visits) / f64::from(households.max(1));
-    let started = Instant::now();
     let demo = generate(&spec);
-    let seed_path = dir.join("seed.sqlite");
-    let mut seed = Store::open(&seed_path, &at_rest())?;
-    seed.insert_demo(&demo, |_| {})?;
-    Hub::import(
-        &dir.join("hub"),
-        &demo.ward,
-        &seed.export_documents()?,
-        &at_rest(),
-    )?;
-    Ok((spec, started.elapsed().as_secs_f64()))
+    let seed_path = dir.join(format!("seed-{seed}.sqlite"));
+    let mut store = Store::open(&seed_path, &at_rest())?;
+    store.insert_demo(&demo, |_| {})?;
+    let documents = store.export_documents()?;
+    drop(store);
+    let _ = std::fs::remove_file(&seed_path);
+    Ok((spec, demo, documents))
+}
+
+/// A new, empty database on the bench's PostgreSQL server, and its URL.
+fn fresh_database(server: &str) -> Result<String> {
+    let name = format!("bench_{}", new_id().simple());
+    postgres::Client::connect(server, postgres::NoTls)?
+        .batch_execute(&format!("CREATE DATABASE {name}"))?;
+    Ok(format!("{server} dbname={name}"))
+}
+
+/// Where a throughput run keeps the hub: its SQLite directory, or a new PostgreSQL database
+/// served by `processes` hub processes at once.
+#[derive(Debug, Clone)]
+enum Storage {
+    Sqlite,
+    Postgres { server: String, processes: u32 },
 }
 
 fn naive_all(device: &[DocumentBytes], hub: &[DocumentBytes]) -> Result<usize> {
@@ -604,6 +663,77 @@ async fn saves_during_slow_sync(
     Ok((shared_times, held))
 }
 
+/// The city roll-up: `wards` wards of `households` each in one PostgreSQL database; the time
+/// the page's data takes (every ward's cached roll-up in one query, and the same over HTTPS
+/// from a serving city hub), and the time every roll-up takes to compute from documents.
+async fn measure_city(server: &str, wards: u32, households: u32) -> Result<Value> {
+    // The synchronous PostgreSQL client runs its own runtime: never on an async thread.
+    let (built, hub, token) =
+        tokio::task::block_in_place(|| build_city(server, wards, households))?;
+    let client = reqwest::Client::builder()
+        .use_preconfigured_tls(doorstep_sync::pinned_tls(Some(&hub.pin))?)
+        .build()?;
+    let mut https = Vec::new();
+    for _ in 0..5 {
+        let at = Instant::now();
+        let answer = client
+            .get(format!("{}/v1/city/rollup", hub.url))
+            .bearer_auth(&token)
+            .send()
+            .await?
+            .error_for_status()?
+            .bytes()
+            .await?;
+        https.push(at.elapsed().as_secs_f64() * 1000.0);
+        anyhow::ensure!(!answer.is_empty());
+    }
+    https.sort_by(f64::total_cmp);
+    let mut built = built;
+    built["rollup_https_ms"] = json!(https[https.len() / 2]);
+    tokio::task::block_in_place(|| drop(hub));
+    Ok(built)
+}
+
+/// The city of `measure_city`, its roll-ups computed and timed, served by a hub process with a
+/// viewer's token.
+fn build_city(server: &str, wards: u32, households: u32) -> Result<(Value, HubProcess, String)> {
+    let dir = tempfile::TempDir::new()?;
+    let url = fresh_database(server)?;
+    let mut city = doorstep_hub::City::open(&url, true)?;
+    let built = Instant::now();
+    for n in 0..wards {
+        let (_, mut demo, documents) =
+            demo_documents(dir.path(), households, households, None, u64::from(n) + 100)?;
+        demo.ward.name = format!("Phường {n:03}");
+        city.import_ward(&demo.ward, &documents)?;
+    }
+    let build_seconds = built.elapsed().as_secs_f64();
+    let computed = Instant::now();
+    city.refresh_rollups(Utc::now())?;
+    let compute_all_seconds = computed.elapsed().as_secs_f64();
+    let mut times = Vec::new();
+    for _ in 0..5 {
+        let at = Instant::now();
+        let rows = city.rollups()?;
+        times.push(at.elapsed().as_secs_f64() * 1000.0);
+        anyhow::ensure!(rows.len() == wards as usize && rows.iter().all(|r| r.current));
+    }
+    times.sort_by(f64::total_cmp);
+    let token = city.add_viewer("bench")?;
+    let hub = HubProcess::start_at(doorstep_hub::HubPlace::Postgres { url, ward: None })?;
+    Ok((
+        json!({
+            "wards": wards,
+            "households_per_ward": households,
+            "build_seconds": build_seconds,
+            "compute_all_seconds": compute_all_seconds,
+            "rollup_data_ms": times[times.len() / 2],
+        }),
+        hub,
+        token,
+    ))
+}
+
 /// Devices syncing at once against one hub: document updates per second and hub memory.
 async fn measure_hub(
     households: u32,
@@ -611,35 +741,68 @@ async fn measure_hub(
     groups: u32,
     devices: u32,
     per_device: u32,
+    storage: &Storage,
 ) -> Result<Value> {
     let dir = tempfile::TempDir::new()?;
-    build_ward(dir.path(), households, visits, Some(groups))?;
-    let hub = HubProcess::start(&dir.path().join("hub"))?;
-    let group_names: Vec<String> = Hub::open(&hub.dir, &at_rest())?
-        .ward()?
-        .1
-        .into_iter()
-        .map(|g| g.name)
-        .collect();
-    let idle_rss = hub.rss();
+    let hubs: Vec<HubProcess> = match storage {
+        Storage::Sqlite => {
+            build_ward(dir.path(), households, visits, Some(groups))?;
+            vec![HubProcess::start(&dir.path().join("hub"))?]
+        }
+        // The synchronous PostgreSQL client runs its own runtime: never on an async thread.
+        Storage::Postgres { server, processes } => tokio::task::block_in_place(|| {
+            let url = fresh_database(server)?;
+            let (_, demo, documents) =
+                demo_documents(dir.path(), households, visits, Some(groups), 1)?;
+            let place = doorstep_hub::HubPlace::Postgres {
+                url: url.clone(),
+                ward: None,
+            };
+            Hub::import_in(
+                &mut doorstep_hub::postgres::PgStorage::open(&url)?,
+                &demo.ward,
+                &documents,
+            )?;
+            (0..*processes)
+                .map(|_| HubProcess::start_at(place.clone()))
+                .collect::<Result<Vec<_>>>()
+        })?,
+    };
+    let hub = &hubs[0];
+    let group_names: Vec<String> = tokio::task::block_in_place(|| {
+        anyhow::Ok(
+            hub.place
+                .hub()?
+                .ward()?
+                .1
+                .into_iter()
+                .map(|g| g.name)
+                .collect(),
+        )
+    })?;
+    let rss = || hubs.iter().map(HubProcess::rss).sum::<u64>();
+    let idle_rss = rss();
     let mut stores = Vec::new();
     for i in 0..devices {
         let path = dir.path().join(format!("device-{i}.sqlite"));
         let mut store = Store::open(&path, &at_rest())?;
         let group = group_names[i as usize % group_names.len()].clone();
-        let code = hub.invite(Role::Volunteer, vec![group])?;
-        doorstep_sync::join(&mut store, &hub.url, &code, Some(&hub.pin)).await?;
+        // Devices spread over the hub processes (a load balancer's round robin).
+        let through = &hubs[i as usize % hubs.len()];
+        let code = tokio::task::block_in_place(|| through.invite(Role::Volunteer, vec![group]))?;
+        doorstep_sync::join(&mut store, &through.url, &code, Some(&through.pin)).await?;
         doorstep_sync::sync(&mut store, None).await?;
         for _ in 0..per_device {
             one_visit(&mut store)?;
         }
         stores.push(store);
     }
-    let joined_rss = hub.rss();
-    let hub_cpu = cpu_seconds(hub.child.id());
+    let joined_rss = rss();
+    let cpu = || hubs.iter().map(|h| cpu_seconds(h.child.id())).sum::<f64>();
+    let hub_cpu = cpu();
     eprintln!(
-        "concurrent sync of {devices} devices: hub pid {}",
-        hub.child.id()
+        "concurrent sync of {devices} devices: hub pids {:?}",
+        hubs.iter().map(|h| h.child.id()).collect::<Vec<_>>()
     );
     let started = Instant::now();
     let tasks: Vec<_> = stores
@@ -648,17 +811,27 @@ async fn measure_hub(
             tokio::spawn(async move { doorstep_sync::sync(&mut s, None).await.map(|_| ()) })
         })
         .collect();
-    let threads = || proc_status(Some(hub.child.id()), "Threads:");
-    let (mut peak, mut peak_threads) = (hub.rss(), threads());
+    let threads = || {
+        hubs.iter()
+            .map(|h| proc_status(Some(h.child.id()), "Threads:"))
+            .sum::<u64>()
+    };
+    let (mut peak, mut peak_threads) = (rss(), threads());
     for t in tasks {
         t.await??;
-        peak = peak.max(hub.rss());
+        peak = peak.max(rss());
         peak_threads = peak_threads.max(threads());
     }
     let seconds = started.elapsed().as_secs_f64();
-    let hub_cpu = cpu_seconds(hub.child.id()) - hub_cpu;
+    let hub_cpu = cpu() - hub_cpu;
     let updates = f64::from(devices * per_device);
+    let (storage_name, processes) = match storage {
+        Storage::Sqlite => ("sqlite", 1),
+        Storage::Postgres { processes, .. } => ("postgres", *processes),
+    };
     Ok(json!({
+        "storage": storage_name,
+        "processes": processes,
         "devices": devices,
         "updates": updates,
         "seconds": seconds,
@@ -929,11 +1102,23 @@ fn print_table(result: &Value) {
     println!("\nHub throughput");
     for h in result["hub"].as_array().into_iter().flatten() {
         println!(
-            "  {:>4} devices: {:>6.0} updates/s wall, {:>6.0} per hub CPU-second ({} updates in {:.2} s); hub start {:.2} s, RSS idle {:.1} MB, joined {:.1} MB, peak {:.1} MB, {} threads at most",
-            h["devices"], h["updates_per_second"].as_f64().unwrap_or(0.0), h["updates_per_hub_cpu_second"].as_f64().unwrap_or(0.0),
+            "  {:<8} x{} {:>4} devices: {:>6.0} updates/s wall, {:>6.0} per hub CPU-second ({} updates in {:.2} s); hub start {:.2} s, RSS idle {:.1} MB, joined {:.1} MB, peak {:.1} MB, {} threads at most",
+            h["storage"].as_str().unwrap_or("sqlite"), h["processes"], h["devices"], h["updates_per_second"].as_f64().unwrap_or(0.0), h["updates_per_hub_cpu_second"].as_f64().unwrap_or(0.0),
             h["updates"], h["seconds"].as_f64().unwrap_or(0.0), h["hub_start_seconds"].as_f64().unwrap_or(0.0),
             h["hub_rss_idle_bytes"].as_f64().unwrap_or(0.0) / 1e6, h["hub_rss_joined_bytes"].as_f64().unwrap_or(0.0) / 1e6,
             h["hub_rss_peak_bytes"].as_f64().unwrap_or(0.0) / 1e6, h["hub_threads_peak"]
+        );
+    }
+    let city = &result["city"];
+    if city.is_object() {
+        println!(
+            "\nCity roll-up: {} wards x {} households: page data {:.0} ms (over HTTPS {:.0} ms); \
+             computing every ward's roll-up {:.1} s",
+            city["wards"],
+            city["households_per_ward"],
+            city["rollup_data_ms"].as_f64().unwrap_or(0.0),
+            city["rollup_https_ms"].as_f64().unwrap_or(0.0),
+            city["compute_all_seconds"].as_f64().unwrap_or(0.0)
         );
     }
     println!("\nScaling (five visits per household)");
@@ -1017,10 +1202,21 @@ fn main() -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    if let Some(dir) = &args.serve_hub {
+    let served = match (&args.serve_hub, &args.serve_database) {
+        (Some(dir), _) => Some(doorstep_hub::HubPlace::Dir {
+            dir: dir.clone(),
+            at_rest: at_rest(),
+        }),
+        (None, Some(url)) => Some(doorstep_hub::HubPlace::Postgres {
+            url: url.clone(),
+            ward: None,
+        }),
+        (None, None) => None,
+    };
+    if let Some(place) = served {
         return runtime.block_on(async {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-            doorstep_hub::serve(dir, &at_rest(), listener, Default::default(), |addr| {
+            doorstep_hub::serve_place(place, listener, Default::default(), |addr| {
                 println!("listening on https://{addr}");
                 use std::io::Write;
                 let _ = std::io::stdout().flush();
@@ -1039,19 +1235,47 @@ fn main() -> Result<()> {
             true,
         )
         .await?;
-        let mut hub = Vec::new();
-        for d in &args.devices {
-            hub.push(
-                measure_hub(
-                    args.households,
-                    args.visits,
-                    args.groups,
-                    *d,
-                    args.visits_per_device,
-                )
-                .await?,
-            );
+        let mut storages = Vec::new();
+        for name in &args.storage {
+            match name.as_str() {
+                "sqlite" => storages.push(Storage::Sqlite),
+                "postgres" => {
+                    let server = args
+                        .postgres
+                        .clone()
+                        .context("--storage postgres needs --postgres URL")?;
+                    for processes in [1, 2] {
+                        storages.push(Storage::Postgres {
+                            server: server.clone(),
+                            processes,
+                        });
+                    }
+                }
+                other => anyhow::bail!("unknown storage {other:?}: sqlite or postgres"),
+            }
         }
+        let mut hub = Vec::new();
+        for storage in &storages {
+            for d in &args.devices {
+                hub.push(
+                    measure_hub(
+                        args.households,
+                        args.visits,
+                        args.groups,
+                        *d,
+                        args.visits_per_device,
+                        storage,
+                    )
+                    .await?,
+                );
+            }
+        }
+        let city = match &args.postgres {
+            Some(server) if args.storage.iter().any(|s| s == "postgres") => {
+                measure_city(server, args.city_wards, args.city_households).await?
+            }
+            _ => Value::Null,
+        };
         let at_rest = measure_at_rest(args.at_rest_households, args.saves.min(500)).await?;
         let coordination = measure_coordination(args.coordination_households)?;
         let mut scaling = Vec::new();
@@ -1067,6 +1291,7 @@ fn main() -> Result<()> {
         top.insert("date", json!(Utc::now().to_rfc3339()));
         top.insert("ward", ward);
         top.insert("hub", json!(hub));
+        top.insert("city", city);
         top.insert("scaling", json!(scaling));
         top.insert("at_rest", at_rest);
         top.insert("coordination", coordination);

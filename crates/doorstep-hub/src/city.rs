@@ -179,6 +179,51 @@ impl City {
         Ok(PgStorage::open_in(&self.url, &ward.schema)?)
     }
 
+    /// Adds a ward that exists as documents already (moved from a ward's own hub, or the
+    /// bench's demo wards), every document checked as a push would be.
+    pub fn import_ward(
+        &mut self,
+        ward: &Ward,
+        documents: &[doorstep_doc::DocumentBytes],
+    ) -> Result<CityWard, HubError> {
+        self.refuse_taken(&ward.name)?;
+        let key = self.new_key()?;
+        let schema = format!("ward_{}", key.to_lowercase());
+        let mut storage = PgStorage::open_in(&self.url, &schema)?;
+        Hub::import_in(&mut storage, ward, documents)?;
+        self.list(&mut storage, key, ward, schema)
+    }
+
+    /// Lists the ward just made in `storage` (schema `schema`) under `key`.
+    fn list(
+        &mut self,
+        storage: &mut PgStorage,
+        key: String,
+        ward: &Ward,
+        schema: String,
+    ) -> Result<CityWard, HubError> {
+        storage.set_setting(WARD_KEY_SETTING, &key)?;
+        let now = Utc::now();
+        self.storage.client().execute(
+            "INSERT INTO wards (key, ward_id, name, schema, created_at)
+             VALUES ($1, $2, $3, $4, $5)",
+            &[
+                &key,
+                &ward.id.to_string(),
+                &ward.name,
+                &schema,
+                &now.timestamp_millis(),
+            ],
+        )?;
+        Ok(CityWard {
+            key,
+            ward_id: ward.id,
+            name: ward.name.clone(),
+            schema,
+            created_at: crate::storage::time(now.timestamp_millis()),
+        })
+    }
+
     /// Lists a ward that works on its own hub (a laptop on its LAN) so that it appears in the
     /// roll-up from what that hub forwards (`hub forward`): its id as that hub holds it, and
     /// the forwarding token (shown once).
@@ -251,26 +296,7 @@ impl City {
         let schema = format!("ward_{}", key.to_lowercase());
         let mut storage = PgStorage::open_in(&self.url, &schema)?;
         let (ward, made) = Hub::init_in(&mut storage, name, groups)?;
-        storage.set_setting(WARD_KEY_SETTING, &key)?;
-        let now = Utc::now();
-        self.storage.client().execute(
-            "INSERT INTO wards (key, ward_id, name, schema, created_at)
-             VALUES ($1, $2, $3, $4, $5)",
-            &[
-                &key,
-                &ward.id.to_string(),
-                &ward.name,
-                &schema,
-                &now.timestamp_millis(),
-            ],
-        )?;
-        let listed = CityWard {
-            key,
-            ward_id: ward.id,
-            name: ward.name.clone(),
-            schema,
-            created_at: crate::storage::time(now.timestamp_millis()),
-        };
+        let listed = self.list(&mut storage, key, &ward, schema)?;
         Ok((listed, ward, made))
     }
 }

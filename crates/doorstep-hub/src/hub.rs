@@ -151,6 +151,18 @@ impl Hub {
     ) -> Result<(), HubError> {
         let mut storage = SqliteStorage::open(dir, at_rest)?;
         refuse_existing(&storage, &dir.display().to_string())?;
+        Self::import_in(&mut storage, ward, documents)?;
+        crate::HubTls::ensure(dir)?;
+        Ok(())
+    }
+
+    /// `import` into any (empty) storage: the SQLite file or a PostgreSQL schema.
+    pub fn import_in(
+        storage: &mut dyn HubStorage,
+        ward: &Ward,
+        documents: &[DocumentBytes],
+    ) -> Result<(), HubError> {
+        refuse_existing(storage, "this storage")?;
         let mut changes = Vec::new();
         let mut snapshots = Vec::new();
         for d in documents {
@@ -174,7 +186,6 @@ impl Hub {
             storage.compact(id, &bytes, u64::MAX)?;
         }
         storage.set_ward(ward.id, &ward.name)?;
-        crate::HubTls::ensure(dir)?;
         Ok(())
     }
 
