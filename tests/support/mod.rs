@@ -218,6 +218,23 @@ impl HubProcess {
         self.dir.path().join("hub")
     }
 
+    /// `hub serve` of a hub already made in `dir`'s `hub` directory (an imported ward).
+    pub fn serve_made(dir: TempDir) -> HubProcess {
+        let data = dir.path().join("hub");
+        let pin = doorstep_hub::HubTls::ensure(&data).expect("hub TLS").pin;
+        let mut hub = HubProcess {
+            place: vec!["--data".into(), data.display().to_string()],
+            dir,
+            url: String::new(),
+            pin,
+            port: 0,
+            child: None,
+            serve_args: Vec::new(),
+        };
+        hub.serve("127.0.0.1:0");
+        hub
+    }
+
     /// `hub serve` on a city's database (`hub ward add` made it): every ward of it.
     pub fn serve_city(url: &str) -> HubProcess {
         let pin = doorstep_hub::HubPlace::Postgres {

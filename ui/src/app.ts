@@ -12,6 +12,7 @@ import { DashboardScreen } from './dashboard'
 import { DevicesScreen } from './devices'
 import { LockScreen, RecoveryCode } from './lock'
 import { idleExpired, unreachable } from './logic'
+import { ProgressBar, useProgress } from './progress'
 
 const IDLE_CHECK_MS = 10_000
 
@@ -52,6 +53,7 @@ function SyncProblems({ problems }: { problems: SyncProblem[] }) {
 }
 
 function SyncBar({ status, link, busy, note, onSync }: { status: SyncStatus | null; link: Link | null; busy: boolean; note: string; onSync: () => void }) {
+  const progress = useProgress(busy)
   if (!status) return null
   const shown = link ?? 'off'
   return html`<div class="syncbar" data-testid="syncbar">
@@ -59,6 +61,7 @@ function SyncBar({ status, link, busy, note, onSync }: { status: SyncStatus | nu
     <span data-testid="outbox">${t('outbox', { n: status.outbox })}</span>
     <span class="muted">${status.last_sync ? t('last_sync', { t: timeOf(status.last_sync) }) : t('never_synced')}</span>
     ${status.joined && html`<button class="small" data-testid="sync" disabled=${busy} onClick=${onSync}>${busy ? t('syncing') : t('sync')}</button>`}
+    <${ProgressBar} progress=${progress} />
     ${note && html`<div class="note" data-testid="sync-note">${note}</div>`}
     <${SyncProblems} problems=${status.problems} />
   </div>`

@@ -312,6 +312,14 @@ export type Priority = "elderly" | "disability" | "poor" | "near_poor";
 export type PriorityFlags = { elderly: boolean, disability: boolean, poor: boolean, near_poor: boolean, };
 
 /**
+ * What a long task has done so far (`App::progress`): a sync counts bytes (and documents),
+ * building the demo ward counts households.
+ */
+export type Progress = { task: ProgressTask, done: number, total: number, documents_done: number, documents_total: number, };
+
+export type ProgressTask = "sync" | "demo";
+
+/**
  * A report over a date range (days in Vietnam's time, UTC+7), row by row.
  */
 export type RangeReport = { from: string, to: string, by: ReportBy, rows: Array<RangeRow>, total: RangeRow, };
@@ -697,6 +705,7 @@ export const commands = {
   tryDemo: () => invoke<Overview>('try_demo'),
   status: () => invoke<SyncStatus>('status'),
   sync: () => invoke<SyncReport>('sync'),
+  progress: () => invoke<Progress | null>('progress'),
   walkList: () => invoke<Array<WalkRow>>('walk_list'),
   householdCard: (id: string) => invoke<HouseholdCard>('household_card', { id }),
   consentPurpose: () => invoke<ConsentPurpose>('consent_purpose'),

@@ -4,6 +4,7 @@ import { html } from 'htm/preact'
 import { useState } from 'preact/hooks'
 import { api, errorText, type Overview } from './api'
 import { t } from './i18n'
+import { ProgressBar, useProgress } from './progress'
 
 export function FirstRun({ onJoined }: { onJoined: (o: Overview) => void }) {
   const [hub, setHub] = useState('')
@@ -11,6 +12,7 @@ export function FirstRun({ onJoined }: { onJoined: (o: Overview) => void }) {
   const [pin, setPin] = useState('')
   const [busy, setBusy] = useState<'' | 'join' | 'demo'>('')
   const [error, setError] = useState('')
+  const progress = useProgress(busy === 'demo')
 
   async function run(kind: 'join' | 'demo') {
     setBusy(kind)
@@ -33,6 +35,7 @@ export function FirstRun({ onJoined }: { onJoined: (o: Overview) => void }) {
     <button class="primary" data-testid="join" disabled=${busy !== ''} onClick=${() => run('join')}>${busy === 'join' ? t('joining') : t('join')}</button>
     <p class="center muted">${t('or')}</p>
     <button data-testid="try-demo" disabled=${busy !== ''} onClick=${() => run('demo')}>${busy === 'demo' ? t('demo_loading') : t('try_demo')}</button>
+    <${ProgressBar} progress=${progress} />
     ${error && html`<p class="error" data-testid="error">${error}</p>`}
   </div>`
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { assignedFirst, filterRows, fold, idleExpired, noPriority, percent, pinProblem, unreachable, virtualWindow, withAlleyHeadings, type WalkRow } from './logic'
+import { assignedFirst, filterRows, fold, idleExpired, megabytes, noPriority, percent, pinProblem, unreachable, virtualWindow, withAlleyHeadings, type WalkRow } from './logic'
 
 function row(alley: string, number: string, extra: Partial<WalkRow> = {}): WalkRow {
   return {
@@ -101,5 +101,13 @@ describe('unreachable', () => {
     expect(unreachable({ code: 'token_unknown', message: '' })).toBe(false)
     expect(unreachable({ code: 'device_revoked', message: '' })).toBe(false)
     expect(unreachable(new Error('boom'))).toBe(false)
+  })
+})
+
+describe('progress', () => {
+  it('says bytes as megabytes with one decimal', () => {
+    expect(megabytes(0)).toBe('0.0')
+    expect(megabytes(11_400_000)).toBe('11.4')
+    expect(megabytes(949_999)).toBe('0.9')
   })
 })

@@ -124,3 +124,8 @@ export function unreachable(e: unknown): boolean {
   const code = (e as { code?: string } | null)?.code
   return code === 'hub_unreachable' || code === 'request_timeout' || code === 'hub_busy'
 }
+
+/** Bytes as megabytes with one decimal, the way a progress bar says them ("1.2"). */
+export function megabytes(bytes: number): string {
+  return (bytes / 1_000_000).toFixed(1)
+}

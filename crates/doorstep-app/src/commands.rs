@@ -21,6 +21,7 @@ macro_rules! for_each_command {
             try_demo() -> Overview;
             status() -> SyncStatus;
             sync() -> SyncReport;
+            progress() -> Option<Progress>;
             walk_list() -> Vec<WalkRow>;
             household_card(id: Id) -> HouseholdCard;
             consent_purpose() -> ConsentPurpose;

@@ -68,7 +68,22 @@ impl App {
     /// while the hub is waited for: visits are recorded meanwhile.
     pub async fn sync(&self) -> Result<SyncReport> {
         let _one_at_a_time = self.syncing.lock().await;
-        match doorstep_sync::sync_shared(&self.store, None).await {
+        let slot = self.progress.clone();
+        let shown = move |p: &doorstep_sync::SyncProgress| {
+            crate::set_progress(
+                &slot,
+                Some(crate::Progress {
+                    task: crate::ProgressTask::Sync,
+                    done: p.bytes_done,
+                    total: p.bytes_total,
+                    documents_done: p.documents_done,
+                    documents_total: p.documents_total,
+                }),
+            )
+        };
+        let synced = doorstep_sync::sync_shared_with(&self.store, None, &shown).await;
+        self.set_progress(None);
+        match synced {
             Err(e) if e.code() == ErrorCode::DeviceRevoked => {
                 self.wipe().await?;
                 Err(AppError::Wiped)

@@ -124,7 +124,20 @@ impl App {
                 // A throwaway key: the seed is deleted once imported.
                 let seed_key = AtRest::Encrypted(doorstep_hub::DatabaseKey::random()?);
                 let mut seed = Store::open(&seed_path, &seed_key)?;
-                seed.insert_demo(&demo, |_| {})?;
+                let total = demo.households.len() as u64;
+                let mut done = 0;
+                let built = seed.insert_demo(&demo, |p| {
+                    done += p.households as u64;
+                    self.set_progress(Some(crate::Progress {
+                        task: crate::ProgressTask::Demo,
+                        done,
+                        total,
+                        documents_done: 0,
+                        documents_total: 0,
+                    }));
+                });
+                self.set_progress(None);
+                built?;
                 let documents = seed.export_documents()?;
                 Hub::import(
                     &self.hub_dir(),

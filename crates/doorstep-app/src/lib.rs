@@ -48,6 +48,7 @@ pub mod command_types {
     pub use crate::lock::{LockState, Unlocked};
     pub use crate::views::*;
     pub use crate::ExportFormat;
+    pub use crate::Progress;
     pub use chrono::NaiveDate;
     pub use doorstep_domain::report::RangeReport;
     pub use doorstep_domain::{
@@ -56,6 +57,41 @@ pub mod command_types {
     pub use doorstep_print::SheetKind;
     pub use doorstep_proto::api::{DeviceInfo, Erasure, HistoryEntry, InviteRequest};
     pub use doorstep_sync::SyncReport;
+}
+
+/// What a long task has done so far (`App::progress`): a sync counts bytes (and documents),
+/// building the demo ward counts households.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, ts_rs::TS)]
+pub struct Progress {
+    pub task: ProgressTask,
+    pub done: u64,
+    pub total: u64,
+    pub documents_done: u64,
+    pub documents_total: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, ts_rs::TS)]
+#[serde(rename_all = "snake_case")]
+pub enum ProgressTask {
+    Sync,
+    Demo,
+}
+
+impl App {
+    /// The long task under way, if any: the UI polls this while a sync or the demo ward runs.
+    pub async fn progress(&self) -> Result<Option<Progress>> {
+        Ok(self.progress.lock().map(|p| p.clone()).unwrap_or_default())
+    }
+
+    fn set_progress(&self, progress: Option<Progress>) {
+        set_progress(&self.progress, progress);
+    }
+}
+
+fn set_progress(slot: &std::sync::Mutex<Option<Progress>>, progress: Option<Progress>) {
+    if let Ok(mut slot) = slot.lock() {
+        *slot = progress;
+    }
 }
 
 /// The app: a device store (open only while unlocked) and, optionally, the ward hub it hosts.
@@ -68,6 +104,8 @@ pub struct App {
     /// One sync at a time (the timer's and the button's): two would race to rotate the
     /// device's token. Held across the network; the store is not.
     syncing: Mutex<()>,
+    /// The long task under way (a sync, building the demo ward), for the UI's progress bar.
+    progress: Arc<std::sync::Mutex<Option<Progress>>>,
     /// The OS keystore the PIN's wrap of the data key is bound to, where the platform has one
     /// (see [`keystore::system_keystore`]).
     keystore: Option<Arc<dyn Keystore>>,
@@ -100,6 +138,7 @@ impl App {
             store: Mutex::new(None),
             hosted: Mutex::new(None),
             syncing: Mutex::new(()),
+            progress: Arc::default(),
             keystore: None,
         })
     }

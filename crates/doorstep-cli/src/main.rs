@@ -355,7 +355,26 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             out.joined(&identity, &groups, &points)
         }
         Command::Sync { hub } => {
-            match runtime()?.block_on(doorstep_sync::sync(&mut store, hub.as_deref())) {
+            let bar = progress_bar(&out, "{msg} {wide_bar} {bytes}/{total_bytes}");
+            let shown = |p: &doorstep_sync::SyncProgress| {
+                if let Some(bar) = &bar {
+                    bar.set_length(p.bytes_total);
+                    bar.set_position(p.bytes_done);
+                    bar.set_message(format!(
+                        "{}/{} documents",
+                        p.documents_done, p.documents_total
+                    ));
+                }
+            };
+            let synced = runtime()?.block_on(doorstep_sync::sync_shared_with(
+                &tokio::sync::Mutex::new(&mut store),
+                hub.as_deref(),
+                &shown,
+            ));
+            if let Some(bar) = &bar {
+                bar.finish_and_clear();
+            }
+            match synced {
                 Err(e) if e.code() == ErrorCode::DeviceRevoked => {
                     drop(store);
                     Store::erase_files(&path, keystore)?;
@@ -554,12 +573,23 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let mut spec = DemoSpec::new(households, seed, now.date_naive());
             spec.groups = groups;
             let demo = generate(&spec);
-            store.insert_demo(&demo, |p| {
-                eprintln!(
+            let bar = progress_bar(&out, "{msg} {wide_bar} {pos}/{len} households");
+            if let Some(bar) = &bar {
+                bar.set_length(demo.households.len() as u64);
+            }
+            store.insert_demo(&demo, |p| match &bar {
+                Some(bar) => {
+                    bar.inc(p.households as u64);
+                    bar.set_message(p.group.name.clone());
+                }
+                None => eprintln!(
                     "committed {}: {} households, {} visits",
                     p.group.name, p.households, p.visits
-                )
+                ),
             })?;
+            if let Some(bar) = &bar {
+                bar.finish_and_clear();
+            }
             out.demo(&demo, store.size_on_disk())
         }
         Command::Check => {
@@ -794,6 +824,19 @@ fn hub(out: &Printer, cmd: HubCommand, plaintext: bool) -> anyhow::Result<()> {
             out.revoked(id)
         }
     }
+}
+
+/// A progress bar on stderr for a person at a terminal (never with `--json`, never in a log).
+fn progress_bar(out: &Printer, template: &str) -> Option<indicatif::ProgressBar> {
+    use std::io::IsTerminal;
+    if out.json || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(0);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
+        bar.set_style(style);
+    }
+    Some(bar)
 }
 
 /// How often a serving ward hub sends its roll-up to its city.

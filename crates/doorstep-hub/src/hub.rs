@@ -471,6 +471,7 @@ impl Hub {
             receipts,
             pulls,
             incarnation: self.incarnation,
+            remaining: page.remaining,
             restored: Vec::new(),
         })
     }
@@ -506,6 +507,7 @@ impl Hub {
             receipts: Vec::new(),
             pulls: Vec::new(),
             incarnation: self.incarnation,
+            remaining: 0,
             restored,
         })
     }

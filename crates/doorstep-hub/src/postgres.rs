@@ -665,10 +665,23 @@ impl HubStorage for PgStorage {
                 PullItem::Snapshot { bytes, .. } | PullItem::Change { bytes, .. } => bytes.len(),
             };
             if !items.is_empty() && size + len > max_bytes {
+                // What is left, by length only (octet_length reads no TOASTed bytes).
+                let mut sums = Vec::new();
+                for r in tx.query(
+                    "SELECT doc_id, octet_length(snapshot)::bigint FROM documents
+                     WHERE snapshot_seq > $1 AND snapshot_seq <= $2
+                     UNION ALL
+                     SELECT doc_id, sum(octet_length(bytes))::bigint FROM changes
+                     WHERE seq > $1 AND seq <= $2 AND origin <> $3 GROUP BY doc_id",
+                    &[&(seq - 1), &last, &origin],
+                )? {
+                    sums.push((doc_id(r.try_get(0)?)?, r.try_get::<_, i64>(1)?));
+                }
                 return Ok(PullPage {
                     items,
                     cursor: (seq - 1) as u64,
                     more: true,
+                    remaining: remaining_in(sums, scope),
                 });
             }
             size += len;
@@ -681,6 +694,7 @@ impl HubStorage for PgStorage {
             items,
             cursor: last.max(cursor) as u64,
             more: false,
+            remaining: 0,
         })
     }
 

@@ -189,6 +189,42 @@ pub fn unlock(
     Ok((AtRest::Encrypted(key), Some(code)))
 }
 
+/// What a pull from `cursor` up to `last` still holds for a device (`storage::remaining_in`):
+/// lengths only, summed by SQLite without reading the bytes.
+fn remaining_after(
+    conn: &Connection,
+    cursor: i64,
+    last: i64,
+    scope: Option<&HashSet<DocId>>,
+    origin: &str,
+) -> StorageResult<u64> {
+    let mut sums = Vec::new();
+    let mut read = |mut rows: rusqlite::Rows<'_>| -> StorageResult<()> {
+        while let Some(row) = rows.next()? {
+            let doc: String = row.get(0)?;
+            if let Ok(doc) = doc.parse::<DocId>() {
+                sums.push((doc, row.get::<_, i64>(1)?));
+            }
+        }
+        Ok(())
+    };
+    read(
+        conn.prepare_cached(
+            "SELECT doc_id, length(snapshot) FROM documents
+             WHERE snapshot_seq > ?1 AND snapshot_seq <= ?2",
+        )?
+        .query(params![cursor, last])?,
+    )?;
+    read(
+        conn.prepare_cached(
+            "SELECT doc_id, sum(length(bytes)) FROM changes
+             WHERE seq > ?1 AND seq <= ?2 AND origin != ?3 GROUP BY doc_id",
+        )?
+        .query(params![cursor, last, origin])?,
+    )?;
+    Ok(remaining_in(sums, scope))
+}
+
 /// Appends audit lines inside the caller's transaction.
 fn insert_audit(tx: &rusqlite::Transaction<'_>, entries: &[AuditEntry]) -> StorageResult<()> {
     let mut entry = tx.prepare_cached(
@@ -675,10 +711,13 @@ impl HubStorage for SqliteStorage {
                 PullItem::Snapshot { bytes, .. } | PullItem::Change { bytes, .. } => bytes.len(),
             };
             if !items.is_empty() && size + len > max_bytes {
+                let cursor = seq_of(&item) - 1;
+                let remaining = remaining_after(&tx, cursor as i64, last, scope, origin)?;
                 return Ok(PullPage {
-                    cursor: seq_of(&item) - 1,
+                    cursor,
                     items,
                     more: true,
+                    remaining,
                 });
             }
             size += len;
@@ -691,6 +730,7 @@ impl HubStorage for SqliteStorage {
             items,
             cursor: last.max(cursor_i) as u64,
             more: false,
+            remaining: 0,
         })
     }
 

@@ -222,6 +222,21 @@ pub struct PullPage {
     pub items: Vec<PullItem>,
     pub cursor: u64,
     pub more: bool,
+    /// When `more`: the bytes still to pull after this page (what a device's progress bar
+    /// counts toward); 0 otherwise.
+    pub remaining: u64,
+}
+
+/// The bytes a device still has to pull, from per-document sums of the snapshots and of the
+/// changes past its cursor (`sums`), counting only its scope.
+pub(crate) fn remaining_in(
+    sums: impl IntoIterator<Item = (DocId, i64)>,
+    scope: Option<&HashSet<DocId>>,
+) -> u64 {
+    sums.into_iter()
+        .filter(|(doc, _)| scope.is_none_or(|s| s.contains(doc)))
+        .map(|(_, n)| u64::try_from(n).unwrap_or(0))
+        .sum()
 }
 
 /// The hub's storage: the ward's documents as a snapshot plus a sequence of changes, the

@@ -144,6 +144,8 @@ pub struct SyncResponse {
     pub pulls: Vec<Pull>,
     /// The hub's incarnation (a new one at every restore from a backup).
     pub incarnation: u64,
+    /// When `more`: the bytes still to pull after this answer (a progress bar's total).
+    pub remaining: u64,
     /// Only to a device of an older incarnation, with nothing else done: the heads of every
     /// document of its scope as the restored hub holds them. The device sends again what they
     /// lack and pulls from cursor 0.

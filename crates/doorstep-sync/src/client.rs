@@ -120,6 +120,19 @@ pub struct SyncReport {
     pub hub_restored: bool,
 }
 
+/// How far a sync has come, after each round: what the app's progress bar and the CLI's draw.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, TS)]
+pub struct SyncProgress {
+    pub rounds: u64,
+    /// Documents of this device's scope received so far in this sync, of how many it has.
+    pub documents_done: u64,
+    pub documents_total: u64,
+    /// Documents' bytes received so far (before the wire's compression), of how many: those
+    /// and what the hub says is still to pull.
+    pub bytes_done: u64,
+    pub bytes_total: u64,
+}
+
 /// Whether a refusal naming a document is about that document (its changes, or the device's
 /// right to write it), so the rest of the outbox may sync without it; any other refusal
 /// (token, size, load) is about the whole round.
@@ -718,12 +731,35 @@ pub async fn sync_shared<S: StoreHandle>(
     shared: &Mutex<S>,
     hub_url: Option<&str>,
 ) -> Result<SyncReport, SyncError> {
-    let mut identity = shared
-        .lock()
-        .await
-        .store()?
-        .identity()?
-        .ok_or(SyncError::NotJoined)?;
+    sync_shared_with(shared, hub_url, &|_| {}).await
+}
+
+/// `sync_shared`, telling `progress` after each round how far it has come.
+pub async fn sync_shared_with<S: StoreHandle>(
+    shared: &Mutex<S>,
+    hub_url: Option<&str>,
+    progress: &(dyn Fn(&SyncProgress) + Send + Sync),
+) -> Result<SyncReport, SyncError> {
+    let (mut identity, documents_total) = {
+        let mut guard = shared.lock().await;
+        let store = guard.store()?;
+        let identity = store.identity()?.ok_or(SyncError::NotJoined)?;
+        // The documents of its scope: a coordinator's are the whole ward's.
+        let total = match doorstep_doc::readable(
+            identity.role,
+            identity.ward_id,
+            &identity.groups,
+            &identity.points,
+        ) {
+            Some(scope) => scope.len() as u64,
+            None => 1 + store.groups()?.len() as u64 + store.points()?.len() as u64,
+        };
+        (identity, total)
+    };
+    let mut done = SyncProgress {
+        documents_total,
+        ..SyncProgress::default()
+    };
     // A new address is kept only once a hub holding the pinned key answered there: an
     // address that turned out to be someone else's is never remembered. A rotated token and
     // a new pin are kept the same way, with the round that brought them.
@@ -805,6 +841,18 @@ pub async fn sync_shared<S: StoreHandle>(
         report.received_bytes += answer.len() as u64;
         report.rounds += 1;
         let response: SyncResponse = wire::decode(&answer)?;
+        // Counted as the hub counts what remains: the documents' bytes, not the (deflated)
+        // bodies on the wire.
+        done.rounds += 1;
+        done.bytes_done += response
+            .pulls
+            .iter()
+            .map(|p| {
+                p.snapshot.as_ref().map_or(0, Vec::len)
+                    + p.changes.iter().map(|c| c.bytes.len()).sum::<usize>()
+            })
+            .sum::<usize>() as u64;
+        done.bytes_total = done.bytes_done + response.remaining;
         // The hub was restored from a backup since this device last synced: take what it
         // says it holds, then sync again from there (nothing of this round was applied).
         let known = shared.lock().await.store()?.hub_incarnation()?;
@@ -896,6 +944,15 @@ pub async fn sync_shared<S: StoreHandle>(
             .extend(applied.erased_edits_dropped);
         sent.extend(outbox.iter().map(|o| o.doc));
         received.extend(incoming.iter().map(|i| i.doc));
+        // A coordinator's scope grows with the ward document it has just received.
+        if done.rounds == 1 && identity.role == doorstep_domain::Role::Coordinator {
+            done.documents_total = 1 + store.groups()?.len() as u64 + store.points()?.len() as u64;
+        }
+        done.documents_done = (received.len() as u64).min(done.documents_total);
+        if !response.more {
+            done.documents_done = done.documents_total;
+        }
+        progress(&done);
         if !response.more && !store.has_outbox_without(&held)? {
             store.clear_sync_problems(&held)?;
             report.refused = store

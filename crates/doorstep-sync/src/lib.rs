@@ -8,6 +8,6 @@
 pub mod client;
 
 pub use client::{
-    erase_household, history, invite, join, join_shared, pinned_tls, sync, sync_shared, HubClient,
-    StoreHandle, SyncError, SyncReport,
+    erase_household, history, invite, join, join_shared, pinned_tls, sync, sync_shared,
+    sync_shared_with, HubClient, StoreHandle, SyncError, SyncProgress, SyncReport,
 };
