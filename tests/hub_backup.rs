@@ -8,6 +8,24 @@ mod support;
 
 use support::{bin, Device, HubProcess};
 
+/// `hub restore --data DATA FILE`, with the tests' passphrase or `passphrase`.
+fn restore(
+    data: &std::path::Path,
+    file: &std::path::Path,
+    passphrase: Option<&str>,
+) -> std::process::Output {
+    let mut command = bin();
+    if let Some(p) = passphrase {
+        command.env("DOORSTEP_HUB_PASSPHRASE", p);
+    }
+    command
+        .args(["--json", "hub", "restore", "--data"])
+        .arg(data)
+        .arg(file)
+        .output()
+        .unwrap()
+}
+
 fn households(d: &Device) -> u64 {
     d.sync();
     d.json(&["report"])["households"]
@@ -87,17 +105,7 @@ fn a_restored_hub_gets_back_what_devices_hold_and_sends_them_what_they_lack() {
     hub.kill();
     let data = hub.data();
     let restored = {
-        let out = bin()
-            .args([
-                "--json",
-                "hub",
-                "restore",
-                "--data",
-                data.to_str().unwrap(),
-                file.to_str().unwrap(),
-            ])
-            .output()
-            .unwrap();
+        let out = restore(&data, &file, None);
         assert!(
             out.status.success(),
             "{}",
@@ -150,17 +158,7 @@ fn a_backup_that_is_not_one_is_refused_and_the_hub_is_untouched() {
     let data = hub.data();
     let junk = hub.dir.path().join("junk.tar");
     std::fs::write(&junk, b"not a tar file at all").unwrap();
-    let out = bin()
-        .args([
-            "--json",
-            "hub",
-            "restore",
-            "--data",
-            data.to_str().unwrap(),
-            junk.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
+    let out = restore(&data, &junk, None);
     assert!(!out.status.success());
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("bad_backup"),
@@ -175,18 +173,7 @@ fn a_backup_that_is_not_one_is_refused_and_the_hub_is_untouched() {
         "{}",
         String::from_utf8_lossy(&made.stderr)
     );
-    let out = bin()
-        .env("DOORSTEP_HUB_PASSPHRASE", "another passphrase entirely")
-        .args([
-            "--json",
-            "hub",
-            "restore",
-            "--data",
-            data.to_str().unwrap(),
-            file.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
+    let out = restore(&data, &file, Some("another passphrase entirely"));
     assert!(!out.status.success());
     hub.restart();
     lan.add_household("Tổ 1", "Ngõ 5 Hàng Bông", "2");

@@ -293,37 +293,31 @@ fn a_city_serves_many_wards_and_no_ward_sees_another() {
         "Tổ 1 Cửa Nam",
         "Tổ không có",
     ];
-    let real = get(
-        &format!("{base}/v1/households/{household}/history"),
-        Some(&token_b),
-    );
-    let unknown = get(
-        &format!("{base}/v1/households/{nowhere}/history"),
-        Some(&token_b),
-    );
-    same("history", real, unknown, &ids);
-    let real = post(
-        &format!("{base}/v1/households/{household}/erase"),
-        Some(&token_b),
-        Vec::new(),
-    );
-    let unknown = post(
-        &format!("{base}/v1/households/{nowhere}/erase"),
-        Some(&token_b),
-        Vec::new(),
-    );
-    same("erase", real, unknown, &ids);
-    let real = post(
-        &format!("{base}/v1/devices/{lan_id}/revoke"),
-        Some(&token_b),
-        Vec::new(),
-    );
-    let unknown = post(
-        &format!("{base}/v1/devices/{nowhere}/revoke"),
-        Some(&token_b),
-        Vec::new(),
-    );
-    same("revoke", real, unknown, &ids);
+    // Each route about one of ward A's records, and about one that exists nowhere.
+    for (what, method, path, real_id) in [
+        (
+            "history",
+            "GET",
+            "/v1/households/{}/history",
+            household.as_str(),
+        ),
+        (
+            "erase",
+            "POST",
+            "/v1/households/{}/erase",
+            household.as_str(),
+        ),
+        ("revoke", "POST", "/v1/devices/{}/revoke", lan_id.as_str()),
+    ] {
+        let ask = |id: &str| {
+            let url = format!("{base}{}", path.replace("{}", id));
+            match method {
+                "GET" => get(&url, Some(&token_b)),
+                _ => post(&url, Some(&token_b), Vec::new()),
+            }
+        };
+        same(what, ask(real_id), ask(&nowhere), &ids);
+    }
     let real = post_json(
         &format!("{base}/v1/invites"),
         Some(&token_b),

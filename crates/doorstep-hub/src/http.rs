@@ -294,35 +294,36 @@ impl Wards {
     /// The ward a bearer token belongs to; a token naming no ward is refused as any unknown
     /// token is.
     async fn of_token(&self, token: &str) -> Result<WardState, HubError> {
-        match self {
-            Wards::One(ward) => Ok(ward.clone()),
-            Wards::City(city) => {
-                let key = crate::city::ward_key_of_token(token);
-                city.ward(key).await?.ok_or_else(|| {
-                    HubError::refused(
-                        Status::Unauthorized,
-                        ErrorCode::TokenUnknown,
-                        "unknown device token",
-                    )
-                })
-            }
-        }
+        self.of_key(crate::city::ward_key_of_token(token), || {
+            HubError::refused(
+                Status::Unauthorized,
+                ErrorCode::TokenUnknown,
+                "unknown device token",
+            )
+        })
+        .await
     }
 
     /// The ward an invite code is for; a code naming no ward is refused as a wrong code is.
     async fn of_code(&self, code: &str) -> Result<WardState, HubError> {
+        self.of_key(crate::city::ward_key_of_code(code), || {
+            HubError::refused(
+                Status::Unauthorized,
+                ErrorCode::InviteCodeInvalid,
+                "invite code not valid: wrong, already used or expired",
+            )
+        })
+        .await
+    }
+
+    async fn of_key(
+        &self,
+        key: Option<String>,
+        refused: impl FnOnce() -> HubError,
+    ) -> Result<WardState, HubError> {
         match self {
             Wards::One(ward) => Ok(ward.clone()),
-            Wards::City(city) => {
-                let key = crate::city::ward_key_of_code(code);
-                city.ward(key).await?.ok_or_else(|| {
-                    HubError::refused(
-                        Status::Unauthorized,
-                        ErrorCode::InviteCodeInvalid,
-                        "invite code not valid: wrong, already used or expired",
-                    )
-                })
-            }
+            Wards::City(city) => city.ward(key).await?.ok_or_else(refused),
         }
     }
 }

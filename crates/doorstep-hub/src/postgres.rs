@@ -441,23 +441,14 @@ impl HubStorage for PgStorage {
             last = row.try_get(0)?;
             changes.push(row.try_get::<_, Vec<u8>>(1)?);
         }
-        let stored = if whole {
-            let mut bytes: Vec<u8> = tx
-                .query_one("SELECT snapshot FROM documents WHERE doc_id = $1", &[&key])?
-                .try_get(0)?;
-            changes.iter().for_each(|c| bytes.extend_from_slice(c));
-            Stored::Whole {
-                seq: last as u64,
-                bytes,
-            }
-        } else if changes.is_empty() {
-            Stored::Unchanged
-        } else {
-            Stored::Changes {
-                seq: last as u64,
-                changes,
-            }
+        let snapshot = match whole {
+            true => Some(
+                tx.query_one("SELECT snapshot FROM documents WHERE doc_id = $1", &[&key])?
+                    .try_get(0)?,
+            ),
+            false => None,
         };
+        let stored = Stored::of(snapshot, last, changes);
         tx.commit()?;
         Ok(stored)
     }

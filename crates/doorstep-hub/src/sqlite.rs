@@ -496,21 +496,7 @@ impl HubStorage for SqliteStorage {
             last = row.get(0)?;
             changes.push(row.get::<_, Vec<u8>>(1)?);
         }
-        Ok(if whole {
-            let mut bytes = snapshot;
-            changes.iter().for_each(|c| bytes.extend_from_slice(c));
-            Stored::Whole {
-                seq: last as u64,
-                bytes,
-            }
-        } else if changes.is_empty() {
-            Stored::Unchanged
-        } else {
-            Stored::Changes {
-                seq: last as u64,
-                changes,
-            }
-        })
+        Ok(Stored::of(whole.then_some(snapshot), last, changes))
     }
 
     fn epochs(&self) -> StorageResult<HashMap<DocId, u32>> {

@@ -216,6 +216,23 @@ pub enum Stored {
     Whole { seq: u64, bytes: Vec<u8> },
 }
 
+impl Stored {
+    /// What `document_after` answers: the document whole when `snapshot` is given (a snapshot
+    /// has passed the sequence asked about), otherwise the changes after it; `last` is the
+    /// sequence the document stands at.
+    pub(crate) fn of(snapshot: Option<Vec<u8>>, last: i64, changes: Vec<Vec<u8>>) -> Stored {
+        let seq = u64::try_from(last).unwrap_or(0);
+        match snapshot {
+            Some(mut bytes) => {
+                changes.iter().for_each(|c| bytes.extend_from_slice(c));
+                Stored::Whole { seq, bytes }
+            }
+            None if changes.is_empty() => Stored::Unchanged,
+            None => Stored::Changes { seq, changes },
+        }
+    }
+}
+
 /// A page of a pull: items in sequence order, and the cursor the device holds after them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PullPage {
