@@ -352,6 +352,7 @@ impl Hub {
         if request.incarnation != 0 && request.incarnation != self.incarnation {
             return self.restored(device, now);
         }
+        let request_incarnation = request.incarnation;
         // Limits before work: a push names at most so many documents and changes.
         let changes: usize = request.pushes.iter().map(|p| p.changes.len()).sum();
         if request.pushes.len() > MAX_PUSH_DOCUMENTS || changes > MAX_PUSH_CHANGES {
@@ -470,7 +471,11 @@ impl Hub {
             hub_time: now.timestamp_millis(),
             receipts,
             pulls,
-            incarnation: self.incarnation,
+            // 0: the one the device sent (a byte on the wire instead of three).
+            incarnation: match request_incarnation == self.incarnation {
+                true => 0,
+                false => self.incarnation,
+            },
             remaining: page.remaining,
             restored: Vec::new(),
         })

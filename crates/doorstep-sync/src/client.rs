@@ -856,7 +856,7 @@ pub async fn sync_shared_with<S: StoreHandle>(
         // The hub was restored from a backup since this device last synced: take what it
         // says it holds, then sync again from there (nothing of this round was applied).
         let known = shared.lock().await.store()?.hub_incarnation()?;
-        if known != 0 && known != response.incarnation {
+        if known != 0 && response.incarnation != 0 && known != response.incarnation {
             let heads: Vec<(DocId, Vec<[u8; 32]>)> = response
                 .restored
                 .into_iter()
@@ -935,7 +935,7 @@ pub async fn sync_shared_with<S: StoreHandle>(
             store.set_identity(&identity)?;
         }
         let applied = store.apply_sync(&outbox, &incoming, hub_time, &earlier, response.cursor)?;
-        if known == 0 {
+        if known == 0 && response.incarnation != 0 {
             store.set_hub_incarnation(response.incarnation)?;
         }
         report.epochs_adopted += applied.epochs_adopted.len() as u64;
