@@ -1246,3 +1246,26 @@ fn pdf_text(pdf: &std::path::Path) -> String {
     assert!(out.status.success());
     String::from_utf8(out.stdout).unwrap()
 }
+
+/// A certificate pin is base64url and may start with `-`: the flags that take one accept it
+/// (the command then fails for what it is, not for its arguments).
+#[test]
+fn a_pin_starting_with_a_dash_is_a_value() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let out = support::bin()
+        .args(["--json", "hub", "forward", "--data"])
+        .arg(dir.path().join("no-hub"))
+        .args([
+            "--to",
+            "https://127.0.0.1:9",
+            "--token",
+            "dsf_x",
+            "--pin",
+            "-Uabc",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(!stderr.contains("unexpected argument"), "{stderr}");
+}

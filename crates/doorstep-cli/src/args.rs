@@ -234,8 +234,8 @@ pub struct ForwardArgs {
         hide_env_values = true
     )]
     pub forward_token: Option<String>,
-    /// The pin of the city hub's certificate.
-    #[arg(long, requires = "forward_to")]
+    /// The pin of the city hub's certificate (it may start with `-`).
+    #[arg(long, requires = "forward_to", allow_hyphen_values = true)]
     pub forward_pin: Option<String>,
 }
 
@@ -352,8 +352,8 @@ pub enum HubCommand {
         /// The forwarding token `hub ward add --forwarded-from` printed.
         #[arg(long, env = "DOORSTEP_FORWARD_TOKEN")]
         token: String,
-        /// The pin of the city hub's certificate.
-        #[arg(long)]
+        /// The pin of the city hub's certificate (it may start with `-`).
+        #[arg(long, allow_hyphen_values = true)]
         pin: String,
     },
     /// A city deployment's wards (in one PostgreSQL database).

@@ -624,10 +624,12 @@ impl HubStorage for SqliteStorage {
         // A cursor past the hub's last change: the hub was restored from an older backup.
         // Send the device everything in its scope again (duplicates are no-ops there).
         let cursor_i = if cursor_i > last { 0 } else { cursor_i };
+        // Snapshots newer than the cursor: their bytes read only when the page takes them (a
+        // first sync of a big ward would otherwise read every remaining snapshot each round).
         let mut snapshots: Vec<PullItem> = Vec::new();
         {
             let mut stmt = tx.prepare_cached(
-                "SELECT doc_id, snapshot_seq, snapshot FROM documents
+                "SELECT doc_id, snapshot_seq FROM documents
                  WHERE snapshot_seq > ?1 ORDER BY snapshot_seq",
             )?;
             let mut rows = stmt.query([cursor_i])?;
@@ -637,11 +639,15 @@ impl HubStorage for SqliteStorage {
                     snapshots.push(PullItem::Snapshot {
                         doc,
                         seq: row.get::<_, i64>(1)? as u64,
-                        bytes: row.get(2)?,
+                        bytes: Vec::new(),
                     });
                 }
             }
         }
+        let snapshot_bytes = |doc: DocId| -> rusqlite::Result<Vec<u8>> {
+            tx.prepare_cached("SELECT snapshot FROM documents WHERE doc_id = ?1")?
+                .query_row([doc.to_string()], |r| r.get(0))
+        };
         let mut items = Vec::new();
         let mut size = 0usize;
         let mut snapshots = snapshots.into_iter().peekable();
@@ -688,7 +694,14 @@ impl HubStorage for SqliteStorage {
                 (None, None) => break,
             };
             let item = if take_snapshot {
-                snapshots.next()
+                match snapshots.next() {
+                    Some(PullItem::Snapshot { doc, seq, .. }) => Some(PullItem::Snapshot {
+                        doc,
+                        seq,
+                        bytes: snapshot_bytes(doc)?,
+                    }),
+                    other => other,
+                }
             } else {
                 change.take()
             };

@@ -208,6 +208,14 @@ const MIGRATIONS: &[&str] = &[
         at      INTEGER NOT NULL
     ) STRICT;
     "#,
+    // 14: a residential group's rows found by the group: rewriting a group's query rows (a
+    // snapshot taken, an epoch adopted) deleted its visits and reviews by scanning every
+    // visit and review of the ward, once per group, which made a 50,000-household first sync
+    // quadratic.
+    r#"
+    CREATE INDEX visits_by_group ON visits(group_id);
+    CREATE INDEX reviews_by_group ON reviews(group_id);
+    "#,
 ];
 
 /// The query tables, in the order a dump or a rebuild walks them.
