@@ -244,7 +244,7 @@ impl HubPlace {
                     return Err(HubError::refused(
                         Status::BadRequest,
                         ErrorCode::WardNeeded,
-                        "this database holds a city's wards: name one with --ward KEY",
+                        "this database holds a city's wards: name one with --ward-id ID|KEY",
                     ));
                 }
                 Box::new(postgres::PgStorage::open(url)?)
