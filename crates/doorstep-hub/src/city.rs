@@ -26,6 +26,28 @@ pub const WARD_KEY_SETTING: &str = "city.ward_key";
 /// How long a ward key is.
 pub const WARD_KEY_LEN: usize = 4;
 
+/// The catalogue's tables. A ward kept on its own LAN hub has no schema (`''`) and a
+/// forwarding token.
+const CATALOGUE: &str = "
+    CREATE TABLE IF NOT EXISTS wards (
+        key                  TEXT PRIMARY KEY,
+        ward_id              TEXT NOT NULL UNIQUE,
+        name                 TEXT NOT NULL,
+        schema               TEXT NOT NULL,
+        created_at           BIGINT NOT NULL,
+        forwarded_token_hash TEXT UNIQUE
+    );
+    CREATE TABLE IF NOT EXISTS viewers (
+        token_hash TEXT PRIMARY KEY,
+        name       TEXT NOT NULL,
+        created_at BIGINT NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS forwarded (
+        key         TEXT PRIMARY KEY REFERENCES wards(key),
+        rollup      TEXT NOT NULL,
+        received_at BIGINT NOT NULL
+    );";
+
 /// A ward of the city, as the catalogue lists it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct CityWard {
@@ -108,26 +130,11 @@ impl City {
                 "the catalogue schema holds a ward",
             ));
         }
-        storage.client().batch_execute(
-            "CREATE TABLE IF NOT EXISTS wards (
-                 key        TEXT PRIMARY KEY,
-                 ward_id    TEXT NOT NULL UNIQUE,
-                 name       TEXT NOT NULL,
-                 schema     TEXT NOT NULL UNIQUE,
-                 created_at BIGINT NOT NULL
-             );
-             CREATE TABLE IF NOT EXISTS viewers (
-                 token_hash TEXT PRIMARY KEY,
-                 name       TEXT NOT NULL,
-                 created_at BIGINT NOT NULL
-             );
-             CREATE TABLE IF NOT EXISTS forwarded (
-                 key         TEXT PRIMARY KEY REFERENCES wards(key),
-                 rollup      TEXT NOT NULL,
-                 received_at BIGINT NOT NULL
-             );
-             ALTER TABLE wards ADD COLUMN IF NOT EXISTS forwarded_token_hash TEXT UNIQUE;",
-        )?;
+        // The catalogue's tables, made by the first `hub ward add` only: opening it (every
+        // city-ward command, every serving process) takes no DDL lock.
+        if create {
+            storage.client().batch_execute(CATALOGUE)?;
+        }
         Ok(City {
             url: url.to_string(),
             storage,
@@ -313,17 +320,11 @@ pub struct CityRollupRow {
 }
 
 fn token_hash(token: &str) -> String {
-    use sha2::Digest;
-    crate::hex(&sha2::Sha256::digest(token.trim().as_bytes()))
+    crate::enrolment::sha256_hex(token.trim())
 }
 
 fn new_secret_token(prefix: &str) -> Result<String, HubError> {
-    use base64::Engine;
-    let bytes: [u8; 32] = crate::enrolment::random_bytes()?;
-    Ok(format!(
-        "{prefix}_{}",
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-    ))
+    Ok(format!("{prefix}_{}", crate::enrolment::random_text()?))
 }
 
 impl City {

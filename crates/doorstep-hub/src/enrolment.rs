@@ -44,7 +44,18 @@ const CODE_LEN: usize = 10;
 /// How hubs before keyed hashes stored codes and tokens: kept only to recognise those and
 /// re-key them on use.
 pub(crate) fn legacy_hash(text: &str) -> String {
+    sha256_hex(text)
+}
+
+/// SHA-256 of `text`, as hex: how a secret that is itself 256 random bits is stored (a
+/// city's viewer and forwarding tokens).
+pub(crate) fn sha256_hex(text: &str) -> String {
     hex(&Sha256::digest(text.as_bytes()))
+}
+
+/// 256 random bits as text (base64url): the secret part of every token.
+pub(crate) fn random_text() -> Result<String, HubError> {
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random_bytes::<32>()?))
 }
 
 pub(crate) fn random_bytes<const N: usize>() -> Result<[u8; N], HubError> {
@@ -88,7 +99,7 @@ fn new_code(ward_key: Option<&str>) -> Result<String, HubError> {
 
 /// A new device token; a city ward's carries its key (`dst_KEY.…`).
 fn new_token(ward_key: Option<&str>) -> Result<String, HubError> {
-    let random = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random_bytes::<32>()?);
+    let random = random_text()?;
     Ok(match ward_key {
         Some(key) => format!("dst_{key}.{random}"),
         None => format!("dst_{random}"),

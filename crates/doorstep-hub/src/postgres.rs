@@ -174,6 +174,16 @@ fn insert_audit(tx: &mut Transaction<'_>, entries: &[AuditEntry]) -> StorageResu
 
 /// Takes `n` sequence numbers; returns the first. Holds the counter's row lock until the
 /// transaction ends: appends are serialised, and sequence order is commit order.
+/// A read-only transaction on one repeatable-read snapshot: what it reads describes one
+/// committed moment, whatever other processes commit meanwhile.
+fn read_snapshot(client: &mut Client) -> StorageResult<Transaction<'_>> {
+    Ok(client
+        .build_transaction()
+        .isolation_level(IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()?)
+}
+
 fn take_sequence(tx: &mut Transaction<'_>, n: i64) -> StorageResult<i64> {
     let last: i64 = tx
         .query_one(
@@ -416,11 +426,7 @@ impl HubStorage for PgStorage {
         let key = doc.to_string();
         let after = i64::try_from(seq).unwrap_or(i64::MAX);
         let mut client = self.client.borrow_mut();
-        let mut tx = client
-            .build_transaction()
-            .isolation_level(IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()?;
+        let mut tx = read_snapshot(&mut client)?;
         let Some(row) = tx.query_opt(
             "SELECT snapshot_seq FROM documents WHERE doc_id = $1",
             &[&key],
@@ -555,11 +561,7 @@ impl HubStorage for PgStorage {
         let in_scope = |doc: &DocId| scope.is_none_or(|s| s.contains(doc));
         let mut client = self.client.borrow_mut();
         // One snapshot: the counter and the rows describe the same committed moment.
-        let mut tx = client
-            .build_transaction()
-            .isolation_level(IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()?;
+        let mut tx = read_snapshot(&mut client)?;
         let last: i64 = tx
             .query_one("SELECT value FROM sequence WHERE name = 'changes'", &[])?
             .try_get(0)?;
