@@ -180,3 +180,45 @@ fn a_backup_that_is_not_one_is_refused_and_the_hub_is_untouched() {
     lan.sync();
     assert_eq!(households(&lan), 2, "the hub is as it was");
 }
+
+/// A crafted archive: a database entry that is a link to a file elsewhere, and an entry whose
+/// name climbs out of the directory. Neither is written; the restore is refused and the hub
+/// is as it was.
+#[test]
+fn a_crafted_backup_writes_nothing_and_is_refused() {
+    let mut hub = HubProcess::start(&["Tổ 1"]);
+    let lan = Device::joined(&hub, "volunteer", "Lan", &["Tổ 1"]);
+    lan.add_household("Tổ 1", "Ngõ 5 Hàng Bông", "1");
+    lan.sync();
+    hub.kill();
+    let data = hub.data();
+    let outside = hub.dir.path().join("secret.txt");
+    std::fs::write(&outside, b"not the hub's").unwrap();
+    let crafted = hub.dir.path().join("crafted.tar");
+    {
+        let mut tar = tar::Builder::new(std::fs::File::create(&crafted).unwrap());
+        let mut link = tar::Header::new_gnu();
+        link.set_entry_type(tar::EntryType::Symlink);
+        link.set_size(0);
+        tar.append_link(&mut link, "hub.sqlite", &outside).unwrap();
+        let body = b"escaped";
+        let mut climb = tar::Header::new_gnu();
+        climb.set_size(body.len() as u64);
+        climb.set_mode(0o644);
+        // Written raw: the builder itself refuses a `..` path.
+        climb.as_gnu_mut().unwrap().name[..12].copy_from_slice(b"../escape.tx");
+        climb.set_cksum();
+        tar.append(&climb, &body[..]).unwrap();
+        tar.finish().unwrap();
+    }
+    let out = restore(&data, &crafted, None);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bad_backup"));
+    assert_eq!(std::fs::read(&outside).unwrap(), b"not the hub's");
+    let parent = data.parent().unwrap();
+    assert!(!parent.join("escape.tx").exists() && !hub.dir.path().join("escape.tx").exists());
+    hub.restart();
+    lan.add_household("Tổ 1", "Ngõ 5 Hàng Bông", "2");
+    lan.sync();
+    assert_eq!(households(&lan), 2, "the hub is as it was");
+}

@@ -229,6 +229,24 @@ fn a_city_serves_many_wards_and_no_ward_sees_another() {
     assert!(!wrong_ward.status.success());
     assert!(String::from_utf8_lossy(&wrong_ward.stderr).contains("other_ward"));
     assert!(!forward(token, &lan_hub.data()).status.success());
+    // A body that is not a roll-up, or far too big, under the right token: refused with its
+    // code, what the city holds unchanged.
+    let (status, answer) = post(
+        &format!("{base}/v1/city/forward"),
+        Some(forwarding),
+        b"{\"ward\": 1".to_vec(),
+    );
+    assert_eq!(
+        (status, answer["code"].as_str()),
+        (400, Some("bad_request")),
+        "{answer}"
+    );
+    let (status, _) = post(
+        &format!("{base}/v1/city/forward"),
+        Some(forwarding),
+        vec![b' '; 2 << 20],
+    );
+    assert_eq!(status, 413);
     let (_, page) = get(&format!("{base}/v1/city/rollup"), Some(token));
     let lo_duc = page["wards"]
         .as_array()

@@ -730,3 +730,70 @@ fn a_refused_document_is_set_aside_and_the_rest_of_the_outbox_syncs() {
         1
     );
 }
+
+/// A modified client claims a hub incarnation it never saw, with a forged push: the hub
+/// answers with the heads of this device's own scope only (not the other group's, not a
+/// record), applies nothing of the push, and the device's next honest sync is normal.
+#[test]
+fn a_made_up_incarnation_gets_its_own_scope_heads_and_nothing_stored() {
+    use doorstep_proto::wire::{self, SyncRequest, SyncResponse};
+    let hub = HubProcess::start(&["Tổ 1", "Tổ 2"]);
+    let lan = Device::joined(&hub, "volunteer", "Lan", &["Tổ 1"]);
+    let coordinator = Device::joined(&hub, "coordinator", "Chị Hà", &[]);
+    coordinator.add_household("Tổ 2", "Ngõ 9 Lò Sũ", "1");
+    coordinator.sync();
+    let household = lan.add_household("Tổ 1", "Ngõ 5 Hàng Bông", "1");
+    lan.sync();
+    let store = support::open_store(&lan.db);
+    let group_1 = store
+        .groups()
+        .unwrap()
+        .into_iter()
+        .find(|g| g.name == "Tổ 1")
+        .unwrap()
+        .id;
+    let ward = store.ward_id().unwrap().unwrap();
+    drop(store);
+    let doc = DocId::Group(group_1);
+    let mut base = group_document(&lan, doc);
+    let household: Id = household.parse().unwrap();
+    let changes = forge(&mut base, household, |doc, ctx| {
+        visit(doc, ctx, "assisted", "Lan")
+    });
+    let request = SyncRequest {
+        cursor: 0,
+        pushes: vec![Push {
+            epoch: 0,
+            doc: doc.into(),
+            changes,
+        }],
+        incarnation: 424_242,
+    };
+    let (status, bytes) = support::post_sync(
+        &format!("{}/v1/sync", hub.url),
+        &token(&lan),
+        wire::encode(&request),
+    );
+    assert_eq!(status, 200);
+    let answer: SyncResponse = wire::decode(&bytes).unwrap();
+    let listed: Vec<DocId> = answer
+        .restored
+        .iter()
+        .map(|d| DocId::try_from(d.doc).unwrap())
+        .collect();
+    let mut expected = vec![DocId::Ward(ward), doc];
+    expected.sort_by_key(|d| d.to_string());
+    let mut got = listed.clone();
+    got.sort_by_key(|d| d.to_string());
+    assert_eq!(got, expected, "its own scope only");
+    assert!(answer.pulls.is_empty() && answer.receipts.is_empty());
+    // Nothing of the push was stored: the coordinator sees no visit.
+    coordinator.sync();
+    assert_eq!(coordinator.json(&["report"])["visits"], 0);
+    // The honest device syncs on as before.
+    lan.add_household("Tổ 1", "Ngõ 5 Hàng Bông", "3");
+    let report = lan.sync();
+    assert_eq!(report["hub_restored"], false, "{report}");
+    coordinator.sync();
+    assert_eq!(coordinator.json(&["report"])["households"], 3);
+}

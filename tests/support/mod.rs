@@ -446,6 +446,33 @@ fn request(
     content_type: &str,
     body: Vec<u8>,
 ) -> (u16, Value) {
+    let (status, bytes) = request_bytes(method, url, token, content_type, body);
+    let text = String::from_utf8_lossy(&bytes).to_string();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+/// POSTs a sync body as a device with `token` would; the status and the answer's bytes (a
+/// sync answer is not JSON).
+pub fn post_sync(url: &str, token: &str, body: Vec<u8>) -> (u16, Vec<u8>) {
+    request_bytes(
+        reqwest::Method::POST,
+        url,
+        Some(token),
+        doorstep_proto::wire::CONTENT_TYPE,
+        body,
+    )
+}
+
+fn request_bytes(
+    method: reqwest::Method,
+    url: &str,
+    token: Option<&str>,
+    content_type: &str,
+    body: Vec<u8>,
+) -> (u16, Vec<u8>) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -460,11 +487,7 @@ fn request(
         }
         let resp = r.send().await.unwrap();
         let status = resp.status().as_u16();
-        let text = resp.text().await.unwrap();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
+        (status, resp.bytes().await.unwrap().to_vec())
     })
 }
 

@@ -278,8 +278,9 @@ pub fn restore_dir(
             .map_err(|e| failed("not a hub backup", e))?
             .to_string_lossy()
             .to_string();
-        // Only the two files a backup holds, by name: nothing else is ever written.
-        if name == DATABASE_ENTRY || name == KEY_ENTRY {
+        // Only the two files a backup holds, by name and as plain files (never a link a
+        // crafted archive would point elsewhere): nothing else is ever written.
+        if (name == DATABASE_ENTRY || name == KEY_ENTRY) && entry.header().entry_type().is_file() {
             entry
                 .unpack(unpacked.join(&name))
                 .map_err(|e| failed("cannot unpack the backup", e))?;
