@@ -780,7 +780,7 @@ pub async fn sync_shared_with<S: StoreHandle>(
     // offered again next sync) so that the rest of the outbox syncs around them.
     let mut held = std::collections::HashSet::new();
     for _ in 0..MAX_ROUNDS {
-        let (outbox, body) = {
+        let (outbox, body, known) = {
             let mut guard = shared.lock().await;
             let store = guard.store()?;
             let outbox = store.outbox_without(wire::BATCH_BYTES, &held)?;
@@ -796,7 +796,7 @@ pub async fn sync_shared_with<S: StoreHandle>(
                     })
                     .collect(),
             };
-            (outbox, wire::encode(&request))
+            (outbox, wire::encode(&request), request.incarnation)
         };
         report.sent_bytes += body.len() as u64;
         let mut round = match client.round(&identity.token, body).await {
@@ -855,7 +855,7 @@ pub async fn sync_shared_with<S: StoreHandle>(
         done.bytes_total = done.bytes_done + response.remaining;
         // The hub was restored from a backup since this device last synced: take what it
         // says it holds, then sync again from there (nothing of this round was applied).
-        let known = shared.lock().await.store()?.hub_incarnation()?;
+        // `known`: the incarnation this round was sent with.
         if known != 0 && response.incarnation != 0 && known != response.incarnation {
             let heads: Vec<(DocId, Vec<[u8; 32]>)> = response
                 .restored
