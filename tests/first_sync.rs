@@ -125,6 +125,34 @@ fn a_big_first_sync_shows_its_progress_and_resumes_after_a_cut() {
     let full_bytes = report.received_bytes;
     assert_eq!(watched.json(&["report"])["households"], 10_000);
 
+    // The documents were stored as the hub sent them: they load again, nothing goes back, and
+    // a visit made afterwards is the one change the next sync sends.
+    {
+        let mut store = open_store(&watched.db);
+        assert!(
+            !store.has_outbox().unwrap(),
+            "a first sync leaves nothing to send"
+        );
+        let household = store.walk_list().unwrap()[0].id;
+        let draft = doorstep_domain::VisitDraft {
+            household_id: household,
+            device_time: chrono::Utc::now(),
+            volunteer: "Chị Hà".into(),
+            outcome: doorstep_domain::Outcome::NotHome,
+            note: None,
+            follow_up: None,
+            assists: Vec::new(),
+            not_done_reason: None,
+        };
+        store.add_visit(draft, chrono::Utc::now()).unwrap();
+        let outbox = store.outbox(doorstep_proto::wire::BATCH_BYTES).unwrap();
+        assert_eq!(outbox.len(), 1, "one document");
+        assert_eq!(outbox[0].changes.len(), 1, "one change");
+    }
+    let after = watched.json(&["sync"]);
+    assert!(after["sent_bytes"].as_u64().unwrap() < 2_000, "{after}");
+    assert!(!open_store(&watched.db).has_outbox().unwrap());
+
     // Another device's first sync, cut off halfway through its second round.
     let cut = Device::new();
     let code = hub.invite("coordinator", "Anh Tuấn", &[], None);

@@ -75,6 +75,10 @@ struct Args {
     serve_database: Option<String>,
     #[arg(long, hide = true)]
     cold_start: Option<PathBuf>,
+    /// Times one coordinator's first sync of a ward of `--households` (five visits each) kept
+    /// in DIR (built there on the first run): to profile the first sync alone.
+    #[arg(long, value_name = "DIR")]
+    first_sync_ward: Option<PathBuf>,
 }
 
 static PLAINTEXT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
@@ -97,6 +101,18 @@ fn proc_status(pid: Option<u32>, field: &str) -> u64 {
         None => "/proc/self/status".into(),
     };
     std::fs::read_to_string(path)
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// A counter of this process's `/proc/self/io` (`write_bytes:`...), 0 if unreadable.
+fn proc_io(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/io")
         .ok()
         .and_then(|s| {
             s.lines()
@@ -972,6 +988,41 @@ async fn measure_at_rest(households: u32, saves: usize) -> Result<Value> {
     Ok(out)
 }
 
+/// One coordinator's first sync of the ward kept in `dir` (built there if missing), timed.
+async fn first_sync_only(dir: &Path, households: u32) -> Result<()> {
+    std::fs::create_dir_all(dir)?;
+    if !dir.join("hub").exists() {
+        let (_, build_s) = build_ward(dir, households, households * 5, None)?;
+        eprintln!("built the ward in {build_s:.1} s");
+    }
+    let hub = HubProcess::start(&dir.join("hub"))?;
+    // Kept after the run (to look into), replaced by the next one.
+    let db = dir.join("coordinator.sqlite");
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(dir.join(format!("coordinator.sqlite{suffix}")));
+    }
+    let mut store = Store::open(&db, &at_rest())?;
+    let code = hub.invite(Role::Coordinator, vec![])?;
+    doorstep_sync::join(&mut store, &hub.url, &code, Some(&hub.pin)).await?;
+    let written = || proc_io("write_bytes:");
+    let written_before = written();
+    let t = Instant::now();
+    let first = doorstep_sync::sync(&mut store, None).await?;
+    let seconds = t.elapsed().as_secs_f64();
+    println!(
+        "{}",
+        json!({
+            "households": store.walk_list()?.len(),
+            "first_sync_seconds": seconds,
+            "first_sync_bytes": wire(&first),
+            "rounds": first.rounds,
+            "disk_bytes_written": written().saturating_sub(written_before),
+            "database_bytes": std::fs::metadata(&db)?.len(),
+        })
+    );
+    Ok(())
+}
+
 fn cold_start(db: &Path) -> Result<()> {
     let before = rss_bytes(None);
     let t = Instant::now();
@@ -1224,6 +1275,9 @@ fn main() -> Result<()> {
             .await?;
             Ok(())
         });
+    }
+    if let Some(dir) = &args.first_sync_ward {
+        return runtime.block_on(first_sync_only(dir, args.households));
     }
     let started = Instant::now();
     let result = runtime.block_on(async {

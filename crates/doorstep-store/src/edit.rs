@@ -16,6 +16,10 @@ pub(crate) struct Edit {
     /// Documents replaced by a new epoch (see `sync`): saved whole, their old snapshot and
     /// changes deleted.
     pub(crate) replaced: Vec<(DocId, u32)>,
+    /// Documents new to this device, loaded whole from bytes received (a first sync): those
+    /// bytes are stored as the snapshot as they came (their heads are the document's heads
+    /// before the operation), instead of encoding and compressing the document again.
+    pub(crate) received: Vec<(DocId, Vec<u8>)>,
 }
 
 impl Edit {
@@ -122,6 +126,19 @@ impl Store {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        for (id, snapshot) in &edit.received {
+            if let Some((_, _, heads)) = edit.docs.iter().find(|(d, _, _)| d == id) {
+                tx.prepare_cached(
+                    "INSERT INTO documents (doc_id, kind, snapshot, heads) VALUES (?1, ?2, ?3, ?4)",
+                )?
+                .execute(params![
+                    id.to_string(),
+                    id.kind(),
+                    snapshot,
+                    sync::encode_heads(heads)
+                ])?;
+            }
+        }
         for (id, epoch, snapshot, heads) in &replaced {
             let key = id.to_string();
             tx.execute("DELETE FROM document_changes WHERE doc_id = ?1", [&key])?;

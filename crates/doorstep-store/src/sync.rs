@@ -556,6 +556,7 @@ impl Store {
             if inc.epoch != self.epoch(inc.doc)? {
                 let (fresh, hub_heads, lost) = self.adopt_epoch(inc)?;
                 edit.docs.retain(|(d, _, _)| *d != inc.doc);
+                edit.received.retain(|(d, _)| *d != inc.doc);
                 edit.docs.push((inc.doc, fresh, Vec::new()));
                 edit.replaced.push((inc.doc, inc.epoch));
                 adopted.push((inc.doc, hub_heads));
@@ -563,13 +564,34 @@ impl Store {
                 changed.push((inc.doc, Touched::All));
                 continue;
             }
-            let doc = self.doc_mut(&mut edit, inc.doc)?;
-            let before = doc.get_heads();
             let unreadable = |e: Box<dyn std::error::Error + Send + Sync>| StoreError::Unreadable {
                 doc: inc.doc.to_string(),
                 source: e,
             };
-            if let Some(snapshot) = &inc.snapshot {
+            // A document new here (a first sync): loaded straight from the hub's snapshot,
+            // far faster than merging it into an empty document, and stored as it came.
+            let new_here = match &inc.snapshot {
+                Some(snapshot)
+                    if edit.get(inc.doc).is_none() && !self.holds_document(inc.doc)? =>
+                {
+                    let mut doc = document::decode::load_document(snapshot)
+                        .map_err(|e| unreadable(e.into()))?;
+                    doc.set_actor(self.actor.clone());
+                    let heads = doc.get_heads();
+                    self.docs.remove(&inc.doc);
+                    edit.docs.push((inc.doc, doc, heads));
+                    edit.received.push((inc.doc, snapshot.clone()));
+                    true
+                }
+                _ => false,
+            };
+            let doc = self.doc_mut(&mut edit, inc.doc)?;
+            let before = if new_here {
+                Vec::new()
+            } else {
+                doc.get_heads()
+            };
+            if let (Some(snapshot), false) = (&inc.snapshot, new_here) {
                 document::decode::load_into(doc, snapshot).map_err(|e| unreadable(e.into()))?;
             }
             let after_snapshot = doc.get_heads();
@@ -636,7 +658,8 @@ impl Store {
             sorted_before.sort();
             let mut sorted_base = base.clone();
             sorted_base.sort();
-            let now = if before.is_empty() || sorted_before == sorted_base {
+            let new_here = edit.received.iter().any(|(d, _)| d == id);
+            let now = if new_here || before.is_empty() || sorted_before == sorted_base {
                 doc.get_heads()
             } else {
                 base

@@ -386,7 +386,6 @@ pub fn refresh_receipts(conn: &Connection, hashes: &[ChangeHash]) -> Result<(), 
     Ok(())
 }
 
-/// Empties every query table (before a rebuild).
 /// Removes the rows of a record that no longer exists in its document.
 fn delete_rows(conn: &Connection, id: Id) -> Result<(), StoreError> {
     let id = id.to_string();
@@ -403,6 +402,7 @@ fn delete_rows(conn: &Connection, id: Id) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Empties every query table (before a rebuild).
 pub fn clear(conn: &Connection) -> Result<(), StoreError> {
     for (table, _) in QUERY_TABLES {
         conn.execute(&format!("DELETE FROM {table}"), [])?;
