@@ -24,7 +24,8 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
 ROOT = Path(__file__).resolve().parents[2]
-APP = ROOT / "target" / "debug" / "doorstep-app"
+# DOORSTEP_APP: another build of the app (a release build, for bench_startup.py).
+APP = Path(os.environ.get("DOORSTEP_APP", ROOT / "target" / "debug" / "doorstep-app"))
 CLI = ROOT / "target" / "debug" / "doorstep"
 SHOTS = Path(os.environ.get("DOORSTEP_SCREENSHOTS", ROOT / "target" / "screenshots"))
 TAURI_DRIVER = shutil.which("tauri-driver") or str(Path.home() / ".cargo" / "bin" / "tauri-driver")

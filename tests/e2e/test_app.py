@@ -7,7 +7,8 @@ import subprocess
 import time
 from pathlib import Path
 
-from selenium.webdriver.support.ui import Select
+from selenium.common.exceptions import StaleElementReferenceException
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from conftest import CLI, PIN, cli
 
@@ -546,3 +547,41 @@ def test_the_automatic_sync_tells_a_refusing_hub_from_no_hub(tmp, hubs, apps):
     app.wait_text("online", lambda t: "Máy chủ từ chối" in t, timeout=30)
     note = app.wait_text("sync-note", lambda t: "Đồng bộ lỗi" in t)
     assert "khoá không khớp" in note, note
+
+
+def test_a_big_walk_list_holds_only_its_window_and_fetches_rows_as_it_scrolls(tmp, apps):
+    """2,000 households: the page holds the rows in view, never the list; scrolling to the end
+    fetches the last rows from the store; a search is answered by the store."""
+    app = apps(tmp / "demo", {"DOORSTEP_DEMO": "2000"})
+    app.click("tab-walk", timeout=120)
+    app.wait("household", timeout=60)
+    app.wait_text("count", lambda t: t.startswith("2000 "))
+    first = [b.text for b in app.all("household")[:3]]
+    # The first item is always an alley's heading: "alley · group · households".
+    alley, _, count = app.driver.find_elements("css selector", ".alley")[0].text.split(" · ")
+    assert 0 < len(app.all("household")) < 40, "only the rows in view are in the page"
+
+    app.driver.execute_script(
+        "const b = document.querySelector('[data-testid=virtual]'); b.scrollTop = b.scrollHeight"
+    )
+
+    def last_rows_shown(driver):
+        loading = driver.find_elements("css selector", ".household.loading")
+        rows = [b.text for b in app.all("household")]
+        return not loading and rows and rows[:3] != first and rows
+
+    shown = WebDriverWait(
+        app.driver, 20, ignored_exceptions=[StaleElementReferenceException]
+    ).until(last_rows_shown)
+    assert len(shown) < 40
+
+    # The first alley's households, found by the store's search.
+    app.find("search").send_keys(alley)
+    app.wait_text("count", lambda t: not t.startswith("2000 "))
+    found = int(app.text("count").split(" ")[0])
+    assert int(count) <= found < 2000
+    headings = [h.text for h in app.driver.find_elements("css selector", ".alley")]
+    assert headings and all(h.startswith(alley) for h in headings), headings
+    app.find("search").clear()
+    app.find("search").send_keys("không có ngõ này")
+    app.wait_text("count", lambda t: t.startswith("0 "))

@@ -8,6 +8,11 @@ import { invoke } from '@tauri-apps/api/core'
 export type AgeBand = "0_17" | "18_59" | "60_plus";
 
 /**
+ * Consecutive households of one alley in the list: shown under one heading.
+ */
+export type AlleyRun = { group_id: string, group: string, alley: string, count: number, };
+
+/**
  * A household handed by a coordinator to a named volunteer (its alley's round, a follow-up).
  */
 export type Assignment = { 
@@ -574,9 +579,36 @@ by: string, reason: string, };
 export type VolunteerOverdue = { volunteer: string, overdue: number, };
 
 /**
+ * Which households the list shows.
+ */
+export type WalkFilter = "all" | "not_visited" | "priority" | "follow_up" | "mine";
+
+/**
  * A walk-in as the literacy-point screen sends it.
  */
 export type WalkInInput = { point_id: string, service: Service, result: AssistResult, age_band: AgeBand | null, priority: PriorityFlags, };
+
+/**
+ * A volunteer's question to the walk list.
+ */
+export type WalkQuery = { 
+/**
+ * Words of an alley and number, a name, or three digits or more of a phone; accents,
+ * case and spacing do not matter.
+ */
+search: string, filter: WalkFilter, 
+/**
+ * The device's day (follow-ups due).
+ */
+today: string, 
+/**
+ * Only these residential groups (the device's own); `None`: every group it holds.
+ */
+groups: Array<string> | null, 
+/**
+ * The volunteer this device records as: what was handed to them comes first.
+ */
+me: string | null, };
 
 /**
  * One line of a volunteer's walk list: a household and where its visits stand.
@@ -598,6 +630,21 @@ assigned_to: string | null,
  * Recorded only with the household's consent: searched and called from the list.
  */
 phone: string | null, };
+
+/**
+ * What the screen shows of the walk list: how many households the query selects, their
+ * alley runs in order, the rows `offset..offset + rows.len()` of them, and the counts the
+ * toolbar shows (of the device's groups, whatever the query).
+ */
+export type WalkWindow = { total: number, runs: Array<AlleyRun>, offset: number, rows: Array<WalkRow>, 
+/**
+ * Follow-ups due today or earlier.
+ */
+due: number, 
+/**
+ * Households handed to this device's volunteer.
+ */
+handed: number, };
 
 /** Every code a refusal can carry, in the order Rust declares them. */
 export const ERROR_CODES: readonly ErrorCode[] = [
@@ -707,6 +754,7 @@ export const commands = {
   sync: () => invoke<SyncReport>('sync'),
   progress: () => invoke<Progress | null>('progress'),
   walkList: () => invoke<Array<WalkRow>>('walk_list'),
+  walkWindow: (query: WalkQuery, offset: number, limit: number) => invoke<WalkWindow>('walk_window', { query, offset, limit }),
   householdCard: (id: string) => invoke<HouseholdCard>('household_card', { id }),
   consentPurpose: () => invoke<ConsentPurpose>('consent_purpose'),
   eraseHousehold: (id: string) => invoke<Erasure>('erase_household', { id }),

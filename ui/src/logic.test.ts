@@ -1,39 +1,29 @@
 import { describe, expect, it } from 'vitest'
-import { assignedFirst, filterRows, fold, idleExpired, megabytes, noPriority, percent, pinProblem, unreachable, virtualWindow, withAlleyHeadings, type WalkRow } from './logic'
+import { idleExpired, listItems, listLength, megabytes, pagesOf, percent, pinProblem, unreachable, virtualWindow, type AlleyRun } from './logic'
 
-function row(alley: string, number: string, extra: Partial<WalkRow> = {}): WalkRow {
-  return {
-    id: `${alley}-${number}`, group_id: 'g1', group: 'Tổ 1', alley, number, members: 3,
-    priority: noPriority(), internet: 'unknown', name: null, visits: 0, last_outcome: null,
-    last_visit: null, follow_up: null, follow_up_reason: null, assigned_to: null, phone: null, ...extra,
-  }
+function run(alley: string, count: number): AlleyRun {
+  return { group_id: 'g1', group: 'Tổ 1', alley, count }
 }
 
-const rows = [
-  row('Ngõ 12 Hàng Bông', '5', { visits: 2, last_outcome: 'assisted' }),
-  row('Ngõ 12 Hàng Bông', '7', { priority: { ...noPriority(), elderly: true } }),
-  row('Ngách 3/14 Đường Thành', '9', { visits: 1, follow_up: '2026-11-20' }),
-  row('Ngách 3/14 Đường Thành', '11', { visits: 1, follow_up: '2026-12-20', group_id: 'g2', group: 'Tổ 2' }),
-]
-
 describe('walk list', () => {
-  it('searches alleys without accents and house numbers', () => {
-    expect(fold('Đường Thành')).toBe('duong thanh')
-    expect(filterRows(rows, 'duong thanh', 'all', '2026-11-25').map((r) => r.number)).toEqual(['9', '11'])
-    expect(filterRows(rows, '7', 'all', '2026-11-25').map((r) => r.number)).toEqual(['7'])
+  // What to search, filter and put first is the store's (doorstep_domain::walk, tested in
+  // Rust); the screen lays out the alley runs it answers and fetches the rows in view.
+  const runs = [run('Ngõ 12 Hàng Bông', 2), run('Ngách 3/14 Đường Thành', 1), run('Ngõ 5', 3)]
+
+  it('lays out each alley run as a heading then its households, by offset', () => {
+    expect(listLength(runs)).toBe(9)
+    const all = listItems(runs, 0, 9)
+    expect(all.map((i) => i.kind)).toEqual(['alley', 'household', 'household', 'alley', 'household', 'alley', 'household', 'household', 'household'])
+    expect(all.flatMap((i) => (i.kind === 'household' ? [i.offset] : []))).toEqual([0, 1, 2, 3, 4, 5])
+    expect(all[3]).toMatchObject({ kind: 'alley', run: { alley: 'Ngách 3/14 Đường Thành', count: 1 } })
   })
 
-  it('filters by not visited, priority and follow-ups due today', () => {
-    expect(filterRows(rows, '', 'not_visited', '2026-11-25').map((r) => r.number)).toEqual(['7'])
-    expect(filterRows(rows, '', 'priority', '2026-11-25').map((r) => r.number)).toEqual(['7'])
-    expect(filterRows(rows, '', 'follow_up', '2026-11-25').map((r) => r.number)).toEqual(['9'])
-    expect(filterRows(rows, '', 'all', '2026-11-25', new Set(['g2'])).map((r) => r.number)).toEqual(['11'])
-  })
-
-  it('groups households under their alley', () => {
-    const items = withAlleyHeadings(rows)
-    expect(items.map((i) => i.kind)).toEqual(['alley', 'household', 'household', 'alley', 'household', 'alley', 'household'])
-    expect(items[0]).toMatchObject({ alley: 'Ngõ 12 Hàng Bông', count: 2 })
+  it('gives a window of items alone, and the pages of rows it needs', () => {
+    expect(listItems(runs, 4, 7)).toEqual([{ kind: 'household', offset: 2 }, { kind: 'alley', key: 'a:2', run: runs[2] }, { kind: 'household', offset: 3 }])
+    expect(listItems(runs, 9, 20)).toEqual([])
+    const big = [run('Ngõ 1', 150), run('Ngõ 2', 150)]
+    expect(pagesOf(listItems(big, 95, 160), 100)).toEqual([0, 1])
+    expect(pagesOf(listItems(big, 151, 153), 100)).toEqual([1])
   })
 })
 
@@ -63,34 +53,6 @@ describe('app lock', () => {
     expect(idleExpired(0, 4 * 60_000, 5)).toBe(false)
     expect(idleExpired(0, 5 * 60_000, 5)).toBe(true)
     expect(idleExpired(0, 10 ** 9, 0)).toBe(false)
-  })
-})
-
-describe('assignments', () => {
-  it('puts what was handed to me first, each part in walk order, and filters to it', () => {
-    const handed = [
-      row('Ngõ 1', '1'),
-      row('Ngõ 1', '3', { assigned_to: 'Lan' }),
-      row('Ngõ 2', '2', { assigned_to: 'Minh' }),
-      row('Ngõ 2', '4', { assigned_to: 'Lan' }),
-    ]
-    expect(assignedFirst(handed, 'Lan').map((r) => r.number)).toEqual(['3', '4', '1', '2'])
-    expect(assignedFirst(handed, null).map((r) => r.number)).toEqual(['1', '3', '2', '4'])
-    expect(filterRows(handed, '', 'mine', '2026-11-25', undefined, 'Lan').map((r) => r.number)).toEqual(['3', '4'])
-    const keys = withAlleyHeadings(assignedFirst(handed, 'Lan')).map((i) => i.key)
-    expect(new Set(keys).size).toBe(keys.length)
-  })
-})
-
-describe('search and contact', () => {
-  it('finds a household by its name without accents or by its phone', () => {
-    const people = [
-      row('Ngõ 1', '1', { name: 'Bà Nguyễn Thị Hoa', phone: '0912 345 678' }),
-      row('Ngõ 1', '3'),
-    ]
-    expect(filterRows(people, 'nguyen thi hoa', 'all', '2026-11-25').map((r) => r.number)).toEqual(['1'])
-    expect(filterRows(people, '345 678', 'all', '2026-11-25').map((r) => r.number)).toEqual(['1'])
-    expect(filterRows(people, '091', 'all', '2026-11-25').map((r) => r.number)).toEqual(['1'])
   })
 })
 

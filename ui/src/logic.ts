@@ -1,12 +1,10 @@
-// The UI's own logic, kept pure so Vitest can check it without a window: walk-list
-// filtering and grouping, the virtual list's window, small formatters. (A pasted join link is
+// The UI's own logic, kept pure so Vitest can check it without a window: the walk list's
+// items from the store's alley runs, the virtual list's window, small formatters. (A pasted join link is
 // read by Rust, where the CLI reads it too.)
 
-import type { AgeBand, AssistResult, HouseholdState, Internet, NotDoneReason, Outcome, PriorityFlags, Role, Service, WalkRow } from './bindings'
+import type { AgeBand, AlleyRun, AssistResult, HouseholdState, Internet, NotDoneReason, Outcome, PriorityFlags, Role, Service, WalkFilter, WalkRow } from './bindings'
 
-export type { AgeBand, AssistResult, HouseholdState, Internet, NotDoneReason, Outcome, PriorityFlags, Role, Service, WalkRow }
-
-export type Filter = 'all' | 'not_visited' | 'priority' | 'follow_up' | 'mine'
+export type { AgeBand, AlleyRun, AssistResult, HouseholdState, Internet, NotDoneReason, Outcome, PriorityFlags, Role, Service, WalkFilter, WalkRow }
 
 export const SERVICES: readonly Service[] = [
   'vneid_install', 'vneid_activate', 'vneid_level2_guide', 'ihanoi', 'public_service_portal',
@@ -27,67 +25,40 @@ export function anyPriority(p: PriorityFlags): boolean {
   return p.elderly || p.disability || p.poor || p.near_poor
 }
 
-/** Vietnamese-insensitive search text: lowercase, accents and đ folded. */
-export function fold(text: string): string {
-  return text.normalize('NFD').replace(/[\u0300-\u036f]/g, '').replace(/đ/gi, 'd').toLowerCase()
-}
-
 export function isDue(row: WalkRow, today: string): boolean {
   return row.follow_up !== null && row.follow_up <= today
 }
 
-/** The rows a volunteer asked for: search by alley or house number, then a filter. */
-/** Whether a row matches a folded query: its alley and number, its name, or (three digits or
- * more) its phone, whatever the spacing; name and phone are there only with consent. */
-function matches(r: WalkRow, q: string): boolean {
-  if (fold(`${r.alley} ${r.number} ${r.alley} số ${r.number} ${r.name ?? ''}`).includes(q) || fold(r.number).startsWith(q)) return true
-  const digits = q.replace(/\D/g, '')
-  return digits.length >= 3 && digits.length === q.replace(/[\s.+-]/g, '').length && !!r.phone && r.phone.replace(/\D/g, '').includes(digits)
-}
+/** An item of the rendered walk list: an alley heading (a run of the store's window), or the
+ * household at `offset` in what the query selects (its row fetched when it comes into view). */
+export type ListItem = { kind: 'alley'; key: string; run: AlleyRun } | { kind: 'household'; offset: number }
 
-/** The households a coordinator handed to `me` first (each part keeps walk order). */
-export function assignedFirst(rows: WalkRow[], me: string | null): WalkRow[] {
-  if (!me) return rows
-  const mine = rows.filter((r) => r.assigned_to === me)
-  return mine.length === 0 ? rows : [...mine, ...rows.filter((r) => r.assigned_to !== me)]
-}
-
-export function filterRows(rows: WalkRow[], search: string, filter: Filter, today: string, groups?: Set<string>, me?: string | null): WalkRow[] {
-  const q = fold(search.trim())
-  return rows.filter((r) => {
-    if (groups && !groups.has(r.group_id)) return false
-    if (q && !matches(r, q)) return false
-    switch (filter) {
-      case 'not_visited':
-        return r.visits === 0
-      case 'priority':
-        return anyPriority(r.priority)
-      case 'follow_up':
-        return isDue(r, today)
-      case 'mine':
-        return !!me && r.assigned_to === me
-      default:
-        return true
-    }
-  })
-}
-
-/** A row of the rendered walk list: an alley heading, or a household. */
-export type ListItem = { kind: 'alley'; key: string; group: string; alley: string; count: number } | { kind: 'household'; key: string; row: WalkRow }
-
-/** Rows grouped under alley headings, in walk order. */
-export function withAlleyHeadings(rows: WalkRow[]): ListItem[] {
+/** The items `start..end` of a list of `runs`, each a heading followed by its households. */
+export function listItems(runs: AlleyRun[], start: number, end: number): ListItem[] {
   const items: ListItem[] = []
-  let heading: Extract<ListItem, { kind: 'alley' }> | null = null
-  for (const row of rows) {
-    if (!heading || heading.alley !== row.alley || heading.group !== row.group) {
-      heading = { kind: 'alley', key: `a:${row.group_id}:${row.alley}:${items.length}`, group: row.group, alley: row.alley, count: 0 }
-      items.push(heading)
+  let at = 0 // the item index of run k's heading
+  let offset = 0 // the household offset of run k's first row
+  for (let k = 0; k < runs.length && at < end; k++) {
+    const run = runs[k]
+    for (let i = Math.max(start, at); i < Math.min(end, at + run.count + 1); i++) {
+      items.push(i === at ? { kind: 'alley', key: `a:${k}`, run } : { kind: 'household', offset: offset + i - at - 1 })
     }
-    heading.count += 1
-    items.push({ kind: 'household', key: row.id, row })
+    at += run.count + 1
+    offset += run.count
   }
   return items
+}
+
+/** How many items a list of `runs` has: a heading and the households of each. */
+export function listLength(runs: AlleyRun[]): number {
+  return runs.reduce((n, r) => n + r.count + 1, 0)
+}
+
+/** The pages (of `page` rows) holding the households among `items`. */
+export function pagesOf(items: ListItem[], page: number): number[] {
+  const pages = new Set<number>()
+  for (const item of items) if (item.kind === 'household') pages.add(Math.floor(item.offset / page))
+  return [...pages].sort((a, b) => a - b)
 }
 
 /** Which items of a fixed-row-height list to render for a scroll position. */

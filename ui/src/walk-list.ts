@@ -1,21 +1,23 @@
 // The volunteer's screens: the walk list (virtualized, grouped by alley, searchable and
-// filterable), a household's card with its visits, the visit form (outcome, services,
+// filterable; the device's store selects and sends only the rows in view), a household's card with its visits, the visit form (outcome, services,
 // save: three taps for the common case) and the household form.
 import { html } from 'htm/preact'
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks'
-import { api, errorText, type ConsentPurpose, type HistoryEntry, type HouseholdCard, type Overview, type ReviewItem } from './api'
+import { api, errorText, type ConsentPurpose, type HistoryEntry, type HouseholdCard, type Overview, type ReviewItem, type WalkQuery, type WalkWindow } from './api'
 
 function locale(): string {
   return lang() === 'vi' ? 'vi-VN' : 'en-GB'
 }
 import { lang, t, type Key } from './i18n'
 import {
-  AGE_BANDS, HOUSEHOLD_STATES, NOT_DONE_REASONS, OUTCOMES, PRIORITIES, RESULTS, SERVICES, anyPriority, assignedFirst, filterRows, isDue, noPriority, todayIso,
-  virtualWindow, withAlleyHeadings, type AgeBand, type AssistResult, type Filter, type Internet, type Outcome,
+  AGE_BANDS, HOUSEHOLD_STATES, NOT_DONE_REASONS, OUTCOMES, PRIORITIES, RESULTS, SERVICES, anyPriority, isDue, listItems, listLength, noPriority, pagesOf, todayIso,
+  virtualWindow, type AgeBand, type AssistResult, type WalkFilter as Filter, type Internet, type Outcome,
   type HouseholdState, type NotDoneReason, type PriorityFlags, type Service, type WalkRow,
 } from './logic'
 
 const ROW = 64
+/** Rows asked of the store at once, as the list scrolls. */
+const PAGE = 100
 const FILTERS: Exclude<Filter, 'mine'>[] = ['all', 'not_visited', 'priority', 'follow_up']
 const FILTER_LABEL: Record<Exclude<Filter, 'mine'>, Key> = { all: 'filter_all', not_visited: 'filter_not_visited', priority: 'filter_priority', follow_up: 'filter_follow_up' }
 
@@ -28,7 +30,6 @@ export const priorityKey = (p: keyof PriorityFlags) => `p_${p}` as Key
 type View = { kind: 'list' } | { kind: 'reviews' } | { kind: 'card'; id: string } | { kind: 'visit'; card: HouseholdCard } | { kind: 'edit'; card: HouseholdCard | null }
 
 export function WalkList({ overview, version, onChange }: { overview: Overview; version: number; onChange: () => void }) {
-  const [rows, setRows] = useState<WalkRow[] | null>(null)
   const [search, setSearch] = useState('')
   const [filter, setFilter] = useState<Filter>('all')
   const [view, setView] = useState<View>({ kind: 'list' })
@@ -36,21 +37,39 @@ export function WalkList({ overview, version, onChange }: { overview: Overview; 
   const [error, setError] = useState('')
   const today = todayIso()
 
+  const me = overview.device_name ?? null
+  const query = useMemo<WalkQuery>(() => ({ search, filter, today, groups: overview.my_groups, me }), [search, filter, today, overview, me])
+  // The store's answer for this query (alley runs, counts, the first page) and the pages of
+  // rows fetched since; a late answer to an earlier query is dropped.
+  const [win, setWin] = useState<WalkWindow | null>(null)
+  const [pages, setPages] = useState<Map<number, WalkRow[]>>(new Map())
+  const asked = useRef(0)
+  useEffect(() => {
+    const ask = ++asked.current
+    api.walkWindow(query, 0, PAGE).then((w) => {
+      if (ask !== asked.current) return
+      setWin(w)
+      setPages(new Map([[0, w.rows]]))
+      setError('')
+    }).catch((e) => setError(errorText(e)))
+  }, [query, version, reload])
+  const loadPage = (page: number) => {
+    const ask = asked.current
+    api.walkWindow(query, page * PAGE, PAGE).then((w) => {
+      if (ask === asked.current) setPages((p) => new Map(p).set(page, w.rows))
+    }).catch((e) => setError(errorText(e)))
+  }
+
   const [reviews, setReviews] = useState<ReviewItem[]>([])
   useEffect(() => {
-    api.walkList().then(setRows).catch((e) => setError(errorText(e)))
     api.reviews().then(setReviews).catch(() => undefined)
   }, [version, reload])
   const coordinator = overview.role === 'coordinator'
   // What waits on this device: a fix asked of the field, or a fix done for the coordinator.
   const waiting = reviews.filter((r) => r.review.state === (coordinator ? 'fixed' : 'needs_fix'))
 
-  const mine = useMemo(() => new Set(overview.my_groups), [overview])
-  const me = overview.device_name ?? null
-  const shown = useMemo(() => assignedFirst(filterRows(rows ?? [], search, filter, today, mine, me), me), [rows, search, filter, today, mine, me])
-  const handed = useMemo(() => (rows ?? []).filter((r) => me && r.assigned_to === me).length, [rows, me])
-  const items = useMemo(() => withAlleyHeadings(shown), [shown])
-  const due = useMemo(() => (rows ?? []).filter((r) => mine.has(r.group_id) && isDue(r, today)).length, [rows, mine, today])
+  const due = win?.due ?? 0
+  const handed = win?.handed ?? 0
 
   const done = () => {
     setReload((n) => n + 1)
@@ -66,38 +85,60 @@ export function WalkList({ overview, version, onChange }: { overview: Overview; 
     <div class="toolbar">
       <input type="search" data-testid="search" placeholder=${t('search')} value=${search} onInput=${(e: Event) => setSearch((e.target as HTMLInputElement).value)} />
       <div class="chips">${FILTERS.map((f) => html`<button class=${f === filter ? 'chip active' : 'chip'} data-testid=${'filter-' + f} onClick=${() => setFilter(f)}>${t(FILTER_LABEL[f])}</button>`)}</div>
-      <div class="row-between"><span class="muted" data-testid="count">${t('households_count', { n: shown.length })}</span>
+      <div class="row-between"><span class="muted" data-testid="count">${t('households_count', { n: win?.total ?? 0 })}</span>
         ${due > 0 && html`<button class="chip warn" data-testid="due-today" onClick=${() => setFilter('follow_up')}>${t('follow_ups_today', { n: due })}</button>`}
         ${handed > 0 && html`<button class=${filter === 'mine' ? 'chip active' : 'chip'} data-testid="filter-mine" onClick=${() => setFilter(filter === 'mine' ? 'all' : 'mine')}>${t('assigned_to_me', { n: handed })}</button>`}
         ${waiting.length > 0 && html`<button class="chip warn" data-testid="reviews-badge" onClick=${() => setView({ kind: 'reviews' })}>${t('reviews_badge', { n: waiting.length })}</button>`}
         <button class="small" data-testid="add-household" onClick=${() => setView({ kind: 'edit', card: null })}>+ ${t('add_household')}</button></div>
     </div>
     ${error && html`<p class="error">${error}</p>`}
-    ${rows && items.length === 0 && html`<p class="muted">${t('no_households')}</p>`}
-    <${Virtual} items=${items} onOpen=${(id: string) => setView({ kind: 'card', id })} today=${today} />
+    ${win && win.total === 0 && html`<p class="muted">${t('no_households')}</p>`}
+    <${Virtual} query=${query} win=${win} pages=${pages} loadPage=${loadPage} onOpen=${(id: string) => setView({ kind: 'card', id })} today=${today} />
   </div>`
 }
 
-function Virtual({ items, onOpen, today }: { items: ReturnType<typeof withAlleyHeadings>; onOpen: (id: string) => void; today: string }) {
+function Virtual({ query, win, pages, loadPage, onOpen, today }: { query: WalkQuery; win: WalkWindow | null; pages: Map<number, WalkRow[]>; loadPage: (page: number) => void; onOpen: (id: string) => void; today: string }) {
   const box = useRef<HTMLDivElement>(null)
   const [scroll, setScroll] = useState(0)
   const [height, setHeight] = useState(600)
   useEffect(() => {
     const el = box.current
     if (!el) return
+    // The box's own height, whenever it changes (the window, the toolbar wrapping).
     const measure = () => setHeight(el.clientHeight || 600)
     measure()
-    window.addEventListener('resize', measure)
-    return () => window.removeEventListener('resize', measure)
+    const observer = new ResizeObserver(measure)
+    observer.observe(el)
+    return () => observer.disconnect()
   }, [])
-  const { start, end } = virtualWindow(scroll, height, ROW, items.length)
+  // Another search or filter starts at the top of what it selects.
+  useEffect(() => {
+    if (box.current) box.current.scrollTop = 0
+    setScroll(0)
+  }, [query])
+  const runs = win?.runs ?? []
+  const length = listLength(runs)
+  const { start, end } = virtualWindow(scroll, height, ROW, length)
+  const items = listItems(runs, start, end)
+  const missing = pagesOf(items, PAGE).filter((p) => !pages.has(p))
+  // Each page is asked for once per answer to the query (`pages` starts anew with it).
+  const requested = useRef<{ win: WalkWindow | null; pages: Set<number> }>({ win: null, pages: new Set() })
+  useEffect(() => {
+    if (requested.current.win !== win) requested.current = { win, pages: new Set([0]) }
+    for (const p of missing) {
+      if (requested.current.pages.has(p)) continue
+      requested.current.pages.add(p)
+      loadPage(p)
+    }
+  }, [missing.join(','), win])
   return html`<div class="virtual" ref=${box} data-testid="virtual" onScroll=${(e: Event) => setScroll((e.target as HTMLElement).scrollTop)}>
-    <div style=${`height:${items.length * ROW}px;position:relative`}>
-      ${items.slice(start, end).map((item, i) => {
+    <div style=${`height:${length * ROW}px;position:relative`}>
+      ${items.map((item, i) => {
         const top = (start + i) * ROW
-        if (item.kind === 'alley') return html`<div key=${item.key} class="alley" style=${`top:${top}px`}>${item.alley} <span class="muted">· ${item.group} · ${item.count}</span></div>`
-        const r = item.row
-        return html`<button key=${item.key} class="household" data-testid="household" style=${`top:${top}px`} onClick=${() => onOpen(r.id)}>
+        if (item.kind === 'alley') return html`<div key=${item.key} class="alley" style=${`top:${top}px`}>${item.run.alley} <span class="muted">· ${item.run.group} · ${item.run.count}</span></div>`
+        const r = pages.get(Math.floor(item.offset / PAGE))?.[item.offset % PAGE]
+        if (!r) return html`<div key=${'o:' + item.offset} class="household loading" style=${`top:${top}px`}>…</div>`
+        return html`<button key=${r.id} class="household" data-testid="household" style=${`top:${top}px`} onClick=${() => onOpen(r.id)}>
           <span class="number">${r.number}</span>
           <span class="grow"><span class="line">${r.visits ? t('visited_times', { n: r.visits }) + (r.last_outcome ? ' · ' + t(outcomeKey(r.last_outcome)) : '') : t('not_visited')}</span>
             <span class="muted small-text line">${[r.name, r.members ? `${r.members} 👤` : null, ...PRIORITIES.filter((p) => r.priority[p]).map((p) => t(priorityKey(p))), r.follow_up ? '↻ ' + r.follow_up : null, r.assigned_to ? '→ ' + r.assigned_to : null].filter(Boolean).join(' · ')}</span></span>

@@ -23,6 +23,7 @@ macro_rules! for_each_command {
             sync() -> SyncReport;
             progress() -> Option<Progress>;
             walk_list() -> Vec<WalkRow>;
+            walk_window(query: WalkQuery, offset: u32, limit: u32) -> WalkWindow;
             household_card(id: Id) -> HouseholdCard;
             consent_purpose() -> ConsentPurpose;
             erase_household(id: Id) -> Erasure;

@@ -11,6 +11,17 @@ impl App {
         Ok(self.store().await?.walk_list()?)
     }
 
+    /// What the walk list screen shows: the households `query` selects, as alley runs and
+    /// the rows from `offset` (at most `limit`, 500 at most), never the whole scope.
+    pub async fn walk_window(
+        &self,
+        query: walk::WalkQuery,
+        offset: u32,
+        limit: u32,
+    ) -> Result<walk::WalkWindow> {
+        Ok(self.store().await?.walk_window(&query, offset, limit)?)
+    }
+
     /// The purpose a household consents to now (Vietnamese and English, versioned): what the
     /// volunteer reads out before ticking consent.
     pub async fn consent_purpose(&self) -> Result<ConsentPurpose> {

@@ -51,6 +51,7 @@ pub mod command_types {
     pub use crate::Progress;
     pub use chrono::NaiveDate;
     pub use doorstep_domain::report::RangeReport;
+    pub use doorstep_domain::walk::{WalkQuery, WalkWindow};
     pub use doorstep_domain::{
         ConsentPurpose, Household, Id, ReportBy, Review, ReviewItem, ReviewState, Visit, WalkRow,
     };

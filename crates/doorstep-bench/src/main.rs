@@ -460,6 +460,16 @@ async fn measure_ward(
     }
     let cold: Value = serde_json::from_slice(&cold.stdout)?;
     out["cold_start_seconds"] = cold["seconds"].clone();
+    out["walk_list_json_bytes"] = cold["walk_list_json_bytes"].clone();
+    out["walk_window_cold_seconds"] = cold["window_seconds"].clone();
+    out["walk_window_json_bytes"] = cold["window_json_bytes"].clone();
+    out["walk_search_ms"] = cold["search_ms"].clone();
+    if cold["window_total"] != json!(households) {
+        bail!(
+            "the walk window selected {} of {households}",
+            cold["window_total"]
+        );
+    }
     out["ram_per_household_bytes"] =
         json!(cold["rss_delta_bytes"].as_f64().unwrap_or(0.0) / f64::from(households.max(1)));
     Ok(out)
@@ -1023,7 +1033,27 @@ async fn first_sync_only(dir: &Path, households: u32) -> Result<()> {
     Ok(())
 }
 
+/// Opens `db` cold and reads what a walk list screen needs: the window the app sends (alley
+/// runs and the first 100 rows), then a search over the rows it keeps; then, opened again, the
+/// whole walk list (as the app sent it before the window, and the RAM it takes).
 fn cold_start(db: &Path) -> Result<()> {
+    let query = doorstep_domain::walk::WalkQuery {
+        today: Utc::now().date_naive(),
+        ..Default::default()
+    };
+    let t = Instant::now();
+    let store = Store::open(db, &at_rest())?;
+    let window = store.walk_window(&query, 0, 100)?;
+    let window_seconds = t.elapsed().as_secs_f64();
+    let window_bytes = serde_json::to_vec(&window)?.len();
+    let searched = doorstep_domain::walk::WalkQuery {
+        search: "ngo 1".into(),
+        ..query
+    };
+    let t = Instant::now();
+    let found = store.walk_window(&searched, 0, 100)?;
+    let search_ms = t.elapsed().as_secs_f64() * 1000.0;
+    drop(store);
     let before = rss_bytes(None);
     let t = Instant::now();
     let store = Store::open(db, &at_rest())?;
@@ -1032,7 +1062,17 @@ fn cold_start(db: &Path) -> Result<()> {
     let after = rss_bytes(None);
     println!(
         "{}",
-        json!({ "seconds": seconds, "rss_delta_bytes": after.saturating_sub(before), "households": rows.len() })
+        json!({
+            "seconds": seconds,
+            "rss_delta_bytes": after.saturating_sub(before),
+            "households": rows.len(),
+            "walk_list_json_bytes": serde_json::to_vec(&rows)?.len(),
+            "window_seconds": window_seconds,
+            "window_json_bytes": window_bytes,
+            "window_total": window.total,
+            "search_ms": search_ms,
+            "search_found": found.total,
+        })
     );
     Ok(())
 }
@@ -1184,7 +1224,8 @@ fn print_table(result: &Value) {
         "RAM/hh B",
         "save p95"
     );
-    for s in result["scaling"].as_array().into_iter().flatten() {
+    let scaling = result["scaling"].as_array().cloned().unwrap_or_default();
+    for s in &scaling {
         println!(
             "  {:>10} {:>12} {:>14} {:>10} {:>10} {:>11} {:>12} {:>10}",
             s["households"],
@@ -1195,6 +1236,22 @@ fn print_table(result: &Value) {
             f(&s["cold_start_seconds"]),
             f(&s["ram_per_household_bytes"]),
             f(&s["visit_save_ms_p95"])
+        );
+    }
+    println!("\nThe walk list screen (cold open, the app's window against the whole list)");
+    println!(
+        "  {:>10} {:>14} {:>12} {:>13} {:>12} {:>10}",
+        "households", "window open s", "window B", "whole list s", "whole B", "search ms"
+    );
+    for s in &scaling {
+        println!(
+            "  {:>10} {:>14} {:>12} {:>13} {:>12} {:>10}",
+            s["households"],
+            f(&s["walk_window_cold_seconds"]),
+            s["walk_window_json_bytes"],
+            f(&s["cold_start_seconds"]),
+            s["walk_list_json_bytes"],
+            f(&s["walk_search_ms"])
         );
     }
     let a = &result["at_rest"];

@@ -13,6 +13,7 @@ pub mod model;
 pub mod report;
 pub mod rollup;
 pub mod validate;
+pub mod walk;
 
 pub use code::ErrorCode;
 pub use consent::{ConsentPurpose, ConsentRecord};

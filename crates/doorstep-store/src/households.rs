@@ -117,6 +117,30 @@ impl Store {
         self.walk_list_of(None)
     }
 
+    /// Longest window `walk_window` answers.
+    pub const WALK_WINDOW_MAX: u32 = 500;
+
+    /// A window of the walk list (see `doorstep_domain::walk`): what `query` selects, its
+    /// alley runs, and at most `limit` rows from `offset`. The rows are read from the
+    /// database once and kept until it changes, so that scrolling or searching a
+    /// 50,000-household scope reads nothing again and sends the screen only what it shows.
+    pub fn walk_window(
+        &self,
+        query: &doorstep_domain::walk::WalkQuery,
+        offset: u32,
+        limit: u32,
+    ) -> Result<doorstep_domain::walk::WalkWindow> {
+        let revision = self.revision()?;
+        let mut kept = self.walk_index.borrow_mut();
+        let index = match kept.take() {
+            Some((r, index)) if r == revision => index,
+            _ => doorstep_domain::walk::WalkIndex::new(self.walk_list()?),
+        };
+        let window = index.window(query, offset, limit.min(Self::WALK_WINDOW_MAX));
+        *kept = Some((revision, index));
+        Ok(window)
+    }
+
     /// The walk list of one residential group, or of every group this device holds.
     pub fn walk_list_of(&self, group: Option<Id>) -> Result<Vec<WalkRow>> {
         let mut stmt = self.conn.prepare_cached(

@@ -67,6 +67,16 @@ pub struct Store {
     /// A second connection for reading on another thread (the range report), opened at first
     /// use and kept, so that its page cache stays warm too.
     reader: std::cell::RefCell<Option<Connection>>,
+    /// The walk list as last read, with the database's revision then (see `walk_window`).
+    walk_index: std::cell::RefCell<Option<(Revision, doorstep_domain::walk::WalkIndex)>>,
+}
+
+/// Where the database stands: changed by any write of this connection or a commit of
+/// another. Equal revisions read equal rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Revision {
+    changes: u64,
+    data_version: i64,
 }
 
 impl Store {
@@ -105,6 +115,17 @@ impl Store {
             actor,
             docs: HashMap::new(),
             reader: std::cell::RefCell::new(None),
+            walk_index: std::cell::RefCell::new(None),
+        })
+    }
+
+    /// The database's revision now.
+    pub(crate) fn revision(&self) -> Result<Revision> {
+        Ok(Revision {
+            changes: self.conn.total_changes(),
+            data_version: self
+                .conn
+                .query_row("PRAGMA data_version", [], |r| r.get(0))?,
         })
     }
 

@@ -724,3 +724,60 @@ fn the_roll_up_of_the_documents_agrees_with_the_device_report() {
         }
     }
 }
+
+/// The walk list's window is kept between questions, and never outlives a change: a visit, a
+/// household added, another replica's work merged, or another connection's write.
+#[test]
+fn the_walk_window_follows_every_change_of_the_database() {
+    let dir = TempDir::new().unwrap();
+    let mut s = ward(&dir);
+    let group = s.group_by_name("Tổ 1").unwrap();
+    let today = Utc::now().date_naive();
+    let all = walk::WalkQuery {
+        today,
+        ..Default::default()
+    };
+    let not_visited = walk::WalkQuery {
+        filter: walk::WalkFilter::NotVisited,
+        ..all.clone()
+    };
+    let first = s
+        .add_household(group.id, draft("Ngõ 5", "12"), Utc::now())
+        .unwrap();
+    assert_eq!(s.walk_window(&all, 0, 10).unwrap().total, 1);
+    assert_eq!(s.walk_window(&not_visited, 0, 10).unwrap().total, 1);
+
+    s.add_visit(visit(first.id, Outcome::NotHome, vec![]), Utc::now())
+        .unwrap();
+    let w = s.walk_window(&all, 0, 10).unwrap();
+    assert_eq!((w.total, w.rows[0].visits), (1, 1));
+    assert_eq!(s.walk_window(&not_visited, 0, 10).unwrap().total, 0);
+
+    s.add_household(group.id, draft("Ngõ 5", "14"), Utc::now())
+        .unwrap();
+    assert_eq!(s.walk_window(&all, 0, 10).unwrap().total, 2);
+
+    let mut other = replica(&dir, "b.sqlite", &mut s);
+    other
+        .add_household(group.id, draft("Ngõ 7", "1"), Utc::now())
+        .unwrap();
+    sync_both_ways(&mut s, &mut other);
+    let w = s.walk_window(&all, 0, 10).unwrap();
+    assert_eq!(w.total, 3);
+    assert_eq!(
+        w.runs
+            .iter()
+            .map(|r| (r.alley.as_str(), r.count))
+            .collect::<Vec<_>>(),
+        [("Ngõ 5", 2), ("Ngõ 7", 1)]
+    );
+
+    // Another connection to the same file (the CLI beside the app) adds a household.
+    {
+        let mut beside = store(&dir, "a.sqlite");
+        beside
+            .add_household(group.id, draft("Ngõ 9", "3"), Utc::now())
+            .unwrap();
+    }
+    assert_eq!(s.walk_window(&all, 0, 10).unwrap().total, 4);
+}
