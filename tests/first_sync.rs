@@ -16,8 +16,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 fn big_hub(households: u32) -> HubProcess {
     let dir = tempfile::TempDir::new().unwrap();
     let mut spec = DemoSpec::new(households, 7, chrono::Utc::now().date_naive());
-    // Three visits a household: past the 900 KB a round carries, several times.
-    spec.visits_per_household = 3.0;
+    // Six visits a household: past the 900 KB a round carries, several times, and long
+    // enough a pull that its rounds are written two at a time.
+    spec.visits_per_household = 6.0;
     let demo = generate(&spec);
     let mut seed = doorstep_store::Store::open(
         &dir.path().join("seed.sqlite"),
@@ -123,6 +124,10 @@ fn a_big_first_sync_shows_its_progress_and_resumes_after_a_cut() {
     );
     assert!(seen.windows(2).all(|w| w[0].bytes_done < w[1].bytes_done));
     let full_bytes = report.received_bytes;
+    assert!(
+        report.writes < report.rounds,
+        "a long pull is written a few rounds at a time: {report:?}"
+    );
     assert_eq!(watched.json(&["report"])["households"], 10_000);
 
     // The documents were stored as the hub sent them: they load again, nothing goes back, and
@@ -153,14 +158,15 @@ fn a_big_first_sync_shows_its_progress_and_resumes_after_a_cut() {
     assert!(after["sent_bytes"].as_u64().unwrap() < 2_000, "{after}");
     assert!(!open_store(&watched.db).has_outbox().unwrap());
 
-    // Another device's first sync, cut off halfway through its second round.
+    // Another device's first sync, cut off halfway through its third round (the first two
+    // were written together).
     let cut = Device::new();
     let code = hub.invite("coordinator", "Anh Tuấn", &[], None);
     cut.json(&[
         "join", "--hub", &hub.url, "--code", &code, "--pin", &hub.pin,
     ]);
     let rounds = seen.len() as u64;
-    let relay = cutting_relay(upstream, full_bytes * 3 / (2 * rounds));
+    let relay = cutting_relay(upstream, full_bytes * 5 / (2 * rounds));
     let (code, _) = cut.fails(&["--json", "sync", "--hub", &relay]);
     assert_ne!(code, 0);
     let kept = open_store(&cut.db).sync_cursor().unwrap();

@@ -487,6 +487,11 @@ changes: number, at: string, };
  */
 export type SyncReport = { sent_bytes: number, received_bytes: number, docs_sent: number, docs_received: number, docs_unchanged: number, rounds: number, 
 /**
+ * Transactions the rounds were written in: fewer than the rounds when a long pull's
+ * rounds are written a few at a time.
+ */
+writes: number, 
+/**
  * Changes the hub has still not acknowledged (0 after a complete sync).
  */
 outbox: number, 

@@ -70,6 +70,59 @@ pub struct IncomingDoc {
     pub changes: Vec<(Vec<u8>, DateTime<Utc>)>,
 }
 
+/// A document new to this device, made ready apart from the database (see
+/// `Store::prepare_new_documents`).
+struct NewDocument {
+    doc: automerge::AutoCommit,
+    /// The heads of the hub's snapshot alone (what is stored as it came).
+    snapshot_heads: Vec<ChangeHash>,
+    receipts: Vec<(ChangeHash, i64)>,
+    rows: Option<tables::GroupRows>,
+}
+
+/// `inc`'s snapshot loaded, its changes applied and the whole checked as the hub checks it,
+/// and a group's rows read.
+fn prepare_new_document(inc: &IncomingDoc, actor: &automerge::ActorId) -> Result<NewDocument> {
+    let unreadable = |e: Box<dyn std::error::Error + Send + Sync>| StoreError::Unreadable {
+        doc: inc.doc.to_string(),
+        source: e,
+    };
+    let snapshot = inc.snapshot.as_deref().unwrap_or_default();
+    let mut doc = document::decode::load_document(snapshot).map_err(|e| unreadable(e.into()))?;
+    doc.set_actor(actor.clone());
+    let snapshot_heads = doc.get_heads();
+    let mut receipts = Vec::with_capacity(inc.changes.len());
+    let mut decoded = Vec::with_capacity(inc.changes.len());
+    for (bytes, received_at) in &inc.changes {
+        let change =
+            document::decode::decode_change(bytes.clone()).map_err(|e| unreadable(e.into()))?;
+        receipts.push((change.hash(), received_at.timestamp_millis()));
+        decoded.push(change);
+    }
+    if !decoded.is_empty() {
+        document::decode::apply_changes(&mut doc, decoded).map_err(|e| unreadable(e.into()))?;
+    }
+    if document::decode::missing_history(&mut doc).map_err(|e| unreadable(e.into()))? {
+        return Err(StoreError::Document {
+            doc: inc.doc.to_string(),
+            reason: "hub sent changes whose history is missing".into(),
+        });
+    }
+    document::check_identity(inc.doc, &doc)?;
+    // The same schema the hub enforces: a device never stores what a hub would refuse.
+    document::check_document(inc.doc, &doc)?;
+    let rows = match inc.doc {
+        DocId::Group(g) => Some(tables::GroupRows::read(&doc, g)?),
+        _ => None,
+    };
+    Ok(NewDocument {
+        doc,
+        snapshot_heads,
+        receipts,
+        rows,
+    })
+}
+
 /// What applying a hub answer did.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Applied {
@@ -530,6 +583,68 @@ impl Store {
         Ok(count)
     }
 
+    /// The documents of `incoming` new to this device (a first sync: a snapshot, the epoch
+    /// this device would take, not held yet, once in the answer), each loaded, its changes
+    /// applied, checked whole and its group's rows read: pure work on the document alone, done
+    /// on every core (a 50,000-household ward is seconds of it). Keyed by their place in
+    /// `incoming`; a document that fails is its error there.
+    fn prepare_new_documents(
+        &self,
+        incoming: &[IncomingDoc],
+    ) -> Result<HashMap<usize, Result<NewDocument>>> {
+        let mut candidates = Vec::new();
+        for (at, inc) in incoming.iter().enumerate() {
+            let once = incoming.iter().filter(|i| i.doc == inc.doc).count() == 1;
+            if inc.snapshot.is_some()
+                && inc.epoch == 0
+                && once
+                && !self.docs.contains_key(&inc.doc)
+                && !self.holds_document(inc.doc)?
+            {
+                candidates.push(at);
+            }
+        }
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(candidates.len());
+        if threads <= 1 {
+            return Ok(candidates
+                .into_iter()
+                .map(|at| (at, prepare_new_document(&incoming[at], &self.actor)))
+                .collect());
+        }
+        // The biggest first, each to the least loaded core.
+        candidates.sort_by_key(|at| {
+            std::cmp::Reverse(incoming[*at].snapshot.as_ref().map_or(0, Vec::len))
+        });
+        let mut shares: Vec<(usize, Vec<usize>)> = vec![(0, Vec::new()); threads];
+        for at in candidates {
+            let share = shares
+                .iter_mut()
+                .min_by_key(|(load, _)| *load)
+                .expect("at least two shares");
+            share.0 += incoming[at].snapshot.as_ref().map_or(0, Vec::len);
+            share.1.push(at);
+        }
+        let actor = &self.actor;
+        Ok(std::thread::scope(|scope| {
+            let handles: Vec<_> = shares
+                .into_iter()
+                .map(|(_, ats)| {
+                    scope.spawn(move || {
+                        ats.into_iter()
+                            .map(|at| (at, prepare_new_document(&incoming[at], actor)))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap_or_default())
+                .collect()
+        }))
+    }
+
     /// Applies a hub answer in one transaction: merges what it sent, records that it holds
     /// what was `pushed` (received at `hub_time`, or at the time `earlier` gives for a change
     /// it had received before), and moves the cursor. All or nothing.
@@ -547,7 +662,9 @@ impl Store {
         let mut adopted: Vec<(DocId, Vec<ChangeHash>)> = Vec::new();
         let mut dropped = Vec::new();
         let ours = self.ward_id()?;
-        for inc in incoming {
+        let mut prepared = self.prepare_new_documents(incoming)?;
+        let mut rows: HashMap<DocId, tables::GroupRows> = HashMap::new();
+        for (at, inc) in incoming.iter().enumerate() {
             if let (DocId::Ward(theirs), Some(ours)) = (inc.doc, ours) {
                 if theirs != ours {
                     return Err(StoreError::OtherWard { ours, theirs });
@@ -564,34 +681,28 @@ impl Store {
                 changed.push((inc.doc, Touched::All));
                 continue;
             }
+            // A document new here (a first sync), loaded, checked and read on another core.
+            if let Some(new) = prepared.remove(&at) {
+                let new = new?;
+                self.docs.remove(&inc.doc);
+                edit.docs.push((inc.doc, new.doc, new.snapshot_heads));
+                if let Some(snapshot) = &inc.snapshot {
+                    edit.received.push((inc.doc, snapshot.clone()));
+                }
+                receipts.extend(new.receipts);
+                if let Some(r) = new.rows {
+                    rows.insert(inc.doc, r);
+                }
+                changed.push((inc.doc, Touched::All));
+                continue;
+            }
             let unreadable = |e: Box<dyn std::error::Error + Send + Sync>| StoreError::Unreadable {
                 doc: inc.doc.to_string(),
                 source: e,
             };
-            // A document new here (a first sync): loaded straight from the hub's snapshot,
-            // far faster than merging it into an empty document, and stored as it came.
-            let new_here = match &inc.snapshot {
-                Some(snapshot)
-                    if edit.get(inc.doc).is_none() && !self.holds_document(inc.doc)? =>
-                {
-                    let mut doc = document::decode::load_document(snapshot)
-                        .map_err(|e| unreadable(e.into()))?;
-                    doc.set_actor(self.actor.clone());
-                    let heads = doc.get_heads();
-                    self.docs.remove(&inc.doc);
-                    edit.docs.push((inc.doc, doc, heads));
-                    edit.received.push((inc.doc, snapshot.clone()));
-                    true
-                }
-                _ => false,
-            };
             let doc = self.doc_mut(&mut edit, inc.doc)?;
-            let before = if new_here {
-                Vec::new()
-            } else {
-                doc.get_heads()
-            };
-            if let (Some(snapshot), false) = (&inc.snapshot, new_here) {
+            let before = doc.get_heads();
+            if let Some(snapshot) = &inc.snapshot {
                 document::decode::load_into(doc, snapshot).map_err(|e| unreadable(e.into()))?;
             }
             let after_snapshot = doc.get_heads();
@@ -691,9 +802,14 @@ impl Store {
             }
             for (id, touched) in &changed {
                 let doc = doc_in(edit, *id)?;
-                match touched {
-                    Touched::Records(ids) => tables::materialize_records(tx, *id, doc, ids)?,
-                    Touched::All => tables::materialize_document(tx, *id, doc)?,
+                match (touched, id, rows.get(id)) {
+                    (Touched::Records(ids), _, _) => {
+                        tables::materialize_records(tx, *id, doc, ids)?
+                    }
+                    (Touched::All, DocId::Group(g), Some(read)) => {
+                        tables::write_group_rows(tx, *g, doc, read)?
+                    }
+                    (Touched::All, _, _) => tables::materialize_document(tx, *id, doc)?,
                 }
             }
             tables::refresh_receipts(tx, &pushed_hashes)?;

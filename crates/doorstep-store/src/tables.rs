@@ -276,6 +276,48 @@ pub fn upsert_walkin(conn: &Connection, w: &WalkIn) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// A group document's records as its rows need them: read apart from the transaction that
+/// writes them (a first sync reads them on another core).
+pub struct GroupRows {
+    pub households: Vec<Household>,
+    /// Each visit with the change that created it.
+    pub visits: Vec<(Visit, Option<ChangeHash>)>,
+}
+
+impl GroupRows {
+    pub fn read(doc: &AutoCommit, group_id: Id) -> Result<GroupRows, StoreError> {
+        Ok(GroupRows {
+            households: document::read_households(doc, group_id)?,
+            visits: document::read_visits(doc, group_id)?,
+        })
+    }
+}
+
+/// Replaces the rows of group `group_id` by `rows`, read from its document `doc`.
+pub fn write_group_rows(
+    conn: &Connection,
+    group_id: Id,
+    doc: &AutoCommit,
+    rows: &GroupRows,
+) -> Result<(), StoreError> {
+    let gid = group_id.to_string();
+    conn.execute(
+        "DELETE FROM assists WHERE visit_id IN (SELECT id FROM visits WHERE group_id = ?1)",
+        [&gid],
+    )?;
+    conn.execute("DELETE FROM visits WHERE group_id = ?1", [&gid])?;
+    conn.execute("DELETE FROM households WHERE group_id = ?1", [&gid])?;
+    conn.execute("DELETE FROM voided WHERE group_id = ?1", [&gid])?;
+    conn.execute("DELETE FROM reviews WHERE group_id = ?1", [&gid])?;
+    for h in &rows.households {
+        upsert_household(conn, h)?;
+    }
+    for (v, made_by) in &rows.visits {
+        upsert_visit(conn, v, *made_by)?;
+    }
+    resolve_merges(conn, group_id, doc)
+}
+
 /// Replaces every row derived from one document by what the document holds now.
 pub fn materialize_document(
     conn: &Connection,
@@ -305,22 +347,7 @@ pub fn materialize_document(
             }
         }
         DocId::Group(group_id) => {
-            let gid = group_id.to_string();
-            conn.execute(
-                "DELETE FROM assists WHERE visit_id IN (SELECT id FROM visits WHERE group_id = ?1)",
-                [&gid],
-            )?;
-            conn.execute("DELETE FROM visits WHERE group_id = ?1", [&gid])?;
-            conn.execute("DELETE FROM households WHERE group_id = ?1", [&gid])?;
-            conn.execute("DELETE FROM voided WHERE group_id = ?1", [&gid])?;
-            conn.execute("DELETE FROM reviews WHERE group_id = ?1", [&gid])?;
-            for h in document::read_households(doc, group_id)? {
-                upsert_household(conn, &h)?;
-            }
-            for (v, made_by) in document::read_visits(doc, group_id)? {
-                upsert_visit(conn, &v, made_by)?;
-            }
-            resolve_merges(conn, group_id, doc)?;
+            write_group_rows(conn, group_id, doc, &GroupRows::read(doc, group_id)?)?;
         }
         DocId::Point(point_id) => {
             conn.execute(

@@ -29,6 +29,14 @@ use ts_rs::TS;
 const MAX_JSON_ANSWER: usize = 4 << 20;
 /// Rounds one sync may take before it stops and says so (a 15,000-household ward needs ~3).
 const MAX_ROUNDS: usize = 200;
+
+/// Most bytes of pulled documents applied in one transaction: a long pull (a first sync) on a
+/// fast link is received round by round but written a few rounds at a time, each write
+/// rewriting the query tables' index pages it touches once instead of once a round. What is
+/// held unwritten stays under half the pull and under `APPLY_WITHIN` of receiving, so a cut
+/// connection loses little: a slow link (a round taking longer) writes every round as it comes.
+const APPLY_BYTES: u64 = 4 * 1024 * 1024;
+const APPLY_WITHIN: std::time::Duration = std::time::Duration::from_secs(2);
 /// Times a request is sent to a hub that answers 503 `hub_busy` before the device gives up
 /// (the hub sheds load rather than queue it; it says when to come back, ~1 s).
 const BUSY_ATTEMPTS: usize = 5;
@@ -106,6 +114,9 @@ pub struct SyncReport {
     pub docs_received: u64,
     pub docs_unchanged: u64,
     pub rounds: u64,
+    /// Transactions the rounds were written in: fewer than the rounds when a long pull's
+    /// rounds are written a few at a time.
+    pub writes: u64,
     /// Changes the hub has still not acknowledged (0 after a complete sync).
     pub outbox: u64,
     /// Documents the hub had rewritten to erase personal data, taken in place of this
@@ -779,13 +790,22 @@ pub async fn sync_shared_with<S: StoreHandle>(
     // Documents the hub refused in this sync: set aside (their changes stay in the outbox,
     // offered again next sync) so that the rest of the outbox syncs around them.
     let mut held = std::collections::HashSet::new();
+    // Rounds received but not yet applied (only documents pulled, nothing pushed), and the
+    // hub's cursor after them.
+    let mut pending: Vec<IncomingDoc> = Vec::new();
+    let mut pending_bytes = 0u64;
+    let mut pending_cursor: Option<u64> = None;
+    let mut pending_since: Option<std::time::Instant> = None;
     for _ in 0..MAX_ROUNDS {
         let (outbox, body, known) = {
             let mut guard = shared.lock().await;
             let store = guard.store()?;
             let outbox = store.outbox_without(wire::BATCH_BYTES, &held)?;
             let request = SyncRequest {
-                cursor: store.sync_cursor()?,
+                cursor: match pending_cursor {
+                    Some(c) => c,
+                    None => store.sync_cursor()?,
+                },
                 incarnation: store.hub_incarnation()?,
                 pushes: outbox
                     .iter()
@@ -844,7 +864,7 @@ pub async fn sync_shared_with<S: StoreHandle>(
         // Counted as the hub counts what remains: the documents' bytes, not the (deflated)
         // bodies on the wire.
         done.rounds += 1;
-        done.bytes_done += response
+        let pulled_bytes = response
             .pulls
             .iter()
             .map(|p| {
@@ -852,6 +872,7 @@ pub async fn sync_shared_with<S: StoreHandle>(
                     + p.changes.iter().map(|c| c.bytes.len()).sum::<usize>()
             })
             .sum::<usize>() as u64;
+        done.bytes_done += pulled_bytes;
         done.bytes_total = done.bytes_done + response.remaining;
         // The hub was restored from a backup since this device last synced: take what it
         // says it holds, then sync again from there (nothing of this round was applied).
@@ -872,6 +893,10 @@ pub async fn sync_shared_with<S: StoreHandle>(
                 .store()?
                 .hub_restored(response.incarnation, &heads)?;
             report.hub_restored = true;
+            pending.clear();
+            pending_bytes = 0;
+            pending_cursor = None;
+            pending_since = None;
             continue;
         }
         let mut incoming = Vec::with_capacity(response.pulls.len());
@@ -893,6 +918,29 @@ pub async fn sync_shared_with<S: StoreHandle>(
                     .collect(),
             });
         }
+        // Only pulled, more to come, and room for it: kept for one write with the next rounds.
+        let room = APPLY_BYTES.min(done.bytes_total / 2);
+        if outbox.is_empty()
+            && response.more
+            && !round.rotate
+            && round.next_pin().is_none()
+            && pending_bytes + pulled_bytes <= room
+            && pending_since.is_none_or(|t| t.elapsed() < APPLY_WITHIN)
+        {
+            pending.append(&mut incoming);
+            pending_bytes += pulled_bytes;
+            pending_cursor = Some(response.cursor);
+            pending_since.get_or_insert_with(std::time::Instant::now);
+            progress(&done);
+            continue;
+        }
+        if !pending.is_empty() {
+            pending.append(&mut incoming);
+            incoming = std::mem::take(&mut pending);
+        }
+        pending_bytes = 0;
+        pending_cursor = None;
+        pending_since = None;
         let hub_time = Utc
             .timestamp_millis_opt(response.hub_time)
             .single()
@@ -935,6 +983,7 @@ pub async fn sync_shared_with<S: StoreHandle>(
             store.set_identity(&identity)?;
         }
         let applied = store.apply_sync(&outbox, &incoming, hub_time, &earlier, response.cursor)?;
+        report.writes += 1;
         if known == 0 && response.incarnation != 0 {
             store.set_hub_incarnation(response.incarnation)?;
         }
