@@ -93,8 +93,15 @@ fn upsert_void(
 }
 
 pub fn upsert_household(conn: &Connection, h: &Household) -> Result<(), StoreError> {
+    write_household(conn, h, false)
+}
+
+/// A household's rows; `fresh`: its group's rows were all just deleted (no review to remove).
+fn write_household(conn: &Connection, h: &Household, fresh: bool) -> Result<(), StoreError> {
     let review = h.review.as_ref().filter(|_| h.voided.is_none());
-    upsert_review(conn, "households", h.id, h.group_id, h.id, review)?;
+    if !(fresh && review.is_none()) {
+        upsert_review(conn, "households", h.id, h.group_id, h.id, review)?;
+    }
     if let Some(void) = &h.voided {
         return upsert_void(conn, "households", h.id, h.group_id, h.id, void);
     }
@@ -195,14 +202,30 @@ pub fn upsert_visit(
     v: &Visit,
     made_by: Option<ChangeHash>,
 ) -> Result<(), StoreError> {
+    write_visit(conn, v, made_by, None)
+}
+
+/// A visit's rows. `fresh`: its group's rows were all just deleted (no review or assists to
+/// remove) and rewritten from its households, these the ones voided.
+fn write_visit(
+    conn: &Connection,
+    v: &Visit,
+    made_by: Option<ChangeHash>,
+    fresh: Option<&HashSet<Id>>,
+) -> Result<(), StoreError> {
     let review = v.review.as_ref().filter(|_| v.voided.is_none());
-    upsert_review(conn, "visits", v.id, v.group_id, v.household_id, review)?;
+    if !(fresh.is_some() && review.is_none()) {
+        upsert_review(conn, "visits", v.id, v.group_id, v.household_id, review)?;
+    }
     if let Some(void) = &v.voided {
         return upsert_void(conn, "visits", v.id, v.group_id, v.household_id, void);
     }
-    let household_voided: bool = conn
-        .prepare_cached("SELECT EXISTS (SELECT 1 FROM voided WHERE id = ?1)")?
-        .query_row([v.household_id.to_string()], |r| r.get(0))?;
+    let household_voided = match fresh {
+        Some(voided) => voided.contains(&v.household_id),
+        None => conn
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM voided WHERE id = ?1)")?
+            .query_row([v.household_id.to_string()], |r| r.get(0))?,
+    };
     if household_voided {
         return Ok(());
     }
@@ -228,8 +251,10 @@ pub fn upsert_visit(
         made_by.map(|h| h.0.to_vec()),
         v.not_done_reason.map(NotDoneReason::as_str),
     ])?;
-    conn.prepare_cached("DELETE FROM assists WHERE visit_id = ?1")?
-        .execute([&id])?;
+    if fresh.is_none() {
+        conn.prepare_cached("DELETE FROM assists WHERE visit_id = ?1")?
+            .execute([&id])?;
+    }
     let mut insert = conn.prepare_cached(
         "INSERT INTO assists (visit_id, position, service, result, age_band, elderly,
             disability, poor, near_poor, device_time, group_id, volunteer)
@@ -309,11 +334,18 @@ pub fn write_group_rows(
     conn.execute("DELETE FROM households WHERE group_id = ?1", [&gid])?;
     conn.execute("DELETE FROM voided WHERE group_id = ?1", [&gid])?;
     conn.execute("DELETE FROM reviews WHERE group_id = ?1", [&gid])?;
+    // Every row of the group is gone: nothing to look for before writing each.
     for h in &rows.households {
-        upsert_household(conn, h)?;
+        write_household(conn, h, true)?;
     }
+    let voided: HashSet<Id> = rows
+        .households
+        .iter()
+        .filter(|h| h.voided.is_some())
+        .map(|h| h.id)
+        .collect();
     for (v, made_by) in &rows.visits {
-        upsert_visit(conn, v, *made_by)?;
+        write_visit(conn, v, *made_by, Some(&voided))?;
     }
     resolve_merges(conn, group_id, doc)
 }
