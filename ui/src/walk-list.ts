@@ -38,7 +38,10 @@ export function WalkList({ overview, version, onChange }: { overview: Overview; 
   const today = todayIso()
 
   const me = overview.device_name ?? null
-  const query = useMemo<WalkQuery>(() => ({ search, filter, today, groups: overview.my_groups, me }), [search, filter, today, overview, me])
+  // Kept the same object across reloads of the overview (after each sync), so that the list
+  // stays where it was scrolled to; another search or filter starts at the top.
+  const groups = overview.my_groups.join(' ')
+  const query = useMemo<WalkQuery>(() => ({ search, filter, today, groups: groups ? groups.split(' ') : [], me }), [search, filter, today, groups, me])
   // The store's answer for this query (alley runs, counts, the first page) and the pages of
   // rows fetched since; a late answer to an earlier query is dropped.
   const [win, setWin] = useState<WalkWindow | null>(null)

@@ -96,23 +96,20 @@ fn at_rest() -> AtRest {
 
 /// A number from a process's `/proc/<pid>/status` (`VmRSS:` in kB, `Threads:`...), 0 if gone.
 fn proc_status(pid: Option<u32>, field: &str) -> u64 {
-    let path = match pid {
-        Some(p) => format!("/proc/{p}/status"),
-        None => "/proc/self/status".into(),
-    };
-    std::fs::read_to_string(path)
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(field))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
-        })
-        .unwrap_or(0)
+    match pid {
+        Some(p) => proc_number(&format!("/proc/{p}/status"), field),
+        None => proc_number("/proc/self/status", field),
+    }
 }
 
 /// A counter of this process's `/proc/self/io` (`write_bytes:`...), 0 if unreadable.
 fn proc_io(field: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/io")
+    proc_number("/proc/self/io", field)
+}
+
+/// The number after `field` in a `/proc` file of `name: value` lines, 0 if absent.
+fn proc_number(path: &str, field: &str) -> u64 {
+    std::fs::read_to_string(path)
         .ok()
         .and_then(|s| {
             s.lines()

@@ -80,16 +80,27 @@ struct NewDocument {
     rows: Option<tables::GroupRows>,
 }
 
-/// `inc`'s snapshot loaded, its changes applied and the whole checked as the hub checks it,
-/// and a group's rows read.
-fn prepare_new_document(inc: &IncomingDoc, actor: &automerge::ActorId) -> Result<NewDocument> {
+/// The document the hub sent whole: its snapshot loaded, its changes applied, and the whole
+/// checked as the hub checks it. With the snapshot's own heads, and each change's receipt.
+struct HubDocument {
+    doc: automerge::AutoCommit,
+    snapshot_heads: Vec<ChangeHash>,
+    receipts: Vec<(ChangeHash, i64)>,
+}
+
+fn hub_document(inc: &IncomingDoc) -> Result<HubDocument> {
     let unreadable = |e: Box<dyn std::error::Error + Send + Sync>| StoreError::Unreadable {
         doc: inc.doc.to_string(),
         source: e,
     };
-    let snapshot = inc.snapshot.as_deref().unwrap_or_default();
+    let snapshot = inc
+        .snapshot
+        .as_deref()
+        .ok_or_else(|| StoreError::Document {
+            doc: inc.doc.to_string(),
+            reason: "the hub sent a new epoch without the document".into(),
+        })?;
     let mut doc = document::decode::load_document(snapshot).map_err(|e| unreadable(e.into()))?;
-    doc.set_actor(actor.clone());
     let snapshot_heads = doc.get_heads();
     let mut receipts = Vec::with_capacity(inc.changes.len());
     let mut decoded = Vec::with_capacity(inc.changes.len());
@@ -111,6 +122,22 @@ fn prepare_new_document(inc: &IncomingDoc, actor: &automerge::ActorId) -> Result
     document::check_identity(inc.doc, &doc)?;
     // The same schema the hub enforces: a device never stores what a hub would refuse.
     document::check_document(inc.doc, &doc)?;
+    Ok(HubDocument {
+        doc,
+        snapshot_heads,
+        receipts,
+    })
+}
+
+/// A document new to this device made ready (see `Store::prepare_new_documents`), and a
+/// group's rows read.
+fn prepare_new_document(inc: &IncomingDoc, actor: &automerge::ActorId) -> Result<NewDocument> {
+    let HubDocument {
+        mut doc,
+        snapshot_heads,
+        receipts,
+    } = hub_document(inc)?;
+    doc.set_actor(actor.clone());
     let rows = match inc.doc {
         DocId::Group(g) => Some(tables::GroupRows::read(&doc, g)?),
         _ => None,
@@ -450,37 +477,7 @@ impl Store {
         &mut self,
         inc: &IncomingDoc,
     ) -> Result<(automerge::AutoCommit, Vec<ChangeHash>, Vec<Id>)> {
-        let unreadable = |e: Box<dyn std::error::Error + Send + Sync>| StoreError::Unreadable {
-            doc: inc.doc.to_string(),
-            source: e,
-        };
-        let snapshot = inc
-            .snapshot
-            .as_deref()
-            .ok_or_else(|| StoreError::Document {
-                doc: inc.doc.to_string(),
-                reason: "the hub sent a new epoch without the document".into(),
-            })?;
-        let mut fresh =
-            document::decode::load_document(snapshot).map_err(|e| unreadable(e.into()))?;
-        let mut decoded = Vec::with_capacity(inc.changes.len());
-        for (bytes, _) in &inc.changes {
-            decoded.push(
-                document::decode::decode_change(bytes.clone()).map_err(|e| unreadable(e.into()))?,
-            );
-        }
-        if !decoded.is_empty() {
-            document::decode::apply_changes(&mut fresh, decoded)
-                .map_err(|e| unreadable(e.into()))?;
-        }
-        if document::decode::missing_history(&mut fresh).map_err(|e| unreadable(e.into()))? {
-            return Err(StoreError::Document {
-                doc: inc.doc.to_string(),
-                reason: "hub sent changes whose history is missing".into(),
-            });
-        }
-        document::check_identity(inc.doc, &fresh)?;
-        document::check_document(inc.doc, &fresh)?;
+        let mut fresh = hub_document(inc)?.doc;
         let hub_heads = fresh.get_heads();
         fresh.set_actor(self.actor.clone());
         let old = match self.docs.remove(&inc.doc) {
