@@ -25,8 +25,8 @@ use thiserror::Error;
 pub use decode::DecodeError;
 pub use records::*;
 pub use schema::{
-    check_changes, check_changes_audited, check_document, Author, ChangeAudit, Refusal, Touched,
-    SCHEMA_VERSION,
+    check_changes, check_changes_audited, check_document, check_document_read, Author, ChangeAudit,
+    GroupRecords, Refusal, Touched, SCHEMA_VERSION,
 };
 pub use scope::{may_write, readable};
 

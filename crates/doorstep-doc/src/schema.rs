@@ -526,10 +526,10 @@ fn check_changes_as_read(
     }
     check_consent(&checker, doc, &personal)?;
     if all {
-        check_records(&checker, doc, None)?;
+        check_records(&checker, doc, None, None)?;
         Ok(Touched::All)
     } else {
-        check_records(&checker, doc, Some(&touched))?;
+        check_records(&checker, doc, Some(&touched), None)?;
         Ok(Touched::Records(touched))
     }
 }
@@ -648,10 +648,32 @@ fn record_of(
 /// root holds only its known keys, every record map only records, every record only known
 /// keys with scalars of the right type, and every record passes the domain's rules.
 pub fn check_document(id: DocId, doc: &AutoCommit) -> Result<(), Refusal> {
-    guarded(id, || check_document_as_read(id, doc))
+    guarded(id, || check_document_as_read(id, doc, None))
 }
 
-fn check_document_as_read(id: DocId, doc: &AutoCommit) -> Result<(), Refusal> {
+/// A group document's records as the check read them: its households, and its visits each
+/// with the change that created it.
+#[derive(Debug, Default)]
+pub struct GroupRecords {
+    pub households: Vec<doorstep_domain::Household>,
+    pub visits: Vec<(doorstep_domain::Visit, Option<ChangeHash>)>,
+}
+
+/// `check_document`, keeping what it read of a group's records (a device writes its rows
+/// from them, instead of reading every record a second time); `None` for another document.
+pub fn check_document_read(id: DocId, doc: &AutoCommit) -> Result<Option<GroupRecords>, Refusal> {
+    guarded(id, || {
+        let mut read = GroupRecords::default();
+        check_document_as_read(id, doc, Some(&mut read))?;
+        Ok(matches!(id, DocId::Group(_)).then_some(read))
+    })
+}
+
+fn check_document_as_read(
+    id: DocId,
+    doc: &AutoCommit,
+    keep: Option<&mut GroupRecords>,
+) -> Result<(), Refusal> {
     let checker = Checker { doc: id };
     let maps = record_maps_of(id);
     for item in doc.map_range(ROOT, ..) {
@@ -724,16 +746,17 @@ fn check_document_as_read(id: DocId, doc: &AutoCommit) -> Result<(), Refusal> {
             }
         }
     }
-    check_records(&checker, doc, None)
+    check_records(&checker, doc, None, keep)
 }
 
 /// The domain's rules on the records as they stand: every record of the document, or only
 /// `touched` (a push costs its size, not the group's). A visit's date is not checked: device
-/// clocks are flagged, not refused.
+/// clocks are flagged, not refused. A group's records read are kept in `keep`.
 fn check_records(
     checker: &Checker,
     doc: &AutoCommit,
     touched: Option<&HashSet<Id>>,
+    mut keep: Option<&mut GroupRecords>,
 ) -> Result<(), Refusal> {
     let invalid = |record: Option<Id>, e: &dyn fmt::Display| {
         checker.refuse(ErrorCode::InvalidRecord, record, e.to_string())
@@ -821,6 +844,9 @@ fn check_records(
                             ));
                         }
                     }
+                    if let Some(keep) = keep.as_deref_mut() {
+                        keep.households.push(h);
+                    }
                 } else {
                     let v = records::read_visit_at(doc, &obj, g, rid)
                         .map_err(|e| invalid(Some(rid), &e))?;
@@ -833,6 +859,9 @@ fn check_records(
                     if erased {
                         doorstep_domain::validate::check_visit_of_erased(&v)
                             .map_err(|e| rule(rid, e))?;
+                    }
+                    if let Some(keep) = keep.as_deref_mut() {
+                        keep.visits.push((v, doc.hash_for_opid(&obj)));
                     }
                 }
             }

@@ -70,25 +70,17 @@ pub struct IncomingDoc {
     pub changes: Vec<(Vec<u8>, DateTime<Utc>)>,
 }
 
-/// A document new to this device, made ready apart from the database (see
-/// `Store::prepare_new_documents`).
-struct NewDocument {
+/// The document the hub sent whole: its snapshot loaded, its changes applied, and the whole
+/// checked as the hub checks it. With the snapshot's own heads, each change's receipt, and a
+/// group's records as the check read them.
+struct HubDocument {
     doc: automerge::AutoCommit,
-    /// The heads of the hub's snapshot alone (what is stored as it came).
     snapshot_heads: Vec<ChangeHash>,
     receipts: Vec<(ChangeHash, i64)>,
     rows: Option<tables::GroupRows>,
 }
 
-/// The document the hub sent whole: its snapshot loaded, its changes applied, and the whole
-/// checked as the hub checks it. With the snapshot's own heads, and each change's receipt.
-struct HubDocument {
-    doc: automerge::AutoCommit,
-    snapshot_heads: Vec<ChangeHash>,
-    receipts: Vec<(ChangeHash, i64)>,
-}
-
-fn hub_document(inc: &IncomingDoc) -> Result<HubDocument> {
+fn hub_document(inc: &IncomingDoc, with_rows: bool) -> Result<HubDocument> {
     let unreadable = |e: Box<dyn std::error::Error + Send + Sync>| StoreError::Unreadable {
         doc: inc.doc.to_string(),
         source: e,
@@ -121,33 +113,25 @@ fn hub_document(inc: &IncomingDoc) -> Result<HubDocument> {
     }
     document::check_identity(inc.doc, &doc)?;
     // The same schema the hub enforces: a device never stores what a hub would refuse.
-    document::check_document(inc.doc, &doc)?;
-    Ok(HubDocument {
-        doc,
-        snapshot_heads,
-        receipts,
-    })
-}
-
-/// A document new to this device made ready (see `Store::prepare_new_documents`), and a
-/// group's rows read.
-fn prepare_new_document(inc: &IncomingDoc, actor: &automerge::ActorId) -> Result<NewDocument> {
-    let HubDocument {
-        mut doc,
-        snapshot_heads,
-        receipts,
-    } = hub_document(inc)?;
-    doc.set_actor(actor.clone());
-    let rows = match inc.doc {
-        DocId::Group(g) => Some(tables::GroupRows::read(&doc, g)?),
-        _ => None,
+    let rows = if with_rows {
+        document::check_document_read(inc.doc, &doc)?
+    } else {
+        document::check_document(inc.doc, &doc)?;
+        None
     };
-    Ok(NewDocument {
+    Ok(HubDocument {
         doc,
         snapshot_heads,
         receipts,
         rows,
     })
+}
+
+/// A document new to this device made ready (see `Store::prepare_new_documents`).
+fn prepare_new_document(inc: &IncomingDoc, actor: &automerge::ActorId) -> Result<HubDocument> {
+    let mut new = hub_document(inc, true)?;
+    new.doc.set_actor(actor.clone());
+    Ok(new)
 }
 
 /// What applying a hub answer did.
@@ -477,7 +461,7 @@ impl Store {
         &mut self,
         inc: &IncomingDoc,
     ) -> Result<(automerge::AutoCommit, Vec<ChangeHash>, Vec<Id>)> {
-        let mut fresh = hub_document(inc)?.doc;
+        let mut fresh = hub_document(inc, false)?.doc;
         let hub_heads = fresh.get_heads();
         fresh.set_actor(self.actor.clone());
         let old = match self.docs.remove(&inc.doc) {
@@ -588,7 +572,7 @@ impl Store {
     fn prepare_new_documents(
         &self,
         incoming: &[IncomingDoc],
-    ) -> Result<HashMap<usize, Result<NewDocument>>> {
+    ) -> Result<HashMap<usize, Result<HubDocument>>> {
         let mut candidates = Vec::new();
         for (at, inc) in incoming.iter().enumerate() {
             let once = incoming.iter().filter(|i| i.doc == inc.doc).count() == 1;

@@ -301,21 +301,17 @@ pub fn upsert_walkin(conn: &Connection, w: &WalkIn) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// A group document's records as its rows need them: read apart from the transaction that
-/// writes them (a first sync reads them on another core).
-pub struct GroupRows {
-    pub households: Vec<Household>,
-    /// Each visit with the change that created it.
-    pub visits: Vec<(Visit, Option<ChangeHash>)>,
-}
+/// A group document's records as its rows need them (households, and visits each with the
+/// change that created it): read apart from the transaction that writes them (a first sync
+/// takes them from the schema check, on another core).
+pub use document::GroupRecords as GroupRows;
 
-impl GroupRows {
-    pub fn read(doc: &AutoCommit, group_id: Id) -> Result<GroupRows, StoreError> {
-        Ok(GroupRows {
-            households: document::read_households(doc, group_id)?,
-            visits: document::read_visits(doc, group_id)?,
-        })
-    }
+/// Every record of a group document, read for its rows.
+fn read_group_rows(doc: &AutoCommit, group_id: Id) -> Result<GroupRows, StoreError> {
+    Ok(GroupRows {
+        households: document::read_households(doc, group_id)?,
+        visits: document::read_visits(doc, group_id)?,
+    })
 }
 
 /// Replaces the rows of group `group_id` by `rows`, read from its document `doc`.
@@ -379,7 +375,7 @@ pub fn materialize_document(
             }
         }
         DocId::Group(group_id) => {
-            write_group_rows(conn, group_id, doc, &GroupRows::read(doc, group_id)?)?;
+            write_group_rows(conn, group_id, doc, &read_group_rows(doc, group_id)?)?;
         }
         DocId::Point(point_id) => {
             conn.execute(
