@@ -148,13 +148,28 @@ fn a_restored_hub_gets_back_what_devices_hold_and_sends_them_what_they_lack() {
     assert!(message.contains("token_unknown"), "{message}");
 }
 
-#[test]
-fn a_backup_that_is_not_one_is_refused_and_the_hub_is_untouched() {
+/// A stopped hub whose one device, Lan, has synced one household: what a refused restore
+/// must leave as it was.
+fn stopped_hub_with_one_household() -> (HubProcess, Device) {
     let mut hub = HubProcess::start(&["Tổ 1"]);
     let lan = Device::joined(&hub, "volunteer", "Lan", &["Tổ 1"]);
     lan.add_household("Tổ 1", "Ngõ 5 Hàng Bông", "1");
     lan.sync();
     hub.kill();
+    (hub, lan)
+}
+
+/// The hub serves again and holds Lan's household: a second one syncs beside it.
+fn assert_hub_as_it_was(hub: &mut HubProcess, lan: &Device) {
+    hub.restart();
+    lan.add_household("Tổ 1", "Ngõ 5 Hàng Bông", "2");
+    lan.sync();
+    assert_eq!(households(lan), 2, "the hub is as it was");
+}
+
+#[test]
+fn a_backup_that_is_not_one_is_refused_and_the_hub_is_untouched() {
+    let (mut hub, lan) = stopped_hub_with_one_household();
     let data = hub.data();
     let junk = hub.dir.path().join("junk.tar");
     std::fs::write(&junk, b"not a tar file at all").unwrap();
@@ -175,10 +190,7 @@ fn a_backup_that_is_not_one_is_refused_and_the_hub_is_untouched() {
     );
     let out = restore(&data, &file, Some("another passphrase entirely"));
     assert!(!out.status.success());
-    hub.restart();
-    lan.add_household("Tổ 1", "Ngõ 5 Hàng Bông", "2");
-    lan.sync();
-    assert_eq!(households(&lan), 2, "the hub is as it was");
+    assert_hub_as_it_was(&mut hub, &lan);
 }
 
 /// A crafted archive: a database entry that is a link to a file elsewhere, and an entry whose
@@ -186,11 +198,7 @@ fn a_backup_that_is_not_one_is_refused_and_the_hub_is_untouched() {
 /// is as it was.
 #[test]
 fn a_crafted_backup_writes_nothing_and_is_refused() {
-    let mut hub = HubProcess::start(&["Tổ 1"]);
-    let lan = Device::joined(&hub, "volunteer", "Lan", &["Tổ 1"]);
-    lan.add_household("Tổ 1", "Ngõ 5 Hàng Bông", "1");
-    lan.sync();
-    hub.kill();
+    let (mut hub, lan) = stopped_hub_with_one_household();
     let data = hub.data();
     let outside = hub.dir.path().join("secret.txt");
     std::fs::write(&outside, b"not the hub's").unwrap();
@@ -217,8 +225,5 @@ fn a_crafted_backup_writes_nothing_and_is_refused() {
     assert_eq!(std::fs::read(&outside).unwrap(), b"not the hub's");
     let parent = data.parent().unwrap();
     assert!(!parent.join("escape.tx").exists() && !hub.dir.path().join("escape.tx").exists());
-    hub.restart();
-    lan.add_household("Tổ 1", "Ngõ 5 Hàng Bông", "2");
-    lan.sync();
-    assert_eq!(households(&lan), 2, "the hub is as it was");
+    assert_hub_as_it_was(&mut hub, &lan);
 }
