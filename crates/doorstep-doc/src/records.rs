@@ -615,7 +615,11 @@ pub fn read_survivor(
     household_from_fields(&fields, group_id, survivor).map(Some)
 }
 
-fn household_from_fields(f: &Fields<'_>, group_id: Id, id: Id) -> Result<Household, DocError> {
+pub(crate) fn household_from_fields(
+    f: &Fields<'_>,
+    group_id: Id,
+    id: Id,
+) -> Result<Household, DocError> {
     let consent = f.bool("consent");
     Ok(Household {
         id,

@@ -803,10 +803,17 @@ fn check_records(
                     )
                     .collect(),
             };
+            // Households come before visits: a whole document's visits find their erased
+            // households here instead of looking each one up.
+            let mut erased = HashSet::new();
             for (rid, obj, is_household) in ids {
                 if is_household {
-                    let h = records::read_household_at(doc, &obj, g, rid)
+                    let fields = records::Fields::of(doc, &obj);
+                    let h = records::household_from_fields(&fields, g, rid)
                         .map_err(|e| invalid(Some(rid), &e))?;
+                    if fields.get(crate::epoch::ERASED_AT).is_some() {
+                        erased.insert(rid);
+                    }
                     check_household(&h).map_err(|e| rule(rid, e))?;
                     check_void(h.voided.as_ref()).map_err(|e| rule(rid, e))?;
                     check_review(h.review.as_ref()).map_err(|e| rule(rid, e))?;
@@ -815,9 +822,7 @@ fn check_records(
                         check_text("assigned by", &a.by, true).map_err(|e| rule(rid, e))?;
                     }
                     // Not-duplicate: household ids of this document, nothing else.
-                    if let Some(ScalarValueRef::Str(ids)) =
-                        records::Fields::of(doc, &obj).get(records::NOT_DUPLICATE_OF)
-                    {
+                    if let Some(ScalarValueRef::Str(ids)) = fields.get(records::NOT_DUPLICATE_OF) {
                         let other_household = |t: &str| {
                             Id::parse_str(t).ok().is_some_and(|o| {
                                 o != rid && record_obj(doc, &households, o).is_some()
@@ -830,9 +835,7 @@ fn check_records(
                             ));
                         }
                     }
-                    let raw_merge = records::Fields::of(doc, &obj)
-                        .get(records::MERGED_INTO)
-                        .is_some();
+                    let raw_merge = fields.get(records::MERGED_INTO).is_some();
                     if raw_merge && h.merged_into.is_none() {
                         return Err(invalid(Some(rid), &"merged_into is not a household id"));
                     }
@@ -853,10 +856,13 @@ fn check_records(
                     check_visit_content(&v).map_err(|e| rule(rid, e))?;
                     check_void(v.voided.as_ref()).map_err(|e| rule(rid, e))?;
                     check_review(v.review.as_ref()).map_err(|e| rule(rid, e))?;
-                    let erased = record_obj(doc, &households, v.household_id).is_some_and(|h| {
-                        matches!(doc.get(&h, crate::epoch::ERASED_AT), Ok(Some(_)))
-                    });
-                    if erased {
+                    let of_erased = match touched {
+                        None => erased.contains(&v.household_id),
+                        Some(_) => record_obj(doc, &households, v.household_id).is_some_and(|h| {
+                            matches!(doc.get(&h, crate::epoch::ERASED_AT), Ok(Some(_)))
+                        }),
+                    };
+                    if of_erased {
                         doorstep_domain::validate::check_visit_of_erased(&v)
                             .map_err(|e| rule(rid, e))?;
                     }

@@ -16,10 +16,6 @@ pub(crate) struct Edit {
     /// Documents replaced by a new epoch (see `sync`): saved whole, their old snapshot and
     /// changes deleted.
     pub(crate) replaced: Vec<(DocId, u32)>,
-    /// Documents new to this device, loaded whole from bytes received (a first sync): those
-    /// bytes are stored as the snapshot as they came (their heads are the document's heads
-    /// before the operation), instead of encoding and compressing the document again.
-    pub(crate) received: Vec<(DocId, Vec<u8>)>,
 }
 
 impl Edit {
@@ -126,19 +122,6 @@ impl Store {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        for (id, snapshot) in &edit.received {
-            if let Some((_, _, heads)) = edit.docs.iter().find(|(d, _, _)| d == id) {
-                tx.prepare_cached(
-                    "INSERT INTO documents (doc_id, kind, snapshot, heads) VALUES (?1, ?2, ?3, ?4)",
-                )?
-                .execute(params![
-                    id.to_string(),
-                    id.kind(),
-                    snapshot,
-                    sync::encode_heads(heads)
-                ])?;
-            }
-        }
         for (id, epoch, snapshot, heads) in &replaced {
             let key = id.to_string();
             tx.execute("DELETE FROM document_changes WHERE doc_id = ?1", [&key])?;
@@ -191,6 +174,36 @@ impl Store {
         self.keep_unchanged(edit);
         Ok(())
     }
+}
+
+/// Stores document `id`, new to this device (a first sync), as the bytes it came in
+/// (`snapshot`, whose heads are `snapshot_heads`) instead of encoding and compressing it again,
+/// and the changes `doc` holds past them.
+pub(crate) fn insert_received(
+    tx: &Transaction<'_>,
+    id: DocId,
+    snapshot: &[u8],
+    snapshot_heads: &[ChangeHash],
+    doc: &mut AutoCommit,
+) -> Result<()> {
+    let key = id.to_string();
+    tx.prepare_cached(
+        "INSERT INTO documents (doc_id, kind, snapshot, heads) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![
+        key,
+        id.kind(),
+        snapshot,
+        sync::encode_heads(snapshot_heads)
+    ])?;
+    let past = doc.save_after(snapshot_heads);
+    if !past.is_empty() {
+        tx.prepare_cached("INSERT INTO document_changes (doc_id, bytes) VALUES (?1, ?2)")?
+            .execute(params![key, past])?;
+        tx.prepare_cached("UPDATE documents SET heads = ?2 WHERE doc_id = ?1")?
+            .execute(params![key, sync::encode_heads(&doc.get_heads())])?;
+    }
+    Ok(())
 }
 
 pub(crate) fn doc_in(edit: &Edit, id: DocId) -> Result<&AutoCommit> {

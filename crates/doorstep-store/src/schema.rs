@@ -5,7 +5,7 @@
 //! Tables come in two families: the documents (the source of truth) and the query tables
 //! (derived from the documents, rebuildable at any time).
 
-use rusqlite::{Connection, TransactionBehavior};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 
 use crate::StoreError;
 
@@ -230,9 +230,93 @@ pub const QUERY_TABLES: &[(&str, &str)] = &[
     ("reviews", "id"),
 ];
 
+/// Indexes a bulk write leaves out and builds once after it (see [`defer_indexes`]): none of
+/// them is read while query rows are written, and building one over 250,000 visits at the end
+/// costs less than keeping it sorted through 250,000 inserts at random places.
+const DEFERRABLE_INDEXES: &[&str] = &["visits_by_time", "visits_by_change", "assists_by_time"];
+
+/// Where a deferred index's definition waits in `meta` until it is built again.
+const DEFERRED: &str = "deferred_index.";
+
+/// Drops the deferrable indexes (in the caller's transaction), keeping each one's definition
+/// in `meta` for [`build_deferred_indexes`]. Rows stay right without them, only slower to
+/// find by time or by change; anything that reads by change builds them first.
+pub(crate) fn defer_indexes(conn: &Connection) -> Result<(), StoreError> {
+    for name in DEFERRABLE_INDEXES {
+        let sql: Option<String> = conn
+            .prepare_cached("SELECT sql FROM sqlite_master WHERE type = 'index' AND name = ?1")?
+            .query_row([name], |r| r.get(0))
+            .optional()?;
+        if let Some(sql) = sql {
+            conn.prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)")?
+                .execute([format!("{DEFERRED}{name}"), sql])?;
+            conn.execute_batch(&format!("DROP INDEX {name}"))?;
+        }
+    }
+    Ok(())
+}
+
+/// The deferrable indexes the database lacks now (a bulk write left them out).
+pub(crate) fn missing_indexes(conn: &Connection) -> Result<Vec<String>, StoreError> {
+    let mut missing = Vec::new();
+    for name in DEFERRABLE_INDEXES {
+        let there: bool = conn
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?1)",
+            )?
+            .query_row([name], |r| r.get(0))?;
+        if !there {
+            missing.push(name.to_string());
+        }
+    }
+    Ok(missing)
+}
+
+/// The indexes left out, as `meta` keys and their definitions.
+pub(crate) fn deferred_indexes(conn: &Connection) -> Result<Vec<(String, String)>, StoreError> {
+    // Every key with the prefix: '/' follows '.'.
+    Ok(conn
+        .prepare_cached("SELECT key, value FROM meta WHERE key >= ?1 AND key < ?2")?
+        .query_map([DEFERRED, "deferred_index/"], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?
+        .collect::<Result<_, _>>()?)
+}
+
+/// Builds again the indexes [`defer_indexes`] left out (in the caller's transaction); true
+/// when there were some. Only the deferrable indexes are built, from their own definitions.
+pub(crate) fn build_deferred_indexes(conn: &Connection) -> Result<bool, StoreError> {
+    let deferred = deferred_indexes(conn)?;
+    for (key, sql) in &deferred {
+        let name = &key[DEFERRED.len()..];
+        let known = DEFERRABLE_INDEXES.contains(&name)
+            && sql.starts_with(&format!("CREATE INDEX {name} ON "));
+        if !known {
+            return Err(StoreError::Document {
+                doc: "meta".into(),
+                reason: format!("{key} is not an index this store defers"),
+            });
+        }
+        conn.execute_batch(sql)?;
+        conn.prepare_cached("DELETE FROM meta WHERE key = ?1")?
+            .execute([key])?;
+    }
+    Ok(!deferred.is_empty())
+}
+
 /// Brings the database to the newest schema, in one transaction.
 pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    // Indexes left out by a bulk write cut short come back before anything else: a migration
+    // may drop or change one.
+    let has_meta: bool = tx.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta')",
+        [],
+        |r| r.get(0),
+    )?;
+    if has_meta {
+        build_deferred_indexes(&tx)?;
+    }
     let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     let version = usize::try_from(version).unwrap_or(usize::MAX);
     if version > MIGRATIONS.len() {

@@ -14,9 +14,13 @@ use doorstep_domain::{ErrorCode, Id, Role, SyncProblem};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
-use crate::edit::{doc_in, Edit};
-use crate::{meta, set_meta, tables, Result, Store, StoreError};
+use crate::edit::{self, doc_in, Edit};
+use crate::{meta, schema, set_meta, tables, Result, Store, StoreError};
 use doorstep_doc::{self as document, Author, DocId, Touched};
+
+/// A first sync's write of at least this many bytes of new documents (~7,000 records: a
+/// record is ~40 bytes in a document's columns) is a bulk write (see `Store::is_bulk`).
+const BULK_BYTES: usize = 256 * 1024;
 
 /// Who this device is to its hub; kept in the database once the device joined.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -127,11 +131,24 @@ fn hub_document(inc: &IncomingDoc, with_rows: bool) -> Result<HubDocument> {
     })
 }
 
-/// A document new to this device made ready (see `Store::prepare_new_documents`).
+fn snapshot_len(inc: &IncomingDoc) -> usize {
+    inc.snapshot.as_ref().map_or(0, Vec::len)
+}
+
+/// A document new to this device made ready (see `Store::apply_sync`); a panic in reading
+/// it (a hostile document) is its error.
 fn prepare_new_document(inc: &IncomingDoc, actor: &automerge::ActorId) -> Result<HubDocument> {
-    let mut new = hub_document(inc, true)?;
-    new.doc.set_actor(actor.clone());
-    Ok(new)
+    let made = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let mut new = hub_document(inc, true)?;
+        new.doc.set_actor(actor.clone());
+        Ok(new)
+    }));
+    made.unwrap_or_else(|_| {
+        Err(StoreError::Document {
+            doc: inc.doc.to_string(),
+            reason: "reading it failed".into(),
+        })
+    })
 }
 
 /// What applying a hub answer did.
@@ -565,15 +582,10 @@ impl Store {
     }
 
     /// The documents of `incoming` new to this device (a first sync: a snapshot, the epoch
-    /// this device would take, not held yet, once in the answer), each loaded, its changes
-    /// applied, checked whole and its group's rows read: pure work on the document alone, done
-    /// on every core (a 50,000-household ward is seconds of it). Keyed by their place in
-    /// `incoming`; a document that fails is its error there.
-    fn prepare_new_documents(
-        &self,
-        incoming: &[IncomingDoc],
-    ) -> Result<HashMap<usize, Result<HubDocument>>> {
-        let mut candidates = Vec::new();
+    /// this device would take, not held yet, once in the answer), by their place in
+    /// `incoming`, the biggest first.
+    fn new_documents(&self, incoming: &[IncomingDoc]) -> Result<Vec<usize>> {
+        let mut new = Vec::new();
         for (at, inc) in incoming.iter().enumerate() {
             let once = incoming.iter().filter(|i| i.doc == inc.doc).count() == 1;
             if inc.snapshot.is_some()
@@ -582,57 +594,120 @@ impl Store {
                 && !self.docs.contains_key(&inc.doc)
                 && !self.holds_document(inc.doc)?
             {
-                candidates.push(at);
+                new.push(at);
             }
         }
-        let threads = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .min(candidates.len());
-        if threads <= 1 {
-            return Ok(candidates
-                .into_iter()
-                .map(|at| (at, prepare_new_document(&incoming[at], &self.actor)))
-                .collect());
+        new.sort_by_key(|at| std::cmp::Reverse(snapshot_len(&incoming[*at])));
+        Ok(new)
+    }
+
+    /// Whether writing `new_bytes` of documents new here is a bulk write: a first sync's
+    /// (the device holds no visit yet, or the bulk write before left the indexes out), big.
+    fn is_bulk(&self, new_bytes: usize) -> Result<bool> {
+        if new_bytes < BULK_BYTES {
+            return Ok(false);
         }
-        // The biggest first, each to the least loaded core.
-        candidates.sort_by_key(|at| {
-            std::cmp::Reverse(incoming[*at].snapshot.as_ref().map_or(0, Vec::len))
-        });
-        let mut shares: Vec<(usize, Vec<usize>)> = vec![(0, Vec::new()); threads];
-        for at in candidates {
-            let share = shares
-                .iter_mut()
-                .min_by_key(|(load, _)| *load)
-                .expect("at least two shares");
-            share.0 += incoming[at].snapshot.as_ref().map_or(0, Vec::len);
-            share.1.push(at);
+        if !schema::deferred_indexes(&self.conn)?.is_empty() {
+            return Ok(true);
         }
-        let actor = &self.actor;
-        Ok(std::thread::scope(|scope| {
-            let handles: Vec<_> = shares
-                .into_iter()
-                .map(|(_, ats)| {
-                    scope.spawn(move || {
-                        ats.into_iter()
-                            .map(|at| (at, prepare_new_document(&incoming[at], actor)))
-                            .collect::<Vec<_>>()
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .flat_map(|h| h.join().unwrap_or_default())
-                .collect()
-        }))
+        let none_held: bool =
+            self.conn
+                .query_row("SELECT NOT EXISTS (SELECT 1 FROM visits)", [], |r| r.get(0))?;
+        Ok(none_held)
+    }
+
+    /// The indexes a bulk write left out that are not built yet (for checks and tests).
+    pub fn deferred_indexes(&self) -> Result<Vec<String>> {
+        schema::missing_indexes(&self.conn)
+    }
+
+    /// Builds the indexes a bulk write left out (see `apply_sync`): a sync calls it when its
+    /// last answer is written; `Store::open` and a sync's other writes do it too.
+    pub fn build_deferred_indexes(&mut self) -> Result<()> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        if schema::build_deferred_indexes(&tx)? {
+            tx.commit()?;
+        }
+        Ok(())
     }
 
     /// Applies a hub answer in one transaction: merges what it sent, records that it holds
     /// what was `pushed` (received at `hub_time`, or at the time `earlier` gives for a change
     /// it had received before), and moves the cursor. All or nothing.
+    ///
+    /// Documents new here (a first sync) are loaded, checked and read on every core while
+    /// this thread writes the ones ready: a 50,000-household ward is seconds of each.
     pub fn apply_sync(
         &mut self,
         pushed: &[OutgoingDoc],
         incoming: &[IncomingDoc],
+        hub_time: DateTime<Utc>,
+        earlier: &[([u8; 32], DateTime<Utc>)],
+        cursor: u64,
+    ) -> Result<Applied> {
+        if let Some(ours) = self.ward_id()? {
+            for inc in incoming {
+                if let DocId::Ward(theirs) = inc.doc {
+                    if theirs != ours {
+                        return Err(StoreError::OtherWard { ours, theirs });
+                    }
+                }
+            }
+        }
+        let new = self.new_documents(incoming)?;
+        let new_bytes = new.iter().map(|at| snapshot_len(&incoming[*at])).sum();
+        let bulk = pushed.is_empty() && self.is_bulk(new_bytes)?;
+        let workers = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(new.len());
+        let actor = self.actor.clone();
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|scope| {
+            let (ready, arriving) = std::sync::mpsc::channel();
+            for _ in 0..workers {
+                let (ready, new, next, stop, actor) = (ready.clone(), &new, &next, &stop, &actor);
+                scope.spawn(move || {
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(&at) = new.get(i) else { break };
+                        if ready
+                            .send((at, prepare_new_document(&incoming[at], actor)))
+                            .is_err()
+                        {
+                            break;
+                        }
+                    }
+                });
+            }
+            drop(ready);
+            let written = self.write_answer(
+                pushed,
+                incoming,
+                (&new, arriving),
+                bulk,
+                hub_time,
+                earlier,
+                cursor,
+            );
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            written
+        })
+    }
+
+    /// `apply_sync`'s write: the documents new here taken from `arriving` as they are ready.
+    #[allow(clippy::too_many_arguments)]
+    fn write_answer(
+        &mut self,
+        pushed: &[OutgoingDoc],
+        incoming: &[IncomingDoc],
+        (new, arriving): (
+            &[usize],
+            std::sync::mpsc::Receiver<(usize, Result<HubDocument>)>,
+        ),
+        bulk: bool,
         hub_time: DateTime<Utc>,
         earlier: &[([u8; 32], DateTime<Utc>)],
         cursor: u64,
@@ -642,19 +717,10 @@ impl Store {
         let mut changed = Vec::new();
         let mut adopted: Vec<(DocId, Vec<ChangeHash>)> = Vec::new();
         let mut dropped = Vec::new();
-        let ours = self.ward_id()?;
-        let mut prepared = self.prepare_new_documents(incoming)?;
-        let mut rows: HashMap<DocId, tables::GroupRows> = HashMap::new();
         for (at, inc) in incoming.iter().enumerate() {
-            if let (DocId::Ward(theirs), Some(ours)) = (inc.doc, ours) {
-                if theirs != ours {
-                    return Err(StoreError::OtherWard { ours, theirs });
-                }
-            }
             if inc.epoch != self.epoch(inc.doc)? {
                 let (fresh, hub_heads, lost) = self.adopt_epoch(inc)?;
                 edit.docs.retain(|(d, _, _)| *d != inc.doc);
-                edit.received.retain(|(d, _)| *d != inc.doc);
                 edit.docs.push((inc.doc, fresh, Vec::new()));
                 edit.replaced.push((inc.doc, inc.epoch));
                 adopted.push((inc.doc, hub_heads));
@@ -662,19 +728,8 @@ impl Store {
                 changed.push((inc.doc, Touched::All));
                 continue;
             }
-            // A document new here (a first sync), loaded, checked and read on another core.
-            if let Some(new) = prepared.remove(&at) {
-                let new = new?;
-                self.docs.remove(&inc.doc);
-                edit.docs.push((inc.doc, new.doc, new.snapshot_heads));
-                if let Some(snapshot) = &inc.snapshot {
-                    edit.received.push((inc.doc, snapshot.clone()));
-                }
-                receipts.extend(new.receipts);
-                if let Some(r) = new.rows {
-                    rows.insert(inc.doc, r);
-                }
-                changed.push((inc.doc, Touched::All));
+            // A document new here: made ready on another core, written below.
+            if new.contains(&at) {
                 continue;
             }
             let unreadable = |e: Box<dyn std::error::Error + Send + Sync>| StoreError::Unreadable {
@@ -750,8 +805,7 @@ impl Store {
             sorted_before.sort();
             let mut sorted_base = base.clone();
             sorted_base.sort();
-            let new_here = edit.received.iter().any(|(d, _)| d == id);
-            let now = if new_here || before.is_empty() || sorted_before == sorted_base {
+            let now = if before.is_empty() || sorted_before == sorted_base {
                 doc.get_heads()
             } else {
                 base
@@ -762,13 +816,21 @@ impl Store {
         for (id, heads) in &adopted {
             synced.insert(*id, heads.clone());
         }
-        let count = changed.len();
+        let mut count = changed.len();
+        let mut arrived = Vec::with_capacity(new.len());
         let pushed_hashes: Vec<ChangeHash> = pushed
             .iter()
             .filter(|p| !adopted.iter().any(|(d, _)| *d == p.doc))
             .flat_map(|p| p.hashes.iter().copied())
             .collect();
         self.save_edit(edit, |tx, edit| {
+            // A bulk write (a first sync) leaves the indexes nothing reads meanwhile to be
+            // built once at the end; any other write has them built first.
+            if bulk {
+                schema::defer_indexes(tx)?;
+            } else {
+                schema::build_deferred_indexes(tx)?;
+            }
             let mut receipt = tx.prepare_cached(
                 "INSERT OR IGNORE INTO change_receipts (hash, received_at) VALUES (?1, ?2)",
             )?;
@@ -783,19 +845,44 @@ impl Store {
             }
             for (id, touched) in &changed {
                 let doc = doc_in(edit, *id)?;
-                match (touched, id, rows.get(id)) {
-                    (Touched::Records(ids), _, _) => {
-                        tables::materialize_records(tx, *id, doc, ids)?
-                    }
-                    (Touched::All, DocId::Group(g), Some(read)) => {
-                        tables::write_group_rows(tx, *g, doc, read)?
-                    }
-                    (Touched::All, _, _) => tables::materialize_document(tx, *id, doc)?,
+                match touched {
+                    Touched::Records(ids) => tables::materialize_records(tx, *id, doc, ids)?,
+                    Touched::All => tables::materialize_document(tx, *id, doc)?,
                 }
             }
+            // The documents new here, as they are ready: stored as they came, their rows
+            // written from what their check read.
+            for (at, ready) in arriving.iter() {
+                let HubDocument {
+                    mut doc,
+                    snapshot_heads,
+                    receipts,
+                    rows,
+                } = ready?;
+                let id = incoming[at].doc;
+                let snapshot = incoming[at].snapshot.as_deref().unwrap_or_default();
+                edit::insert_received(tx, id, snapshot, &snapshot_heads, &mut doc)?;
+                for (hash, received) in &receipts {
+                    receipt.execute(params![hash.0.to_vec(), received])?;
+                }
+                state.execute(params![id.to_string(), encode_heads(&doc.get_heads())])?;
+                match (id, &rows) {
+                    (DocId::Group(g), Some(read)) => tables::write_group_rows(tx, g, &doc, read)?,
+                    _ => tables::materialize_document(tx, id, &doc)?,
+                }
+                arrived.push((id, doc));
+            }
+            if arrived.len() != new.len() {
+                return Err(StoreError::Document {
+                    doc: "sync".into(),
+                    reason: "a document new here could not be made ready".into(),
+                });
+            }
             tables::refresh_receipts(tx, &pushed_hashes)?;
-            if let Some((DocId::Ward(w), _)) =
-                changed.iter().find(|(d, _)| matches!(d, DocId::Ward(_)))
+            let ward = changed.iter().map(|(d, _)| *d);
+            if let Some(DocId::Ward(w)) = ward
+                .chain(arrived.iter().map(|(d, _)| *d))
+                .find(|d| matches!(d, DocId::Ward(_)))
             {
                 set_meta(tx, "ward_id", &w.to_string())?;
             }
@@ -803,6 +890,8 @@ impl Store {
             set_meta(tx, "last_sync_at", &hub_time.timestamp_millis().to_string())?;
             Ok(())
         })?;
+        count += arrived.len();
+        self.docs.extend(arrived);
         if !adopted.is_empty() {
             // What the old epoch's pages held is overwritten (secure_delete); empty the WAL
             // of their earlier images too.

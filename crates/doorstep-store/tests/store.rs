@@ -4,7 +4,7 @@
 use chrono::{NaiveDate, Utc};
 use doorstep_domain::demo::{generate, DemoSpec};
 use doorstep_domain::*;
-use doorstep_store::{AtRest, DatabaseKey, DocumentBytes, Store, StoreError};
+use doorstep_store::{AtRest, DatabaseKey, DocId, DocumentBytes, IncomingDoc, Store, StoreError};
 use proptest::prelude::*;
 use tempfile::TempDir;
 
@@ -780,4 +780,59 @@ fn the_walk_window_follows_every_change_of_the_database() {
             .unwrap();
     }
     assert_eq!(s.walk_window(&all, 0, 10).unwrap().total, 4);
+}
+
+/// A first sync's bulk write (a big ward's documents, new here) leaves out the indexes nothing
+/// reads while rows are written and builds them once after: the report is right meanwhile,
+/// and reopening the store (a sync cut short) or the sync's next write builds them.
+#[test]
+fn a_bulk_first_sync_builds_its_indexes_once_after_it() {
+    let dir = TempDir::new().unwrap();
+    let today = Utc::now().date_naive();
+    let mut spec = DemoSpec::new(2_500, 3, today);
+    spec.visits_per_household = 6.0;
+    let demo = generate(&spec);
+    let mut seed = store(&dir, "seed.sqlite");
+    seed.insert_demo(&demo, |_| {}).unwrap();
+    let expected = seed.report(today).unwrap();
+    let mut incoming = |group: bool| -> Vec<IncomingDoc> {
+        seed.export_documents()
+            .unwrap()
+            .into_iter()
+            .map(|d| IncomingDoc {
+                doc: d.id.parse().unwrap(),
+                epoch: 0,
+                snapshot: Some(d.bytes),
+                changes: Vec::new(),
+            })
+            .filter(|d| matches!(d.doc, DocId::Group(_)) == group)
+            .collect()
+    };
+    let (ward, groups) = (incoming(false), incoming(true));
+    let bytes: usize = groups.iter().flat_map(|g| &g.snapshot).map(Vec::len).sum();
+    assert!(bytes > 256 * 1024, "a bulk write's worth: {bytes} bytes");
+    let now = Utc::now();
+    for name in ["reopened.sqlite", "synced.sqlite"] {
+        let mut device = store(&dir, name);
+        device.apply_sync(&[], &ward, now, &[], 1).unwrap();
+        assert!(
+            device.deferred_indexes().unwrap().is_empty(),
+            "a small write"
+        );
+        device.apply_sync(&[], &groups, now, &[], 2).unwrap();
+        assert_eq!(
+            device.deferred_indexes().unwrap(),
+            ["visits_by_time", "visits_by_change", "assists_by_time"]
+        );
+        assert_eq!(device.report(today).unwrap(), expected);
+        let mut device = if name == "reopened.sqlite" {
+            drop(device);
+            store(&dir, name)
+        } else {
+            device.apply_sync(&[], &[], now, &[], 3).unwrap();
+            device
+        };
+        assert!(device.deferred_indexes().unwrap().is_empty(), "{name}");
+        assert_eq!(device.report(today).unwrap(), expected, "{name}");
+    }
 }

@@ -1002,6 +1002,10 @@ pub async fn sync_shared_with<S: StoreHandle>(
             done.documents_done = done.documents_total;
         }
         progress(&done);
+        if !response.more {
+            // The last answer is written: a first sync's indexes are built once, now.
+            store.build_deferred_indexes()?;
+        }
         if !response.more && !store.has_outbox_without(&held)? {
             store.clear_sync_problems(&held)?;
             report.refused = store
