@@ -113,6 +113,14 @@ impl<'a> Fields<'a> {
         Fields { doc, items }
     }
 
+    /// Fields already read (the whole-document check reads each record once).
+    pub(crate) fn from_items(
+        doc: &'a AutoCommit,
+        items: Vec<(Cow<'a, str>, ScalarValueRef<'a>)>,
+    ) -> Self {
+        Fields { doc, items }
+    }
+
     /// A survivor's fields with the edits its merged duplicates received that their merge had
     /// not seen (made offline before it, or after it by a device that did not know), where
     /// such an edit is later than the survivor's own value: later by Automerge's own order of
@@ -876,7 +884,11 @@ pub(crate) fn read_visit_at(
     group_id: Id,
     id: Id,
 ) -> Result<Visit, DocError> {
-    let f = Fields::of(doc, obj);
+    visit_from_fields(&Fields::of(doc, obj), group_id, id)
+}
+
+pub(crate) fn visit_from_fields(f: &Fields<'_>, group_id: Id, id: Id) -> Result<Visit, DocError> {
+    let doc = f.doc;
     let follow_up = match f.str("follow_up_date") {
         Some(date) => Some(FollowUp {
             date: NaiveDate::from_str(date)
@@ -972,7 +984,10 @@ pub(crate) fn read_walkin_at(
     point_id: Id,
     id: Id,
 ) -> Result<WalkIn, DocError> {
-    let f = Fields::of(doc, obj);
+    walkin_from_fields(&Fields::of(doc, obj), point_id, id)
+}
+
+pub(crate) fn walkin_from_fields(f: &Fields<'_>, point_id: Id, id: Id) -> Result<WalkIn, DocError> {
     Ok(WalkIn {
         id,
         point_id,

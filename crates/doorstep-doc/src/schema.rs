@@ -526,10 +526,10 @@ fn check_changes_as_read(
     }
     check_consent(&checker, doc, &personal)?;
     if all {
-        check_records(&checker, doc, None, None)?;
+        check_records(&checker, doc, Which::All, None)?;
         Ok(Touched::All)
     } else {
-        check_records(&checker, doc, Some(&touched), None)?;
+        check_records(&checker, doc, Which::Touched(&touched), None)?;
         Ok(Touched::Records(touched))
     }
 }
@@ -698,10 +698,12 @@ fn check_document_as_read(
             ));
         }
     }
+    let mut read: Vec<(&str, ReadRecords<'_>)> = Vec::with_capacity(maps.len());
     for map in maps {
         let Ok(map_obj) = records::record_map(doc, map) else {
             return Err(checker.refuse(ErrorCode::RootChanged, None, format!("no {map} map")));
         };
+        let mut records = Vec::new();
         for item in doc.map_range(&map_obj, ..) {
             let record = Id::parse_str(&item.key).map_err(|_| {
                 checker.refuse(
@@ -717,7 +719,9 @@ fn check_document_as_read(
                     format!("{map} holds something other than a record"),
                 ));
             }
-            for entry in doc.map_range(item.id(), ..) {
+            let obj = item.id();
+            let mut fields = Vec::new();
+            for entry in doc.map_range(&obj, ..) {
                 let key: &str = &entry.key;
                 let Some(Field(_, kind, _)) = field(map, key) else {
                     return Err(checker.refuse(
@@ -726,8 +730,8 @@ fn check_document_as_read(
                         format!("{map} records have no field {key:?}"),
                     ));
                 };
-                match &entry.value {
-                    ValueRef::Scalar(v) if kind.admits_ref(v) => {}
+                match entry.value {
+                    ValueRef::Scalar(v) if kind.admits_ref(&v) => fields.push((entry.key, v)),
                     ValueRef::Object(_) => {
                         return Err(checker.refuse(
                             ErrorCode::NestedObject,
@@ -744,20 +748,54 @@ fn check_document_as_read(
                     }
                 }
             }
+            records.push((record, obj, records::Fields::from_items(doc, fields)));
         }
+        read.push((map, records));
     }
-    check_records(&checker, doc, None, keep)
+    check_records(&checker, doc, Which::Read(read), keep)
+}
+
+/// A record map's records as the whole-document check read them: each one's id, object and
+/// fields, read once for their types and for the rules.
+type ReadRecords<'a> = Vec<(Id, ObjId, records::Fields<'a>)>;
+
+/// Which records `check_records` checks.
+enum Which<'t, 'a> {
+    /// Every record, read there.
+    All,
+    /// Every record, as the whole-document check read them, by record map.
+    Read(Vec<(&'static str, ReadRecords<'a>)>),
+    /// Only these (a push costs its size, not the group's).
+    Touched(&'t HashSet<Id>),
 }
 
 /// The domain's rules on the records as they stand: every record of the document, or only
-/// `touched` (a push costs its size, not the group's). A visit's date is not checked: device
-/// clocks are flagged, not refused. A group's records read are kept in `keep`.
-fn check_records(
+/// the ones touched. A visit's date is not checked: device clocks are flagged, not refused. A
+/// group's records read are kept in `keep`.
+fn check_records<'a>(
     checker: &Checker,
-    doc: &AutoCommit,
-    touched: Option<&HashSet<Id>>,
+    doc: &'a AutoCommit,
+    which: Which<'_, 'a>,
     mut keep: Option<&mut GroupRecords>,
 ) -> Result<(), Refusal> {
+    let (touched, mut read) = match which {
+        Which::All => (None, Vec::new()),
+        Which::Read(read) => (None, read),
+        Which::Touched(t) => (Some(t), Vec::new()),
+    };
+    // The records of `map` with their fields: as read already, or read now.
+    let mut records_of = |map: &ObjId, name: &str| -> Vec<(Id, ObjId, records::Fields<'a>)> {
+        match read.iter().position(|(n, _)| *n == name) {
+            Some(at) => read.swap_remove(at).1,
+            None => records::records(doc, map)
+                .into_iter()
+                .map(|(id, obj)| {
+                    let fields = records::Fields::of(doc, &obj);
+                    (id, obj, fields)
+                })
+                .collect(),
+        }
+    };
     let invalid = |record: Option<Id>, e: &dyn fmt::Display| {
         checker.refuse(ErrorCode::InvalidRecord, record, e.to_string())
     };
@@ -784,31 +822,38 @@ fn check_records(
             let households =
                 records::record_map(doc, "households").map_err(|e| invalid(None, &e))?;
             let visits = records::record_map(doc, "visits").map_err(|e| invalid(None, &e))?;
-            let ids: Vec<(Id, ObjId, bool)> = match touched {
+            let fields_of = |obj: ObjId| {
+                let fields = records::Fields::of(doc, &obj);
+                (obj, fields)
+            };
+            let ids: Vec<(Id, ObjId, records::Fields<'a>, bool)> = match touched {
                 Some(t) => t
                     .iter()
                     .flat_map(|rid| {
-                        let h = record_obj(doc, &households, *rid).map(|o| (*rid, o, true));
-                        let v = record_obj(doc, &visits, *rid).map(|o| (*rid, o, false));
+                        let h = record_obj(doc, &households, *rid)
+                            .map(fields_of)
+                            .map(|(o, f)| (*rid, o, f, true));
+                        let v = record_obj(doc, &visits, *rid)
+                            .map(fields_of)
+                            .map(|(o, f)| (*rid, o, f, false));
                         h.into_iter().chain(v)
                     })
                     .collect(),
-                None => records::records(doc, &households)
+                None => records_of(&households, "households")
                     .into_iter()
-                    .map(|(id, o)| (id, o, true))
+                    .map(|(id, o, f)| (id, o, f, true))
                     .chain(
-                        records::records(doc, &visits)
+                        records_of(&visits, "visits")
                             .into_iter()
-                            .map(|(id, o)| (id, o, false)),
+                            .map(|(id, o, f)| (id, o, f, false)),
                     )
                     .collect(),
             };
             // Households come before visits: a whole document's visits find their erased
             // households here instead of looking each one up.
             let mut erased = HashSet::new();
-            for (rid, obj, is_household) in ids {
+            for (rid, obj, fields, is_household) in ids {
                 if is_household {
-                    let fields = records::Fields::of(doc, &obj);
                     let h = records::household_from_fields(&fields, g, rid)
                         .map_err(|e| invalid(Some(rid), &e))?;
                     if fields.get(crate::epoch::ERASED_AT).is_some() {
@@ -851,7 +896,7 @@ fn check_records(
                         keep.households.push(h);
                     }
                 } else {
-                    let v = records::read_visit_at(doc, &obj, g, rid)
+                    let v = records::visit_from_fields(&fields, g, rid)
                         .map_err(|e| invalid(Some(rid), &e))?;
                     check_visit_content(&v).map_err(|e| rule(rid, e))?;
                     check_void(v.voided.as_ref()).map_err(|e| rule(rid, e))?;
@@ -874,15 +919,19 @@ fn check_records(
         }
         DocId::Point(p) => {
             let walkins = records::record_map(doc, "walkins").map_err(|e| invalid(None, &e))?;
-            let objs: Vec<(Id, ObjId)> = match touched {
+            let read: Vec<(Id, ObjId, records::Fields<'a>)> = match touched {
                 Some(t) => t
                     .iter()
-                    .filter_map(|rid| Some((*rid, record_obj(doc, &walkins, *rid)?)))
+                    .filter_map(|rid| {
+                        let obj = record_obj(doc, &walkins, *rid)?;
+                        let fields = records::Fields::of(doc, &obj);
+                        Some((*rid, obj, fields))
+                    })
                     .collect(),
-                None => records::records(doc, &walkins),
+                None => records_of(&walkins, "walkins"),
             };
-            for (rid, obj) in objs {
-                let w = records::read_walkin_at(doc, &obj, p, rid)
+            for (rid, _, fields) in read {
+                let w = records::walkin_from_fields(&fields, p, rid)
                     .map_err(|e| invalid(Some(rid), &e))?;
                 if let Some(session) = &w.session {
                     check_text("session", session, true).map_err(|e| rule(rid, e))?;
