@@ -623,12 +623,29 @@ impl Store {
 
     /// Builds the indexes a bulk write left out (see `apply_sync`): a sync calls it when its
     /// last answer is written; `Store::open` and a sync's other writes do it too.
+    /// The cache and the log go back to their sizes.
     pub fn build_deferred_indexes(&mut self) -> Result<()> {
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         if schema::build_deferred_indexes(&tx)? {
             tx.commit()?;
+        } else {
+            drop(tx);
+        }
+        self.end_bulk_write()
+    }
+
+    /// After a bulk write's indexes are built: the cache and the log back to their sizes, the
+    /// log copied into the database at once.
+    fn end_bulk_write(&mut self) -> Result<()> {
+        if std::mem::take(&mut self.bulk_write) {
+            self.conn
+                .pragma_update(None, "cache_size", crate::CACHE_KIB)?;
+            self.conn
+                .pragma_update(None, "wal_autocheckpoint", crate::WAL_AUTOCHECKPOINT)?;
+            self.conn
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
         }
         Ok(())
     }
@@ -659,6 +676,15 @@ impl Store {
         let new = self.new_documents(incoming)?;
         let new_bytes = new.iter().map(|at| snapshot_len(&incoming[*at])).sum();
         let bulk = pushed.is_empty() && self.is_bulk(new_bytes)?;
+        if bulk && !self.bulk_write {
+            // Until the indexes are built: the whole ward's pages kept decrypted, and the
+            // write-ahead log copied into the database once at the end instead of at every
+            // write (a page rewritten by every write is copied once).
+            self.conn
+                .pragma_update(None, "cache_size", crate::BULK_CACHE_KIB)?;
+            self.conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+            self.bulk_write = true;
+        }
         let workers = std::thread::available_parallelism()
             .map_or(1, |n| n.get())
             .min(new.len());
@@ -694,6 +720,13 @@ impl Store {
             );
             stop.store(true, std::sync::atomic::Ordering::Relaxed);
             written
+        })
+        .and_then(|applied| {
+            // A write after the bulk ones built the indexes in its transaction.
+            if !bulk {
+                self.end_bulk_write()?;
+            }
+            Ok(applied)
         })
     }
 

@@ -825,11 +825,20 @@ fn a_bulk_first_sync_builds_its_indexes_once_after_it() {
             ["visits_by_time", "visits_by_change", "assists_by_time"]
         );
         assert_eq!(device.report(today).unwrap(), expected);
+        // The log is copied into the database once, when the indexes are built.
+        let wal = dir.path().join(format!("{name}-wal"));
+        let wal_bytes = || std::fs::metadata(&wal).map_or(0, |m| m.len());
+        assert!(
+            wal_bytes() > bytes as u64,
+            "{} bytes in the log",
+            wal_bytes()
+        );
         let mut device = if name == "reopened.sqlite" {
             drop(device);
             store(&dir, name)
         } else {
             device.apply_sync(&[], &[], now, &[], 3).unwrap();
+            assert_eq!(wal_bytes(), 0, "the log copied and emptied");
             device
         };
         assert!(device.deferred_indexes().unwrap().is_empty(), "{name}");

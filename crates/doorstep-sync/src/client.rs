@@ -35,7 +35,7 @@ const MAX_ROUNDS: usize = 200;
 /// rewriting the query tables' index pages it touches once instead of once a round. What is
 /// held unwritten stays under half the pull and under `APPLY_WITHIN` of receiving, so a cut
 /// connection loses little: a slow link (a round taking longer) writes every round as it comes.
-const APPLY_BYTES: u64 = 4 * 1024 * 1024;
+const APPLY_BYTES: u64 = 8 * 1024 * 1024;
 const APPLY_WITHIN: std::time::Duration = std::time::Duration::from_secs(2);
 /// Times a request is sent to a hub that answers 503 `hub_busy` before the device gives up
 /// (the hub sheds load rather than queue it; it says when to come back, ~1 s).
