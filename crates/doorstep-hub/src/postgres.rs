@@ -148,27 +148,51 @@ fn valid_schema(name: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
+/// Appends `entries` to the audit log in three statements, whatever their number: their
+/// sequence numbers taken first, then every entry and every record it names at once.
 fn insert_audit(tx: &mut Transaction<'_>, entries: &[AuditEntry]) -> StorageResult<()> {
-    for e in entries {
-        let records = serde_json::to_string(&e.records).unwrap_or_else(|_| "[]".into());
-        let seq: i64 = tx
-            .query_one(
-                "INSERT INTO audit (at, device, doc_id, event, change, records)
-                 VALUES ($1, $2, $3, $4, $5, $6) RETURNING seq",
-                &[&ms(e.at), &e.device, &e.doc, &e.event, &e.change, &records],
-            )?
-            .try_get(0)?;
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let seqs: Vec<i64> = tx
+        .query(
+            "SELECT nextval(pg_get_serial_sequence('audit', 'seq'))
+             FROM generate_series(1, $1::bigint)",
+            &[&(entries.len() as i64)],
+        )?
+        .iter()
+        .map(|r| r.try_get(0))
+        .collect::<Result<_, _>>()?;
+    let at: Vec<i64> = entries.iter().map(|e| ms(e.at)).collect();
+    let device: Vec<&str> = entries.iter().map(|e| e.device.as_str()).collect();
+    let doc: Vec<&str> = entries.iter().map(|e| e.doc.as_str()).collect();
+    let event: Vec<&str> = entries.iter().map(|e| e.event.as_str()).collect();
+    let change: Vec<Option<&str>> = entries.iter().map(|e| e.change.as_deref()).collect();
+    let records: Vec<String> = entries
+        .iter()
+        .map(|e| serde_json::to_string(&e.records).unwrap_or_else(|_| "[]".into()))
+        .collect();
+    tx.execute(
+        "INSERT INTO audit (seq, at, device, doc_id, event, change, records)
+         SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[],
+                              $6::text[], $7::text[])",
+        &[&seqs, &at, &device, &doc, &event, &change, &records],
+    )?;
+    let mut named_seq = Vec::new();
+    let mut named = Vec::new();
+    for (seq, e) in seqs.iter().zip(entries) {
         for r in &e.records {
-            let mut named = vec![r.id.to_string()];
-            named.extend(r.household.map(|h| h.to_string()));
-            for record in named {
-                tx.execute(
-                    "INSERT INTO audit_records (audit_seq, record) VALUES ($1, $2)",
-                    &[&seq, &record],
-                )?;
+            for record in std::iter::once(r.id).chain(r.household) {
+                named_seq.push(*seq);
+                named.push(record.to_string());
             }
         }
     }
+    tx.execute(
+        "INSERT INTO audit_records (audit_seq, record)
+         SELECT * FROM unnest($1::bigint[], $2::text[])",
+        &[&named_seq, &named],
+    )?;
     Ok(())
 }
 
@@ -313,18 +337,27 @@ impl HubStorage for PgStorage {
     ) -> StorageResult<()> {
         let mut tx = self.client.get_mut().transaction()?;
         let at = ms(received_at);
+        // The audit log needs no order with the changes: written before the counter is taken,
+        // so that the appends of every process wait on a few statements only.
+        insert_audit(&mut tx, audit)?;
         // The counter first: appends of every process wait here, so the check below sees what
         // another process stored of the same changes (a device retrying on another process).
         tx.execute(
             "SELECT 1 FROM sequence WHERE name = 'changes' FOR UPDATE",
             &[],
         )?;
-        check_epochs(changes, |key| {
-            tx.query_opt("SELECT epoch FROM documents WHERE doc_id = $1", &[&key])?
-                .map(|r| r.try_get::<_, i32>(0).map(i64::from))
-                .transpose()
-                .map_err(StorageError::from)
-        })?;
+        let mut docs: Vec<String> = changes.iter().map(|c| c.doc.to_string()).collect();
+        docs.sort();
+        docs.dedup();
+        let epochs: HashMap<String, i64> = tx
+            .query(
+                "SELECT doc_id, epoch FROM documents WHERE doc_id = ANY($1)",
+                &[&docs],
+            )?
+            .iter()
+            .map(|r| Ok((r.try_get(0)?, i64::from(r.try_get::<_, i32>(1)?))))
+            .collect::<Result<_, postgres::Error>>()?;
+        check_epochs(changes, |key| Ok(epochs.get(key).copied()))?;
         // Changes the hub already holds are not stored again (nor numbered).
         let hashes: Vec<&[u8]> = changes.iter().map(|c| c.hash.as_slice()).collect();
         let known: HashSet<Vec<u8>> = tx
@@ -339,26 +372,26 @@ impl HubStorage for PgStorage {
             .collect();
         if !fresh.is_empty() {
             let first = take_sequence(&mut tx, fresh.len() as i64)?;
-            for (seq, c) in (first..).zip(fresh) {
-                let key = c.doc.to_string();
-                tx.execute(
-                    "INSERT INTO documents (doc_id) VALUES ($1) ON CONFLICT DO NOTHING",
-                    &[&key],
-                )?;
-                tx.execute(
-                    "INSERT INTO changes (seq, doc_id, hash, origin, received_at, bytes)
-                     VALUES ($1, $2, $3, $4, $5, $6)",
-                    &[&seq, &key, &c.hash.as_slice(), &origin, &at, &c.bytes],
-                )?;
-            }
-        }
-        for c in changes {
+            let seqs: Vec<i64> = (first..).take(fresh.len()).collect();
+            let keys: Vec<String> = fresh.iter().map(|c| c.doc.to_string()).collect();
+            let fresh_hashes: Vec<&[u8]> = fresh.iter().map(|c| c.hash.as_slice()).collect();
+            let bytes: Vec<&[u8]> = fresh.iter().map(|c| c.bytes.as_slice()).collect();
             tx.execute(
-                "INSERT INTO receipts (hash, received_at) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-                &[&c.hash.as_slice(), &at],
+                "INSERT INTO documents (doc_id) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING",
+                &[&docs],
+            )?;
+            tx.execute(
+                "INSERT INTO changes (seq, doc_id, hash, origin, received_at, bytes)
+                 SELECT s, d, h, $4, $5, b FROM unnest($1::bigint[], $2::text[], $3::bytea[],
+                                                       $6::bytea[]) AS t(s, d, h, b)",
+                &[&seqs, &keys, &fresh_hashes, &origin, &at, &bytes],
             )?;
         }
-        insert_audit(&mut tx, audit)?;
+        tx.execute(
+            "INSERT INTO receipts (hash, received_at) SELECT unnest($1::bytea[]), $2
+             ON CONFLICT DO NOTHING",
+            &[&hashes, &at],
+        )?;
         tx.commit()?;
         Ok(())
     }

@@ -356,6 +356,26 @@ fn audit_by_record(s: &mut dyn HubStorage) {
     assert_eq!(found[0].at, at(0));
     assert_eq!(s.audit_of(&[visit, unrelated]).unwrap().len(), 2);
     assert!(s.audit_of(&[new_id()]).unwrap().is_empty());
+
+    // Several entries in one append: each finds its own records, and its own change.
+    let (h1, v1, h2, v2) = (new_id(), new_id(), new_id(), new_id());
+    let mut second = entry("change", v2, Some(h2), 3);
+    second.change = None;
+    s.append_changes(
+        &[change(doc, 2, 4), change(doc, 3, 4)],
+        "device-a",
+        at(2),
+        &[entry("change", v1, Some(h1), 2), second],
+    )
+    .unwrap();
+    let first = s.audit_of(&[h1]).unwrap();
+    assert_eq!(first.len(), 1);
+    assert_eq!((first[0].records[0].id, first[0].at), (v1, at(2)));
+    assert_eq!(first[0].change.as_deref(), Some("abcd"));
+    let second = s.audit_of(&[v2]).unwrap();
+    assert_eq!(second.len(), 1);
+    assert_eq!((second[0].records[0].id, second[0].at), (v2, at(3)));
+    assert_eq!(second[0].change, None);
 }
 
 fn invite(role: Role, expires: chrono::DateTime<Utc>) -> InviteRecord {
