@@ -845,3 +845,36 @@ fn a_bulk_first_sync_builds_its_indexes_once_after_it() {
         assert_eq!(device.report(today).unwrap(), expected, "{name}");
     }
 }
+
+/// The walk window's query comes from the screen, but is input all the same: a huge limit
+/// gets at most `WALK_WINDOW_MAX` rows, an offset past the end none, and a megabyte of search
+/// text, control characters or emoji no match and no error.
+#[test]
+fn the_walk_window_takes_hostile_queries_in_stride() {
+    let dir = TempDir::new().unwrap();
+    let today = Utc::now().date_naive();
+    let mut s = store(&dir, "a.sqlite");
+    s.insert_demo(&generate(&DemoSpec::new(600, 5, today)), |_| {})
+        .unwrap();
+    let all = walk::WalkQuery {
+        today,
+        ..Default::default()
+    };
+    let huge = s.walk_window(&all, 0, u32::MAX).unwrap();
+    assert_eq!(huge.total, 600);
+    assert_eq!(huge.rows.len(), Store::WALK_WINDOW_MAX as usize);
+    let past = s.walk_window(&all, u32::MAX, u32::MAX).unwrap();
+    assert_eq!((past.total, past.rows.len()), (600, 0));
+    for search in [
+        "ngõ ".repeat(1 << 18),
+        "\u{0}\u{7f}🙂\u{202e}".into(),
+        "%_*".into(),
+    ] {
+        let query = walk::WalkQuery {
+            search,
+            ..all.clone()
+        };
+        let w = s.walk_window(&query, 0, 100).unwrap();
+        assert_eq!((w.total, w.rows.len()), (0, 0));
+    }
+}
