@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { idleExpired, listItems, listLength, megabytes, pagesOf, percent, pinProblem, unreachable, virtualWindow, type AlleyRun } from './logic'
+import { idleExpired, listItems, listLength, megabytes, pagesOf, percent, pinProblem, todayIso, unreachable, virtualWindow, type AlleyRun } from './logic'
 
 function run(alley: string, count: number): AlleyRun {
   return { group_id: 'g1', group: 'Tổ 1', alley, count }
@@ -71,5 +71,12 @@ describe('progress', () => {
     expect(megabytes(0)).toBe('0.0')
     expect(megabytes(11_400_000)).toBe('11.4')
     expect(megabytes(949_999)).toBe('0.9')
+  })
+})
+
+describe('today', () => {
+  it('is Hanoi\'s day, which begins at 17:00 UTC', () => {
+    expect(todayIso(new Date('2026-11-30T16:59:59Z'))).toBe('2026-11-30')
+    expect(todayIso(new Date('2026-11-30T17:00:00Z'))).toBe('2026-12-01')
   })
 })

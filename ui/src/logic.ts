@@ -68,9 +68,10 @@ export function virtualWindow(scrollTop: number, viewport: number, rowHeight: nu
   return { start: Math.max(0, first - overscan), end: Math.min(count, first + visible + overscan) }
 }
 
+/** Hanoi's day (UTC+7, no daylight saving), whatever the device's own time zone: the days of
+ * reports and follow-ups are Hanoi's, as the store counts them. */
 export function todayIso(now: Date = new Date()): string {
-  const local = new Date(now.getTime() - now.getTimezoneOffset() * 60000)
-  return local.toISOString().slice(0, 10)
+  return new Date(now.getTime() + 7 * 3600 * 1000).toISOString().slice(0, 10)
 }
 
 export function percent(part: number, whole: number): number {

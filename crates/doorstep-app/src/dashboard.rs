@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
+use doorstep_domain::clock::vietnam_date;
 use doorstep_domain::*;
 
 use crate::{
@@ -37,7 +38,7 @@ impl App {
 
     /// The dashboard as of today.
     pub async fn dashboard(&self) -> Result<Dashboard> {
-        self.dashboard_on(now().date_naive()).await
+        self.dashboard_on(vietnam_date(now())).await
     }
 
     /// The dashboard with follow-ups counted as due on `today`.
@@ -80,7 +81,7 @@ impl App {
 
     /// Writes the ward report to `path` (CSV or XLSX) and returns the path.
     pub async fn export(&self, format: ExportFormat, path: &Path) -> Result<PathBuf> {
-        let report = self.store().await?.report(now().date_naive())?;
+        let report = self.store().await?.report(vietnam_date(now()))?;
         export::write(&report, format, path)?;
         Ok(path.to_path_buf())
     }

@@ -2,7 +2,7 @@
 //! into the exports directory, for a team without phones or a ward meeting. The sheet lists
 //! what this device holds, so a volunteer's device prints only its own groups.
 
-use doorstep_domain::clock::vietnam_time;
+use doorstep_domain::clock::vietnam_date;
 use doorstep_domain::duplicates::fold;
 use doorstep_domain::Id;
 use doorstep_print::{Heading, SheetKind};
@@ -22,7 +22,7 @@ impl App {
         let rows = store.walk_list_of(Some(group.id))?;
         let ward = store.ward_name()?.unwrap_or_default();
         drop(store);
-        let today = vietnam_time(now()).date();
+        let today = vietnam_date(now());
         let printed = sheet
             .print(
                 &Heading {

@@ -4,6 +4,7 @@
 //! same on every device that holds the point.
 
 use chrono::{DateTime, Utc};
+use doorstep_domain::clock::vietnam_date;
 use doorstep_domain::*;
 use doorstep_store::StoreError;
 
@@ -61,7 +62,7 @@ impl App {
         id: String,
     ) -> Result<Session> {
         let walkins = self.store().await?.walkins(Some(point_id))?;
-        let today = now().date_naive();
+        let today = vietnam_date(now());
         Ok(Session {
             point_id,
             started_at,
@@ -72,7 +73,7 @@ impl App {
             id,
             day_count: walkins
                 .iter()
-                .filter(|w| w.device_time.date_naive() == today)
+                .filter(|w| vietnam_date(w.device_time) == today)
                 .count() as u64,
         })
     }

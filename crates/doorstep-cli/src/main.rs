@@ -16,6 +16,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context};
 use chrono::{SubsecRound, Utc};
 use clap::Parser;
+use doorstep_domain::clock::vietnam_date;
 use doorstep_domain::demo::{generate, DemoSpec};
 use doorstep_domain::*;
 use doorstep_proto::pin::JoinLink;
@@ -446,7 +447,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             out.ward(&ward, &groups)
         }
         Command::Group(GroupCommand::List) => {
-            let report = store.report(now.date_naive())?;
+            let report = store.report(vietnam_date(now))?;
             out.groups(&store.groups()?, &report)
         }
         Command::Household(cmd) => household(&mut store, &out, cmd),
@@ -529,7 +530,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             out.range_report(&report)
         }
         Command::Report { today, .. } => {
-            out.report(&store.report(today.unwrap_or(now.date_naive()))?)
+            out.report(&store.report(today.unwrap_or(vietnam_date(now)))?)
         }
         Command::Print {
             sheet,

@@ -21,6 +21,12 @@ pub fn vietnam_time(at: DateTime<Utc>) -> chrono::NaiveDateTime {
     at.naive_utc() + VIETNAM_OFFSET
 }
 
+/// Hanoi's day at `at`: "today" for follow-ups due, the day count of a literacy point, the
+/// default report (whatever the device's own time zone).
+pub fn vietnam_date(at: DateTime<Utc>) -> NaiveDate {
+    vietnam_time(at).date()
+}
+
 /// How long a visit may sit on a device, unsynced, before its date looks wrong.
 pub const MAX_OFFLINE: Duration = Duration::days(14);
 /// How far a device clock may run ahead of the hub's before it is flagged.
@@ -58,6 +64,14 @@ pub fn clock_flag(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn hanoi_s_day_begins_at_17_utc() {
+        let at = |t: &str| t.parse::<DateTime<Utc>>().unwrap();
+        let day = |d: &str| d.parse::<NaiveDate>().unwrap();
+        assert_eq!(vietnam_date(at("2026-11-30T16:59:59Z")), day("2026-11-30"));
+        assert_eq!(vietnam_date(at("2026-11-30T17:00:00Z")), day("2026-12-01"));
+    }
+
     use super::*;
     use chrono::TimeZone;
 
