@@ -196,8 +196,6 @@ fn insert_audit(tx: &mut Transaction<'_>, entries: &[AuditEntry]) -> StorageResu
     Ok(())
 }
 
-/// Takes `n` sequence numbers; returns the first. Holds the counter's row lock until the
-/// transaction ends: appends are serialised, and sequence order is commit order.
 /// A read-only transaction on one repeatable-read snapshot: what it reads describes one
 /// committed moment, whatever other processes commit meanwhile.
 fn read_snapshot(client: &mut Client) -> StorageResult<Transaction<'_>> {
@@ -208,6 +206,8 @@ fn read_snapshot(client: &mut Client) -> StorageResult<Transaction<'_>> {
         .start()?)
 }
 
+/// Takes `n` sequence numbers; returns the first. Holds the counter's row lock until the
+/// transaction ends: appends are serialised, and sequence order is commit order.
 fn take_sequence(tx: &mut Transaction<'_>, n: i64) -> StorageResult<i64> {
     let last: i64 = tx
         .query_one(

@@ -889,13 +889,13 @@ impl Store {
                 let HubDocument {
                     mut doc,
                     snapshot_heads,
-                    receipts,
+                    receipts: its_receipts,
                     rows,
                 } = ready?;
                 let id = incoming[at].doc;
                 let snapshot = incoming[at].snapshot.as_deref().unwrap_or_default();
                 edit::insert_received(tx, id, snapshot, &snapshot_heads, &mut doc)?;
-                for (hash, received) in &receipts {
+                for (hash, received) in &its_receipts {
                     receipt.execute(params![hash.0.to_vec(), received])?;
                 }
                 state.execute(params![id.to_string(), encode_heads(&doc.get_heads())])?;
