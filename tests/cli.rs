@@ -5,7 +5,7 @@
 mod support;
 
 use serde_json::Value;
-use support::Device;
+use support::{Device, HubProcess};
 
 #[test]
 fn ward_init_creates_groups_that_group_list_shows() {
@@ -1268,4 +1268,87 @@ fn a_pin_starting_with_a_dash_is_a_value() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(!stderr.contains("unexpected argument"), "{stderr}");
+}
+
+/// A visit added on a joined volunteer's device carries her name (the invite's) without
+/// `--volunteer`, and the range report by volunteer names her; `--volunteer` still names
+/// someone else (a shared device); a device that never joined records "volunteer" as before.
+#[test]
+fn a_visit_without_volunteer_carries_the_joined_devices_name() {
+    let hub = HubProcess::start(&["Tổ 1"]);
+    let lan = Device::joined(&hub, "volunteer", "Lan", &["Tổ 1"]);
+    let h = lan.json(&[
+        "household",
+        "add",
+        "--group",
+        "Tổ 1",
+        "--alley",
+        "Ngõ 3",
+        "--number",
+        "7",
+    ]);
+    let id = h["id"].as_str().unwrap();
+    let at = "2026-11-25T03:00:00Z";
+    let mine = lan.json(&[
+        "visit",
+        "add",
+        "--household",
+        id,
+        "--outcome",
+        "assisted",
+        "--at",
+        at,
+    ]);
+    assert_eq!(mine["volunteer"], "Lan", "{mine}");
+    let shared = lan.json(&[
+        "visit",
+        "add",
+        "--household",
+        id,
+        "--outcome",
+        "not_home",
+        "--at",
+        at,
+        "--volunteer",
+        "Hùng",
+    ]);
+    assert_eq!(shared["volunteer"], "Hùng", "{shared}");
+    let report = lan.json(&[
+        "report",
+        "--from",
+        "2026-11-25",
+        "--to",
+        "2026-11-25",
+        "--by",
+        "volunteer",
+    ]);
+    let mut names: Vec<&str> = report["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["key"].as_str().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["Hùng", "Lan"], "{report}");
+
+    let alone = Device::with_ward();
+    let h = alone.json(&[
+        "household",
+        "add",
+        "--group",
+        "Tổ 1",
+        "--alley",
+        "Ngõ 3",
+        "--number",
+        "7",
+    ]);
+    let v = alone.json(&[
+        "visit",
+        "add",
+        "--household",
+        h["id"].as_str().unwrap(),
+        "--outcome",
+        "not_home",
+    ]);
+    assert_eq!(v["volunteer"], "volunteer", "{v}");
 }

@@ -13,6 +13,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -28,6 +29,11 @@ ROOT = Path(__file__).resolve().parents[2]
 APP = Path(os.environ.get("DOORSTEP_APP", ROOT / "target" / "debug" / "doorstep-app"))
 CLI = ROOT / "target" / "debug" / "doorstep"
 SHOTS = Path(os.environ.get("DOORSTEP_SCREENSHOTS", ROOT / "target" / "screenshots"))
+# axe-core (npm, a devDependency of the UI), injected into the real WebView for the audits.
+AXE = ROOT / "ui" / "node_modules" / "axe-core" / "axe.min.js"
+# Rules failed whatever axe's impact says: the issue asks that heading levels never skip and
+# that every control is named.
+AXE_ALWAYS = {"heading-order", "label", "select-name", "button-name", "page-has-heading-one"}
 TAURI_DRIVER = shutil.which("tauri-driver") or str(Path.home() / ".cargo" / "bin" / "tauri-driver")
 # The PIN every test device is locked with, and the passphrase of every test hub.
 PIN = "246810"
@@ -91,13 +97,98 @@ class Hub:
         return invite["code"]
 
 
+class SlowRelay:
+    """A TCP relay on loopback in front of a hub, holding each request a device sends for
+    `delay` seconds (and, while `gate` is clear, until the test sets it): a hub that answers
+    slowly, on a real connection. TLS passes through untouched (the device's pin holds); the
+    relay reads only the record headers, so that the handshake goes through at once (the
+    device's connect timeout is not what is tested) and what is held is the first
+    application-data record after it, or after a pause: a request. Devices joined through
+    `url` keep syncing through it."""
+
+    PAUSE = 0.5
+    APPLICATION_DATA = 0x17
+
+    def __init__(self, hub: Hub, delay: float):
+        self.hub_port = hub.port
+        self.delay = delay
+        self.gate = threading.Event()
+        self.gate.set()
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen()
+        self.url = f"https://127.0.0.1:{self.listener.getsockname()[1]}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                device, _ = self.listener.accept()
+            except OSError:
+                return
+            hub = socket.create_connection(("127.0.0.1", self.hub_port))
+            threading.Thread(target=self._requests, args=(device, hub), daemon=True).start()
+            threading.Thread(target=self._answers, args=(hub, device), daemon=True).start()
+
+    def _requests(self, device: socket.socket, hub: socket.socket) -> None:
+        """Device to hub, record by record. In TLS 1.3 the device's first application-data
+        record is its Finished; the second is its first request."""
+        pending, app_records, last_seen = b"", 0, 0.0
+        try:
+            while data := device.recv(65536):
+                seen, paused = time.monotonic(), time.monotonic() - last_seen > self.PAUSE
+                last_seen = seen
+                pending += data
+                while len(pending) >= 5 and len(pending) >= 5 + int.from_bytes(pending[3:5], "big"):
+                    size = 5 + int.from_bytes(pending[3:5], "big")
+                    record, pending = pending[:size], pending[size:]
+                    if record[0] == self.APPLICATION_DATA:
+                        app_records += 1
+                        if app_records == 2 or (app_records > 2 and paused):
+                            self.gate.wait()
+                            time.sleep(self.delay)
+                        paused = False
+                    hub.sendall(record)
+        except OSError:
+            pass
+        finally:
+            self._close(device, hub)
+
+    def _answers(self, hub: socket.socket, device: socket.socket) -> None:
+        try:
+            while data := hub.recv(65536):
+                device.sendall(data)
+        except OSError:
+            pass
+        finally:
+            self._close(hub, device)
+
+    @staticmethod
+    def _close(*sockets: socket.socket) -> None:
+        for s in sockets:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            s.close()
+
+    def close(self) -> None:
+        self.gate.set()
+        self.listener.close()
+
+
 class AppInstance:
     """One app window with its own data directory, driven through its own tauri-driver."""
 
     def __init__(self, data: Path, env: dict[str, str] | None = None, unlock: bool = True):
         self.data = data
         port, native = free_port(), free_port()
-        environ = {**os.environ, "DOORSTEP_DATA": str(data), "DOORSTEP_HUB_LISTEN": "127.0.0.1:0", **(env or {})}
+        # The WebView's own storage (the language chosen, its caches) is the device's too:
+        # under its data directory, never shared with another test's app or the user's.
+        webview = data / "webview"
+        environ = {**os.environ, "DOORSTEP_DATA": str(data), "DOORSTEP_HUB_LISTEN": "127.0.0.1:0",
+                   "XDG_DATA_HOME": str(webview / "data"), "XDG_CACHE_HOME": str(webview / "cache"),
+                   **(env or {})}
         self.driver_proc = subprocess.Popen(
             [TAURI_DRIVER, "--port", str(port), "--native-port", str(native)],
             env=environ, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -194,6 +285,24 @@ class AppInstance:
         return WebDriverWait(
             self.driver, timeout, ignored_exceptions=[StaleElementReferenceException]
         ).until(text)
+
+    def audit(self, screen: str) -> None:
+        """axe-core's audit of what the window shows now: fails on a critical or serious
+        violation, and on any of AXE_ALWAYS, naming the rule and the elements."""
+        if not self.driver.execute_script("return typeof window.axe === 'object'"):
+            self.driver.execute_script(AXE.read_text(encoding="utf-8"))
+        answer = self.driver.execute_async_script(
+            "const done = arguments[arguments.length - 1];"
+            "axe.run(document, {resultTypes: ['violations']})"
+            ".then((r) => done(JSON.stringify(r.violations)))"
+            ".catch((e) => done(JSON.stringify({error: String(e)})))"
+        )
+        violations = json.loads(answer)
+        assert isinstance(violations, list), f"{screen}: axe failed: {violations}"
+        bad = [v for v in violations if v["impact"] in ("critical", "serious") or v["id"] in AXE_ALWAYS]
+        assert not bad, f"{screen}: " + "; ".join(
+            f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']][:4]}" for v in bad
+        )
 
     def shot(self, name: str) -> None:
         SHOTS.mkdir(parents=True, exist_ok=True)

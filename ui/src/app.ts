@@ -2,17 +2,18 @@
 // time), then first run or home screen by role, the always-visible sync bar, the language
 // switch, and the tabs.
 import { html } from 'htm/preact'
-import { useCallback, useEffect, useState } from 'preact/hooks'
+import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks'
 import { api, errorText, type LockState, type Overview, type SyncProblem, type SyncStatus, type Unlocked } from './api'
 import { lang, onLangChange, setLang, t, type Key } from './i18n'
 import { FirstRun } from './first-run'
 import { WalkList } from './walk-list'
 import { PointScreen } from './point'
-import { DashboardScreen } from './dashboard'
+import { DashboardScreen, type DashboardLinks } from './dashboard'
 import { DevicesScreen } from './devices'
 import { LockScreen, RecoveryCode } from './lock'
 import { idleExpired, unreachable } from './logic'
 import { ProgressBar, useProgress } from './progress'
+import { SyncQueue, type SyncQueueState } from './sync-queue'
 
 const IDLE_CHECK_MS = 10_000
 
@@ -52,15 +53,18 @@ function SyncProblems({ problems }: { problems: SyncProblem[] }) {
   </div>`
 }
 
-function SyncBar({ status, link, busy, note, onSync }: { status: SyncStatus | null; link: Link | null; busy: boolean; note: string; onSync: () => void }) {
-  const progress = useProgress(busy)
+/** The sync bar. Its button is never disabled: a tap while a sync runs queues one more, and
+ * the button says so. */
+function SyncBar({ status, link, syncing, note, onSync }: { status: SyncStatus | null; link: Link | null; syncing: SyncQueueState; note: string; onSync: () => void }) {
+  const progress = useProgress(syncing.running)
   if (!status) return null
   const shown = link ?? 'off'
   return html`<div class="syncbar" data-testid="syncbar">
     <span class=${'dot ' + shown} data-testid="online">${t(LINK_LABEL[shown])}</span>
     <span data-testid="outbox">${t('outbox', { n: status.outbox })}</span>
     <span class="muted">${status.last_sync ? t('last_sync', { t: timeOf(status.last_sync) }) : t('never_synced')}</span>
-    ${status.joined && html`<button class="small" data-testid="sync" disabled=${busy} onClick=${onSync}>${busy ? t('syncing') : t('sync')}</button>`}
+    ${status.joined && html`<button class="small" data-testid="sync" aria-busy=${syncing.running} onClick=${onSync}>${syncing.running ? t('syncing') : t('sync')}</button>`}
+    ${syncing.queued && html`<span class="muted small-text" data-testid="sync-queued">${t('sync_queued')}</span>`}
     <${ProgressBar} progress=${progress} />
     ${note && html`<div class="note" data-testid="sync-note">${note}</div>`}
     <${SyncProblems} problems=${status.problems} />
@@ -72,9 +76,11 @@ export function App() {
   const [overview, setOverview] = useState<Overview | null>(null)
   const [error, setError] = useState('')
   const [tab, setTab] = useState<Tab | null>(null)
+  // The walk list opens on its review list when the dashboard's reviews card sent it there.
+  const [walkStart, setWalkStart] = useState<'list' | 'reviews'>('list')
   const [status, setStatus] = useState<SyncStatus | null>(null)
   const [link, setLink] = useState<Link | null>(null)
-  const [busy, setBusy] = useState(false)
+  const [syncing, setSyncing] = useState<SyncQueueState>({ running: false, queued: false })
   const [note, setNote] = useState('')
   const [version, setVersion] = useState(0)
   const [lock, setLock] = useState<LockState | null>(null)
@@ -122,16 +128,30 @@ export function App() {
     }
   }, [lock, lockNow])
 
+  // The outbox shown is never older than the last save: answers to status requests may come
+  // back out of order (a save's while a sync ends), so only the newest request's is shown.
+  const statusAsked = useRef(0)
   const refreshStatus = useCallback(() => {
-    api.status().then(setStatus).catch(() => undefined)
+    const asked = ++statusAsked.current
+    api
+      .status()
+      .then((s) => {
+        if (asked === statusAsked.current) setStatus(s)
+      })
+      .catch(() => undefined)
+  }, [])
+  // What the last sync found, read by the save handler (a save syncs while the hub answers).
+  const linkNow = useRef<Link | null>(null)
+  const setLinkNow = useCallback((l: Link) => {
+    linkNow.current = l
+    setLink(l)
   }, [])
 
   const doSync = useCallback(
     async (quiet: boolean) => {
-      setBusy(true)
       try {
         const r = await api.sync()
-        setLink('on')
+        setLinkNow('on')
         if (r.erased_edits_dropped.length > 0) setNote(t('erased_edits_dropped', { n: r.erased_edits_dropped.length }))
         else if (!quiet) setNote(t('synced', { sent: r.docs_sent, received: r.docs_received }))
         // The hub answers again: a failure shown by an earlier automatic sync is over.
@@ -144,28 +164,34 @@ export function App() {
         // Out of reach is normal in an alley; a refusal is not, and is shown even when the
         // automatic sync met it.
         const away = unreachable(e)
-        setLink(away ? 'off' : 'refused')
+        setLinkNow(away ? 'off' : 'refused')
         if (!quiet || !away) setNote(t('sync_failed', { error: errorText(e) }))
       } finally {
-        setBusy(false)
         refreshStatus()
       }
     },
-    [refreshStatus],
+    [refreshStatus, setLinkNow],
   )
+
+  // Every sync goes through one queue: the app opening, the minute timer (the retry while the
+  // hub is out of reach), saves and taps.
+  const queue = useMemo(() => new SyncQueue(doSync, setSyncing), [doSync])
+  useEffect(() => () => queue.dispose(), [queue])
 
   useEffect(() => {
     if (!overview?.has_ward) return
     refreshStatus()
     if (!overview.role) return
-    void doSync(true)
-    const timer = setInterval(() => void doSync(true), AUTO_SYNC_MS)
+    queue.request('start')
+    const timer = setInterval(() => queue.request('timer'), AUTO_SYNC_MS)
     return () => clearInterval(timer)
-  }, [overview, doSync, refreshStatus])
+  }, [overview, queue, refreshStatus])
 
+  // A record was saved: the outbox count now, and a sync soon while the hub answers.
   const changed = useCallback(() => {
     refreshStatus()
-  }, [refreshStatus])
+    if (overview?.role) queue.saved(linkNow.current === 'on')
+  }, [refreshStatus, queue, overview])
 
   const langButton = html`<button class="small ghost" data-testid="lang" onClick=${() => setLang(lang() === 'vi' ? 'en' : 'vi')}>${t('language')}</button>`
 
@@ -184,6 +210,14 @@ export function App() {
     return html`<main class="page"><header class="top"><h1>${t('app_name')}</h1><div class="row">${lockButton}${langButton}</div></header>
       <${FirstRun} onJoined=${(o: Overview) => setOverview(o)} /></main>`
   }
+  const links: DashboardLinks = {
+    syncProblems: status?.problems.length ?? 0,
+    openReviews: () => {
+      setWalkStart('reviews')
+      setTab('walk')
+    },
+    showSyncProblems: () => document.querySelector<HTMLElement>('[data-testid="sync-problems"]')?.scrollIntoView({ block: 'start' }),
+  }
   const tabs = tabsFor(overview)
   const current = tab && tabs.includes(tab) ? tab : tabs[0]
   return html`<main class="page">
@@ -191,15 +225,15 @@ export function App() {
       <div><h1>${t('app_name')}</h1><div class="muted small-text" data-testid="ward">${overview.ward}${overview.device_name ? ' · ' + overview.device_name : ''}</div></div>
       <div class="row">${lockButton}${langButton}</div>
     </header>
-    <${SyncBar} status=${status} link=${link} busy=${busy} note=${note} onSync=${() => void doSync(false)} />
+    <${SyncBar} status=${status} link=${link} syncing=${syncing} note=${note} onSync=${() => queue.request('tap')} />
     ${tabs.length > 1 &&
     html`<nav class="tabs">${tabs.map(
-      (tb) => html`<button class=${tb === current ? 'tab active' : 'tab'} data-testid=${'tab-' + tb} onClick=${() => setTab(tb)}>${t(TAB_LABEL[tb])}</button>`,
+      (tb) => html`<button class=${tb === current ? 'tab active' : 'tab'} data-testid=${'tab-' + tb} aria-current=${tb === current ? 'page' : undefined} onClick=${() => { setWalkStart('list'); setTab(tb) }}>${t(TAB_LABEL[tb])}</button>`,
     )}</nav>`}
     <section class="content">
-      ${current === 'walk' && html`<${WalkList} overview=${overview} version=${version} onChange=${changed} />`}
+      ${current === 'walk' && html`<${WalkList} overview=${overview} version=${version} start=${walkStart} onChange=${changed} />`}
       ${current === 'point' && html`<${PointScreen} overview=${overview} onChange=${changed} />`}
-      ${current === 'dashboard' && html`<${DashboardScreen} overview=${overview} version=${version} />`}
+      ${current === 'dashboard' && html`<${DashboardScreen} overview=${overview} version=${version} links=${links} />`}
       ${current === 'devices' && html`<${DevicesScreen} overview=${overview} />`}
     </section>
   </main>`

@@ -30,7 +30,7 @@ export function DevicesScreen({ overview }: { overview: Overview }) {
   }
 
   return html`<div data-testid="devices-screen">
-    <div class="card"><h3>${t('invite')}</h3>
+    <div class="card"><h2>${t('invite')}</h2>
       <label>${t('role')}<select data-testid="invite-role" value=${role} onChange=${(e: Event) => setRole((e.target as HTMLSelectElement).value as Role)}>${ROLES.map((r) => html`<option value=${r}>${t(`role_${r}` as Key)}</option>`)}</select></label>
       <label>${t('invite_for')}<input data-testid="invite-name" value=${name} onInput=${(e: Event) => setName((e.target as HTMLInputElement).value)} /></label>
       ${role === 'volunteer' && html`<label>${t('group')}<select value=${group} onChange=${(e: Event) => setGroup((e.target as HTMLSelectElement).value)}>${overview.groups.map((g) => html`<option value=${g.name}>${g.name}</option>`)}</select></label>`}
@@ -43,7 +43,7 @@ export function DevicesScreen({ overview }: { overview: Overview }) {
         <p class="muted small-text break">${invite.link}</p></div>`}
       ${error && html`<p class="error">${error}</p>`}
     </div>
-    <div class="card"><h3>${t('devices')}</h3>
+    <div class="card"><h2>${t('devices')}</h2>
       <ul class="devices">${devices.map((d) => html`<li key=${d.device_id}><span class="grow">${d.name} <span class="muted">· ${t(`role_${d.role}` as Key)}</span></span>
         ${d.revoked_at ? html`<span class="muted">${t('revoked')}</span>` : html`<button class="small" onClick=${() => api.revoke(d.device_id).then(setDevices).catch((e) => setError(errorText(e)))}>${t('revoke')}</button>`}</li>`)}</ul>
     </div>

@@ -1,5 +1,5 @@
-// The coordinator's duplicates card: households of one group that look like one house, each
-// pair with its reasons; keep one (the other is merged into it) or say they are two. The
+// The coordinator's duplicates card (a count; opened, households of one group that look like
+// one house, each pair with its reasons); keep one (the other is merged into it) or say they are two. The
 // rules and the merge are in the store; the hub refuses a merge from anyone but a coordinator.
 import { html } from 'htm/preact'
 import { useEffect, useState } from 'preact/hooks'
@@ -14,10 +14,22 @@ function Side({ row, keep, busy, testid }: { row: WalkRow; keep: () => void; bus
   </div>`
 }
 
+/** What needs a coordinator's attention, as a short card: a title, a count, and a button that
+ * opens the list (in place, or on another screen). */
+export function AttentionCard({ title, count, testid, open, onOpen, children }: { title: string; count: number; testid: string; open?: boolean; onOpen: () => void; children?: unknown }) {
+  return html`<div class=${open ? 'card attention open' : 'card attention'} data-testid=${testid}>
+    <div class="row-between"><h2>${title}</h2><b class="count" data-testid=${testid + '-count'}>${count}</b></div>
+    <button class="small" data-testid=${'open-' + testid} aria-expanded=${open === undefined ? undefined : open} onClick=${onOpen}>${open ? t('attention_hide') : t('attention_open')}</button>
+    ${children}
+  </div>`
+}
+
+/** The duplicates: a count first; opened, each pair with its reasons and the choices. */
 export function DuplicatesCard({ version, onChange }: { version: number; onChange: () => void }) {
   const [pairs, setPairs] = useState<DuplicateView[] | null>(null)
   const [busy, setBusy] = useState(false)
   const [note, setNote] = useState('')
+  const [open, setOpen] = useState(false)
   const load = () => api.duplicates().then(setPairs).catch((e) => setNote(errorText(e)))
   useEffect(() => {
     void load()
@@ -37,9 +49,9 @@ export function DuplicatesCard({ version, onChange }: { version: number; onChang
   }
   // Shown only when there is something to settle (or a merge just done to confirm).
   if (!pairs || (pairs.length === 0 && !note)) return null
-  return html`<div class="card" data-testid="duplicates"><h3>${t('duplicates_title')} (${pairs.length})</h3>
-    ${pairs.length === 0 && html`<p class="muted">${t('duplicates_none')}</p>`}
-    ${pairs.map(
+  return html`<${AttentionCard} title=${t('duplicates_title')} count=${pairs.length} testid="duplicates" open=${open} onOpen=${() => setOpen(!open)}>
+    ${open && pairs.length === 0 && html`<p class="muted">${t('duplicates_none')}</p>`}
+    ${open && pairs.map(
       (p) => html`<div class="dup-pair" data-testid="dup-pair">
         <p class="dup-reasons">${p.reasons.map((r) => t(('dup_' + r) as Key)).join(' · ')}</p>
         <${Side} row=${p.first} busy=${busy} testid="dup-keep-first"
@@ -51,5 +63,5 @@ export function DuplicatesCard({ version, onChange }: { version: number; onChang
       </div>`,
     )}
     ${note && html`<p class="note" data-testid="dup-note">${note}</p>`}
-  </div>`
+  <//>`
 }

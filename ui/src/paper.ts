@@ -20,7 +20,7 @@ export function PaperCard({ groups }: { groups: Named[] }) {
     }
   }
   if (groups.length === 0) return null
-  return html`<div class="card" data-testid="paper"><h3>${t('paper_title')}</h3>
+  return html`<div class="card" data-testid="paper"><h2>${t('paper_title')}</h2>
     <label>${t('paper_group')}<select data-testid="paper-group" value=${group} onChange=${(e: Event) => setGroup((e.target as HTMLSelectElement).value)}>
       ${groups.map((g) => html`<option value=${g.id}>${g.name}</option>`)}
     </select></label>

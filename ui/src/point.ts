@@ -57,12 +57,12 @@ export function PointScreen({ overview, onChange }: { overview: Overview; onChan
       <button class="small ghost" data-testid="close-session" onClick=${() => api.closeSession().then(() => setSession(null))}>${t('close_session')}</button></div>
     <div class="counts"><span data-testid="session-count">${t('session_count', { n: session.session_count })}</span><span data-testid="day-count">${t('day_count', { n: session.day_count })}</span></div>
     ${note && html`<p class="ok" data-testid="walkin-note">${note}</p>`}
-    <h3>${t('pick_service')}</h3>
+    <h2>${t('pick_service')}</h2>
     <div class="grid2">${SERVICES.map((s) => html`<button class=${s === service ? 'big active' : 'big'} data-testid=${'walkin-' + s} onClick=${() => { setService(s); setNote('') }}>${t(serviceKey(s))}</button>`)}</div>
-    ${service && html`<h3>${t('age_band')}</h3>
+    ${service && html`<h2>${t('age_band')}</h2>
       <div class="chips">${AGE_BANDS.map((b) => html`<button class=${b === age ? 'chip active' : 'chip'} onClick=${() => setAge(b === age ? null : b)}>${t(ageKey(b))}</button>`)}</div>
       <div class="chips">${PRIORITIES.map((p) => html`<button class=${priority[p] ? 'chip active' : 'chip'} onClick=${() => setPriority({ ...priority, [p]: !priority[p] })}>${t(priorityKey(p))}</button>`)}</div>
-      <h3>${t('result')}</h3>
+      <h2>${t('result')}</h2>
       <div class="grid3">${RESULTS.map((r) => html`<button class="big primary" data-testid=${'result-' + r} onClick=${() => record(r)}>${t(resultKey(r))}</button>`)}</div>`}
     ${error && html`<p class="error">${error}</p>`}
   </div>`

@@ -35,7 +35,7 @@ export function RangeReportCard() {
     }
   }
   const input = (set: (v: string) => void) => (e: Event) => set((e.target as HTMLInputElement).value)
-  return html`<div class="card" data-testid="range-report"><h3>${t('range_title')}</h3>
+  return html`<div class="card" data-testid="range-report"><h2>${t('range_title')}</h2>
     <div class="range-form">
       <label>${t('range_from')}<input type="date" data-testid="range-from" value=${from} onInput=${input(setFrom)} /></label>
       <label>${t('range_to')}<input type="date" data-testid="range-to" value=${to} onInput=${input(setTo)} /></label>

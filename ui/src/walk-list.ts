@@ -29,10 +29,10 @@ export const priorityKey = (p: keyof PriorityFlags) => `p_${p}` as Key
 
 type View = { kind: 'list' } | { kind: 'reviews' } | { kind: 'card'; id: string } | { kind: 'visit'; card: HouseholdCard } | { kind: 'edit'; card: HouseholdCard | null }
 
-export function WalkList({ overview, version, onChange }: { overview: Overview; version: number; onChange: () => void }) {
+export function WalkList({ overview, version, start = 'list', onChange }: { overview: Overview; version: number; start?: 'list' | 'reviews'; onChange: () => void }) {
   const [search, setSearch] = useState('')
   const [filter, setFilter] = useState<Filter>('all')
-  const [view, setView] = useState<View>({ kind: 'list' })
+  const [view, setView] = useState<View>({ kind: start })
   const [reload, setReload] = useState(0)
   const [error, setError] = useState('')
   const today = todayIso()
@@ -82,11 +82,11 @@ export function WalkList({ overview, version, onChange }: { overview: Overview; 
   if (view.kind === 'reviews') return html`<${ReviewList} items=${waiting} onBack=${() => setView({ kind: 'list' })} onOpen=${(id: string) => setView({ kind: 'card', id })} />`
   if (view.kind === 'card') return html`<${Card} id=${view.id} coordinator=${overview.role === 'coordinator'} onBack=${() => setView({ kind: 'list' })} onChange=${done} onVisit=${(card: HouseholdCard) => setView({ kind: 'visit', card })} onEdit=${(card: HouseholdCard) => setView({ kind: 'edit', card })} />`
   if (view.kind === 'visit') return html`<${VisitForm} card=${view.card} onDone=${(saved: boolean) => { if (saved) done(); setView({ kind: 'card', id: view.card.household.id }) }} />`
-  if (view.kind === 'edit') return html`<${HouseholdForm} overview=${overview} card=${view.card} onDone=${(id: string | null) => { if (id) done(); setView(id ? { kind: 'card', id } : { kind: 'list' }) }} />`
+  if (view.kind === 'edit') return html`<${HouseholdForm} overview=${overview} card=${view.card} onDone=${(id: string | null, saved: boolean) => { if (saved) done(); setView(id ? { kind: 'card', id } : { kind: 'list' }) }} />`
 
   return html`<div class="walk" data-testid="walk-list">
     <div class="toolbar">
-      <input type="search" data-testid="search" placeholder=${t('search')} value=${search} onInput=${(e: Event) => setSearch((e.target as HTMLInputElement).value)} />
+      <input type="search" data-testid="search" aria-label=${t('search')} placeholder=${t('search')} value=${search} onInput=${(e: Event) => setSearch((e.target as HTMLInputElement).value)} />
       <div class="chips">${FILTERS.map((f) => html`<button class=${f === filter ? 'chip active' : 'chip'} data-testid=${'filter-' + f} onClick=${() => setFilter(f)}>${t(FILTER_LABEL[f])}</button>`)}</div>
       <div class="row-between"><span class="muted" data-testid="count">${t('households_count', { n: win?.total ?? 0 })}</span>
         ${due > 0 && html`<button class="chip warn" data-testid="due-today" onClick=${() => setFilter('follow_up')}>${t('follow_ups_today', { n: due })}</button>`}
@@ -172,7 +172,7 @@ function AssignTool({ id, onChange }: { id: string; onChange: () => void }) {
     }
   }
   return html`<div class="assign" data-testid="assign-tool"><h3>${t('assign_title')}</h3>
-    <input data-testid="assign-name" value=${name} onInput=${(e: Event) => setName((e.target as HTMLInputElement).value)} />
+    <label>${t('assign_name')}<input data-testid="assign-name" value=${name} onInput=${(e: Event) => setName((e.target as HTMLInputElement).value)} /></label>
     ${names.length > 0 && html`<div class="chips">${names.map((n) => html`<button class=${n === name ? 'chip active' : 'chip'} onClick=${() => setName(n)}>${n}</button>`)}</div>`}
     <div class="actions">
       <button class="small" data-testid="assign-household" disabled=${!name.trim()} onClick=${() => assign(false)}>${t('assign_household')}</button>
@@ -248,7 +248,7 @@ function ReviewPanel({ map, id, review, coordinator, onChange }: { map: string; 
   if (coordinator && !review && !open) return html`<button class="small ghost" data-testid="review-open" onClick=${() => setOpen(true)}>${t('review_ask')}…</button>`
   return html`<div class="review" data-testid=${'review-' + map}>
     ${review && html`<p data-testid="review-state"><span class="badge warn">${t(('review_' + state) as Key)}</span> ${review.review.comment ?? ''} <span class="muted small-text">· ${review.review.by}</span></p>`}
-    <input data-testid="review-comment" placeholder=${t('review_comment')} value=${comment} onInput=${(e: Event) => setComment((e.target as HTMLInputElement).value)} />
+    <input data-testid="review-comment" aria-label=${t('review_comment')} placeholder=${t('review_comment')} value=${comment} onInput=${(e: Event) => setComment((e.target as HTMLInputElement).value)} />
     <div class="actions">
       ${coordinator
         ? html`<button class="small" data-testid="review-ask" onClick=${() => set('needs_fix')}>${t('review_ask')}</button>
@@ -266,7 +266,7 @@ function VoidButton({ label, testid, onVoid }: { label: Key; testid: string; onV
   const [error, setError] = useState('')
   if (!open) return html`<button class="small ghost" data-testid=${testid} onClick=${() => setOpen(true)}>${t(label)}</button>`
   return html`<div class="void-form">
-    <input data-testid=${testid + '-reason'} placeholder=${t('void_reason')} value=${reason} onInput=${(e: Event) => setReason((e.target as HTMLInputElement).value)} />
+    <input data-testid=${testid + '-reason'} aria-label=${t('void_reason')} placeholder=${t('void_reason')} value=${reason} onInput=${(e: Event) => setReason((e.target as HTMLInputElement).value)} />
     <div class="actions">
       <button class="danger" data-testid=${testid + '-confirm'} disabled=${reason.trim() === ''} onClick=${async () => {
         try {
@@ -373,7 +373,7 @@ function VisitForm({ card, onDone }: { card: HouseholdCard; onDone: (saved: bool
   }
 
   return html`<div class="card" data-testid="visit-form">
-    <button class="small ghost" onClick=${() => onDone(false)}>← ${t('cancel')}</button>
+    <button class="small ghost" data-testid="cancel-visit" onClick=${() => onDone(false)}>← ${t('cancel')}</button>
     <h2>${h.alley} › ${h.number}</h2>
     <h3>${t('outcome')}</h3>
     <div class="grid2">${OUTCOMES.map((o) => html`<button class=${o === outcome ? 'big active' : 'big'} data-testid=${'outcome-' + o} onClick=${() => setOutcome(o)}>${t(outcomeKey(o))}</button>`)}</div>
@@ -397,7 +397,7 @@ function VisitForm({ card, onDone }: { card: HouseholdCard; onDone: (saved: bool
   </div>`
 }
 
-function HouseholdForm({ overview, card, onDone }: { overview: Overview; card: HouseholdCard | null; onDone: (id: string | null) => void }) {
+function HouseholdForm({ overview, card, onDone }: { overview: Overview; card: HouseholdCard | null; onDone: (id: string | null, saved: boolean) => void }) {
   const h = card?.household
   const groups = overview.groups.filter((g) => overview.my_groups.includes(g.id))
   const [groupId, setGroupId] = useState(h?.group_id ?? groups[0]?.id ?? '')
@@ -424,14 +424,14 @@ function HouseholdForm({ overview, card, onDone }: { overview: Overview; card: H
         id: h?.id ?? null, group_id: groupId, alley, number, members: members ? Number(members) : null,
         priority, internet, consent, name: consent ? name : null, phone: consent ? phone : null, state,
       })
-      onDone(saved.id)
+      onDone(saved.id, true)
     } catch (e) {
       setError(errorText(e))
     }
   }
 
   return html`<div class="card" data-testid="household-form">
-    <button class="small ghost" onClick=${() => onDone(h?.id ?? null)}>← ${t('cancel')}</button>
+    <button class="small ghost" data-testid="cancel-household" onClick=${() => onDone(h?.id ?? null, false)}>← ${t('cancel')}</button>
     <label>${t('group')}<select value=${groupId} disabled=${!!h} onChange=${value(setGroupId)}>${groups.map((g) => html`<option value=${g.id}>${g.name}</option>`)}</select></label>
     <label>${t('alley')}<input data-testid="alley" value=${alley} onInput=${value(setAlley)} /></label>
     <label>${t('number')}<input data-testid="number" value=${number} onInput=${value(setNumber)} /></label>

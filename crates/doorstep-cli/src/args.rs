@@ -566,9 +566,10 @@ pub enum VisitCommand {
         /// needs_level2_at_police, forgot_password_otp, no_internet, other.
         #[arg(long, value_parser = word::<NotDoneReason>)]
         not_done_reason: Option<NotDoneReason>,
-        /// Who recorded the visit.
-        #[arg(long, env = "DOORSTEP_VOLUNTEER", default_value = "volunteer")]
-        volunteer: String,
+        /// Who recorded the visit (a shared device). Default: the name this device joined
+        /// under (its invite's); on a device not joined, "volunteer".
+        #[arg(long, env = "DOORSTEP_VOLUNTEER")]
+        volunteer: Option<String>,
         /// When the visit happened (RFC 3339; default: now).
         #[arg(long, value_parser = time)]
         at: Option<DateTime<Utc>>,

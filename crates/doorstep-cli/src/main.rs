@@ -1088,7 +1088,13 @@ fn visit(store: &mut Store, out: &Printer, cmd: VisitCommand) -> anyhow::Result<
             let draft = VisitDraft {
                 household_id,
                 device_time: at.unwrap_or(now),
-                volunteer,
+                volunteer: match volunteer {
+                    Some(name) => name,
+                    None => store
+                        .identity()?
+                        .map(|i| i.name)
+                        .unwrap_or_else(|| "volunteer".into()),
+                },
                 outcome,
                 note,
                 follow_up: follow_up.map(|date| FollowUp {
