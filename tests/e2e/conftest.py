@@ -223,6 +223,20 @@ class AppInstance:
         if new:
             self.click("recovery-done")
 
+    def sync(self, timeout: float = 60) -> None:
+        """Taps "Đồng bộ" and waits until a sync that started after the tap has ended (the
+        sync bar counts the syncs that ended and says whether one runs or is queued)."""
+        ended = int(self.wait("syncbar").get_attribute("data-syncs"))
+        self.click("sync")
+
+        def done(_):
+            bar = self.find("syncbar")
+            return bar.get_attribute("data-sync-state") == "idle" and int(bar.get_attribute("data-syncs")) > ended
+
+        from selenium.common.exceptions import StaleElementReferenceException
+
+        WebDriverWait(self.driver, timeout, ignored_exceptions=[StaleElementReferenceException]).until(done)
+
     def wait(self, testid: str, timeout: float = 20):
         return WebDriverWait(self.driver, timeout).until(
             lambda d: d.find_element(By.CSS_SELECTOR, f'[data-testid="{testid}"]')

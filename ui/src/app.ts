@@ -55,11 +55,13 @@ function SyncProblems({ problems }: { problems: SyncProblem[] }) {
 
 /** The sync bar. Its button is never disabled: a tap while a sync runs queues one more, and
  * the button says so. */
-function SyncBar({ status, link, syncing, note, onSync }: { status: SyncStatus | null; link: Link | null; syncing: SyncQueueState; note: string; onSync: () => void }) {
+function SyncBar({ status, link, syncing, synced, note, onSync }: { status: SyncStatus | null; link: Link | null; syncing: SyncQueueState; synced: number; note: string; onSync: () => void }) {
   const progress = useProgress(syncing.running)
   if (!status) return null
   const shown = link ?? 'off'
-  return html`<div class="syncbar" data-testid="syncbar">
+  // What a test (or an assistive tool) waits on: syncs ended so far, and whether one runs or waits.
+  const state = syncing.queued ? 'queued' : syncing.running ? 'running' : 'idle'
+  return html`<div class="syncbar" data-testid="syncbar" data-syncs=${synced} data-sync-state=${state}>
     <span class=${'dot ' + shown} data-testid="online">${t(LINK_LABEL[shown])}</span>
     <span data-testid="outbox">${t('outbox', { n: status.outbox })}</span>
     <span class="muted">${status.last_sync ? t('last_sync', { t: timeOf(status.last_sync) }) : t('never_synced')}</span>
@@ -81,6 +83,7 @@ export function App() {
   const [status, setStatus] = useState<SyncStatus | null>(null)
   const [link, setLink] = useState<Link | null>(null)
   const [syncing, setSyncing] = useState<SyncQueueState>({ running: false, queued: false })
+  const [synced, setSynced] = useState(0)
   const [note, setNote] = useState('')
   const [version, setVersion] = useState(0)
   const [lock, setLock] = useState<LockState | null>(null)
@@ -167,6 +170,7 @@ export function App() {
         setLinkNow(away ? 'off' : 'refused')
         if (!quiet || !away) setNote(t('sync_failed', { error: errorText(e) }))
       } finally {
+        setSynced((n) => n + 1)
         refreshStatus()
       }
     },
@@ -184,7 +188,11 @@ export function App() {
     if (!overview.role) return
     queue.request('start')
     const timer = setInterval(() => queue.request('timer'), AUTO_SYNC_MS)
-    return () => clearInterval(timer)
+    return () => {
+      clearInterval(timer)
+      // Locked (or another ward): what was waiting to sync waits for the next unlock.
+      queue.clear()
+    }
   }, [overview, queue, refreshStatus])
 
   // A record was saved: the outbox count now, and a sync soon while the hub answers.
@@ -225,7 +233,7 @@ export function App() {
       <div><h1>${t('app_name')}</h1><div class="muted small-text" data-testid="ward">${overview.ward}${overview.device_name ? ' · ' + overview.device_name : ''}</div></div>
       <div class="row">${lockButton}${langButton}</div>
     </header>
-    <${SyncBar} status=${status} link=${link} syncing=${syncing} note=${note} onSync=${() => queue.request('tap')} />
+    <${SyncBar} status=${status} link=${link} syncing=${syncing} synced=${synced} note=${note} onSync=${() => queue.request('tap')} />
     ${tabs.length > 1 &&
     html`<nav class="tabs">${tabs.map(
       (tb) => html`<button class=${tb === current ? 'tab active' : 'tab'} data-testid=${'tab-' + tb} aria-current=${tb === current ? 'page' : undefined} onClick=${() => { setWalkStart('list'); setTab(tb) }}>${t(TAB_LABEL[tb])}</button>`,

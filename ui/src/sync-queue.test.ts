@@ -143,6 +143,22 @@ describe('sync queue', () => {
     ])
   })
 
+  it('drops what waits when cleared (the app locked), and goes on afterwards', async () => {
+    const { queue, runs, finish } = harness()
+    queue.saved(true)
+    queue.clear()
+    await vi.advanceTimersByTimeAsync(10_000)
+    expect(runs).toEqual([])
+    queue.request('start')
+    queue.request('tap')
+    queue.clear()
+    expect(queue.state()).toEqual({ running: true, queued: false })
+    await finish()
+    expect(runs).toEqual([true])
+    queue.request('tap')
+    expect(runs).toEqual([true, false])
+  })
+
   it('starts nothing once disposed', async () => {
     const { queue, runs, finish } = harness()
     queue.request('start')

@@ -75,12 +75,21 @@ export class SyncQueue {
     return { running: this.running, queued: this.queued !== null }
   }
 
-  /** The app is leaving (locked, unmounted): nothing more starts. */
-  dispose(): void {
-    this.disposed = true
+  /** Nothing waits any more (the app locked): a save's pending sync and the queued one are
+   * dropped; a running sync ends by itself. */
+  clear(): void {
     if (this.saveTimer !== null) clearTimeout(this.saveTimer)
     this.saveTimer = null
-    this.queued = null
+    if (this.queued !== null) {
+      this.queued = null
+      this.emit()
+    }
+  }
+
+  /** The app is leaving: nothing more starts. */
+  dispose(): void {
+    this.clear()
+    this.disposed = true
   }
 
   private async start(quiet: boolean): Promise<void> {
