@@ -22,6 +22,7 @@ from selenium import webdriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.options import ArgOptions
 from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.support.ui import WebDriverWait
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -262,9 +263,12 @@ class AppInstance:
             if len(found) <= n:
                 return False
             try:
-                # A disabled button (the sync button while a sync runs) ignores the click.
+                # A disabled button (one whose action is under way) ignores the click.
                 if not found[n].is_enabled():
                     return False
+                # Below the fold of a scrolling box (the tab's content) the WebView's driver
+                # does not scroll to it by itself: it would refuse it as not interactable.
+                self.driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", found[n])
                 found[n].click()
                 return True
             except StaleElementReferenceException:
@@ -292,13 +296,27 @@ class AppInstance:
         """The element's text once `predicate` holds (read again when a render replaced it)."""
         from selenium.common.exceptions import StaleElementReferenceException
 
+        seen = []
+
         def text(_):
             found = self.find(testid).text
+            seen.append(found)
             return found if predicate(found) else False
 
-        return WebDriverWait(
-            self.driver, timeout, ignored_exceptions=[StaleElementReferenceException]
-        ).until(text)
+        try:
+            return WebDriverWait(
+                self.driver, timeout, ignored_exceptions=[StaleElementReferenceException]
+            ).until(text)
+        except TimeoutException:
+            # Says what was on screen instead: a failure in CI is read from its log alone.
+            raise TimeoutException(f"{testid}: last text {seen[-1:]!r}, sync bar {self._syncbar()}") from None
+
+    def _syncbar(self) -> str:
+        try:
+            bar = self.find("syncbar")
+            return f"{bar.get_attribute('data-sync-state')}, {bar.get_attribute('data-syncs')} ended: {bar.text!r}"
+        except Exception as e:  # no sync bar on this screen
+            return f"none ({type(e).__name__})"
 
     def audit(self, screen: str) -> None:
         """axe-core's audit of what the window shows now: fails on a critical or serious

@@ -1,6 +1,7 @@
 // The coordinator's duplicates card (a count; opened, households of one group that look like
-// one house, each pair with its reasons); keep one (the other is merged into it) or say they are two. The
-// rules and the merge are in the store; the hub refuses a merge from anyone but a coordinator.
+// one house, each pair with its reasons): keep one (the other is merged into it) or say they
+// are two. The rules and the merge are in the store; the hub refuses a merge from anyone but a
+// coordinator. Also the attention card it is one of, shared by the dashboard's others.
 import { html } from 'htm/preact'
 import { useEffect, useState } from 'preact/hooks'
 import { api, errorText, type DuplicateView, type WalkRow } from './api'
