@@ -132,14 +132,18 @@ export function App() {
   }, [lock, lockNow])
 
   // The outbox shown is never older than the last save: answers to status requests may come
-  // back out of order (a save's while a sync ends), so only the newest request's is shown.
+  // back out of order (a save's while a sync ends), so an answer is shown only when no later
+  // request's answer has been (one that fails leaves the earlier answers their turn).
   const statusAsked = useRef(0)
+  const statusShown = useRef(0)
   const refreshStatus = useCallback(() => {
     const asked = ++statusAsked.current
     api
       .status()
       .then((s) => {
-        if (asked === statusAsked.current) setStatus(s)
+        if (asked < statusShown.current) return
+        statusShown.current = asked
+        setStatus(s)
       })
       .catch(() => undefined)
   }, [])
