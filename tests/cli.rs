@@ -1275,19 +1275,22 @@ fn a_pin_starting_with_a_dash_is_a_value() {
 /// someone else (a shared device); a device that never joined records "volunteer" as before.
 #[test]
 fn a_visit_without_volunteer_carries_the_joined_devices_name() {
+    let household = |d: &Device| {
+        let h = d.json(&[
+            "household",
+            "add",
+            "--group",
+            "Tổ 1",
+            "--alley",
+            "Ngõ 3",
+            "--number",
+            "7",
+        ]);
+        h["id"].as_str().unwrap().to_string()
+    };
     let hub = HubProcess::start(&["Tổ 1"]);
     let lan = Device::joined(&hub, "volunteer", "Lan", &["Tổ 1"]);
-    let h = lan.json(&[
-        "household",
-        "add",
-        "--group",
-        "Tổ 1",
-        "--alley",
-        "Ngõ 3",
-        "--number",
-        "7",
-    ]);
-    let id = h["id"].as_str().unwrap();
+    let id = &household(&lan);
     let at = "2026-11-25T03:00:00Z";
     let mine = lan.json(&[
         "visit",
@@ -1332,23 +1335,7 @@ fn a_visit_without_volunteer_carries_the_joined_devices_name() {
     assert_eq!(names, ["Hùng", "Lan"], "{report}");
 
     let alone = Device::with_ward();
-    let h = alone.json(&[
-        "household",
-        "add",
-        "--group",
-        "Tổ 1",
-        "--alley",
-        "Ngõ 3",
-        "--number",
-        "7",
-    ]);
-    let v = alone.json(&[
-        "visit",
-        "add",
-        "--household",
-        h["id"].as_str().unwrap(),
-        "--outcome",
-        "not_home",
-    ]);
+    let id = &household(&alone);
+    let v = alone.json(&["visit", "add", "--household", id, "--outcome", "not_home"]);
     assert_eq!(v["volunteer"], "volunteer", "{v}");
 }

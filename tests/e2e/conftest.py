@@ -10,6 +10,7 @@ docs/screenshots/), so that a test run leaves the checkout as it was.
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -193,6 +194,9 @@ class AppInstance:
         self.driver_proc = subprocess.Popen(
             [TAURI_DRIVER, "--port", str(port), "--native-port", str(native)],
             env=environ, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            # Its own process group: closing kills tauri-driver's WebKitWebDriver too (left
+            # behind, one per app, they piled up by the hundred across runs).
+            start_new_session=True,
         )
         deadline = time.time() + 30
         last = None
@@ -358,7 +362,10 @@ class AppInstance:
         try:
             self.driver.quit()
         finally:
-            self.driver_proc.kill()
+            try:
+                os.killpg(self.driver_proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
             self.driver_proc.wait()
 
 
