@@ -23,7 +23,7 @@ from selenium import webdriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.options import ArgOptions
 from selenium.webdriver.remote.webdriver import WebDriver
-from selenium.common.exceptions import TimeoutException
+from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
 from selenium.webdriver.support.ui import WebDriverWait
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -138,8 +138,8 @@ class SlowRelay:
         pending, app_records, last_seen = b"", 0, 0.0
         try:
             while data := device.recv(65536):
-                seen, paused = time.monotonic(), time.monotonic() - last_seen > self.PAUSE
-                last_seen = seen
+                now = time.monotonic()
+                paused, last_seen = now - last_seen > self.PAUSE, now
                 pending += data
                 while len(pending) >= 5 and len(pending) >= 5 + int.from_bytes(pending[3:5], "big"):
                     size = 5 + int.from_bytes(pending[3:5], "big")
@@ -238,8 +238,6 @@ class AppInstance:
             bar = self.find("syncbar")
             return bar.get_attribute("data-sync-state") == "idle" and int(bar.get_attribute("data-syncs")) > ended
 
-        from selenium.common.exceptions import StaleElementReferenceException
-
         WebDriverWait(self.driver, timeout, ignored_exceptions=[StaleElementReferenceException]).until(done)
 
     def wait(self, testid: str, timeout: float = 20):
@@ -260,8 +258,6 @@ class AppInstance:
         """Clicks the n-th element with `testid`, once there are that many and it is enabled,
         again if a render replaced it between finding and clicking (lists re-render after loads
         and syncs)."""
-        from selenium.common.exceptions import StaleElementReferenceException
-
         def clicked(_):
             found = self.all(testid)
             if len(found) <= n:
@@ -282,8 +278,6 @@ class AppInstance:
 
     def nth_text(self, testid: str, n: int, timeout: float = 20) -> str:
         """The text of the n-th element with `testid`, read again if a render replaced it."""
-        from selenium.common.exceptions import StaleElementReferenceException
-
         def text(_):
             found = self.all(testid)
             try:
@@ -298,8 +292,6 @@ class AppInstance:
 
     def wait_text(self, testid: str, predicate, timeout: float = 30) -> str:
         """The element's text once `predicate` holds (read again when a render replaced it)."""
-        from selenium.common.exceptions import StaleElementReferenceException
-
         seen = []
 
         def text(_):

@@ -147,18 +147,12 @@ export function App() {
       })
       .catch(() => undefined)
   }, [])
-  // What the last sync found, read by the save handler (a save syncs while the hub answers).
-  const linkNow = useRef<Link | null>(null)
-  const setLinkNow = useCallback((l: Link) => {
-    linkNow.current = l
-    setLink(l)
-  }, [])
 
   const doSync = useCallback(
     async (quiet: boolean) => {
       try {
         const r = await api.sync()
-        setLinkNow('on')
+        setLink('on')
         if (r.erased_edits_dropped.length > 0) setNote(t('erased_edits_dropped', { n: r.erased_edits_dropped.length }))
         else if (!quiet) setNote(t('synced', { sent: r.docs_sent, received: r.docs_received }))
         // The hub answers again: a failure shown by an earlier automatic sync is over.
@@ -171,14 +165,14 @@ export function App() {
         // Out of reach is normal in an alley; a refusal is not, and is shown even when the
         // automatic sync met it.
         const away = unreachable(e)
-        setLinkNow(away ? 'off' : 'refused')
+        setLink(away ? 'off' : 'refused')
         if (!quiet || !away) setNote(t('sync_failed', { error: errorText(e) }))
       } finally {
         setSynced((n) => n + 1)
         refreshStatus()
       }
     },
-    [refreshStatus, setLinkNow],
+    [refreshStatus],
   )
 
   // Every sync goes through one queue: the app opening, the minute timer (the retry while the
@@ -199,11 +193,11 @@ export function App() {
     }
   }, [overview, queue, refreshStatus])
 
-  // A record was saved: the outbox count now, and a sync soon while the hub answers.
+  // A record was saved: the outbox count now, and a sync soon while the hub answered the last.
   const changed = useCallback(() => {
     refreshStatus()
-    if (overview?.role) queue.saved(linkNow.current === 'on')
-  }, [refreshStatus, queue, overview])
+    if (overview?.role) queue.saved(link === 'on')
+  }, [refreshStatus, queue, overview, link])
 
   const langButton = html`<button class="small ghost" data-testid="lang" onClick=${() => setLang(lang() === 'vi' ? 'en' : 'vi')}>${t('language')}</button>`
 

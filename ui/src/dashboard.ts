@@ -8,9 +8,10 @@ import { useEffect, useRef, useState } from 'preact/hooks'
 import { BarController, BarElement, CategoryScale, Chart, LinearScale, Tooltip } from 'chart.js'
 import { api, errorText, type Dashboard, type Overview, type ReviewItem, type Targets } from './api'
 import { t, type Key } from './i18n'
-import { SERVICES, percent } from './logic'
+import { SERVICES, percent, reviewsWaiting } from './logic'
 import { serviceKey } from './walk-list'
-import { AttentionCard, DuplicatesCard } from './duplicates'
+import { AttentionCard } from './attention'
+import { DuplicatesCard } from './duplicates'
 import { RangeReportCard } from './range-report'
 import { PaperCard } from './paper'
 
@@ -58,8 +59,7 @@ export function DashboardScreen({ overview, version, links }: { overview: Overvi
     api.dashboard().then(setD).catch((e) => setError(errorText(e)))
     api.reviews().then(setReviews).catch(() => undefined)
   }, [version])
-  // Fixed in the field, waiting for the coordinator's approval.
-  const toApprove = reviews.filter((r) => r.review.state === 'fixed').length
+  const toApprove = reviewsWaiting(reviews, true).length
   useEffect(() => {
     api.lockState().then((s) => setIdle(s.idle_lock_minutes)).catch(() => undefined)
   }, [])

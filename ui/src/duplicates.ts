@@ -1,27 +1,18 @@
 // The coordinator's duplicates card (a count; opened, households of one group that look like
 // one house, each pair with its reasons): keep one (the other is merged into it) or say they
 // are two. The rules and the merge are in the store; the hub refuses a merge from anyone but a
-// coordinator. Also the attention card it is one of, shared by the dashboard's others.
+// coordinator.
 import { html } from 'htm/preact'
 import { useEffect, useState } from 'preact/hooks'
 import { api, errorText, type DuplicateView, type WalkRow } from './api'
 import { t, type Key } from './i18n'
+import { AttentionCard } from './attention'
 
 function Side({ row, keep, busy, testid }: { row: WalkRow; keep: () => void; busy: boolean; testid: string }) {
   return html`<div class="dup-side">
     <div><b>${row.alley} ${row.number}</b>${row.name ? html` · ${row.name}` : ''}</div>
     <div class="muted">${row.group} · ${t('dup_visits', { n: row.visits })}</div>
     <button data-testid=${testid} disabled=${busy} onClick=${keep}>${t('dup_keep')}</button>
-  </div>`
-}
-
-/** What needs a coordinator's attention, as a short card: a title, a count, and a button that
- * opens the list (in place, or on another screen). */
-export function AttentionCard({ title, count, testid, open, onOpen, children }: { title: string; count: number; testid: string; open?: boolean; onOpen: () => void; children?: unknown }) {
-  return html`<div class=${open ? 'card attention open' : 'card attention'} data-testid=${testid}>
-    <div class="row-between"><h2>${title}</h2><b class="count" data-testid=${testid + '-count'}>${count}</b></div>
-    <button class="small" data-testid=${'open-' + testid} aria-expanded=${open === undefined ? undefined : open} onClick=${onOpen}>${open ? t('attention_hide') : t('attention_open')}</button>
-    ${children}
   </div>`
 }
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { idleExpired, listItems, listLength, megabytes, pagesOf, percent, pinProblem, todayIso, unreachable, virtualWindow, type AlleyRun } from './logic'
+import type { ReviewItem, ReviewState } from './bindings'
+import { idleExpired, listItems, listLength, megabytes, pagesOf, percent, pinProblem, reviewsWaiting, todayIso, unreachable, virtualWindow, type AlleyRun } from './logic'
 
 function run(alley: string, count: number): AlleyRun {
   return { group_id: 'g1', group: 'Tổ 1', alley, count }
@@ -78,5 +79,16 @@ describe('today', () => {
   it('is Hanoi\'s day, which begins at 17:00 UTC', () => {
     expect(todayIso(new Date('2026-11-30T16:59:59Z'))).toBe('2026-11-30')
     expect(todayIso(new Date('2026-11-30T17:00:00Z'))).toBe('2026-12-01')
+  })
+})
+
+describe('reviews', () => {
+  const item = (state: ReviewState): ReviewItem =>
+    ({ id: state, map: 'households', group_id: 'g', household_id: 'h', address: 'Ngõ 1 › 2', review: { state, comment: null, by: 'Chị Hà', at: '2026-11-25T03:00:00Z' } })
+
+  it('waits on the field when a fix is asked, on the coordinator when it is done', () => {
+    const all = [item('needs_fix'), item('fixed'), item('approved')]
+    expect(reviewsWaiting(all, false).map((r) => r.review.state)).toEqual(['needs_fix'])
+    expect(reviewsWaiting(all, true).map((r) => r.review.state)).toEqual(['fixed'])
   })
 })

@@ -2,7 +2,7 @@
 // items from the store's alley runs, the virtual list's window, small formatters. (A pasted join link is
 // read by Rust, where the CLI reads it too.)
 
-import type { AgeBand, AlleyRun, AssistResult, HouseholdState, Internet, NotDoneReason, Outcome, PriorityFlags, Role, Service, WalkFilter, WalkRow } from './bindings'
+import type { AgeBand, AlleyRun, AssistResult, HouseholdState, Internet, NotDoneReason, Outcome, PriorityFlags, ReviewItem, Role, Service, WalkFilter, WalkRow } from './bindings'
 
 export type { AgeBand, AlleyRun, AssistResult, HouseholdState, Internet, NotDoneReason, Outcome, PriorityFlags, Role, Service, WalkFilter, WalkRow }
 
@@ -23,6 +23,12 @@ export function noPriority(): PriorityFlags {
 
 export function anyPriority(p: PriorityFlags): boolean {
   return p.elderly || p.disability || p.poor || p.near_poor
+}
+
+/** The reviews that wait on this device: a fix asked of the field, or a fix done for the
+ * coordinator to approve. */
+export function reviewsWaiting(reviews: ReviewItem[], coordinator: boolean): ReviewItem[] {
+  return reviews.filter((r) => r.review.state === (coordinator ? 'fixed' : 'needs_fix'))
 }
 
 export function isDue(row: WalkRow, today: string): boolean {

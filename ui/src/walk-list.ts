@@ -10,7 +10,7 @@ function locale(): string {
 }
 import { lang, t, type Key } from './i18n'
 import {
-  AGE_BANDS, HOUSEHOLD_STATES, NOT_DONE_REASONS, OUTCOMES, PRIORITIES, RESULTS, SERVICES, anyPriority, isDue, listItems, listLength, noPriority, pagesOf, todayIso,
+  AGE_BANDS, HOUSEHOLD_STATES, NOT_DONE_REASONS, OUTCOMES, PRIORITIES, RESULTS, SERVICES, anyPriority, isDue, listItems, listLength, noPriority, pagesOf, reviewsWaiting, todayIso,
   virtualWindow, type AgeBand, type AssistResult, type WalkFilter as Filter, type Internet, type Outcome,
   type HouseholdState, type NotDoneReason, type PriorityFlags, type Service, type WalkRow,
 } from './logic'
@@ -68,8 +68,7 @@ export function WalkList({ overview, version, start = 'list', onChange }: { over
     api.reviews().then(setReviews).catch(() => undefined)
   }, [version, reload])
   const coordinator = overview.role === 'coordinator'
-  // What waits on this device: a fix asked of the field, or a fix done for the coordinator.
-  const waiting = reviews.filter((r) => r.review.state === (coordinator ? 'fixed' : 'needs_fix'))
+  const waiting = reviewsWaiting(reviews, coordinator)
 
   const due = win?.due ?? 0
   const handed = win?.handed ?? 0
