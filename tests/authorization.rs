@@ -141,6 +141,7 @@ fn every_route_answers_every_caller_as_its_role_and_scope_allow() {
                 epoch: 0,
                 doc: WireDoc::from(doc),
                 changes: vec![],
+                signatures: vec![],
             }]);
             let (status, answer) = send(&hub, from, "post", "/v1/sync", bearer, body);
             let expected = match (unauthenticated(*caller), caller, target) {
@@ -191,7 +192,7 @@ fn every_route_answers_every_caller_as_its_role_and_scope_allow() {
             "post",
             "/v1/join",
             bearer,
-            br#"{"code":"AAAAA-BBBBB"}"#.to_vec(),
+            support::join_body("AAAAA-BBBBB"),
         );
         assert_eq!(
             (status, answer["code"].clone()),

@@ -398,6 +398,7 @@ fn bad_codes_tokens_and_bodies_are_refused_and_change_nothing() {
             epoch: 0,
             doc: o.doc.into(),
             changes: o.changes,
+            signatures: o.signatures,
         })
         .collect();
     assert_eq!(pushes.len(), 1);
@@ -410,6 +411,7 @@ fn bad_codes_tokens_and_bodies_are_refused_and_change_nothing() {
         epoch: 0,
         doc: wire::WireDoc(1, [9; 16]),
         changes: pushes[0].changes.clone(),
+        signatures: pushes[0].signatures.clone(),
     };
     let (status, body) = post(&sync_url, Some(&coord_token), sync_body(vec![unknown]));
     assert_eq!(status, 404, "{body}");
@@ -419,7 +421,7 @@ fn bad_codes_tokens_and_bodies_are_refused_and_change_nothing() {
     let (status, body) = post(
         &sync_url,
         Some(&a1_token),
-        b"\x20 certainly not postcard".to_vec(),
+        b"\x30 certainly not postcard".to_vec(),
     );
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["code"], "bad_sync_body", "{body}");
@@ -441,6 +443,7 @@ fn bad_codes_tokens_and_bodies_are_refused_and_change_nothing() {
         epoch: 0,
         doc: pushes[0].doc,
         changes: vec![b"nope".to_vec()],
+        signatures: vec![],
     };
     let (status, body) = post(&sync_url, Some(&coord_token), sync_body(vec![junk]));
     assert_eq!(status, 422, "{body}");
@@ -564,15 +567,18 @@ fn every_status_a_route_answers_is_in_its_openapi_description() {
     let coordinator = token(&w.coord);
     let ward_id = support::open_store(&w.coord.db).ward_id().unwrap().unwrap();
     let big = vec![b'x'; wire::MAX_BODY + 10];
+    // Every push here is the coordinator's, signed with its key (refusals past the signature).
+    let coordinator_key = support::device_key(&w.coord);
     let push = |doc: wire::WireDoc, changes: Vec<Vec<u8>>| {
         sync_body(vec![Push {
             doc,
             epoch: 0,
+            signatures: support::sign_all(&coordinator_key, &changes),
             changes,
         }])
     };
     // A change whose history the hub lacks: the second of two, alone.
-    let mut stray = automerge::AutoCommit::new();
+    let mut stray = automerge::AutoCommit::new().with_actor(coordinator_key.actor());
     automerge::transaction::Transactable::put(&mut stray, automerge::ROOT, "a", 1).unwrap();
     stray.commit();
     automerge::transaction::Transactable::put(&mut stray, automerge::ROOT, "b", 2).unwrap();
@@ -595,6 +601,7 @@ fn every_status_a_route_answers_is_in_its_openapi_description() {
                     epoch: 0,
                     doc: wire::WireDoc(1, id),
                     changes: vec![],
+                    signatures: vec![],
                 }
             })
             .collect(),
@@ -607,7 +614,7 @@ fn every_status_a_route_answers_is_in_its_openapi_description() {
             "post",
             "/v1/join",
             None,
-            br#"{"code":"AAAAA-BBBBB"}"#.to_vec(),
+            support::join_body("AAAAA-BBBBB"),
             401,
         ),
         ("post", "/v1/join", None, big.clone(), 413),
@@ -616,7 +623,7 @@ fn every_status_a_route_answers_is_in_its_openapi_description() {
             "post",
             "/v1/sync",
             Some(&volunteer),
-            b"\x20 nope".to_vec(),
+            b"\x30 nope".to_vec(),
             400,
         ),
         (
@@ -710,12 +717,7 @@ fn every_status_a_route_answers_is_in_its_openapi_description() {
     }
     // Enough failed codes from one address: every route answers a bad token 429 for a while.
     for _ in 0..10 {
-        send(
-            "post",
-            "/v1/join",
-            None,
-            br#"{"code":"AAAAA-BBBBB"}"#.to_vec(),
-        );
+        send("post", "/v1/join", None, support::join_body("AAAAA-BBBBB"));
     }
     for (method, path, token) in [
         ("post", "/v1/join", None),
@@ -787,6 +789,7 @@ fn the_hub_logs_refusals_with_their_context_and_no_personal_data() {
             epoch: 0,
             doc: ward_doc,
             changes: vec![],
+            signatures: vec![],
         }]),
     );
     assert_eq!(status, 403);
@@ -834,7 +837,7 @@ fn parallel_guesses_cannot_pass_the_limit_and_a_valid_token_is_never_blocked() {
             .map(|i| {
                 let (client, url) = (client.clone(), url.clone());
                 tokio::spawn(async move {
-                    let body = format!(r#"{{"code":"ZZZZZ-{i:05}"}}"#);
+                    let body = support::join_body(&format!("ZZZZZ-{i:05}"));
                     client
                         .post(url)
                         .body(body)
@@ -858,7 +861,7 @@ fn parallel_guesses_cannot_pass_the_limit_and_a_valid_token_is_never_blocked() {
         "{refused} guesses were checked: {statuses:?}"
     );
     // The address is blocked, yet a device with a valid token syncs.
-    let (status, _) = post(&url, None, br#"{"code":"AAAAA-BBBBB"}"#.to_vec());
+    let (status, _) = post(&url, None, support::join_body("AAAAA-BBBBB"));
     assert_eq!(status, 429);
     let sync = format!("{}/v1/sync", w.hub.url);
     let (status, body) = post(&sync, Some(&token(&w.a1)), sync_body(vec![]));
@@ -1016,7 +1019,9 @@ fn a_pushed_record_holding_an_id_number_is_refused() {
         .unwrap()
         .bytes;
     // A device that skipped validation: writes straight into the group's document.
-    let mut doc = automerge::AutoCommit::load(bytes).unwrap();
+    let mut doc = automerge::AutoCommit::load(bytes)
+        .unwrap()
+        .with_actor(support::device_key(&w.coord).actor());
     let before = doc.get_heads();
     let mut h = HouseholdDraft {
         alley: "Ngõ 1".into(),
@@ -1037,11 +1042,7 @@ fn a_pushed_record_holding_an_id_number_is_refused() {
     let request = SyncRequest {
         incarnation: 0,
         cursor: 0,
-        pushes: vec![Push {
-            epoch: 0,
-            doc: doc_id.into(),
-            changes,
-        }],
+        pushes: vec![support::signed_push(&w.coord, doc_id, changes)],
     };
     let (status, body) = post(
         &format!("{}/v1/sync", w.hub.url),
@@ -1115,7 +1116,7 @@ async fn slow_join(hub: &HubProcess, from: u8, hold: std::time::Duration) -> Opt
         tokio_rustls::TlsConnector::from(std::sync::Arc::new(support::any_certificate()));
     let name = rustls::pki_types::ServerName::try_from("doorstep-hub").ok()?;
     let mut tls = connector.connect(name, tcp).await.ok()?;
-    let body = r#"{"code":"AAAAA-BBBBB"}"#;
+    let body = String::from_utf8(support::join_body("AAAAA-BBBBB")).ok()?;
     let head = format!(
         "POST /v1/join HTTP/1.1\r\nhost: hub\r\ncontent-type: application/json\r\n\
          content-length: {}\r\n\r\n{}",
@@ -1177,7 +1178,7 @@ fn a_flood_is_shed_and_refused_while_a_good_device_syncs() {
                 } else {
                     client
                         .post(format!("{url}/v1/join"))
-                        .body(r#"{"code":"AAAAA-BBBBB"}"#)
+                        .body(support::join_body("AAAAA-BBBBB"))
                 };
                 requests.push(tokio::spawn(async move {
                     let answer = request.send().await.ok()?;
@@ -1298,6 +1299,7 @@ fn a_push_of_another_epoch_is_dropped_and_answered_with_the_hub_s() {
             epoch: 7,
             doc: o.doc.into(),
             changes: o.changes,
+            signatures: o.signatures,
         })
         .collect();
     assert!(!pushes.is_empty());

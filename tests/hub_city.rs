@@ -67,7 +67,7 @@ fn raw_join(hub: &HubProcess, code: &str) -> String {
     let (status, answer) = post_json(
         &format!("{}/v1/join", hub.url),
         None,
-        &json!({ "code": code }),
+        &serde_json::from_slice(&support::join_body(code)).unwrap(),
     );
     assert_eq!(status, 200, "{answer}");
     answer["token"].as_str().expect("token").to_string()
@@ -353,6 +353,7 @@ fn a_city_serves_many_wards_and_no_ward_sees_another() {
             doc: doorstep_doc::DocId::Group(doc.parse().unwrap()).into(),
             epoch: 0,
             changes: vec![vec![0x85, 0x6f, 0x4a, 0x83]],
+            signatures: vec![],
         }])
     };
     let real = post(&format!("{base}/v1/sync"), Some(&token_b), push(&group_a));
@@ -411,12 +412,12 @@ fn a_city_serves_many_wards_and_no_ward_sees_another() {
     let code_a_guess = post_json(
         &format!("{base}/v1/join"),
         None,
-        &json!({"code": format!("{key_a}-AAAAA-AAAAA")}),
+        &serde_json::from_slice(&support::join_body(&format!("{key_a}-AAAAA-AAAAA"))).unwrap(),
     );
     let code_none = post_json(
         &format!("{base}/v1/join"),
         None,
-        &json!({"code": "ZZZZ-AAAAA-AAAAA"}),
+        &serde_json::from_slice(&support::join_body("ZZZZ-AAAAA-AAAAA")).unwrap(),
     );
     assert_eq!(code_a_guess.0, 401);
     assert_eq!(code_a_guess, code_none);
@@ -467,7 +468,7 @@ fn a_city_serves_many_wards_and_no_ward_sees_another() {
     let guess = post_json(
         &format!("{base}/v1/join"),
         None,
-        &json!({"code": format!("{key_lo_duc}-AAAAA-AAAAA")}),
+        &serde_json::from_slice(&support::join_body(&format!("{key_lo_duc}-AAAAA-AAAAA"))).unwrap(),
     );
     assert_eq!(guess, code_none);
 }

@@ -11,7 +11,6 @@ use automerge::{ActorId, AutoCommit, ObjId, ObjType, ReadDoc, ScalarValue, Value
 use chrono::Utc;
 use doorstep_doc::DocId;
 use doorstep_domain::{new_id, ErrorCode, Id};
-use doorstep_proto::wire::Push;
 use doorstep_store::IncomingDoc;
 use serde_json::Value as Json;
 use support::{post, sync_body, token, Device, HubProcess};
@@ -199,10 +198,11 @@ const FORGERIES: &[Forgery] = &[
 /// The group's document as the hub holds it, and the changes `write` makes on top of it.
 fn forge(
     base: &mut AutoCommit,
+    actor: &ActorId,
     household_id: Id,
     write: fn(&mut AutoCommit, &Ctx),
 ) -> Vec<Vec<u8>> {
-    let mut doc = base.fork().with_actor(ActorId::from(new_id().as_bytes()));
+    let mut doc = base.fork().with_actor(actor.clone());
     let households = map(&doc, &ROOT, "households");
     let ctx = Ctx {
         visits: map(&doc, &ROOT, "visits"),
@@ -226,14 +226,15 @@ fn group_document(device: &Device, doc: DocId) -> AutoCommit {
 }
 
 /// What a modified client pushes: `write` applied to `device`'s copy of group document
-/// `doc` as raw Automerge, pushed to the hub with the device's token. The hub's answer.
+/// `doc` as raw Automerge, signed with the device's key and pushed to the hub with its token.
+/// The hub's answer.
 fn push_raw(
     hub: &HubProcess,
     device: &Device,
     doc: DocId,
     write: impl FnOnce(&mut AutoCommit),
 ) -> (u16, Json) {
-    let mut copy = group_document(device, doc).with_actor(ActorId::from(new_id().as_bytes()));
+    let mut copy = group_document(device, doc).with_actor(support::device_key(device).actor());
     let before = copy.get_heads();
     write(&mut copy);
     copy.commit();
@@ -245,11 +246,7 @@ fn push_raw(
     post(
         &format!("{}/v1/sync", hub.url),
         Some(&token(device)),
-        sync_body(vec![Push {
-            epoch: 0,
-            doc: doc.into(),
-            changes,
-        }]),
+        sync_body(vec![support::signed_push(device, doc, changes)]),
     )
 }
 
@@ -280,13 +277,10 @@ fn changes_the_app_could_never_make_are_refused_by_hub_and_device() {
     let coordinator_before = coordinator.state();
     let volunteer_before = volunteer.state();
 
+    let actor = support::device_key(&volunteer).actor();
     for forgery in FORGERIES {
-        let changes = forge(&mut base, household, forgery.write);
-        let push = Push {
-            epoch: 0,
-            doc: doc_id.into(),
-            changes: changes.clone(),
-        };
+        let changes = forge(&mut base, &actor, household, forgery.write);
+        let push = support::signed_push(&volunteer, doc_id, changes.clone());
         let (status, body) = post(&url, Some(&volunteer_token), sync_body(vec![push]));
         assert_eq!(status, 422, "{}: {body}", forgery.what);
         assert_eq!(
@@ -314,6 +308,7 @@ fn changes_the_app_could_never_make_are_refused_by_hub_and_device() {
                     doc: doc_id,
                     snapshot: None,
                     changes: changes.into_iter().map(|c| (c, Utc::now())).collect(),
+                    signatures: vec![],
                 }],
                 Utc::now(),
                 &[],
@@ -350,15 +345,12 @@ fn a_coordinator_may_delete_a_record_and_devices_follow() {
         .unwrap();
     let doc_id = DocId::Group(group.id);
     let mut base = group_document(&coordinator, doc_id);
-    let changes = forge(&mut base, household, |doc, ctx| {
+    let actor = support::device_key(&coordinator).actor();
+    let changes = forge(&mut base, &actor, household, |doc, ctx| {
         doc.delete(&ctx.households, ctx.household_id.to_string())
             .unwrap()
     });
-    let push = Push {
-        epoch: 0,
-        doc: doc_id.into(),
-        changes,
-    };
+    let push = support::signed_push(&coordinator, doc_id, changes);
     let url = format!("{}/v1/sync", hub.url);
     let (status, body) = post(&url, Some(&token(&coordinator)), sync_body(vec![push]));
     assert_eq!(status, 200, "{body}");
@@ -651,7 +643,7 @@ fn a_refused_document_is_set_aside_and_the_rest_of_the_outbox_syncs() {
             .unwrap()
             .id,
     );
-    let mut copy = group_document(&lan, group_a).with_actor(ActorId::from(new_id().as_bytes()));
+    let mut copy = group_document(&lan, group_a).with_actor(support::device_key(&lan).actor());
     let v = record_in(&copy, "visits", &visit);
     copy.put(&v, "voided_at", Utc::now().timestamp_millis())
         .unwrap();
@@ -757,16 +749,13 @@ fn a_made_up_incarnation_gets_its_own_scope_heads_and_nothing_stored() {
     let doc = DocId::Group(group_1);
     let mut base = group_document(&lan, doc);
     let household: Id = household.parse().unwrap();
-    let changes = forge(&mut base, household, |doc, ctx| {
+    let actor = support::device_key(&lan).actor();
+    let changes = forge(&mut base, &actor, household, |doc, ctx| {
         visit(doc, ctx, "assisted", "Lan")
     });
     let request = SyncRequest {
         cursor: 0,
-        pushes: vec![Push {
-            epoch: 0,
-            doc: doc.into(),
-            changes,
-        }],
+        pushes: vec![support::signed_push(&lan, doc, changes)],
         incarnation: 424_242,
     };
     let (status, bytes) = support::post_sync(

@@ -401,6 +401,58 @@ impl Device {
     }
 }
 
+/// A device's signing key, as a modified client holding the device's own database has it.
+pub fn device_key(d: &Device) -> doorstep_doc::DeviceKey {
+    doorstep_doc::DeviceKey::from_secret(open_store(&d.db).device_key().secret())
+}
+
+/// Each of `changes` signed with `key` (a modified client signs what it forged).
+pub fn sign_all(key: &doorstep_doc::DeviceKey, changes: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    changes
+        .iter()
+        .map(|c| {
+            let hash = automerge::Change::from_bytes(c.clone())
+                .map(|c| c.hash())
+                .unwrap_or(automerge::ChangeHash([0; 32]));
+            key.sign_change(&hash).to_vec()
+        })
+        .collect()
+}
+
+/// What a modified client holding `d`'s key pushes: `changes` of `doc` (epoch 0) signed.
+pub fn signed_push(
+    d: &Device,
+    doc: doorstep_doc::DocId,
+    changes: Vec<Vec<u8>>,
+) -> doorstep_proto::wire::Push {
+    doorstep_proto::wire::Push {
+        doc: doc.into(),
+        epoch: 0,
+        signatures: sign_all(&device_key(d), &changes),
+        changes,
+    }
+}
+
+/// A join request as a device with a fresh key sends it: `code`, the key, and its proof.
+pub fn join_body(code: &str) -> Vec<u8> {
+    use base64::Engine;
+    let key = doorstep_doc::DeviceKey::from_secret(rand_secret());
+    serde_json::to_vec(&doorstep_proto::api::JoinRequest {
+        code: code.to_string(),
+        key: key.public().to_base64(),
+        proof: base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key.sign_join(code)),
+    })
+    .expect("JSON")
+}
+
+/// 32 bytes that differ from call to call (a test key's secret).
+fn rand_secret() -> [u8; 32] {
+    let mut secret = [0u8; 32];
+    secret[..16].copy_from_slice(doorstep_domain::new_id().as_bytes());
+    secret[16..].copy_from_slice(doorstep_domain::new_id().as_bytes());
+    secret
+}
+
 /// A sync request body from a device that has pulled nothing yet.
 pub fn sync_body(pushes: Vec<doorstep_proto::wire::Push>) -> Vec<u8> {
     doorstep_proto::wire::encode(&doorstep_proto::wire::SyncRequest {

@@ -66,7 +66,17 @@ export type DeviceInfo = { device_id: string, name: string, role: Role, groups: 
  * During a rotation of the hub's certificate: the next pin this device was told of.
  * A device without it must join again once the rotation is finished.
  */
-next_pin: string | null, };
+next_pin: string | null, 
+/**
+ * The device's Ed25519 public key (base64url), which its changes are signed with; none
+ * for a device that joined before changes were signed (it must join again).
+ */
+key: string | null, 
+/**
+ * The key's fingerprint (base64url of 9 bytes of its SHA-256), short enough to compare
+ * by eye with the device's own `doorstep status`.
+ */
+key_id: string | null, };
 
 /**
  * Why two households look like one.
@@ -98,7 +108,7 @@ epoch: number, erased_at: string, };
 /**
  * What went wrong, as a snake_case word.
  */
-export type ErrorCode = "empty_text" | "text_too_long" | "id_number" | "name_without_consent" | "invalid_phone" | "members_out_of_range" | "visit_in_future" | "walkin_in_future" | "assists_without_assisted_outcome" | "no_volunteer" | "household_erased" | "unknown_consent_purpose" | "root_changed" | "schema_too_new" | "unknown_field" | "nested_object" | "wrong_type" | "field_deleted" | "record_deleted" | "bad_record_id" | "invalid_record" | "wrong_document" | "bad_change" | "missing_history" | "unknown_document" | "unknown_group" | "unknown_point" | "unknown_household" | "unknown_device" | "unknown_endpoint" | "token_missing" | "token_unknown" | "token_expired" | "device_revoked" | "token_rotating" | "invite_code_invalid" | "too_many_attempts" | "device_rate_limited" | "out_of_scope" | "coordinator_only" | "bad_request" | "bad_sync_body" | "body_too_large" | "invalid_invite" | "push_too_large" | "request_timeout" | "hub_busy" | "no_ward" | "ward_exists" | "no_groups" | "duplicate_group" | "duplicate_point" | "empty_update" | "cannot_merge" | "other_ward" | "database_too_new" | "not_joined" | "no_hub" | "hub_exists" | "unknown_ward" | "ward_needed" | "hub_listen_failed" | "export_failed" | "no_rotation" | "devices_not_repinned" | "bad_hub_url" | "pin_missing" | "hub_pin_mismatch" | "hub_unreachable" | "bad_hub_answer" | "too_many_rounds" | "hub_failed" | "locked" | "pin_needed" | "wrong_pin" | "wait_before_retry" | "weak_pin" | "wrong_recovery_code" | "keystore_unavailable" | "wrong_database_key" | "database_encrypted" | "device_wiped" | "unsynced_work" | "wrong_backup_passphrase" | "bad_backup" | "internal";
+export type ErrorCode = "empty_text" | "text_too_long" | "id_number" | "name_without_consent" | "invalid_phone" | "members_out_of_range" | "visit_in_future" | "walkin_in_future" | "assists_without_assisted_outcome" | "no_volunteer" | "household_erased" | "unknown_consent_purpose" | "root_changed" | "schema_too_new" | "unknown_field" | "nested_object" | "wrong_type" | "field_deleted" | "record_deleted" | "bad_record_id" | "invalid_record" | "wrong_document" | "bad_change" | "missing_history" | "actor_not_yours" | "bad_signature" | "old_epoch" | "change_too_large" | "value_out_of_range" | "record_exists" | "not_your_record" | "wrong_group" | "unknown_document" | "unknown_group" | "unknown_point" | "unknown_household" | "unknown_device" | "unknown_endpoint" | "token_missing" | "token_unknown" | "token_expired" | "device_revoked" | "token_rotating" | "invite_code_invalid" | "too_many_attempts" | "device_rate_limited" | "out_of_scope" | "coordinator_only" | "bad_request" | "bad_sync_body" | "body_too_large" | "invalid_invite" | "push_too_large" | "request_timeout" | "hub_busy" | "no_ward" | "ward_exists" | "no_groups" | "duplicate_group" | "duplicate_point" | "empty_update" | "cannot_merge" | "other_ward" | "database_too_new" | "not_joined" | "no_hub" | "hub_exists" | "unknown_ward" | "ward_needed" | "hub_listen_failed" | "export_failed" | "no_rotation" | "devices_not_repinned" | "bad_hub_url" | "pin_missing" | "hub_pin_mismatch" | "hub_unreachable" | "bad_hub_answer" | "too_many_rounds" | "hub_failed" | "locked" | "pin_needed" | "wrong_pin" | "wait_before_retry" | "weak_pin" | "wrong_recovery_code" | "keystore_unavailable" | "wrong_database_key" | "database_encrypted" | "device_wiped" | "unsynced_work" | "wrong_backup_passphrase" | "bad_backup" | "internal";
 
 /**
  * The file formats a report exports to.
@@ -149,7 +159,16 @@ by: string, fields: Array<string>,
 /**
  * For a visit: its id.
  */
-visit: string | null, };
+visit: string | null, 
+/**
+ * The device whose signature the change carries (none for the hub's own entries, or a
+ * change from before changes were signed): who made it, whatever the record says.
+ */
+signed_by: string | null, 
+/**
+ * Whether that signature verifies, now, against the signer's key and the change's hash.
+ */
+verified: boolean, };
 
 /**
  * A household, found by its address path (group › alley › house number), never by GPS.
@@ -677,6 +696,14 @@ export const ERROR_CODES: readonly ErrorCode[] = [
   'wrong_document',
   'bad_change',
   'missing_history',
+  'actor_not_yours',
+  'bad_signature',
+  'old_epoch',
+  'change_too_large',
+  'value_out_of_range',
+  'record_exists',
+  'not_your_record',
+  'wrong_group',
   'unknown_document',
   'unknown_group',
   'unknown_point',

@@ -420,10 +420,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let problems = store.sync_problems()?;
             out.status(
                 identity.as_ref(),
+                &store.device_key().public().key_id(),
                 outbox,
                 last_sync,
-                &groups,
-                &points,
+                (&groups, &points),
                 &problems,
             )
         }

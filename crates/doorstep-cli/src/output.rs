@@ -569,10 +569,10 @@ impl Printer {
     pub fn status(
         &self,
         identity: Option<&DeviceIdentity>,
+        key_id: &str,
         outbox: u64,
         last_sync: Option<DateTime<Utc>>,
-        groups: &[ResidentialGroup],
-        points: &[LiteracyPoint],
+        (groups, points): (&[ResidentialGroup], &[LiteracyPoint]),
         problems: &[SyncProblem],
     ) -> anyhow::Result<()> {
         let name_of = |id: &Id| {
@@ -589,6 +589,8 @@ impl Printer {
             "device_id": identity.map(|i| i.device_id),
             "name": identity.map(|i| i.name.clone()),
             "role": identity.map(|i| i.role),
+            // The fingerprint of the key this device signs its changes with (`hub devices`).
+            "key_id": key_id,
             "hub": identity.map(|i| i.hub_url.clone()),
             "groups": identity.map(|i| i.groups.iter().map(name_of).collect::<Vec<_>>()).unwrap_or_default(),
             "points": identity.map(|i| i.points.iter().map(name_of).collect::<Vec<_>>()).unwrap_or_default(),
@@ -599,7 +601,7 @@ impl Printer {
         self.emit(&value, || match identity {
             None => format!("Not joined to a hub. Outbox: {outbox} changes."),
             Some(i) => format!(
-                "Device {} ({}, {}) at {}\nOutbox: {outbox} changes not yet acknowledged by the hub\nLast sync: {}{}",
+                "Device {} ({}, {}) at {}, key {key_id}\nOutbox: {outbox} changes not yet acknowledged by the hub\nLast sync: {}{}",
                 i.device_id,
                 i.name,
                 i.role,
@@ -841,12 +843,21 @@ Page: {}",
 
     pub fn devices(&self, devices: &[DeviceInfo]) -> anyhow::Result<()> {
         self.emit(&devices, || {
-            let mut t = table(&["Device", "Name", "Role", "Joined", "Last seen", "Revoked"]);
+            let mut t = table(&[
+                "Device",
+                "Name",
+                "Role",
+                "Key",
+                "Joined",
+                "Last seen",
+                "Revoked",
+            ]);
             for d in devices {
                 t.add_row(vec![
                     d.device_id.to_string(),
                     d.name.clone(),
                     d.role.to_string(),
+                    d.key_id.clone().unwrap_or_else(|| "—".into()),
                     local(d.joined_at),
                     d.last_seen_at.map(local).unwrap_or_default(),
                     d.revoked_at.map(local).unwrap_or_default(),
@@ -920,11 +931,13 @@ Page: {}",
             entries
                 .iter()
                 .map(|e| {
+                    // ✓: the signer's signature verifies; ?: unsigned (the hub's own) or not.
                     format!(
-                        "{}  {:<15} {:<20} {}",
+                        "{}  {:<15} {:<20} {} {}",
                         e.at.format("%Y-%m-%d %H:%M"),
                         e.what,
                         e.by,
+                        if e.verified { "✓" } else { "?" },
                         e.fields.join(", ")
                     )
                 })

@@ -6,6 +6,7 @@
 //! both call it, so a device never stores what the hub would refuse and the hub never accepts
 //! what the app could not have written.
 
+pub mod authorship;
 pub mod decode;
 pub mod epoch;
 #[doc(hidden)]
@@ -22,6 +23,7 @@ use automerge::AutomergeError;
 use doorstep_domain::{ErrorCode, Id};
 use thiserror::Error;
 
+pub use authorship::{DeviceKey, PublicKey, SIGNATURE_LEN};
 pub use decode::DecodeError;
 pub use records::*;
 pub use schema::{

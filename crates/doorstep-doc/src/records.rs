@@ -32,7 +32,7 @@ pub(crate) const RECORD_MAPS: &[(&str, &[&str])] = &[
 /// The actor of every document's first change. One byte: later changes that touch the
 /// record maps name it among their actors, so it costs one byte per change instead of 16.
 /// Device actors are 16 random bytes, so they never equal it.
-pub(crate) const ROOT_ACTOR: [u8; 1] = [0];
+pub const ROOT_ACTOR: [u8; 1] = [0];
 
 /// A new, empty document whose first change is the same on every device.
 pub fn new_document(id: DocId, device: &ActorId) -> Result<AutoCommit, DocError> {

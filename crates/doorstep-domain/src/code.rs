@@ -54,6 +54,22 @@ pub enum ErrorCode {
     WrongDocument,
     BadChange,
     MissingHistory,
+    /// A change whose Automerge actor is not the pushing device's (derived from its key).
+    ActorNotYours,
+    /// A change without its device's signature, or with a signature that does not verify.
+    BadSignature,
+    /// A change written on an epoch of the document the hub rewrote away (an erasure).
+    OldEpoch,
+    /// A change larger than a change may be (encoded, inflated, operations or a value).
+    ChangeTooLarge,
+    /// A value outside what its field admits (a time before the campaign or in the future).
+    ValueOutOfRange,
+    /// A record created again under a key already in use.
+    RecordExists,
+    /// A volunteer changing a record another device made (a colleague's visit).
+    NotYourRecord,
+    /// A visit naming a household that is not in its residential group's document.
+    WrongGroup,
     // Unknown things.
     UnknownDocument,
     UnknownGroup,

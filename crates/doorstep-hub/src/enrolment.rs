@@ -10,7 +10,7 @@ use std::path::Path;
 
 use base64::Engine;
 use chrono::{DateTime, Duration, Utc};
-use doorstep_doc::{self as document, DocId};
+use doorstep_doc::{self as document, DocId, PublicKey};
 use doorstep_domain::validate::check_text;
 use doorstep_domain::*;
 use doorstep_proto::api::*;
@@ -301,17 +301,41 @@ impl Enrolment {
         })
     }
 
-    /// Redeems an invite code: enrolls a device and gives it a token and the ward document.
-    pub fn join(&mut self, code: &str, now: DateTime<Utc>) -> Result<JoinResponse, HubError> {
+    /// Redeems an invite code: enrolls a device with its key and gives it a token and the
+    /// ward document. The key must come with its signature of the code as sent (the device
+    /// holds it), or nothing is spent.
+    pub fn join(
+        &mut self,
+        request: &JoinRequest,
+        now: DateTime<Utc>,
+    ) -> Result<JoinResponse, HubError> {
+        let key = PublicKey::from_base64(&request.key).ok_or_else(|| {
+            HubError::refused(
+                Status::BadRequest,
+                ErrorCode::BadSignature,
+                "a device joins with its public key (update the app)",
+            )
+        })?;
+        let proof = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(request.proof.trim())
+            .unwrap_or_default();
+        if !key.verifies_join(&request.code, &proof) {
+            return Err(HubError::refused(
+                Status::BadRequest,
+                ErrorCode::BadSignature,
+                "the key's signature of the invite code does not verify",
+            ));
+        }
+        let code = request.code.as_str();
         let token = new_token(self.ward_key.as_deref())?;
         let expires = now + Duration::days(TOKEN_DAYS);
         let code = normalize_code(code);
         let token_hash = self.keyed_hash(&token)?;
         let mut device = None;
         for code_hash in [self.keyed_hash(&code)?, legacy_hash(&code)] {
-            device = self
-                .storage
-                .redeem_invite(&code_hash, now, new_id(), &token_hash, expires)?;
+            device =
+                self.storage
+                    .redeem_invite(&code_hash, now, new_id(), key, &token_hash, expires)?;
             if device.is_some() {
                 break;
             }
@@ -461,6 +485,8 @@ impl Enrolment {
                 last_seen_at: d.last_seen_at,
                 revoked_at: d.revoked_at,
                 next_pin: d.next_pin,
+                key: d.key.map(|k| k.to_base64()),
+                key_id: d.key.map(|k| k.key_id()),
             })
             .collect())
     }
@@ -530,6 +556,16 @@ mod tests {
         (dir, enrolment)
     }
 
+    /// What a device with a fresh key sends to join with `code`.
+    fn joining(code: &str) -> JoinRequest {
+        let key = document::DeviceKey::from_secret(random_bytes().unwrap());
+        JoinRequest {
+            code: code.to_string(),
+            key: key.public().to_base64(),
+            proof: base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key.sign_join(code)),
+        }
+    }
+
     fn invite(enrolment: &mut Enrolment, now: DateTime<Utc>) -> String {
         let request = InviteRequest {
             role: Role::Coordinator,
@@ -548,7 +584,7 @@ mod tests {
         let (dir, mut enrolment) = enrolment();
         let now = Utc::now();
         let code = invite(&mut enrolment, now);
-        let joined = enrolment.join(&code, now).unwrap();
+        let joined = enrolment.join(&joining(&code), now).unwrap();
         let db = doorstep_vault::open_database(&dir.path().join("hub.sqlite"), &crate::test_key())
             .unwrap();
         let stored: String = db
@@ -578,6 +614,7 @@ mod tests {
                 &enrolment.keyed_hash(&normalize_code(&code)).unwrap(),
                 now,
                 new_id(),
+                document::DeviceKey::from_secret([3; 32]).public(),
                 &legacy_hash(token),
                 now + Duration::days(TOKEN_DAYS),
             )
@@ -603,7 +640,7 @@ mod tests {
         let (_dir, mut enrolment) = enrolment();
         let joined_at = Utc::now();
         let code = invite(&mut enrolment, joined_at);
-        let mut token = enrolment.join(&code, joined_at).unwrap().token;
+        let mut token = enrolment.join(&joining(&code), joined_at).unwrap().token;
         // Used every 29 days and rotated whenever due: the sliding expiry never runs out...
         let mut day = joined_at + Duration::days(TOKEN_DAYS - 1);
         while day < joined_at + Duration::days(TOKEN_MAX_DAYS) {
@@ -627,7 +664,7 @@ mod tests {
         let (_dir, mut enrolment) = enrolment();
         let now = Utc::now();
         let code = invite(&mut enrolment, now);
-        let old = enrolment.join(&code, now).unwrap().token;
+        let old = enrolment.join(&joining(&code), now).unwrap().token;
         assert!(!enrolment.authenticate(&old, now).unwrap().rotate);
         let later = now + Duration::days(TOKEN_ROTATE_DAYS);
         let seen = enrolment.authenticate(&old, later).unwrap();
@@ -668,7 +705,7 @@ mod tests {
         let (_dir, mut enrolment) = enrolment();
         let now = Utc::now();
         let code = invite(&mut enrolment, now);
-        let old = enrolment.join(&code, now).unwrap().token;
+        let old = enrolment.join(&joining(&code), now).unwrap().token;
         let seen = enrolment.authenticate(&old, now).unwrap();
         let new = enrolment.rotate(&seen, &old, now).unwrap().token;
         enrolment.revoke(seen.device.id, now).unwrap();
@@ -685,7 +722,7 @@ mod tests {
         let (dir, mut enrolment) = enrolment();
         let now = Utc::now();
         let code = invite(&mut enrolment, now);
-        let token = enrolment.join(&code, now).unwrap().token;
+        let token = enrolment.join(&joining(&code), now).unwrap().token;
         drop(enrolment);
         let db = doorstep_vault::open_database(&dir.path().join("hub.sqlite"), &crate::test_key())
             .unwrap();
@@ -697,6 +734,9 @@ mod tests {
              ALTER TABLE devices DROP COLUMN previous_token_hash;
              ALTER TABLE devices DROP COLUMN token_issued_at;
              ALTER TABLE devices DROP COLUMN next_pin;
+             ALTER TABLE devices DROP COLUMN key;
+             ALTER TABLE receipts DROP COLUMN signer;
+             ALTER TABLE receipts DROP COLUMN signature;
              PRAGMA user_version = 0;",
         )
         .unwrap();
@@ -774,7 +814,7 @@ mod tests {
         let mut enrolment = Enrolment::open(dir.path(), &AtRest::Plaintext).unwrap();
         let now = Utc::now();
         let code = invite(&mut enrolment, now);
-        let joined = enrolment.join(&code, now).unwrap();
+        let joined = enrolment.join(&joining(&code), now).unwrap();
         drop(enrolment);
         let (at_rest, recovery) = crate::unlock(dir.path(), "một câu dài bí mật", 0).unwrap();
         assert!(recovery.is_some());

@@ -544,7 +544,7 @@ async fn join(
     {
         Ok(request) => match state.wards.of_code(&request.code).await {
             Ok(ward) => {
-                ward.with_enrolment(move |enrolment| enrolment.join(&request.code, Utc::now()))
+                ward.with_enrolment(move |enrolment| enrolment.join(&request, Utc::now()))
                     .await
             }
             Err(e) => Err(e),
@@ -786,16 +786,13 @@ async fn history(
 ) -> Result<Json<Vec<HistoryEntry>>, HubError> {
     require_coordinator(&device.seen.device)?;
     let id = household_id(&id)?;
-    let names: std::collections::HashMap<String, String> = device
+    let devices = device
         .ward
         .with_enrolment(|enrolment| enrolment.devices())
-        .await?
-        .into_iter()
-        .map(|d| (d.device_id.to_string(), d.name))
-        .collect();
+        .await?;
     device
         .ward
-        .with_hub(move |hub| hub.history(id, &names))
+        .with_hub(move |hub| hub.history(id, &devices))
         .await
         .map(Json)
 }
@@ -1221,8 +1218,17 @@ mod tests {
     }
 
     /// A wrong invite code, as a join's body.
+    /// A well-made join (a key and its proof) with a code no invite has.
     fn wrong_code() -> Body {
-        Body::from(r#"{"code":"AAAAA-BBBBB"}"#)
+        use base64::Engine;
+        let key = doorstep_doc::DeviceKey::from_secret([4; 32]);
+        let code = "AAAAA-BBBBB";
+        let request = JoinRequest {
+            code: code.into(),
+            key: key.public().to_base64(),
+            proof: base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key.sign_join(code)),
+        };
+        Body::from(serde_json::to_vec(&request).unwrap_or_default())
     }
 
     /// A body that never finishes arriving.

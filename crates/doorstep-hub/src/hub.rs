@@ -16,7 +16,7 @@ use doorstep_doc::{self as document, Author, DocId, DocumentBytes};
 use doorstep_domain::validate::check_text;
 use doorstep_domain::*;
 use doorstep_proto::wire::{
-    Pull, PulledChange, Receipt, SyncRequest, SyncResponse, WireDoc, BATCH_BYTES,
+    Pull, PulledChange, Push, Receipt, SyncRequest, SyncResponse, WireDoc, BATCH_BYTES,
 };
 
 use crate::hex;
@@ -26,7 +26,7 @@ use crate::AtRest;
 use crate::{HubError, Status};
 use document::epoch::Erase;
 use doorstep_domain::rollup::WardRollup;
-use doorstep_proto::api::{Erasure, HistoryEntry};
+use doorstep_proto::api::{DeviceInfo, Erasure, HistoryEntry};
 
 /// Most documents, and changes in all, one push may hold. A device's outbox sends at most
 /// `BATCH_BYTES` a round, far below either (a change is at least ~50 bytes).
@@ -130,11 +130,18 @@ impl Hub {
             DocId::Ward(ward.id),
             0,
             ward_doc.get_changes(&[]),
+            &mut HashMap::new(),
             &mut changes,
         );
         for g in &made {
             let mut doc = document::new_document(DocId::Group(g.id), &actor)?;
-            collect_changes(DocId::Group(g.id), 0, doc.get_changes(&[]), &mut changes);
+            collect_changes(
+                DocId::Group(g.id),
+                0,
+                doc.get_changes(&[]),
+                &mut HashMap::new(),
+                &mut changes,
+            );
         }
         storage.append_changes(&changes, "hub", Utc::now(), &[])?;
         storage.set_ward(ward.id, &ward.name)?;
@@ -177,7 +184,13 @@ impl Hub {
             })?;
             document::check_identity(id, &doc)?;
             document::check_document(id, &doc)?;
-            collect_changes(id, 0, doc.get_changes(&[]), &mut changes);
+            collect_changes(
+                id,
+                0,
+                doc.get_changes(&[]),
+                &mut HashMap::new(),
+                &mut changes,
+            );
             snapshots.push((id, doc.save()));
         }
         storage.append_changes(&changes, "hub", Utc::now(), &[])?;
@@ -389,7 +402,7 @@ impl Hub {
                 stale.push(doc);
                 continue;
             }
-            pushes.push((doc, push.changes));
+            pushes.push((doc, push));
         }
         // The ward document first: a coordinator's new literacy point is listed there.
         pushes.sort_by_key(|(doc, _)| !matches!(doc, DocId::Ward(_)));
@@ -426,6 +439,7 @@ impl Hub {
                     doc,
                     received_at,
                     bytes,
+                    signature,
                     ..
                 } => (
                     doc,
@@ -433,6 +447,7 @@ impl Hub {
                     Some(PulledChange {
                         received_at: received_at.timestamp_millis(),
                         bytes,
+                        signature,
                     }),
                 ),
             };
@@ -520,7 +535,7 @@ impl Hub {
     /// Applies pushed changes and stores the new ones; returns the hashes of all pushed.
     fn apply(
         &mut self,
-        pushes: Vec<(DocId, Vec<Vec<u8>>)>,
+        pushes: Vec<(DocId, Push)>,
         device: &DeviceRecord,
         now: DateTime<Utc>,
     ) -> Result<Vec<[u8; 32]>, HubError> {
@@ -529,7 +544,16 @@ impl Hub {
         let mut applied = Vec::new();
         let mut audit = Vec::new();
         let mut withdrawn = Vec::new();
-        for (id, raw) in pushes {
+        let mut authors = Authors::new(device);
+        for (
+            id,
+            Push {
+                changes: raw,
+                signatures,
+                ..
+            },
+        ) in pushes
+        {
             let ward = DocId::Ward(self.ward_id);
             if id != ward && !document::ward_lists(self.doc(ward)?, id)? {
                 return Err(HubError::refused(
@@ -539,18 +563,24 @@ impl Hub {
                 )
                 .on(id));
             }
-            let doc = self.doc(id)?;
-            let before = doc.get_heads();
             let bad = |message: String| {
                 HubError::refused(Status::Unprocessable, ErrorCode::BadChange, message).on(id)
             };
+            // Who made each change, before any is applied.
             let mut decoded = Vec::with_capacity(raw.len());
+            let mut signed = HashMap::with_capacity(raw.len());
             for (i, bytes) in raw.into_iter().enumerate() {
                 let change = document::decode::decode_change(bytes)
                     .map_err(|e| bad(format!("change {i} is not an Automerge change: {e}")))?;
+                let signature = signatures.get(i).map_or(&[][..], Vec::as_slice);
+                if let Some(signer) = authors.check(&*self.storage, id, &change, signature)? {
+                    signed.insert(change.hash(), (signer, signature.to_vec()));
+                }
                 pushed.push(change.hash().0);
                 decoded.push(change);
             }
+            let doc = self.doc(id)?;
+            let before = doc.get_heads();
             // One batch: Automerge splices its columns once, not once per change.
             document::decode::apply_changes(doc, decoded)
                 .map_err(|e| bad(format!("changes cannot be applied: {e}")))?;
@@ -580,7 +610,7 @@ impl Hub {
                 withdrawn.push((id, households));
             }
             audit.extend(entries);
-            collect_changes(id, self.epoch(id), new, &mut changes);
+            collect_changes(id, self.epoch(id), new, &mut signed, &mut changes);
             applied.push(id);
         }
         if device.role != Role::Coordinator {
@@ -923,12 +953,13 @@ impl Hub {
         Ok(Some(erased))
     }
 
-    /// A household's history from the audit log: made, changed, visited, erased; `names`
-    /// gives each device's name.
+    /// A household's history from the audit log: made, changed, visited, erased. Who made a
+    /// change is the device whose signature it carries (checked again now against that
+    /// device's key), whatever device pushed it; `devices` gives their names and keys.
     pub fn history(
         &mut self,
         household: Id,
-        names: &HashMap<String, String>,
+        devices: &[DeviceInfo],
     ) -> Result<Vec<HistoryEntry>, HubError> {
         self.begin()?;
         let group = self.group_of(household)?;
@@ -940,12 +971,43 @@ impl Hub {
             .collect();
         let mut ids = visits.clone();
         ids.push(household);
+        let entries = self.storage.audit_of(&ids)?;
+        let hashes: Vec<[u8; 32]> = entries
+            .iter()
+            .filter_map(|e| unhex(e.change.as_deref()?))
+            .collect();
+        let signatures: HashMap<[u8; 32], (Id, Vec<u8>)> = self
+            .storage
+            .signatures(&hashes)?
+            .into_iter()
+            .map(|(hash, signer, signature)| (hash, (signer, signature)))
+            .collect();
+        let name_of = |device: &str| {
+            devices
+                .iter()
+                .find(|d| d.device_id.to_string() == device)
+                .map_or(device.to_string(), |d| d.name.clone())
+        };
         let mut out = Vec::new();
-        for entry in self.storage.audit_of(&ids)? {
-            let by = names
-                .get(&entry.device)
-                .cloned()
-                .unwrap_or(entry.device.clone());
+        for entry in entries {
+            let signed = entry
+                .change
+                .as_deref()
+                .and_then(unhex)
+                .and_then(|hash| Some((hash, signatures.get(&hash)?)));
+            let (by, signed_by, verified) = match signed {
+                Some((hash, (signer, signature))) => {
+                    let key = devices
+                        .iter()
+                        .find(|d| d.device_id == *signer)
+                        .and_then(|d| document::PublicKey::from_base64(d.key.as_deref()?));
+                    let verified = key.is_some_and(|k| {
+                        k.verifies_change(&automerge::ChangeHash(hash), signature)
+                    });
+                    (name_of(&signer.to_string()), Some(*signer), verified)
+                }
+                None => (name_of(&entry.device), None, false),
+            };
             for r in &entry.records {
                 let (what, visit) = match (r.map.as_str(), entry.event.as_str()) {
                     (_, "erased" | "history_erased" | "retention") if r.id == household => {
@@ -964,11 +1026,22 @@ impl Hub {
                     by: by.clone(),
                     fields: r.fields.iter().filter(|f| *f != "*").cloned().collect(),
                     visit,
+                    signed_by,
+                    verified,
                 });
             }
         }
         Ok(out)
     }
+}
+
+/// A change hash as the audit log writes it (hex), as bytes.
+fn unhex(text: &str) -> Option<[u8; 32]> {
+    let bytes: Vec<u8> = (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect::<Option<_>>()?;
+    bytes.try_into().ok()
 }
 
 /// The audit entries of a device's changes to document `id`, as `doc` now stands (a visit's
@@ -1036,15 +1109,96 @@ fn consent_withdrawn(
     households
 }
 
-/// A document's changes, ready to store.
-fn collect_changes(id: DocId, epoch: u32, changes: Vec<Change>, out: &mut Vec<NewChange>) {
+/// A document's changes, ready to store, each with who signed it.
+fn collect_changes(
+    id: DocId,
+    epoch: u32,
+    changes: Vec<Change>,
+    signed: &mut HashMap<automerge::ChangeHash, (Id, Vec<u8>)>,
+    out: &mut Vec<NewChange>,
+) {
     for mut change in changes {
         out.push(NewChange {
             doc: id,
             epoch,
             hash: change.hash().0,
+            signed: signed.remove(&change.hash()),
             bytes: change.bytes().into_owned(),
         });
+    }
+}
+
+/// Who made each pushed change, checked: the pushing device's own changes carry its actor
+/// (derived from its key) and its signature; another device's (resent after the hub was
+/// restored from a backup, or relayed) carry that device's actor and signature, and that
+/// device may write the document. Anything else is refused before it is applied.
+struct Authors<'d> {
+    device: &'d DeviceRecord,
+    /// Every enrolled device, read once a push holds another's change.
+    others: Option<Vec<DeviceRecord>>,
+}
+
+impl<'d> Authors<'d> {
+    fn new(device: &'d DeviceRecord) -> Self {
+        Authors {
+            device,
+            others: None,
+        }
+    }
+
+    /// The device that signed `change` of document `doc` (`None`: the document's first
+    /// change, the same everywhere and checked by the schema), or the refusal.
+    fn check(
+        &mut self,
+        storage: &dyn HubStorage,
+        doc: DocId,
+        change: &Change,
+        signature: &[u8],
+    ) -> Result<Option<Id>, HubError> {
+        let actor = change.actor_id();
+        if actor.to_bytes() == document::ROOT_ACTOR {
+            return Ok(None);
+        }
+        let refuse = |code, message: &str| {
+            Err(HubError::refused(Status::Unprocessable, code, message.to_string()).on(doc))
+        };
+        let Some(key) = self.device.key else {
+            return refuse(
+                ErrorCode::BadSignature,
+                "this device joined before changes were signed: join again with a new invite",
+            );
+        };
+        if *actor == key.actor() {
+            if !key.verifies_change(&change.hash(), signature) {
+                return refuse(
+                    ErrorCode::BadSignature,
+                    "a change without this device's valid signature",
+                );
+            }
+            return Ok(Some(self.device.id));
+        }
+        let others = match &mut self.others {
+            Some(others) => others,
+            None => self.others.insert(storage.devices()?),
+        };
+        let signer = others
+            .iter()
+            .find(|d| d.key.is_some_and(|k| k.actor() == *actor));
+        match signer {
+            Some(signer)
+                if signer.revoked_at.is_none()
+                    && signer
+                        .key
+                        .is_some_and(|k| k.verifies_change(&change.hash(), signature))
+                    && document::may_write(signer.role, &signer.groups, &signer.points, doc) =>
+            {
+                Ok(Some(signer.id))
+            }
+            _ => refuse(
+                ErrorCode::ActorNotYours,
+                "a change under another device's actor without that device's signature",
+            ),
+        }
     }
 }
 

@@ -15,14 +15,15 @@ use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use doorstep_doc::DocId;
+use doorstep_doc::{DocId, PublicKey};
 use doorstep_domain::{Id, Role};
 use postgres::{Client, IsolationLevel, NoTls, Row, Transaction};
 
 use crate::storage::*;
 
 /// The migrations: `schema_version` counts those that ran.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -95,7 +96,14 @@ CREATE FUNCTION audit_is_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN RAISE EXCEPTION 'the audit log is append-only'; END $$;
 CREATE TRIGGER audit_is_append_only BEFORE UPDATE OR DELETE ON audit
     FOR EACH ROW EXECUTE FUNCTION audit_is_append_only();
-"#];
+"#,
+    // 1: signed changes (issue 24): a device's key; who signed each change, with its receipt.
+    r#"
+ALTER TABLE devices ADD COLUMN key BYTEA;
+ALTER TABLE receipts ADD COLUMN signer TEXT;
+ALTER TABLE receipts ADD COLUMN signature BYTEA;
+"#,
+];
 
 /// One ward's hub data in a PostgreSQL schema.
 pub struct PgStorage {
@@ -111,7 +119,7 @@ fn doc_id(text: &str) -> StorageResult<DocId> {
 }
 
 const DEVICE_COLUMNS: &str = "id, name, role, groups, points, joined_at, last_seen_at, \
-     revoked_at, token_expires_at, token_issued_at, previous_token_hash IS NOT NULL, next_pin";
+     revoked_at, token_expires_at, token_issued_at, previous_token_hash IS NOT NULL, next_pin, key";
 
 fn device(row: &Row) -> StorageResult<DeviceRecord> {
     let id: String = row.try_get(0)?;
@@ -135,6 +143,13 @@ fn device(row: &Row) -> StorageResult<DeviceRecord> {
         token_issued_at: time(row.try_get(9)?),
         rotating: row.try_get(10)?,
         next_pin: row.try_get(11)?,
+        key: match row.try_get::<_, Option<Vec<u8>>>(12)? {
+            Some(bytes) => Some(PublicKey::from_slice(&bytes).ok_or(StorageError::Corrupt {
+                what: "device key",
+                value: format!("{} bytes", bytes.len()),
+            })?),
+            None => None,
+        },
     })
 }
 
@@ -387,10 +402,19 @@ impl HubStorage for PgStorage {
                 &[&seqs, &keys, &fresh_hashes, &origin, &at, &bytes],
             )?;
         }
+        let signers: Vec<Option<String>> = changes
+            .iter()
+            .map(|c| c.signed.as_ref().map(|(signer, _)| signer.to_string()))
+            .collect();
+        let signatures: Vec<Option<&[u8]>> = changes
+            .iter()
+            .map(|c| c.signed.as_ref().map(|(_, signature)| signature.as_slice()))
+            .collect();
         tx.execute(
-            "INSERT INTO receipts (hash, received_at) SELECT unnest($1::bytea[]), $2
+            "INSERT INTO receipts (hash, received_at, signer, signature)
+             SELECT h, $2, s, g FROM unnest($1::bytea[], $3::text[], $4::bytea[]) AS t(h, s, g)
              ON CONFLICT DO NOTHING",
-            &[&hashes, &at],
+            &[&hashes, &at, &signers, &signatures],
         )?;
         tx.commit()?;
         Ok(())
@@ -409,6 +433,31 @@ impl HubStorage for PgStorage {
         Ok(hashes
             .iter()
             .filter_map(|h| found.get(h.as_slice()).map(|at| (*h, time(*at))))
+            .collect())
+    }
+
+    fn signatures(&self, hashes: &[[u8; 32]]) -> StorageResult<Vec<ChangeSignature>> {
+        let list: Vec<&[u8]> = hashes.iter().map(|h| h.as_slice()).collect();
+        let rows = self.client.borrow_mut().query(
+            "SELECT hash, signer, signature FROM receipts
+             WHERE hash = ANY($1) AND signature IS NOT NULL",
+            &[&list],
+        )?;
+        let mut found: HashMap<Vec<u8>, (Id, Vec<u8>)> = HashMap::new();
+        for r in rows {
+            let signer: String = r.try_get(1)?;
+            let signer = Id::parse_str(&signer).map_err(|_| StorageError::Corrupt {
+                what: "signer",
+                value: signer.clone(),
+            })?;
+            found.insert(r.try_get(0)?, (signer, r.try_get(2)?));
+        }
+        Ok(hashes
+            .iter()
+            .filter_map(|h| {
+                let (signer, signature) = found.get(h.as_slice())?;
+                Some((*h, *signer, signature.clone()))
+            })
             .collect())
     }
 
@@ -622,7 +671,9 @@ impl HubStorage for PgStorage {
             .unwrap_or_default();
         let everything = scope.is_none();
         let portal = tx.bind(
-            "SELECT seq, doc_id, origin, received_at, bytes FROM changes
+            "SELECT seq, doc_id, origin, received_at, bytes,
+                    (SELECT signature FROM receipts r WHERE r.hash = changes.hash)
+             FROM changes
              WHERE seq > $1 AND seq <= $2 AND ($3 OR doc_id = ANY($4)) ORDER BY seq",
             &[&cursor, &last, &everything, &scoped],
         )?;
@@ -649,6 +700,7 @@ impl HubStorage for PgStorage {
                             seq: seq as u64,
                             received_at: time(r.try_get(3)?),
                             bytes: r.try_get(4)?,
+                            signature: r.try_get::<_, Option<Vec<u8>>>(5)?.unwrap_or_default(),
                         },
                     )));
                 }
@@ -745,6 +797,7 @@ impl HubStorage for PgStorage {
         code_hash: &str,
         now: DateTime<Utc>,
         device_id: Id,
+        key: PublicKey,
         token_hash: &str,
         token_expires_at: DateTime<Utc>,
     ) -> StorageResult<Option<DeviceRecord>> {
@@ -769,7 +822,7 @@ impl HubStorage for PgStorage {
         })?;
         tx.execute(
             "INSERT INTO devices (id, name, role, groups, points, token_hash, token_expires_at,
-                joined_at, token_issued_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
+                joined_at, token_issued_at, key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9)",
             &[
                 &device_id.to_string(),
                 &name,
@@ -779,18 +832,22 @@ impl HubStorage for PgStorage {
                 &token_hash,
                 &ms(token_expires_at),
                 &ms(now),
+                &key.0.as_slice(),
             ],
         )?;
         tx.commit()?;
-        Ok(Some(DeviceRecord::joined(
-            device_id,
-            name,
-            role,
-            &groups,
-            &points,
-            now,
-            token_expires_at,
-        )))
+        Ok(Some(DeviceRecord {
+            key: Some(key),
+            ..DeviceRecord::joined(
+                device_id,
+                name,
+                role,
+                &groups,
+                &points,
+                now,
+                token_expires_at,
+            )
+        }))
     }
 
     fn device_by_token(&self, token_hash: &str) -> StorageResult<Option<(DeviceRecord, bool)>> {
@@ -803,7 +860,7 @@ impl HubStorage for PgStorage {
                 ),
                 &[&token_hash],
             )?
-            .map(|r| Ok((device(&r)?, r.try_get(12)?)))
+            .map(|r| Ok((device(&r)?, r.try_get(13)?)))
             .transpose()
     }
 

@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
-use doorstep_doc::DocId;
+use doorstep_doc::{DocId, PublicKey};
 use doorstep_domain::{Id, Role};
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 
@@ -102,6 +102,13 @@ CREATE TRIGGER audit_is_append_only BEFORE DELETE ON audit
 BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 CREATE TRIGGER audit_is_unchangeable BEFORE UPDATE ON audit
 BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+"#,
+    // 4: signed changes (issue 24). A device's Ed25519 key, given at join; who signed each
+    // change and the signature, kept with its receipt (through compaction and new epochs).
+    r#"
+ALTER TABLE devices ADD COLUMN key BLOB;
+ALTER TABLE receipts ADD COLUMN signer TEXT;
+ALTER TABLE receipts ADD COLUMN signature BLOB;
 "#,
 ];
 
@@ -267,9 +274,12 @@ fn bad_row(what: &str) -> rusqlite::Error {
     )
 }
 
+/// A pulled change's signature, kept with its receipt.
+const SIGNATURE: &str = "(SELECT signature FROM receipts r WHERE r.hash = changes.hash)";
+
 const DEVICE_COLUMNS: &str = "id, name, role, groups, points, joined_at, last_seen_at, \
      revoked_at, token_expires_at, coalesce(token_issued_at, joined_at), \
-     previous_token_hash IS NOT NULL, next_pin";
+     previous_token_hash IS NOT NULL, next_pin, key";
 
 fn device(row: &Row) -> rusqlite::Result<DeviceRecord> {
     let id: String = row.get(0)?;
@@ -287,6 +297,10 @@ fn device(row: &Row) -> rusqlite::Result<DeviceRecord> {
         token_issued_at: time(row.get(9)?),
         rotating: row.get(10)?,
         next_pin: row.get(11)?,
+        key: match row.get::<_, Option<Vec<u8>>>(12)? {
+            Some(bytes) => Some(PublicKey::from_slice(&bytes).ok_or_else(|| bad_row("key"))?),
+            None => None,
+        },
     })
 }
 
@@ -390,7 +404,8 @@ impl HubStorage for SqliteStorage {
                  VALUES (?1, ?2, ?3, ?4, ?5)",
             )?;
             let mut receipt = tx.prepare_cached(
-                "INSERT OR IGNORE INTO receipts (hash, received_at) VALUES (?1, ?2)",
+                "INSERT OR IGNORE INTO receipts (hash, received_at, signer, signature)
+                 VALUES (?1, ?2, ?3, ?4)",
             )?;
             for c in changes {
                 let key = c.doc.to_string();
@@ -402,7 +417,11 @@ impl HubStorage for SqliteStorage {
                     ms(received_at),
                     c.bytes
                 ])?;
-                receipt.execute(params![c.hash.to_vec(), ms(received_at)])?;
+                let (signer, signature) = match &c.signed {
+                    Some((signer, signature)) => (Some(signer.to_string()), Some(signature)),
+                    None => (None, None),
+                };
+                receipt.execute(params![c.hash.to_vec(), ms(received_at), signer, signature])?;
             }
         }
         insert_audit(&tx, audit)?;
@@ -421,6 +440,28 @@ impl HubStorage for SqliteStorage {
                 .optional()?
             {
                 out.push((*h, time(at)));
+            }
+        }
+        Ok(out)
+    }
+
+    fn signatures(&self, hashes: &[[u8; 32]]) -> StorageResult<Vec<ChangeSignature>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT signer, signature FROM receipts WHERE hash = ?1 AND signature IS NOT NULL",
+        )?;
+        let mut out = Vec::new();
+        for h in hashes {
+            let found = stmt
+                .query_row([h.to_vec()], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
+                })
+                .optional()?;
+            if let Some((signer, signature)) = found {
+                let signer = Id::parse_str(&signer).map_err(|_| StorageError::Corrupt {
+                    what: "signer",
+                    value: signer.clone(),
+                })?;
+                out.push((*h, signer, signature));
             }
         }
         Ok(out)
@@ -654,16 +695,17 @@ impl HubStorage for SqliteStorage {
         // A device's scope is a few documents: read only theirs, through the (doc_id, seq) index.
         let sql = match scope {
             Some(docs) => format!(
-                "SELECT seq, doc_id, origin, received_at, bytes FROM changes
+                "SELECT seq, doc_id, origin, received_at, bytes, {SIGNATURE} FROM changes
                  WHERE seq > ?1 AND doc_id IN ({}) ORDER BY seq",
                 docs.iter()
                     .map(|d| format!("'{d}'"))
                     .collect::<Vec<_>>()
                     .join(",")
             ),
-            None => "SELECT seq, doc_id, origin, received_at, bytes FROM changes
-                     WHERE seq > ?1 ORDER BY seq"
-                .to_string(),
+            None => format!(
+                "SELECT seq, doc_id, origin, received_at, bytes, {SIGNATURE} FROM changes
+                 WHERE seq > ?1 ORDER BY seq"
+            ),
         };
         let mut stmt = tx.prepare_cached(&sql)?;
         let mut rows = stmt.query([cursor_i])?;
@@ -677,6 +719,7 @@ impl HubStorage for SqliteStorage {
                         seq: row.get::<_, i64>(0)? as u64,
                         received_at: time(row.get(3)?),
                         bytes: row.get(4)?,
+                        signature: row.get::<_, Option<Vec<u8>>>(5)?.unwrap_or_default(),
                     }));
                 }
             }
@@ -754,6 +797,7 @@ impl HubStorage for SqliteStorage {
         code_hash: &str,
         now: DateTime<Utc>,
         device_id: Id,
+        key: PublicKey,
         token_hash: &str,
         token_expires_at: DateTime<Utc>,
     ) -> StorageResult<Option<DeviceRecord>> {
@@ -788,7 +832,7 @@ impl HubStorage for SqliteStorage {
         )?;
         tx.execute(
             "INSERT INTO devices (id, name, role, groups, points, token_hash, token_expires_at,
-                joined_at, token_issued_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
+                joined_at, token_issued_at, key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9)",
             params![
                 device_id.to_string(),
                 name,
@@ -797,19 +841,23 @@ impl HubStorage for SqliteStorage {
                 points,
                 token_hash,
                 ms(token_expires_at),
-                ms(now)
+                ms(now),
+                key.0.to_vec()
             ],
         )?;
         tx.commit()?;
-        Ok(Some(DeviceRecord::joined(
-            device_id,
-            name,
-            role,
-            &groups,
-            &points,
-            now,
-            token_expires_at,
-        )))
+        Ok(Some(DeviceRecord {
+            key: Some(key),
+            ..DeviceRecord::joined(
+                device_id,
+                name,
+                role,
+                &groups,
+                &points,
+                now,
+                token_expires_at,
+            )
+        }))
     }
 
     fn device_by_token(&self, token_hash: &str) -> StorageResult<Option<(DeviceRecord, bool)>> {
@@ -819,7 +867,7 @@ impl HubStorage for SqliteStorage {
                 "SELECT {DEVICE_COLUMNS}, token_hash = ?1 FROM devices
                  WHERE token_hash = ?1 OR previous_token_hash = ?1"
             ))?
-            .query_row([token_hash], |r| Ok((device(r)?, r.get(12)?)))
+            .query_row([token_hash], |r| Ok((device(r)?, r.get(13)?)))
             .optional()?)
     }
 

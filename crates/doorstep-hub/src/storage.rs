@@ -8,7 +8,7 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use doorstep_doc::DocId;
+use doorstep_doc::{DocId, PublicKey};
 use doorstep_domain::{Id, Role};
 use thiserror::Error;
 
@@ -107,6 +107,9 @@ pub struct DeviceRecord {
     pub rotating: bool,
     /// The next certificate pin it was told of (during a rotation of the hub's key).
     pub next_pin: Option<String>,
+    /// Its Ed25519 public key, given at join: its changes' actor and signatures are checked
+    /// against it. `None`: joined before changes were signed (it must join again).
+    pub key: Option<PublicKey>,
 }
 
 impl DeviceRecord {
@@ -134,6 +137,7 @@ impl DeviceRecord {
             token_issued_at: now,
             rotating: false,
             next_pin: None,
+            key: None,
         }
     }
 }
@@ -174,17 +178,22 @@ pub struct AuditRecord {
 }
 
 /// A change to store: its document and the epoch it was written on, its hash (to refuse
-/// duplicates) and its bytes.
+/// duplicates), its bytes and who signed it.
 #[derive(Debug, Clone)]
 pub struct NewChange {
     pub doc: DocId,
     pub epoch: u32,
     pub hash: [u8; 32],
     pub bytes: Vec<u8>,
+    /// The device that made it and its signature (none for the hub's own changes).
+    pub signed: Option<(Id, Vec<u8>)>,
 }
 
 /// A change's hash and when the hub first received it.
 pub type ChangeReceipt = ([u8; 32], DateTime<Utc>);
+
+/// A change's hash, the device that signed it and the signature.
+pub type ChangeSignature = ([u8; 32], Id, Vec<u8>);
 
 /// What a pull returns, in sequence order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -200,6 +209,8 @@ pub enum PullItem {
         seq: u64,
         received_at: DateTime<Utc>,
         bytes: Vec<u8>,
+        /// Its signer's signature (empty for the hub's own changes).
+        signature: Vec<u8>,
     },
 }
 
@@ -285,6 +296,9 @@ pub trait HubStorage: Send {
     ) -> StorageResult<()>;
     /// When the hub first received each of these changes (those it holds).
     fn receipts(&self, hashes: &[[u8; 32]]) -> StorageResult<Vec<ChangeReceipt>>;
+    /// Who signed each of these changes, with the signature (those signed). Kept like
+    /// receipts: through compaction and new epochs, so authorship stays provable.
+    fn signatures(&self, hashes: &[[u8; 32]]) -> StorageResult<Vec<ChangeSignature>>;
     /// How many changes a document has since its snapshot.
     fn changes_since_snapshot(&self, doc: DocId) -> StorageResult<u64>;
     /// Replaces a document's snapshot by `bytes`, which hold every change stored for it up
@@ -327,6 +341,7 @@ pub trait HubStorage: Send {
         code_hash: &str,
         now: DateTime<Utc>,
         device_id: Id,
+        key: PublicKey,
         token_hash: &str,
         token_expires_at: DateTime<Utc>,
     ) -> StorageResult<Option<DeviceRecord>>;

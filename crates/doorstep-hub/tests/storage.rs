@@ -49,6 +49,10 @@ const CASES: &[Case] = &[
         moved_documents_refused,
     ),
     ("the audit log finds entries by record", audit_by_record),
+    (
+        "who signed a change is kept through compaction and pulled with it",
+        signatures_kept,
+    ),
     ("an invite is redeemed once, never expired", invites_once),
     ("tokens rotate, touch and revoke", tokens_and_revocation),
 ];
@@ -66,7 +70,13 @@ fn change(doc: DocId, n: u8, len: usize) -> NewChange {
         epoch: 0,
         hash,
         bytes: vec![n; len],
+        signed: None,
     }
+}
+
+/// A test device key (its public half is what storage keeps).
+fn key(seed: u8) -> doorstep_doc::PublicKey {
+    doorstep_doc::DeviceKey::from_secret([seed; 32]).public()
 }
 
 fn doc_bytes(doc: DocId) -> [u8; 16] {
@@ -388,6 +398,35 @@ fn invite(role: Role, expires: chrono::DateTime<Utc>) -> InviteRecord {
     }
 }
 
+fn signatures_kept(s: &mut dyn HubStorage) {
+    let doc = DocId::Group(new_id());
+    let signer = new_id();
+    let mut signed = change(doc, 1, 30);
+    signed.signed = Some((signer, vec![7; 64]));
+    let unsigned = change(doc, 2, 30);
+    s.append_changes(&[signed.clone(), unsigned.clone()], "dev-1", at(0), &[])
+        .unwrap();
+    // A retried push of the same change signed otherwise: the first signature stays.
+    let mut again = signed.clone();
+    again.signed = Some((new_id(), vec![8; 64]));
+    s.append_changes(&[again], "dev-2", at(1), &[]).unwrap();
+    let signatures = s.signatures(&[signed.hash, unsigned.hash]).unwrap();
+    assert_eq!(signatures, vec![(signed.hash, signer, vec![7; 64])]);
+    let page = s.pull(0, None, "dev-9", usize::MAX).unwrap();
+    let pulled: Vec<Vec<u8>> = page
+        .items
+        .iter()
+        .filter_map(|i| match i {
+            PullItem::Change { signature, .. } => Some(signature.clone()),
+            PullItem::Snapshot { .. } => None,
+        })
+        .collect();
+    assert_eq!(pulled, vec![vec![7; 64], vec![]]);
+    // Compacted away, the change's signature is still known.
+    s.compact(doc, b"whole", u64::MAX).unwrap();
+    assert_eq!(s.signatures(&[signed.hash]).unwrap().len(), 1);
+}
+
 fn invites_once(s: &mut dyn HubStorage) {
     let inv = invite(Role::Volunteer, at(60));
     s.add_invite("code-1", &inv).unwrap();
@@ -395,22 +434,32 @@ fn invites_once(s: &mut dyn HubStorage) {
         .unwrap();
     let device = new_id();
     let joined = s
-        .redeem_invite("code-1", at(0), device, "token-1", at(1000))
+        .redeem_invite("code-1", at(0), device, key(1), "token-1", at(1000))
         .unwrap()
         .expect("a fresh invite is redeemed");
     assert_eq!(joined.id, device);
+    assert_eq!(joined.key, Some(key(1)));
+    assert_eq!(
+        s.devices()
+            .unwrap()
+            .iter()
+            .find(|d| d.id == device)
+            .unwrap()
+            .key,
+        Some(key(1))
+    );
     assert_eq!(joined.role, Role::Volunteer);
     assert_eq!(joined.groups, inv.groups);
     assert!(s
-        .redeem_invite("code-1", at(1), new_id(), "token-2", at(1000))
+        .redeem_invite("code-1", at(1), new_id(), key(9), "token-2", at(1000))
         .unwrap()
         .is_none());
     assert!(s
-        .redeem_invite("code-old", at(0), new_id(), "token-3", at(1000))
+        .redeem_invite("code-old", at(0), new_id(), key(9), "token-3", at(1000))
         .unwrap()
         .is_none());
     assert!(s
-        .redeem_invite("no-such-code", at(0), new_id(), "token-4", at(1000))
+        .redeem_invite("no-such-code", at(0), new_id(), key(9), "token-4", at(1000))
         .unwrap()
         .is_none());
     assert_eq!(s.devices().unwrap(), vec![joined]);
@@ -422,8 +471,10 @@ fn tokens_and_revocation(s: &mut dyn HubStorage) {
     s.add_invite("c2", &invite(Role::Volunteer, at(60)))
         .unwrap();
     let (a, b) = (new_id(), new_id());
-    s.redeem_invite("c1", at(0), a, "ta", at(100)).unwrap();
-    s.redeem_invite("c2", at(1), b, "tb", at(100)).unwrap();
+    s.redeem_invite("c1", at(0), a, key(1), "ta", at(100))
+        .unwrap();
+    s.redeem_invite("c2", at(1), b, key(2), "tb", at(100))
+        .unwrap();
     let (found, current) = s.device_by_token("ta").unwrap().unwrap();
     assert_eq!((found.id, current, found.rotating), (a, true, false));
     assert!(s.device_by_token("nope").unwrap().is_none());
@@ -508,6 +559,7 @@ fn ward_on_postgres(
     String,
     doorstep_domain::ResidentialGroup,
     doorstep_hub::storage::DeviceRecord,
+    doorstep_doc::DeviceKey,
 ) {
     let schema = format!("ward_{}", new_id().simple());
     let open = || Box::new(PgStorage::open_in(url, &schema).unwrap());
@@ -535,14 +587,41 @@ fn ward_on_postgres(
             now,
         )
         .unwrap();
-    let joined = enrolment.join(&invite.code, now).unwrap();
+    let key = doorstep_doc::DeviceKey::from_secret([5; 32]);
+    let request = doorstep_proto::api::JoinRequest {
+        code: invite.code.clone(),
+        key: key.public().to_base64(),
+        proof: base64_url(&key.sign_join(&invite.code)),
+    };
+    let joined = enrolment.join(&request, now).unwrap();
     let device = enrolment.authenticate(&joined.token, now).unwrap().device;
     let group = groups.into_iter().find(|g| g.name == "Tổ 1").unwrap();
-    (schema, group, device)
+    (schema, group, device, key)
 }
 
-/// A device's copy of `doc` as `hub` stores it, writing as a new actor.
-fn device_copy(hub: &mut Hub, doc: DocId) -> automerge::AutoCommit {
+fn base64_url(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// `changes` of `doc` as the device holding `key` pushes them, signed.
+fn signed_push(key: &doorstep_doc::DeviceKey, doc: DocId, changes: Vec<Vec<u8>>) -> Push {
+    Push {
+        doc: doc.into(),
+        epoch: 0,
+        signatures: changes
+            .iter()
+            .map(|c| {
+                let hash = automerge::Change::from_bytes(c.clone()).unwrap().hash();
+                key.sign_change(&hash).to_vec()
+            })
+            .collect(),
+        changes,
+    }
+}
+
+/// A device's copy of `doc` as `hub` stores it, writing as the device holding `key`.
+fn device_copy(hub: &mut Hub, doc: DocId, key: &doorstep_doc::DeviceKey) -> automerge::AutoCommit {
     let stored = hub.documents().unwrap();
     let bytes = &stored
         .iter()
@@ -551,7 +630,7 @@ fn device_copy(hub: &mut Hub, doc: DocId) -> automerge::AutoCommit {
         .bytes;
     automerge::AutoCommit::load(bytes)
         .unwrap()
-        .with_actor(automerge::ActorId::from(new_id().as_bytes()))
+        .with_actor(key.actor())
 }
 
 /// Records a household in the device's copy; the new change's bytes.
@@ -594,22 +673,18 @@ fn households_in(hub: &mut Hub, group: Id) -> Vec<doorstep_domain::Household> {
 #[ignore = "needs PostgreSQL: run by scripts/postgres-tests.sh"]
 fn a_hub_on_postgres_takes_a_push_that_a_second_process_reads() {
     let url = postgres_url();
-    let (schema, group, device) = ward_on_postgres(&url);
+    let (schema, group, device, key) = ward_on_postgres(&url);
     let open = || Box::new(PgStorage::open_in(&url, &schema).unwrap());
     let now = Utc::now();
     let mut hub = Hub::with_storage(open()).unwrap();
     hub.load_documents().unwrap();
     let doc_id = DocId::Group(group.id);
-    let mut doc = device_copy(&mut hub, doc_id);
+    let mut doc = device_copy(&mut hub, doc_id, &key);
     let changes = record_household(&mut doc, group.id, "Ngõ 12 Hàng Bông", 5);
     let push = || SyncRequest {
         incarnation: 0,
         cursor: 0,
-        pushes: vec![Push {
-            doc: doc_id.into(),
-            epoch: 0,
-            changes: changes.clone(),
-        }],
+        pushes: vec![signed_push(&key, doc_id, changes.clone())],
     };
     let answer = hub.sync(&device, push(), now).unwrap();
     assert!(answer.cursor > 0);
@@ -648,7 +723,7 @@ fn a_hub_on_postgres_takes_a_push_that_a_second_process_reads() {
 #[ignore = "needs PostgreSQL: run by scripts/postgres-tests.sh"]
 fn two_hub_processes_take_one_wards_rounds_in_turn() {
     let url = postgres_url();
-    let (schema, group, device) = ward_on_postgres(&url);
+    let (schema, group, device, key) = ward_on_postgres(&url);
     let open = || Box::new(PgStorage::open_in(&url, &schema).unwrap());
     let mut hubs = [
         Hub::with_storage(open()).unwrap(),
@@ -658,7 +733,7 @@ fn two_hub_processes_take_one_wards_rounds_in_turn() {
         hub.load_documents().unwrap();
     }
     let doc_id = DocId::Group(group.id);
-    let mut doc = device_copy(&mut hubs[0], doc_id);
+    let mut doc = device_copy(&mut hubs[0], doc_id, &key);
     let mut cursor = 0;
     // 600 changes: past the compaction threshold (500) with the two processes interleaved.
     for n in 0..600 {
@@ -666,11 +741,7 @@ fn two_hub_processes_take_one_wards_rounds_in_turn() {
         let request = SyncRequest {
             incarnation: 0,
             cursor,
-            pushes: vec![Push {
-                doc: doc_id.into(),
-                epoch: 0,
-                changes,
-            }],
+            pushes: vec![signed_push(&key, doc_id, changes)],
         };
         let answer = hubs[n % 2]
             .sync(&device, request, Utc::now())
@@ -700,11 +771,7 @@ fn two_hub_processes_take_one_wards_rounds_in_turn() {
             SyncRequest {
                 incarnation: 0,
                 cursor,
-                pushes: vec![Push {
-                    doc: doc_id.into(),
-                    epoch: 0,
-                    changes: late,
-                }],
+                pushes: vec![signed_push(&key, doc_id, late)],
             },
             Utc::now(),
         )

@@ -20,6 +20,13 @@ pub struct Named {
 pub struct JoinRequest {
     /// The invite code as typed (case, spaces and dashes do not matter).
     pub code: String,
+    /// The device's Ed25519 public key (base64url): every change it makes is signed with it,
+    /// and its Automerge actor is derived from it.
+    #[serde(default)]
+    pub key: String,
+    /// The key's signature of the invite code as normalized (base64url): the device holds it.
+    #[serde(default)]
+    pub proof: String,
 }
 
 /// What a device gets when it joins.
@@ -99,6 +106,14 @@ pub struct DeviceInfo {
     /// A device without it must join again once the rotation is finished.
     #[serde(default)]
     pub next_pin: Option<String>,
+    /// The device's Ed25519 public key (base64url), which its changes are signed with; none
+    /// for a device that joined before changes were signed (it must join again).
+    #[serde(default)]
+    pub key: Option<String>,
+    /// The key's fingerprint (base64url of 9 bytes of its SHA-256), short enough to compare
+    /// by eye with the device's own `doorstep status`.
+    #[serde(default)]
+    pub key_id: Option<String>,
 }
 
 /// Every refusal the hub returns: a stable code (see `ErrorCode`), what was wrong in one
@@ -138,4 +153,11 @@ pub struct HistoryEntry {
     pub fields: Vec<String>,
     /// For a visit: its id.
     pub visit: Option<Uuid>,
+    /// The device whose signature the change carries (none for the hub's own entries, or a
+    /// change from before changes were signed): who made it, whatever the record says.
+    #[serde(default)]
+    pub signed_by: Option<Uuid>,
+    /// Whether that signature verifies, now, against the signer's key and the change's hash.
+    #[serde(default)]
+    pub verified: bool,
 }

@@ -22,8 +22,9 @@ use thiserror::Error;
 use uuid::Uuid;
 
 /// The protocol version this build speaks. 2: pushes and pulls carry the document's epoch
-/// (a document the hub rewrote without its history to erase personal data).
-pub const PROTOCOL: u8 = 2;
+/// (a document the hub rewrote without its history to erase personal data). 3: every change
+/// carries the signature of the device that made it (`doorstep_doc::authorship`).
+pub const PROTOCOL: u8 = 3;
 /// Largest body accepted on the wire, either way.
 pub const MAX_BODY: usize = 1 << 20;
 /// Largest body once inflated (a guard against deflate bombs).
@@ -90,6 +91,10 @@ pub struct Push {
     pub epoch: u32,
     /// Automerge changes, each as its own bytes, in causal order.
     pub changes: Vec<Vec<u8>>,
+    /// Each change's signature by the device that made it (64 bytes; the same order). A
+    /// device pushes its own changes and, after a hub restored from a backup, others' it
+    /// pulled with theirs.
+    pub signatures: Vec<Vec<u8>>,
 }
 
 /// A device's half of a round.
@@ -108,6 +113,8 @@ pub struct SyncRequest {
 pub struct PulledChange {
     pub received_at: i64,
     pub bytes: Vec<u8>,
+    /// The signature of the device that made it (empty for the hub's own changes).
+    pub signature: Vec<u8>,
 }
 
 /// What the hub sends of one document: a saved document when the device's cursor is older
@@ -238,10 +245,11 @@ mod tests {
                 epoch: 0,
                 doc: WireDoc(1, [7; 16]),
                 changes: vec![vec![1; 5000]],
+                signatures: vec![vec![2; 64]],
             }],
         };
         let body = encode(&big);
-        assert_eq!(body[0], 0x21);
+        assert_eq!(body[0], 0x31);
         assert!(body.len() < 200);
         assert_eq!(decode::<SyncRequest>(&body), Ok(big));
     }
@@ -250,15 +258,15 @@ mod tests {
     fn bad_bodies_are_refused_with_a_reason() {
         assert_eq!(decode::<SyncRequest>(&[]), Err(WireError::Empty));
         assert_eq!(
-            decode::<SyncRequest>(&[0x30, 1]),
-            Err(WireError::Version(3))
+            decode::<SyncRequest>(&[0x40, 1]),
+            Err(WireError::Version(4))
         );
         assert_eq!(
-            decode::<SyncRequest>(&[0x27, 1]),
+            decode::<SyncRequest>(&[0x37, 1]),
             Err(WireError::Encoding(7))
         );
         assert!(matches!(
-            decode::<SyncRequest>(&[0x20, 0xff, 0xff]),
+            decode::<SyncRequest>(&[0x30, 0xff, 0xff]),
             Err(WireError::Corrupt(_))
         ));
         let good = encode(&SyncRequest {

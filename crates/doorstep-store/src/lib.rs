@@ -75,7 +75,10 @@ pub struct Store {
     conn: Connection,
     path: PathBuf,
     at_rest: AtRest,
+    /// The Automerge actor of every change this device makes: its key's (`authorship`).
     actor: ActorId,
+    /// The device's signing key, kept only in this (encrypted) database.
+    key: document::DeviceKey,
     docs: HashMap<DocId, AutoCommit>,
     /// A second connection for reading on another thread (the range report), opened at first
     /// use and kept, so that its page cache stays warm too.
@@ -110,22 +113,14 @@ impl Store {
         conn.pragma_update(None, "secure_delete", true)?;
         conn.pragma_update(None, "cache_size", CACHE_KIB)?;
         schema::migrate(&mut conn)?;
-        let actor = match meta(&conn, "actor")? {
-            Some(hex) => ActorId::try_from(hex.as_str()).map_err(|e| StoreError::Document {
-                doc: "meta".into(),
-                reason: format!("bad actor id: {e}"),
-            })?,
-            None => {
-                let actor = ActorId::from(new_id().as_bytes());
-                set_meta(&conn, "actor", &actor.to_hex_string())?;
-                actor
-            }
-        };
+        let key = device_key(&conn)?;
+        let actor = key.actor();
         Ok(Store {
             conn,
             path: path.to_path_buf(),
             at_rest: at_rest.clone(),
             actor,
+            key,
             docs: HashMap::new(),
             reader: std::cell::RefCell::new(None),
             walk_index: std::cell::RefCell::new(None),
@@ -157,6 +152,11 @@ impl Store {
 
     pub(crate) fn return_reader(&self, conn: Connection) {
         self.reader.replace(Some(conn));
+    }
+
+    /// This device's signing key (its public half is what the hub knows it by).
+    pub fn device_key(&self) -> &document::DeviceKey {
+        &self.key
     }
 
     pub fn path(&self) -> &Path {
@@ -195,6 +195,35 @@ impl Store {
             .map(|m| m.len())
             .sum()
     }
+}
+
+/// Meta key: the device's Ed25519 secret (hex), made with the database.
+const DEVICE_KEY: &str = "device_key";
+
+/// The device's signing key: the one kept in the database, or a new one kept now. A database
+/// from before signed changes gets its key on first open; its actor then is the key's, so
+/// changes it made before under its old random actor (`meta.actor`) no longer count as its
+/// own: Doorstep had no release then (see the closing note of issue 24).
+fn device_key(conn: &Connection) -> Result<document::DeviceKey> {
+    let bad = |reason: &str| StoreError::Document {
+        doc: "meta".into(),
+        reason: reason.into(),
+    };
+    if let Some(hex) = meta(conn, DEVICE_KEY)? {
+        let bytes: Vec<u8> = (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(hex.get(i..i + 2).unwrap_or("zz"), 16))
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|_| bad("the device key is not hex"))?;
+        let secret: [u8; 32] = bytes
+            .try_into()
+            .map_err(|_| bad("the device key is not 32 bytes"))?;
+        return Ok(document::DeviceKey::from_secret(secret));
+    }
+    let key = document::DeviceKey::from_secret(doorstep_vault::random::<32>()?);
+    let hex: String = key.secret().iter().map(|b| format!("{b:02x}")).collect();
+    set_meta(conn, DEVICE_KEY, &hex)?;
+    Ok(key)
 }
 
 fn parse_id(text: &str) -> Result<Id> {

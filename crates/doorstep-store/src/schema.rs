@@ -216,6 +216,15 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX visits_by_group ON visits(group_id);
     CREATE INDEX reviews_by_group ON reviews(group_id);
     "#,
+    // 15: the signatures of other devices' changes as pulled (this device's own are made
+    // again from its key when sent): sent with the changes when a hub restored from a backup
+    // lacks them, and to peers.
+    r#"
+    CREATE TABLE change_signatures (
+        hash      BLOB PRIMARY KEY,
+        signature BLOB NOT NULL
+    ) STRICT, WITHOUT ROWID;
+    "#,
 ];
 
 /// The query tables, in the order a dump or a rebuild walks them.

@@ -57,6 +57,9 @@ pub struct OutgoingDoc {
     /// The document's epoch these changes were written on.
     pub epoch: u32,
     pub changes: Vec<Vec<u8>>,
+    /// Each change's signature (this device's own made from its key, others' as pulled;
+    /// empty when none is known).
+    pub signatures: Vec<Vec<u8>>,
     hashes: Vec<ChangeHash>,
     /// The heads the hub will hold once it has these changes.
     heads: Vec<ChangeHash>,
@@ -72,6 +75,8 @@ pub struct IncomingDoc {
     pub snapshot: Option<Vec<u8>>,
     /// Each change with the time the hub first received it.
     pub changes: Vec<(Vec<u8>, DateTime<Utc>)>,
+    /// Each change's signature by the device that made it, in the same order (empty: none).
+    pub signatures: Vec<Vec<u8>>,
 }
 
 /// The document the hub sent whole: its snapshot loaded, its changes applied, and the whole
@@ -342,6 +347,7 @@ impl Store {
                     epoch: self.epoch(id)?,
                     heads: heads_after(&synced, &changes),
                     hashes: changes.iter().map(Change::hash).collect(),
+                    signatures: self.signatures_of(&changes)?,
                     changes: picked,
                 });
             }
@@ -350,6 +356,26 @@ impl Store {
             }
         }
         Ok(out)
+    }
+
+    /// The signatures of `changes`: this device's own made with its key (deterministic, so the
+    /// same whenever made), others' as they were pulled.
+    fn signatures_of(&self, changes: &[Change]) -> Result<Vec<Vec<u8>>> {
+        let mut stored = self
+            .conn
+            .prepare_cached("SELECT signature FROM change_signatures WHERE hash = ?1")?;
+        changes
+            .iter()
+            .map(|c| {
+                if *c.actor_id() == self.actor {
+                    return Ok(self.key.sign_change(&c.hash()).to_vec());
+                }
+                Ok(stored
+                    .query_row([c.hash().0.to_vec()], |r| r.get(0))
+                    .optional()?
+                    .unwrap_or_default())
+            })
+            .collect()
     }
 
     /// Whether any change this device may send is still unacknowledged.
@@ -747,6 +773,7 @@ impl Store {
     ) -> Result<Applied> {
         let mut edit = Edit::default();
         let mut receipts: Vec<(ChangeHash, i64)> = Vec::new();
+        let mut signatures: Vec<(ChangeHash, Vec<u8>)> = Vec::new();
         let mut changed = Vec::new();
         let mut adopted: Vec<(DocId, Vec<ChangeHash>)> = Vec::new();
         let mut dropped = Vec::new();
@@ -776,10 +803,13 @@ impl Store {
             }
             let after_snapshot = doc.get_heads();
             let mut decoded = Vec::with_capacity(inc.changes.len());
-            for (bytes, received_at) in &inc.changes {
+            for (i, (bytes, received_at)) in inc.changes.iter().enumerate() {
                 let change = document::decode::decode_change(bytes.clone())
                     .map_err(|e| unreadable(e.into()))?;
                 receipts.push((change.hash(), received_at.timestamp_millis()));
+                if let Some(signature) = inc.signatures.get(i).filter(|s| !s.is_empty()) {
+                    signatures.push((change.hash(), signature.clone()));
+                }
                 decoded.push(change);
             }
             if !decoded.is_empty() {
@@ -870,6 +900,12 @@ impl Store {
             for (hash, at) in &receipts {
                 receipt.execute(params![hash.0.to_vec(), at])?;
             }
+            let mut signature = tx.prepare_cached(
+                "INSERT OR IGNORE INTO change_signatures (hash, signature) VALUES (?1, ?2)",
+            )?;
+            for (hash, signed) in &signatures {
+                signature.execute(params![hash.0.to_vec(), signed])?;
+            }
             let mut state = tx.prepare_cached(
                 "INSERT OR REPLACE INTO sync_state (doc_id, synced_heads) VALUES (?1, ?2)",
             )?;
@@ -895,8 +931,11 @@ impl Store {
                 let id = incoming[at].doc;
                 let snapshot = incoming[at].snapshot.as_deref().unwrap_or_default();
                 edit::insert_received(tx, id, snapshot, &snapshot_heads, &mut doc)?;
-                for (hash, received) in &its_receipts {
+                for (i, (hash, received)) in its_receipts.iter().enumerate() {
                     receipt.execute(params![hash.0.to_vec(), received])?;
+                    if let Some(signed) = incoming[at].signatures.get(i).filter(|s| !s.is_empty()) {
+                        signature.execute(params![hash.0.to_vec(), signed])?;
+                    }
                 }
                 state.execute(params![id.to_string(), encode_heads(&doc.get_heads())])?;
                 match (id, &rows) {

@@ -804,6 +804,7 @@ fn a_bulk_first_sync_builds_its_indexes_once_after_it() {
                 epoch: 0,
                 snapshot: Some(d.bytes),
                 changes: Vec::new(),
+                signatures: Vec::new(),
             })
             .filter(|d| matches!(d.doc, DocId::Group(_)) == group)
             .collect()

@@ -469,13 +469,21 @@ impl HubClient {
             .await
     }
 
-    /// Redeems an invite code.
-    pub async fn join(&self, code: &str) -> Result<JoinResponse, SyncError> {
+    /// Redeems an invite code for the device holding `key`, which proves it by signing it.
+    pub async fn join(
+        &self,
+        code: &str,
+        key: &doorstep_doc::DeviceKey,
+    ) -> Result<JoinResponse, SyncError> {
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
         self.post_json(
             "/v1/join",
             None,
             &JoinRequest {
                 code: code.to_string(),
+                key: key.public().to_base64(),
+                proof: b64.encode(key.sign_join(code)),
             },
         )
         .await
@@ -672,7 +680,13 @@ pub async fn join_shared<S: StoreHandle>(
     pin: Option<&str>,
 ) -> Result<DeviceIdentity, SyncError> {
     let client = HubClient::new(hub_url, pin)?;
-    let answer = client.join(code).await?;
+    // The device's key, to sign the join with (the store is not held while the hub answers).
+    let key = {
+        let mut guard = store.lock().await;
+        doorstep_doc::DeviceKey::from_secret(guard.store()?.device_key().secret())
+    };
+    let answer = client.join(code, &key).await?;
+    drop(key);
     let ward = base64::engine::general_purpose::STANDARD
         .decode(&answer.ward_document)
         .map_err(|e| SyncError::BadAnswer(Box::new(e)))?;
@@ -719,6 +733,7 @@ pub async fn join_shared<S: StoreHandle>(
             epoch: 0,
             snapshot: Some(ward),
             changes: vec![],
+            signatures: vec![],
         }],
         Utc::now(),
         &[],
@@ -813,6 +828,7 @@ pub async fn sync_shared_with<S: StoreHandle>(
                         doc: o.doc.into(),
                         epoch: o.epoch,
                         changes: o.changes.clone(),
+                        signatures: o.signatures.clone(),
                     })
                     .collect(),
             };
@@ -901,6 +917,7 @@ pub async fn sync_shared_with<S: StoreHandle>(
         }
         let mut incoming = Vec::with_capacity(response.pulls.len());
         for pull in response.pulls {
+            let mut signatures = Vec::with_capacity(pull.changes.len());
             incoming.push(IncomingDoc {
                 doc: DocId::try_from(pull.doc)?,
                 epoch: pull.epoch,
@@ -913,9 +930,11 @@ pub async fn sync_shared_with<S: StoreHandle>(
                             .timestamp_millis_opt(c.received_at)
                             .single()
                             .unwrap_or_default();
+                        signatures.push(c.signature);
                         (c.bytes, at)
                     })
                     .collect(),
+                signatures,
             });
         }
         // Only pulled, more to come, and room for it: kept for one write with the next rounds.

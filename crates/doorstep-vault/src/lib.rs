@@ -106,7 +106,8 @@ fn io(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> VaultError + '_ 
     }
 }
 
-fn random<const N: usize>() -> Result<[u8; N]> {
+/// `N` bytes from the operating system's random source (keys, device keys).
+pub fn random<const N: usize>() -> Result<[u8; N]> {
     use rand_core::TryRngCore;
     let mut bytes = [0u8; N];
     rand_core::OsRng

@@ -1,0 +1,301 @@
+//! Who made a change, tried as an attacker would (issue 24): a modified client that writes raw
+//! Automerge changes, under a colleague's actor or without a valid signature, pushed to a real
+//! hub over HTTPS. Each is refused with its code, nothing of it is stored or forwarded, and the
+//! victim's own next change still syncs. The hub names every device's key; a household's
+//! history names who signed each change, verified, whatever name a record carries.
+
+mod support;
+
+use automerge::transaction::Transactable;
+use automerge::{AutoCommit, ObjType, ReadDoc, ScalarValue, Value, ROOT};
+use chrono::Utc;
+use doorstep_doc::DocId;
+use doorstep_domain::new_id;
+use doorstep_proto::wire::Push;
+use serde_json::Value as Json;
+use support::{post, sync_body, token, Device, HubProcess};
+
+/// `device`'s copy of document `doc`.
+fn copy_of(device: &Device, doc: DocId) -> AutoCommit {
+    let docs = support::open_store(&device.db).export_documents().unwrap();
+    let bytes = &docs.iter().find(|d| d.id == doc.to_string()).unwrap().bytes;
+    AutoCommit::load(bytes).unwrap()
+}
+
+/// A raw visit of `household` written on `doc` (as the app writes one).
+fn forged_visit(doc: &mut AutoCommit, household: &str, by: &str) -> Vec<Vec<u8>> {
+    let before = doc.get_heads();
+    let visits = match doc.get(ROOT, "visits").unwrap() {
+        Some((Value::Object(ObjType::Map), id)) => id,
+        other => panic!("no visits map: {other:?}"),
+    };
+    let v = doc
+        .put_object(&visits, new_id().to_string(), ObjType::Map)
+        .unwrap();
+    let household: doorstep_domain::Id = household.parse().unwrap();
+    doc.put(
+        &v,
+        "household",
+        ScalarValue::Bytes(household.as_bytes().to_vec()),
+    )
+    .unwrap();
+    doc.put(&v, "at", Utc::now().timestamp_millis()).unwrap();
+    doc.put(&v, "by", by).unwrap();
+    doc.put(&v, "outcome", "not_home").unwrap();
+    doc.commit();
+    doc.get_changes(&before)
+        .into_iter()
+        .map(|c| c.raw_bytes().to_vec())
+        .collect()
+}
+
+fn push(
+    url: &str,
+    device: &Device,
+    doc: DocId,
+    changes: Vec<Vec<u8>>,
+    signatures: Vec<Vec<u8>>,
+) -> (u16, Json) {
+    post(
+        &format!("{url}/v1/sync"),
+        Some(&token(device)),
+        sync_body(vec![Push {
+            doc: doc.into(),
+            epoch: 0,
+            changes,
+            signatures,
+        }]),
+    )
+}
+
+struct Ward {
+    hub: HubProcess,
+    lan: Device,
+    minh: Device,
+    coordinator: Device,
+    group: DocId,
+    household: String,
+}
+
+/// A hub with two volunteers of one group and a coordinator, one household synced to all.
+fn ward() -> Ward {
+    let hub = HubProcess::start(&["Tổ A"]);
+    let lan = Device::joined(&hub, "volunteer", "Lan", &["Tổ A"]);
+    let minh = Device::joined(&hub, "volunteer", "Minh", &["Tổ A"]);
+    let coordinator = Device::joined(&hub, "coordinator", "Chị Hà", &[]);
+    let household = lan.add_household("Tổ A", "Ngõ 12 Hàng Bông", "5");
+    lan.json(&[
+        "visit",
+        "add",
+        "--household",
+        &household,
+        "--outcome",
+        "not_home",
+    ]);
+    lan.sync();
+    minh.sync();
+    coordinator.sync();
+    let group = DocId::Group(
+        support::open_store(&lan.db)
+            .group_by_name("Tổ A")
+            .unwrap()
+            .id,
+    );
+    Ward {
+        hub,
+        lan,
+        minh,
+        coordinator,
+        group,
+        household,
+    }
+}
+
+/// A colleague's actor (Lan's, read from the document Minh holds) with the next sequence
+/// number: refused whatever it is signed with, so Lan's own next change is never made
+/// unacceptable; nothing reaches the coordinator.
+#[test]
+fn a_change_under_a_colleagues_actor_is_refused_and_the_colleague_syncs_on() {
+    let w = ward();
+    let lan_actor = support::device_key(&w.lan).actor();
+    let mut copy = copy_of(&w.minh, w.group).with_actor(lan_actor.clone());
+    let changes = forged_visit(&mut copy, &w.household, "Lan");
+    let minh_key = support::device_key(&w.minh);
+    let before = w.coordinator.state();
+    for (what, signatures) in [
+        ("signed by Minh", support::sign_all(&minh_key, &changes)),
+        ("unsigned", vec![]),
+        ("a made-up signature", vec![vec![7; 64]]),
+    ] {
+        let (status, body) = push(&w.hub.url, &w.minh, w.group, changes.clone(), signatures);
+        assert_eq!(status, 422, "{what}: {body}");
+        assert_eq!(body["code"], "actor_not_yours", "{what}: {body}");
+        assert_eq!(body["doc"], Json::from(w.group.to_string()), "{body}");
+    }
+    // The hub's actor and the documents' first-change actor are no device's either.
+    let mut hub_actor = copy_of(&w.minh, w.group).with_actor(automerge::ActorId::from([0u8; 1]));
+    let changes = forged_visit(&mut hub_actor, &w.household, "Minh");
+    let (status, body) = push(
+        &w.hub.url,
+        &w.minh,
+        w.group,
+        changes.clone(),
+        support::sign_all(&minh_key, &changes),
+    );
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["code"], "root_changed", "{body}");
+
+    // Lan's own next visit (the same sequence number the forgery took) syncs, and reaches
+    // the coordinator; the forgeries never do.
+    w.lan.json(&[
+        "visit",
+        "add",
+        "--household",
+        &w.household,
+        "--outcome",
+        "revisit",
+    ]);
+    let report = w.lan.sync();
+    assert_eq!(report["docs_sent"], 1, "{report}");
+    w.coordinator.sync();
+    let visits = w.coordinator.json(&["visit", "list"]);
+    let outcomes: Vec<&str> = visits
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(outcomes.len(), 2, "{visits}");
+    assert!(outcomes.contains(&"revisit"), "{visits}");
+    assert_ne!(w.coordinator.state(), before);
+}
+
+/// A device's own actor with a signature missing, altered, or made with another device's key:
+/// refused `bad_signature`, nothing stored.
+#[test]
+fn a_missing_wrong_or_foreign_signature_is_refused() {
+    let w = ward();
+    let lan_key = support::device_key(&w.lan);
+    let mut copy = copy_of(&w.lan, w.group).with_actor(lan_key.actor());
+    let changes = forged_visit(&mut copy, &w.household, "Lan");
+    let mut altered = support::sign_all(&lan_key, &changes);
+    altered[0][5] ^= 1;
+    let coordinator_before = w.coordinator.state();
+    for (what, signatures) in [
+        ("missing", vec![]),
+        ("empty", vec![vec![]]),
+        ("altered", altered),
+        (
+            "Minh's",
+            support::sign_all(&support::device_key(&w.minh), &changes),
+        ),
+    ] {
+        let (status, body) = push(&w.hub.url, &w.lan, w.group, changes.clone(), signatures);
+        assert_eq!(status, 422, "{what}: {body}");
+        assert_eq!(body["code"], "bad_signature", "{what}: {body}");
+    }
+    let report = w.coordinator.sync();
+    assert_eq!(report["docs_received"], 0, "{report}");
+    assert_eq!(w.coordinator.state(), coordinator_before);
+    // Signed properly, the same change is taken.
+    let (status, body) = push(
+        &w.hub.url,
+        &w.lan,
+        w.group,
+        changes.clone(),
+        support::sign_all(&lan_key, &changes),
+    );
+    assert_eq!(status, 200, "{body}");
+}
+
+/// A join must prove it holds the key it enrols: a proof of another code, or by another key,
+/// is refused and the invite is not spent.
+#[test]
+fn a_join_proves_its_key_and_a_bad_proof_spends_nothing() {
+    use base64::Engine;
+    let hub = HubProcess::start(&["Tổ A"]);
+    let code = hub.invite("volunteer", "Lan", &["Tổ A"], None);
+    let key = doorstep_doc::DeviceKey::from_secret([21; 32]);
+    let other = doorstep_doc::DeviceKey::from_secret([22; 32]);
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let url = format!("{}/v1/join", hub.url);
+    for (what, proof) in [
+        ("of another code", b64.encode(key.sign_join("ZZZZZ-ZZZZZ"))),
+        ("by another key", b64.encode(other.sign_join(&code))),
+        ("none", String::new()),
+    ] {
+        let body =
+            serde_json::json!({"code": code, "key": key.public().to_base64(), "proof": proof});
+        let (status, answer) = support::post_json(&url, None, &body);
+        assert_eq!(status, 400, "{what}: {answer}");
+        assert_eq!(answer["code"], "bad_signature", "{what}: {answer}");
+    }
+    let (status, answer) = support::post_json(&url, None, &serde_json::json!({"code": code}));
+    assert_eq!(
+        (status, answer["code"].as_str()),
+        (400, Some("bad_signature")),
+        "{answer}"
+    );
+    // The invite still works for the device that holds its key.
+    let device = Device::new();
+    device.json(&[
+        "join", "--hub", &hub.url, "--code", &code, "--pin", &hub.pin,
+    ]);
+    let status = device.json(&["status"]);
+    let out = hub.admin(&["--json", "hub", "devices"]);
+    let devices: Json = serde_json::from_slice(&out.stdout).unwrap();
+    let listed = &devices.as_array().unwrap()[0];
+    assert_eq!(listed["key_id"], status["key_id"], "{listed} {status}");
+    let key_text = listed["key"].as_str().unwrap();
+    assert_eq!(key_text.len(), 43, "32 bytes, base64url: {key_text}");
+    assert_eq!(
+        doorstep_doc::PublicKey::from_base64(key_text).unwrap(),
+        support::device_key(&device).public()
+    );
+}
+
+/// A household's history names the device whose signature each change carries, verified,
+/// even when the record's free-text volunteer name says someone else.
+#[test]
+fn history_names_the_signer_whatever_the_record_says() {
+    let w = ward();
+    w.minh.sync();
+    w.minh.json(&[
+        "visit",
+        "add",
+        "--household",
+        &w.household,
+        "--outcome",
+        "not_home",
+        "--volunteer",
+        "Lan",
+    ]);
+    w.minh.sync();
+    let history = w.coordinator.json(&["history", &w.household]);
+    let entries = history.as_array().unwrap();
+    let ids = |d: &Device| {
+        support::open_store(&d.db)
+            .identity()
+            .unwrap()
+            .unwrap()
+            .device_id
+            .to_string()
+    };
+    let visits: Vec<&Json> = entries.iter().filter(|e| e["what"] == "visit").collect();
+    assert_eq!(visits.len(), 2, "{history}");
+    assert!(entries.iter().all(|e| e["verified"] == true), "{history}");
+    let signers: Vec<&str> = visits
+        .iter()
+        .map(|e| e["signed_by"].as_str().unwrap())
+        .collect();
+    assert!(signers.contains(&ids(&w.lan).as_str()), "{history}");
+    assert!(signers.contains(&ids(&w.minh).as_str()), "{history}");
+    // Minh's visit says "Lan", yet its history says Minh made it.
+    let minh_visit = visits
+        .iter()
+        .find(|e| e["signed_by"] == ids(&w.minh).as_str())
+        .unwrap();
+    assert_eq!(minh_visit["by"], "Minh", "{history}");
+    let created = entries.iter().find(|e| e["what"] == "created").unwrap();
+    assert_eq!(created["signed_by"], ids(&w.lan).as_str(), "{history}");
+}
