@@ -299,3 +299,180 @@ fn history_names_the_signer_whatever_the_record_says() {
     let created = entries.iter().find(|e| e["what"] == "created").unwrap();
     assert_eq!(created["signed_by"], ids(&w.lan).as_str(), "{history}");
 }
+
+/// A volunteer changes only the visits its own device recorded: Minh rewriting Lan's visit
+/// (its note, its volunteer) is refused `not_your_record`, whoever signs it.
+#[test]
+fn a_colleagues_visit_cannot_be_rewritten() {
+    let w = ward();
+    let visit = w.lan.json(&["visit", "list"]).as_array().unwrap()[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let minh_key = support::device_key(&w.minh);
+    let mut copy = copy_of(&w.minh, w.group).with_actor(minh_key.actor());
+    let before = copy.get_heads();
+    let visits = match copy.get(ROOT, "visits").unwrap() {
+        Some((Value::Object(ObjType::Map), id)) => id,
+        other => panic!("no visits: {other:?}"),
+    };
+    let v = match copy.get(&visits, &visit).unwrap() {
+        Some((Value::Object(ObjType::Map), id)) => id,
+        other => panic!("no visit: {other:?}"),
+    };
+    copy.put(&v, "note", "Minh đã sửa").unwrap();
+    copy.put(&v, "by", "Minh").unwrap();
+    copy.commit();
+    let changes: Vec<Vec<u8>> = copy
+        .get_changes(&before)
+        .into_iter()
+        .map(|c| c.raw_bytes().to_vec())
+        .collect();
+    let signatures = support::sign_all(&minh_key, &changes);
+    let (status, body) = push(&w.hub.url, &w.minh, w.group, changes, signatures);
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (403, Some("not_your_record")),
+        "{body}"
+    );
+    // Lan's own visit is Lan's to change: the hub took nothing of Minh's.
+    w.coordinator.sync();
+    let listed = w.coordinator.json(&["visit", "list"]);
+    assert!(!listed.to_string().contains("Minh đã sửa"), "{listed}");
+}
+
+/// Every value is judged, not only the one a record ends with: a text over the limit that
+/// loses a conflict to a colleague's correction is refused all the same, and so is a household
+/// made again (without `pred`) under the key of one a colleague made meanwhile.
+#[test]
+fn a_losing_value_and_a_concurrent_record_made_again_are_refused() {
+    let w = ward();
+    let minh_key = support::device_key(&w.minh);
+    // Minh's copy, from before Lan's correction and Lan's new household.
+    let base = copy_of(&w.minh, w.group);
+    w.lan.json(&[
+        "household",
+        "update",
+        &w.household,
+        "--alley",
+        "Ngõ 14 Hàng Bông",
+    ]);
+    w.lan.json(&[
+        "household",
+        "update",
+        &w.household,
+        "--alley",
+        "Ngõ 16 Hàng Bông",
+    ]);
+    let new_household = w.lan.add_household("Tổ A", "Ngõ Huyện", "9");
+    w.lan.sync();
+
+    let mut copy = base.clone().with_actor(minh_key.actor());
+    let before = copy.get_heads();
+    let households = match copy.get(ROOT, "households").unwrap() {
+        Some((Value::Object(ObjType::Map), id)) => id,
+        other => panic!("no households: {other:?}"),
+    };
+    let h = match copy.get(&households, &w.household).unwrap() {
+        Some((Value::Object(ObjType::Map), id)) => id,
+        other => panic!("no household: {other:?}"),
+    };
+    copy.put(&h, "alley", "N".repeat(600)).unwrap();
+    copy.commit();
+    let losing: Vec<Vec<u8>> = copy
+        .get_changes(&before)
+        .into_iter()
+        .map(|c| c.raw_bytes().to_vec())
+        .collect();
+    let signatures = support::sign_all(&minh_key, &losing);
+    let (status, body) = push(&w.hub.url, &w.minh, w.group, losing, signatures);
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("text_too_long")),
+        "{body}"
+    );
+
+    let mut copy = base.clone().with_actor(minh_key.actor());
+    let before = copy.get_heads();
+    let made = copy
+        .put_object(&households, &new_household, ObjType::Map)
+        .unwrap();
+    copy.put(&made, "alley", "Ngõ Giả").unwrap();
+    copy.put(&made, "number", "1").unwrap();
+    copy.put(&made, "created_at", Utc::now().timestamp_millis())
+        .unwrap();
+    copy.commit();
+    let again: Vec<Vec<u8>> = copy
+        .get_changes(&before)
+        .into_iter()
+        .map(|c| c.raw_bytes().to_vec())
+        .collect();
+    let signatures = support::sign_all(&minh_key, &again);
+    let (status, body) = push(&w.hub.url, &w.minh, w.group, again, signatures);
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("record_exists")),
+        "{body}"
+    );
+
+    // Lan's household and correction stand at the coordinator.
+    w.coordinator.sync();
+    let listed = w.coordinator.json(&["household", "list"]).to_string();
+    assert!(
+        listed.contains("Ngõ Huyện") && listed.contains("Ngõ 16 Hàng Bông"),
+        "{listed}"
+    );
+    assert!(!listed.contains("Ngõ Giả"), "{listed}");
+}
+
+/// No change can stall the ward: one that inflates to 200 MiB is refused for the cost of its
+/// cap (`change_too_large`), one that would inflate to 1 GiB or is larger than a page devices
+/// accept is refused as sent; the ward syncs on.
+#[test]
+fn changes_too_large_to_judge_or_pass_on_are_refused() {
+    let w = ward();
+    let bomb = doorstep_doc::decode::deflate_bomb(200 << 20);
+    let started = std::time::Instant::now();
+    let (status, body) = push(&w.hub.url, &w.lan, w.group, vec![bomb], vec![vec![0; 64]]);
+    let took = started.elapsed();
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (413, Some("change_too_large")),
+        "{body}"
+    );
+    println!("a 200 MiB deflate bomb refused in {took:?}");
+    assert!(took < std::time::Duration::from_secs(3), "{took:?}");
+    // 1 GiB: ~1 MiB deflated (the body's own deflate shrinks it again), too large as sent.
+    let huge = doorstep_doc::decode::deflate_bomb(1 << 30);
+    let (status, body) = push(&w.hub.url, &w.lan, w.group, vec![huge], vec![]);
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (413, Some("change_too_large")),
+        "{body}"
+    );
+    let wide = vec![0x85; doorstep_doc::decode::MAX_CHANGE_BYTES + 1];
+    let (status, body) = push(&w.hub.url, &w.lan, w.group, vec![wide], vec![]);
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (413, Some("change_too_large")),
+        "{body}"
+    );
+    w.lan.json(&[
+        "visit",
+        "add",
+        "--household",
+        &w.household,
+        "--outcome",
+        "revisit",
+    ]);
+    assert_eq!(w.lan.sync()["docs_sent"], 1);
+    w.coordinator.sync();
+    assert_eq!(
+        w.coordinator
+            .json(&["visit", "list"])
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+}

@@ -215,7 +215,10 @@ fn unsynced_work_survives_rejoining_and_a_hub_of_another_ward_is_refused() {
 #[test]
 fn visits_from_lying_clocks_are_kept_and_flagged() {
     let w = ward();
-    w.a1.json(&[
+    // A clock fallen back to 1970 is past what any record may carry (issue 24): refused with
+    // what to do, nothing recorded.
+    let (_, refused) = w.a1.fails(&[
+        "--json",
         "visit",
         "add",
         "--household",
@@ -224,6 +227,19 @@ fn visits_from_lying_clocks_are_kept_and_flagged() {
         "not_home",
         "--at",
         "1970-01-01T08:00:00+07:00",
+    ]);
+    assert!(refused.contains("value_out_of_range"), "{refused}");
+    assert!(refused.contains("check the device's date"), "{refused}");
+    // Before the campaign, yet a plausible date: kept and flagged.
+    w.a1.json(&[
+        "visit",
+        "add",
+        "--household",
+        &w.shared,
+        "--outcome",
+        "not_home",
+        "--at",
+        "2025-01-01T08:00:00+07:00",
     ]);
     let ahead = (Utc::now() + chrono::Duration::hours(20)).to_rfc3339();
     w.a1.json(&[

@@ -132,7 +132,7 @@ const FORGERIES: &[Forgery] = &[
     },
     Forgery {
         what: "a volunteer replacing a household with an empty one",
-        code: ErrorCode::RecordDeleted,
+        code: ErrorCode::RecordExists,
         write: |doc, ctx| {
             doc.put_object(&ctx.households, ctx.household_id.to_string(), ObjType::Map)
                 .unwrap();
@@ -187,6 +187,83 @@ const FORGERIES: &[Forgery] = &[
             doc.put(&ctx.household, "voided_at", Utc::now().timestamp_millis())
                 .unwrap()
         },
+    },
+    Forgery {
+        what: "an ID number written and overwritten in the same change",
+        code: ErrorCode::IdNumber,
+        write: |doc, ctx| {
+            doc.put(&ctx.household, "alley", "Ngõ 001203004567")
+                .unwrap();
+            doc.put(&ctx.household, "alley", "Ngõ 12").unwrap();
+        },
+    },
+    Forgery {
+        what: "a text over the limit, overwritten in the same change",
+        code: ErrorCode::TextTooLong,
+        write: |doc, ctx| {
+            doc.put(&ctx.household, "number", "5".repeat(20_000))
+                .unwrap();
+            doc.put(&ctx.household, "number", "5").unwrap();
+        },
+    },
+    Forgery {
+        what: "a void dated past any representable time",
+        code: ErrorCode::ValueOutOfRange,
+        write: |doc, ctx| {
+            doc.put(&ctx.household, "voided_at", i64::MAX).unwrap();
+            doc.put(&ctx.household, "voided_by", "Lan").unwrap();
+            doc.put(&ctx.household, "void_reason", "nhầm").unwrap();
+        },
+    },
+    Forgery {
+        what: "a review answered at time 0",
+        code: ErrorCode::ValueOutOfRange,
+        write: |doc, ctx| {
+            doc.put(&ctx.household, "review_state", "fixed").unwrap();
+            doc.put(&ctx.household, "review_at", 0).unwrap();
+        },
+    },
+    Forgery {
+        what: "a visit dated decades ahead",
+        code: ErrorCode::ValueOutOfRange,
+        write: |doc, ctx| {
+            let v = doc
+                .put_object(&ctx.visits, new_id().to_string(), ObjType::Map)
+                .unwrap();
+            doc.put(
+                &v,
+                "household",
+                ScalarValue::Bytes(ctx.household_id.as_bytes().to_vec()),
+            )
+            .unwrap();
+            // 2103: past the hub's clock, and past what any device accepts.
+            doc.put(&v, "at", 4_200_000_000_000i64).unwrap();
+            doc.put(&v, "by", "Lan").unwrap();
+            doc.put(&v, "outcome", "not_home").unwrap();
+        },
+    },
+    Forgery {
+        what: "a visit of a household that is not in the group",
+        code: ErrorCode::WrongGroup,
+        write: |doc, ctx| {
+            let v = doc
+                .put_object(&ctx.visits, new_id().to_string(), ObjType::Map)
+                .unwrap();
+            doc.put(
+                &v,
+                "household",
+                ScalarValue::Bytes(new_id().as_bytes().to_vec()),
+            )
+            .unwrap();
+            doc.put(&v, "at", Utc::now().timestamp_millis()).unwrap();
+            doc.put(&v, "by", "Lan").unwrap();
+            doc.put(&v, "outcome", "not_home").unwrap();
+        },
+    },
+    Forgery {
+        what: "a members count out of range",
+        code: ErrorCode::MembersOutOfRange,
+        write: |doc, ctx| doc.put(&ctx.household, "members", -4).unwrap(),
     },
     Forgery {
         what: "a visit with an outcome the app does not know",
@@ -517,7 +594,7 @@ fn a_review_goes_to_the_field_and_back() {
     });
     assert_eq!(
         (status, body["code"].as_str()),
-        (422, Some("coordinator_only")),
+        (403, Some("coordinator_only")),
         "{body}"
     );
 
@@ -606,7 +683,7 @@ fn a_coordinator_assigns_an_alley_and_the_volunteer_sees_it() {
     });
     assert_eq!(
         (status, body["code"].as_str()),
-        (422, Some("coordinator_only")),
+        (403, Some("coordinator_only")),
         "{body}"
     );
 }

@@ -112,50 +112,242 @@ impl Kind {
     }
 }
 
-/// A record's key: its type, and whether it may be absent (and so deleted).
-#[derive(Clone, Copy)]
-struct Field(&'static str, Kind, bool);
+/// The kinds of record, each in its record map of its document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RecordKind {
+    Group,
+    Point,
+    Household,
+    Visit,
+    Walkin,
+}
 
-const REQUIRED: bool = false;
-const OPTIONAL: bool = true;
+impl RecordKind {
+    /// The record map holding this kind's records, by its key in the document's root.
+    pub fn map(self) -> &'static str {
+        match self {
+            RecordKind::Group => "groups",
+            RecordKind::Point => "points",
+            RecordKind::Household => "households",
+            RecordKind::Visit => "visits",
+            RecordKind::Walkin => "walkins",
+        }
+    }
+
+    fn of_map(map: &str) -> Option<RecordKind> {
+        [
+            RecordKind::Group,
+            RecordKind::Point,
+            RecordKind::Household,
+            RecordKind::Visit,
+            RecordKind::Walkin,
+        ]
+        .into_iter()
+        .find(|k| k.map() == map)
+    }
+}
+
+/// What a field's value must be, beyond its type: checked on every value every operation
+/// writes (an overwritten one, or one that loses a conflict, is stored and sent all the same).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Rule {
+    /// Text a person typed or a word of a closed list: at most `MAX_TEXT_CHARS`, no run of
+    /// digits like a citizen ID number.
+    Text,
+    /// A phone number (only with consent, checked with the record).
+    Phone,
+    /// Record ids, space-separated.
+    Ids,
+    /// A time (Unix milliseconds) between the campaign's start and the checker's clock plus
+    /// `MAX_CLOCK_SKEW`.
+    Time,
+    /// A whole number from 1 to this.
+    Count(i64),
+    Bool,
+    /// A record id's 16 bytes.
+    Id,
+}
+
+impl Rule {
+    fn kind(self) -> Kind {
+        match self {
+            Rule::Text | Rule::Phone | Rule::Ids => Kind::Str,
+            Rule::Time | Rule::Count(_) => Kind::Int,
+            Rule::Bool => Kind::Bool,
+            Rule::Id => Kind::Bytes,
+        }
+    }
+}
+
+/// Who may write a field (a coordinator and the hub may write what a device may).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Who {
+    /// Any device whose scope holds the document.
+    Scope,
+    /// Only the device that created the record (its actor made the record's object).
+    Creator,
+    /// A coordinator.
+    Coordinator,
+    /// The hub alone.
+    Hub,
+}
+
+/// One field of a record kind: its name, what its values must be, whether a record must have
+/// it, who may write it, and whether it is final once set (never overwritten nor deleted).
+#[derive(Debug, Clone, Copy)]
+struct Field {
+    name: &'static str,
+    rule: Rule,
+    required: bool,
+    who: Who,
+    once: bool,
+}
+
+const fn f(name: &'static str, rule: Rule, required: bool, who: Who, once: bool) -> Field {
+    Field {
+        name,
+        rule,
+        required,
+        who,
+        once,
+    }
+}
+
+const REQUIRED: bool = true;
+const OPTIONAL: bool = false;
+const FINAL: bool = true;
+const CHANGEABLE: bool = false;
+
+pub use doorstep_domain::validate::TIME_FLOOR_MS;
+/// The latest a device checking what it pulls accepts (2100-01-01): the hub checked each time
+/// against its own clock when it received it.
+pub const TIME_CEILING_MS: i64 = 4_102_444_800_000;
+/// How far ahead of the hub's clock a device's clock may run.
+pub const MAX_CLOCK_SKEW: chrono::Duration = chrono::Duration::days(2);
+/// A household's members, at most.
+const MAX_MEMBERS: i64 = doorstep_domain::validate::MAX_MEMBERS as i64;
 
 const FLAGS: [Field; 4] = [
-    Field("elderly", Kind::Bool, OPTIONAL),
-    Field("disability", Kind::Bool, OPTIONAL),
-    Field("poor", Kind::Bool, OPTIONAL),
-    Field("near_poor", Kind::Bool, OPTIONAL),
+    f("elderly", Rule::Bool, OPTIONAL, Who::Scope, CHANGEABLE),
+    f("disability", Rule::Bool, OPTIONAL, Who::Scope, CHANGEABLE),
+    f("poor", Rule::Bool, OPTIONAL, Who::Scope, CHANGEABLE),
+    f("near_poor", Rule::Bool, OPTIONAL, Who::Scope, CHANGEABLE),
 ];
 
-/// The keys of each record map's records, as `records` writes them.
-fn fields(map: &str) -> &'static [Field] {
-    const GROUP: &[Field] = &[Field("name", Kind::Str, REQUIRED)];
+/// A review: its state set by a coordinator, or to `fixed` by any device of the group (see
+/// the operation checks); who answered and when.
+const REVIEW: [Field; 4] = [
+    f(
+        records::REVIEW_STATE,
+        Rule::Text,
+        OPTIONAL,
+        Who::Scope,
+        CHANGEABLE,
+    ),
+    f(
+        records::REVIEW_COMMENT,
+        Rule::Text,
+        OPTIONAL,
+        Who::Scope,
+        CHANGEABLE,
+    ),
+    f(
+        records::REVIEW_BY,
+        Rule::Text,
+        OPTIONAL,
+        Who::Scope,
+        CHANGEABLE,
+    ),
+    f(
+        records::REVIEW_AT,
+        Rule::Time,
+        OPTIONAL,
+        Who::Scope,
+        CHANGEABLE,
+    ),
+];
+
+/// A void: by the device that recorded the record or a coordinator; final.
+const VOID: [Field; 3] = [
+    f(
+        records::VOIDED_AT,
+        Rule::Time,
+        OPTIONAL,
+        Who::Creator,
+        FINAL,
+    ),
+    f(
+        records::VOIDED_BY,
+        Rule::Text,
+        OPTIONAL,
+        Who::Creator,
+        FINAL,
+    ),
+    f(
+        records::VOID_REASON,
+        Rule::Text,
+        OPTIONAL,
+        Who::Creator,
+        FINAL,
+    ),
+];
+
+/// The rules table: every field of every record kind. The hub judges every operation of a
+/// received change by it, and a device every operation it pulls.
+fn fields(kind: RecordKind) -> &'static [Field] {
+    use Rule::*;
+    const GROUP: &[Field] = &[f("name", Text, REQUIRED, Who::Coordinator, CHANGEABLE)];
     const POINT: &[Field] = &[
-        Field("name", Kind::Str, REQUIRED),
-        Field("place", Kind::Str, OPTIONAL),
+        f("name", Text, REQUIRED, Who::Coordinator, CHANGEABLE),
+        f("place", Text, OPTIONAL, Who::Coordinator, CHANGEABLE),
     ];
     const HOUSEHOLD: &[Field] = &[
-        Field("created_at", Kind::Int, REQUIRED),
-        Field("alley", Kind::Str, REQUIRED),
-        Field("number", Kind::Str, REQUIRED),
-        Field("members", Kind::Int, OPTIONAL),
+        f("created_at", Time, REQUIRED, Who::Scope, CHANGEABLE),
+        f("alley", Text, REQUIRED, Who::Scope, CHANGEABLE),
+        f("number", Text, REQUIRED, Who::Scope, CHANGEABLE),
+        f(
+            "members",
+            Count(MAX_MEMBERS),
+            OPTIONAL,
+            Who::Scope,
+            CHANGEABLE,
+        ),
         FLAGS[0],
         FLAGS[1],
         FLAGS[2],
         FLAGS[3],
-        Field("internet", Kind::Str, OPTIONAL),
-        Field("consent", Kind::Bool, OPTIONAL),
-        Field("name", Kind::Str, OPTIONAL),
-        Field("phone", Kind::Str, OPTIONAL),
+        f("internet", Text, OPTIONAL, Who::Scope, CHANGEABLE),
+        f("consent", Bool, OPTIONAL, Who::Scope, CHANGEABLE),
+        f("name", Text, OPTIONAL, Who::Scope, CHANGEABLE),
+        f("phone", Phone, OPTIONAL, Who::Scope, CHANGEABLE),
         // Written by the hub alone, when it erases the household (see `epoch`).
-        Field(crate::epoch::ERASED_AT, Kind::Int, OPTIONAL),
+        f(crate::epoch::ERASED_AT, Time, OPTIONAL, Who::Hub, FINAL),
         // The consent as a record: for which purpose, when, by which volunteer.
-        Field("consent_purpose", Kind::Str, OPTIONAL),
-        Field("consent_given_at", Kind::Int, OPTIONAL),
-        Field("consent_given_by", Kind::Str, OPTIONAL),
-        Field("consent_withdrawn_at", Kind::Int, OPTIONAL),
-        Field("consent_withdrawn_by", Kind::Str, OPTIONAL),
-        Field(records::MERGED_INTO, Kind::Bytes, OPTIONAL),
-        Field(records::NOT_DUPLICATE_OF, Kind::Str, OPTIONAL),
+        f("consent_purpose", Text, OPTIONAL, Who::Scope, CHANGEABLE),
+        f("consent_given_at", Time, OPTIONAL, Who::Scope, CHANGEABLE),
+        f("consent_given_by", Text, OPTIONAL, Who::Scope, CHANGEABLE),
+        f(
+            "consent_withdrawn_at",
+            Time,
+            OPTIONAL,
+            Who::Scope,
+            CHANGEABLE,
+        ),
+        f(
+            "consent_withdrawn_by",
+            Text,
+            OPTIONAL,
+            Who::Scope,
+            CHANGEABLE,
+        ),
+        f(records::MERGED_INTO, Id, OPTIONAL, Who::Coordinator, FINAL),
+        f(
+            records::NOT_DUPLICATE_OF,
+            Ids,
+            OPTIONAL,
+            Who::Coordinator,
+            CHANGEABLE,
+        ),
         VOID[0],
         VOID[1],
         VOID[2],
@@ -163,34 +355,40 @@ fn fields(map: &str) -> &'static [Field] {
         REVIEW[1],
         REVIEW[2],
         REVIEW[3],
-        Field(records::ASSIGNED_TO, Kind::Str, OPTIONAL),
-        Field(records::ASSIGNED_BY, Kind::Str, OPTIONAL),
-        Field(records::ASSIGNED_AT, Kind::Int, OPTIONAL),
-        Field("state", Kind::Str, OPTIONAL),
+        f(
+            records::ASSIGNED_TO,
+            Text,
+            OPTIONAL,
+            Who::Coordinator,
+            CHANGEABLE,
+        ),
+        f(
+            records::ASSIGNED_BY,
+            Text,
+            OPTIONAL,
+            Who::Coordinator,
+            CHANGEABLE,
+        ),
+        f(
+            records::ASSIGNED_AT,
+            Time,
+            OPTIONAL,
+            Who::Coordinator,
+            CHANGEABLE,
+        ),
+        f("state", Text, OPTIONAL, Who::Scope, CHANGEABLE),
     ];
-    /// A review: its state set by a coordinator, or to `fixed` by the field (op checks).
-    const REVIEW: [Field; 4] = [
-        Field(records::REVIEW_STATE, Kind::Str, OPTIONAL),
-        Field(records::REVIEW_COMMENT, Kind::Str, OPTIONAL),
-        Field(records::REVIEW_BY, Kind::Str, OPTIONAL),
-        Field(records::REVIEW_AT, Kind::Int, OPTIONAL),
-    ];
-    /// A void: final, so its fields are never deleted (see the op checks).
-    const VOID: [Field; 3] = [
-        Field(records::VOIDED_AT, Kind::Int, OPTIONAL),
-        Field(records::VOIDED_BY, Kind::Str, OPTIONAL),
-        Field(records::VOID_REASON, Kind::Str, OPTIONAL),
-    ];
+    // A visit is its recorder's: a colleague of the group may only answer its review.
     const VISIT: &[Field] = &[
-        Field("household", Kind::Bytes, REQUIRED),
-        Field("at", Kind::Int, REQUIRED),
-        Field("by", Kind::Str, REQUIRED),
-        Field("outcome", Kind::Str, REQUIRED),
-        Field("note", Kind::Str, OPTIONAL),
-        Field("follow_up_date", Kind::Str, OPTIONAL),
-        Field("follow_up_reason", Kind::Str, OPTIONAL),
-        Field("assists", Kind::Str, OPTIONAL),
-        Field("not_done_reason", Kind::Str, OPTIONAL),
+        f("household", Id, REQUIRED, Who::Creator, CHANGEABLE),
+        f("at", Time, REQUIRED, Who::Creator, CHANGEABLE),
+        f("by", Text, REQUIRED, Who::Creator, CHANGEABLE),
+        f("outcome", Text, REQUIRED, Who::Creator, CHANGEABLE),
+        f("note", Text, OPTIONAL, Who::Creator, CHANGEABLE),
+        f("follow_up_date", Text, OPTIONAL, Who::Creator, CHANGEABLE),
+        f("follow_up_reason", Text, OPTIONAL, Who::Creator, CHANGEABLE),
+        f("assists", Text, OPTIONAL, Who::Creator, CHANGEABLE),
+        f("not_done_reason", Text, OPTIONAL, Who::Creator, CHANGEABLE),
         VOID[0],
         VOID[1],
         VOID[2],
@@ -200,28 +398,27 @@ fn fields(map: &str) -> &'static [Field] {
         REVIEW[3],
     ];
     const WALKIN: &[Field] = &[
-        Field("device_time", Kind::Int, REQUIRED),
-        Field("service", Kind::Str, REQUIRED),
-        Field("result", Kind::Str, REQUIRED),
-        Field("age_band", Kind::Str, OPTIONAL),
-        Field("session", Kind::Str, OPTIONAL),
+        f("device_time", Time, REQUIRED, Who::Creator, CHANGEABLE),
+        f("service", Text, REQUIRED, Who::Creator, CHANGEABLE),
+        f("result", Text, REQUIRED, Who::Creator, CHANGEABLE),
+        f("age_band", Text, OPTIONAL, Who::Creator, CHANGEABLE),
+        f("session", Text, OPTIONAL, Who::Creator, CHANGEABLE),
         FLAGS[0],
         FLAGS[1],
         FLAGS[2],
         FLAGS[3],
     ];
-    match map {
-        "groups" => GROUP,
-        "points" => POINT,
-        "households" => HOUSEHOLD,
-        "visits" => VISIT,
-        "walkins" => WALKIN,
-        _ => &[],
+    match kind {
+        RecordKind::Group => GROUP,
+        RecordKind::Point => POINT,
+        RecordKind::Household => HOUSEHOLD,
+        RecordKind::Visit => VISIT,
+        RecordKind::Walkin => WALKIN,
     }
 }
 
-fn field<'a>(map: &str, key: &str) -> Option<&'a Field> {
-    fields(map).iter().find(|f| f.0 == key)
+fn field(kind: RecordKind, key: &str) -> Option<&'static Field> {
+    fields(kind).iter().find(|f| f.name == key)
 }
 
 fn record_maps_of(doc: DocId) -> &'static [&'static str] {
@@ -239,6 +436,8 @@ fn first_change_hash(doc: DocId) -> Option<ChangeHash> {
 
 struct Checker {
     doc: DocId,
+    /// The latest time a value may carry (Unix milliseconds).
+    ceiling: i64,
 }
 
 impl Checker {
@@ -272,7 +471,9 @@ pub fn check_changes(
     changes: &[Change],
     author: Author,
 ) -> Result<Touched, Refusal> {
-    guarded(id, || check_changes_as_read(id, doc, changes, author, None))
+    guarded(id, || {
+        check_changes_as_read(id, doc, changes, author, TIME_CEILING_MS, None)
+    })
 }
 
 /// What one change touched, for the hub's audit log: per record (its map and id) the fields it
@@ -283,16 +484,19 @@ pub struct ChangeAudit {
     pub records: Vec<(&'static str, Id, Vec<String>)>,
 }
 
-/// [`check_changes`], and what each change touched.
+/// [`check_changes`] as the hub checks a push at `now` (no time past `now` and the clock
+/// skew), and what each change touched.
 pub fn check_changes_audited(
     id: DocId,
     doc: &AutoCommit,
     changes: &[Change],
     author: Author,
+    now: chrono::DateTime<chrono::Utc>,
 ) -> Result<(Touched, Vec<ChangeAudit>), Refusal> {
+    let ceiling = (now + MAX_CLOCK_SKEW).timestamp_millis();
     guarded(id, || {
         let mut audit = Vec::with_capacity(changes.len());
-        let touched = check_changes_as_read(id, doc, changes, author, Some(&mut audit))?;
+        let touched = check_changes_as_read(id, doc, changes, author, ceiling, Some(&mut audit))?;
         Ok((touched, audit))
     })
 }
@@ -315,9 +519,10 @@ fn check_changes_as_read(
     doc: &AutoCommit,
     changes: &[Change],
     author: Author,
+    ceiling: i64,
     mut audit: Option<&mut Vec<ChangeAudit>>,
 ) -> Result<Touched, Refusal> {
-    let checker = Checker { doc: id };
+    let checker = Checker { doc: id, ceiling };
     let names = record_maps_of(id);
     let maps: Vec<(ObjId, &'static str)> = names
         .iter()
@@ -336,6 +541,8 @@ fn check_changes_as_read(
     let mut first: Option<Option<ChangeHash>> = None;
     // Names and phones written, with the change that wrote each.
     let mut personal: Vec<(Id, ChangeHash)> = Vec::new();
+    // Visits given a household: it must be one of this document's.
+    let mut visits_placed: Vec<(Id, ScalarValue)> = Vec::new();
     for change in changes {
         if change.actor_id().to_bytes() == ROOT_ACTOR {
             let expected = *first.get_or_insert_with(|| first_change_hash(id));
@@ -380,18 +587,37 @@ fn check_changes_as_read(
                     )
                 })?;
                 match &op.action {
+                    // A record is made only where none is: not over one (`pred`), nor beside
+                    // one made elsewhere (a conflict the copy would win).
                     OpType::Make(ObjType::Map) if op.pred.is_empty() => {
                         let counter = decoded.start_op.get() + i as u64;
                         made.insert(OpId(counter, decoded.actor_id.clone()), (map, record));
+                        let records = maps.iter().find(|(_, n)| *n == map).map(|(m, _)| m);
+                        let copies =
+                            records.map_or(0, |m| doc.get_all(m, key).map_or(0, |all| all.len()));
+                        if copies > 1 {
+                            return Err(checker.refuse(
+                                ErrorCode::RecordExists,
+                                Some(record),
+                                format!("a record made again under a key {map} already holds"),
+                            ));
+                        }
                     }
-                    OpType::Make(ObjType::Map) | OpType::Delete if !author.may_delete_records() => {
+                    OpType::Make(ObjType::Map) => {
+                        return Err(checker.refuse(
+                            ErrorCode::RecordExists,
+                            Some(record),
+                            "a record made over an existing one: correct it instead",
+                        ))
+                    }
+                    OpType::Delete if !author.may_delete_records() => {
                         return Err(checker.refuse(
                             ErrorCode::RecordDeleted,
                             Some(record),
                             "only a coordinator deletes a record: correct it or void it",
                         ))
                     }
-                    OpType::Make(ObjType::Map) | OpType::Delete => {}
+                    OpType::Delete => {}
                     _ => {
                         return Err(checker.refuse(
                             ErrorCode::WrongType,
@@ -408,84 +634,37 @@ fn check_changes_as_read(
                 Some(found) => *found,
                 None => record_of(doc, &checker, obj, names)?,
             };
-            let Some(Field(_, kind, optional)) = field(map, key) else {
+            let kind = RecordKind::of_map(map).ok_or_else(|| {
+                checker.refuse(ErrorCode::NestedObject, Some(record), "not a record")
+            })?;
+            let Some(field) = field(kind, key) else {
                 return Err(checker.refuse(
                     ErrorCode::UnknownField,
                     Some(record),
                     format!("{map} records have no field {key:?}"),
                 ));
             };
-            if key == crate::epoch::ERASED_AT && map == "households" && author != Author::Hub {
-                return Err(checker.refuse(
-                    ErrorCode::HouseholdErased,
-                    Some(record),
-                    "only the hub erases a household (doorstep household erase)",
-                ));
-            }
-            if map == "households"
-                && matches!(
-                    key,
-                    records::MERGED_INTO
-                        | records::NOT_DUPLICATE_OF
-                        | records::ASSIGNED_TO
-                        | records::ASSIGNED_BY
-                        | records::ASSIGNED_AT
-                )
-            {
-                if !author.may_delete_records() {
-                    return Err(checker.refuse(
-                        ErrorCode::CoordinatorOnly,
-                        Some(record),
-                        "only a coordinator merges, assigns, or marks households not duplicates",
-                    ));
-                }
-                if key == records::MERGED_INTO && matches!(op.action, OpType::Delete) {
-                    return Err(checker.refuse(
-                        ErrorCode::FieldDeleted,
-                        Some(record),
-                        "a merge is never undone",
-                    ));
-                }
-            }
-            if key == records::REVIEW_STATE {
-                let state = match &op.action {
-                    OpType::Put(ScalarValue::Str(v)) => {
-                        Some(v.parse::<ReviewState>().map_err(|_| {
-                            checker.refuse(
-                                ErrorCode::InvalidRecord,
-                                Some(record),
-                                format!("no review state {v:?}"),
-                            )
-                        })?)
-                    }
-                    _ => None,
-                };
-                if !author.may_delete_records() && state != Some(ReviewState::Fixed) {
-                    return Err(checker.refuse(
-                        ErrorCode::CoordinatorOnly,
-                        Some(record),
-                        "a coordinator asks for a fix or approves; the field answers `fixed`",
-                    ));
-                }
-            }
-            if matches!(
-                key,
-                records::VOIDED_AT | records::VOIDED_BY | records::VOID_REASON
-            ) && matches!(op.action, OpType::Delete)
-            {
-                return Err(checker.refuse(
-                    ErrorCode::FieldDeleted,
-                    Some(record),
-                    "a void is final: record the visit or household again",
-                ));
-            }
+            check_writer(
+                &checker,
+                field,
+                kind,
+                record,
+                author,
+                obj,
+                &decoded.actor_id,
+                op,
+            )?;
             match &op.action {
-                OpType::Put(value) if kind.admits(value) => {
-                    if map == "households" && matches!(key, "name" | "phone") {
+                OpType::Put(value) if field.rule.kind().admits(value) => {
+                    check_value(&checker, field, record, value)?;
+                    if kind == RecordKind::Household && matches!(key, "name" | "phone") {
                         personal.push((record, change.hash()));
                     }
+                    if kind == RecordKind::Visit && key == "household" {
+                        visits_placed.push((record, value.clone()));
+                    }
                 }
-                OpType::Delete if *optional => {}
+                OpType::Delete if !field.required => {}
                 OpType::Delete => {
                     return Err(checker.refuse(
                         ErrorCode::FieldDeleted,
@@ -497,14 +676,14 @@ fn check_changes_as_read(
                     return Err(checker.refuse(
                         ErrorCode::NestedObject,
                         Some(record),
-                        format!("{key} holds an object where a {kind:?} belongs"),
+                        format!("{key} holds an object where a {:?} belongs", field.rule),
                     ))
                 }
                 _ => {
                     return Err(checker.refuse(
                         ErrorCode::WrongType,
                         Some(record),
-                        format!("{key} must be a {kind:?}"),
+                        format!("{key} must be a {:?}", field.rule.kind()),
                     ))
                 }
             }
@@ -525,6 +704,7 @@ fn check_changes_as_read(
         }
     }
     check_consent(&checker, doc, &personal)?;
+    check_visits_placed(&checker, doc, &visits_placed)?;
     if all {
         check_records(&checker, doc, Which::All, None)?;
         Ok(Touched::All)
@@ -532,6 +712,184 @@ fn check_changes_as_read(
         check_records(&checker, doc, Which::Touched(&touched), None)?;
         Ok(Touched::Records(touched))
     }
+}
+
+/// Whether `author` may write `field` of a `kind` record (whose object `obj` names the actor
+/// that made it) in operation `op` of a change by `actor`: who may write the field (the rules
+/// table), a review answered only `fixed` from the field, and a final field never overwritten
+/// nor deleted once set. A device checking what it pulls cannot know each writer's role (the
+/// hub checked it); only what the hub alone writes is checked there.
+#[allow(clippy::too_many_arguments)]
+fn check_writer(
+    checker: &Checker,
+    field: &Field,
+    kind: RecordKind,
+    record: Id,
+    author: Author,
+    obj: &OpId,
+    actor: &automerge::ActorId,
+    op: &automerge::legacy::Op,
+) -> Result<(), Refusal> {
+    let role = match author {
+        Author::Hub => None,
+        Author::Device(role) => Some(role),
+    };
+    let coordinator = matches!(role, None | Some(Role::Coordinator));
+    match field.who {
+        Who::Hub if role.is_some() => {
+            let code = match field.name {
+                crate::epoch::ERASED_AT => ErrorCode::HouseholdErased,
+                _ => ErrorCode::CoordinatorOnly,
+            };
+            return Err(checker.refuse(
+                code,
+                Some(record),
+                format!(
+                    "only the hub writes {} (doorstep household erase)",
+                    field.name
+                ),
+            ));
+        }
+        Who::Coordinator if !coordinator => {
+            return Err(checker.refuse(
+                ErrorCode::CoordinatorOnly,
+                Some(record),
+                format!(
+                    "only a coordinator writes {} (merges, assignments, not-duplicate marks)",
+                    field.name
+                ),
+            ))
+        }
+        Who::Creator if !coordinator && obj.1 != *actor => {
+            let what = match kind {
+                RecordKind::Visit => "a visit is changed only by the device that recorded it",
+                _ => "a record is voided or changed only by the device that recorded it: ask the coordinator",
+            };
+            let code = match field.once {
+                // A void of someone else's record: the coordinator's to make.
+                true => ErrorCode::CoordinatorOnly,
+                false => ErrorCode::NotYourRecord,
+            };
+            return Err(checker.refuse(code, Some(record), what));
+        }
+        _ => {}
+    }
+    if field.name == records::REVIEW_STATE {
+        let state = match &op.action {
+            OpType::Put(ScalarValue::Str(v)) => Some(v.parse::<ReviewState>().map_err(|_| {
+                checker.refuse(
+                    ErrorCode::InvalidRecord,
+                    Some(record),
+                    format!("no review state {v:?}"),
+                )
+            })?),
+            _ => None,
+        };
+        if !coordinator && state != Some(ReviewState::Fixed) {
+            return Err(checker.refuse(
+                ErrorCode::CoordinatorOnly,
+                Some(record),
+                "a coordinator asks for a fix or approves; the field answers `fixed`",
+            ));
+        }
+    }
+    let overwrites = !op.pred.is_empty();
+    if field.once && (matches!(op.action, OpType::Delete) || overwrites) {
+        return Err(checker.refuse(
+            ErrorCode::FieldDeleted,
+            Some(record),
+            format!(
+                "{} is final once set: a void, a merge or an erasure is never undone",
+                field.name
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Every value an operation writes, against its field's rule (a value overwritten in the same
+/// change, or losing a conflict, is stored and sent to every device all the same).
+fn check_value(
+    checker: &Checker,
+    field: &Field,
+    record: Id,
+    value: &ScalarValue,
+) -> Result<(), Refusal> {
+    let rule =
+        |e: doorstep_domain::ValidationError| checker.refuse(e.code(), Some(record), e.to_string());
+    let out_of_range =
+        |what: String| checker.refuse(ErrorCode::ValueOutOfRange, Some(record), what);
+    match (field.rule, value) {
+        (Rule::Text, ScalarValue::Str(text)) => check_text(field.name, text, false).map_err(rule),
+        (Rule::Phone, ScalarValue::Str(text)) => {
+            check_text(field.name, text, false).map_err(rule)?;
+            doorstep_domain::validate::check_phone(text).map_err(rule)
+        }
+        (Rule::Ids, ScalarValue::Str(text)) => {
+            if text.split_whitespace().all(|t| Id::parse_str(t).is_ok()) {
+                Ok(())
+            } else {
+                Err(checker.refuse(
+                    ErrorCode::InvalidRecord,
+                    Some(record),
+                    format!("{} holds record ids only", field.name),
+                ))
+            }
+        }
+        (Rule::Time, ScalarValue::Int(t)) => match (TIME_FLOOR_MS..=checker.ceiling).contains(t) {
+            true => Ok(()),
+            false => Err(out_of_range(format!(
+                "{} is {t}: a time lies between the campaign's start and the hub's clock",
+                field.name
+            ))),
+        },
+        (Rule::Time, ScalarValue::Uint(t)) => Err(out_of_range(format!(
+            "{} is {t}: a time lies between the campaign's start and the hub's clock",
+            field.name
+        ))),
+        (Rule::Count(max), ScalarValue::Int(n)) if (1..=max).contains(n) => Ok(()),
+        (Rule::Count(max), ScalarValue::Uint(n)) if (1..=max as u64).contains(n) => Ok(()),
+        (Rule::Count(max), _) => Err(checker.refuse(
+            ErrorCode::MembersOutOfRange,
+            Some(record),
+            format!("{} is a number from 1 to {max}", field.name),
+        )),
+        (Rule::Id, ScalarValue::Bytes(bytes)) if bytes.len() == 16 => Ok(()),
+        (Rule::Id, _) => Err(checker.refuse(
+            ErrorCode::InvalidRecord,
+            Some(record),
+            format!("{} is a record id", field.name),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// A visit's household is one of its own document's: a visit of another group's household
+/// (or of none) would count where nobody can see it.
+fn check_visits_placed(
+    checker: &Checker,
+    doc: &AutoCommit,
+    placed: &[(Id, ScalarValue)],
+) -> Result<(), Refusal> {
+    let Ok(households) = records::record_map(doc, "households") else {
+        return Ok(());
+    };
+    for (visit, household) in placed {
+        let found = match household {
+            ScalarValue::Bytes(b) => Id::from_slice(b)
+                .ok()
+                .is_some_and(|h| record_obj(doc, &households, h).is_some()),
+            _ => false,
+        };
+        if !found {
+            return Err(checker.refuse(
+                ErrorCode::WrongGroup,
+                Some(*visit),
+                "a visit's household is one of its residential group's households",
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// A name or phone may be written only on a household whose consent stands, as the writer saw
@@ -674,7 +1032,10 @@ fn check_document_as_read(
     doc: &AutoCommit,
     keep: Option<&mut GroupRecords>,
 ) -> Result<(), Refusal> {
-    let checker = Checker { doc: id };
+    let checker = Checker {
+        doc: id,
+        ceiling: TIME_CEILING_MS,
+    };
     let maps = record_maps_of(id);
     for item in doc.map_range(ROOT, ..) {
         let key: &str = &item.key;
@@ -723,7 +1084,10 @@ fn check_document_as_read(
             let mut fields = Vec::new();
             for entry in doc.map_range(&obj, ..) {
                 let key: &str = &entry.key;
-                let Some(Field(_, kind, _)) = field(map, key) else {
+                let Some(kind) = RecordKind::of_map(map)
+                    .and_then(|k| field(k, key))
+                    .map(|f| f.rule.kind())
+                else {
                     return Err(checker.refuse(
                         ErrorCode::UnknownField,
                         Some(record),

@@ -17,6 +17,10 @@ pub const MAX_TEXT_CHARS: usize = 500;
 pub const MAX_MEMBERS: u32 = 60;
 /// How far in the future a device's clock may date a visit.
 pub const MAX_FUTURE: Duration = Duration::days(1);
+/// The earliest time a record may carry, Unix milliseconds (2024-01-01, before any campaign
+/// Doorstep serves): a phone whose clock fell back to 1970 says so instead of recording what
+/// the hub refuses.
+pub const TIME_FLOOR_MS: i64 = 1_704_067_200_000;
 
 /// Why a record was refused. Messages are one line, lowercase, and say what to do.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -56,6 +60,11 @@ pub enum ValidationError {
     AssistsWithoutAssistedOutcome(Outcome),
     #[error("volunteer is empty")]
     NoVolunteer,
+    #[error("{field} is dated {at}, before the campaign began: check the device's date")]
+    BeforeCampaign {
+        field: &'static str,
+        at: DateTime<Utc>,
+    },
 }
 
 impl ValidationError {
@@ -76,6 +85,7 @@ impl ValidationError {
                 ErrorCode::AssistsWithoutAssistedOutcome
             }
             ValidationError::NoVolunteer => ErrorCode::NoVolunteer,
+            ValidationError::BeforeCampaign { .. } => ErrorCode::ValueOutOfRange,
         }
     }
 }
@@ -160,8 +170,17 @@ pub fn check_phone(phone: &str) -> Result<(), ValidationError> {
     }
 }
 
+/// A time a record carries is not before the campaign.
+pub fn check_time(field: &'static str, at: DateTime<Utc>) -> Result<(), ValidationError> {
+    match at.timestamp_millis() < TIME_FLOOR_MS {
+        true => Err(ValidationError::BeforeCampaign { field, at }),
+        false => Ok(()),
+    }
+}
+
 /// Checks a household as it would be stored.
 pub fn check_household(h: &Household) -> Result<(), ValidationError> {
+    check_time("created at", h.created_at)?;
     check_text("alley", &h.alley, true)?;
     check_text("house number", &h.number, true)?;
     if let Some(m) = h.members {
@@ -201,6 +220,7 @@ pub fn check_visit_of_erased(v: &Visit) -> Result<(), ValidationError> {
 
 /// Checks a visit as it would be stored, against the device's `now`.
 pub fn check_visit(v: &Visit, now: DateTime<Utc>) -> Result<(), ValidationError> {
+    check_time("visit", v.device_time)?;
     if v.device_time > now + MAX_FUTURE {
         return Err(ValidationError::VisitInFuture {
             device_time: v.device_time,
@@ -215,6 +235,7 @@ pub fn check_visit(v: &Visit, now: DateTime<Utc>) -> Result<(), ValidationError>
 /// A void, when there is one: why (free text, checked like any note) and by whom.
 pub fn check_void(void: Option<&Void>) -> Result<(), ValidationError> {
     if let Some(void) = void {
+        check_time("voided at", void.at)?;
         check_text("void reason", &void.reason, true)?;
         check_text("voided by", &void.by, true)?;
     }
@@ -224,6 +245,7 @@ pub fn check_void(void: Option<&Void>) -> Result<(), ValidationError> {
 /// A review, when there is one: its comment checked like any note, and who set it.
 pub fn check_review(review: Option<&Review>) -> Result<(), ValidationError> {
     if let Some(review) = review {
+        check_time("reviewed at", review.at)?;
         if let Some(comment) = &review.comment {
             check_text("review comment", comment, false)?;
         }
@@ -249,6 +271,7 @@ pub fn check_visit_content(v: &Visit) -> Result<(), ValidationError> {
 
 /// Checks a walk-in as it would be stored, against the device's `now`.
 pub fn check_walkin(w: &WalkIn, now: DateTime<Utc>) -> Result<(), ValidationError> {
+    check_time("walk-in", w.device_time)?;
     if w.device_time > now + MAX_FUTURE {
         return Err(ValidationError::WalkInInFuture {
             device_time: w.device_time,

@@ -570,8 +570,12 @@ impl Hub {
             let mut decoded = Vec::with_capacity(raw.len());
             let mut signed = HashMap::with_capacity(raw.len());
             for (i, bytes) in raw.into_iter().enumerate() {
-                let change = document::decode::decode_change(bytes)
-                    .map_err(|e| bad(format!("change {i} is not an Automerge change: {e}")))?;
+                let change = document::decode::decode_change(bytes).map_err(|e| match e {
+                    document::DecodeError::TooLarge(why) => {
+                        HubError::refused(Status::TooLarge, ErrorCode::ChangeTooLarge, why).on(id)
+                    }
+                    e => bad(format!("change {i} is not an Automerge change: {e}")),
+                })?;
                 let signature = signatures.get(i).map_or(&[][..], Vec::as_slice);
                 if let Some(signer) = authors.check(&*self.storage, id, &change, signature)? {
                     signed.insert(change.hash(), (signer, signature.to_vec()));
@@ -601,7 +605,7 @@ impl Hub {
             // The whole change, every operation, as the schema says (not just the fields a
             // reader would see), and the records it touched as they now stand.
             let (_, audited) =
-                document::check_changes_audited(id, doc, &new, Author::Device(device.role))
+                document::check_changes_audited(id, doc, &new, Author::Device(device.role), now)
                     .map_err(|e| HubError::from(e).on(id))?;
             let entries = audit_entries(id, doc, audited, &device.id.to_string(), now);
             let after = doc.get_heads();
@@ -612,9 +616,6 @@ impl Hub {
             audit.extend(entries);
             collect_changes(id, self.epoch(id), new, &mut signed, &mut changes);
             applied.push(id);
-        }
-        if device.role != Role::Coordinator {
-            self.check_own_voids(device, &audit)?;
         }
         if !changes.is_empty() {
             self.storage
@@ -864,63 +865,6 @@ impl Hub {
     pub fn set_retention(&mut self, retention: &Retention) -> Result<(), HubError> {
         let text = serde_json::to_string(retention).unwrap_or_default();
         Ok(self.storage.set_setting(RETENTION, &text)?)
-    }
-
-    /// A volunteer voids only what its own device recorded: every record these entries void
-    /// was created by `device` (in this push, or in an earlier one the audit log holds). A
-    /// record older than the audit log, or someone else's, is the coordinator's to void.
-    fn check_own_voids(
-        &self,
-        device: &DeviceRecord,
-        entries: &[AuditEntry],
-    ) -> Result<(), HubError> {
-        let touched = || entries.iter().flat_map(|e| e.records.iter());
-        let voided: Vec<Id> = touched()
-            .filter(|r| r.fields.iter().any(|f| f == document::VOIDED_AT))
-            .map(|r| r.id)
-            .collect();
-        if voided.is_empty() {
-            return Ok(());
-        }
-        let created_now: HashSet<Id> = touched()
-            .filter(|r| r.fields.iter().any(|f| f == "*"))
-            .map(|r| r.id)
-            .collect();
-        let earlier: Vec<Id> = voided
-            .iter()
-            .filter(|r| !created_now.contains(r))
-            .copied()
-            .collect();
-        if earlier.is_empty() {
-            return Ok(());
-        }
-        let log = self.storage.audit_of(&earlier)?;
-        let me = device.id.to_string();
-        for record in earlier {
-            let creator = log
-                .iter()
-                .find(|e| {
-                    e.records
-                        .iter()
-                        .any(|r| r.id == record && r.fields.iter().any(|f| f == "*"))
-                })
-                .map(|e| e.device.as_str());
-            if creator != Some(me.as_str()) {
-                // Named by its document, so the device syncs the rest without it.
-                let doc = entries
-                    .iter()
-                    .find(|e| e.records.iter().any(|r| r.id == record))
-                    .map(|e| e.doc.clone())
-                    .unwrap_or_default();
-                return Err(HubError::refused(
-                    Status::Forbidden,
-                    ErrorCode::CoordinatorOnly,
-                    "a volunteer voids only what their own device recorded: ask the coordinator",
-                )
-                .on(doc));
-            }
-        }
-        Ok(())
     }
 
     /// Applies the retention rule at `now` when it is due: every residential group whose

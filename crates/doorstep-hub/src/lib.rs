@@ -140,9 +140,14 @@ impl From<doorstep_domain::ValidationError> for HubError {
 }
 
 impl From<Refusal> for HubError {
+    /// Who may write what is 403; every other refusal of a change is 422.
     fn from(r: Refusal) -> Self {
         let doc = r.doc;
-        HubError::refused(Status::Unprocessable, r.code, r.to_string()).on(doc)
+        let status = match r.code {
+            ErrorCode::CoordinatorOnly | ErrorCode::NotYourRecord => Status::Forbidden,
+            _ => Status::Unprocessable,
+        };
+        HubError::refused(status, r.code, r.to_string()).on(doc)
     }
 }
 
