@@ -50,7 +50,7 @@ fi
 if cargo +nightly --version >/dev/null 2>&1; then
   cargo fuzz --version >/dev/null 2>&1 || cargo install cargo-fuzz --locked
   mkdir -p target
-  for target in sync_body change_checker document_load join_link; do
+  for target in sync_body change_checker document_load join_link signed_push; do
     log="target/fuzz-$target.log"
     # document_load: Automerge's load running out of memory on crafted documents is an open
     # finding (fuzz/README.md); the smoke goes on past such inputs and fails on any crash.

@@ -1355,3 +1355,127 @@ fn a_push_of_another_epoch_is_dropped_and_answered_with_the_hub_s() {
     w.coord.sync();
     assert!(ids(&w.coord.json(&["household", "list"])).contains(&house));
 }
+
+/// A slow-loris flood: 1,000 connections from four addresses, half stopping inside the TLS
+/// handshake and half after one byte of their headers, each then silent (a byte a minute).
+/// The hub counts connections before any TLS work: past 64 from one address they are closed
+/// at once, and the ones it holds are closed when their handshake or headers time out (10 s).
+/// Meanwhile a good device syncs within 2 s, as fast as without the flood.
+#[test]
+fn a_slow_loris_flood_is_capped_and_timed_out_while_a_good_device_syncs() {
+    use tokio::io::AsyncWriteExt;
+    let hub = HubProcess::start(&["Tổ A"]);
+    let device = Device::joined(&hub, "volunteer", "Lan", &["Tổ A"]);
+    let house = device.add_household("Tổ A", "Ngõ 12 Hàng Bông", "5");
+    let timed_sync = |what: &str| {
+        device.json(&[
+            "visit",
+            "add",
+            "--household",
+            &house,
+            "--outcome",
+            "not_home",
+        ]);
+        let started = std::time::Instant::now();
+        let report = device.sync();
+        let took = started.elapsed();
+        assert_eq!(report["docs_sent"], 1, "{what}: {report}");
+        println!("a good device's sync, {what}: {took:?}");
+        took
+    };
+    let quiet = timed_sync("no flood");
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let port = hub.port;
+    let flood: Vec<_> = rt.block_on(async move {
+        let tasks: Vec<_> = (0..1000u32)
+            .map(|i| {
+                tokio::spawn(async move {
+                    let from = std::net::SocketAddr::from(([127, 0, 0, 2 + (i % 4) as u8], 0));
+                    let socket = tokio::net::TcpSocket::new_v4().ok()?;
+                    socket.bind(from).ok()?;
+                    let to = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+                    let mut tcp = socket.connect(to).await.ok()?;
+                    if i % 2 == 0 {
+                        // One byte of a ClientHello, then silence.
+                        tcp.write_all(&[0x16]).await.ok()?;
+                        return Some(Box::new(tcp) as Box<dyn Held>);
+                    }
+                    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(
+                        support::any_certificate(),
+                    ));
+                    let name = rustls::pki_types::ServerName::try_from("doorstep-hub").ok()?;
+                    let mut tls = tokio::time::timeout(
+                        std::time::Duration::from_secs(5),
+                        connector.connect(name, tcp),
+                    )
+                    .await
+                    .ok()?
+                    .ok()?;
+                    // One byte of the request's headers, then silence.
+                    tls.write_all(b"P").await.ok()?;
+                    tls.flush().await.ok()?;
+                    Some(Box::new(tls) as Box<dyn Held>)
+                })
+            })
+            .collect();
+        let mut held = Vec::new();
+        for t in tasks {
+            held.push(t.await.ok().flatten());
+        }
+        held
+    });
+    let opened = flood.iter().filter(|c| c.is_some()).count();
+    // Past 64 connections from one address, the hub closed them before their handshake.
+    let handshakes = flood
+        .iter()
+        .skip(1)
+        .step_by(2)
+        .filter(|c| c.is_some())
+        .count();
+    println!("flood: {opened} of 1000 connections open, {handshakes} of 500 TLS handshakes done");
+    assert!(
+        handshakes <= 4 * 64,
+        "{handshakes} handshakes past the per-address cap"
+    );
+
+    let flooded = timed_sync("during the flood");
+    assert!(
+        flooded < std::time::Duration::from_secs(2),
+        "a good device took {flooded:?} during the flood (without: {quiet:?})"
+    );
+
+    // Every connection the hub held is closed once its handshake or headers time out.
+    let closed = rt.block_on(async move {
+        let waits: Vec<_> = flood
+            .into_iter()
+            .flatten()
+            .map(|mut c| {
+                tokio::spawn(async move {
+                    let mut byte = [0u8; 1];
+                    matches!(
+                        tokio::time::timeout(
+                            std::time::Duration::from_secs(15),
+                            tokio::io::AsyncReadExt::read(&mut c, &mut byte),
+                        )
+                        .await,
+                        Ok(Ok(0) | Err(_))
+                    )
+                })
+            })
+            .collect();
+        let mut closed = 0;
+        for w in waits {
+            closed += usize::from(w.await.unwrap_or(false));
+        }
+        closed
+    });
+    assert_eq!(closed, opened, "every held connection closed by the hub");
+}
+
+/// A connection the flood holds: anything that can be read from.
+trait Held: tokio::io::AsyncRead + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + Unpin + Send> Held for T {}

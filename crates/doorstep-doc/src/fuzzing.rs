@@ -72,3 +72,28 @@ pub fn change_checker(data: &[u8]) {
     let _ = check_changes(*id, &doc, &new, Author::Device(Role::Volunteer));
     let _ = check_changes(*id, &doc, &new, Author::Hub);
 }
+
+/// A push's changes with their signatures, as the hub takes them: each decoded behind the size
+/// limits, its signature checked against a key (the first 32 bytes of the first signature, as
+/// a modified client may claim any key), then applied and checked as `change_checker` does.
+/// Must refuse or accept, never panic.
+pub fn signed_changes(changes: &[Vec<u8>], signatures: &[Vec<u8>]) {
+    let key = signatures
+        .first()
+        .and_then(|s| s.get(..32))
+        .and_then(crate::PublicKey::from_slice);
+    let mut data = Vec::new();
+    for (i, bytes) in changes.iter().enumerate() {
+        let Ok(change) = decode_change(bytes.clone()) else {
+            continue;
+        };
+        let signature = signatures.get(i).map_or(&[][..], Vec::as_slice);
+        if let Some(key) = key {
+            let _ = key.verifies_change(&change.hash(), signature);
+            let _ = *change.actor_id() == key.actor();
+        }
+        data.extend_from_slice(bytes);
+        data.push(0xff);
+    }
+    change_checker(&data);
+}

@@ -47,6 +47,8 @@ pub struct Limits {
     /// requests open cannot take every slot. A device has one request in flight at a time,
     /// so even many devices behind one carrier address stay far below it.
     pub per_address: usize,
+    /// Connections, counted before any request is read (a slow-loris never sends one).
+    pub connections: crate::connections::Connections,
 }
 
 impl Default for Limits {
@@ -56,6 +58,7 @@ impl Default for Limits {
             request: Duration::from_secs(120),
             in_flight: 256,
             per_address: 32,
+            connections: crate::connections::Connections::default(),
         }
     }
 }
@@ -1348,6 +1351,7 @@ mod tests {
             request: Duration::from_secs(5),
             in_flight: 100,
             per_address: 2,
+            ..Limits::default()
         };
         let (_dir, state) = hub_with(limits)?;
         let app = routes(state);

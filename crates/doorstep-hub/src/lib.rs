@@ -10,6 +10,7 @@
 
 pub mod backup;
 pub mod city;
+pub mod connections;
 pub mod enrolment;
 pub mod http;
 pub mod hub;
@@ -371,11 +372,23 @@ pub async fn serve_place(
     .await??;
     let config = axum_server::tls_rustls::RustlsConfig::from_config(tls.server_config()?);
     let acceptor_config = config.clone();
-    // TCP_NODELAY: a TLS handshake is several small writes, and Nagle's algorithm against the
-    // peer's delayed ACK held each sync round ~40 ms.
+    // Connections are counted and capped before any TLS work; the handshake and the request
+    // headers each have a timeout (`connections`).
+    let connections = serving.limits.connections;
     let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(acceptor_config)
-        .acceptor(axum_server::accept::NoDelayAcceptor::new());
-    let server = axum_server::from_tcp(listener.into_std()?)?.acceptor(acceptor);
+        .handshake_timeout(connections.handshake)
+        .acceptor(connections::ConnectionLimit::new(connections));
+    // HTTP/1.1 only (what devices speak): no protocol detection waiting on a byte a minute.
+    // A connection's first request must arrive within the header timeout, and so must each
+    // later one's headers.
+    let mut server = axum_server::from_tcp(listener.into_std()?)?
+        .acceptor(acceptor)
+        .http1_only()
+        .first_request_timeout(connections.headers);
+    server
+        .http_builder()
+        .http1()
+        .header_read_timeout(connections.headers);
     let announcement = http::Announcement::new(std::sync::RwLock::new(tls.next.clone()));
     let serving_pin = tls.pin.clone();
     let following = announcement.clone();
