@@ -22,13 +22,26 @@ fn copy_of(device: &Device, doc: DocId) -> AutoCommit {
     AutoCommit::load(bytes).unwrap()
 }
 
+/// The map under `key` of `parent` in `doc`.
+fn map_in(doc: &AutoCommit, parent: &automerge::ObjId, key: &str) -> automerge::ObjId {
+    match doc.get(parent, key).unwrap() {
+        Some((Value::Object(ObjType::Map), id)) => id,
+        other => panic!("no map {key}: {other:?}"),
+    }
+}
+
+/// The changes `doc` made since `before`, as bytes.
+fn made_since(doc: &mut AutoCommit, before: &[automerge::ChangeHash]) -> Vec<Vec<u8>> {
+    doc.get_changes(before)
+        .into_iter()
+        .map(|c| c.raw_bytes().to_vec())
+        .collect()
+}
+
 /// A raw visit of `household` written on `doc` (as the app writes one).
 fn forged_visit(doc: &mut AutoCommit, household: &str, by: &str) -> Vec<Vec<u8>> {
     let before = doc.get_heads();
-    let visits = match doc.get(ROOT, "visits").unwrap() {
-        Some((Value::Object(ObjType::Map), id)) => id,
-        other => panic!("no visits map: {other:?}"),
-    };
+    let visits = map_in(doc, &ROOT, "visits");
     let v = doc
         .put_object(&visits, new_id().to_string(), ObjType::Map)
         .unwrap();
@@ -43,10 +56,7 @@ fn forged_visit(doc: &mut AutoCommit, household: &str, by: &str) -> Vec<Vec<u8>>
     doc.put(&v, "by", by).unwrap();
     doc.put(&v, "outcome", "not_home").unwrap();
     doc.commit();
-    doc.get_changes(&before)
-        .into_iter()
-        .map(|c| c.raw_bytes().to_vec())
-        .collect()
+    made_since(doc, &before)
 }
 
 fn push(
@@ -312,22 +322,12 @@ fn a_colleagues_visit_cannot_be_rewritten() {
     let minh_key = support::device_key(&w.minh);
     let mut copy = copy_of(&w.minh, w.group).with_actor(minh_key.actor());
     let before = copy.get_heads();
-    let visits = match copy.get(ROOT, "visits").unwrap() {
-        Some((Value::Object(ObjType::Map), id)) => id,
-        other => panic!("no visits: {other:?}"),
-    };
-    let v = match copy.get(&visits, &visit).unwrap() {
-        Some((Value::Object(ObjType::Map), id)) => id,
-        other => panic!("no visit: {other:?}"),
-    };
+    let visits = map_in(&copy, &ROOT, "visits");
+    let v = map_in(&copy, &visits, &visit);
     copy.put(&v, "note", "Minh đã sửa").unwrap();
     copy.put(&v, "by", "Minh").unwrap();
     copy.commit();
-    let changes: Vec<Vec<u8>> = copy
-        .get_changes(&before)
-        .into_iter()
-        .map(|c| c.raw_bytes().to_vec())
-        .collect();
+    let changes = made_since(&mut copy, &before);
     let signatures = support::sign_all(&minh_key, &changes);
     let (status, body) = push(&w.hub.url, &w.minh, w.group, changes, signatures);
     assert_eq!(
@@ -369,21 +369,11 @@ fn a_losing_value_and_a_concurrent_record_made_again_are_refused() {
 
     let mut copy = base.clone().with_actor(minh_key.actor());
     let before = copy.get_heads();
-    let households = match copy.get(ROOT, "households").unwrap() {
-        Some((Value::Object(ObjType::Map), id)) => id,
-        other => panic!("no households: {other:?}"),
-    };
-    let h = match copy.get(&households, &w.household).unwrap() {
-        Some((Value::Object(ObjType::Map), id)) => id,
-        other => panic!("no household: {other:?}"),
-    };
+    let households = map_in(&copy, &ROOT, "households");
+    let h = map_in(&copy, &households, &w.household);
     copy.put(&h, "alley", "N".repeat(600)).unwrap();
     copy.commit();
-    let losing: Vec<Vec<u8>> = copy
-        .get_changes(&before)
-        .into_iter()
-        .map(|c| c.raw_bytes().to_vec())
-        .collect();
+    let losing = made_since(&mut copy, &before);
     let signatures = support::sign_all(&minh_key, &losing);
     let (status, body) = push(&w.hub.url, &w.minh, w.group, losing, signatures);
     assert_eq!(
@@ -402,11 +392,7 @@ fn a_losing_value_and_a_concurrent_record_made_again_are_refused() {
     copy.put(&made, "created_at", Utc::now().timestamp_millis())
         .unwrap();
     copy.commit();
-    let again: Vec<Vec<u8>> = copy
-        .get_changes(&before)
-        .into_iter()
-        .map(|c| c.raw_bytes().to_vec())
-        .collect();
+    let again = made_since(&mut copy, &before);
     let signatures = support::sign_all(&minh_key, &again);
     let (status, body) = push(&w.hub.url, &w.minh, w.group, again, signatures);
     assert_eq!(
@@ -475,4 +461,82 @@ fn changes_too_large_to_judge_or_pass_on_are_refused() {
             .len(),
         2
     );
+}
+
+/// A phone's unsynced work restored on the volunteer's new phone travels with the old phone's
+/// signatures: the hub takes it as the old phone's (its history says so), and a volunteer's
+/// void of a visit that phone recorded stands. Once the old phone is revoked (lost), the same
+/// work is refused `actor_not_yours` and kept on the new phone.
+#[test]
+fn restored_work_is_the_backed_up_phones_until_that_phone_is_revoked() {
+    for revoked in [false, true] {
+        let w = ward();
+        let visit = w.lan.json(&["visit", "list"]).as_array().unwrap()[0]["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        w.lan
+            .json(&["visit", "void", &visit, "--reason", "bấm nhầm"]);
+        let file = w.lan.dir.path().join("lan.doorstep-backup");
+        let backup = w
+            .lan
+            .command(&["--json", "backup", "--out", file.to_str().unwrap()])
+            .env("DOORSTEP_BACKUP_PASSPHRASE", "sao lưu của tổ")
+            .output()
+            .unwrap();
+        assert!(
+            backup.status.success(),
+            "{}",
+            String::from_utf8_lossy(&backup.stderr)
+        );
+        let new = Device::joined(&w.hub, "volunteer", "Lan", &["Tổ A"]);
+        let restored = new
+            .command(&["--json", "restore", file.to_str().unwrap()])
+            .env("DOORSTEP_BACKUP_PASSPHRASE", "sao lưu của tổ")
+            .output()
+            .unwrap();
+        assert!(
+            restored.status.success(),
+            "{}",
+            String::from_utf8_lossy(&restored.stderr)
+        );
+        let old_id = w.lan.json(&["status"])["device_id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        if revoked {
+            let out = w.hub.admin(&["hub", "revoke", "--device", &old_id]);
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let out = new.run(&["--json", "sync"]);
+            assert!(!out.status.success());
+            let status = new.json(&["status"]);
+            assert!(status.to_string().contains("actor_not_yours"), "{status}");
+            assert!(
+                status["outbox"].as_u64().unwrap() > 0,
+                "kept on the new phone"
+            );
+            w.coordinator.sync();
+            let listed = w.coordinator.json(&["visit", "list"]);
+            assert_eq!(
+                listed.as_array().unwrap().len(),
+                1,
+                "the void did not count: {listed}"
+            );
+        } else {
+            let report = new.sync();
+            assert_eq!(report["docs_sent"], 1, "{report}");
+            w.coordinator.sync();
+            let listed = w.coordinator.json(&["visit", "list"]);
+            assert!(listed.as_array().unwrap().is_empty(), "voided: {listed}");
+            let history = w.coordinator.json(&["history", &w.household]).to_string();
+            assert!(
+                history.contains(&old_id),
+                "signed by the old phone: {history}"
+            );
+        }
+    }
 }

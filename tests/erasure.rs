@@ -422,3 +422,158 @@ fn the_retention_period_erases_every_personal_field() {
     );
     assert!(hub.log().contains("retention period over"), "{}", hub.log());
 }
+
+/// An old epoch replayed (issue 24): a volunteer's copy of its group from before an erasure,
+/// its epoch number rewritten to the new one and its whole history pushed again by a modified
+/// client holding the volunteer's key. With the old first change it is refused `old_epoch`
+/// (each epoch's first change is its own); without it, `missing_history` (nothing of the new
+/// epoch to attach to). The erased name is nowhere: the hub's documents, every device's, every
+/// history. (A device backup restored after an erasure: `tests/handover.rs`.)
+#[test]
+fn an_old_epoch_replayed_after_an_erasure_is_refused() {
+    const NAME: &str = "Tạ Thị Phát Lại";
+    let hub = HubProcess::start(&["Tổ A"]);
+    let lan = Device::joined(&hub, "volunteer", "Lan", &["Tổ A"]);
+    let coord = Device::joined(&hub, "coordinator", "Chị Hà", &[]);
+    let id = lan.json(&[
+        "household",
+        "add",
+        "--group",
+        "Tổ A",
+        "--alley",
+        "Ngõ 5",
+        "--number",
+        "1",
+        "--consent",
+        "--name",
+        NAME,
+    ])["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    lan.sync();
+    coord.sync();
+    let group = doorstep_doc::DocId::Group(
+        support::open_store(&lan.db)
+            .group_by_name("Tổ A")
+            .unwrap()
+            .id,
+    );
+    let before_erasure = support::open_store(&lan.db).export_documents().unwrap();
+    let bytes = &before_erasure
+        .iter()
+        .find(|d| d.id == group.to_string())
+        .unwrap()
+        .bytes;
+    let mut old = automerge::AutoCommit::load(bytes).unwrap();
+    assert!(history_text(&before_erasure).contains(NAME));
+
+    let answer = coord.json(&["household", "erase", &id]);
+    assert_eq!(answer["epoch"], 1);
+    lan.sync();
+
+    let all: Vec<Vec<u8>> = old
+        .get_changes(&[])
+        .into_iter()
+        .map(|c| c.raw_bytes().to_vec())
+        .collect();
+    let key = support::device_key(&lan);
+    let replay = |changes: Vec<Vec<u8>>| {
+        support::post(
+            &format!("{}/v1/sync", hub.url),
+            Some(&support::token(&lan)),
+            support::sync_body(vec![doorstep_proto::wire::Push {
+                doc: group.into(),
+                epoch: 1,
+                signatures: support::sign_all(&key, &changes),
+                changes,
+            }]),
+        )
+    };
+    let (status, body) = replay(all.clone());
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("old_epoch")),
+        "{body}"
+    );
+    let (status, body) = replay(all[1..].to_vec());
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("missing_history")),
+        "{body}"
+    );
+
+    lan.sync();
+    coord.sync();
+    for d in [&lan, &coord] {
+        let history = history_text(&support::open_store(&d.db).export_documents().unwrap());
+        assert!(!history.contains(NAME), "the name in a device's history");
+        assert!(history.contains("Ngõ 5"));
+    }
+    let hub_key = support::hub_at_rest(&hub.data());
+    let hub_docs = doorstep_hub::Hub::open(&hub.data(), &hub_key)
+        .unwrap()
+        .documents()
+        .unwrap();
+    assert!(
+        !history_text(&hub_docs).contains(NAME),
+        "the name at the hub"
+    );
+    assert!(raw_hits(hub.dir.path(), NAME).is_empty());
+}
+
+/// A name written concurrently with a consent withdrawal (issue 24): Hùng types a new name
+/// and syncs first; Lan, who had not seen it, withdraws the consent. The merged household has
+/// no consent, so the hub writes the document anew, and the new epoch keeps no name written
+/// before or concurrently with the withdrawal: neither is in any history, hub or device.
+#[test]
+fn a_name_written_concurrently_with_a_withdrawal_is_not_kept() {
+    let hub = HubProcess::start(&["Tổ A"]);
+    let lan = Device::joined(&hub, "volunteer", "Lan", &["Tổ A"]);
+    let hung = Device::joined(&hub, "volunteer", "Hùng", &["Tổ A"]);
+    let id = lan.json(&[
+        "household",
+        "add",
+        "--group",
+        "Tổ A",
+        "--alley",
+        "Ngõ 11",
+        "--number",
+        "4",
+        "--consent",
+        "--name",
+        "Tên Cũ Đồng Thời",
+    ])["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    lan.sync();
+    hung.sync();
+    hung.json(&["household", "update", &id, "--name", "Tên Mới Đồng Thời"]);
+    hung.sync();
+    lan.json(&["household", "update", &id, "--withdraw-consent"]);
+    let report = lan.sync();
+    assert_eq!(report["epochs_adopted"], 1, "{report}");
+    hung.sync();
+    lan.sync();
+    for d in [&lan, &hung] {
+        let shown = d.json(&["household", "show", &id]);
+        assert!(shown["household"]["name"].is_null(), "{shown}");
+        let history = history_text(&support::open_store(&d.db).export_documents().unwrap());
+        assert!(
+            !history.contains("Đồng Thời"),
+            "a name in a device's history"
+        );
+        assert!(history.contains("Ngõ 11"));
+        assert_eq!(d.json(&["status"])["outbox"], 0);
+    }
+    let hub_key = support::hub_at_rest(&hub.data());
+    let hub_docs = doorstep_hub::Hub::open(&hub.data(), &hub_key)
+        .unwrap()
+        .documents()
+        .unwrap();
+    assert!(
+        !history_text(&hub_docs).contains("Đồng Thời"),
+        "a name at the hub"
+    );
+}

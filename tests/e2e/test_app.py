@@ -554,10 +554,11 @@ def test_a_coordinator_prints_a_groups_walk_list_and_follow_ups(tmp, hubs, apps)
 
 
 def test_a_refused_document_is_shown_and_the_rest_syncs(tmp, hubs, apps):
-    """Lan's old phone voided its own visit offline; its backup is restored on her new phone,
-    whose automatic sync sends that void: the hub refuses Tổ 1's document (the void is not
-    this device's record) while the new phone's work in Tổ 2 syncs. The sync bar says which
-    part was refused, why, that its changes are kept, and what to do."""
+    """Lan's old phone voided its own visit offline, then was lost and the coordinator revoked
+    it; its backup is restored on her new phone, whose automatic sync sends that void: the hub
+    refuses Tổ 1's document (the void is signed by the revoked phone) while the new phone's
+    work in Tổ 2 syncs. The sync bar says which part was refused, why, that its changes are
+    kept, and what to do."""
     hub = hubs(["Tổ 1", "Tổ 2"])
     old = joined_device(tmp / "old", hub, "volunteer", "Lan", ["Tổ 1", "Tổ 2"])
     new = joined_device(tmp / "new", hub, "volunteer", "Lan", ["Tổ 1", "Tổ 2"])
@@ -568,6 +569,8 @@ def test_a_refused_document_is_shown_and_the_rest_syncs(tmp, hubs, apps):
     cli("--db", str(old), "visit", "void", v["id"], "--reason", "bấm nhầm")
     cli("--db", str(old), "backup", "--out", str(tmp / "old.bak"))
     cli("--db", str(new), "restore", str(tmp / "old.bak"))
+    lost = cli("--db", str(old), "status")["device_id"]
+    cli("hub", "revoke", "--data", str(hub.data), "--device", lost)
     cli("--db", str(new), "household", "add", "--group", "Tổ 2", "--alley", "Ngõ Huyện", "--number", "14")
 
     app = apps(tmp / "new")
@@ -577,7 +580,7 @@ def test_a_refused_document_is_shown_and_the_rest_syncs(tmp, hubs, apps):
     assert "điều phối viên" in problem, problem
     box = app.find("sync-problems").text
     assert re.search(r"\d+ thay đổi vẫn được giữ trên máy này", box), box
-    assert "phần còn lại đã đồng bộ" in box and "Chỉ điều phối viên" in box, box
+    assert "phần còn lại đã đồng bộ" in box and "thu hồi" in box, box
     assert app.no_horizontal_overflow(), "sync problems"
     app.audit("sync problems")
     app.shot("sync-problem-360")

@@ -19,7 +19,7 @@ use automerge::{ActorId, AutoCommit, ChangeHash, ObjId, ObjType, ReadDoc, Scalar
 use chrono::{DateTime, Utc};
 use doorstep_domain::Id;
 
-use crate::records::{new_document, record, record_map, records, Fields, RECORD_MAPS};
+use crate::records::{new_document_at, record, record_map, records, Fields, RECORD_MAPS};
 use crate::{DocError, DocId};
 
 /// A household's fields that say who lives there: erased from its record.
@@ -65,10 +65,12 @@ pub fn rewrite(
     id: DocId,
     doc: &AutoCommit,
     erase: &Erase,
+    epoch: u32,
     at: DateTime<Utc>,
     actor: &ActorId,
 ) -> Result<(AutoCommit, Vec<Id>), DocError> {
-    let mut fresh = new_document(id, actor)?;
+    // The new epoch's own first change: the old history has nothing to attach to.
+    let mut fresh = new_document_at(id, epoch, actor)?;
     let mut erased = Vec::new();
     for name in map_names(id) {
         let from = record_map(doc, name)?;
@@ -89,6 +91,9 @@ pub fn rewrite(
             };
             let (skip, erase_this): (&[&str], bool) = match *name {
                 "households" if erases(record_id) => (PERSONAL_HOUSEHOLD_FIELDS, true),
+                // No consent as it stands (withdrawn while another device, offline, wrote a
+                // name): the name and phone are not carried into the new epoch.
+                "households" if !consents => (PERSONAL_HOUSEHOLD_FIELDS, false),
                 "visits"
                     if matches!(erase, Erase::AllPersonal)
                         || household_of_visit(doc, &obj).is_some_and(erases) =>
@@ -272,7 +277,9 @@ fn deleted_records(doc: &AutoCommit, map: &ObjId, synced: &[ChangeHash]) -> Vec<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::records::{patch_household, put_household, put_visit, read_household, read_visits};
+    use crate::records::{
+        new_document, patch_household, put_household, put_visit, read_household, read_visits,
+    };
     use doorstep_domain::*;
 
     fn actor() -> ActorId {
@@ -340,7 +347,7 @@ mod tests {
         device.commit();
 
         let erase = Erase::Households(std::iter::once(erased.id).collect());
-        let (mut fresh, marked) = rewrite(id, &hub, &erase, Utc::now(), &actor()).unwrap();
+        let (mut fresh, marked) = rewrite(id, &hub, &erase, 1, Utc::now(), &actor()).unwrap();
         assert_eq!(marked, vec![erased.id]);
         crate::check_document(id, &fresh).unwrap();
         assert!(!history_holds(&mut fresh, "Quên"));

@@ -69,8 +69,8 @@ pub fn change_checker(data: &[u8]) {
     let Ok(new) = changes_since(&mut doc, &before) else {
         return;
     };
-    let _ = check_changes(*id, &doc, &new, Author::Device(Role::Volunteer));
-    let _ = check_changes(*id, &doc, &new, Author::Hub);
+    let _ = check_changes(*id, &doc, &new, Author::Device(Role::Volunteer), 0);
+    let _ = check_changes(*id, &doc, &new, Author::Hub, 0);
 }
 
 /// A push's changes with their signatures, as the hub takes them: each decoded behind the size

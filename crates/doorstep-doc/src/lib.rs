@@ -27,8 +27,8 @@ pub use authorship::{DeviceKey, PublicKey, SIGNATURE_LEN};
 pub use decode::DecodeError;
 pub use records::*;
 pub use schema::{
-    check_changes, check_changes_audited, check_document, check_document_read, Author, ChangeAudit,
-    GroupRecords, Refusal, Touched, SCHEMA_VERSION,
+    check_changes, check_changes_audited, check_document, check_document_read,
+    epoch_of_first_change, Author, ChangeAudit, GroupRecords, Refusal, Touched, SCHEMA_VERSION,
 };
 pub use scope::{may_write, readable};
 

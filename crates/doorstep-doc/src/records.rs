@@ -34,10 +34,24 @@ pub(crate) const RECORD_MAPS: &[(&str, &[&str])] = &[
 /// Device actors are 16 random bytes, so they never equal it.
 pub const ROOT_ACTOR: [u8; 1] = [0];
 
+/// Root key of a document written anew by the hub (an erasure): its epoch, written in the new
+/// epoch's first change, so that each epoch's first change is its own and the history of an
+/// older epoch has nothing to attach to.
+pub const EPOCH: &str = "epoch";
+
 /// A new, empty document whose first change is the same on every device.
 pub fn new_document(id: DocId, device: &ActorId) -> Result<AutoCommit, DocError> {
+    new_document_at(id, 0, device)
+}
+
+/// A new, empty document of epoch `epoch`: its first change the same wherever it is made, and
+/// different from every other epoch's (epoch 0 writes no `epoch`, as before epochs existed).
+pub fn new_document_at(id: DocId, epoch: u32, device: &ActorId) -> Result<AutoCommit, DocError> {
     let mut doc = AutoCommit::new().with_actor(ActorId::from(ROOT_ACTOR));
     doc.put(ROOT, "id", id.to_string())?;
+    if epoch > 0 {
+        doc.put(ROOT, EPOCH, i64::from(epoch))?;
+    }
     for (kind, maps) in RECORD_MAPS {
         if *kind == id.kind() {
             for map in *maps {

@@ -428,9 +428,19 @@ fn record_maps_of(doc: DocId) -> &'static [&'static str] {
         .map_or(&[], |(_, maps)| *maps)
 }
 
-/// The hash of `doc`'s first change: the same on every device (see `records::new_document`).
-fn first_change_hash(doc: DocId) -> Option<ChangeHash> {
-    let mut first = records::new_document(doc, &automerge::ActorId::from([1u8; 16])).ok()?;
+/// Which epoch (up to `current`) `hash` is the first change of, if any: a pushed first change
+/// of an older epoch carries history the hub rewrote away.
+pub fn epoch_of_first_change(doc: DocId, hash: ChangeHash, current: u32) -> Option<u32> {
+    (0..=current)
+        .rev()
+        .find(|e| first_change_hash(doc, *e) == Some(hash))
+}
+
+/// The hash of `doc`'s first change at `epoch`: the same on every device (see
+/// `records::new_document_at`).
+fn first_change_hash(doc: DocId, epoch: u32) -> Option<ChangeHash> {
+    let mut first =
+        records::new_document_at(doc, epoch, &automerge::ActorId::from([1u8; 16])).ok()?;
     first.get_changes(&[]).first().map(Change::hash)
 }
 
@@ -470,10 +480,23 @@ pub fn check_changes(
     doc: &AutoCommit,
     changes: &[Change],
     author: Author,
+    epoch: u32,
 ) -> Result<Touched, Refusal> {
+    let limits = Limits {
+        epoch,
+        ceiling: TIME_CEILING_MS,
+    };
     guarded(id, || {
-        check_changes_as_read(id, doc, changes, author, TIME_CEILING_MS, None)
+        check_changes_as_read(id, doc, changes, author, limits, None)
     })
+}
+
+/// What a check holds changes to besides the rules table: the document's epoch (only its own
+/// first change is taken) and the latest time a value may carry.
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    epoch: u32,
+    ceiling: i64,
 }
 
 /// What one change touched, for the hub's audit log: per record (its map and id) the fields it
@@ -491,12 +514,16 @@ pub fn check_changes_audited(
     doc: &AutoCommit,
     changes: &[Change],
     author: Author,
+    epoch: u32,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<(Touched, Vec<ChangeAudit>), Refusal> {
-    let ceiling = (now + MAX_CLOCK_SKEW).timestamp_millis();
+    let limits = Limits {
+        epoch,
+        ceiling: (now + MAX_CLOCK_SKEW).timestamp_millis(),
+    };
     guarded(id, || {
         let mut audit = Vec::with_capacity(changes.len());
-        let touched = check_changes_as_read(id, doc, changes, author, ceiling, Some(&mut audit))?;
+        let touched = check_changes_as_read(id, doc, changes, author, limits, Some(&mut audit))?;
         Ok((touched, audit))
     })
 }
@@ -519,10 +546,13 @@ fn check_changes_as_read(
     doc: &AutoCommit,
     changes: &[Change],
     author: Author,
-    ceiling: i64,
+    limits: Limits,
     mut audit: Option<&mut Vec<ChangeAudit>>,
 ) -> Result<Touched, Refusal> {
-    let checker = Checker { doc: id, ceiling };
+    let checker = Checker {
+        doc: id,
+        ceiling: limits.ceiling,
+    };
     let names = record_maps_of(id);
     let maps: Vec<(ObjId, &'static str)> = names
         .iter()
@@ -545,10 +575,22 @@ fn check_changes_as_read(
     let mut visits_placed: Vec<(Id, ScalarValue)> = Vec::new();
     for change in changes {
         if change.actor_id().to_bytes() == ROOT_ACTOR {
-            let expected = *first.get_or_insert_with(|| first_change_hash(id));
+            let expected = *first.get_or_insert_with(|| first_change_hash(id, limits.epoch));
             if expected == Some(change.hash()) {
                 all = true;
                 continue;
+            }
+            // An older epoch's first change: its history was rewritten away (an erasure).
+            if epoch_of_first_change(id, change.hash(), limits.epoch).is_some() {
+                return Err(checker.refuse(
+                    ErrorCode::OldEpoch,
+                    None,
+                    format!(
+                        "history of an epoch the hub wrote anew (an erasure): the document is at \
+                         epoch {}",
+                        limits.epoch
+                    ),
+                ));
             }
             return Err(checker.refuse(
                 ErrorCode::RootChanged,
@@ -1041,6 +1083,7 @@ fn check_document_as_read(
         let key: &str = &item.key;
         let fine = match (key, &item.value) {
             ("id", ValueRef::Scalar(ScalarValueRef::Str(_))) => true,
+            (records::EPOCH, ValueRef::Scalar(ScalarValueRef::Int(e))) => *e > 0,
             ("name", ValueRef::Scalar(ScalarValueRef::Str(_))) => matches!(id, DocId::Ward(_)),
             ("schema", ValueRef::Scalar(ScalarValueRef::Int(version))) => {
                 if *version > SCHEMA_VERSION {
@@ -1370,7 +1413,7 @@ mod tests {
             .flatten()
             .and_then(|s| s.parse().ok())
             .unwrap_or(DocId::Ward(new_id()));
-        check_changes(id, hub, &changes, author)
+        check_changes(id, hub, &changes, author, 0)
     }
 
     /// The app's own changes pass and name what they touched: a new visit, a correction of a
@@ -1431,7 +1474,7 @@ mod tests {
         doc.commit();
         let all = doc.get_changes(&[]);
         assert_eq!(
-            check_changes(ward, &doc, &all, Author::Device(Role::Coordinator)),
+            check_changes(ward, &doc, &all, Author::Device(Role::Coordinator), 0),
             Ok(Touched::All)
         );
     }
@@ -1451,7 +1494,7 @@ mod tests {
                 .unwrap();
             doc.commit();
             let changes = doc.get_changes(&before);
-            let result = check_changes(ward, &doc, &changes, Author::Device(Role::Coordinator))
+            let result = check_changes(ward, &doc, &changes, Author::Device(Role::Coordinator), 0)
                 .map(|_| ())
                 .map_err(|r| r.code);
             assert_eq!(result, expected, "{value}");
@@ -1474,7 +1517,7 @@ mod tests {
             doc.put(ROOT, IDLE_LOCK_MINUTES, minutes).unwrap();
             doc.commit();
             let changes = doc.get_changes(&before);
-            let result = check_changes(ward, &doc, &changes, Author::Device(Role::Coordinator))
+            let result = check_changes(ward, &doc, &changes, Author::Device(Role::Coordinator), 0)
                 .map(|_| ())
                 .map_err(|r| r.code);
             assert_eq!(result, expected);
@@ -1485,7 +1528,7 @@ mod tests {
         put_idle_lock_minutes(&mut doc, 15).unwrap();
         doc.commit();
         let changes = doc.get_changes(&before);
-        let refused = check_changes(group, &doc, &changes, Author::Device(Role::Coordinator));
+        let refused = check_changes(group, &doc, &changes, Author::Device(Role::Coordinator), 0);
         assert_eq!(
             refused.map(|_| ()).map_err(|r| r.code),
             Err(ErrorCode::RootChanged)
@@ -1503,7 +1546,7 @@ mod tests {
         let before = doc.get_heads();
         doc.merge(&mut fake).unwrap();
         let changes = doc.get_changes(&before);
-        let refused = check_changes(group, &doc, &changes, Author::Hub).map_err(|r| r.code);
+        let refused = check_changes(group, &doc, &changes, Author::Hub, 0).map_err(|r| r.code);
         assert_eq!(refused, Err(ErrorCode::RootChanged));
     }
 
@@ -1692,7 +1735,7 @@ mod tests {
             .unwrap();
             doc.commit();
             let changes = doc.get_changes(&before);
-            let result = check_changes(point, &doc, &changes, Author::Device(Role::Student))
+            let result = check_changes(point, &doc, &changes, Author::Device(Role::Student), 0)
                 .map(|_| ())
                 .map_err(|r| r.code);
             assert_eq!(result, expected, "{session}");

@@ -171,7 +171,8 @@ impl World {
     fn erase(&mut self) {
         let id = DocId::Group(self.group);
         let erase = Erase::Households(std::iter::once(self.households[0]).collect());
-        let (fresh, _) = rewrite(id, &self.hub, &erase, Utc::now(), &actor()).unwrap();
+        let (fresh, _) =
+            rewrite(id, &self.hub, &erase, self.epoch + 1, Utc::now(), &actor()).unwrap();
         self.hub = fresh;
         self.epoch += 1;
     }

@@ -577,12 +577,16 @@ impl Hub {
                     e => bad(format!("change {i} is not an Automerge change: {e}")),
                 })?;
                 let signature = signatures.get(i).map_or(&[][..], Vec::as_slice);
-                if let Some(signer) = authors.check(&*self.storage, id, &change, signature)? {
+                let epoch = self.epoch(id);
+                if let Some(signer) =
+                    authors.check(&*self.storage, id, epoch, &change, signature)?
+                {
                     signed.insert(change.hash(), (signer, signature.to_vec()));
                 }
                 pushed.push(change.hash().0);
                 decoded.push(change);
             }
+            let epoch = self.epoch(id);
             let doc = self.doc(id)?;
             let before = doc.get_heads();
             // One batch: Automerge splices its columns once, not once per change.
@@ -604,9 +608,15 @@ impl Hub {
                 .map_err(|e| bad(format!("changes cannot be applied: {e}")))?;
             // The whole change, every operation, as the schema says (not just the fields a
             // reader would see), and the records it touched as they now stand.
-            let (_, audited) =
-                document::check_changes_audited(id, doc, &new, Author::Device(device.role), now)
-                    .map_err(|e| HubError::from(e).on(id))?;
+            let (_, audited) = document::check_changes_audited(
+                id,
+                doc,
+                &new,
+                Author::Device(device.role),
+                epoch,
+                now,
+            )
+            .map_err(|e| HubError::from(e).on(id))?;
             let entries = audit_entries(id, doc, audited, &device.id.to_string(), now);
             let after = doc.get_heads();
             let households = consent_withdrawn(doc, &before, &after, &entries);
@@ -768,15 +778,22 @@ impl Hub {
         let mut tries = 0;
         let (fresh, erased, epoch) = loop {
             self.current.remove(&id);
+            let epoch = self.epoch(id) + 1;
             let doc = self.doc(id)?;
-            let (mut fresh, erased) = document::epoch::rewrite(id, doc, erase, now, &actor)?;
+            let (mut fresh, erased) = document::epoch::rewrite(id, doc, erase, epoch, now, &actor)?;
             document::check_document(id, &fresh)?;
             let through = match self.shared {
                 true => self.seqs.get(&id).copied().unwrap_or(0),
                 false => u64::MAX,
             };
             match self.storage.replace_document(id, &fresh.save(), through) {
-                Ok(epoch) => break (fresh, erased, epoch),
+                Ok(stored) if stored == epoch => break (fresh, erased, epoch),
+                // Another process rewrote it meanwhile: take its epoch in and write again.
+                Ok(_) if tries < 5 => {
+                    tries += 1;
+                    self.epochs = self.storage.epochs()?;
+                }
+                Ok(stored) => break (fresh, erased, stored),
                 Err(StorageError::Moved { .. }) if tries < 5 => tries += 1,
                 Err(e) => return Err(moved_on(e)),
             }
@@ -1090,22 +1107,34 @@ impl<'d> Authors<'d> {
         }
     }
 
-    /// The device that signed `change` of document `doc` (`None`: the document's first
-    /// change, the same everywhere and checked by the schema), or the refusal.
+    /// The device that signed `change` of document `doc` at `epoch` (`None`: the document's
+    /// first change, the same everywhere), or the refusal. Another epoch's first change is
+    /// refused here, before Automerge sees two first changes.
     fn check(
         &mut self,
         storage: &dyn HubStorage,
         doc: DocId,
+        epoch: u32,
         change: &Change,
         signature: &[u8],
     ) -> Result<Option<Id>, HubError> {
-        let actor = change.actor_id();
-        if actor.to_bytes() == document::ROOT_ACTOR {
-            return Ok(None);
-        }
         let refuse = |code, message: &str| {
             Err(HubError::refused(Status::Unprocessable, code, message.to_string()).on(doc))
         };
+        let actor = change.actor_id();
+        if actor.to_bytes() == document::ROOT_ACTOR {
+            return match document::epoch_of_first_change(doc, change.hash(), epoch) {
+                Some(e) if e == epoch => Ok(None),
+                Some(_) => refuse(
+                    ErrorCode::OldEpoch,
+                    "history of an epoch the hub wrote anew (an erasure): it is gone for good",
+                ),
+                None => refuse(
+                    ErrorCode::RootChanged,
+                    "a change that pretends to be the document's first change",
+                ),
+            };
+        }
         let Some(key) = self.device.key else {
             return refuse(
                 ErrorCode::BadSignature,
@@ -1129,11 +1158,14 @@ impl<'d> Authors<'d> {
             .iter()
             .find(|d| d.key.is_some_and(|k| k.actor() == *actor));
         match signer {
+            Some(signer) if signer.revoked_at.is_some() => refuse(
+                ErrorCode::ActorNotYours,
+                "a change signed by a revoked device (a lost phone?): ask the coordinator",
+            ),
             Some(signer)
-                if signer.revoked_at.is_none()
-                    && signer
-                        .key
-                        .is_some_and(|k| k.verifies_change(&change.hash(), signature))
+                if signer
+                    .key
+                    .is_some_and(|k| k.verifies_change(&change.hash(), signature))
                     && document::may_write(signer.role, &signer.groups, &signer.points, doc) =>
             {
                 Ok(Some(signer.id))

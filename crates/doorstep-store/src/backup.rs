@@ -4,8 +4,10 @@
 //! joined anew until it is (`unsaved_changes`).
 //!
 //! A backup holds the device's documents whole (each with its epoch and what the hub had
-//! acknowledged of it), never its identity or token: the restoring device joins with its own
-//! invite. Restoring merges each document into this device's copy of the same epoch; onto a
+//! acknowledged of it) and the signatures of what the hub had not acknowledged, never its
+//! identity, token or key: the restoring device joins with its own invite and passes the
+//! backed-up work on as the backed-up device's (the hub takes it while that device is not
+//! revoked). Restoring merges each document into this device's copy of the same epoch; onto a
 //! newer epoch (the hub erased something since the backup) only the edits the hub had not
 //! acknowledged are carried over, and never those to an erased household.
 
@@ -22,8 +24,9 @@ use crate::edit::{doc_in, Edit};
 use crate::sync::{decode_heads, encode_heads, synced_heads};
 use crate::{document, meta, set_meta, tables, DocId, DocumentBytes, Result, Store, StoreError};
 
-/// The format of the backup's plaintext (inside the age file).
-const FORMAT: u32 = 1;
+/// The format of the backup's plaintext (inside the age file). 2: with the signatures of the
+/// changes the hub had not acknowledged (issue 24).
+const FORMAT: u32 = 2;
 /// Meta key: per document, the heads the last backup holds.
 const BACKED_UP: &str = "backed_up_heads";
 
@@ -43,6 +46,9 @@ struct BackupDoc {
     bytes: Vec<u8>,
     /// What the hub had acknowledged of it (encoded heads).
     synced: Vec<u8>,
+    /// The signatures of the changes the hub had not acknowledged (hash, signature): the
+    /// restoring device passes them on, so the hub can tell they are this device's work.
+    signatures: Vec<([u8; 32], Vec<u8>)>,
 }
 
 /// What a backup or a restore did.
@@ -64,16 +70,25 @@ impl Store {
         let mut documents = Vec::new();
         let mut heads = BTreeMap::new();
         for id in self.document_ids()? {
+            let synced = synced_heads(&self.conn, id)?.unwrap_or_default();
             let mut edit = Edit::default();
             let doc = self.doc_mut(&mut edit, id)?;
             let bytes = doc.save();
             heads.insert(id.to_string(), hex(&encode_heads(&doc.get_heads())));
+            let unacknowledged = doc.get_changes(&synced);
             self.keep_unchanged(edit);
+            let signed = self.signatures_of(&unacknowledged)?;
             documents.push(BackupDoc {
                 id: id.to_string(),
                 epoch: self.epoch(id)?,
                 bytes,
-                synced: encode_heads(&synced_heads(&self.conn, id)?.unwrap_or_default()),
+                synced: encode_heads(&synced),
+                signatures: unacknowledged
+                    .iter()
+                    .zip(signed)
+                    .filter(|(_, s)| !s.is_empty())
+                    .map(|(c, s)| (c.hash().0, s))
+                    .collect(),
             });
         }
         let made_at = Utc::now();
@@ -153,6 +168,15 @@ impl Store {
             }
         }
         self.merge_documents(&merge)?;
+        // The backed-up device's signatures: its work is sent on from here as its own.
+        {
+            let mut keep = self.conn.prepare_cached(
+                "INSERT OR IGNORE INTO change_signatures (hash, signature) VALUES (?1, ?2)",
+            )?;
+            for (hash, signature) in backup.documents.iter().flat_map(|d| &d.signatures) {
+                keep.execute(rusqlite::params![hash.to_vec(), signature])?;
+            }
+        }
         for (id, epoch) in fresh_epochs {
             self.conn.execute(
                 "UPDATE documents SET epoch = ?2 WHERE doc_id = ?1",

@@ -360,7 +360,7 @@ impl Store {
 
     /// The signatures of `changes`: this device's own made with its key (deterministic, so the
     /// same whenever made), others' as they were pulled.
-    fn signatures_of(&self, changes: &[Change]) -> Result<Vec<Vec<u8>>> {
+    pub(crate) fn signatures_of(&self, changes: &[Change]) -> Result<Vec<Vec<u8>>> {
         let mut stored = self
             .conn
             .prepare_cached("SELECT signature FROM change_signatures WHERE hash = ?1")?;
@@ -833,7 +833,7 @@ impl Store {
                 } else {
                     let changes = document::decode::changes_since(doc, &before)
                         .map_err(|e| unreadable(e.into()))?;
-                    document::check_changes(inc.doc, doc, &changes, Author::Hub)?
+                    document::check_changes(inc.doc, doc, &changes, Author::Hub, inc.epoch)?
                 };
                 changed.push((inc.doc, touched));
             }

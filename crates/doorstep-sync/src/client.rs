@@ -596,6 +596,29 @@ impl HubClient {
 
 /// The next pin a hub announced, if the certificate it is serving (`cert`, already matched
 /// against the device's pins) signed it; `None` for anything else, which is ignored.
+/// A rotation of the hub's certificate, as one round saw it: the next pin the hub vouched for
+/// (`announced`) is learnt, the first one only: a later announcement never replaces it (a
+/// copy of the current key must not redirect devices that already know the next one); once
+/// the hub serves the next pin (`served`), it is the pin. Whether the identity changed.
+fn follow_rotation(
+    identity: &mut DeviceIdentity,
+    announced: Option<String>,
+    served: Option<String>,
+) -> bool {
+    let mut changed = false;
+    if let Some(next) = announced {
+        if identity.next_pin.is_none() && identity.pin.as_ref() != Some(&next) {
+            identity.next_pin = Some(next);
+            changed = true;
+        }
+    }
+    if identity.next_pin.is_some() && served == identity.next_pin {
+        identity.pin = identity.next_pin.take();
+        changed = true;
+    }
+    changed
+}
+
 fn verified_next_pin(cert: &[u8], announcement: &str) -> Option<String> {
     let (next, signature) = pin::parse_next_pin_announcement(announcement)?;
     let public = pin::certificate_public_key(cert).ok()?;
@@ -984,16 +1007,7 @@ pub async fn sync_shared_with<S: StoreHandle>(
                 Err(e) => return Err(e),
             }
         }
-        // A rotation of the hub's certificate: learn the next pin it vouched for; once the
-        // hub serves it, it is the pin.
-        if let Some(next) = round.next_pin() {
-            if identity.next_pin.as_ref() != Some(&next) && identity.pin.as_ref() != Some(&next) {
-                identity.next_pin = Some(next);
-                identity_changed = true;
-            }
-        }
-        if identity.next_pin.is_some() && round.served_pin() == identity.next_pin {
-            identity.pin = identity.next_pin.take();
+        if follow_rotation(&mut identity, round.next_pin(), round.served_pin()) {
             identity_changed = true;
         }
         let mut guard = shared.lock().await;
@@ -1098,6 +1112,43 @@ mod tests {
 
     /// A next pin counts only when the certificate being served signed it: one signed by any
     /// other key, for another pin, or not signed at all is ignored.
+    #[test]
+    fn the_first_next_pin_learnt_is_kept_until_the_hub_serves_it() {
+        let mut identity = DeviceIdentity {
+            hub_url: "https://hub.invalid".into(),
+            pin: Some("current".into()),
+            next_pin: None,
+            device_id: doorstep_domain::new_id(),
+            name: "Lan".into(),
+            token: "t".into(),
+            role: doorstep_domain::Role::Volunteer,
+            ward_id: doorstep_domain::new_id(),
+            groups: vec![],
+            points: vec![],
+        };
+        let served = || Some("current".to_string());
+        assert!(follow_rotation(
+            &mut identity,
+            Some("next".into()),
+            served()
+        ));
+        assert_eq!(identity.next_pin.as_deref(), Some("next"));
+        // A later announcement (another key, signed by a copy of the current one) changes
+        // nothing.
+        assert!(!follow_rotation(
+            &mut identity,
+            Some("other".into()),
+            served()
+        ));
+        assert_eq!(identity.next_pin.as_deref(), Some("next"));
+        // Served, the next pin is the pin.
+        assert!(follow_rotation(&mut identity, None, Some("next".into())));
+        assert_eq!(
+            (identity.pin.as_deref(), identity.next_pin.as_deref()),
+            (Some("next"), None)
+        );
+    }
+
     #[test]
     fn only_a_next_pin_signed_by_the_served_certificate_counts() {
         let served = rcgen::KeyPair::generate().unwrap();
