@@ -1535,6 +1535,27 @@ mod tests {
         );
     }
 
+    /// Each epoch's first change is its own: an older epoch's is told apart and refused.
+    #[test]
+    fn an_older_epochs_first_change_is_refused_as_old_epoch() {
+        let group = DocId::Group(new_id());
+        let (zero, one) = (first_change_hash(group, 0), first_change_hash(group, 1));
+        assert!(zero.is_some() && zero != one);
+        let mut doc = new_document_at(group, 0, &actor()).unwrap();
+        let first = doc.get_changes(&[]);
+        assert_eq!(epoch_of_first_change(group, first[0].hash(), 3), Some(0));
+        let author = Author::Device(Role::Volunteer);
+        assert_eq!(
+            check_changes(group, &doc, &first, author, 0),
+            Ok(Touched::All)
+        );
+        let refused = check_changes(group, &doc, &first, author, 1).map_err(|r| r.code);
+        assert_eq!(refused, Err(ErrorCode::OldEpoch));
+        // The new epoch's own first change carries its number and passes the whole check.
+        let fresh = new_document_at(group, 1, &actor()).unwrap();
+        assert_eq!(check_document(group, &fresh), Ok(()));
+    }
+
     #[test]
     fn a_change_that_pretends_to_be_the_first_is_refused() {
         let group = DocId::Group(new_id());
