@@ -39,18 +39,32 @@ fn map(doc: &AutoCommit, obj: &ObjId, key: &str) -> ObjId {
 
 /// A visit record as the app writes it, with `outcome` and `by` as given.
 fn visit(doc: &mut AutoCommit, ctx: &Ctx, outcome: &str, by: &str) {
+    let now = Utc::now().timestamp_millis();
+    visit_of(doc, ctx, ctx.household_id, now, outcome, by);
+}
+
+/// A visit record of `household` at `at` (Unix milliseconds); its object.
+fn visit_of(
+    doc: &mut AutoCommit,
+    ctx: &Ctx,
+    household: Id,
+    at: i64,
+    outcome: &str,
+    by: &str,
+) -> ObjId {
     let v = doc
         .put_object(&ctx.visits, new_id().to_string(), ObjType::Map)
         .unwrap();
     doc.put(
         &v,
         "household",
-        ScalarValue::Bytes(ctx.household_id.as_bytes().to_vec()),
+        ScalarValue::Bytes(household.as_bytes().to_vec()),
     )
     .unwrap();
-    doc.put(&v, "at", Utc::now().timestamp_millis()).unwrap();
+    doc.put(&v, "at", at).unwrap();
     doc.put(&v, "by", by).unwrap();
     doc.put(&v, "outcome", outcome).unwrap();
+    v
 }
 
 const FORGERIES: &[Forgery] = &[
@@ -165,18 +179,8 @@ const FORGERIES: &[Forgery] = &[
         what: "a reason not done the app does not know",
         code: ErrorCode::InvalidRecord,
         write: |doc, ctx| {
-            let v = doc
-                .put_object(&ctx.visits, new_id().to_string(), ObjType::Map)
-                .unwrap();
-            doc.put(
-                &v,
-                "household",
-                ScalarValue::Bytes(ctx.household_id.as_bytes().to_vec()),
-            )
-            .unwrap();
-            doc.put(&v, "at", Utc::now().timestamp_millis()).unwrap();
-            doc.put(&v, "by", "Lan").unwrap();
-            doc.put(&v, "outcome", "revisit").unwrap();
+            let now = Utc::now().timestamp_millis();
+            let v = visit_of(doc, ctx, ctx.household_id, now, "revisit", "Lan");
             doc.put(&v, "not_done_reason", "no_luck").unwrap();
         },
     },
@@ -226,38 +230,24 @@ const FORGERIES: &[Forgery] = &[
     Forgery {
         what: "a visit dated decades ahead",
         code: ErrorCode::ValueOutOfRange,
+        // 2103: past the hub's clock, and past what any device accepts.
         write: |doc, ctx| {
-            let v = doc
-                .put_object(&ctx.visits, new_id().to_string(), ObjType::Map)
-                .unwrap();
-            doc.put(
-                &v,
-                "household",
-                ScalarValue::Bytes(ctx.household_id.as_bytes().to_vec()),
-            )
-            .unwrap();
-            // 2103: past the hub's clock, and past what any device accepts.
-            doc.put(&v, "at", 4_200_000_000_000i64).unwrap();
-            doc.put(&v, "by", "Lan").unwrap();
-            doc.put(&v, "outcome", "not_home").unwrap();
+            visit_of(
+                doc,
+                ctx,
+                ctx.household_id,
+                4_200_000_000_000,
+                "not_home",
+                "Lan",
+            );
         },
     },
     Forgery {
         what: "a visit of a household that is not in the group",
         code: ErrorCode::WrongGroup,
         write: |doc, ctx| {
-            let v = doc
-                .put_object(&ctx.visits, new_id().to_string(), ObjType::Map)
-                .unwrap();
-            doc.put(
-                &v,
-                "household",
-                ScalarValue::Bytes(new_id().as_bytes().to_vec()),
-            )
-            .unwrap();
-            doc.put(&v, "at", Utc::now().timestamp_millis()).unwrap();
-            doc.put(&v, "by", "Lan").unwrap();
-            doc.put(&v, "outcome", "not_home").unwrap();
+            let now = Utc::now().timestamp_millis();
+            visit_of(doc, ctx, new_id(), now, "not_home", "Lan");
         },
     },
     Forgery {
