@@ -998,11 +998,7 @@ impl Hub {
 
 /// A change hash as the audit log writes it (hex), as bytes.
 fn unhex(text: &str) -> Option<[u8; 32]> {
-    let bytes: Vec<u8> = (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-        .collect::<Option<_>>()?;
-    bytes.try_into().ok()
+    hex::decode(text).ok()?.try_into().ok()
 }
 
 /// The audit entries of a device's changes to document `id`, as `doc` now stands (a visit's

@@ -209,20 +209,15 @@ fn device_key(conn: &Connection) -> Result<document::DeviceKey> {
         doc: "meta".into(),
         reason: reason.into(),
     };
-    if let Some(hex) = meta(conn, DEVICE_KEY)? {
-        let bytes: Vec<u8> = (0..hex.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(hex.get(i..i + 2).unwrap_or("zz"), 16))
-            .collect::<std::result::Result<_, _>>()
-            .map_err(|_| bad("the device key is not hex"))?;
+    if let Some(text) = meta(conn, DEVICE_KEY)? {
+        let bytes = hex::decode(text.trim()).map_err(|_| bad("the device key is not hex"))?;
         let secret: [u8; 32] = bytes
             .try_into()
             .map_err(|_| bad("the device key is not 32 bytes"))?;
         return Ok(document::DeviceKey::from_secret(secret));
     }
     let key = document::DeviceKey::from_secret(doorstep_vault::random::<32>()?);
-    let hex: String = key.secret().iter().map(|b| format!("{b:02x}")).collect();
-    set_meta(conn, DEVICE_KEY, &hex)?;
+    set_meta(conn, DEVICE_KEY, &hex::encode(key.secret()))?;
     Ok(key)
 }
 
